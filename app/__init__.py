@@ -1,0 +1,1 @@
+"""convscope's web app: FastAPI routes and pages over the NumPy engine."""

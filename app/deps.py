@@ -1,0 +1,22 @@
+"""Dependencies the routes receive: the model and the settings, loaded once at start-up."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.config import Settings
+from engine.model import LeNet
+
+
+def get_model(request: Request) -> LeNet:
+    return request.app.state.model
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+ModelDep = Annotated[LeNet, Depends(get_model)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -1,0 +1,50 @@
+"""Errors a person can act on: what was wrong, what is allowed, what was received."""
+
+from __future__ import annotations
+
+import reprlib
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+class ApiError(Exception):
+    """An error answered with ``status`` and ``{"detail": message}``."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+def _short(value: Any) -> str:
+    # reprlib stops after a few items, so a huge list costs nothing to describe
+    return reprlib.repr(value)
+
+
+def describe_validation_error(error: dict[str, Any]) -> str:
+    """``body.stride: Input should be greater than or equal to 1 (got 0)``."""
+    where = ".".join(str(part) for part in error.get("loc", ()))
+    message = error.get("msg", "invalid value").removeprefix("Value error, ")
+    if "input" in error and error.get("type") not in ("missing", "json_invalid"):
+        message += f" (got {_short(error['input'])})"
+    return f"{where}: {message}" if where else message
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()[:20]  # a ragged 1000x1000 list must not produce a megabyte of errors
+        messages = [describe_validation_error(e) for e in errors]
+        return JSONResponse(
+            {"detail": "; ".join(messages), "errors": [{"loc": list(e.get("loc", ())), "msg": m}
+                                                         for e, m in zip(errors, messages)]},
+            status_code=422,
+        )

@@ -1,0 +1,113 @@
+"""The one place where bytes, base64 and data URLs become arrays (and arrays become PNG).
+
+Formats are sniffed from the bytes themselves, never trusted from a filename or a
+content type; Pillow's decompression-bomb guard is set from the settings, and a
+truncated or corrupt file is refused with a message instead of half-decoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from app.errors import ApiError
+
+ALLOWED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+)
+_DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]*)(?P<params>(;[\w=.-]+)*),", re.ASCII)
+
+
+def sniff_format(data: bytes) -> str | None:
+    """PNG, JPEG or WEBP from the file's first bytes; None for anything else."""
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def decode_image(data: bytes, *, max_pixels: int, field: str = "file") -> Image.Image:
+    """Bytes of a PNG, JPEG or WebP -> a fully decoded Pillow image."""
+    if not data:
+        raise ApiError(422, f"{field}: the image is empty (0 bytes); send a PNG, JPEG or WebP file")
+    kind = sniff_format(data)
+    if kind is None:
+        raise ApiError(415, f"{field}: not a PNG, JPEG or WebP image (first bytes {data[:8]!r}); "
+                            "allowed formats: PNG, JPEG, WebP")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[kind])
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ApiError(413, f"{field}: the image is {width}x{height} = {width * height} pixels; "
+                                    f"at most {max_pixels} pixels are allowed")
+            image.load()  # decode now, so a truncated file fails here and not later
+    except ApiError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ApiError(413, f"{field}: {error}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ApiError(422, f"{field}: the {kind} image is corrupt or truncated ({error})") from None
+    return image
+
+
+def decode_base64_image(text: str, *, max_pixels: int, field: str = "image") -> Image.Image:
+    """A base64 string or a data URL (``data:image/png;base64,...``, as canvas.toDataURL gives)."""
+    match = _DATA_URL.match(text)
+    if match:
+        if ";base64" not in match["params"]:
+            raise ApiError(422, f"{field}: data URLs must be base64-encoded (data:image/png;base64,...)")
+        text = text[match.end():]
+    try:
+        data = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, f"{field}: not valid base64; send base64 of a PNG/JPEG/WebP file "
+                            "or a data URL such as canvas.toDataURL() gives") from None
+    return decode_image(data, max_pixels=max_pixels, field=field)
+
+
+def to_grayscale(image: Image.Image) -> np.ndarray:
+    """(H, W) float array 0..255 for the digit model.
+
+    Transparent pixels have no colour of their own, so they are composited onto the
+    opposite of the ink: a canvas with black strokes on a transparent background
+    becomes black on white, white strokes become white on black.
+    """
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
+        alpha = rgba[..., 3:] / 255.0
+        luma = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
+        opaque = alpha[..., 0] > 0.5
+        ink_is_dark = opaque.any() and luma[opaque].mean() < 128
+        backdrop = 255.0 if ink_is_dark else 0.0
+        return luma * alpha[..., 0] + backdrop * (1 - alpha[..., 0])
+    return np.asarray(image.convert("L"), dtype=np.float64)
+
+
+def to_channels(image: Image.Image) -> np.ndarray:
+    """(H, W, C) uint8: L, LA, RGB or RGBA kept as such; palettes and CMYK become RGB(A)."""
+    if image.mode not in ("L", "LA", "RGB", "RGBA"):
+        has_alpha = image.mode in ("PA",) or "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+    array = np.asarray(image)
+    return array[:, :, None] if array.ndim == 2 else array
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """(H, W, C) uint8 with 1 to 4 channels -> PNG bytes."""
+    buffer = io.BytesIO()
+    # Pillow infers L, LA, RGB or RGBA from the channel count
+    image = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+    image.save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()

@@ -1,0 +1,48 @@
+"""Assembles the app: settings, the model loaded once, routers, static files, error handlers."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+
+from app.config import Settings, get_settings
+from app.errors import install_error_handlers
+from app.middleware import BodySizeLimit
+from app.routes import arithmetic, filters, health, model, pages, predict
+from engine.model import load_model
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+
+DESCRIPTION = """
+convscope's API: the digit network, image kernels and convolution arithmetic that the pages use.
+
+Every size a caller controls is bounded; a request past a bound gets 413 or 422 with a message naming
+the field, the bound and the value received.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    # Pillow's own decompression-bomb guard, set explicitly rather than left at its default
+    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.model = load_model(settings.weights_path)
+        yield
+
+    app = FastAPI(title="convscope", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (health.router, predict.router, filters.router, arithmetic.router, model.router, pages.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,93 @@
+"""Image kernels: the presets, and applying a preset or a typed kernel to an uploaded picture."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Form, UploadFile
+from fastapi.responses import Response
+from PIL import Image
+
+from app.deps import SettingsDep
+from app.errors import ApiError
+from app.imaging import decode_image, encode_png, to_channels
+from app.schemas import KERNEL_SIDE, FilterInfo, PaddingMode, as_grid
+from engine.filters import PRESETS, apply_kernel
+
+router = APIRouter(prefix="/api/filters", tags=["filters"])
+
+
+@router.get("", response_model=list[FilterInfo], summary="List the kernel presets")
+def list_filters() -> list[dict]:
+    """Every preset with its name, label, kernel (already divided), integer weights, divisor and description."""
+    return [
+        {"name": p.name, "label": p.label, "kernel": p.kernel.tolist(), "weights": [list(r) for r in p.weights],
+         "divisor": p.divisor, "description": p.description}
+        for p in PRESETS.values()
+    ]
+
+
+def parse_kernel(preset: str | None, kernel: str | None) -> np.ndarray:
+    """The kernel a request names: exactly one of a preset name or a JSON 2-D list."""
+    if (preset is None) == (kernel is None):
+        raise ApiError(422, "send exactly one of 'preset' (a name from GET /api/filters) or 'kernel' (a JSON 2-D list)")
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ApiError(422, f"preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        return PRESETS[preset].kernel
+    if len(kernel) > 20_000:
+        raise ApiError(413, f"kernel: {len(kernel)} characters is too long for a {KERNEL_SIDE}x{KERNEL_SIDE} kernel")
+    try:
+        values = json.loads(kernel)
+    except json.JSONDecodeError as error:
+        raise ApiError(422, f"kernel: not valid JSON ({error.msg}); send a 2-D list such as [[0,1,0],[1,-4,1],[0,1,0]]") from None
+    try:
+        return as_grid(values, field="kernel", ndims=(2,), max_side=KERNEL_SIDE)
+    except ValueError as error:
+        raise ApiError(422, str(error)) from None
+
+
+def downscale(image: Image.Image, max_side: int) -> tuple[Image.Image, bool]:
+    """Shrinks the picture so its longer side is at most ``max_side``, keeping the aspect ratio."""
+    if max(image.size) <= max_side:
+        return image, False
+    scale = max_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS), True
+
+
+@router.post(
+    "/apply",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "the filtered picture as PNG"}},
+    summary="Apply a kernel to a picture",
+)
+def apply_filter(
+    settings: SettingsDep,
+    file: Annotated[UploadFile, Form(description="PNG, JPEG or WebP picture")],
+    preset: Annotated[str | None, Form(description="a preset name from GET /api/filters")] = None,
+    kernel: Annotated[str | None, Form(description="a JSON 2-D list, up to 15x15", examples=["[[0,1,0],[1,-4,1],[0,1,0]]"])] = None,
+    padding_mode: Annotated[PaddingMode, Form()] = "zeros",
+    stride: Annotated[int, Form(ge=1, le=8)] = 1,
+    dilation: Annotated[int, Form(ge=1, le=8)] = 1,
+    grayscale: Annotated[bool, Form()] = False,
+) -> Response:
+    """Cross-correlates each colour channel with the kernel ("same" padding ``D(K-1)/2`` per side),
+    rounds and clips to 0..255 and returns a PNG. Alpha is left as it was. Pictures larger than
+    1024 px on their longer side are first downscaled, and the ``X-Resized: WxH`` header says so."""
+    weights = parse_kernel(preset, kernel)
+    image = decode_image(file.file.read(), max_pixels=settings.max_image_pixels, field="file")
+    if grayscale:
+        image = image.convert("LA" if "A" in image.getbands() else "L")
+    image, resized = downscale(image, settings.max_filter_side)
+    pixels = to_channels(image)
+    try:
+        filtered = apply_kernel(pixels, weights, padding_mode=padding_mode, stride=stride, dilation=dilation)
+    except ValueError as error:  # a kernel wider than a tiny picture, reflect padding too large, ...
+        raise ApiError(422, str(error)) from None
+    headers = {"X-Output-Size": f"{filtered.shape[1]}x{filtered.shape[0]}"}
+    if resized:
+        headers["X-Resized"] = f"{image.width}x{image.height}"
+    return Response(encode_png(filtered), media_type="image/png", headers=headers)

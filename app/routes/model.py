@@ -1,0 +1,32 @@
+"""The digit network: its layers, and the learned weights of each."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.deps import ModelDep
+from app.errors import ApiError
+from app.schemas import LayerWeights, ModelInfo
+from engine.model import INPUT_SHAPE, LAYER_NAMES
+
+router = APIRouter(prefix="/api/model", tags=["model"])
+
+
+@router.get("", response_model=ModelInfo, summary="The network's layers")
+def model_info(model: ModelDep) -> dict:
+    """Layers in order with kind, output shape and parameter count, the total, and how it was trained."""
+    return {"name": "LeNet", "input_shape": list(INPUT_SHAPE), "layers": model.layers(),
+            "total_parameters": model.parameter_count, "meta": model.meta}
+
+
+@router.get("/layers/{name}/weights", response_model=LayerWeights, summary="One layer's learned weights")
+def layer_weights(name: str, model: ModelDep) -> dict:
+    """``conv1``: 6 filters of 1x5x5, ``conv2``: 16 of 6x5x5, ``fc1``..``fc3``: weight matrices (out, in)."""
+    if name not in LAYER_NAMES:
+        raise ApiError(404, f"no layer named {name!r}; layers are {', '.join(LAYER_NAMES)}")
+    if f"{name}.weight" not in model.params:
+        with_weights = [n for n in LAYER_NAMES if f"{n}.weight" in model.params]
+        raise ApiError(404, f"{name} is a pooling layer and has no weights; layers with weights: {', '.join(with_weights)}")
+    weight = model.params[f"{name}.weight"]
+    return {"name": name, "weight_shape": list(weight.shape), "weight": weight.round(5).tolist(),
+            "bias": model.params[f"{name}.bias"].round(5).tolist()}

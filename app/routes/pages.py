@@ -1,0 +1,22 @@
+"""The HTML pages: drawing a digit, the filter playground, the convolution-arithmetic stepper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
+
+router = APIRouter(include_in_schema=False)
+
+
+def render(request: Request, template: str, **context) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, template, context)
+
+
+@router.get("/", response_class=HTMLResponse)
+def digits_page(request: Request) -> HTMLResponse:
+    return render(request, "digits.html", page="digits")

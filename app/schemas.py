@@ -1,0 +1,237 @@
+"""Request and response models of the REST API, with the examples /docs shows."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from engine.padding import PADDING_MODES
+
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular", "partial"]
+assert set(PaddingMode.__args__) == set(PADDING_MODES)  # noqa: S101 - the API names are the engine's
+
+LECTURE_IMAGE = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]]
+LECTURE_FILTER = [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
+LECTURE_POOL_INPUT = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
+
+# Bounds of everything a caller controls (see the README's "Limits").
+PIXELS_SIDE = (8, 1024)
+GRID_SIDE = 64  # /api/convolve and /api/pool inputs
+GRID_CHANNELS = 8
+KERNEL_SIDE = 15
+MAX_STEP_VALUES = 200_000  # products listed across all animation steps
+
+
+def as_grid(values, *, field: str, ndims: tuple[int, ...], max_side: int, min_side: int = 1,
+            lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """A nested list -> float64 array, refusing ragged lists, wrong depth, NaN/inf and sizes out of bounds."""
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise ValueError(f"{field} must be a rectangular list of numbers; rows of different lengths "
+                         "(a ragged list) or non-numbers were sent") from None
+    if array.ndim not in ndims:
+        wanted = " or ".join(f"{n}-D" for n in ndims)
+        raise ValueError(f"{field} must be a {wanted} list of numbers, got {array.ndim}-D with shape {list(array.shape)}")
+    spatial = array.shape[-2:]
+    if min(spatial) < min_side or max(spatial) > max_side:
+        raise ValueError(f"{field} must be between {min_side}x{min_side} and {max_side}x{max_side}, "
+                         f"got {spatial[0]}x{spatial[1]}")
+    if array.ndim == 3 and not 1 <= array.shape[0] <= GRID_CHANNELS:
+        raise ValueError(f"{field} may have 1 to {GRID_CHANNELS} channels, got {array.shape[0]}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{field} must hold finite numbers: NaN and infinity are not allowed")
+    if lo is not None and hi is not None and (array.min() < lo or array.max() > hi):
+        raise ValueError(f"{field} values must lie in {lo:g}..{hi:g}, got {array.min():g}..{array.max():g}")
+    return array
+
+
+# -- predict ------------------------------------------------------------------------
+
+
+class PredictRequest(BaseModel):
+    """Exactly one of ``pixels`` or ``image``."""
+
+    pixels: list[list[float]] | None = Field(
+        None, description="grayscale values 0..255, from 8x8 up to 1024x1024; ink dark or light")
+    image: str | None = Field(
+        None, description="PNG/JPEG/WebP as base64 or a data URL (canvas.toDataURL())", max_length=16_000_000)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"pixels": [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2},
+        {"image": "data:image/png;base64,iVBORw0KGgo..."},
+    ]})
+
+    @model_validator(mode="after")
+    def exactly_one_source(self) -> PredictRequest:
+        if (self.pixels is None) == (self.image is None):
+            raise ValueError("send exactly one of 'pixels' (2-D list of 0..255) or 'image' (base64 or data URL)")
+        return self
+
+    @field_validator("pixels")
+    @classmethod
+    def _pixel_grid(cls, value):
+        # validated once and kept as an array: the route needs nothing else
+        if value is None:
+            return None
+        return as_grid(value, field="pixels", ndims=(2,), min_side=PIXELS_SIDE[0], max_side=PIXELS_SIDE[1], lo=0, hi=255)
+
+
+class Guess(BaseModel):
+    digit: int = Field(examples=[7])
+    probability: float = Field(examples=[0.98])
+
+
+class LayerActivation(BaseModel):
+    name: str = Field(examples=["conv1"])
+    shape: list[int] = Field(examples=[[6, 28, 28]])
+    values: list = Field(description="nested lists of the layer's output, shaped like `shape`")
+
+
+class PredictResponse(BaseModel):
+    digit: int | None = Field(description="the first guess; null when the drawing is empty", examples=[7])
+    probabilities: list[float] | None = Field(description="10 probabilities summing to 1; null when empty")
+    top: list[Guess] = Field(description="first and second guess; empty when the drawing is empty")
+    input: list[list[float]] = Field(description="the 32x32 frame the network saw, 0..1, white ink on black")
+    empty: bool = Field(description="true when no ink was found: then there is no guess")
+    inverted: bool = Field(False, description="true when the drawing was dark ink on light and was inverted")
+    layers: list[LayerActivation] | None = Field(
+        None, description="with ?activations=true: conv1, pool1, conv2, pool2, fc1, fc2, fc3 in order")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "digit": 7, "probabilities": [0.0, 0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.98, 0.0, 0.01],
+        "top": [{"digit": 7, "probability": 0.98}, {"digit": 1, "probability": 0.01}],
+        "input": [[0.0] * 32] * 32, "empty": False, "inverted": True,
+    }]})
+
+
+# -- filters ------------------------------------------------------------------------
+
+
+class FilterInfo(BaseModel):
+    name: str = Field(examples=["gaussian_blur"])
+    label: str = Field(examples=["Gaussian blur 3x3"])
+    kernel: list[list[float]] = Field(description="the kernel as applied (already divided)")
+    weights: list[list[int]] = Field(description="integer weights before dividing", examples=[[[1, 2, 1], [2, 4, 2], [1, 2, 1]]])
+    divisor: int = Field(examples=[16])
+    description: str
+
+
+# -- convolution arithmetic ---------------------------------------------------------
+
+
+class ConvolveRequest(BaseModel):
+    input: list = Field(description=f"2-D (H, W) or 3-D (C, H, W) list of numbers, up to {GRID_SIDE}x{GRID_SIDE}")
+    kernel: list = Field(description=f"2-D (KH, KW) or 3-D (C, KH, KW) list, up to {KERNEL_SIDE}x{KERNEL_SIDE}")
+    bias: float = Field(0.0, allow_inf_nan=False)
+    stride: int = Field(1, ge=1, le=16)
+    padding: int = Field(0, ge=0, le=16)
+    dilation: int = Field(1, ge=1, le=8)
+    padding_mode: PaddingMode = "zeros"
+    include_steps: bool = Field(True, description="list every output cell's window and products")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"input": LECTURE_IMAGE, "kernel": LECTURE_FILTER}]})
+
+    @field_validator("input")
+    @classmethod
+    def _input_grid(cls, value):
+        return as_grid(value, field="input", ndims=(2, 3), max_side=GRID_SIDE)
+
+    @field_validator("kernel")
+    @classmethod
+    def _kernel_grid(cls, value):
+        return as_grid(value, field="kernel", ndims=(2, 3), max_side=KERNEL_SIDE)
+
+
+class ConvolveStep(BaseModel):
+    output: list[int] = Field(description="[i, j] of the output cell", examples=[[0, 0]])
+    positions: list[list[int]] = Field(description="[r, c] under each kernel tap, in padded-input coordinates")
+    products: list[float] = Field(description="input times weight at each tap (channel by channel for 3-D input)")
+    value: float = Field(examples=[4.0])
+
+
+class ConvolveResponse(BaseModel):
+    output: list[list[float]]
+    output_size: list[int] = Field(examples=[[3, 3]])
+    padded_input: list = Field(description="the input after padding, (C, H+2P, W+2P) or (H+2P, W+2P)")
+    steps: list[ConvolveStep]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "output": [[4, 3, 4], [2, 4, 3], [2, 3, 4]], "output_size": [3, 3], "padded_input": LECTURE_IMAGE,
+        "steps": [{"output": [0, 0], "positions": [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [2, 0], [2, 1], [2, 2]],
+                   "products": [1, 0, 1, 0, 1, 0, 0, 0, 1], "value": 4.0}],
+    }]})
+
+
+class PoolRequest(BaseModel):
+    input: list = Field(description=f"2-D list of numbers, up to {GRID_SIDE}x{GRID_SIDE}")
+    kernel_size: int = Field(2, ge=1, le=KERNEL_SIDE)
+    stride: int | None = Field(None, ge=1, le=16, description="defaults to kernel_size")
+    mode: Literal["max", "avg"] = "max"
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"input": LECTURE_POOL_INPUT, "kernel_size": 2, "stride": 2}]})
+
+    @field_validator("input")
+    @classmethod
+    def _input_grid(cls, value):
+        return as_grid(value, field="input", ndims=(2,), max_side=GRID_SIDE)
+
+
+class PoolStep(BaseModel):
+    output: list[int]
+    positions: list[list[int]] = Field(description="[r, c] of every input cell in the window")
+    values: list[float]
+    value: float
+    source: list[int] | None = Field(None, description="max pooling: [r, c] of the winning cell")
+
+
+class PoolResponse(BaseModel):
+    output: list[list[float]]
+    output_size: list[int]
+    steps: list[PoolStep]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"output": [[6, 8], [3, 4]], "output_size": [2, 2], "steps": []}]})
+
+
+class ArithmeticResponse(BaseModel):
+    exact: float = Field(description="the formula's value before rounding down", examples=[2.3333])
+    fits: bool = Field(description="true when the kernel tiles the (padded) input exactly", examples=[False])
+    output_size: int = Field(description="what a framework computes (rounded down)", examples=[2])
+    formula: str = Field(examples=["(7 + 2*0 - 1*(3-1) - 1)/3 + 1 = 2.33"])
+    message: str
+    effective_kernel_size: int = Field(description="D*(F-1) + 1", examples=[3])
+    uncovered: int = Field(description="input rows (and columns) at the end that no window reaches", examples=[1])
+    parameters: int | None = Field(None, description="(F*F*in_channels + 1) * filters", examples=[760])
+    output_volume: list[int] | None = Field(None, description="[filters, output_size, output_size]")
+
+
+# -- model --------------------------------------------------------------------------
+
+
+class LayerInfo(BaseModel):
+    name: str = Field(examples=["conv1"])
+    kind: str = Field(examples=["conv"])
+    output_shape: list[int] = Field(examples=[[6, 28, 28]])
+    parameters: int = Field(examples=[156])
+
+
+class ModelInfo(BaseModel):
+    name: str = Field(examples=["LeNet"])
+    input_shape: list[int] = Field(examples=[[1, 32, 32]])
+    layers: list[LayerInfo]
+    total_parameters: int = Field(examples=[63802])
+    meta: dict = Field(description="how the shipped weights were trained (version, accuracy, ...)")
+
+
+class LayerWeights(BaseModel):
+    name: str
+    weight_shape: list[int]
+    weight: list
+    bias: list[float]
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    model: dict = Field(examples=[{"version": "1.0", "val_accuracy": 0.99, "parameters": 63802}])

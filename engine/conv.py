@@ -1,0 +1,215 @@
+"""2-D convolution (cross-correlation), its backward pass, and transposed convolution.
+
+Shapes, with PyTorch's conventions:
+
+- ``x``: (N, C, H, W) — batch, channels, height, width
+- ``weight``: (F, C, KH, KW) for ``conv2d``; (C_in, C_out, KH, KW) for ``conv_transpose2d``
+- output height ``OH = floor((H + 2*PH - DH*(KH-1) - 1) / SH) + 1``, likewise for the width
+
+The fast path is im2col: every kernel window becomes one row of a matrix
+(a strided *view* of the padded input, copied once into contiguous memory),
+and the whole layer is then a single matrix product with the flattened filters.
+The backward pass is the same product transposed, followed by ``col2im``,
+which adds every window back onto the input positions it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from engine._checks import Pair, as_float_array, as_pair, check_fits, effective_size, output_size
+from engine.padding import check_padding_mode, pad2d, partial_conv_ratio
+
+IntOrPair = int | Sequence[int]
+
+
+def conv_windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> np.ndarray:
+    """All kernel windows of a padded input, as a view (N, C, OH, OW, KH, KW).
+
+    ``windows[n, c, i, j, u, v] = xp[n, c, i*SH + u*DH, j*SW + v*DW]``; no data is copied.
+    """
+    span = (effective_size(kernel[0], dilation[0]), effective_size(kernel[1], dilation[1]))
+    view = sliding_window_view(xp, span, axis=(2, 3))
+    return view[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]]
+
+
+def im2col(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> np.ndarray:
+    """Padded input (N, C, Hp, Wp) -> matrix (N*OH*OW, C*KH*KW), one row per window."""
+    windows = conv_windows(xp, kernel, stride, dilation)
+    n, c, oh, ow, kh, kw = windows.shape
+    # n c i j u v -> n i j c u v: rows are output positions, columns match weight.reshape(F, -1)
+    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+
+
+def col2im(
+    windows: np.ndarray, padded_shape: tuple[int, ...], stride: Pair, dilation: Pair
+) -> np.ndarray:
+    """Inverse of :func:`conv_windows`: adds each window (N, C, OH, OW, KH, KW) back
+    onto the padded input positions it covers, giving (N, C, Hp, Wp).
+
+    Overlapping windows sum, which is exactly the gradient of im2col. The loop runs
+    over the KH*KW kernel taps, each one a strided slice covering every output.
+    """
+    _, _, oh, ow, kh, kw = windows.shape
+    out = np.zeros(padded_shape, dtype=windows.dtype)
+    (sh, sw), (dh, dw) = stride, dilation
+    for u in range(kh):
+        rows = slice(u * dh, u * dh + sh * (oh - 1) + 1, sh)
+        for v in range(kw):
+            cols = slice(v * dw, v * dw + sw * (ow - 1) + 1, sw)
+            out[:, :, rows, cols] += windows[:, :, :, :, u, v]
+    return out
+
+
+def _conv_args(x, weight, bias, stride, padding, dilation):
+    x = as_float_array(x, "x (N, C, H, W)", 4)
+    weight = as_float_array(weight, "weight (F, C, KH, KW)", 4)
+    dtype = np.result_type(x, weight)
+    x, weight = x.astype(dtype, copy=False), weight.astype(dtype, copy=False)
+    if weight.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"weight has {weight.shape[1]} input channels but x has {x.shape[1]}: "
+            "weight must be (F, C, KH, KW) with C equal to x's channel count"
+        )
+    if bias is not None:
+        bias = as_float_array(bias, "bias (F,)", 1).astype(dtype, copy=False)
+        if bias.shape[0] != weight.shape[0]:
+            raise ValueError(f"bias must have {weight.shape[0]} values (one per filter), got {bias.shape[0]}")
+    stride = as_pair(stride, "stride", minimum=1)
+    padding = as_pair(padding, "padding", minimum=0)
+    dilation = as_pair(dilation, "dilation", minimum=1)
+    kernel = (weight.shape[2], weight.shape[3])
+    if min(kernel) < 1:
+        raise ValueError(f"kernel must be at least 1x1, got {kernel[0]}x{kernel[1]}")
+    check_fits((x.shape[2], x.shape[3]), kernel, padding, dilation)
+    return x, weight, bias, stride, padding, dilation, kernel
+
+
+def conv2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
+    """Cross-correlation ``out[n, f, i, j] = b[f] + sum_{c,u,v} w[f, c, u, v] * xp[n, c, i*S + u*D, j*S + v*D]``.
+
+    x: (N, C, H, W), weight: (F, C, KH, KW), bias: (F,) or None -> (N, F, OH, OW),
+    ``OH = floor((H + 2P - D(KH-1) - 1) / S) + 1``. ``padding_mode`` is one of
+    zeros, reflect, replicate, circular, partial (see :mod:`engine.padding`).
+    """
+    x, weight, bias, stride, padding, dilation, kernel = _conv_args(
+        x, weight, bias, stride, padding, dilation
+    )
+    spatial = (x.shape[2], x.shape[3])
+    check_padding_mode(padding_mode, padding, spatial)
+    n, f = x.shape[0], weight.shape[0]
+    oh, ow = (output_size(spatial[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
+
+    cols = im2col(pad2d(x, padding, padding_mode), kernel, stride, dilation)
+    out = (cols @ weight.reshape(f, -1).T).reshape(n, oh, ow, f).transpose(0, 3, 1, 2)
+    if padding_mode == "partial":
+        out = out * partial_conv_ratio(spatial, kernel, stride, padding, dilation).astype(out.dtype)
+    if bias is not None:
+        out = out + bias[None, :, None, None]
+    return np.ascontiguousarray(out)
+
+
+def conv2d_backward(
+    grad_out: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of :func:`conv2d` with zero padding.
+
+    grad_out: (N, F, OH, OW), x: (N, C, H, W), weight: (F, C, KH, KW)
+    -> grad_x (N, C, H, W), grad_weight (F, C, KH, KW), grad_bias (F,).
+    """
+    x, weight, _, stride, padding, dilation, kernel = _conv_args(
+        x, weight, None, stride, padding, dilation
+    )
+    n, c, h, w = x.shape
+    f = weight.shape[0]
+    oh, ow = (output_size((h, w)[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
+    grad_out = np.asarray(grad_out, dtype=x.dtype)
+    if grad_out.shape != (n, f, oh, ow):
+        raise ValueError(f"grad_out must have shape {(n, f, oh, ow)}, got {grad_out.shape}")
+
+    xp = pad2d(x, padding)
+    g = grad_out.transpose(0, 2, 3, 1).reshape(n * oh * ow, f)  # rows match im2col's rows
+    grad_weight = (g.T @ im2col(xp, kernel, stride, dilation)).reshape(weight.shape)
+    grad_bias = grad_out.sum(axis=(0, 2, 3))
+    grad_windows = (g @ weight.reshape(f, -1)).reshape(n, oh, ow, c, *kernel).transpose(0, 3, 1, 2, 4, 5)
+    grad_xp = col2im(grad_windows, xp.shape, stride, dilation)
+    grad_x = grad_xp[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w]
+    return np.ascontiguousarray(grad_x), grad_weight, grad_bias
+
+
+def conv_transpose2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+    output_padding: IntOrPair = 0,
+) -> np.ndarray:
+    """Transposed convolution: every input cell scatters ``x[n, c, i, j] * w[c, :, :, :]``
+    onto the output at ``(i*S + u*D - P, j*S + v*D - P)``.
+
+    x: (N, C_in, H, W), weight: (C_in, C_out, KH, KW), bias: (C_out,) or None
+    -> (N, C_out, OH, OW) with ``OH = (H - 1)*S - 2P + D(KH-1) + output_padding + 1``.
+    It is the gradient of :func:`conv2d` with respect to its input.
+    """
+    x = as_float_array(x, "x (N, C_in, H, W)", 4)
+    weight = as_float_array(weight, "weight (C_in, C_out, KH, KW)", 4)
+    dtype = np.result_type(x, weight)
+    x, weight = x.astype(dtype, copy=False), weight.astype(dtype, copy=False)
+    if weight.shape[0] != x.shape[1]:
+        raise ValueError(
+            f"weight has {weight.shape[0]} input channels but x has {x.shape[1]}: "
+            "weight must be (C_in, C_out, KH, KW) with C_in equal to x's channel count"
+        )
+    stride = as_pair(stride, "stride", minimum=1)
+    padding = as_pair(padding, "padding", minimum=0)
+    dilation = as_pair(dilation, "dilation", minimum=1)
+    output_padding = as_pair(output_padding, "output_padding", minimum=0)
+    n, c_in, h, w = x.shape
+    c_out, kh, kw = weight.shape[1:]
+    if min(kh, kw) < 1:
+        raise ValueError(f"kernel must be at least 1x1, got {kh}x{kw}")
+    for axis in (0, 1):
+        limit = max(stride[axis], dilation[axis])
+        if output_padding[axis] >= limit:
+            raise ValueError(
+                f"output_padding must be smaller than stride or dilation ({limit}), got {output_padding[axis]}"
+            )
+    full = tuple(
+        (size - 1) * stride[a] + effective_size(k, dilation[a]) + output_padding[a]
+        for a, size, k in ((0, h, kh), (1, w, kw))
+    )
+    oh, ow = full[0] - 2 * padding[0], full[1] - 2 * padding[1]
+    if oh < 1 or ow < 1:
+        raise ValueError(
+            f"padding {padding} removes the whole output ({full[0]}x{full[1]} before cropping); "
+            "use less padding"
+        )
+    windows = (x.transpose(0, 2, 3, 1).reshape(-1, c_in) @ weight.reshape(c_in, -1)).reshape(
+        n, h, w, c_out, kh, kw
+    )
+    out = col2im(windows.transpose(0, 3, 1, 2, 4, 5), (n, c_out, *full), stride, dilation)
+    out = out[:, :, padding[0] : padding[0] + oh, padding[1] : padding[1] + ow]
+    if bias is not None:
+        bias = as_float_array(bias, "bias (C_out,)", 1).astype(dtype, copy=False)
+        if bias.shape[0] != c_out:
+            raise ValueError(f"bias must have {c_out} values (one per output channel), got {bias.shape[0]}")
+        out = out + bias[None, :, None, None]
+    return np.ascontiguousarray(out)

@@ -1,0 +1,106 @@
+"""Classic image kernels and applying one to a picture.
+
+Each preset keeps its integer weights and divisor as printed in textbooks
+(``[[1, 2, 1], [2, 4, 2], [1, 2, 1]] / 16``) so a page can show them that way;
+``kernel`` is the scaled float version that is actually applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.conv import conv2d
+
+
+@dataclass(frozen=True)
+class FilterPreset:
+    name: str
+    label: str
+    weights: tuple[tuple[int, ...], ...]
+    divisor: int
+    description: str
+
+    @property
+    def kernel(self) -> np.ndarray:
+        return np.array(self.weights, dtype=np.float64) / self.divisor
+
+
+_BINOMIAL_5 = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1])
+# unsharp masking: 2*identity - gaussian, written over the gaussian's divisor 256
+_UNSHARP_5 = -_BINOMIAL_5.copy()
+_UNSHARP_5[2, 2] = 2 * 256 - 36
+
+
+def _rows(a) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(int(v) for v in row) for row in np.asarray(a))
+
+
+PRESETS: dict[str, FilterPreset] = {
+    p.name: p
+    for p in (
+        FilterPreset("identity", "Identity", _rows([[0, 0, 0], [0, 1, 0], [0, 0, 0]]), 1,
+                     "Copies each pixel unchanged: the centre weight is 1, all neighbours 0."),
+        FilterPreset("edge_detection", "Edge detection", _rows([[0, 1, 0], [1, -4, 1], [0, 1, 0]]), 1,
+                     "Laplacian: four neighbours minus four times the centre, zero on flat areas, strong on edges."),
+        FilterPreset("outline", "Outline", _rows([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]), 1,
+                     "Eight-neighbour Laplacian: highlights every change of brightness, in all directions."),
+        FilterPreset("sharpen", "Sharpen", _rows([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]), 1,
+                     "The pixel plus its difference from its neighbours, so edges get crisper."),
+        FilterPreset("box_blur", "Box blur", _rows(np.ones((3, 3))), 9,
+                     "The plain average of the 3x3 neighbourhood."),
+        FilterPreset("gaussian_blur", "Gaussian blur 3x3", _rows([[1, 2, 1], [2, 4, 2], [1, 2, 1]]), 16,
+                     "A weighted average that trusts the centre most: a softer, more natural blur."),
+        FilterPreset("emboss", "Emboss", _rows([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]), 1,
+                     "Differences along the diagonal, as if the picture were lit from one corner."),
+        FilterPreset("sobel_x", "Sobel x", _rows([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]), 1,
+                     "Horizontal gradient: responds to vertical edges, smoothing along them."),
+        FilterPreset("sobel_y", "Sobel y", _rows([[-1, -2, -1], [0, 0, 0], [1, 2, 1]]), 1,
+                     "Vertical gradient: responds to horizontal edges, smoothing along them."),
+        FilterPreset("gaussian_blur_5x5", "Gaussian blur 5x5", _rows(_BINOMIAL_5), 256,
+                     "A wider Gaussian (binomial 1-4-6-4-1 in each direction) for a stronger blur."),
+        FilterPreset("unsharp_mask_5x5", "Unsharp mask 5x5", _rows(_UNSHARP_5), 256,
+                     "Twice the image minus its 5x5 Gaussian blur: sharpens while keeping noise down."),
+    )
+}
+
+
+def same_padding(kernel_size: int, dilation: int = 1) -> int:
+    """Padding per side that keeps the size at stride 1 for odd kernels: ``D(K-1)/2``, rounded down."""
+    return dilation * (kernel_size - 1) // 2
+
+
+def apply_kernel(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    padding_mode: str = "zeros",
+    stride: int = 1,
+    dilation: int = 1,
+) -> np.ndarray:
+    """Cross-correlates each colour channel of ``image`` (H, W, C) uint8 with ``kernel`` (KH, KW).
+
+    Padding is "same" (``D(K-1)/2`` per side); values are rounded and clipped to 0..255.
+    A 4th (alpha) channel is not filtered: it is sampled at the window centres.
+    Returns (OH, OW, C) uint8.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"image must be (H, W, C) with 1 to 4 channels, got {image.shape}")
+    kernel = np.asarray(kernel, dtype=np.float32)
+    if kernel.ndim != 2:
+        raise ValueError(f"kernel must be 2-D, got shape {kernel.shape}")
+    has_alpha = image.shape[2] in (2, 4)
+    colour = image[:, :, :-1] if has_alpha else image
+    padding = (same_padding(kernel.shape[0], dilation), same_padding(kernel.shape[1], dilation))
+
+    # channels become the batch: one conv2d call filters them all with the same kernel
+    x = colour.transpose(2, 0, 1)[:, None].astype(np.float32)
+    out = conv2d(x, kernel[None, None], stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    filtered = np.clip(np.rint(out[:, 0]), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    if not has_alpha:
+        return filtered
+    oh, ow = filtered.shape[:2]
+    # with "same" padding, output (i, j) is centred on input (i*S, j*S)
+    alpha = image[::stride, ::stride, -1][:oh, :ow]
+    return np.concatenate([filtered, alpha[:, :, None]], axis=2)

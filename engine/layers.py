@@ -1,0 +1,69 @@
+"""Fully connected layer, ReLU, softmax and cross-entropy, each beside its backward pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """``y = x @ W.T + b``; x: (N, D_in), weight: (D_out, D_in), bias: (D_out,) -> (N, D_out)."""
+    if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"linear needs x (N, D_in) and weight (D_out, D_in) with the same D_in; "
+            f"got x {x.shape} and weight {weight.shape}"
+        )
+    y = x @ weight.T
+    return y if bias is None else y + bias
+
+
+def linear_backward(
+    grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """grad_out: (N, D_out) -> grad_x (N, D_in), grad_weight (D_out, D_in), grad_bias (D_out,)."""
+    return grad_out @ weight, grad_out.T @ x, grad_out.sum(axis=0)
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    """``max(x, 0)`` elementwise."""
+    return np.maximum(x, 0)
+
+
+def relu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The gradient passes where the input was positive and stops elsewhere."""
+    return grad_out * (x > 0)
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``exp(z_i) / sum_j exp(z_j)``, shifted by the maximum so large logits cannot overflow."""
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``z_i - log sum_j exp(z_j)``, computed stably."""
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _check_labels(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    labels = np.asarray(labels)
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(f"cross_entropy needs logits (N, K) and labels (N,); got {logits.shape} and {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ValueError(f"labels must lie in 0..{logits.shape[1] - 1}")
+    return labels.astype(np.intp)
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood ``-mean_n log softmax(z_n)[y_n]``; logits (N, K), labels (N,)."""
+    labels = _check_labels(logits, labels)
+    return float(-log_softmax(logits)[np.arange(len(labels)), labels].mean())
+
+
+def cross_entropy_backward(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Gradient of the mean cross-entropy: ``(softmax(z) - onehot(y)) / N``, shape (N, K)."""
+    labels = _check_labels(logits, labels)
+    grad = softmax(logits)
+    grad[np.arange(len(labels)), labels] -= 1
+    return grad / len(labels)

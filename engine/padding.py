@@ -1,0 +1,89 @@
+"""Padding the border of ``(N, C, H, W)`` arrays.
+
+Modes follow ``torch.nn.Conv2d(padding_mode=...)``:
+
+- ``zeros``: extend with 0.
+- ``reflect``: mirror without repeating the edge, ``[1 2 3] -> 3 2 | 1 2 3 | 2 1``.
+- ``replicate``: repeat the edge value, ``[1 2 3] -> 1 1 | 1 2 3 | 3 3``.
+- ``circular``: wrap around, ``[1 2 3] -> 2 3 | 1 2 3 | 1 2``.
+- ``partial``: zero padding whose outputs are then re-weighted by
+  :func:`partial_conv_ratio` (Liu et al., "Partial Convolution based Padding", 2018).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine._checks import Pair, output_size
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "partial")
+
+# zeros and partial both pad with 0; partial re-weights afterwards.
+_NUMPY_MODE = {
+    "zeros": "constant",
+    "partial": "constant",
+    "reflect": "reflect",
+    "replicate": "edge",
+    "circular": "wrap",
+}
+
+
+def check_padding_mode(mode: str, padding: Pair, spatial: Pair) -> None:
+    """Raises ``ValueError`` for an unknown mode or a padding the mode cannot make."""
+    if mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {', '.join(PADDING_MODES)}; got {mode!r}")
+    for axis, p, n in zip(("height", "width"), padding, spatial):
+        # Like PyTorch: reflecting needs a pixel beyond the edge, wrapping at most a full turn.
+        if mode == "reflect" and p >= n:
+            raise ValueError(
+                f"padding {p} is too large for reflect padding of input {axis} {n}: "
+                f"reflect needs padding < {n}"
+            )
+        if mode == "circular" and p > n:
+            raise ValueError(
+                f"padding {p} is too large for circular padding of input {axis} {n}: "
+                f"circular needs padding <= {n}"
+            )
+
+
+def pad2d(x: np.ndarray, padding: Pair, mode: str = "zeros") -> np.ndarray:
+    """Pads the last two axes of ``x`` (N, C, H, W) -> (N, C, H + 2*PH, W + 2*PW)."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode=_NUMPY_MODE[mode])
+
+
+def _valid_taps(size: int, kernel: int, stride: int, padding: int, dilation: int) -> np.ndarray:
+    """For each output position along one axis, how many kernel taps land inside the input."""
+    n_out = output_size(size, kernel, stride, padding, dilation)
+    # first padded-frame coordinate of each window, shifted back to input coordinates
+    starts = np.arange(n_out) * stride - padding
+    taps = starts[:, None] + np.arange(kernel)[None, :] * dilation
+    return ((taps >= 0) & (taps < size)).sum(axis=1)
+
+
+def partial_conv_ratio(
+    spatial: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
+) -> np.ndarray:
+    """Re-weighting factor of partial-convolution padding, shape (OH, OW).
+
+    ``ratio = (KH*KW) / (number of kernel taps that fall inside the image)``,
+    1 in the interior and > 1 near the border. The image mask is separable
+    (a rectangle), so the count is the product of per-axis counts. A window
+    that sees no pixel at all gets 0, as in NVIDIA's reference code.
+    """
+    rows = _valid_taps(spatial[0], kernel[0], stride[0], padding[0], dilation[0])
+    cols = _valid_taps(spatial[1], kernel[1], stride[1], padding[1], dilation[1])
+    inside = np.outer(rows, cols).astype(np.float64)
+    ratio = np.zeros_like(inside)
+    np.divide(kernel[0] * kernel[1], inside, out=ratio, where=inside > 0)
+    return ratio
+
+
+__all__ = [
+    "PADDING_MODES",
+    "check_padding_mode",
+    "pad2d",
+    "partial_conv_ratio",
+]

@@ -1,0 +1,85 @@
+"""Turning any picture of a digit into the 32x32 frame LeNet was trained on.
+
+MNIST's recipe (LeCun et al.): the digit's bounding box is scaled, keeping its
+aspect ratio, so the longer side is 20 px (with anti-aliasing), then placed in a
+28x28 field so its centre of mass sits at the centre; LeNet's input pads that
+by 2 px to 32x32. MNIST digits are white ink on black; a drawing on a canvas is
+usually dark ink on white, so the background is read off the border first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+FRAME = 28
+BOX = 20
+PAD = 2
+# A pixel counts as ink when it stands out from the background by this much (of the full contrast).
+INK_THRESHOLD = 0.25
+
+
+@dataclass(frozen=True)
+class DigitFrame:
+    """``pixels``: (32, 32) float32 in [0, 1], white ink on black; all zeros when ``empty``."""
+
+    pixels: np.ndarray
+    empty: bool
+    inverted: bool
+
+
+def _border(image: np.ndarray) -> np.ndarray:
+    return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+
+
+def _fit_box(ink: np.ndarray) -> np.ndarray:
+    """Scales the ink so its longer side is ``BOX`` pixels, anti-aliased, aspect kept."""
+    h, w = ink.shape
+    scale = BOX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL wants (width, height)
+    resized = Image.fromarray(ink.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
+    return np.clip(np.asarray(resized), 0.0, 1.0)  # Lanczos rings slightly below 0 and above 1
+
+
+def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
+    """Places ``digit`` in a FRAMExFRAME field with its centre of mass at (14, 14)."""
+    h, w = digit.shape
+    mass = digit.sum()
+    rows, cols = np.arange(h), np.arange(w)
+    cy = (digit.sum(axis=1) * rows).sum() / mass
+    cx = (digit.sum(axis=0) * cols).sum() / mass
+    # keep the whole digit in the field even when its mass is far off centre
+    top = int(np.clip(round(FRAME / 2 - cy), 0, FRAME - h))
+    left = int(np.clip(round(FRAME / 2 - cx), 0, FRAME - w))
+    field = np.zeros((FRAME, FRAME), np.float32)
+    field[top : top + h, left : left + w] = digit
+    return field
+
+
+def preprocess_digit(image: np.ndarray) -> DigitFrame:
+    """A grayscale image (H, W) with values 0..255, ink dark or light -> LeNet's 32x32 frame."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 2 or min(image.shape) < 2:
+        raise ValueError(f"image must be a 2-D grayscale array of at least 2x2, got shape {image.shape}")
+    if not np.isfinite(image).all():
+        raise ValueError("image values must be finite numbers 0..255")
+    gray = np.clip(image, 0, 255) / 255.0
+
+    background = float(np.median(_border(gray)))
+    inverted = background > 0.5
+    if inverted:
+        gray, background = 1.0 - gray, 1.0 - background
+    ink = np.clip((gray - background) / max(1.0 - background, 1e-6), 0.0, 1.0)
+
+    mask = ink > INK_THRESHOLD
+    if not mask.any():
+        return DigitFrame(np.zeros((FRAME + 2 * PAD,) * 2, np.float32), empty=True, inverted=inverted)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    # faint noise inside the box (paper texture, JPEG) must not pull the centre of mass
+    crop = np.where(crop > INK_THRESHOLD / 2, crop, 0.0)
+
+    field = _centre_by_mass(_fit_box(crop))
+    return DigitFrame(np.pad(field, PAD), empty=False, inverted=inverted)
