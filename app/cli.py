@@ -35,10 +35,18 @@ def _train(args: argparse.Namespace) -> int:
     train_idx, val_idx = split_validation(len(images), args.val_fraction, args.seed)
     print(f"training on {len(train_idx)} digits, validating on {len(val_idx)} ({args.data})", file=sys.stderr)
     model = train(
-        images[train_idx], labels[train_idx],
-        epochs=args.epochs, seed=args.seed, batch_size=args.batch_size, lr=args.lr,
-        augment=not args.no_augment, elastic=args.elastic, dropout=args.dropout,
-        weight_decay=args.weight_decay, val_images=images[val_idx], val_labels=labels[val_idx],
+        images[train_idx],
+        labels[train_idx],
+        epochs=args.epochs,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        augment=not args.no_augment,
+        elastic=args.elastic,
+        dropout=args.dropout,
+        weight_decay=args.weight_decay,
+        val_images=images[val_idx],
+        val_labels=labels[val_idx],
     )
     model.meta.update(version=args.version, trained_on=Path(args.data).name)
     if len(val_idx):
@@ -79,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     tr = sub.add_parser("train", help="train LeNet on digits (.npz, IDX file or MNIST folder)")
-    tr.add_argument("--data", required=True, help=".npz with images/labels, an IDX images file, or a folder of MNIST IDX files")
+    tr.add_argument(
+        "--data", required=True, help=".npz with images/labels, an IDX images file, or a folder of MNIST IDX files"
+    )
     tr.add_argument("--epochs", type=int, default=20)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", type=Path, required=True, help="where to write the weights (.npz)")

@@ -44,7 +44,9 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = exc.errors()[:20]  # a ragged 1000x1000 list must not produce a megabyte of errors
         messages = [describe_validation_error(e) for e in errors]
         return JSONResponse(
-            {"detail": "; ".join(messages), "errors": [{"loc": list(e.get("loc", ())), "msg": m}
-                                                         for e, m in zip(errors, messages)]},
+            {
+                "detail": "; ".join(messages),
+                "errors": [{"loc": list(e.get("loc", ())), "msg": m} for e, m in zip(errors, messages)],
+            },
             status_code=422,
         )

@@ -42,16 +42,20 @@ def decode_image(data: bytes, *, max_pixels: int, field: str = "file") -> Image.
         raise ApiError(422, f"{field}: the image is empty (0 bytes); send a PNG, JPEG or WebP file")
     kind = sniff_format(data)
     if kind is None:
-        raise ApiError(415, f"{field}: not a PNG, JPEG or WebP image (first bytes {data[:8]!r}); "
-                            "allowed formats: PNG, JPEG, WebP")
+        raise ApiError(
+            415, f"{field}: not a PNG, JPEG or WebP image (first bytes {data[:8]!r}); allowed formats: PNG, JPEG, WebP"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=[kind])
             width, height = image.size
             if width * height > max_pixels:
-                raise ApiError(413, f"{field}: the image is {width}x{height} = {width * height} pixels; "
-                                    f"at most {max_pixels} pixels are allowed")
+                raise ApiError(
+                    413,
+                    f"{field}: the image is {width}x{height} = {width * height} pixels; "
+                    f"at most {max_pixels} pixels are allowed",
+                )
             image.load()  # decode now, so a truncated file fails here and not later
     except ApiError:
         raise
@@ -68,12 +72,15 @@ def decode_base64_image(text: str, *, max_pixels: int, field: str = "image") -> 
     if match:
         if ";base64" not in match["params"]:
             raise ApiError(422, f"{field}: data URLs must be base64-encoded (data:image/png;base64,...)")
-        text = text[match.end():]
+        text = text[match.end() :]
     try:
         data = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(422, f"{field}: not valid base64; send base64 of a PNG/JPEG/WebP file "
-                            "or a data URL such as canvas.toDataURL() gives") from None
+        raise ApiError(
+            422,
+            f"{field}: not valid base64; send base64 of a PNG/JPEG/WebP file "
+            "or a data URL such as canvas.toDataURL() gives",
+        ) from None
     return decode_image(data, max_pixels=max_pixels, field=field)
 
 

@@ -7,10 +7,6 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
     """Refuses bodies over ``max_bytes`` with 413, before they are buffered.
 
@@ -32,32 +28,49 @@ class BodySizeLimit:
             return
 
         received = 0
+        refused = False
         response_started = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge
+                if received > self.max_bytes and not response_started:
+                    # answer 413 now and tell the app the client is gone; whatever
+                    # the app answers to that is dropped by guarded_send
+                    refused = True
+                    await self._refuse(send, received)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal response_started
+            if refused:
+                return
             response_started = response_started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not response_started:
-                await self._refuse(send, received)
+        await self.app(scope, counting_receive, guarded_send)
 
     async def _refuse(self, send: Send, size: int) -> None:
-        body = json.dumps({"detail": f"request body is {size} bytes or more; at most {self.max_bytes} bytes "
-                                     "are accepted (downscale the image or send fewer values)"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        body = json.dumps(
+            {
+                "detail": f"request body is {size} bytes or more; at most {self.max_bytes} bytes "
+                "are accepted (downscale the image or send fewer values)"
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -24,21 +24,34 @@ KERNEL_SIDE = 15
 MAX_STEP_VALUES = 200_000  # products listed across all animation steps
 
 
-def as_grid(values, *, field: str, ndims: tuple[int, ...], max_side: int, min_side: int = 1,
-            lo: float | None = None, hi: float | None = None) -> np.ndarray:
+def as_grid(
+    values,
+    *,
+    field: str,
+    ndims: tuple[int, ...],
+    max_side: int,
+    min_side: int = 1,
+    lo: float | None = None,
+    hi: float | None = None,
+) -> np.ndarray:
     """A nested list -> float64 array, refusing ragged lists, wrong depth, NaN/inf and sizes out of bounds."""
     try:
         array = np.array(values, dtype=np.float64)
     except (ValueError, TypeError):
-        raise ValueError(f"{field} must be a rectangular list of numbers; rows of different lengths "
-                         "(a ragged list) or non-numbers were sent") from None
+        raise ValueError(
+            f"{field} must be a rectangular list of numbers; rows of different lengths "
+            "(a ragged list) or non-numbers were sent"
+        ) from None
     if array.ndim not in ndims:
         wanted = " or ".join(f"{n}-D" for n in ndims)
-        raise ValueError(f"{field} must be a {wanted} list of numbers, got {array.ndim}-D with shape {list(array.shape)}")
+        raise ValueError(
+            f"{field} must be a {wanted} list of numbers, got {array.ndim}-D with shape {list(array.shape)}"
+        )
     spatial = array.shape[-2:]
     if min(spatial) < min_side or max(spatial) > max_side:
-        raise ValueError(f"{field} must be between {min_side}x{min_side} and {max_side}x{max_side}, "
-                         f"got {spatial[0]}x{spatial[1]}")
+        raise ValueError(
+            f"{field} must be between {min_side}x{min_side} and {max_side}x{max_side}, got {spatial[0]}x{spatial[1]}"
+        )
     if array.ndim == 3 and not 1 <= array.shape[0] <= GRID_CHANNELS:
         raise ValueError(f"{field} may have 1 to {GRID_CHANNELS} channels, got {array.shape[0]}")
     if not np.isfinite(array).all():
@@ -55,14 +68,20 @@ class PredictRequest(BaseModel):
     """Exactly one of ``pixels`` or ``image``."""
 
     pixels: list[list[float]] | None = Field(
-        None, description="grayscale values 0..255, from 8x8 up to 1024x1024; ink dark or light")
+        None, description="grayscale values 0..255, from 8x8 up to 1024x1024; ink dark or light"
+    )
     image: str | None = Field(
-        None, description="PNG/JPEG/WebP as base64 or a data URL (canvas.toDataURL())", max_length=16_000_000)
+        None, description="PNG/JPEG/WebP as base64 or a data URL (canvas.toDataURL())", max_length=16_000_000
+    )
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"pixels": [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2},
-        {"image": "data:image/png;base64,iVBORw0KGgo..."},
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"pixels": [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2},
+                {"image": "data:image/png;base64,iVBORw0KGgo..."},
+            ]
+        }
+    )
 
     @model_validator(mode="after")
     def exactly_one_source(self) -> PredictRequest:
@@ -76,7 +95,9 @@ class PredictRequest(BaseModel):
         # validated once and kept as an array: the route needs nothing else
         if value is None:
             return None
-        return as_grid(value, field="pixels", ndims=(2,), min_side=PIXELS_SIDE[0], max_side=PIXELS_SIDE[1], lo=0, hi=255)
+        return as_grid(
+            value, field="pixels", ndims=(2,), min_side=PIXELS_SIDE[0], max_side=PIXELS_SIDE[1], lo=0, hi=255
+        )
 
 
 class Guess(BaseModel):
@@ -98,13 +119,23 @@ class PredictResponse(BaseModel):
     empty: bool = Field(description="true when no ink was found: then there is no guess")
     inverted: bool = Field(False, description="true when the drawing was dark ink on light and was inverted")
     layers: list[LayerActivation] | None = Field(
-        None, description="with ?activations=true: conv1, pool1, conv2, pool2, fc1, fc2, fc3 in order")
+        None, description="with ?activations=true: conv1, pool1, conv2, pool2, fc1, fc2, fc3 in order"
+    )
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "digit": 7, "probabilities": [0.0, 0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.98, 0.0, 0.01],
-        "top": [{"digit": 7, "probability": 0.98}, {"digit": 1, "probability": 0.01}],
-        "input": [[0.0] * 32] * 32, "empty": False, "inverted": True,
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "digit": 7,
+                    "probabilities": [0.0, 0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.98, 0.0, 0.01],
+                    "top": [{"digit": 7, "probability": 0.98}, {"digit": 1, "probability": 0.01}],
+                    "input": [[0.0] * 32] * 32,
+                    "empty": False,
+                    "inverted": True,
+                }
+            ]
+        }
+    )
 
 
 # -- filters ------------------------------------------------------------------------
@@ -114,7 +145,9 @@ class FilterInfo(BaseModel):
     name: str = Field(examples=["gaussian_blur"])
     label: str = Field(examples=["Gaussian blur 3x3"])
     kernel: list[list[float]] = Field(description="the kernel as applied (already divided)")
-    weights: list[list[int]] = Field(description="integer weights before dividing", examples=[[[1, 2, 1], [2, 4, 2], [1, 2, 1]]])
+    weights: list[list[int]] = Field(
+        description="integer weights before dividing", examples=[[[1, 2, 1], [2, 4, 2], [1, 2, 1]]]
+    )
     divisor: int = Field(examples=[16])
     description: str
 
@@ -158,11 +191,25 @@ class ConvolveResponse(BaseModel):
     padded_input: list = Field(description="the input after padding, (C, H+2P, W+2P) or (H+2P, W+2P)")
     steps: list[ConvolveStep]
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "output": [[4, 3, 4], [2, 4, 3], [2, 3, 4]], "output_size": [3, 3], "padded_input": LECTURE_IMAGE,
-        "steps": [{"output": [0, 0], "positions": [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [2, 0], [2, 1], [2, 2]],
-                   "products": [1, 0, 1, 0, 1, 0, 0, 0, 1], "value": 4.0}],
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "output": [[4, 3, 4], [2, 4, 3], [2, 3, 4]],
+                    "output_size": [3, 3],
+                    "padded_input": LECTURE_IMAGE,
+                    "steps": [
+                        {
+                            "output": [0, 0],
+                            "positions": [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [2, 0], [2, 1], [2, 2]],
+                            "products": [1, 0, 1, 0, 1, 0, 0, 0, 1],
+                            "value": 4.0,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
 class PoolRequest(BaseModel):
@@ -171,7 +218,9 @@ class PoolRequest(BaseModel):
     stride: int | None = Field(None, ge=1, le=16, description="defaults to kernel_size")
     mode: Literal["max", "avg"] = "max"
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"input": LECTURE_POOL_INPUT, "kernel_size": 2, "stride": 2}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"input": LECTURE_POOL_INPUT, "kernel_size": 2, "stride": 2}]}
+    )
 
     @field_validator("input")
     @classmethod
@@ -192,7 +241,9 @@ class PoolResponse(BaseModel):
     output_size: list[int]
     steps: list[PoolStep]
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"output": [[6, 8], [3, 4]], "output_size": [2, 2], "steps": []}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"output": [[6, 8], [3, 4]], "output_size": [2, 2], "steps": []}]}
+    )
 
 
 class ArithmeticResponse(BaseModel):

@@ -51,9 +51,7 @@ def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def check_fits(
-    spatial: Pair, kernel: Pair, padding: Pair, dilation: Pair, what: str = "kernel"
-) -> None:
+def check_fits(spatial: Pair, kernel: Pair, padding: Pair, dilation: Pair, what: str = "kernel") -> None:
     for axis, n, k, p, d in zip(("height", "width"), spatial, kernel, padding, dilation):
         span = effective_size(k, d)
         if span > n + 2 * p:

@@ -44,9 +44,7 @@ def im2col(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> np.nda
     return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
 
 
-def col2im(
-    windows: np.ndarray, padded_shape: tuple[int, ...], stride: Pair, dilation: Pair
-) -> np.ndarray:
+def col2im(windows: np.ndarray, padded_shape: tuple[int, ...], stride: Pair, dilation: Pair) -> np.ndarray:
     """Inverse of :func:`conv_windows`: adds each window (N, C, OH, OW, KH, KW) back
     onto the padded input positions it covers, giving (N, C, Hp, Wp).
 
@@ -103,9 +101,7 @@ def conv2d(
     ``OH = floor((H + 2P - D(KH-1) - 1) / S) + 1``. ``padding_mode`` is one of
     zeros, reflect, replicate, circular, partial (see :mod:`engine.padding`).
     """
-    x, weight, bias, stride, padding, dilation, kernel = _conv_args(
-        x, weight, bias, stride, padding, dilation
-    )
+    x, weight, bias, stride, padding, dilation, kernel = _conv_args(x, weight, bias, stride, padding, dilation)
     spatial = (x.shape[2], x.shape[3])
     check_padding_mode(padding_mode, padding, spatial)
     n, f = x.shape[0], weight.shape[0]
@@ -133,9 +129,7 @@ def conv2d_backward(
     grad_out: (N, F, OH, OW), x: (N, C, H, W), weight: (F, C, KH, KW)
     -> grad_x (N, C, H, W), grad_weight (F, C, KH, KW), grad_bias (F,).
     """
-    x, weight, _, stride, padding, dilation, kernel = _conv_args(
-        x, weight, None, stride, padding, dilation
-    )
+    x, weight, _, stride, padding, dilation, kernel = _conv_args(x, weight, None, stride, padding, dilation)
     n, c, h, w = x.shape
     f = weight.shape[0]
     oh, ow = (output_size((h, w)[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
@@ -199,12 +193,9 @@ def conv_transpose2d(
     oh, ow = full[0] - 2 * padding[0], full[1] - 2 * padding[1]
     if oh < 1 or ow < 1:
         raise ValueError(
-            f"padding {padding} removes the whole output ({full[0]}x{full[1]} before cropping); "
-            "use less padding"
+            f"padding {padding} removes the whole output ({full[0]}x{full[1]} before cropping); use less padding"
         )
-    windows = (x.transpose(0, 2, 3, 1).reshape(-1, c_in) @ weight.reshape(c_in, -1)).reshape(
-        n, h, w, c_out, kh, kw
-    )
+    windows = (x.transpose(0, 2, 3, 1).reshape(-1, c_in) @ weight.reshape(c_in, -1)).reshape(n, h, w, c_out, kh, kw)
     out = col2im(windows.transpose(0, 3, 1, 2, 4, 5), (n, c_out, *full), stride, dilation)
     out = out[:, :, padding[0] : padding[0] + oh, padding[1] : padding[1] + ow]
     if bias is not None:

@@ -36,13 +36,11 @@ def check_padding_mode(mode: str, padding: Pair, spatial: Pair) -> None:
         # Like PyTorch: reflecting needs a pixel beyond the edge, wrapping at most a full turn.
         if mode == "reflect" and p >= n:
             raise ValueError(
-                f"padding {p} is too large for reflect padding of input {axis} {n}: "
-                f"reflect needs padding < {n}"
+                f"padding {p} is too large for reflect padding of input {axis} {n}: reflect needs padding < {n}"
             )
         if mode == "circular" and p > n:
             raise ValueError(
-                f"padding {p} is too large for circular padding of input {axis} {n}: "
-                f"circular needs padding <= {n}"
+                f"padding {p} is too large for circular padding of input {axis} {n}: circular needs padding <= {n}"
             )
 
 
@@ -63,9 +61,7 @@ def _valid_taps(size: int, kernel: int, stride: int, padding: int, dilation: int
     return ((taps >= 0) & (taps < size)).sum(axis=1)
 
 
-def partial_conv_ratio(
-    spatial: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
-) -> np.ndarray:
+def partial_conv_ratio(spatial: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
     """Re-weighting factor of partial-convolution padding, shape (OH, OW).
 
     ``ratio = (KH*KW) / (number of kernel taps that fall inside the image)``,

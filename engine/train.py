@@ -30,8 +30,16 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int, int], sigma: f
     return noise[:, 0]
 
 
-def random_warp(images: np.ndarray, rng: np.random.Generator, *, degrees: float = 10.0,
-                scale: float = 0.1, shift: float = 2.0, elastic: float = 0.0, sigma: float = 4.0) -> np.ndarray:
+def random_warp(
+    images: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    degrees: float = 10.0,
+    scale: float = 0.1,
+    shift: float = 2.0,
+    elastic: float = 0.0,
+    sigma: float = 4.0,
+) -> np.ndarray:
     """Randomly rotates, scales, shifts and (optionally) elastically distorts each image (B, H, W).
 
     Every output pixel ``p`` samples the input, bilinearly and with zeros outside, at
@@ -99,13 +107,20 @@ class Adam:
             param -= lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
 
 
-def accuracy_and_confusion(model: LeNet, images: np.ndarray, labels: np.ndarray,
-                           batch_size: int = 500) -> tuple[float, np.ndarray]:
+def accuracy_and_confusion(
+    model: LeNet, images: np.ndarray, labels: np.ndarray, batch_size: int = 500
+) -> tuple[float, np.ndarray]:
     """Share of correct guesses, and the 10x10 confusion matrix (rows: true digit, columns: guess)."""
-    guesses = np.concatenate([
-        model.forward(to_network_input(images[i : i + batch_size])).argmax(axis=1)
-        for i in range(0, len(images), batch_size)
-    ]) if len(images) else np.zeros(0, np.intp)
+    guesses = (
+        np.concatenate(
+            [
+                model.forward(to_network_input(images[i : i + batch_size])).argmax(axis=1)
+                for i in range(0, len(images), batch_size)
+            ]
+        )
+        if len(images)
+        else np.zeros(0, np.intp)
+    )
     confusion = np.zeros((10, 10), np.int64)
     np.add.at(confusion, (labels.astype(np.intp), guesses), 1)
     return float((guesses == labels).mean()) if len(labels) else 0.0, confusion
@@ -120,8 +135,10 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np
 
 def progress_line(epoch: int, epochs: int, done: int, total: int, loss: float, acc: float, width: int = 30) -> str:
     filled = int(width * done / total)
-    return (f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
-            f"{done}/{total}  loss {loss:.4f}  acc {acc:.2%}")
+    return (
+        f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
+        f"{done}/{total}  loss {loss:.4f}  acc {acc:.2%}"
+    )
 
 
 def train(
@@ -171,9 +188,15 @@ def train(
             summary = f"  val acc {val_accuracy:.2%}"
         log(f"{summary}  ({time.perf_counter() - started:.0f} s)\n")
     model.meta.update(
-        epochs=epochs, seed=seed, train_size=int(len(images)),
+        epochs=epochs,
+        seed=seed,
+        train_size=int(len(images)),
         training_seconds=round(time.perf_counter() - started, 1),
-        val_accuracy=val_accuracy, val_size=0 if val_images is None else int(len(val_images)),
-        parameters=model.parameter_count, elastic=elastic, dropout=dropout, weight_decay=weight_decay,
+        val_accuracy=val_accuracy,
+        val_size=0 if val_images is None else int(len(val_images)),
+        parameters=model.parameter_count,
+        elastic=elastic,
+        dropout=dropout,
+        weight_decay=weight_decay,
     )
     return model

@@ -28,15 +28,19 @@ router = APIRouter(prefix="/api", tags=["arithmetic"])
 
 def window_positions(out_h: int, out_w: int, kernel: tuple[int, int], stride: int, dilation: int) -> np.ndarray:
     """(OH, OW, KH*KW, 2): padded-frame [r, c] of every tap of every window."""
-    i, j, u, v = np.meshgrid(np.arange(out_h), np.arange(out_w), np.arange(kernel[0]), np.arange(kernel[1]),
-                             indexing="ij")
+    i, j, u, v = np.meshgrid(
+        np.arange(out_h), np.arange(out_w), np.arange(kernel[0]), np.arange(kernel[1]), indexing="ij"
+    )
     return np.stack([i * stride + u * dilation, j * stride + v * dilation], axis=-1).reshape(out_h, out_w, -1, 2)
 
 
 def _check_step_budget(cells: int, taps: int, what: str) -> None:
     if cells * taps > MAX_STEP_VALUES:
-        raise ApiError(413, f"{what} would list {cells} steps of {taps} products = {cells * taps} values; "
-                            f"at most {MAX_STEP_VALUES} are allowed: send include_steps=false or a smaller input")
+        raise ApiError(
+            413,
+            f"{what} would list {cells} steps of {taps} products = {cells * taps} values; "
+            f"at most {MAX_STEP_VALUES} are allowed: send include_steps=false or a smaller input",
+        )
 
 
 def _clean(value: float) -> float:
@@ -51,8 +55,11 @@ def convolve(request: ConvolveRequest) -> Response:
     x = request.input if request.input.ndim == 3 else request.input[None]
     k = request.kernel if request.kernel.ndim == 3 else request.kernel[None]
     if k.shape[0] != x.shape[0]:
-        raise ApiError(422, f"kernel has {k.shape[0]} channels but input has {x.shape[0]}: a filter always "
-                            "extends the full depth of the input")
+        raise ApiError(
+            422,
+            f"kernel has {k.shape[0]} channels but input has {x.shape[0]}: a filter always "
+            "extends the full depth of the input",
+        )
     args = dict(stride=request.stride, padding=request.padding, dilation=request.dilation)
     try:
         out = conv2d(x[None], k[None], np.array([request.bias]), padding_mode=request.padding_mode, **args)[0, 0]
@@ -68,13 +75,24 @@ def convolve(request: ConvolveRequest) -> Response:
         products = (windows * k[:, None, None]).transpose(1, 2, 0, 3, 4).reshape(*out.shape, -1)
         positions = window_positions(*out.shape, kernel, request.stride, request.dilation)
         steps = [
-            {"output": [i, j], "positions": positions[i, j].tolist(),
-             "products": [_clean(p) for p in products[i, j]], "value": _clean(out[i, j])}
-            for i in range(out.shape[0]) for j in range(out.shape[1])
+            {
+                "output": [i, j],
+                "positions": positions[i, j].tolist(),
+                "products": [_clean(p) for p in products[i, j]],
+                "value": _clean(out[i, j]),
+            }
+            for i in range(out.shape[0])
+            for j in range(out.shape[1])
         ]
     padded = xp if request.input.ndim == 3 else xp[0]
-    return json_response({"output": [[_clean(v) for v in row] for row in out], "output_size": list(out.shape),
-                          "padded_input": padded.tolist(), "steps": steps})
+    return json_response(
+        {
+            "output": [[_clean(v) for v in row] for row in out],
+            "output_size": list(out.shape),
+            "padded_input": padded.tolist(),
+            "steps": steps,
+        }
+    )
 
 
 @router.post("/pool", response_model=PoolResponse, summary="Pool a small grid, step by step")
@@ -93,13 +111,19 @@ def pool(request: PoolRequest) -> Response:
     positions = window_positions(*out.shape, kernel, stride, 1)
     winners = values.argmax(axis=-1)
     steps = [
-        {"output": [i, j], "positions": positions[i, j].tolist(), "values": values[i, j].tolist(),
-         "value": _clean(out[i, j]),
-         "source": positions[i, j, winners[i, j]].tolist() if request.mode == "max" else None}
-        for i in range(out.shape[0]) for j in range(out.shape[1])
+        {
+            "output": [i, j],
+            "positions": positions[i, j].tolist(),
+            "values": values[i, j].tolist(),
+            "value": _clean(out[i, j]),
+            "source": positions[i, j, winners[i, j]].tolist() if request.mode == "max" else None,
+        }
+        for i in range(out.shape[0])
+        for j in range(out.shape[1])
     ]
-    return json_response({"output": [[_clean(v) for v in row] for row in out], "output_size": list(out.shape),
-                          "steps": steps})
+    return json_response(
+        {"output": [[_clean(v) for v in row] for row in out], "output_size": list(out.shape), "steps": steps}
+    )
 
 
 @router.get("/arithmetic", response_model=ArithmeticResponse, summary="Output size of a convolution, explained")
@@ -114,6 +138,14 @@ def arithmetic(
     transposed: bool = Query(False, description="transposed convolution: (N-1)S - 2P + D(F-1) + 1"),
 ) -> dict:
     """``(N + 2P - D(F-1) - 1)/S + 1``, whether it is a whole number, and what that means."""
-    result = explain(input_size, kernel_size, stride, padding, dilation, transposed=transposed,
-                     in_channels=in_channels, filters=filters)
+    result = explain(
+        input_size,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        transposed=transposed,
+        in_channels=in_channels,
+        filters=filters,
+    )
     return asdict(result)

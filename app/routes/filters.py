@@ -23,8 +23,14 @@ router = APIRouter(prefix="/api/filters", tags=["filters"])
 def list_filters() -> list[dict]:
     """Every preset with its name, label, kernel (already divided), integer weights, divisor and description."""
     return [
-        {"name": p.name, "label": p.label, "kernel": p.kernel.tolist(), "weights": [list(r) for r in p.weights],
-         "divisor": p.divisor, "description": p.description}
+        {
+            "name": p.name,
+            "label": p.label,
+            "kernel": p.kernel.tolist(),
+            "weights": [list(r) for r in p.weights],
+            "divisor": p.divisor,
+            "description": p.description,
+        }
         for p in PRESETS.values()
     ]
 
@@ -42,7 +48,9 @@ def parse_kernel(preset: str | None, kernel: str | None) -> np.ndarray:
     try:
         values = json.loads(kernel)
     except json.JSONDecodeError as error:
-        raise ApiError(422, f"kernel: not valid JSON ({error.msg}); send a 2-D list such as [[0,1,0],[1,-4,1],[0,1,0]]") from None
+        raise ApiError(
+            422, f"kernel: not valid JSON ({error.msg}); send a 2-D list such as [[0,1,0],[1,-4,1],[0,1,0]]"
+        ) from None
     try:
         return as_grid(values, field="kernel", ndims=(2,), max_side=KERNEL_SIDE)
     except ValueError as error:
@@ -68,7 +76,9 @@ def apply_filter(
     settings: SettingsDep,
     file: Annotated[UploadFile, Form(description="PNG, JPEG or WebP picture")],
     preset: Annotated[str | None, Form(description="a preset name from GET /api/filters")] = None,
-    kernel: Annotated[str | None, Form(description="a JSON 2-D list, up to 15x15", examples=["[[0,1,0],[1,-4,1],[0,1,0]]"])] = None,
+    kernel: Annotated[
+        str | None, Form(description="a JSON 2-D list, up to 15x15", examples=["[[0,1,0],[1,-4,1],[0,1,0]]"])
+    ] = None,
     padding_mode: Annotated[PaddingMode, Form()] = "zeros",
     stride: Annotated[int, Form(ge=1, le=8)] = 1,
     dilation: Annotated[int, Form(ge=1, le=8)] = 1,

@@ -13,5 +13,11 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz", response_model=Health, summary="Is the service up?")
 def healthz(model: ModelDep) -> dict:
     meta = model.meta
-    return {"status": "ok", "model": {"version": meta.get("version"), "val_accuracy": meta.get("val_accuracy"),
-                                      "parameters": model.parameter_count}}
+    return {
+        "status": "ok",
+        "model": {
+            "version": meta.get("version"),
+            "val_accuracy": meta.get("val_accuracy"),
+            "parameters": model.parameter_count,
+        },
+    }

@@ -15,8 +15,13 @@ router = APIRouter(prefix="/api/model", tags=["model"])
 @router.get("", response_model=ModelInfo, summary="The network's layers")
 def model_info(model: ModelDep) -> dict:
     """Layers in order with kind, output shape and parameter count, the total, and how it was trained."""
-    return {"name": "LeNet", "input_shape": list(INPUT_SHAPE), "layers": model.layers(),
-            "total_parameters": model.parameter_count, "meta": model.meta}
+    return {
+        "name": "LeNet",
+        "input_shape": list(INPUT_SHAPE),
+        "layers": model.layers(),
+        "total_parameters": model.parameter_count,
+        "meta": model.meta,
+    }
 
 
 @router.get("/layers/{name}/weights", response_model=LayerWeights, summary="One layer's learned weights")
@@ -26,7 +31,13 @@ def layer_weights(name: str, model: ModelDep) -> dict:
         raise ApiError(404, f"no layer named {name!r}; layers are {', '.join(LAYER_NAMES)}")
     if f"{name}.weight" not in model.params:
         with_weights = [n for n in LAYER_NAMES if f"{n}.weight" in model.params]
-        raise ApiError(404, f"{name} is a pooling layer and has no weights; layers with weights: {', '.join(with_weights)}")
+        raise ApiError(
+            404, f"{name} is a pooling layer and has no weights; layers with weights: {', '.join(with_weights)}"
+        )
     weight = model.params[f"{name}.weight"]
-    return {"name": name, "weight_shape": list(weight.shape), "weight": weight.round(5).tolist(),
-            "bias": model.params[f"{name}.bias"].round(5).tolist()}
+    return {
+        "name": name,
+        "weight_shape": list(weight.shape),
+        "weight": weight.round(5).tolist(),
+        "bias": model.params[f"{name}.bias"].round(5).tolist(),
+    }

@@ -23,8 +23,14 @@ ActivationsQuery = Query(False, description="add every layer's output (conv1 ...
 def predict_digit(model: LeNet, gray: np.ndarray, with_layers: bool) -> dict:
     """Grayscale picture (H, W) 0..255 -> the response body of /api/predict."""
     frame = preprocess_digit(gray)
-    body: dict = {"input": np.round(frame.pixels, 4).tolist(), "empty": frame.empty, "inverted": frame.inverted,
-                  "digit": None, "probabilities": None, "top": []}
+    body: dict = {
+        "input": np.round(frame.pixels, 4).tolist(),
+        "empty": frame.empty,
+        "inverted": frame.inverted,
+        "digit": None,
+        "probabilities": None,
+        "top": [],
+    }
     if frame.empty and not with_layers:
         return body
     activations = model.activations(frame.pixels[None, None])
@@ -48,8 +54,9 @@ def _check_side(gray: np.ndarray, field: str) -> np.ndarray:
     h, w = gray.shape
     lo, hi = PIXELS_SIDE
     if min(h, w) < lo or max(h, w) > hi * 4:
-        raise ApiError(422, f"{field}: the image is {w}x{h}; digits need at least {lo}x{lo} and at most "
-                            f"{hi * 4}x{hi * 4} pixels")
+        raise ApiError(
+            422, f"{field}: the image is {w}x{h}; digits need at least {lo}x{lo} and at most {hi * 4}x{hi * 4} pixels"
+        )
     return gray
 
 
@@ -58,8 +65,9 @@ def _check_side(gray: np.ndarray, field: str) -> np.ndarray:
 
 
 @router.post("", response_model=PredictResponse, summary="Guess the digit in a drawing")
-def predict(request: PredictRequest, model: ModelDep, settings: SettingsDep,
-                  activations: bool = ActivationsQuery) -> Response:
+def predict(
+    request: PredictRequest, model: ModelDep, settings: SettingsDep, activations: bool = ActivationsQuery
+) -> Response:
     """Preprocesses the drawing like MNIST (crop, 20 px box, centre of mass, 32x32) and runs LeNet."""
     if request.pixels is not None:
         gray = request.pixels
@@ -70,8 +78,9 @@ def predict(request: PredictRequest, model: ModelDep, settings: SettingsDep,
 
 
 @router.post("/file", response_model=PredictResponse, summary="Guess the digit in an uploaded image")
-def predict_file(file: UploadFile, model: ModelDep, settings: SettingsDep,
-                       activations: bool = ActivationsQuery) -> Response:
+def predict_file(
+    file: UploadFile, model: ModelDep, settings: SettingsDep, activations: bool = ActivationsQuery
+) -> Response:
     """The same as POST /api/predict, from a multipart upload field ``file`` (PNG, JPEG or WebP)."""
     image = decode_image(file.file.read(), max_pixels=settings.max_image_pixels, field="file")
     gray = _check_side(to_grayscale(image), "file")

@@ -7,11 +7,8 @@ from engine import LeNet, conv2d, max_pool2d
 from engine._checks import output_size
 
 LECTURE_IMAGE = np.array(
-    [[1, 1, 1, 0, 0],
-     [0, 1, 1, 1, 0],
-     [0, 0, 1, 1, 1],
-     [0, 0, 1, 1, 0],
-     [0, 1, 1, 0, 0]], dtype=float)
+    [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]], dtype=float
+)
 LECTURE_FILTER = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=float)
 
 
@@ -77,8 +74,13 @@ def test_lenet_matches_the_lecture_architecture():
     model = LeNet.initialize(seed=0)
     shapes = {k: v.shape[1:] for k, v in model.activations(np.zeros((1, 1, 32, 32))).items()}
     assert shapes == {
-        "conv1": (6, 28, 28), "pool1": (6, 14, 14), "conv2": (16, 10, 10), "pool2": (16, 5, 5),
-        "fc1": (120,), "fc2": (100,), "fc3": (10,),
+        "conv1": (6, 28, 28),
+        "pool1": (6, 14, 14),
+        "conv2": (16, 10, 10),
+        "pool2": (16, 5, 5),
+        "fc1": (120,),
+        "fc2": (100,),
+        "fc3": (10,),
     }
     assert [layer["parameters"] for layer in model.layers()] == [156, 0, 2416, 0, 48120, 12100, 1010]
     assert model.parameter_count == 63802

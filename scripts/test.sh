@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything the tests need and runs the whole suite:
+#   Debian's Chromium for the browser tests (never a downloaded browser),
+#   convscope with its [test] extra in .venv, then ruff and pytest.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k lecture).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Debian's chromium for the browser tests" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+source scripts/venv.sh
+"$PYTHON" -m pip install --quiet -e '.[test]'
+
+.venv/bin/ruff check app engine tests bench
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: that is a failure, not a pass" >&2
+  exit 1
+fi
+exit "$status"

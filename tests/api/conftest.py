@@ -1,0 +1,30 @@
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.config import Settings
+from app.main import create_app
+
+
+@pytest.fixture(scope="session")
+def client():
+    with TestClient(create_app(Settings())) as test_client:
+        yield test_client
+
+
+def png_bytes(array: np.ndarray, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """A 60x80 RGB picture: a smooth gradient with a bright square, so filters visibly change it."""
+    y, x = np.mgrid[0:60, 0:80]
+    rgb = np.stack([x * 3, y * 4, (x + y) * 2], axis=-1).astype(np.uint8)
+    rgb[20:40, 30:50] = 250
+    return rgb

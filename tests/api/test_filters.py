@@ -1,0 +1,145 @@
+"""GET /api/filters and POST /api/filters/apply."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from tests.api.conftest import png_bytes
+
+LECTURE_KERNELS = {
+    "edge_detection": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    "outline": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "box_blur": (np.ones((3, 3)) / 9).tolist(),
+    "gaussian_blur": (np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16).tolist(),
+    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+}
+
+
+def apply(client, photo, **form):
+    image = form.pop("image", None)
+    data = png_bytes(photo) if image is None else image
+    return client.post(
+        "/api/filters/apply",
+        files={"file": ("photo.png", data, "image/png")},
+        data={k: str(v) for k, v in form.items()},
+    )
+
+
+def decoded(response) -> np.ndarray:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    return np.asarray(Image.open(io.BytesIO(response.content)))
+
+
+def test_presets_include_the_lectures_kernels(client):
+    presets = {p["name"]: p for p in client.get("/api/filters").json()}
+    for name, kernel in LECTURE_KERNELS.items():
+        np.testing.assert_allclose(presets[name]["kernel"], kernel)
+    for name in ("identity", "sobel_x", "sobel_y", "gaussian_blur_5x5", "unsharp_mask_5x5"):
+        assert name in presets
+    assert all(p["label"] and p["description"] for p in presets.values())
+    assert presets["gaussian_blur"]["divisor"] == 16
+
+
+def test_identity_returns_the_picture_unchanged(client, photo):
+    np.testing.assert_array_equal(decoded(apply(client, photo, preset="identity")), photo)
+
+
+@pytest.mark.parametrize("name", list(LECTURE_KERNELS))
+def test_each_preset_matches_scipy_on_every_channel(client, photo, name):
+    out = decoded(apply(client, photo, preset=name)).astype(int)
+    kernel = np.array(LECTURE_KERNELS[name])
+    for c in range(3):
+        expected = np.clip(np.rint(ndimage.correlate(photo[..., c].astype(float), kernel, mode="constant")), 0, 255)
+        assert np.abs(out[..., c] - expected).max() <= 1  # float32 rounding at .5
+
+
+def test_a_typed_kernel_with_padding_mode_stride_and_dilation(client, photo):
+    kernel = [[1, 0, 0], [0, 0, 0], [0, 0, 0]]
+    out = decoded(apply(client, photo, kernel=json.dumps(kernel), padding_mode="replicate"))
+    np.testing.assert_array_equal(out[1:, 1:], photo[:-1, :-1])  # shifted by one pixel
+    np.testing.assert_array_equal(out[0, 1:], photo[0, :-1])
+    strided = apply(client, photo, preset="box_blur", stride=2, dilation=2)
+    assert decoded(strided).shape == (30, 40, 3)
+    assert strided.headers["x-output-size"] == "40x30"
+
+
+def test_partial_padding_keeps_a_blurred_border_as_bright_as_the_inside(client):
+    flat = np.full((20, 20, 3), 200, np.uint8)
+    zeros = decoded(apply(client, flat, preset="box_blur", padding_mode="zeros"))
+    partial = decoded(apply(client, flat, preset="box_blur", padding_mode="partial"))
+    assert zeros[0, 0, 0] == round(200 * 4 / 9)
+    assert (partial == 200).all()
+
+
+def test_even_kernels_and_grayscale(client, photo):
+    out = decoded(apply(client, photo, kernel="[[1, 1], [1, 1]]", grayscale="true"))
+    assert out.ndim == 2 and out.shape == (59, 79)
+
+
+def test_alpha_is_left_untouched(client, photo):
+    rgba = np.dstack([photo, np.tile(np.arange(80, dtype=np.uint8) * 3, (60, 1))])
+    out = decoded(apply(client, rgba, preset="edge_detection"))
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+
+
+def test_large_photos_are_downscaled_and_say_so(client):
+    big = np.zeros((600, 2048, 3), np.uint8)
+    response = apply(client, big, preset="identity")
+    assert response.headers["x-resized"] == "1024x300"
+    assert decoded(response).shape == (300, 1024, 3)
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "message"),
+    [
+        ({"preset": "blur"}, 422, "unknown preset 'blur'; choose one of identity"),
+        ({}, 422, "exactly one of 'preset'"),
+        ({"preset": "identity", "kernel": "[[1]]"}, 422, "exactly one of 'preset'"),
+        ({"kernel": "[[1, 2], [3]]"}, 422, "ragged"),
+        ({"kernel": "[[1, 2"}, 422, "not valid JSON"),
+        ({"kernel": json.dumps(np.ones((16, 16)).tolist())}, 422, "between 1x1 and 15x15, got 16x16"),
+        ({"kernel": "[[NaN]]"}, 422, "finite"),
+        ({"kernel": "[1, 2, 3]"}, 422, "2-D"),
+        ({"preset": "identity", "padding_mode": "mirror"}, 422, "padding_mode"),
+        ({"preset": "identity", "stride": 0}, 422, "stride"),
+        ({"preset": "identity", "dilation": 99}, 422, "dilation"),
+    ],
+)
+def test_bad_filter_requests_get_a_clear_4xx(client, photo, form, status, message):
+    response = apply(client, photo, **form)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "message"),
+    [
+        (b"", 422, "empty"),
+        (b"%PDF-1.4 not an image", 415, "not a PNG, JPEG or WebP"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 422, "corrupt or truncated"),
+    ],
+)
+def test_bad_uploads_get_a_clear_4xx(client, photo, data, status, message):
+    response = apply(client, photo, preset="identity", image=data)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+
+
+def test_reflect_padding_wider_than_a_tiny_picture(client):
+    tiny = np.zeros((3, 3, 3), np.uint8)
+    response = apply(client, tiny, kernel=json.dumps(np.ones((15, 15)).tolist()), padding_mode="reflect")
+    assert response.status_code == 422
+    assert "reflect needs padding < 3" in response.json()["detail"]
+
+
+def test_webp_and_jpeg_are_accepted(client, photo):
+    for fmt in ("WEBP", "JPEG"):
+        buffer = io.BytesIO()
+        Image.fromarray(photo).save(buffer, format=fmt)
+        assert decoded(apply(client, photo, preset="sharpen", image=buffer.getvalue())).shape == (60, 80, 3)

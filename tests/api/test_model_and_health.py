@@ -1,0 +1,69 @@
+"""GET /api/model, its weights, /healthz, /docs, and the request-size limit."""
+
+import numpy as np
+
+from app.config import Settings
+from app.main import create_app
+
+
+def test_healthz(client):
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["model"]["parameters"] == 63802 and body["model"]["val_accuracy"] >= 0.985
+
+
+def test_model_layers_in_order(client):
+    body = client.get("/api/model").json()
+    assert [layer["name"] for layer in body["layers"]] == ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3"]
+    assert body["layers"][0] == {"name": "conv1", "kind": "conv", "output_shape": [6, 28, 28], "parameters": 156}
+    assert body["total_parameters"] == 63802
+    assert body["input_shape"] == [1, 32, 32]
+
+
+def test_layer_weights(client):
+    body = client.get("/api/model/layers/conv1/weights").json()
+    assert body["weight_shape"] == [6, 1, 5, 5]
+    assert np.array(body["weight"]).shape == (6, 1, 5, 5) and len(body["bias"]) == 6
+
+
+def test_layer_weights_of_unknown_or_pooling_layers(client):
+    response = client.get("/api/model/layers/conv9/weights")
+    assert response.status_code == 404 and "conv1, pool1" in response.json()["detail"]
+    response = client.get("/api/model/layers/pool1/weights")
+    assert response.status_code == 404 and "no weights" in response.json()["detail"]
+
+
+def test_openapi_documents_every_route_with_examples(client):
+    spec = client.get("/openapi.json").json()
+    for path in (
+        "/api/predict",
+        "/api/predict/file",
+        "/api/filters",
+        "/api/filters/apply",
+        "/api/convolve",
+        "/api/pool",
+        "/api/arithmetic",
+        "/api/model",
+        "/api/model/layers/{name}/weights",
+        "/healthz",
+    ):
+        assert path in spec["paths"], path
+    schemas = spec["components"]["schemas"]
+    assert schemas["ConvolveRequest"]["examples"][0]["kernel"] == [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
+    assert client.get("/docs").status_code == 200
+
+
+def test_a_body_over_the_limit_is_refused_with_413():
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(Settings(max_body_bytes=2048))) as small:
+        response = small.post("/api/predict", json={"pixels": [[0] * 100] * 100})
+        assert response.status_code == 413
+        assert "at most 2048 bytes" in response.json()["detail"]
+
+        def chunks():  # no Content-Length: counted while streaming
+            for _ in range(10):
+                yield b"x" * 1000
+
+        response = small.post("/api/predict", content=chunks(), headers={"content-type": "application/json"})
+        assert response.status_code == 413
