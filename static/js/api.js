@@ -1,0 +1,63 @@
+// The only module that talks to the server. Every call resolves to parsed JSON
+// (or a Blob for images) or throws an ApiError whose message a person can read.
+
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+async function request(path, options = {}) {
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError("The server could not be reached. Is convscope still running?", 0);
+  }
+  if (!response.ok) {
+    let detail = `${response.status} ${response.statusText}`;
+    try {
+      const body = await response.json();
+      if (body && body.detail) detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new ApiError(detail, response.status);
+  }
+  return response;
+}
+
+export async function getJSON(path, { signal } = {}) {
+  return (await request(path, { signal })).json();
+}
+
+export async function postJSON(path, body, { signal } = {}) {
+  const response = await request(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+    signal,
+  });
+  return response.json();
+}
+
+/** POST multipart form data; resolves to { blob, headers }. */
+export async function postForm(path, formData, { signal } = {}) {
+  const response = await request(path, { method: "POST", body: formData, signal });
+  return { blob: await response.blob(), headers: response.headers };
+}
+
+// Named endpoints, so pages never spell URLs themselves.
+export const api = {
+  predict: (image, { signal } = {}) => postJSON("/api/predict?activations=true", { image }, { signal }),
+  model: () => getJSON("/api/model"),
+  layerWeights: (name) => getJSON(`/api/model/layers/${encodeURIComponent(name)}/weights`),
+  filters: () => getJSON("/api/filters"),
+  applyFilter: (formData, { signal } = {}) => postForm("/api/filters/apply", formData, { signal }),
+  convolve: (body, { signal } = {}) => postJSON("/api/convolve", body, { signal }),
+  pool: (body, { signal } = {}) => postJSON("/api/pool", body, { signal }),
+  arithmetic: (params, { signal } = {}) => getJSON(`/api/arithmetic?${new URLSearchParams(params)}`, { signal }),
+};

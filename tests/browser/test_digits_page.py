@@ -1,0 +1,149 @@
+"""The drawing page in real Chromium: draw with the mouse, read the guess, inspect the layers."""
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+LAYER_TITLES = ["conv1 · 6 × 28 × 28", "pool1 · 6 × 14 × 14", "conv2 · 16 × 10 × 10", "pool2 · 16 × 5 × 5",
+                "fc1 · 120", "fc2 · 100", "output · 10"]
+
+
+def draw(page, strokes):
+    """Draws strokes given in canvas-relative fractions (0..1) with the mouse."""
+    box = page.get_by_test_id("draw-canvas").bounding_box()
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=8)
+        page.mouse.up()
+
+
+ONE = [[(0.5, 0.15), (0.5, 0.85)]]
+ZERO = [[(0.5, 0.15), (0.3, 0.25), (0.25, 0.5), (0.3, 0.75), (0.5, 0.85), (0.7, 0.75), (0.75, 0.5), (0.7, 0.25),
+         (0.5, 0.15)]]
+
+
+def wait_for_guess(page, digit):
+    page.wait_for_function(
+        "d => document.querySelector('[data-testid=prediction]').textContent.trim() === d", arg=str(digit), timeout=10_000
+    )
+
+
+@pytest.fixture
+def digits_page(page, server_url):
+    page.goto(server_url + "/")
+    page.wait_for_selector("[data-testid=layer]")
+    return page
+
+
+def test_drawing_a_one_and_a_zero_with_the_mouse(digits_page):
+    page = digits_page
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    assert page.get_by_test_id("second-guess").text_content().strip() != ""
+    page.get_by_test_id("clear").click()
+    draw(page, ZERO)
+    wait_for_guess(page, 0)
+    page.console_errors.check()
+
+
+def test_every_layer_shows_its_activation_maps(digits_page):
+    page = digits_page
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    layers = page.get_by_test_id("layer")
+    assert layers.count() == 7
+    titles = [layers.nth(i).locator("h3").text_content() for i in range(7)]
+    assert titles == LAYER_TITLES
+    counts = [layers.nth(i).get_by_test_id("activation-map").count() for i in range(7)]
+    assert counts == [6, 6, 16, 16, 1, 1, 1]
+    assert page.get_by_test_id("probability-bar").count() == 10
+    # the 32x32 input is drawn, and it is not blank
+    ink = page.evaluate("""() => {
+        const c = document.querySelector('[data-testid=downsampled]');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let s = 0; for (let k = 0; k < d.length; k += 4) s += d[k]; return [c.width, c.height, s]; }""")
+    assert ink[:2] == [32, 32] and ink[2] > 0
+    page.console_errors.check()
+
+
+def test_clear_empties_the_guess_and_shows_the_prompt(digits_page):
+    page = digits_page
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    page.get_by_test_id("clear").click()
+    assert page.get_by_test_id("prediction").text_content().strip() == ""
+    assert page.get_by_test_id("second-guess").text_content().strip() == ""
+    assert page.get_by_test_id("prompt").is_visible()
+    page.console_errors.check()
+
+
+def test_hovering_a_unit_shows_its_receptive_field_and_weights(digits_page):
+    page = digits_page
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    tile = page.get_by_test_id("layer").nth(0).get_by_test_id("activation-map").nth(2)
+    tile.hover(position={"x": 42, "y": 25})  # scrolls it into view, then moves the mouse there
+    detail = page.get_by_test_id("unit-detail")
+    detail.locator(".dot-product").wait_for()
+    assert "conv1, channel 2" in detail.text_content()
+    assert detail.locator("table.number-grid td").count() == 25  # the 5x5 weights
+    # the receptive field is drawn over the input: cyan-tinted pixels appear
+    tinted = page.evaluate("""() => {
+        const c = document.querySelector('[data-testid=downsampled]');
+        const d = c.getContext('2d').getImageData(0, 0, 32, 32).data;
+        let n = 0; for (let k = 0; k < d.length; k += 4) if (d[k + 2] > d[k] + 30) n++; return n; }""")
+    assert tinted == 25
+    page.console_errors.check()
+
+
+def test_a_sample_digit_loads_with_one_click(digits_page):
+    page = digits_page
+    page.locator("[data-testid=sample-digit][data-digit='7']").click()
+    wait_for_guess(page, 7)
+    page.console_errors.check()
+
+
+def test_undo_removes_the_last_stroke(digits_page):
+    page = digits_page
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    page.get_by_test_id("undo").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=prediction]').textContent.trim() === ''")
+
+
+def test_layer_visibility_hides_a_layer(digits_page):
+    page = digits_page
+    page.locator("#layer-toggles input[data-layer=conv2]").uncheck()
+    assert page.locator("[data-testid=layer][data-layer=conv2]").is_hidden()
+
+
+def test_api_failure_is_said_in_words_and_the_drawing_stays(digits_page):
+    page = digits_page
+    page.route("**/api/predict**", lambda route: route.fulfill(status=503, body='{"detail": "overloaded"}',
+                                                                 content_type="application/json"))
+    draw(page, ONE)
+    error = page.get_by_test_id("error")
+    error.wait_for(state="visible")
+    assert "overloaded" in error.text_content()
+    drawn = page.evaluate("""() => {
+        const c = document.querySelector('[data-testid=draw-canvas]');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let k = 0; k < d.length; k += 4) if (d[k] < 100) n++; return n; }""")
+    assert drawn > 100
+
+
+def test_the_page_works_on_a_phone(browser, server_url):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(server_url + "/")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 360
+    page.locator("[data-testid=sample-digit][data-digit='3']").tap()
+    wait_for_guess(page, 3)
+    from tests.browser.conftest import RESULTS
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=RESULTS / "digits-phone.png", full_page=True)
+    context.close()
