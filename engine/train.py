@@ -107,6 +107,26 @@ class Adam:
             param -= lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
 
 
+@dataclass
+class WeightAverage:
+    """Exponential moving average of the parameters (Polyak averaging); warms up over the first steps."""
+
+    source: dict[str, np.ndarray]
+    decay: float = 0.999
+    steps: int = 0
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.params = {k: v.copy() for k, v in self.source.items()}
+
+    def update(self, current: dict[str, np.ndarray]) -> None:
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for name, value in current.items():
+            self.params[name] *= decay
+            self.params[name] += (1 - decay) * value
+
+
 def accuracy_and_confusion(
     model: LeNet, images: np.ndarray, labels: np.ndarray, batch_size: int = 500
 ) -> tuple[float, np.ndarray]:
@@ -153,6 +173,7 @@ def train(
     elastic: float = 8.0,
     dropout: float = 0.0,
     weight_decay: float = 1e-4,
+    ema_decay: float = 0.999,
     val_images: np.ndarray | None = None,
     val_labels: np.ndarray | None = None,
     log: Callable[[str], None] = lambda s: print(s, end="", file=sys.stderr, flush=True),
@@ -161,6 +182,7 @@ def train(
     rng = np.random.default_rng(seed)
     model = LeNet.initialize(seed)
     optimizer = Adam(model.params, weight_decay=weight_decay)
+    average = WeightAverage(model.params, decay=ema_decay)
     x_all = to_network_input(images)[:, 0]
     steps_per_epoch = int(np.ceil(len(images) / batch_size))
     total_steps = epochs * steps_per_epoch
@@ -177,6 +199,7 @@ def train(
             # cosine decay from lr to ~0 over the whole run
             t = ((epoch - 1) * steps_per_epoch + step) / total_steps
             optimizer.step(grads, lr * 0.5 * (1 + np.cos(np.pi * t)))
+            average.update(model.params)
             seen += len(idx)
             correct += int((logits.argmax(axis=1) == labels[idx]).sum())
             running += loss * len(idx)
@@ -184,11 +207,12 @@ def train(
                 log(progress_line(epoch, epochs, seen, len(images), running / seen, correct / seen))
         summary = ""
         if val_images is not None and len(val_images):
-            val_accuracy, _ = accuracy_and_confusion(model, val_images, val_labels)
+            val_accuracy, _ = accuracy_and_confusion(LeNet(average.params), val_images, val_labels)
             summary = f"  val acc {val_accuracy:.2%}"
         log(f"{summary}  ({time.perf_counter() - started:.0f} s)\n")
+    model = LeNet(average.params)  # the averaged weights generalise better than the last step's
     model.meta.update(
-        epochs=epochs,
+        epochs=epochs, ema_decay=ema_decay,
         seed=seed,
         train_size=int(len(images)),
         training_seconds=round(time.perf_counter() - started, 1),

@@ -20,3 +20,8 @@ def render(request: Request, template: str, **context) -> HTMLResponse:
 @router.get("/", response_class=HTMLResponse)
 def digits_page(request: Request) -> HTMLResponse:
     return render(request, "digits.html", page="digits")
+
+
+@router.get("/playground", response_class=HTMLResponse)
+def playground_page(request: Request) -> HTMLResponse:
+    return render(request, "playground.html", page="playground")

@@ -44,6 +44,10 @@ export async function postJSON(path, body, { signal } = {}) {
   return response.json();
 }
 
+export async function getBlob(path) {
+  return (await request(path)).blob();
+}
+
 /** POST multipart form data; resolves to { blob, headers }. */
 export async function postForm(path, formData, { signal } = {}) {
   const response = await request(path, { method: "POST", body: formData, signal });
@@ -56,6 +60,7 @@ export const api = {
   model: () => getJSON("/api/model"),
   layerWeights: (name) => getJSON(`/api/model/layers/${encodeURIComponent(name)}/weights`),
   filters: () => getJSON("/api/filters"),
+  samplePhoto: () => getBlob("/static/samples/cat.jpg"),
   applyFilter: (formData, { signal } = {}) => postForm("/api/filters/apply", formData, { signal }),
   convolve: (body, { signal } = {}) => postJSON("/api/convolve", body, { signal }),
   pool: (body, { signal } = {}) => postJSON("/api/pool", body, { signal }),

@@ -1,0 +1,75 @@
+// Pure helpers for kernels on pictures: the output-size formula, padding index rules, the weighted sum
+// of one output pixel. They mirror the engine (engine/padding.py, engine/filters.py) for display only:
+// the server computes the pictures.
+
+/** floor((N + 2P - D(K-1) - 1) / S) + 1 */
+export function outputSize(n, k, stride, padding, dilation) {
+  return Math.floor((n + 2 * padding - dilation * (k - 1) - 1) / stride) + 1;
+}
+
+/** "Same" padding per side: D(K-1)/2, rounded down. */
+export function samePadding(k, dilation) {
+  return Math.floor((dilation * (k - 1)) / 2);
+}
+
+/** Which input index an out-of-range index reads; null means a zero (zeros and partial padding). */
+export function sourceIndex(i, size, mode) {
+  if (i >= 0 && i < size) return i;
+  switch (mode) {
+    case "replicate":
+      return Math.min(Math.max(i, 0), size - 1);
+    case "circular":
+      return ((i % size) + size) % size;
+    case "reflect": {
+      const period = 2 * (size - 1);
+      const j = Math.abs(i) % period;
+      return j >= size ? period - j : j;
+    }
+    default:
+      return null;
+  }
+}
+
+/** "1/9" -> 0.111..., "0.5" -> 0.5, "" or nonsense -> NaN */
+export function parseScale(text) {
+  const t = String(text).trim();
+  const fraction = /^(-?\d+(?:\.\d+)?)\s*\/\s*(\d+(?:\.\d+)?)$/.exec(t);
+  if (fraction) return Number(fraction[1]) / Number(fraction[2]);
+  return t === "" ? NaN : Number(t);
+}
+
+/**
+ * The weighted sum behind output pixel (row, col) of one channel.
+ * `pixel(r, c)` reads the input; returns the taps with their positions, values and products.
+ */
+export function pixelSum({ pixel, width, height, kernel, row, col, stride, dilation, mode }) {
+  const kh = kernel.length;
+  const kw = kernel[0].length;
+  const ph = samePadding(kh, dilation);
+  const pw = samePadding(kw, dilation);
+  const taps = [];
+  let sum = 0;
+  let inside = 0;
+  for (let u = 0; u < kh; u++) {
+    for (let v = 0; v < kw; v++) {
+      const r = row * stride + u * dilation - ph;
+      const c = col * stride + v * dilation - pw;
+      const sr = sourceIndex(r, height, mode);
+      const sc = sourceIndex(c, width, mode);
+      const real = r >= 0 && r < height && c >= 0 && c < width;
+      if (real) inside++;
+      const value = sr === null || sc === null ? 0 : pixel(sr, sc);
+      const product = value * kernel[u][v];
+      sum += product;
+      taps.push({ u, v, r, c, value, weight: kernel[u][v], product, padded: !real });
+    }
+  }
+  const ratio = mode === "partial" ? (inside ? (kh * kw) / inside : 0) : 1;
+  return { taps, sum, ratio, value: sum * ratio, result: Math.min(255, Math.max(0, roundHalfEven(sum * ratio))) };
+}
+
+/** Rounds like NumPy's rint: halves go to the even neighbour. */
+export function roundHalfEven(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}

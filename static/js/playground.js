@@ -1,0 +1,426 @@
+// The filter playground: picture in, kernel and padding chosen, filtered picture out (computed by the API),
+// the weighted sum of any output pixel worked out, and the padding modes compared at the border.
+
+import { api } from "./api.js";
+import { formatNumber } from "./draw.js";
+import { outputSize, parseScale, pixelSum, samePadding } from "./kernels.js";
+
+const MODES = ["zeros", "reflect", "replicate", "circular", "partial"];
+const MAX_SIDE = 1024; // the API's limit: bigger pictures are scaled down here first, so the page and server agree
+const MAX_FILE_BYTES = 15 * 1024 * 1024;
+const CROP = 20; // border comparison: the output's top-left CROP x CROP pixels
+
+const el = {
+  preset: document.getElementById("preset"),
+  presetDescription: document.getElementById("preset-description"),
+  kernelSize: document.getElementById("kernel-size"),
+  kernelScale: document.getElementById("kernel-scale"),
+  kernelGrid: document.getElementById("kernel-grid"),
+  paddingMode: document.getElementById("padding-mode"),
+  stride: document.getElementById("stride"),
+  dilation: document.getElementById("dilation"),
+  grayscale: document.getElementById("grayscale"),
+  outputSize: document.getElementById("output-size"),
+  error: document.getElementById("error"),
+  upload: document.getElementById("upload"),
+  dropZone: document.getElementById("drop-zone"),
+  inputImage: document.getElementById("input-image"),
+  inputCaption: document.getElementById("input-caption"),
+  outputImage: document.getElementById("output-image"),
+  pixelDetail: document.getElementById("pixel-detail"),
+  borderCrops: document.getElementById("border-crops"),
+};
+
+const state = {
+  presets: {},
+  picture: null, // { blob, width, height, rgba: Uint8ClampedArray } as sent to the API
+  output: null, // { width, height, rgba }
+  seq: 0,
+  timer: null,
+  urls: [],
+};
+
+// -- kernel editing ------------------------------------------------------------------------
+
+function setGrid(weights) {
+  const k = weights.length;
+  el.kernelSize.value = String(k);
+  el.kernelGrid.style.gridTemplateColumns = `repeat(${k}, auto)`;
+  const cells = [];
+  for (let r = 0; r < k; r++) {
+    for (let c = 0; c < k; c++) {
+      const input = document.createElement("input");
+      input.type = "text";
+      input.inputMode = "decimal";
+      input.value = String(weights[r][c]);
+      input.setAttribute("data-testid", "kernel-cell");
+      input.setAttribute("aria-label", `weight row ${r + 1}, column ${c + 1}`);
+      input.addEventListener("input", onKernelEdited);
+      cells.push(input);
+    }
+  }
+  el.kernelGrid.replaceChildren(...cells);
+}
+
+function resizeGrid(k) {
+  const old = readGridWeights();
+  const offset = Math.floor((k - old.length) / 2);
+  const weights = Array.from({ length: k }, (_, r) =>
+    Array.from({ length: k }, (_, c) => old[r - offset]?.[c - offset] ?? 0));
+  setGrid(weights);
+}
+
+function readGridWeights() {
+  const cells = [...el.kernelGrid.querySelectorAll("input")];
+  const k = Math.round(Math.sqrt(cells.length));
+  return Array.from({ length: k }, (_, r) => Array.from({ length: k }, (_, c) => Number(cells[r * k + c].value)));
+}
+
+/** The kernel to apply, or an error message saying what to fix. */
+function currentKernel() {
+  const scale = parseScale(el.kernelScale.value);
+  if (!Number.isFinite(scale)) return { error: `Scale "${el.kernelScale.value}" is not a number or a fraction such as 1/9.` };
+  const weights = readGridWeights();
+  const bad = weights.flat().findIndex((w) => !Number.isFinite(w));
+  if (bad >= 0) return { error: `Weight ${bad + 1} is not a number.` };
+  return { kernel: weights.map((row) => row.map((w) => w * scale)) };
+}
+
+function choosePreset(name) {
+  const preset = state.presets[name];
+  if (!preset) return;
+  el.preset.value = name;
+  el.presetDescription.textContent = preset.description;
+  setGrid(preset.weights);
+  el.kernelScale.value = preset.divisor === 1 ? "1" : `1/${preset.divisor}`;
+}
+
+function onKernelEdited() {
+  el.preset.value = "custom";
+  el.presetDescription.textContent = "Your own kernel.";
+  schedule();
+}
+
+// -- URL state ------------------------------------------------------------------------------
+
+function readURL() {
+  const params = new URLSearchParams(location.search);
+  const mode = params.get("padding_mode");
+  if (MODES.includes(mode)) el.paddingMode.value = mode;
+  for (const name of ["stride", "dilation"]) {
+    const v = Number(params.get(name));
+    if (Number.isInteger(v) && v >= 1 && v <= 8) el[name].value = String(v);
+  }
+  el.grayscale.checked = params.get("grayscale") === "true";
+  const kernel = params.get("kernel");
+  if (kernel) {
+    try {
+      const weights = JSON.parse(kernel);
+      const k = weights.length;
+      if (k >= 1 && k <= 7 && weights.every((row) => Array.isArray(row) && row.length === k && row.every(Number.isFinite))) {
+        setGrid(weights);
+        el.kernelScale.value = "1";
+        el.preset.value = "custom";
+        el.presetDescription.textContent = "A kernel from the link.";
+        return;
+      }
+    } catch {
+      // fall through to the preset
+    }
+    showError("The link's kernel is not a square 2-D list of numbers up to 7×7; showing a preset instead.");
+  }
+  choosePreset(state.presets[params.get("preset")] ? params.get("preset") : "edge_detection");
+}
+
+function writeURL(kernel) {
+  const params = new URLSearchParams();
+  if (el.preset.value !== "custom") params.set("preset", el.preset.value);
+  else params.set("kernel", JSON.stringify(kernel));
+  params.set("padding_mode", el.paddingMode.value);
+  params.set("stride", el.stride.value);
+  params.set("dilation", el.dilation.value);
+  params.set("grayscale", String(el.grayscale.checked));
+  history.replaceState(null, "", `${location.pathname}?${params}`);
+}
+
+// -- pictures ------------------------------------------------------------------------------
+
+function showError(message) {
+  el.error.textContent = message;
+  el.error.hidden = false;
+}
+
+function hideError() {
+  el.error.hidden = true;
+}
+
+/** Decodes a file in the browser, scales it to at most 1024 px, and keeps its pixels and a PNG of them. */
+async function usePicture(blob, name = "picture") {
+  if (blob.size > MAX_FILE_BYTES) {
+    showError(`${name} is ${(blob.size / 1048576).toFixed(1)} MB; pictures up to ${MAX_FILE_BYTES / 1048576} MB are accepted.`);
+    return;
+  }
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob);
+  } catch {
+    showError(`${name} is not a picture this browser can read (or it is corrupt): use a PNG, JPEG or WebP file.`);
+    return;
+  }
+  const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+  const width = Math.max(1, Math.round(bitmap.width * scale));
+  const height = Math.max(1, Math.round(bitmap.height * scale));
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0, width, height);
+  const rgba = ctx.getImageData(0, 0, width, height).data;
+  const png = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  state.picture = { blob: png, width, height, rgba };
+  showURL(el.inputImage, png);
+  el.inputCaption.textContent = `Input ${width} × ${height}` + (scale < 1 ? ` (scaled down from ${bitmap.width} × ${bitmap.height})` : "");
+  hideError();
+  schedule(0);
+}
+
+function showURL(img, blob) {
+  const url = URL.createObjectURL(blob);
+  state.urls.push(url);
+  if (state.urls.length > 16) URL.revokeObjectURL(state.urls.shift());
+  img.src = url;
+  return url;
+}
+
+async function pixelsOf(blob) {
+  const bitmap = await createImageBitmap(blob);
+  const canvas = document.createElement("canvas");
+  canvas.width = bitmap.width;
+  canvas.height = bitmap.height;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  return { width: bitmap.width, height: bitmap.height, rgba: ctx.getImageData(0, 0, bitmap.width, bitmap.height).data, canvas };
+}
+
+// -- applying -------------------------------------------------------------------------------
+
+function schedule(delay = 150) {
+  el.outputImage.setAttribute("aria-busy", "true"); // until the newest request has been drawn
+  clearTimeout(state.timer);
+  state.timer = setTimeout(apply, delay);
+}
+
+function formFor(kernel, mode) {
+  const form = new FormData();
+  form.append("file", state.picture.blob, "picture.png");
+  if (el.preset.value !== "custom") form.append("preset", el.preset.value);
+  else form.append("kernel", JSON.stringify(kernel));
+  form.append("padding_mode", mode);
+  form.append("stride", el.stride.value);
+  form.append("dilation", el.dilation.value);
+  form.append("grayscale", String(el.grayscale.checked));
+  return form;
+}
+
+function settings() {
+  return { stride: Number(el.stride.value), dilation: Number(el.dilation.value), mode: el.paddingMode.value };
+}
+
+function describeSize(kernel) {
+  const { stride, dilation } = settings();
+  const { width, height } = state.picture;
+  const k = kernel.length;
+  const p = samePadding(k, dilation);
+  const ow = outputSize(width, k, stride, p, dilation);
+  const oh = outputSize(height, k, stride, p, dilation);
+  el.outputSize.textContent =
+    `Output ${ow} × ${oh}: (N + 2·${p} − ${dilation}·(${k}−1) − 1)/${stride} + 1 per side, ` +
+    `with "same" padding ${p} for a ${k}×${k} kernel.`;
+}
+
+async function apply() {
+  if (!state.picture) return;
+  const { kernel, error } = currentKernel();
+  if (error) {
+    showError(error);
+    el.outputImage.setAttribute("aria-busy", "false");
+    return;
+  }
+  const { stride, dilation } = settings();
+  if (!(stride >= 1 && stride <= 8 && dilation >= 1 && dilation <= 8)) {
+    showError("Stride and dilation must be whole numbers from 1 to 8.");
+    el.outputImage.setAttribute("aria-busy", "false");
+    return;
+  }
+  writeURL(kernel);
+  describeSize(kernel);
+  for (const figure of el.borderCrops.children) figure.classList.toggle("current", figure.dataset.mode === el.paddingMode.value);
+  const seq = ++state.seq;
+  try {
+    const { blob } = await api.applyFilter(formFor(kernel, el.paddingMode.value));
+    if (seq !== state.seq) return; // a newer request is on its way
+    showURL(el.outputImage, blob);
+    state.output = await pixelsOf(blob);
+    state.kernel = kernel;
+    await el.outputImage.decode();
+    hideError();
+  } catch (err) {
+    if (seq === state.seq) {
+      showError(`The filter could not be applied: ${err.message}`);
+      el.outputImage.setAttribute("aria-busy", "false");
+    }
+    return;
+  }
+  if (seq === state.seq) el.outputImage.setAttribute("aria-busy", "false");
+  compareBorders(kernel, seq);
+}
+
+async function compareBorders(kernel, seq) {
+  for (const mode of MODES) {
+    let figure = el.borderCrops.querySelector(`[data-mode="${mode}"]`);
+    if (!figure) {
+      figure = document.createElement("figure");
+      figure.dataset.mode = mode;
+      figure.setAttribute("data-testid", "border-crop");
+      const canvas = document.createElement("canvas");
+      canvas.setAttribute("aria-label", `top-left corner with ${mode} padding`);
+      const caption = document.createElement("figcaption");
+      caption.textContent = mode;
+      figure.append(canvas, caption);
+      el.borderCrops.append(figure);
+    }
+    figure.classList.toggle("current", mode === el.paddingMode.value);
+    try {
+      const { blob } = await api.applyFilter(formFor(kernel, mode));
+      if (seq !== state.seq) return;
+      const { canvas: full } = await pixelsOf(blob);
+      const crop = figure.querySelector("canvas");
+      crop.width = Math.min(CROP, full.width);
+      crop.height = Math.min(CROP, full.height);
+      crop.getContext("2d").drawImage(full, 0, 0, crop.width, crop.height, 0, 0, crop.width, crop.height);
+    } catch (err) {
+      figure.querySelector("figcaption").textContent = `${mode}: ${err.message}`;
+    }
+  }
+}
+
+// -- the sum behind one output pixel ----------------------------------------------------------
+
+function channelsOfPicture() {
+  if (el.grayscale.checked) return [{ name: "gray", read: (k) => grayAt(k) }];
+  return ["R", "G", "B"].map((name, j) => ({ name, read: (k) => state.picture.rgba[k + j] }));
+}
+
+function grayAt(k) {
+  // Pillow's convert("L"): L = R*299/1000 + G*587/1000 + B*114/1000, rounded
+  const { rgba } = state.picture;
+  return Math.round((rgba[k] * 299 + rgba[k + 1] * 587 + rgba[k + 2] * 114) / 1000);
+}
+
+function inspectPixel(event) {
+  if (!state.output || !state.kernel) return;
+  const rect = el.outputImage.getBoundingClientRect();
+  const col = Math.floor(((event.clientX - rect.left) / rect.width) * state.output.width);
+  const row = Math.floor(((event.clientY - rect.top) / rect.height) * state.output.height);
+  if (row < 0 || col < 0 || row >= state.output.height || col >= state.output.width) return;
+  const { stride, dilation, mode } = settings();
+  const { width, height } = state.picture;
+  const heading = document.createElement("h3");
+  heading.textContent = `Output pixel (row ${row}, column ${col})`;
+  const box = document.createElement("div");
+  box.className = "channels";
+  const k = 4 * (row * state.output.width + col);
+  channelsOfPicture().forEach((channel, index) => {
+    const result = pixelSum({
+      pixel: (r, c) => channel.read(4 * (r * width + c)),
+      width, height, kernel: state.kernel, row, col, stride, dilation, mode,
+    });
+    const actual = state.output.rgba[k + (el.grayscale.checked ? 0 : index)];
+    box.append(channelTable(channel.name, result, actual));
+  });
+  el.pixelDetail.replaceChildren(heading, box);
+}
+
+function channelTable(name, result, actual) {
+  const figure = document.createElement("figure");
+  const table = document.createElement("table");
+  table.className = "products";
+  const k = state.kernel[0].length;
+  for (let i = 0; i < result.taps.length; i += k) {
+    const tr = document.createElement("tr");
+    for (const tap of result.taps.slice(i, i + k)) {
+      const td = document.createElement("td");
+      td.textContent = `${formatNumber(tap.weight, 2)}×${tap.value}`;
+      td.title = `input (${tap.r}, ${tap.c})${tap.padded ? " is padding" : ""}: ${formatNumber(tap.product, 2)}`;
+      if (tap.padded) td.classList.add("padded");
+      tr.append(td);
+    }
+    table.append(tr);
+  }
+  const caption = document.createElement("figcaption");
+  const terms = result.taps.map((t) => `${formatNumber(t.weight, 2)}*${t.value}`).join(" + ");
+  const reweight = result.ratio !== 1 ? ` × ${formatNumber(result.ratio, 3)} (window area / valid area)` : "";
+  caption.className = "dot-product";
+  caption.textContent = `${name}: ${terms} = ${formatNumber(result.sum, 2)}${reweight} → ${result.result}` +
+    (actual !== undefined && actual !== result.result ? ` (server: ${actual})` : "");
+  figure.append(table, caption);
+  return figure;
+}
+
+// -- wiring ----------------------------------------------------------------------------------
+
+el.preset.addEventListener("change", () => {
+  if (el.preset.value !== "custom") choosePreset(el.preset.value);
+  schedule(0);
+});
+el.kernelSize.addEventListener("change", () => {
+  resizeGrid(Number(el.kernelSize.value));
+  onKernelEdited();
+});
+el.kernelScale.addEventListener("input", onKernelEdited);
+for (const control of [el.paddingMode, el.stride, el.dilation, el.grayscale]) control.addEventListener("change", () => schedule(0));
+el.upload.addEventListener("change", () => {
+  const [file] = el.upload.files;
+  if (file) usePicture(file, file.name);
+});
+el.dropZone.addEventListener("dragover", (e) => {
+  e.preventDefault();
+  el.dropZone.classList.add("over");
+});
+el.dropZone.addEventListener("dragleave", () => el.dropZone.classList.remove("over"));
+el.dropZone.addEventListener("drop", (e) => {
+  e.preventDefault();
+  el.dropZone.classList.remove("over");
+  const [file] = e.dataTransfer.files;
+  if (file) usePicture(file, file.name);
+});
+document.addEventListener("paste", (e) => {
+  const item = [...(e.clipboardData?.items ?? [])].find((i) => i.type.startsWith("image/"));
+  if (item) usePicture(item.getAsFile(), "the pasted picture");
+});
+el.outputImage.addEventListener("pointermove", inspectPixel);
+el.outputImage.addEventListener("pointerdown", inspectPixel);
+
+async function start() {
+  try {
+    const presets = await api.filters();
+    for (const preset of presets) {
+      state.presets[preset.name] = preset;
+      const option = document.createElement("option");
+      option.value = preset.name;
+      option.textContent = preset.label;
+      el.preset.append(option);
+    }
+  } catch (error) {
+    showError(`Could not load the kernel presets: ${error.message}`);
+    return;
+  }
+  readURL();
+  try {
+    await usePicture(await api.samplePhoto(), "the sample photo");
+  } catch (error) {
+    showError(`Could not load the sample photo: ${error.message}. Upload a picture instead.`);
+  }
+}
+
+start();

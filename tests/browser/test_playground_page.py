@@ -1,0 +1,137 @@
+"""The filter playground in real Chromium: upload, presets, a typed kernel, padding modes, URL state."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.browser
+
+OUTPUT_DIGEST = """() => {
+    const img = document.querySelector('[data-testid=output-image]');
+    if (!img.complete || !img.naturalWidth) return null;
+    const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let s = 0; for (let k = 0; k < d.length; k += 4) s = (s * 31 + d[k] + 7 * d[k + 1] + 13 * d[k + 2]) % 1000000007;
+    return [c.width, c.height, s, img.src];
+}"""
+
+
+def make_png(tmp_path):
+    y, x = np.mgrid[0:48, 0:64]
+    rgb = np.stack([x * 4, y * 5, 255 - x * 3], axis=-1).astype(np.uint8)
+    rgb[12:36, 20:44] = [250, 240, 30]
+    path = tmp_path / "squares.png"
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def output_after(page, previous_src=None):
+    """Waits until the newest request's output is drawn (aria-busy false) and differs from ``previous_src``."""
+    page.wait_for_function(
+        "prev => { const i = document.querySelector('[data-testid=output-image]');"
+        " return i.getAttribute('aria-busy') === 'false' && i.complete && i.naturalWidth > 0 && i.src !== prev; }",
+        arg=previous_src, timeout=10_000)
+    return page.evaluate(OUTPUT_DIGEST)
+
+
+@pytest.fixture
+def playground(page, server_url, tmp_path):
+    page.goto(server_url + "/playground")
+    output_after(page)  # the sample photo is filtered before any upload
+    page.get_by_test_id("upload").set_input_files(make_png(tmp_path))
+    page.wait_for_function("() => document.querySelector('#input-caption').textContent.includes('64 × 48')")
+    return page
+
+
+def test_presets_and_a_typed_kernel_each_give_a_different_output(playground):
+    page = playground
+    seen = []
+    current = output_after(page)
+    for preset in ("edge_detection", "box_blur"):
+        page.get_by_test_id("preset").select_option(preset)
+        current = output_after(page, current[3])
+        seen.append(current)
+        assert current[:2] == [64, 48]
+    cells = page.get_by_test_id("kernel-cell")
+    assert cells.count() == 9
+    for i, value in enumerate([0, 0, 0, 0, 0, 1, 0, 0, 0]):  # shift left by one pixel
+        cells.nth(i).fill(str(value))
+    page.get_by_test_id("kernel-scale").fill("1")
+    current = output_after(page, current[3])
+    seen.append(current)
+    assert len({digest[2] for digest in seen}) == 3
+    assert "kernel=" in page.url and "preset=" not in page.url
+    page.console_errors.check()
+
+
+def test_padding_modes_switch_and_are_compared_at_the_border(playground):
+    page = playground
+    page.get_by_test_id("preset").select_option("box_blur")
+    current = output_after(page)
+    digests = {}
+    for mode in ("zeros", "reflect", "replicate", "circular", "partial"):
+        page.get_by_test_id("padding-mode").select_option(mode)
+        if mode != "zeros":
+            current = output_after(page, current[3])
+        digests[mode] = current[2]
+        assert f"padding_mode={mode}" in page.url
+    assert len(set(digests.values())) == 5
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=border-crop] canvas').length === 5")
+    page.console_errors.check()
+
+
+def test_hovering_the_output_works_out_the_sum(playground):
+    page = playground
+    page.get_by_test_id("preset").select_option("identity")
+    output_after(page)
+    page.get_by_test_id("output-image").hover(position={"x": 3, "y": 3})
+    detail = page.get_by_test_id("pixel-detail")
+    detail.locator(".dot-product").first.wait_for()
+    assert "Output pixel (row 0, column 0)" in detail.text_content()
+    assert "(server:" not in detail.text_content()  # the page's sum agrees with the server's pixel
+    assert detail.locator("table.products").first.locator("td.padded").count() == 5  # a corner: 5 of 9 taps padded
+
+
+def test_stride_dilation_and_grayscale_change_the_output_size(playground):
+    page = playground
+    page.get_by_test_id("stride").fill("2")
+    page.get_by_test_id("stride").dispatch_event("change")
+    current = output_after(page)
+    page.wait_for_function("() => document.querySelector('[data-testid=output-image]').naturalWidth === 32")
+    assert "Output 32 × 24" in page.get_by_test_id("output-size").text_content()
+    page.get_by_test_id("grayscale").check()
+    output_after(page, current[3])
+    assert "grayscale=true" in page.url
+
+
+def test_a_link_restores_the_state(page, server_url):
+    page.goto(server_url + "/playground?preset=sharpen&padding_mode=reflect&stride=2&dilation=1&grayscale=true")
+    output_after(page)
+    assert page.get_by_test_id("preset").input_value() == "sharpen"
+    assert page.get_by_test_id("padding-mode").input_value() == "reflect"
+    assert page.get_by_test_id("stride").input_value() == "2"
+    assert page.get_by_test_id("grayscale").is_checked()
+    page.goto(server_url + "/playground?kernel=[[0,0,0],[0,2,0],[0,0,0]]&padding_mode=zeros")
+    output_after(page)
+    values = [page.get_by_test_id("kernel-cell").nth(i).input_value() for i in range(9)]
+    assert values == ["0", "0", "0", "0", "2", "0", "0", "0", "0"]
+    page.console_errors.check()
+
+
+def test_a_bad_upload_says_so_on_the_page(playground, tmp_path):
+    page = playground
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not a picture at all")
+    page.get_by_test_id("upload").set_input_files(bad)
+    error = page.get_by_test_id("error")
+    error.wait_for(state="visible")
+    assert "not a picture" in error.text_content()
+    truncated = tmp_path / "half.png"
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 90).save(buffer, format="PNG")
+    truncated.write_bytes(buffer.getvalue()[:60])
+    page.get_by_test_id("upload").set_input_files(truncated)
+    page.wait_for_function("() => !document.querySelector('[data-testid=error]').hidden")
