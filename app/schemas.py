@@ -164,6 +164,11 @@ class ConvolveRequest(BaseModel):
     dilation: int = Field(1, ge=1, le=8)
     padding_mode: PaddingMode = "zeros"
     include_steps: bool = Field(True, description="list every output cell's window and products")
+    transposed: bool = Field(
+        False,
+        description="transposed convolution (2-D only): each input cell scatters input*kernel onto the output; "
+        "steps then go over the input cells",
+    )
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"input": LECTURE_IMAGE, "kernel": LECTURE_FILTER}]})
 
@@ -179,8 +184,12 @@ class ConvolveRequest(BaseModel):
 
 
 class ConvolveStep(BaseModel):
-    output: list[int] = Field(description="[i, j] of the output cell", examples=[[0, 0]])
-    positions: list[list[int]] = Field(description="[r, c] under each kernel tap, in padded-input coordinates")
+    output: list[int] | None = Field(None, description="[i, j] of the output cell", examples=[[0, 0]])
+    input: list[int] | None = Field(None, description="transposed: [i, j] of the input cell that scatters")
+    positions: list[list[int]] = Field(
+        description="[r, c] under each kernel tap, in padded-input coordinates (transposed: output coordinates, "
+        "which fall outside the output where padding crops it)"
+    )
     products: list[float] = Field(description="input times weight at each tap (channel by channel for 3-D input)")
     value: float = Field(examples=[4.0])
 

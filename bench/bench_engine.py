@@ -155,9 +155,13 @@ def main() -> None:
     drawing[40:240, 130:150] = 0
     ours = median_seconds(lambda: preprocess_digit(drawing), repeat)
     results.append(row("preprocess a 280x280 drawing", ours, {"torch": None, "scipy": None}))
-    results.append(row("API predict + activations, in-process", predict_in_process(repeat), {"torch": None, "scipy": None}))
+    results.append(
+        row("API predict + activations, in-process", predict_in_process(repeat), {"torch": None, "scipy": None})
+    )
 
-    header = " | ".join([f"{'operation':<34}", f"{'convscope':>11}", f"{'torch':>11}", "ratio ", f"{'scipy':>11}", "ratio "])
+    header = " | ".join(
+        [f"{'operation':<34}", f"{'convscope':>11}", f"{'torch':>11}", "ratio ", f"{'scipy':>11}", "ratio "]
+    )
     print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"))
     print("ratio = convscope time / reference time (lower is better; 1.00x = as fast)")
     print(header)

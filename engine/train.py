@@ -212,7 +212,8 @@ def train(
         log(f"{summary}  ({time.perf_counter() - started:.0f} s)\n")
     model = LeNet(average.params)  # the averaged weights generalise better than the last step's
     model.meta.update(
-        epochs=epochs, ema_decay=ema_decay,
+        epochs=epochs,
+        ema_decay=ema_decay,
         seed=seed,
         train_size=int(len(images)),
         training_seconds=round(time.perf_counter() - started, 1),

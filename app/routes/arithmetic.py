@@ -19,7 +19,7 @@ from app.schemas import (
     PoolResponse,
 )
 from engine.arithmetic import explain
-from engine.conv import conv2d, conv_windows
+from engine.conv import conv2d, conv_transpose2d, conv_windows
 from engine.padding import pad2d
 from engine.pool import avg_pool2d, max_pool2d
 
@@ -52,6 +52,8 @@ def _clean(value: float) -> float:
 def convolve(request: ConvolveRequest) -> Response:
     """Cross-correlation of ``input`` with ``kernel`` (2-D, or 3-D with channels first), with every
     output cell's window positions (padded frame) and products, for animating one cell at a time."""
+    if request.transposed:
+        return _convolve_transposed(request)
     x = request.input if request.input.ndim == 3 else request.input[None]
     k = request.kernel if request.kernel.ndim == 3 else request.kernel[None]
     if k.shape[0] != x.shape[0]:
@@ -90,6 +92,41 @@ def convolve(request: ConvolveRequest) -> Response:
             "output": [[_clean(v) for v in row] for row in out],
             "output_size": list(out.shape),
             "padded_input": padded.tolist(),
+            "steps": steps,
+        }
+    )
+
+
+def _convolve_transposed(request: ConvolveRequest) -> Response:
+    x, k = request.input, request.kernel
+    if x.ndim != 2 or k.ndim != 2:
+        raise ApiError(422, "transposed convolution takes a 2-D input and a 2-D kernel here")
+    if request.padding_mode != "zeros":
+        raise ApiError(422, "transposed convolution only crops (padding_mode zeros); got " + request.padding_mode)
+    args = dict(stride=request.stride, padding=request.padding, dilation=request.dilation)
+    try:
+        out = conv_transpose2d(x[None, None], k[None, None], np.array([request.bias]), **args)[0, 0]
+    except ValueError as error:
+        raise ApiError(422, str(error)) from None
+    steps = []
+    if request.include_steps:
+        _check_step_budget(x.size, k.size, "this transposed convolution")
+        positions = window_positions(*x.shape, k.shape, request.stride, request.dilation) - request.padding
+        steps = [
+            {
+                "input": [i, j],
+                "positions": positions[i, j].tolist(),
+                "products": [_clean(p) for p in (x[i, j] * k).ravel()],
+                "value": _clean(x[i, j]),
+            }
+            for i in range(x.shape[0])
+            for j in range(x.shape[1])
+        ]
+    return json_response(
+        {
+            "output": [[_clean(v) for v in row] for row in out],
+            "output_size": list(out.shape),
+            "padded_input": x.tolist(),
             "steps": steps,
         }
     )

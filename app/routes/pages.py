@@ -25,3 +25,8 @@ def digits_page(request: Request) -> HTMLResponse:
 @router.get("/playground", response_class=HTMLResponse)
 def playground_page(request: Request) -> HTMLResponse:
     return render(request, "playground.html", page="playground")
+
+
+@router.get("/arithmetic", response_class=HTMLResponse)
+def arithmetic_page(request: Request) -> HTMLResponse:
+    return render(request, "arithmetic.html", page="arithmetic")

@@ -153,3 +153,25 @@ def test_arithmetic_bad_query(client, query):
     response = client.get(f"/api/arithmetic?{query}")
     assert response.status_code == 422
     assert response.json()["detail"].startswith("query.")
+
+
+def test_transposed_convolution_scatters_each_input_cell(client):
+    body = client.post(
+        "/api/convolve", json={"input": [[1, 2], [3, 4]], "kernel": [[1, 1, 1]] * 3, "stride": 2, "transposed": True}
+    ).json()
+    assert body["output_size"] == [5, 5]
+    assert body["output"][0] == [1, 1, 3, 2, 2]  # the middle column is where cells 1 and 2 overlap
+    step = body["steps"][1]
+    assert step["input"] == [0, 1] and step["value"] == 2
+    assert step["positions"][0] == [0, 2] and step["products"] == [2] * 9
+
+
+def test_transposed_padding_crops_and_3d_is_refused(client):
+    body = client.post(
+        "/api/convolve",
+        json={"input": [[1, 2], [3, 4]], "kernel": [[1] * 3] * 3, "stride": 2, "padding": 1, "transposed": True},
+    ).json()
+    assert body["output_size"] == [3, 3]
+    assert body["steps"][0]["positions"][0] == [-1, -1]
+    response = client.post("/api/convolve", json={"input": [[[1]]], "kernel": [[[1]]], "transposed": True})
+    assert response.status_code == 422 and "2-D" in response.json()["detail"]

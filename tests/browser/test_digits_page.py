@@ -4,8 +4,15 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-LAYER_TITLES = ["conv1 · 6 × 28 × 28", "pool1 · 6 × 14 × 14", "conv2 · 16 × 10 × 10", "pool2 · 16 × 5 × 5",
-                "fc1 · 120", "fc2 · 100", "output · 10"]
+LAYER_TITLES = [
+    "conv1 · 6 × 28 × 28",
+    "pool1 · 6 × 14 × 14",
+    "conv2 · 16 × 10 × 10",
+    "pool2 · 16 × 5 × 5",
+    "fc1 · 120",
+    "fc2 · 100",
+    "output · 10",
+]
 
 
 def draw(page, strokes):
@@ -21,13 +28,26 @@ def draw(page, strokes):
 
 
 ONE = [[(0.5, 0.15), (0.5, 0.85)]]
-ZERO = [[(0.5, 0.15), (0.3, 0.25), (0.25, 0.5), (0.3, 0.75), (0.5, 0.85), (0.7, 0.75), (0.75, 0.5), (0.7, 0.25),
-         (0.5, 0.15)]]
+ZERO = [
+    [
+        (0.5, 0.15),
+        (0.3, 0.25),
+        (0.25, 0.5),
+        (0.3, 0.75),
+        (0.5, 0.85),
+        (0.7, 0.75),
+        (0.75, 0.5),
+        (0.7, 0.25),
+        (0.5, 0.15),
+    ]
+]
 
 
 def wait_for_guess(page, digit):
     page.wait_for_function(
-        "d => document.querySelector('[data-testid=prediction]').textContent.trim() === d", arg=str(digit), timeout=10_000
+        "d => document.querySelector('[data-testid=prediction]').textContent.trim() === d",
+        arg=str(digit),
+        timeout=10_000,
     )
 
 
@@ -122,8 +142,10 @@ def test_layer_visibility_hides_a_layer(digits_page):
 
 def test_api_failure_is_said_in_words_and_the_drawing_stays(digits_page):
     page = digits_page
-    page.route("**/api/predict**", lambda route: route.fulfill(status=503, body='{"detail": "overloaded"}',
-                                                                 content_type="application/json"))
+    page.route(
+        "**/api/predict**",
+        lambda route: route.fulfill(status=503, body='{"detail": "overloaded"}', content_type="application/json"),
+    )
     draw(page, ONE)
     error = page.get_by_test_id("error")
     error.wait_for(state="visible")
@@ -144,6 +166,7 @@ def test_the_page_works_on_a_phone(browser, server_url):
     page.locator("[data-testid=sample-digit][data-digit='3']").tap()
     wait_for_guess(page, 3)
     from tests.browser.conftest import RESULTS
+
     RESULTS.mkdir(exist_ok=True)
     page.screenshot(path=RESULTS / "digits-phone.png", full_page=True)
     context.close()

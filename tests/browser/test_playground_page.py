@@ -33,7 +33,9 @@ def output_after(page, previous_src=None):
     page.wait_for_function(
         "prev => { const i = document.querySelector('[data-testid=output-image]');"
         " return i.getAttribute('aria-busy') === 'false' && i.complete && i.naturalWidth > 0 && i.src !== prev; }",
-        arg=previous_src, timeout=10_000)
+        arg=previous_src,
+        timeout=10_000,
+    )
     return page.evaluate(OUTPUT_DIGEST)
 
 

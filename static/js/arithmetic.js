@@ -1,0 +1,395 @@
+// The convolution-arithmetic stepper: numbers from /api/arithmetic, /api/convolve and /api/pool,
+// drawn as grids, one output cell at a time. The URL holds the whole state.
+
+import { api } from "./api.js";
+import { cellSize, drawGrid, drawWindow } from "./arithmetic-draw.js";
+import { formatNumber } from "./draw.js";
+
+/** 4 -> "4", 2.3333 -> "2.33" */
+function num(v) {
+  return Number.isInteger(v) ? String(v) : formatNumber(v, 2);
+}
+
+const LECTURE_IMAGE = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]];
+const LECTURE_POOL = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]];
+const BOUNDS = { n: [1, 32], f: [1, 11], s: [1, 8], p: [0, 8], d: [1, 5] };
+const PRESETS = {
+  "lecture-5x5": { mode: "conv", n: 5, f: 3, s: 1, p: 0, d: 1 },
+  "stride-1": { mode: "conv", n: 7, f: 3, s: 1, p: 0, d: 1 },
+  "stride-2": { mode: "conv", n: 7, f: 3, s: 2, p: 0, d: 1 },
+  "stride-3": { mode: "conv", n: 7, f: 3, s: 3, p: 0, d: 1 },
+  "pad-1": { mode: "conv", n: 7, f: 3, s: 1, p: 1, d: 1 },
+  "dilation-2": { mode: "conv", n: 7, f: 3, s: 1, p: 0, d: 2 },
+  "pool-4x4": { mode: "max", n: 4, f: 2, s: 2, p: 0, d: 1 },
+  transposed: { mode: "transposed", n: 2, f: 3, s: 2, p: 0, d: 1 },
+};
+const FIELDS = { n: "input_size", f: "kernel_size", s: "stride", p: "padding", d: "dilation" };
+
+const el = {
+  mode: document.getElementById("mode"),
+  n: document.getElementById("input-size"),
+  f: document.getElementById("kernel-size"),
+  s: document.getElementById("stride"),
+  p: document.getElementById("padding"),
+  d: document.getElementById("dilation"),
+  showValues: document.getElementById("show-values"),
+  inputValues: document.getElementById("input-values"),
+  kernelValues: document.getElementById("kernel-values"),
+  formula: document.getElementById("formula"),
+  outputSize: document.getElementById("output-size"),
+  fitMessage: document.getElementById("fit-message"),
+  error: document.getElementById("error"),
+  prev: document.getElementById("step-prev"),
+  next: document.getElementById("step-next"),
+  play: document.getElementById("play"),
+  speed: document.getElementById("speed"),
+  counter: document.getElementById("step-counter"),
+  inputGrid: document.getElementById("input-grid"),
+  outputGrid: document.getElementById("output-grid"),
+  inputCaption: document.getElementById("input-caption"),
+  outputCaption: document.getElementById("output-caption"),
+  detail: document.getElementById("step-detail"),
+  inChannels: document.getElementById("in-channels"),
+  filters: document.getElementById("filters"),
+  parameters: document.getElementById("parameters"),
+};
+
+const state = {
+  mode: "conv", n: 7, f: 3, s: 1, p: 0, d: 1, step: 0,
+  input: null, kernel: null, customInput: false, customKernel: false,
+  arithmetic: null, result: null, playing: false, timer: null, seq: 0,
+};
+
+// -- values ---------------------------------------------------------------------------------
+
+/** Default numbers: the lecture's grids where sizes match, else a fixed 0/1 pattern (so links reproduce). */
+function defaultInput(n, mode) {
+  if (n === 5 && mode === "conv") return LECTURE_IMAGE.map((row) => [...row]);
+  if (n === 4 && mode !== "conv" && mode !== "transposed") return LECTURE_POOL.map((row) => [...row]);
+  if (n === 2 && mode === "transposed") return [[1, 2], [3, 4]];
+  let seed = 7 + n;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const pooling = mode === "max" || mode === "avg";
+  return Array.from({ length: n }, () => Array.from({ length: n }, () => (pooling ? Math.floor(next() * 9) : next() < 0.5 ? 1 : 0)));
+}
+
+function defaultKernel(f) {
+  // the lecture's 3x3 filter is a checkerboard of ones; the same pattern at any size
+  return Array.from({ length: f }, (_, u) => Array.from({ length: f }, (_, v) => ((u + v) % 2 === 0 ? 1 : 0)));
+}
+
+function gridToText(grid) {
+  return grid.map((row) => row.join(" ")).join("\n");
+}
+
+function parseGrid(text, size, what) {
+  const rows = text.trim().split(/\n+/).map((line) => line.trim().split(/[\s,;]+/).filter(Boolean).map(Number));
+  if (rows.length !== size || rows.some((row) => row.length !== size)) {
+    throw new Error(`${what} must be ${size} rows of ${size} numbers (it follows the size set above)`);
+  }
+  if (rows.flat().some((v) => !Number.isFinite(v))) throw new Error(`${what} holds something that is not a number`);
+  return rows;
+}
+
+function ensureValues() {
+  if (!state.input || state.input.length !== state.n || !state.customInput) {
+    state.input = defaultInput(state.n, state.mode);
+    state.customInput = false;
+  }
+  if (!state.kernel || state.kernel.length !== state.f || !state.customKernel) {
+    state.kernel = defaultKernel(state.f);
+    state.customKernel = false;
+  }
+  el.inputValues.value = gridToText(state.input);
+  el.kernelValues.value = gridToText(state.kernel);
+}
+
+// -- URL ------------------------------------------------------------------------------------
+
+function clamp(key, value) {
+  const [lo, hi] = BOUNDS[key];
+  const v = Math.round(Number(value));
+  return Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : lo;
+}
+
+function readURL() {
+  const params = new URLSearchParams(location.search);
+  const mode = params.get("mode");
+  if (["conv", "max", "avg", "transposed"].includes(mode)) state.mode = mode;
+  for (const [key, name] of Object.entries(FIELDS)) if (params.has(name)) state[key] = clamp(key, params.get(name));
+  state.step = Math.max(0, Math.round(Number(params.get("step")) || 0));
+  for (const [key, flag, size] of [["input", "customInput", "n"], ["kernel", "customKernel", "f"]]) {
+    if (!params.has(key)) continue;
+    try {
+      const grid = JSON.parse(params.get(key));
+      if (grid.length === state[size] && grid.every((row) => row.length === state[size] && row.every(Number.isFinite))) {
+        state[key] = grid;
+        state[flag] = true;
+      }
+    } catch {
+      // ignore a damaged link's grid: defaults are used
+    }
+  }
+  if (params.get("numbers") === "false") el.showValues.checked = false;
+}
+
+function writeURL() {
+  const params = new URLSearchParams({ mode: state.mode });
+  for (const [key, name] of Object.entries(FIELDS)) params.set(name, state[key]);
+  params.set("step", state.step);
+  if (state.customInput) params.set("input", JSON.stringify(state.input));
+  if (state.customKernel) params.set("kernel", JSON.stringify(state.kernel));
+  if (!el.showValues.checked) params.set("numbers", "false");
+  history.replaceState(null, "", `${location.pathname}?${params}`);
+}
+
+function syncControls() {
+  el.mode.value = state.mode;
+  for (const key of Object.keys(FIELDS)) el[key].value = state[key];
+  const pooling = state.mode === "max" || state.mode === "avg";
+  el.p.disabled = pooling;
+  el.d.disabled = pooling;
+}
+
+// -- fetching ---------------------------------------------------------------------------------
+
+function showError(message) {
+  el.error.textContent = message;
+  el.error.hidden = false;
+}
+
+async function refresh() {
+  const seq = ++state.seq;
+  const pooling = state.mode === "max" || state.mode === "avg";
+  if (pooling) {
+    state.p = 0;
+    state.d = 1;
+  }
+  syncControls();
+  ensureValues();
+  const query = { input_size: state.n, kernel_size: state.f, stride: state.s, padding: state.p, dilation: state.d,
+    in_channels: el.inChannels.value, filters: el.filters.value };
+  if (state.mode === "transposed") query.transposed = "true";
+  try {
+    const arithmetic = await api.arithmetic(query);
+    let result = null;
+    if (arithmetic.output_size >= 1) {
+      result = pooling
+        ? await api.pool({ input: state.input, kernel_size: state.f, stride: state.s, mode: state.mode })
+        : await api.convolve({ input: state.input, kernel: state.kernel, stride: state.s, padding: state.p,
+          dilation: state.d, transposed: state.mode === "transposed" });
+    }
+    if (seq !== state.seq) return;
+    el.error.hidden = true;
+    state.arithmetic = arithmetic;
+    state.result = result;
+    state.step = Math.min(state.step, Math.max(0, (result?.steps.length ?? 1) - 1));
+    render();
+  } catch (error) {
+    if (seq === state.seq) showError(`Could not compute this set-up: ${error.message}`);
+  }
+}
+
+// -- rendering --------------------------------------------------------------------------------
+
+function pretty(formula) {
+  return formula.replaceAll("*", "·").replace(/(\d|\)) - /g, "$1 − ").replace(/\((\d+)-(\d+)\)/g, "($1−$2)");
+}
+
+function render() {
+  const a = state.arithmetic;
+  el.formula.textContent = pretty(a.formula);
+  const size = `${a.output_size} × ${a.output_size}`;
+  el.outputSize.textContent = a.fits ? size : a.output_size >= 1 ? `${num(a.exact)}: does not fit (frameworks round down to ${size})` : "does not fit at all";
+  el.fitMessage.textContent = a.message;
+  el.fitMessage.className = `fit-message ${a.fits ? "good" : "bad"}`;
+  const pooling = state.mode === "max" || state.mode === "avg";
+  el.parameters.textContent = pooling
+    ? "Pooling has no parameters: it only takes the max or the mean of each window."
+    : a.parameters !== null
+      ? `${el.filters.value} filters × (${state.f}·${state.f}·${el.inChannels.value} + 1) = ${a.parameters} parameters` +
+        (a.output_volume ? `; output volume ${a.output_volume.join(" × ")}` : "")
+      : "";
+  renderGrids();
+  writeURL();
+}
+
+function currentStep() {
+  return state.result?.steps[state.step] ?? null;
+}
+
+function renderGrids() {
+  const { result } = state;
+  const steps = result?.steps ?? [];
+  el.counter.textContent = steps.length ? `Step ${state.step + 1} of ${steps.length}` : "No steps";
+  el.prev.disabled = state.step <= 0;
+  el.next.disabled = state.step >= steps.length - 1;
+  if (state.mode === "transposed") renderTransposed();
+  else renderSliding();
+}
+
+function renderSliding() {
+  const { result, arithmetic } = state;
+  const show = el.showValues.checked;
+  const pooling = state.mode !== "conv";
+  const grid = result ? (pooling ? state.input : result.padded_input) : paddedShape();
+  const np = grid.length;
+  const step = currentStep();
+  const taps = new Set((step?.positions ?? []).map(([r, c]) => `${r},${c}`));
+  const span = state.d * (state.f - 1) + 1;
+  const reach = arithmetic.output_size >= 1 ? (arithmetic.output_size - 1) * state.s + span : 0;
+  const p = pooling ? 0 : state.p;
+  const size = drawGrid(el.inputGrid, np, np, {
+    classOf: (r, c) => {
+      if (taps.has(`${r},${c}`)) return "tap";
+      if (r >= reach || c >= reach) return "uncovered";
+      return r < p || c < p || r >= np - p || c >= np - p ? "pad" : "";
+    },
+    valueOf: (r, c) => (show ? grid[r][c] : null),
+  });
+  if (step) {
+    const weights = pooling ? [] : state.kernel.flat();
+    drawWindow(el.inputGrid, size, step.positions, weights, show && !pooling);
+  }
+  el.inputCaption.textContent = `Input ${state.n} × ${state.n}` + (p ? `, padded by ${p} to ${np} × ${np}` : "") +
+    (arithmetic.uncovered ? `: the last ${arithmetic.uncovered} row(s) and column(s) are never covered` : "");
+
+  const out = result?.output ?? [];
+  const done = new Set((result?.steps ?? []).slice(0, state.step + 1).map((s) => s.output.join(",")));
+  drawGrid(el.outputGrid, out.length, out.length ? out[0].length : 0, {
+    classOf: (r, c) => (step && step.output[0] === r && step.output[1] === c ? "current" : done.has(`${r},${c}`) ? "filled" : ""),
+    valueOf: (r, c) => (show && done.has(`${r},${c}`) ? out[r][c] : null),
+    onClick: (r, c) => jumpTo(r * out[0].length + c),
+    testid: "output-cell",
+    size: Math.max(cellSize(out.length, 300), 24),
+  });
+  el.outputCaption.textContent = out.length ? `Output ${out.length} × ${out[0].length}` : "No output";
+  el.detail.textContent = step ? describeStep(step) : arithmetic.message;
+}
+
+function paddedShape() {
+  const np = state.n + 2 * state.p;
+  return Array.from({ length: np }, () => new Array(np).fill(0));
+}
+
+function describeStep(step) {
+  const [i, j] = step.output;
+  if (state.mode === "max") return `output (${i}, ${j}) = max(${step.values.join(", ")}) = ${num(step.value)}`;
+  if (state.mode === "avg") return `output (${i}, ${j}) = mean(${step.values.join(", ")}) = ${num(step.value)}`;
+  const weights = state.kernel.flat();
+  const values = step.positions.map(([r, c]) => state.result.padded_input[r][c]);
+  const terms = values.map((v, k) => `${v}*${weights[k]}`).join(" + ");
+  return `output (${i}, ${j}) = ${terms} = ${num(step.value)}`;
+}
+
+function renderTransposed() {
+  const { result } = state;
+  const show = el.showValues.checked;
+  const step = currentStep();
+  drawGrid(el.inputGrid, state.n, state.n, {
+    classOf: (r, c) => (step && step.input[0] === r && step.input[1] === c ? "current" : ""),
+    valueOf: (r, c) => (show ? state.input[r][c] : null),
+    onClick: (r, c) => jumpTo(r * state.n + c),
+  });
+  el.inputCaption.textContent = `Input ${state.n} × ${state.n}: each cell scatters value × kernel`;
+  // the full frame before padding crops it: (N-1)S + D(F-1) + 1
+  const full = (state.n - 1) * state.s + state.d * (state.f - 1) + 1;
+  const p = state.p;
+  const sums = Array.from({ length: full }, () => new Array(full).fill(0));
+  const steps = result?.steps ?? [];
+  for (const s of steps.slice(0, state.step + 1)) s.positions.forEach(([r, c], k) => (sums[r + p][c + p] += s.products[k]));
+  const scatter = new Set((step?.positions ?? []).map(([r, c]) => `${r + p},${c + p}`));
+  drawGrid(el.outputGrid, full, full, {
+    classOf: (r, c) => {
+      if (scatter.has(`${r},${c}`)) return "scatter";
+      return r < p || c < p || r >= full - p || c >= full - p ? "cropped" : "filled";
+    },
+    valueOf: (r, c) => (show ? sums[r][c] : null),
+    size: Math.max(cellSize(full, 300), 24),
+  });
+  el.outputCaption.textContent = `Output ${result?.output_size.join(" × ") ?? "–"}` + (p ? ` (the outer ${p} ring is cropped by padding ${p})` : "");
+  el.detail.textContent = step
+    ? `input (${step.input[0]}, ${step.input[1]}) = ${num(step.value)} adds ${num(step.value)} × kernel at output rows ${step.positions[0][0]}…${step.positions.at(-1)[0]}, columns ${step.positions[0][1]}…${step.positions.at(-1)[1]}`
+    : "";
+}
+
+// -- stepping ---------------------------------------------------------------------------------
+
+function jumpTo(step) {
+  const count = state.result?.steps.length ?? 0;
+  if (!count) return;
+  state.step = Math.min(Math.max(step, 0), count - 1);
+  renderGrids();
+  writeURL();
+}
+
+function setPlaying(playing) {
+  state.playing = playing;
+  el.play.textContent = playing ? "❚❚ Pause" : "▶ Play";
+  el.play.setAttribute("aria-label", playing ? "Pause" : "Play");
+  clearTimeout(state.timer);
+  if (playing) tick();
+}
+
+function tick() {
+  const count = state.result?.steps.length ?? 0;
+  if (!state.playing || !count) return;
+  if (state.step >= count - 1) state.step = -1; // loop from the start
+  jumpTo(state.step + 1);
+  state.timer = setTimeout(tick, 1400 / Number(el.speed.value));
+}
+
+// -- wiring -----------------------------------------------------------------------------------
+
+for (const key of Object.keys(FIELDS)) {
+  el[key].addEventListener("change", () => {
+    state[key] = clamp(key, el[key].value);
+    state.step = 0;
+    refresh();
+  });
+}
+el.mode.addEventListener("change", () => {
+  state.mode = el.mode.value;
+  state.step = 0;
+  state.customInput = false;
+  refresh();
+});
+el.showValues.addEventListener("change", () => {
+  renderGrids();
+  writeURL();
+});
+for (const [key, flag, size, what] of [["input", "customInput", "n", "Input"], ["kernel", "customKernel", "f", "Kernel"]]) {
+  el[`${key}Values`].addEventListener("change", () => {
+    try {
+      state[key] = parseGrid(el[`${key}Values`].value, state[size], what);
+      state[flag] = true;
+      refresh();
+    } catch (error) {
+      showError(error.message);
+    }
+  });
+}
+for (const field of [el.inChannels, el.filters]) field.addEventListener("change", refresh);
+document.querySelectorAll("[data-preset]").forEach((button) => {
+  button.addEventListener("click", () => {
+    Object.assign(state, PRESETS[button.dataset.preset], { step: 0, customInput: false, customKernel: false });
+    setPlaying(false);
+    refresh();
+  });
+});
+el.prev.addEventListener("click", () => jumpTo(state.step - 1));
+el.next.addEventListener("click", () => jumpTo(state.step + 1));
+el.play.addEventListener("click", () => setPlaying(!state.playing));
+document.addEventListener("keydown", (event) => {
+  if (event.target.closest("input, textarea, select")) return;
+  if (event.key === "ArrowRight") jumpTo(state.step + 1);
+  else if (event.key === "ArrowLeft") jumpTo(state.step - 1);
+  else if (event.key === " ") {
+    if (event.target.closest("button")) return; // the button's own click handles space
+    event.preventDefault();
+    setPlaying(!state.playing);
+  } else return;
+});
+
+readURL();
+refresh();

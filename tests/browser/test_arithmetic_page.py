@@ -1,0 +1,136 @@
+"""The convolution-arithmetic stepper in real Chromium: the lecture's cases, stepping, URL state."""
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def open_page(page, server_url, query=""):
+    page.goto(f"{server_url}/arithmetic{query}")
+    page.wait_for_function("() => document.querySelector('[data-testid=formula]').textContent.includes('=')")
+    return page
+
+
+def settle(page, expected_in_formula):
+    page.wait_for_function(
+        "t => document.querySelector('[data-testid=formula]').textContent.includes(t)", arg=expected_in_formula
+    )
+
+
+def window_cells(page):
+    return page.evaluate(
+        "() => [...document.querySelectorAll('#input-grid rect.tap')]"
+        ".map(r => [Number(r.dataset.row), Number(r.dataset.col)])"
+    )
+
+
+@pytest.mark.parametrize(
+    ("preset", "formula", "size"),
+    [
+        ("stride-1", "/1 + 1 = 5", "5 × 5"),
+        ("stride-2", "/2 + 1 = 3", "3 × 3"),
+        ("stride-3", "/3 + 1 = 2.33", "does not fit"),
+    ],
+)
+def test_the_lectures_7x7_cases(page, server_url, preset, formula, size):
+    open_page(page, server_url)
+    page.locator(f"[data-testid=preset][data-preset={preset}]").click()
+    settle(page, formula)
+    assert size in page.get_by_test_id("output-size").text_content()
+    if preset == "stride-3":
+        message = page.get_by_test_id("fit-message").text_content()
+        assert "does not fit" in message
+        assert page.locator("#input-grid rect.uncovered").count() == 13  # the last row and column of 7x7
+    page.console_errors.check()
+
+
+def test_the_formula_reads_with_the_current_numbers(page, server_url):
+    open_page(page, server_url, "?mode=conv&input_size=7&kernel_size=3&stride=2&padding=0&dilation=1")
+    assert page.get_by_test_id("formula").text_content() == "(7 + 2·0 − 1·(3−1) − 1)/2 + 1 = 3"
+
+
+def test_stepping_moves_the_window(page, server_url):
+    open_page(page, server_url, "?mode=conv&input_size=7&kernel_size=3&stride=2&padding=0&dilation=1&step=0")
+    first = window_cells(page)
+    assert first[0] == [0, 0] and len(first) == 9
+    page.get_by_test_id("step-next").click()
+    assert window_cells(page)[0] == [0, 2]
+    assert "step=1" in page.url
+    page.keyboard.press("ArrowRight")
+    assert window_cells(page)[0] == [0, 4]
+    page.get_by_test_id("step-prev").click()
+    assert window_cells(page)[0] == [0, 2]
+    page.locator("[data-testid=output-cell][data-row='2'][data-col='1']").click()
+    assert window_cells(page)[0] == [4, 2]
+    assert "Step 8 of 9" in page.get_by_test_id("step-counter").text_content()
+    page.console_errors.check()
+
+
+def test_the_lecture_5x5_example_gives_4_at_the_first_cell(page, server_url):
+    open_page(page, server_url)
+    page.locator("[data-testid=preset][data-preset=lecture-5x5]").click()
+    settle(page, "= 3")
+    detail = page.get_by_test_id("step-detail").text_content()
+    assert detail.endswith("= 4")
+    assert "1*1 + 1*0 + 1*1" in detail
+    page.locator("[data-testid=output-cell][data-row='2'][data-col='2']").click()
+    values = page.evaluate("() => [...document.querySelectorAll('#output-grid text')].map(t => t.textContent)")
+    assert values == ["4", "3", "4", "2", "4", "3", "2", "3", "4"]
+
+
+def test_dilation_2_on_7x7_with_3x3_gives_3x3_with_gaps(page, server_url):
+    open_page(page, server_url)
+    page.locator("[data-testid=preset][data-preset=dilation-2]").click()
+    settle(page, "2·(3−1)")
+    assert page.get_by_test_id("output-size").text_content() == "3 × 3"
+    taps = window_cells(page)
+    assert taps[:3] == [[0, 0], [0, 2], [0, 4]]  # the dilated taps skip a cell
+
+
+def test_pooling_preset_gives_the_lecture_output(page, server_url):
+    open_page(page, server_url)
+    page.locator("[data-testid=preset][data-preset=pool-4x4]").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=step-detail]').textContent.includes('max(')")
+    assert page.get_by_test_id("step-detail").text_content() == "output (0, 0) = max(1, 1, 5, 6) = 6"
+    page.locator("[data-testid=output-cell][data-row='1'][data-col='1']").click()
+    values = page.evaluate("() => [...document.querySelectorAll('#output-grid text')].map(t => t.textContent)")
+    assert values == ["6", "8", "3", "4"]
+
+
+def test_transposed_mode_scatters(page, server_url):
+    open_page(page, server_url, "?mode=transposed&input_size=2&kernel_size=3&stride=2&padding=0&dilation=1&step=0")
+    assert page.get_by_test_id("output-size").text_content() == "5 × 5"
+    assert page.locator("#output-grid rect.scatter").count() == 9
+
+
+def test_parameter_calculator(page, server_url):
+    open_page(page, server_url, "?mode=conv&input_size=32&kernel_size=5&stride=1&padding=2&dilation=1")
+    page.get_by_test_id("in-channels").fill("3")
+    page.get_by_test_id("filters").fill("10")
+    page.get_by_test_id("filters").dispatch_event("change")
+    page.wait_for_function("() => document.querySelector('[data-testid=parameters]').textContent.includes('760')")
+    assert "10 × 32 × 32" in page.get_by_test_id("parameters").text_content()
+
+
+def test_the_url_restores_the_state(page, server_url):
+    open_page(page, server_url, "?mode=conv&input_size=9&kernel_size=5&stride=2&padding=1&dilation=1&step=4")
+    assert page.get_by_test_id("input-size").input_value() == "9"
+    assert page.get_by_test_id("kernel-size").input_value() == "5"
+    assert "Step 5 of 16" in page.get_by_test_id("step-counter").text_content()
+    page.get_by_test_id("stride").fill("1")
+    page.get_by_test_id("stride").dispatch_event("change")
+    page.wait_for_function("() => location.search.includes('stride=1')")
+    page.reload()
+    page.wait_for_function("() => document.querySelector('[data-testid=formula]').textContent.includes('/1 + 1')")
+    assert page.get_by_test_id("stride").input_value() == "1"
+    page.console_errors.check()
+
+
+def test_space_plays_and_pauses(page, server_url):
+    open_page(page, server_url, "?mode=conv&input_size=7&kernel_size=3&stride=1&padding=0&dilation=1&step=0")
+    page.get_by_test_id("speed").fill("10")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press(" ")
+    page.wait_for_function("() => !location.search.includes('step=0')")
+    page.keyboard.press(" ")
+    assert "Play" in page.get_by_test_id("play").text_content()
