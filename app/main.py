@@ -11,7 +11,7 @@ from PIL import Image
 
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.middleware import BodySizeLimit
+from app.middleware import BodySizeLimit, SecurityHeaders
 from app.routes import arithmetic, filters, health, model, pages, predict
 from engine.model import load_model
 
@@ -35,13 +35,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.model = load_model(settings.weights_path)
         yield
 
-    app = FastAPI(title="convscope", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served by routes/pages.py from local files (no CDN, no inline script)
+    app = FastAPI(title="convscope", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.settings = settings
     install_error_handlers(app)
     for router in (health.router, predict.router, filters.router, arithmetic.router, model.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # added last, so it wraps everything, the 413 above included
     return app
 
 

@@ -30,3 +30,9 @@ def playground_page(request: Request) -> HTMLResponse:
 @router.get("/arithmetic", response_class=HTMLResponse)
 def arithmetic_page(request: Request) -> HTMLResponse:
     return render(request, "arithmetic.html", page="arithmetic")
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """Swagger UI from the app's own static files: no CDN, no inline script (the CSP forbids both)."""
+    return render(request, "docs.html", openapi_url=request.app.openapi_url)

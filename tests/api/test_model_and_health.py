@@ -67,3 +67,28 @@ def test_a_body_over_the_limit_is_refused_with_413():
 
         response = small.post("/api/predict", content=chunks(), headers={"content-type": "application/json"})
         assert response.status_code == 413
+
+
+def test_every_response_carries_the_security_headers(client):
+    for response in (
+        client.get("/"),
+        client.get("/api/filters"),
+        client.get("/api/model/layers/x/weights"),
+        client.get("/static/css/main.css"),
+    ):
+        csp = response.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_pages_render(client):
+    for path, marker in (
+        ("/", "draw-canvas"),
+        ("/playground", "output-image"),
+        ("/arithmetic", "step-next"),
+        ("/docs", "swagger-ui"),
+    ):
+        response = client.get(path)
+        assert response.status_code == 200 and marker in response.text
+        assert "<script>" not in response.text and "cdn" not in response.text.lower()

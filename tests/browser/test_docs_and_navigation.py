@@ -1,0 +1,51 @@
+"""/docs works offline under the CSP, and every page links to the others."""
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def test_api_docs_render_from_local_files(page, server_url):
+    external = []
+    page.on(
+        "request",
+        lambda r: (
+            external.append(r.url)
+            if not r.url.startswith(server_url) and not r.url.startswith(("data:", "blob:"))
+            else None
+        ),
+    )
+    page.goto(server_url + "/docs")
+    page.wait_for_selector(".opblock")
+    assert page.locator(".opblock").count() >= 10
+    assert external == []
+    page.console_errors.check()
+
+
+@pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic"])
+def test_pages_load_no_third_party_assets_and_link_to_each_other(page, server_url, path):
+    external = []
+    page.on(
+        "request",
+        lambda r: (
+            external.append(r.url)
+            if not r.url.startswith(server_url) and not r.url.startswith(("data:", "blob:"))
+            else None
+        ),
+    )
+    page.goto(server_url + path)
+    page.wait_for_load_state("networkidle")
+    hrefs = page.evaluate("() => [...document.querySelectorAll('header nav a')].map(a => a.getAttribute('href'))")
+    assert hrefs == ["/", "/playground", "/arithmetic", "/docs"]
+    assert external == []
+    page.console_errors.check()
+
+
+def test_keyboard_reaches_every_control_on_the_drawing_page(page, server_url):
+    page.goto(server_url + "/")
+    page.wait_for_selector("[data-testid=layer]")
+    focused = set()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        focused.add(page.evaluate("() => document.activeElement.dataset.testid || document.activeElement.id || ''"))
+    assert {"clear", "undo", "sample-digit"} <= focused
