@@ -90,16 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--data", required=True, help=".npz with images/labels, an IDX images file, or a folder of MNIST IDX files"
     )
-    tr.add_argument("--epochs", type=int, default=20)
+    tr.add_argument("--epochs", type=int, default=100)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", type=Path, required=True, help="where to write the weights (.npz)")
     tr.add_argument("--batch-size", type=int, default=64)
     tr.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (cosine decay to 0)")
     tr.add_argument("--val-fraction", type=float, default=0.1, help="share of the data held out for validation")
     tr.add_argument("--no-augment", action="store_true", help="turn off random shifts, rotations and scaling")
-    tr.add_argument("--elastic", type=float, default=8.0, help="strength of elastic distortion in pixels (0: off)")
-    tr.add_argument("--dropout", type=float, default=0.0, help="dropout rate on fc1 and fc2 while training")
-    tr.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW decoupled weight decay")
+    tr.add_argument(
+        "--elastic", type=float, default=16.0, help="strength of the elastic distortion (Simard et al.'s alpha; 0: off)"
+    )
+    tr.add_argument("--dropout", type=float, default=0.25, help="dropout rate on fc1 and fc2 while training")
+    tr.add_argument("--weight-decay", type=float, default=0.02, help="AdamW decoupled weight decay")
     tr.add_argument("--version", default="custom", help="version string stored with the weights")
     tr.set_defaults(run=_train)
 

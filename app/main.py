@@ -11,6 +11,7 @@ from PIL import Image
 
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
+from app.logs import AccessLog, configure_logging
 from app.middleware import BodySizeLimit, SecurityHeaders
 from app.routes import arithmetic, filters, health, model, pages, predict
 from engine.model import load_model
@@ -27,6 +28,7 @@ the field, the bound and the value received.
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_level)
     # Pillow's own decompression-bomb guard, set explicitly rather than left at its default
     Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
 
@@ -36,15 +38,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
 
     # /docs is served by routes/pages.py from local files (no CDN, no inline script)
-    app = FastAPI(title="convscope", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="convscope", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     install_error_handlers(app)
     for router in (health.router, predict.router, filters.router, arithmetic.router, model.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders)  # added last, so it wraps everything, the 413 above included
+    app.add_middleware(SecurityHeaders)  # wraps everything, the 413 above included
+    app.add_middleware(AccessLog)  # outermost: the duration covers the whole request
     return app
 
 

@@ -76,18 +76,20 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",  # no inline scripts, no third-party origins
-    "style-src 'self'",
-    "img-src 'self' data: blob:",  # canvases and filtered pictures are shown through data: and blob: URLs
-    "connect-src 'self'",
-    "font-src 'self'",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",  # no inline scripts, no third-party origins
+        "style-src 'self'",
+        "img-src 'self' data: blob:",  # canvases and filtered pictures are shown through data: and blob: URLs
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 SECURITY_HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),

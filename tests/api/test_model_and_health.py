@@ -92,3 +92,20 @@ def test_pages_render(client):
         response = client.get(path)
         assert response.status_code == 200 and marker in response.text
         assert "<script>" not in response.text and "cdn" not in response.text.lower()
+
+
+def test_each_request_is_logged_as_json_with_its_duration(client, caplog):
+    import json
+    import logging
+
+    from app.logs import JsonFormatter
+
+    with caplog.at_level(logging.INFO, logger="convscope.access"):
+        logging.getLogger("convscope.access").addHandler(caplog.handler)
+        try:
+            client.get("/api/arithmetic?input_size=7&kernel_size=3")
+        finally:
+            logging.getLogger("convscope.access").removeHandler(caplog.handler)
+    record = next(r for r in caplog.records if r.name == "convscope.access")
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["path"] == "/api/arithmetic" and entry["status"] == 200 and entry["duration_ms"] >= 0

@@ -1,0 +1,35 @@
+# convscope: the web app and its NumPy engine.
+#   docker build -t convscope .
+#   docker run -p 8000:8000 -e CONVSCOPE_WORKERS=2 convscope
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    CONVSCOPE_HOST=0.0.0.0 \
+    CONVSCOPE_PORT=8000
+
+WORKDIR /srv/convscope
+
+# Dependencies first, from pyproject.toml alone, so this layer is cached until they change.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt
+
+# Then the code. The templates and static files sit beside the packages, so install in place.
+COPY app ./app
+COPY engine ./engine
+COPY static ./static
+COPY templates ./templates
+RUN pip install --no-deps -e . \
+    && useradd --system --uid 10001 --home-dir /srv/convscope convscope
+USER convscope
+
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD python -c "import urllib.request, os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"CONVSCOPE_PORT\"]}/healthz', timeout=2)"
+
+# Workers: CONVSCOPE_WORKERS (default: one per core the container sees).
+CMD ["convscope", "serve"]
