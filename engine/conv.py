@@ -6,7 +6,7 @@ Shapes, with PyTorch's conventions:
 - ``weight``: (F, C, KH, KW) for ``conv2d``; (C_in, C_out, KH, KW) for ``conv_transpose2d``
 - output height ``OH = floor((H + 2*PH - DH*(KH-1) - 1) / SH) + 1``, likewise for the width
 
-The fast path is im2col: every kernel window becomes one row of a matrix
+The fast path is im2col: every kernel window becomes one column of a matrix
 (a strided *view* of the padded input, copied once into contiguous memory),
 and the whole layer is then a single matrix product with the flattened filters.
 The backward pass is the same product transposed, followed by ``col2im``,
@@ -25,6 +25,9 @@ from engine.padding import check_padding_mode, pad2d, partial_conv_ratio
 
 IntOrPair = int | Sequence[int]
 
+# Largest im2col matrix built at once, in elements (4 MiB of float32).
+_IM2COL_ELEMENTS = 1 << 21
+
 
 def conv_windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> np.ndarray:
     """All kernel windows of a padded input, as a view (N, C, OH, OW, KH, KW).
@@ -37,11 +40,15 @@ def conv_windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> 
 
 
 def im2col(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> np.ndarray:
-    """Padded input (N, C, Hp, Wp) -> matrix (N*OH*OW, C*KH*KW), one row per window."""
+    """Padded input (N, C, Hp, Wp) -> matrix (C*KH*KW, N*OH*OW), one column per window.
+
+    Rows follow ``weight.reshape(F, -1)``, so ``weight.reshape(F, -1) @ im2col(...)`` is the whole
+    convolution. Copying in this order (c u v n i j) moves long contiguous runs of each input row;
+    putting the window axes last instead gathers 5-float pieces and is several times slower.
+    """
     windows = conv_windows(xp, kernel, stride, dilation)
     n, c, oh, ow, kh, kw = windows.shape
-    # n c i j u v -> n i j c u v: rows are output positions, columns match weight.reshape(F, -1)
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
+    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * oh * ow)
 
 
 def col2im(windows: np.ndarray, padded_shape: tuple[int, ...], stride: Pair, dilation: Pair) -> np.ndarray:
@@ -108,12 +115,13 @@ def conv2d(
     oh, ow = (output_size(spatial[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
 
     cols = im2col(pad2d(x, padding, padding_mode), kernel, stride, dilation)
-    out = (cols @ weight.reshape(f, -1).T).reshape(n, oh, ow, f).transpose(0, 3, 1, 2)
+    # f (c u v), (c u v) (n i j) -> f (n i j); scaled and biased in place before the one final copy
+    out = (weight.reshape(f, -1) @ cols).reshape(f, n, oh, ow)
     if padding_mode == "partial":
-        out = out * partial_conv_ratio(spatial, kernel, stride, padding, dilation).astype(out.dtype)
+        out *= partial_conv_ratio(spatial, kernel, stride, padding, dilation).astype(out.dtype)
     if bias is not None:
-        out = out + bias[None, :, None, None]
-    return np.ascontiguousarray(out)
+        out += bias[:, None, None, None]
+    return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
 
 
 def conv2d_backward(
@@ -138,10 +146,11 @@ def conv2d_backward(
         raise ValueError(f"grad_out must have shape {(n, f, oh, ow)}, got {grad_out.shape}")
 
     xp = pad2d(x, padding)
-    g = grad_out.transpose(0, 2, 3, 1).reshape(n * oh * ow, f)  # rows match im2col's rows
-    grad_weight = (g.T @ im2col(xp, kernel, stride, dilation)).reshape(weight.shape)
+    g = grad_out.transpose(1, 0, 2, 3).reshape(f, n * oh * ow)  # columns match im2col's columns
+    grad_weight = (g @ im2col(xp, kernel, stride, dilation).T).reshape(weight.shape)
     grad_bias = grad_out.sum(axis=(0, 2, 3))
-    grad_windows = (g @ weight.reshape(f, -1)).reshape(n, oh, ow, c, *kernel).transpose(0, 3, 1, 2, 4, 5)
+    # (c u v) f, f (n i j) -> (c u v) (n i j), viewed as n c i j u v for col2im
+    grad_windows = (weight.reshape(f, -1).T @ g).reshape(c, *kernel, n, oh, ow).transpose(3, 0, 4, 5, 1, 2)
     grad_xp = col2im(grad_windows, xp.shape, stride, dilation)
     grad_x = grad_xp[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w]
     return np.ascontiguousarray(grad_x), grad_weight, grad_bias

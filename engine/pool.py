@@ -39,10 +39,23 @@ def _windows(x, kernel, stride) -> np.ndarray:
     return windows.reshape(*windows.shape[:4], kernel[0] * kernel[1])
 
 
+def _taps(x: np.ndarray, kernel, stride):
+    """For each kernel tap (u, v), the strided slice of ``x`` it sees across all windows: (N, C, OH, OW)."""
+    oh, ow = (output_size(x.shape[2 + a], kernel[a], stride[a], 0, 1) for a in (0, 1))
+    for u in range(kernel[0]):
+        for v in range(kernel[1]):
+            yield x[:, :, u : u + stride[0] * (oh - 1) + 1 : stride[0], v : v + stride[1] * (ow - 1) + 1 : stride[1]]
+
+
 def max_pool2d(x: np.ndarray, kernel_size: IntOrPair, stride: IntOrPair | None = None) -> np.ndarray:
     """``out[n, c, i, j] = max_{u,v} x[n, c, i*SH + u, j*SW + v]``; (N, C, H, W) -> (N, C, OH, OW)."""
     x, kernel, stride = _pool_args(x, kernel_size, stride)
-    return _windows(x, kernel, stride).max(axis=-1)
+    # an elementwise maximum over the KH*KW tap slices: no window copy at all
+    taps = _taps(x, kernel, stride)
+    out = next(taps).copy()
+    for tap in taps:
+        np.maximum(out, tap, out=out)
+    return out
 
 
 def max_pool2d_backward(
@@ -60,7 +73,11 @@ def max_pool2d_backward(
 def avg_pool2d(x: np.ndarray, kernel_size: IntOrPair, stride: IntOrPair | None = None) -> np.ndarray:
     """``out[n, c, i, j] = mean_{u,v} x[n, c, i*SH + u, j*SW + v]``; (N, C, H, W) -> (N, C, OH, OW)."""
     x, kernel, stride = _pool_args(x, kernel_size, stride)
-    return _windows(x, kernel, stride).mean(axis=-1)
+    taps = _taps(x, kernel, stride)
+    out = next(taps).copy()
+    for tap in taps:
+        out += tap
+    return out / (kernel[0] * kernel[1])
 
 
 def avg_pool2d_backward(

@@ -24,7 +24,7 @@ def predict_digit(model: LeNet, gray: np.ndarray, with_layers: bool) -> dict:
     """Grayscale picture (H, W) 0..255 -> the response body of /api/predict."""
     frame = preprocess_digit(gray)
     body: dict = {
-        "input": np.round(frame.pixels, 4).tolist(),
+        "input": np.round(frame.pixels, 4),
         "empty": frame.empty,
         "inverted": frame.inverted,
         "digit": None,
@@ -44,7 +44,7 @@ def predict_digit(model: LeNet, gray: np.ndarray, with_layers: bool) -> dict:
         )
     if with_layers:
         body["layers"] = [
-            {"name": name, "shape": list(value.shape[1:]), "values": np.round(value[0], 4).tolist()}
+            {"name": name, "shape": list(value.shape[1:]), "values": np.round(value[0], 4)}
             for name, value in activations.items()
         ]
     return body
