@@ -25,9 +25,6 @@ from engine.padding import check_padding_mode, pad2d, partial_conv_ratio
 
 IntOrPair = int | Sequence[int]
 
-# Largest im2col matrix built at once, in elements (4 MiB of float32).
-_IM2COL_ELEMENTS = 1 << 21
-
 
 def conv_windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> np.ndarray:
     """All kernel windows of a padded input, as a view (N, C, OH, OW, KH, KW).
