@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address uvicorn binds")
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(default_factory=default_workers, ge=1, le=64, description="uvicorn worker processes")
+    threads: int = Field(4, ge=1, le=64, description="requests computed at once in each worker")
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="largest request body accepted (413 beyond)")
     max_image_pixels: int = Field(40_000_000, ge=1, description="decoded images larger than this are refused")

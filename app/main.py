@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
@@ -12,7 +13,7 @@ from PIL import Image
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.logs import AccessLog, configure_logging
-from app.middleware import BodySizeLimit, SecurityHeaders
+from app.middleware import BodySizeLimit, SecurityHeaders, TimeBudget
 from app.routes import arithmetic, filters, health, model, pages, predict
 from engine.model import load_model
 
@@ -35,6 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.model = load_model(settings.weights_path)
+        # CPU-bound routes run in threads; a few at a time per worker keeps the GIL from
+        # thrashing between dozens of them and serves requests roughly first come, first served
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         yield
 
     # /docs is served by routes/pages.py from local files (no CDN, no inline script)
@@ -46,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, predict.router, filters.router, arithmetic.router, model.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(TimeBudget, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # wraps everything, the 413 above included
     app.add_middleware(AccessLog)  # outermost: the duration covers the whole request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -117,3 +118,44 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class TimeBudget:
+    """Answers 503 when a request takes longer than ``seconds``.
+
+    The app runs in a task of its own and is not cancelled (a thread doing NumPy work cannot be
+    interrupted); the client gets its answer on time and whatever the app sends later is dropped.
+    Every input is size-bounded, so the abandoned work is bounded too.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = timed_out = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if timed_out:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
+        done, _ = await asyncio.wait({task}, timeout=self.seconds)
+        if done:
+            task.result()  # re-raises what the app raised
+            return
+        timed_out = True
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # keep its error out of the logs
+        if not started:
+            body = json.dumps({"detail": f"the request took longer than its {self.seconds:g} s budget; "
+                                         "try a smaller picture or kernel"}).encode()
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})

@@ -25,6 +25,9 @@ from engine.padding import check_padding_mode, pad2d, partial_conv_ratio
 
 IntOrPair = int | Sequence[int]
 
+# Largest im2col matrix conv2d builds at once (64 MiB of float32); LeNet's layers fit whole.
+IM2COL_MAX_ELEMENTS = 1 << 24
+
 
 def conv_windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> np.ndarray:
     """All kernel windows of a padded input, as a view (N, C, OH, OW, KH, KW).
@@ -111,9 +114,17 @@ def conv2d(
     n, f = x.shape[0], weight.shape[0]
     oh, ow = (output_size(spatial[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
 
-    cols = im2col(pad2d(x, padding, padding_mode), kernel, stride, dilation)
-    # f (c u v), (c u v) (n i j) -> f (n i j); scaled and biased in place before the one final copy
-    out = (weight.reshape(f, -1) @ cols).reshape(f, n, oh, ow)
+    windows = conv_windows(pad2d(x, padding, padding_mode), kernel, stride, dilation)
+    flat_weight = weight.reshape(f, -1)
+    out = np.empty((f, n, oh, ow), dtype=x.dtype)
+    # im2col inflates the input KH*KW times: a 15x15 kernel on a large photo would need
+    # gigabytes at once, so the matrix is built for a band of output rows at a time
+    rows = max(1, IM2COL_MAX_ELEMENTS // (flat_weight.shape[1] * n * ow))
+    for r0 in range(0, oh, rows):
+        band = windows[:, :, r0 : r0 + rows]
+        cols = band.transpose(1, 4, 5, 0, 2, 3).reshape(flat_weight.shape[1], -1)  # im2col of the band
+        # f (c u v), (c u v) (n i j) -> f (n i j)
+        out[:, :, r0 : r0 + rows] = (flat_weight @ cols).reshape(f, n, band.shape[2], ow)
     if padding_mode == "partial":
         out *= partial_conv_ratio(spatial, kernel, stride, padding, dilation).astype(out.dtype)
     if bias is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Query, UploadFile
 from fastapi.responses import Response
+from PIL import Image
 
 from app.deps import ModelDep, SettingsDep
 from app.errors import ApiError
@@ -50,14 +51,17 @@ def predict_digit(model: LeNet, gray: np.ndarray, with_layers: bool) -> dict:
     return body
 
 
-def _check_side(gray: np.ndarray, field: str) -> np.ndarray:
-    h, w = gray.shape
-    lo, hi = PIXELS_SIDE
-    if min(h, w) < lo or max(h, w) > hi * 4:
+def grayscale_for_digit(image: Image.Image, field: str) -> np.ndarray:
+    """A decoded picture -> (H, W) grayscale for the preprocessing, big photos shrunk first."""
+    if min(image.size) < PIXELS_SIDE[0]:
         raise ApiError(
-            422, f"{field}: the image is {w}x{h}; digits need at least {lo}x{lo} and at most {hi * 4}x{hi * 4} pixels"
+            422,
+            f"{field}: the image is {image.width}x{image.height}; digits need at least "
+            f"{PIXELS_SIDE[0]}x{PIXELS_SIDE[0]} pixels",
         )
-    return gray
+    # the digit ends up 20 px tall: a phone photo needs no more than 1024 px to get there
+    image.thumbnail((PIXELS_SIDE[1], PIXELS_SIDE[1]))
+    return to_grayscale(image)
 
 
 # Routes are plain ``def``: FastAPI runs them in its thread pool, so decoding and the
@@ -73,7 +77,7 @@ def predict(
         gray = request.pixels
     else:
         image = decode_base64_image(request.image, max_pixels=settings.max_image_pixels)
-        gray = _check_side(to_grayscale(image), "image")
+        gray = grayscale_for_digit(image, "image")
     return json_response(predict_digit(model, gray, activations))
 
 
@@ -83,5 +87,5 @@ def predict_file(
 ) -> Response:
     """The same as POST /api/predict, from a multipart upload field ``file`` (PNG, JPEG or WebP)."""
     image = decode_image(file.file.read(), max_pixels=settings.max_image_pixels, field="file")
-    gray = _check_side(to_grayscale(image), "file")
+    gray = grayscale_for_digit(image, "file")
     return json_response(predict_digit(model, gray, activations))

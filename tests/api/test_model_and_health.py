@@ -109,3 +109,23 @@ def test_each_request_is_logged_as_json_with_its_duration(client, caplog):
     record = next(r for r in caplog.records if r.name == "convscope.access")
     entry = json.loads(JsonFormatter().format(record))
     assert entry["path"] == "/api/arithmetic" and entry["status"] == 200 and entry["duration_ms"] >= 0
+
+
+def test_a_request_over_its_time_budget_gets_503():
+    import io
+    import json as jsonlib
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    big = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((900, 900, 3)) * 255).astype(np.uint8)).save(big, "PNG")
+    with TestClient(create_app(Settings(request_timeout_seconds=0.05))) as slow:
+        response = slow.post(
+            "/api/filters/apply",
+            files={"file": ("big.png", big.getvalue(), "image/png")},
+            data={"kernel": jsonlib.dumps(np.ones((15, 15)).tolist()), "dilation": "8"},
+        )
+        assert response.status_code == 503
+        assert "budget" in response.json()["detail"]
+        assert slow.get("/healthz").status_code == 200  # the server carries on

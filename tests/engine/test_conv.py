@@ -158,3 +158,13 @@ def test_wrong_ndim_and_channel_mismatch_are_refused():
         conv2d(np.ones((4, 4)), np.ones((1, 1, 3, 3)))
     with pytest.raises(ValueError, match="input channels"):
         conv2d(np.ones((1, 2, 4, 4)), np.ones((1, 3, 3, 3)))
+
+
+def test_large_inputs_are_convolved_band_by_band_with_the_same_result(monkeypatch):
+    import engine.conv
+
+    rng = np.random.default_rng(7)
+    x, weight = rng.standard_normal((2, 3, 20, 17)), rng.standard_normal((4, 3, 3, 3))
+    whole = conv2d(x, weight, padding=1, stride=2, padding_mode="partial")
+    monkeypatch.setattr(engine.conv, "IM2COL_MAX_ELEMENTS", 200)  # forces one output row per band
+    np.testing.assert_allclose(conv2d(x, weight, padding=1, stride=2, padding_mode="partial"), whole, atol=1e-12)
