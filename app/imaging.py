@@ -116,5 +116,5 @@ def encode_png(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     # Pillow infers L, LA, RGB or RGBA from the channel count
     image = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
-    image.save(buffer, format="PNG", compress_level=3)
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()

@@ -1,0 +1,29 @@
+"""Property-based fuzzing of the whole API from its own OpenAPI schema: no input may cause a 500.
+
+The examples per operation are bounded so CI stays fast; for a longer run:
+
+    CONVSCOPE_FUZZ_EXAMPLES=500 .venv/bin/python -m pytest tests/api/test_fuzz.py
+"""
+
+import os
+
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from app.config import Settings
+from app.main import create_app
+
+app = create_app(Settings(log_level="warning"))
+_lifespan = TestClient(app)
+_lifespan.__enter__()  # loads the model onto app.state, as a real start-up does
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+EXAMPLES = int(os.environ.get("CONVSCOPE_FUZZ_EXAMPLES", "25"))
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_no_input_makes_the_server_fail(case):
+    case.call_and_validate(checks=[not_a_server_error])
