@@ -153,9 +153,21 @@ class TimeBudget:
         timed_out = True
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # keep its error out of the logs
         if not started:
-            body = json.dumps({"detail": f"the request took longer than its {self.seconds:g} s budget; "
-                                         "try a smaller picture or kernel"}).encode()
-            await send({"type": "http.response.start", "status": 503,
-                        "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1"),
-                                    (b"content-length", str(len(body)).encode())]})
+            body = json.dumps(
+                {
+                    "detail": f"the request took longer than its {self.seconds:g} s budget; "
+                    "try a smaller picture or kernel"
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"retry-after", b"1"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})

@@ -17,6 +17,7 @@ source scripts/venv.sh
 "$PYTHON" -m pip install --quiet -e '.[test]'
 
 .venv/bin/ruff check app engine tests bench
+.venv/bin/ruff format --check app engine tests bench
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
 if [ "$status" -eq 5 ]; then
