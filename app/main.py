@@ -7,6 +7,7 @@ from pathlib import Path
 
 import anyio
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
@@ -50,6 +51,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, predict.router, filters.router, arithmetic.router, model.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+            expose_headers=["X-Resized", "X-Output-Size"],
+        )
     app.add_middleware(TimeBudget, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # wraps everything, the 413 above included

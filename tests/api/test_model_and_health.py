@@ -129,3 +129,14 @@ def test_a_request_over_its_time_budget_gets_503():
         assert response.status_code == 503
         assert "budget" in response.json()["detail"]
         assert slow.get("/healthz").status_code == 200  # the server carries on
+
+
+def test_cors_is_off_by_default_and_on_for_configured_origins(client):
+    from fastapi.testclient import TestClient
+
+    assert (
+        "access-control-allow-origin" not in client.get("/api/filters", headers={"Origin": "https://a.example"}).headers
+    )
+    with TestClient(create_app(Settings(cors_origins=["https://class.example"]))) as shared:
+        response = shared.get("/api/filters", headers={"Origin": "https://class.example"})
+        assert response.headers["access-control-allow-origin"] == "https://class.example"
