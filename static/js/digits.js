@@ -154,6 +154,17 @@ function buildLayerViews() {
     const tiles = document.createElement("div");
     tiles.className = "tiles";
     section.append(title, scale, tiles);
+    if (layer.name === "fc3") {
+      // the output units are the digits 0-9: label them under the strip
+      const labels = document.createElement("div");
+      labels.className = "unit-labels";
+      for (let d = 0; d < 10; d++) {
+        const span = document.createElement("span");
+        span.textContent = String(d);
+        labels.append(span);
+      }
+      section.append(labels);
+    }
     el.layers.append(section);
     state.views[layer.name] = { layer, section, title, scale, tilesBox: tiles, tiles: [] };
   }

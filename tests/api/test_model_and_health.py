@@ -140,3 +140,39 @@ def test_cors_is_off_by_default_and_on_for_configured_origins(client):
     with TestClient(create_app(Settings(cors_origins=["https://class.example"]))) as shared:
         response = shared.get("/api/filters", headers={"Origin": "https://class.example"})
         assert response.headers["access-control-allow-origin"] == "https://class.example"
+
+
+def test_a_100_mb_upload_is_refused_before_its_body_is_read():
+    import asyncio
+
+    app = create_app(Settings())
+    chunks_read = 0
+    sent = []
+
+    async def receive():
+        nonlocal chunks_read
+        chunks_read += 1
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/predict/file",
+        "raw_path": b"/api/predict/file",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 1),
+        "http_version": "1.1",
+        "headers": [
+            (b"content-length", str(100 * 1024 * 1024).encode()),
+            (b"content-type", b"multipart/form-data; boundary=x"),
+        ],
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert chunks_read == 0  # refused from the declared length alone: nothing was buffered
