@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-import numpy as np
+# Each worker computes several requests at once on its own threads; BLAS threads on top of
+# that only fight over the same cores (measured: filter throughput doubles with one BLAS
+# thread per worker). Set before NumPy is first imported here or in uvicorn's workers.
+SERVER_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _serve(args: argparse.Namespace) -> int:
+    for name, value in SERVER_THREAD_ENV.items():
+        os.environ.setdefault(name, value)
     import uvicorn
 
     from app.config import get_settings
@@ -57,7 +63,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_confusion(confusion: np.ndarray) -> str:
+def format_confusion(confusion) -> str:
     header = "true\\guess " + " ".join(f"{d:>5}" for d in range(10))
     rows = [f"{t:>10} " + " ".join(f"{v:>5}" for v in confusion[t]) for t in range(10)]
     return "\n".join([header, *rows])

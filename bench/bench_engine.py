@@ -10,6 +10,13 @@ PyTorch is never a dependency: `pip install torch==2.13.0` takes the CPU build.
 
 from __future__ import annotations
 
+import os
+
+# One BLAS thread per process, as `convscope serve` runs: the engine uses the cores itself
+# (requests in parallel in the server, batch slices in LeNet.forward). Set before NumPy loads.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
 import argparse
 import io
 import statistics
@@ -22,8 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import apply_kernel, conv2d, load_model, preprocess_digit  # noqa: E402
-from engine.filters import PRESETS  # noqa: E402
+from engine import apply_kernel, conv2d, load_model, preprocess_digit
+from engine.filters import PRESETS
 
 
 def median_seconds(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float:
@@ -73,6 +80,7 @@ def predict_in_process(repeat: int) -> float:
     from fastapi.testclient import TestClient
     from PIL import Image
 
+    from app.config import Settings
     from app.main import create_app
 
     canvas = Image.new("L", (280, 280), 255)
@@ -82,7 +90,7 @@ def predict_in_process(repeat: int) -> float:
     import base64
 
     body = {"image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(Settings(log_level="warning"))) as client:
         return median_seconds(lambda: client.post("/api/predict?activations=true", json=body), repeat)
 
 
@@ -163,6 +171,8 @@ def main() -> None:
         [f"{'operation':<34}", f"{'convscope':>11}", f"{'torch':>11}", "ratio ", f"{'scipy':>11}", "ratio "]
     )
     print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"))
+    print(f"{os.cpu_count()} cores; one BLAS thread per process (as `convscope serve` runs), torch with "
+          f"{torch.get_num_threads() if torch else 0} threads")
     print("ratio = convscope time / reference time (lower is better; 1.00x = as fast)")
     print(header)
     print("-" * len(header))
