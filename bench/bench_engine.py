@@ -171,8 +171,10 @@ def main() -> None:
         [f"{'operation':<34}", f"{'convscope':>11}", f"{'torch':>11}", "ratio ", f"{'scipy':>11}", "ratio "]
     )
     print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"))
-    print(f"{os.cpu_count()} cores; one BLAS thread per process (as `convscope serve` runs), torch with "
-          f"{torch.get_num_threads() if torch else 0} threads")
+    print(
+        f"{os.cpu_count()} cores; one BLAS thread per process (as `convscope serve` runs), torch with "
+        f"{torch.get_num_threads() if torch else 0} threads"
+    )
     print("ratio = convscope time / reference time (lower is better; 1.00x = as fast)")
     print(header)
     print("-" * len(header))
