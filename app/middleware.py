@@ -57,24 +57,19 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, guarded_send)
 
     async def _refuse(self, send: Send, size: int) -> None:
-        body = json.dumps(
-            {
-                "detail": f"request body is {size} bytes or more; at most {self.max_bytes} bytes "
-                "are accepted (downscale the image or send fewer values)"
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+        message = (
+            f"request body is {size} bytes or more; at most {self.max_bytes} bytes are accepted "
+            "(downscale the image or send fewer values)"
         )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 413, message, [(b"connection", b"close")])
+
+
+async def send_json(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]]) -> None:
+    """Answers ``{"detail": ...}`` straight from middleware, before (or instead of) the app."""
+    body = json.dumps({"detail": detail}).encode()
+    start_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": start_headers + headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -153,21 +148,5 @@ class TimeBudget:
         timed_out = True
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # keep its error out of the logs
         if not started:
-            body = json.dumps(
-                {
-                    "detail": f"the request took longer than its {self.seconds:g} s budget; "
-                    "try a smaller picture or kernel"
-                }
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"retry-after", b"1"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            message = f"the request took longer than its {self.seconds:g} s budget; try a smaller picture or kernel"
+            await send_json(send, 503, message, [(b"retry-after", b"1")])

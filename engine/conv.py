@@ -69,27 +69,33 @@ def col2im(windows: np.ndarray, padded_shape: tuple[int, ...], stride: Pair, dil
     return out
 
 
-def _conv_args(x, weight, bias, stride, padding, dilation):
+def _conv_args(x, weight, bias, stride, padding, dilation, *, transposed=False):
+    """Checks and normalizes the arguments shared by conv2d, its backward and conv_transpose2d."""
+    layout = "(C_in, C_out, KH, KW)" if transposed else "(F, C, KH, KW)"
+    in_axis, out_axis = (0, 1) if transposed else (1, 0)
     x = as_float_array(x, "x (N, C, H, W)", 4)
-    weight = as_float_array(weight, "weight (F, C, KH, KW)", 4)
+    weight = as_float_array(weight, f"weight {layout}", 4)
     dtype = np.result_type(x, weight)
     x, weight = x.astype(dtype, copy=False), weight.astype(dtype, copy=False)
-    if weight.shape[1] != x.shape[1]:
+    if weight.shape[in_axis] != x.shape[1]:
         raise ValueError(
-            f"weight has {weight.shape[1]} input channels but x has {x.shape[1]}: "
-            "weight must be (F, C, KH, KW) with C equal to x's channel count"
+            f"weight has {weight.shape[in_axis]} input channels but x has {x.shape[1]}: "
+            f"weight must be {layout} with its input channels equal to x's channel count"
         )
     if bias is not None:
-        bias = as_float_array(bias, "bias (F,)", 1).astype(dtype, copy=False)
-        if bias.shape[0] != weight.shape[0]:
-            raise ValueError(f"bias must have {weight.shape[0]} values (one per filter), got {bias.shape[0]}")
+        bias = as_float_array(bias, "bias", 1).astype(dtype, copy=False)
+        if bias.shape[0] != weight.shape[out_axis]:
+            raise ValueError(
+                f"bias must have {weight.shape[out_axis]} values (one per output channel), got {bias.shape[0]}"
+            )
     stride = as_pair(stride, "stride", minimum=1)
     padding = as_pair(padding, "padding", minimum=0)
     dilation = as_pair(dilation, "dilation", minimum=1)
     kernel = (weight.shape[2], weight.shape[3])
     if min(kernel) < 1:
         raise ValueError(f"kernel must be at least 1x1, got {kernel[0]}x{kernel[1]}")
-    check_fits((x.shape[2], x.shape[3]), kernel, padding, dilation)
+    if not transposed:
+        check_fits((x.shape[2], x.shape[3]), kernel, padding, dilation)
     return x, weight, bias, stride, padding, dilation, kernel
 
 
@@ -180,23 +186,12 @@ def conv_transpose2d(
     -> (N, C_out, OH, OW) with ``OH = (H - 1)*S - 2P + D(KH-1) + output_padding + 1``.
     It is the gradient of :func:`conv2d` with respect to its input.
     """
-    x = as_float_array(x, "x (N, C_in, H, W)", 4)
-    weight = as_float_array(weight, "weight (C_in, C_out, KH, KW)", 4)
-    dtype = np.result_type(x, weight)
-    x, weight = x.astype(dtype, copy=False), weight.astype(dtype, copy=False)
-    if weight.shape[0] != x.shape[1]:
-        raise ValueError(
-            f"weight has {weight.shape[0]} input channels but x has {x.shape[1]}: "
-            "weight must be (C_in, C_out, KH, KW) with C_in equal to x's channel count"
-        )
-    stride = as_pair(stride, "stride", minimum=1)
-    padding = as_pair(padding, "padding", minimum=0)
-    dilation = as_pair(dilation, "dilation", minimum=1)
+    x, weight, bias, stride, padding, dilation, (kh, kw) = _conv_args(
+        x, weight, bias, stride, padding, dilation, transposed=True
+    )
     output_padding = as_pair(output_padding, "output_padding", minimum=0)
     n, c_in, h, w = x.shape
-    c_out, kh, kw = weight.shape[1:]
-    if min(kh, kw) < 1:
-        raise ValueError(f"kernel must be at least 1x1, got {kh}x{kw}")
+    c_out = weight.shape[1]
     for axis in (0, 1):
         limit = max(stride[axis], dilation[axis])
         if output_padding[axis] >= limit:
@@ -216,8 +211,5 @@ def conv_transpose2d(
     out = col2im(windows.transpose(0, 3, 1, 2, 4, 5), (n, c_out, *full), stride, dilation)
     out = out[:, :, padding[0] : padding[0] + oh, padding[1] : padding[1] + ow]
     if bias is not None:
-        bias = as_float_array(bias, "bias (C_out,)", 1).astype(dtype, copy=False)
-        if bias.shape[0] != c_out:
-            raise ValueError(f"bias must have {c_out} values (one per output channel), got {bias.shape[0]}")
         out = out + bias[None, :, None, None]
     return np.ascontiguousarray(out)

@@ -5,16 +5,20 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def test_api_docs_render_from_local_files(page, server_url):
+def requests_elsewhere(page, server_url) -> list[str]:
+    """A list that fills with every request the page makes to anywhere but the app itself."""
     external = []
-    page.on(
-        "request",
-        lambda r: (
-            external.append(r.url)
-            if not r.url.startswith(server_url) and not r.url.startswith(("data:", "blob:"))
-            else None
-        ),
-    )
+
+    def record(request):
+        if not request.url.startswith((server_url, "data:", "blob:")):
+            external.append(request.url)
+
+    page.on("request", record)
+    return external
+
+
+def test_api_docs_render_from_local_files(page, server_url):
+    external = requests_elsewhere(page, server_url)
     page.goto(server_url + "/docs")
     page.wait_for_selector(".opblock")
     assert page.locator(".opblock").count() >= 10
@@ -24,15 +28,7 @@ def test_api_docs_render_from_local_files(page, server_url):
 
 @pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic"])
 def test_pages_load_no_third_party_assets_and_link_to_each_other(page, server_url, path):
-    external = []
-    page.on(
-        "request",
-        lambda r: (
-            external.append(r.url)
-            if not r.url.startswith(server_url) and not r.url.startswith(("data:", "blob:"))
-            else None
-        ),
-    )
+    external = requests_elsewhere(page, server_url)
     page.goto(server_url + path)
     page.wait_for_load_state("networkidle")
     hrefs = page.evaluate("() => [...document.querySelectorAll('header nav a')].map(a => a.getAttribute('href'))")
