@@ -46,7 +46,11 @@ def im2col(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> np.nda
     convolution. Copying in this order (c u v n i j) moves long contiguous runs of each input row;
     putting the window axes last instead gathers 5-float pieces and is several times slower.
     """
-    windows = conv_windows(xp, kernel, stride, dilation)
+    return windows_to_columns(conv_windows(xp, kernel, stride, dilation))
+
+
+def windows_to_columns(windows: np.ndarray) -> np.ndarray:
+    """Windows (N, C, OH, OW, KH, KW) -> (C*KH*KW, N*OH*OW): the copy at the heart of im2col."""
     n, c, oh, ow, kh, kw = windows.shape
     return windows.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * oh * ow)
 
@@ -128,9 +132,8 @@ def conv2d(
     rows = max(1, IM2COL_MAX_ELEMENTS // (flat_weight.shape[1] * n * ow))
     for r0 in range(0, oh, rows):
         band = windows[:, :, r0 : r0 + rows]
-        cols = band.transpose(1, 4, 5, 0, 2, 3).reshape(flat_weight.shape[1], -1)  # im2col of the band
         # f (c u v), (c u v) (n i j) -> f (n i j)
-        out[:, :, r0 : r0 + rows] = (flat_weight @ cols).reshape(f, n, band.shape[2], ow)
+        out[:, :, r0 : r0 + rows] = (flat_weight @ windows_to_columns(band)).reshape(f, n, band.shape[2], ow)
     if padding_mode == "partial":
         out *= partial_conv_ratio(spatial, kernel, stride, padding, dilation).astype(out.dtype)
     if bias is not None:

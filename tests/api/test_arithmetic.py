@@ -175,3 +175,10 @@ def test_transposed_padding_crops_and_3d_is_refused(client):
     assert body["steps"][0]["positions"][0] == [-1, -1]
     response = client.post("/api/convolve", json={"input": [[[1]]], "kernel": [[[1]]], "transposed": True})
     assert response.status_code == 422 and "2-D" in response.json()["detail"]
+
+
+def test_the_api_padding_modes_are_the_engines():
+    from app.schemas import PaddingMode
+    from engine import PADDING_MODES
+
+    assert set(PaddingMode.__args__) == set(PADDING_MODES)
