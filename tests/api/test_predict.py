@@ -137,3 +137,16 @@ def test_a_decompression_bomb_is_refused_before_decoding(client):
     response = client.post("/api/predict/file", files={"file": ("bomb.png", buffer.getvalue(), "image/png")})
     assert response.status_code == 413
     assert "pixels" in response.json()["detail"]
+
+
+def test_a_large_phone_photo_of_a_digit_is_read(client, digits):
+    images, labels = digits
+    # a 3000x2000 photo: grey paper, a dark digit somewhere on it, JPEG noise
+    photo = np.full((2000, 3000), 200, np.uint8)
+    big = 255 - np.asarray(Image.fromarray(images[5]).resize((700, 700), Image.Resampling.BILINEAR))
+    photo[600:1300, 1800:2500] = np.minimum(photo[600:1300, 1800:2500], big)
+    buffer = __import__("io").BytesIO()
+    Image.fromarray(photo).save(buffer, format="JPEG", quality=85)
+    response = client.post("/api/predict/file", files={"file": ("photo.jpg", buffer.getvalue(), "image/jpeg")})
+    assert response.status_code == 200
+    assert response.json()["digit"] == labels[5]

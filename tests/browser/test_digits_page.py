@@ -170,3 +170,17 @@ def test_the_page_works_on_a_phone(browser, server_url):
     RESULTS.mkdir(exist_ok=True)
     page.screenshot(path=RESULTS / "digits-phone.png", full_page=True)
     context.close()
+
+
+def test_the_guess_updates_while_the_stroke_is_still_being_drawn(digits_page):
+    page = digits_page
+    box = page.get_by_test_id("draw-canvas").bounding_box()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.15 * box["height"])
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + (0.15 + 0.07 * k) * box["height"])
+        page.wait_for_timeout(60)
+    # the button is still held: a guess is already shown
+    page.wait_for_function("() => document.querySelector('[data-testid=prediction]').textContent.trim() !== ''")
+    page.mouse.up()
+    wait_for_guess(page, 1)
