@@ -45,3 +45,13 @@ def test_keyboard_reaches_every_control_on_the_drawing_page(page, server_url):
         page.keyboard.press("Tab")
         focused.add(page.evaluate("() => document.activeElement.dataset.testid || document.activeElement.id || ''"))
     assert {"clear", "undo", "sample-digit"} <= focused
+
+
+@pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic?mode=conv&input_size=32&kernel_size=11&padding=8"])
+def test_every_page_fits_a_360_px_phone(browser, server_url, path):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(server_url + path)
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    context.close()
