@@ -143,3 +143,29 @@ def test_webp_and_jpeg_are_accepted(client, photo):
         buffer = io.BytesIO()
         Image.fromarray(photo).save(buffer, format=fmt)
         assert decoded(apply(client, photo, preset="sharpen", image=buffer.getvalue())).shape == (60, 80, 3)
+
+
+def _encoded(image, fmt, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _encoded(Image.fromarray(np.full((40, 40), 60000, np.uint16)), "PNG"),  # 16-bit grayscale
+        _encoded(Image.new("CMYK", (40, 40), (0, 0, 0, 0)), "JPEG"),
+        _encoded(Image.new("P", (40, 40), 0), "PNG", transparency=0),
+        _encoded(Image.new("1", (40, 40), 1), "PNG"),
+        _encoded(Image.new("LA", (40, 40), (10, 20)), "PNG"),
+        _encoded(Image.new("RGB", (40, 40)), "WEBP", save_all=True, append_images=[Image.new("RGB", (40, 40))]),
+    ],
+    ids=["16-bit", "cmyk-jpeg", "palette-transparent", "1-bit", "gray-alpha", "animated-webp"],
+)
+def test_unusual_image_modes_are_filtered_and_read(client, data):
+    response = client.post("/api/filters/apply", files={"file": ("x", data, "image/png")}, data={"preset": "sharpen"})
+    assert response.status_code == 200
+    assert Image.open(io.BytesIO(response.content)).size == (40, 40)
+    response = client.post("/api/predict/file", files={"file": ("x", data, "image/png")})
+    assert response.status_code == 200
