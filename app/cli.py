@@ -38,7 +38,7 @@ def _train(args: argparse.Namespace) -> int:
     from engine.train import accuracy_and_confusion, split_validation, train
 
     images, labels = load_digits(args.data, split="train")
-    train_idx, val_idx = split_validation(len(images), args.val_fraction, args.seed)
+    train_idx, val_idx = split_validation(len(images), args.val_fraction, args.split_seed)
     print(f"training on {len(train_idx)} digits, validating on {len(val_idx)} ({args.data})", file=sys.stderr)
     model = train(
         images[train_idx],
@@ -97,7 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", required=True, help=".npz with images/labels, an IDX images file, or a folder of MNIST IDX files"
     )
     tr.add_argument("--epochs", type=int, default=100)
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=int, default=0, help="seed of the initial weights, shuffling and augmentation")
+    tr.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="seed of the validation split (kept apart from --seed so the held-out digits stay held out)",
+    )
     tr.add_argument("--out", type=Path, required=True, help="where to write the weights (.npz)")
     tr.add_argument("--batch-size", type=int, default=64)
     tr.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (cosine decay to 0)")

@@ -10,7 +10,7 @@ from app.schemas import Health
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health, summary="Is the service up?")
+@router.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health, summary="Is the service up?")
 def healthz(model: ModelDep) -> dict:
     meta = model.meta
     return {

@@ -17,22 +17,22 @@ def render(request: Request, template: str, **context) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(request, template, context)
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def digits_page(request: Request) -> HTMLResponse:
     return render(request, "digits.html", page="digits")
 
 
-@router.get("/playground", response_class=HTMLResponse)
+@router.api_route("/playground", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def playground_page(request: Request) -> HTMLResponse:
     return render(request, "playground.html", page="playground")
 
 
-@router.get("/arithmetic", response_class=HTMLResponse)
+@router.api_route("/arithmetic", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def arithmetic_page(request: Request) -> HTMLResponse:
     return render(request, "arithmetic.html", page="arithmetic")
 
 
-@router.get("/docs", response_class=HTMLResponse)
+@router.api_route("/docs", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def api_docs(request: Request) -> HTMLResponse:
     """Swagger UI from the app's own static files: no CDN, no inline script (the CSP forbids both)."""
     return render(request, "docs.html", openapi_url=request.app.openapi_url)

@@ -176,3 +176,8 @@ def test_a_100_mb_upload_is_refused_before_its_body_is_read():
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413
     assert chunks_read == 0  # refused from the declared length alone: nothing was buffered
+
+
+def test_pages_and_health_answer_head_requests(client):
+    for path in ("/", "/playground", "/arithmetic", "/docs", "/healthz"):
+        assert client.head(path).status_code == 200, path
