@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--data", required=True, help=".npz with images/labels, an IDX images file, or a folder of MNIST IDX files"
     )
-    tr.add_argument("--epochs", type=int, default=100)
+    tr.add_argument("--epochs", type=int, default=150)
     tr.add_argument("--seed", type=int, default=0, help="seed of the initial weights, shuffling and augmentation")
     tr.add_argument(
         "--split-seed",
