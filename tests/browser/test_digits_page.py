@@ -43,6 +43,21 @@ ZERO = [
 ]
 
 
+def count_pixels(page, selector, condition):
+    """How many pixels of a canvas meet a JavaScript condition on r, g, b."""
+    return page.evaluate(
+        """([selector, condition]) => {
+            const c = document.querySelector(selector);
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const test = new Function('r', 'g', 'b', `return ${condition};`);
+            let n = 0;
+            for (let k = 0; k < d.length; k += 4) if (test(d[k], d[k + 1], d[k + 2])) n++;
+            return n;
+        }""",
+        [selector, condition],
+    )
+
+
 def wait_for_guess(page, digit):
     page.wait_for_function(
         "d => document.querySelector('[data-testid=prediction]').textContent.trim() === d",
@@ -81,11 +96,12 @@ def test_every_layer_shows_its_activation_maps(digits_page):
     assert counts == [6, 6, 16, 16, 1, 1, 1]
     assert page.get_by_test_id("probability-bar").count() == 10
     # the 32x32 input is drawn, and it is not blank
-    ink = page.evaluate("""() => {
-        const c = document.querySelector('[data-testid=downsampled]');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let s = 0; for (let k = 0; k < d.length; k += 4) s += d[k]; return [c.width, c.height, s]; }""")
-    assert ink[:2] == [32, 32] and ink[2] > 0
+    size = page.evaluate(
+        "() => [document.querySelector('[data-testid=downsampled]').width,"
+        " document.querySelector('[data-testid=downsampled]').height]"
+    )
+    assert size == [32, 32]
+    assert count_pixels(page, "[data-testid=downsampled]", "r > 0") > 0
     page.console_errors.check()
 
 
@@ -111,10 +127,7 @@ def test_hovering_a_unit_shows_its_receptive_field_and_weights(digits_page):
     assert "conv1, channel 2" in detail.text_content()
     assert detail.locator("table.number-grid td").count() == 25  # the 5x5 weights
     # the receptive field is drawn over the input: cyan-tinted pixels appear
-    tinted = page.evaluate("""() => {
-        const c = document.querySelector('[data-testid=downsampled]');
-        const d = c.getContext('2d').getImageData(0, 0, 32, 32).data;
-        let n = 0; for (let k = 0; k < d.length; k += 4) if (d[k + 2] > d[k] + 30) n++; return n; }""")
+    tinted = count_pixels(page, "[data-testid=downsampled]", "b > r + 30")
     assert tinted == 25
     page.console_errors.check()
 
@@ -150,10 +163,7 @@ def test_api_failure_is_said_in_words_and_the_drawing_stays(digits_page):
     error = page.get_by_test_id("error")
     error.wait_for(state="visible")
     assert "overloaded" in error.text_content()
-    drawn = page.evaluate("""() => {
-        const c = document.querySelector('[data-testid=draw-canvas]');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0; for (let k = 0; k < d.length; k += 4) if (d[k] < 100) n++; return n; }""")
+    drawn = count_pixels(page, "[data-testid=draw-canvas]", "r < 100")
     assert drawn > 100
 
 
