@@ -288,7 +288,7 @@ function showDetail(view, channel, row, col, [r0, c0, r1, c1]) {
       const source = layer.from === "input" ? "the 32×32 input" : `all ${maps.length} channels of ${layer.from}`;
       parts.push(paragraph(`Filter ${channel} (5×5${maps.length > 1 ? `×${maps.length}` : ""}) over ${source}, rows ${r0}–${r1 - 1}, columns ${c0}–${c1 - 1}.`));
       const grids = document.createElement("div");
-      grids.className = "weight-grids";
+      grids.className = maps.length > 1 ? "weight-grids compact" : "weight-grids";
       filter.forEach((w, c) => {
         const figure = document.createElement("figure");
         const caption = document.createElement("figcaption");
