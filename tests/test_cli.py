@@ -1,0 +1,63 @@
+"""The `convscope` command: train, evaluate and serve, as the README shows them."""
+
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+
+from app.cli import main
+from engine import LeNet, load_digits
+from tests.conftest import SAMPLE_PATH, free_port
+
+
+def test_train_writes_weights_that_evaluate_reads(tmp_path, capsys):
+    out = tmp_path / "tiny.npz"
+    status = main(
+        ["train", "--data", str(SAMPLE_PATH), "--epochs", "1", "--seed", "3", "--out", str(out), "--version", "test"]
+    )
+    assert status == 0
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "val acc" in err and "saved 63802 parameters" in err
+    model = LeNet.load(out)
+    assert model.meta["version"] == "test" and model.meta["train_size"] == 450 and model.meta["val_size"] == 50
+
+    assert main(["evaluate", "--data", str(SAMPLE_PATH), "--weights", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert report.startswith("accuracy ") and "on 500 digits" in report
+    assert len(report.strip().splitlines()) == 12  # the accuracy, a header and ten rows of the confusion matrix
+
+
+def test_evaluate_reads_an_mnist_idx_folder(tmp_path, capsys):
+    images, labels = load_digits(SAMPLE_PATH)
+    header = bytes([0, 0, 8, 3]) + np.array([len(images), 28, 28], ">u4").tobytes()
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    header = bytes([0, 0, 8, 1]) + np.array([len(labels)], ">u4").tobytes()
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(header + labels.tobytes())
+    assert main(["evaluate", "--data", str(tmp_path)]) == 0
+    accuracy = float(capsys.readouterr().out.split()[1].rstrip("%"))
+    assert accuracy >= 98.5
+
+
+def test_a_missing_data_path_is_a_clear_error(tmp_path, capsys):
+    assert main(["evaluate", "--data", str(tmp_path / "nowhere.npz")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_serve_starts_the_app(tmp_path):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None and time.monotonic() < deadline, "convscope serve did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200 and response.json()["status"] == "ok"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
