@@ -10,7 +10,8 @@ from app.schemas import Health
 router = APIRouter(tags=["health"])
 
 
-@router.api_route("/healthz", methods=["GET", "HEAD"], response_model=Health, summary="Is the service up?")
+@router.get("/healthz", response_model=Health, summary="Is the service up?")
+@router.head("/healthz", include_in_schema=False)  # load balancers often probe with HEAD
 def healthz(model: ModelDep) -> dict:
     meta = model.meta
     return {
