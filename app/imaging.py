@@ -101,11 +101,25 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float64)
 
 
+def has_alpha(image: Image.Image) -> bool:
+    """True for an alpha band, and for palette or grayscale images with a transparent colour."""
+    return "A" in image.getbands() or "transparency" in image.info
+
+
+def standard_mode(image: Image.Image, *, grayscale: bool = False) -> Image.Image:
+    """L, LA, RGB or RGBA: palettes, CMYK, 16-bit and 1-bit pictures are converted, to L(A) with
+    ``grayscale``; transparency is kept as an alpha band."""
+    if grayscale:
+        wanted = "LA" if has_alpha(image) else "L"
+    elif image.mode in ("L", "LA", "RGB", "RGBA"):
+        return image
+    else:
+        wanted = "RGBA" if has_alpha(image) else "RGB"
+    return image if image.mode == wanted else image.convert(wanted)
+
+
 def to_channels(image: Image.Image) -> np.ndarray:
-    """(H, W, C) uint8: L, LA, RGB or RGBA kept as such; palettes and CMYK become RGB(A)."""
-    if image.mode not in ("L", "LA", "RGB", "RGBA"):
-        has_alpha = image.mode in ("PA",) or "transparency" in image.info
-        image = image.convert("RGBA" if has_alpha else "RGB")
+    """A picture in a standard mode -> (H, W, C) uint8 with C = 1 to 4."""
     array = np.asarray(image)
     return array[:, :, None] if array.ndim == 2 else array
 

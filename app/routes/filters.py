@@ -12,7 +12,7 @@ from PIL import Image
 
 from app.deps import SettingsDep
 from app.errors import ApiError
-from app.imaging import decode_image, encode_png, to_channels
+from app.imaging import decode_image, encode_png, standard_mode, to_channels
 from app.schemas import KERNEL_SIDE, FilterInfo, PaddingMode, as_grid
 from engine.filters import PRESETS, apply_kernel
 
@@ -89,9 +89,7 @@ def apply_filter(
     1024 px on their longer side are first downscaled, and the ``X-Resized: WxH`` header says so."""
     weights = parse_kernel(preset, kernel)
     image = decode_image(file.file.read(), max_pixels=settings.max_image_pixels, field="file")
-    if grayscale:
-        image = image.convert("LA" if "A" in image.getbands() else "L")
-    image, resized = downscale(image, settings.max_filter_side)
+    image, resized = downscale(standard_mode(image, grayscale=grayscale), settings.max_filter_side)
     pixels = to_channels(image)
     try:
         filtered = apply_kernel(pixels, weights, padding_mode=padding_mode, stride=stride, dilation=dilation)

@@ -169,3 +169,18 @@ def test_unusual_image_modes_are_filtered_and_read(client, data):
     assert Image.open(io.BytesIO(response.content)).size == (40, 40)
     response = client.post("/api/predict/file", files={"file": ("x", data, "image/png")})
     assert response.status_code == 200
+
+
+def test_grayscale_keeps_the_transparency_of_a_palette_picture(client):
+    palette = Image.new("P", (20, 20), 1)
+    palette.putpalette([0, 0, 0, 200, 100, 50] + [0] * 762)
+    palette.paste(0, (0, 0, 10, 20))  # the left half uses the transparent index 0
+    data = _encoded(palette, "PNG", transparency=0)
+    response = client.post(
+        "/api/filters/apply",
+        files={"file": ("p.png", data, "image/png")},
+        data={"preset": "identity", "grayscale": "true"},
+    )
+    out = np.asarray(Image.open(io.BytesIO(response.content)))
+    assert out.shape == (20, 20, 2)  # gray and alpha
+    assert (out[:, :10, 1] == 0).all() and (out[:, 10:, 1] == 255).all()
