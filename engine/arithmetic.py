@@ -89,8 +89,6 @@ def explain(
     volume = (filters, size, size) if filters else None
     if fits:
         message = f"{kernel_words} with stride {s} and padding {p} fits a {n}x{n} input: the output is {size}x{size}"
-        if parameters is not None:
-            message += f", {filters} filters of {f}x{f}x{in_channels} have {parameters} parameters"
         return Arithmetic(round(exact, 4), True, size, formula, message, span, 0, parameters, volume)
 
     strides = [t for t in range(1, s + 3) if reach % t == 0 and t != s]
