@@ -33,6 +33,10 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "elastic", "dropout", "weight_decay")
+RECIPE_HELP = "default: the shipped model's recipe, engine/train.py"
+
+
 def _train(args: argparse.Namespace) -> int:
     from engine.data import load_digits
     from engine.train import accuracy_and_confusion, split_validation, train
@@ -40,19 +44,16 @@ def _train(args: argparse.Namespace) -> int:
     images, labels = load_digits(args.data, split="train")
     train_idx, val_idx = split_validation(len(images), args.val_fraction, args.split_seed)
     print(f"training on {len(train_idx)} digits, validating on {len(val_idx)} ({args.data})", file=sys.stderr)
+    # options left unset fall back to train()'s defaults: the recipe of the shipped weights
+    recipe = {name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None}
     model = train(
         images[train_idx],
         labels[train_idx],
-        epochs=args.epochs,
         seed=args.seed,
-        batch_size=args.batch_size,
-        lr=args.lr,
         augment=not args.no_augment,
-        elastic=args.elastic,
-        dropout=args.dropout,
-        weight_decay=args.weight_decay,
         val_images=images[val_idx],
         val_labels=labels[val_idx],
+        **recipe,
     )
     model.meta.update(version=args.version, trained_on=Path(args.data).name)
     if len(val_idx):
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--data", required=True, help=".npz with images/labels, an IDX images file, or a folder of MNIST IDX files"
     )
-    tr.add_argument("--epochs", type=int, default=150)
+    tr.add_argument("--epochs", type=int, help=RECIPE_HELP)
     tr.add_argument("--seed", type=int, default=0, help="seed of the initial weights, shuffling and augmentation")
     tr.add_argument(
         "--split-seed",
@@ -105,15 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of the validation split (kept apart from --seed so the held-out digits stay held out)",
     )
     tr.add_argument("--out", type=Path, required=True, help="where to write the weights (.npz)")
-    tr.add_argument("--batch-size", type=int, default=64)
-    tr.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (cosine decay to 0)")
+    tr.add_argument("--batch-size", type=int, help=RECIPE_HELP)
+    tr.add_argument("--lr", type=float, help=f"peak Adam learning rate, cosine decay to 0 ({RECIPE_HELP})")
     tr.add_argument("--val-fraction", type=float, default=0.1, help="share of the data held out for validation")
     tr.add_argument("--no-augment", action="store_true", help="turn off random shifts, rotations and scaling")
     tr.add_argument(
-        "--elastic", type=float, default=16.0, help="strength of the elastic distortion (Simard et al.'s alpha; 0: off)"
+        "--elastic",
+        type=float,
+        help=f"strength of the elastic distortion, Simard et al.'s alpha, 0: off ({RECIPE_HELP})",
     )
-    tr.add_argument("--dropout", type=float, default=0.25, help="dropout rate on fc1 and fc2 while training")
-    tr.add_argument("--weight-decay", type=float, default=0.02, help="AdamW decoupled weight decay")
+    tr.add_argument("--dropout", type=float, help=f"dropout rate on fc1 and fc2 while training ({RECIPE_HELP})")
+    tr.add_argument("--weight-decay", type=float, help=f"AdamW decoupled weight decay ({RECIPE_HELP})")
     tr.add_argument("--version", default="custom", help="version string stored with the weights")
     tr.set_defaults(run=_train)
 

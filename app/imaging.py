@@ -90,7 +90,7 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
     opposite of the ink: a canvas with black strokes on a transparent background
     becomes black on white, white strokes become white on black.
     """
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if has_alpha(image):
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
         alpha = rgba[..., 3:] / 255.0
         luma = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])

@@ -30,6 +30,15 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int, int], sigma: f
     return noise[:, 0]
 
 
+# The recipe of the shipped weights; `convscope train` uses the same defaults.
+EPOCHS = 150
+BATCH_SIZE = 64
+LEARNING_RATE = 2e-3
+ELASTIC = 16.0
+DROPOUT = 0.25
+WEIGHT_DECAY = 0.02
+
+
 def random_warp(
     images: np.ndarray,
     rng: np.random.Generator,
@@ -165,14 +174,14 @@ def train(
     images: np.ndarray,
     labels: np.ndarray,
     *,
-    epochs: int = 20,
+    epochs: int = EPOCHS,
     seed: int = 0,
-    batch_size: int = 64,
-    lr: float = 2e-3,
+    batch_size: int = BATCH_SIZE,
+    lr: float = LEARNING_RATE,
     augment: bool = True,
-    elastic: float = 8.0,
-    dropout: float = 0.0,
-    weight_decay: float = 1e-4,
+    elastic: float = ELASTIC,
+    dropout: float = DROPOUT,
+    weight_decay: float = WEIGHT_DECAY,
     ema_decay: float = 0.999,
     val_images: np.ndarray | None = None,
     val_labels: np.ndarray | None = None,

@@ -43,6 +43,10 @@ def _check_step_budget(cells: int, taps: int, what: str) -> None:
         )
 
 
+def _clean_grid(grid: np.ndarray) -> list[list[float]]:
+    return [[_clean(v) for v in row] for row in grid]
+
+
 def _clean(value: float) -> float:
     """Integers stay integers in JSON (4.0 -> 4.0, not 3.9999999)."""
     return float(np.round(value, 10))
@@ -89,7 +93,7 @@ def convolve(request: ConvolveRequest) -> Response:
     padded = xp if request.input.ndim == 3 else xp[0]
     return json_response(
         {
-            "output": [[_clean(v) for v in row] for row in out],
+            "output": _clean_grid(out),
             "output_size": list(out.shape),
             "padded_input": padded.tolist(),
             "steps": steps,
@@ -124,7 +128,7 @@ def _convolve_transposed(request: ConvolveRequest) -> Response:
         ]
     return json_response(
         {
-            "output": [[_clean(v) for v in row] for row in out],
+            "output": _clean_grid(out),
             "output_size": list(out.shape),
             "padded_input": x.tolist(),
             "steps": steps,
@@ -158,9 +162,7 @@ def pool(request: PoolRequest) -> Response:
         for i in range(out.shape[0])
         for j in range(out.shape[1])
     ]
-    return json_response(
-        {"output": [[_clean(v) for v in row] for row in out], "output_size": list(out.shape), "steps": steps}
-    )
+    return json_response({"output": _clean_grid(out), "output_size": list(out.shape), "steps": steps})
 
 
 @router.get("/arithmetic", response_model=ArithmeticResponse, summary="Output size of a convolution, explained")
