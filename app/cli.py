@@ -33,52 +33,132 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "elastic", "dropout", "weight_decay")
-RECIPE_HELP = "default: the shipped model's recipe, engine/train.py"
+RECIPE_OPTIONS = ("epochs", "batch_size", "learning_rate", "optimizer", "weight_decay", "elastic", "ema_decay")
+RECIPE_HELP = "default: the shipped model's recipe for the data set (engine/train.py RECIPES)"
+
+
+def _training_data(args: argparse.Namespace):
+    """(train images, labels), (validation images, labels), class names, recipe name and a label for the data."""
+    from engine.data import load_digits
+    from engine.datasets import DATASETS, DIGIT_NAMES, load_dataset
+    from engine.train import split_validation
+
+    source = args.dataset or args.data
+    if source is None:
+        raise ValueError("say which data to train on: --dataset digits|fashion|PATH")
+    if source in DATASETS:
+        # the shipped sets keep their test split apart; it is what validation watches
+        train, test = load_dataset(source, "train"), load_dataset(source, "test")
+        return (train.images, train.labels), (test.images, test.labels), train.classes, source, source
+    images, labels = load_digits(source, split="train")
+    train_idx, val_idx = split_validation(len(images), args.val_fraction, args.split_seed)
+    train, val = (images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx])
+    return train, val, DIGIT_NAMES, "digits", Path(source).name
+
+
+def _architecture(args: argparse.Namespace, recipe_name: str) -> dict:
+    import json
+
+    from engine.architectures import ARCHITECTURES, architecture
+
+    choice = args.architecture or ("fashion" if recipe_name == "fashion" else "lenet")
+    if choice in ARCHITECTURES:
+        return architecture(choice)
+    try:
+        return json.loads(Path(choice).read_text())
+    except OSError as error:
+        raise FileNotFoundError(f"cannot read the architecture {choice}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{choice} is not JSON: {error}") from None
 
 
 def _train(args: argparse.Namespace) -> int:
-    from engine.data import load_digits
-    from engine.train import accuracy_and_confusion, split_validation, train
+    from engine.network import build_network
+    from engine.train import RECIPES, accuracy_and_confusion, train_network
 
-    images, labels = load_digits(args.data, split="train")
-    train_idx, val_idx = split_validation(len(images), args.val_fraction, args.split_seed)
-    print(f"training on {len(train_idx)} digits, validating on {len(val_idx)} ({args.data})", file=sys.stderr)
-    # options left unset fall back to train()'s defaults: the recipe of the shipped weights
-    recipe = {name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None}
-    model = train(
-        images[train_idx],
-        labels[train_idx],
+    (images, labels), (val_images, val_labels), classes, recipe_name, data_label = _training_data(args)
+    network = build_network(_architecture(args, recipe_name), seed=args.seed)
+    recipe = dict(RECIPES[recipe_name])
+    # options given on the command line win over the recipe
+    recipe.update({name: getattr(args, name) for name in RECIPE_OPTIONS if getattr(args, name) is not None})
+    if args.no_augment:
+        recipe["augment"] = None
+    print(
+        f"training {network.parameter_count} parameters on {len(labels)} images, "
+        f"validating on {len(val_labels)} ({data_label})",
+        file=sys.stderr,
+    )
+
+    def report(p: dict) -> None:
+        print(
+            f"\repoch {p['epoch']}/{recipe['epochs']}  step {p['step']}/{p['steps']}  loss {p['loss']:.4f}  "
+            f"acc {p['accuracy']:.2%}  {p['examples_per_second']:.0f} img/s  eta {p['eta_seconds']:.0f} s ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def epoch_done(row: dict) -> None:
+        val = f"  val acc {row['val_accuracy']:.2%}" if row["val_accuracy"] is not None else ""
+        print(f"{val}  ({row['seconds']:.0f} s)", file=sys.stderr)
+
+    result = train_network(
+        network,
+        images,
+        labels,
         seed=args.seed,
-        augment=not args.no_augment,
-        val_images=images[val_idx],
-        val_labels=labels[val_idx],
+        val_images=val_images,
+        val_labels=val_labels,
+        on_progress=report,
+        on_epoch=epoch_done,
         **recipe,
     )
-    model.meta.update(version=args.version, trained_on=Path(args.data).name)
-    if len(val_idx):
-        model.meta["val_accuracy"], _ = accuracy_and_confusion(model, images[val_idx], labels[val_idx])
+    network.meta.update(
+        version=args.version,
+        trained_on=data_label,
+        dataset=recipe_name,
+        labels=list(classes),
+        seed=args.seed,
+        train_size=int(len(labels)),
+        val_size=int(len(val_labels)),
+        training_seconds=round(result.seconds, 1),
+        parameters=network.parameter_count,
+        recipe=recipe,
+    )
+    if len(val_labels):
+        network.meta["val_accuracy"], _ = accuracy_and_confusion(network, val_images, val_labels)
+        if recipe_name == data_label:  # a shipped set: validation was its test split
+            network.meta["test_accuracy"] = network.meta["val_accuracy"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(args.out)
-    print(f"saved {model.parameter_count} parameters to {args.out}", file=sys.stderr)
+    network.save(args.out)
+    print(f"saved {network.parameter_count} parameters to {args.out}", file=sys.stderr)
     return 0
 
 
 def format_confusion(confusion) -> str:
-    header = "true\\guess " + " ".join(f"{d:>5}" for d in range(10))
-    rows = [f"{t:>10} " + " ".join(f"{v:>5}" for v in confusion[t]) for t in range(10)]
+    classes = len(confusion)
+    header = "true\\guess " + " ".join(f"{d:>5}" for d in range(classes))
+    rows = [f"{t:>10} " + " ".join(f"{v:>5}" for v in confusion[t]) for t in range(classes)]
     return "\n".join([header, *rows])
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from engine import load_model
     from engine.data import load_digits
-    from engine.model import load_model
+    from engine.datasets import DATASETS, load_dataset
     from engine.train import accuracy_and_confusion
 
-    images, labels = load_digits(args.data, split="test")
+    source = args.dataset or args.data
+    if source is None:
+        raise ValueError("say which data to evaluate on: --dataset digits|fashion|PATH")
+    if source in DATASETS:
+        test = load_dataset(source, "test")
+        images, labels = test.images, test.labels
+    else:
+        images, labels = load_digits(source, split="test")
     model = load_model(args.weights)
     accuracy, confusion = accuracy_and_confusion(model, images, labels)
-    print(f"accuracy {accuracy:.2%} on {len(labels)} digits ({args.data})")
+    print(f"accuracy {accuracy:.2%} on {len(labels)} images ({source})")
     print(format_confusion(confusion))
     return 0
 
@@ -93,9 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (default from CONVSCOPE_WORKERS)")
     serve.set_defaults(run=_serve)
 
-    tr = sub.add_parser("train", help="train LeNet on digits (.npz, IDX file or MNIST folder)")
+    tr = sub.add_parser("train", help="train a network on a shipped data set, an .npz, an IDX file or an MNIST folder")
+    tr.add_argument("--dataset", help="digits or fashion (shipped), or a path as for --data")
+    tr.add_argument("--data", help="an .npz with images/labels, an IDX images file, or a folder of MNIST IDX files")
     tr.add_argument(
-        "--data", required=True, help=".npz with images/labels, an IDX images file, or a folder of MNIST IDX files"
+        "--architecture",
+        help="a spec .json or a ready-made name (lenet, tiny, tinyvgg, fashion); default lenet, fashion for fashion",
     )
     tr.add_argument("--epochs", type=int, help=RECIPE_HELP)
     tr.add_argument("--seed", type=int, default=0, help="seed of the initial weights, shuffling and augmentation")
@@ -103,26 +186,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--split-seed",
         type=int,
         default=0,
-        help="seed of the validation split (kept apart from --seed so the held-out digits stay held out)",
+        help="seed of the validation split of a --data file (kept apart from --seed so held-out images stay out)",
     )
-    tr.add_argument("--out", type=Path, required=True, help="where to write the weights (.npz)")
+    tr.add_argument("--out", type=Path, required=True, help="where to write the network (.npz with its spec)")
     tr.add_argument("--batch-size", type=int, help=RECIPE_HELP)
-    tr.add_argument("--lr", type=float, help=f"peak Adam learning rate, cosine decay to 0 ({RECIPE_HELP})")
-    tr.add_argument("--val-fraction", type=float, default=0.1, help="share of the data held out for validation")
-    tr.add_argument("--no-augment", action="store_true", help="turn off random shifts, rotations and scaling")
+    tr.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float, help=f"peak rate ({RECIPE_HELP})")
+    tr.add_argument("--optimizer", choices=("adam", "sgd"), help=RECIPE_HELP)
+    tr.add_argument("--val-fraction", type=float, default=0.1, help="share of a --data file held out for validation")
+    tr.add_argument("--no-augment", action="store_true", help="turn off the random warps, shifts and flips")
     tr.add_argument(
         "--elastic",
         type=float,
-        help=f"strength of the elastic distortion, Simard et al.'s alpha, 0: off ({RECIPE_HELP})",
+        help=f"strength of the digits' elastic distortion, Simard et al.'s alpha, 0: off ({RECIPE_HELP})",
     )
-    tr.add_argument("--dropout", type=float, help=f"dropout rate on fc1 and fc2 while training ({RECIPE_HELP})")
-    tr.add_argument("--weight-decay", type=float, help=f"AdamW decoupled weight decay ({RECIPE_HELP})")
+    tr.add_argument("--weight-decay", type=float, help=f"decoupled weight decay ({RECIPE_HELP})")
+    tr.add_argument("--ema-decay", type=float, help=f"moving average of the weights, 0: off ({RECIPE_HELP})")
     tr.add_argument("--version", default="custom", help="version string stored with the weights")
     tr.set_defaults(run=_train)
 
     ev = sub.add_parser("evaluate", help="print accuracy and the confusion matrix")
-    ev.add_argument("--data", required=True, help=".npz, IDX images file, or MNIST folder (uses t10k-* files)")
-    ev.add_argument("--weights", type=Path, help="weights .npz (default: the shipped model)")
+    ev.add_argument("--dataset", help="digits or fashion (their test split), or a path as for --data")
+    ev.add_argument("--data", help=".npz, IDX images file, or MNIST folder (uses t10k-* files)")
+    ev.add_argument("--weights", type=Path, help="network .npz (default: the shipped LeNet)")
     ev.set_defaults(run=_evaluate)
     return parser
 

@@ -3,8 +3,12 @@
 The engine never imports the web app; everything here works from a notebook too.
 """
 
+from pathlib import Path
+
 from engine.conv import col2im, conv2d, conv2d_backward, conv_transpose2d, conv_windows, im2col
-from engine.data import load_digits, read_idx, to_network_input
+from engine.data import load_digits, read_idx
+from engine.datasets import DATASETS, Dataset, load_dataset, to_network_input
+from engine.errors import EngineError, SpecError
 from engine.filters import PRESETS, FilterPreset, apply_kernel, same_padding
 from engine.layers import (
     cross_entropy,
@@ -14,23 +18,42 @@ from engine.layers import (
     log_softmax,
     relu,
     relu_backward,
+    sigmoid,
     softmax,
+    tanh,
 )
-from engine.model import LAYER_NAMES, LeNet, load_model
-from engine.padding import PADDING_MODES, partial_conv_ratio
+from engine.network import LENET_SPEC, Classification, Network, build_network, classify, load_network, plan_network
+from engine.padding import PADDING_MODES, pad2d, pad2d_backward, partial_conv_ratio
 from engine.pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from engine.preprocess import DigitFrame, preprocess_digit
 
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+SHIPPED_MODELS = {"lenet": WEIGHTS_DIR / "lenet.npz", "fashion": WEIGHTS_DIR / "fashion.npz"}
+
+
+def load_model(path: str | Path | None = None) -> Network:
+    """The shipped digit LeNet (``engine/weights/lenet.npz``), or the network saved at ``path``."""
+    return load_network(SHIPPED_MODELS["lenet"] if path is None else path)
+
+
 __all__ = [
-    "LAYER_NAMES",
+    "DATASETS",
+    "LENET_SPEC",
     "PADDING_MODES",
     "PRESETS",
+    "SHIPPED_MODELS",
+    "Classification",
+    "Dataset",
     "DigitFrame",
+    "EngineError",
     "FilterPreset",
-    "LeNet",
+    "Network",
+    "SpecError",
     "apply_kernel",
     "avg_pool2d",
     "avg_pool2d_backward",
+    "build_network",
+    "classify",
     "col2im",
     "conv2d",
     "conv2d_backward",
@@ -41,17 +64,24 @@ __all__ = [
     "im2col",
     "linear",
     "linear_backward",
+    "load_dataset",
     "load_digits",
     "load_model",
+    "load_network",
     "log_softmax",
     "max_pool2d",
     "max_pool2d_backward",
+    "pad2d",
+    "pad2d_backward",
     "partial_conv_ratio",
+    "plan_network",
     "preprocess_digit",
     "read_idx",
     "relu",
     "relu_backward",
     "same_padding",
+    "sigmoid",
     "softmax",
+    "tanh",
     "to_network_input",
 ]

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine.errors import EngineError
+
 Pair = tuple[int, int]
 
 
@@ -25,9 +27,9 @@ def as_pair(value: int | Sequence[int], name: str, *, minimum: int) -> Pair:
     ):
         pair = (int(value[0]), int(value[1]))
     else:
-        raise ValueError(f"{name} must be an int or a pair of ints (h, w), got {value!r}")
+        raise EngineError(f"{name} must be an int or a pair of ints (h, w), got {value!r}")
     if min(pair) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        raise EngineError(f"{name} must be >= {minimum}, got {value!r}")
     return pair
 
 
@@ -35,7 +37,7 @@ def as_float_array(x: np.ndarray, name: str, ndim: int) -> np.ndarray:
     """Returns ``x`` as float32/float64 with exactly ``ndim`` dimensions."""
     x = np.asarray(x)
     if x.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
+        raise EngineError(f"{name} must have {ndim} dimensions, got shape {x.shape}")
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
     return x
@@ -55,7 +57,7 @@ def check_fits(spatial: Pair, kernel: Pair, padding: Pair, dilation: Pair, what:
     for axis, n, k, p, d in zip(("height", "width"), spatial, kernel, padding, dilation):
         span = effective_size(k, d)
         if span > n + 2 * p:
-            raise ValueError(
+            raise EngineError(
                 f"{what} {axis} {k} (spanning {span} with dilation {d}) is larger than the "
                 f"padded input {axis} {n} + 2*{p} = {n + 2 * p}; use a smaller kernel, "
                 "more padding or a larger input"

@@ -21,7 +21,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from engine._checks import Pair, as_float_array, as_pair, check_fits, effective_size, output_size
-from engine.padding import check_padding_mode, pad2d, partial_conv_ratio
+from engine.errors import EngineError
+from engine.padding import check_padding_mode, pad2d, pad2d_backward, partial_conv_ratio
 
 IntOrPair = int | Sequence[int]
 
@@ -82,14 +83,14 @@ def _conv_args(x, weight, bias, stride, padding, dilation, *, transposed=False):
     dtype = np.result_type(x, weight)
     x, weight = x.astype(dtype, copy=False), weight.astype(dtype, copy=False)
     if weight.shape[in_axis] != x.shape[1]:
-        raise ValueError(
+        raise EngineError(
             f"weight has {weight.shape[in_axis]} input channels but x has {x.shape[1]}: "
             f"weight must be {layout} with its input channels equal to x's channel count"
         )
     if bias is not None:
         bias = as_float_array(bias, "bias", 1).astype(dtype, copy=False)
         if bias.shape[0] != weight.shape[out_axis]:
-            raise ValueError(
+            raise EngineError(
                 f"bias must have {weight.shape[out_axis]} values (one per output channel), got {bias.shape[0]}"
             )
     stride = as_pair(stride, "stride", minimum=1)
@@ -97,7 +98,7 @@ def _conv_args(x, weight, bias, stride, padding, dilation, *, transposed=False):
     dilation = as_pair(dilation, "dilation", minimum=1)
     kernel = (weight.shape[2], weight.shape[3])
     if min(kernel) < 1:
-        raise ValueError(f"kernel must be at least 1x1, got {kernel[0]}x{kernel[1]}")
+        raise EngineError(f"kernel must be at least 1x1, got {kernel[0]}x{kernel[1]}")
     if not transposed:
         check_fits((x.shape[2], x.shape[3]), kernel, padding, dilation)
     return x, weight, bias, stride, padding, dilation, kernel
@@ -148,28 +149,43 @@ def conv2d_backward(
     stride: IntOrPair = 1,
     padding: IntOrPair = 0,
     dilation: IntOrPair = 1,
+    padding_mode: str = "zeros",
+    columns: np.ndarray | None = None,
+    need_input_grad: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gradients of :func:`conv2d` with zero padding.
+    """Gradients of :func:`conv2d` (bias included) in every padding mode.
 
     grad_out: (N, F, OH, OW), x: (N, C, H, W), weight: (F, C, KH, KW)
     -> grad_x (N, C, H, W), grad_weight (F, C, KH, KW), grad_bias (F,).
+
+    ``columns``, if given, is ``im2col`` of the padded input that the forward pass built, saving
+    the copy; ``need_input_grad=False`` skips grad_x (a network's first layer has no use for it)
+    and returns an empty array in its place. Partial padding scales each output by its ratio, so
+    the gradient is scaled alike; the copying modes fold the border's gradient back onto the cells
+    it copied.
     """
     x, weight, _, stride, padding, dilation, kernel = _conv_args(x, weight, None, stride, padding, dilation)
     n, c, h, w = x.shape
+    check_padding_mode(padding_mode, padding, (h, w))
     f = weight.shape[0]
     oh, ow = (output_size((h, w)[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
     grad_out = np.asarray(grad_out, dtype=x.dtype)
     if grad_out.shape != (n, f, oh, ow):
-        raise ValueError(f"grad_out must have shape {(n, f, oh, ow)}, got {grad_out.shape}")
+        raise EngineError(f"grad_out must have shape {(n, f, oh, ow)}, got {grad_out.shape}")
 
-    xp = pad2d(x, padding)
-    g = grad_out.transpose(1, 0, 2, 3).reshape(f, n * oh * ow)  # columns match im2col's columns
-    grad_weight = (g @ im2col(xp, kernel, stride, dilation).T).reshape(weight.shape)
     grad_bias = grad_out.sum(axis=(0, 2, 3))
+    if padding_mode == "partial":
+        grad_out = grad_out * partial_conv_ratio((h, w), kernel, stride, padding, dilation).astype(x.dtype)
+    padded_shape = (n, c, h + 2 * padding[0], w + 2 * padding[1])
+    if columns is None:
+        columns = im2col(pad2d(x, padding, padding_mode), kernel, stride, dilation)
+    g = grad_out.transpose(1, 0, 2, 3).reshape(f, n * oh * ow)  # columns match im2col's columns
+    grad_weight = (g @ columns.T).reshape(weight.shape)
+    if not need_input_grad:
+        return np.empty((0,), x.dtype), grad_weight, grad_bias
     # (c u v) f, f (n i j) -> (c u v) (n i j), viewed as n c i j u v for col2im
     grad_windows = (weight.reshape(f, -1).T @ g).reshape(c, *kernel, n, oh, ow).transpose(3, 0, 4, 5, 1, 2)
-    grad_xp = col2im(grad_windows, xp.shape, stride, dilation)
-    grad_x = grad_xp[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w]
+    grad_x = pad2d_backward(col2im(grad_windows, padded_shape, stride, dilation), padding, padding_mode)
     return np.ascontiguousarray(grad_x), grad_weight, grad_bias
 
 
@@ -198,7 +214,7 @@ def conv_transpose2d(
     for axis in (0, 1):
         limit = max(stride[axis], dilation[axis])
         if output_padding[axis] >= limit:
-            raise ValueError(
+            raise EngineError(
                 f"output_padding must be smaller than stride or dilation ({limit}), got {output_padding[axis]}"
             )
     full = tuple(
@@ -207,7 +223,7 @@ def conv_transpose2d(
     )
     oh, ow = full[0] - 2 * padding[0], full[1] - 2 * padding[1]
     if oh < 1 or ow < 1:
-        raise ValueError(
+        raise EngineError(
             f"padding {padding} removes the whole output ({full[0]}x{full[1]} before cropping); use less padding"
         )
     windows = (x.transpose(0, 2, 3, 1).reshape(-1, c_in) @ weight.reshape(c_in, -1)).reshape(n, h, w, c_out, kh, kw)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import EngineError
+
 _IDX_UBYTE = 0x08
 
 
@@ -27,13 +29,13 @@ def read_idx(path: str | Path) -> np.ndarray:
     with opener(path, "rb") as f:
         raw = f.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _IDX_UBYTE:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+        raise EngineError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
     ndim = raw[3]
     header = 4 + 4 * ndim
     shape = tuple(int(s) for s in np.frombuffer(raw[4:header], dtype=">u4"))
     data = np.frombuffer(raw, dtype=np.uint8, offset=header)
     if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape} but holds {data.size} bytes")
+        raise EngineError(f"{path}: header says {shape} but holds {data.size} bytes")
     return data.reshape(shape)
 
 
@@ -64,16 +66,10 @@ def load_digits(path: str | Path, split: str | None = None) -> tuple[np.ndarray,
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as data:
             if "images" not in data.files or "labels" not in data.files:
-                raise ValueError(f"{path} must hold arrays 'images' (N, 28, 28) and 'labels' (N,)")
+                raise EngineError(f"{path} must hold arrays 'images' (N, 28, 28) and 'labels' (N,)")
             images, labels = data["images"], data["labels"]
     else:
         images, labels = read_idx(path), read_idx(_labels_beside(path))
     if images.ndim != 3 or labels.shape != (len(images),):
-        raise ValueError(f"{path}: images {images.shape} and labels {labels.shape} do not match")
+        raise EngineError(f"{path}: images {images.shape} and labels {labels.shape} do not match")
     return images.astype(np.uint8), labels.astype(np.uint8)
-
-
-def to_network_input(images: np.ndarray) -> np.ndarray:
-    """MNIST's 28x28 uint8 digits -> LeNet's (N, 1, 32, 32) floats in [0, 1] (padded by 2)."""
-    x = images.astype(np.float32) / 255.0
-    return np.pad(x, ((0, 0), (2, 2), (2, 2)))[:, None]

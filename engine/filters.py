@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.conv import conv2d
+from engine.errors import EngineError
 
 
 @dataclass(frozen=True)
@@ -135,10 +136,10 @@ def apply_kernel(
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
-        raise ValueError(f"image must be (H, W, C) with 1 to 4 channels, got {image.shape}")
+        raise EngineError(f"image must be (H, W, C) with 1 to 4 channels, got {image.shape}")
     kernel = np.asarray(kernel, dtype=np.float32)
     if kernel.ndim != 2:
-        raise ValueError(f"kernel must be 2-D, got shape {kernel.shape}")
+        raise EngineError(f"kernel must be 2-D, got shape {kernel.shape}")
     has_alpha = image.shape[2] in (2, 4)
     colour = image[:, :, :-1] if has_alpha else image
     padding = (same_padding(kernel.shape[0], dilation), same_padding(kernel.shape[1], dilation))

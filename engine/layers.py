@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.errors import EngineError
+
 
 def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """``y = x @ W.T + b``; x: (N, D_in), weight: (D_out, D_in), bias: (D_out,) -> (N, D_out)."""
     if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
-        raise ValueError(
+        raise EngineError(
             f"linear needs x (N, D_in) and weight (D_out, D_in) with the same D_in; "
             f"got x {x.shape} and weight {weight.shape}"
         )
@@ -49,9 +51,9 @@ def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
 def _check_labels(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     labels = np.asarray(labels)
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
-        raise ValueError(f"cross_entropy needs logits (N, K) and labels (N,); got {logits.shape} and {labels.shape}")
+        raise EngineError(f"cross_entropy needs logits (N, K) and labels (N,); got {logits.shape} and {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
-        raise ValueError(f"labels must lie in 0..{logits.shape[1] - 1}")
+        raise EngineError(f"labels must lie in 0..{logits.shape[1] - 1}")
     return labels.astype(np.intp)
 
 
@@ -67,3 +69,31 @@ def cross_entropy_backward(logits: np.ndarray, labels: np.ndarray) -> np.ndarray
     grad = softmax(logits)
     grad[np.arange(len(labels)), labels] -= 1
     return grad / len(labels)
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    """``tanh(x)`` elementwise, squashing to (-1, 1)."""
+    return np.tanh(x)
+
+
+def tanh_backward(grad_out: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """From the output ``y = tanh(x)``: ``dy/dx = 1 - y^2``."""
+    return grad_out * (1 - y * y)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-x))`` elementwise, squashing to (0, 1); written through tanh so it cannot overflow."""
+    return 0.5 * (np.tanh(0.5 * x) + 1)
+
+
+def sigmoid_backward(grad_out: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """From the output ``y = sigmoid(x)``: ``dy/dx = y (1 - y)``."""
+    return grad_out * y * (1 - y)
+
+
+def dropout_mask(shape: tuple[int, ...], rate: float, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
+    """Inverted dropout: each unit is kept with probability ``1 - rate`` and scaled by ``1 / (1 - rate)``,
+    so that at inference the layer is the identity. Forward and backward both multiply by the mask."""
+    if not 0 <= rate < 1:
+        raise EngineError(f"dropout rate must be in [0, 1), got {rate}")
+    return (rng.random(shape) >= rate).astype(dtype) / dtype(1 - rate)

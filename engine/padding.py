@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine._checks import Pair, output_size
+from engine.errors import EngineError
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "partial")
 
@@ -31,15 +32,15 @@ _NUMPY_MODE = {
 def check_padding_mode(mode: str, padding: Pair, spatial: Pair) -> None:
     """Raises ``ValueError`` for an unknown mode or a padding the mode cannot make."""
     if mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {', '.join(PADDING_MODES)}; got {mode!r}")
+        raise EngineError(f"padding_mode must be one of {', '.join(PADDING_MODES)}; got {mode!r}")
     for axis, p, n in zip(("height", "width"), padding, spatial):
         # Like PyTorch: reflecting needs a pixel beyond the edge, wrapping at most a full turn.
         if mode == "reflect" and p >= n:
-            raise ValueError(
+            raise EngineError(
                 f"padding {p} is too large for reflect padding of input {axis} {n}: reflect needs padding < {n}"
             )
         if mode == "circular" and p > n:
-            raise ValueError(
+            raise EngineError(
                 f"padding {p} is too large for circular padding of input {axis} {n}: circular needs padding <= {n}"
             )
 
@@ -50,6 +51,42 @@ def pad2d(x: np.ndarray, padding: Pair, mode: str = "zeros") -> np.ndarray:
     if ph == 0 and pw == 0:
         return x
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode=_NUMPY_MODE[mode])
+
+
+def source_indices(size: int, padding: int, mode: str) -> np.ndarray:
+    """For each of the ``size + 2*padding`` padded positions along one axis, the input index it copies
+    (reflect, replicate, circular); the inverse map that :func:`pad2d_backward` needs."""
+    i = np.arange(-padding, size + padding)
+    if mode == "replicate":
+        return np.clip(i, 0, size - 1)
+    if mode == "circular":
+        return i % size
+    if mode == "reflect":  # mirror about the edge pixel without repeating it
+        period = max(2 * (size - 1), 1)
+        i = np.abs(i) % period
+        return np.where(i >= size, period - i, i)
+    raise EngineError(f"{mode} padding copies no input values")
+
+
+def pad2d_backward(grad_padded: np.ndarray, padding: Pair, mode: str = "zeros") -> np.ndarray:
+    """Gradient of :func:`pad2d`: (N, C, H + 2*PH, W + 2*PW) -> (N, C, H, W).
+
+    Zero padding just drops the border; the copying modes add each border cell's gradient back
+    onto the input cell it copied (a border pixel read twice gets both contributions).
+    """
+    ph, pw = padding
+    h, w = grad_padded.shape[2] - 2 * ph, grad_padded.shape[3] - 2 * pw
+    if _NUMPY_MODE[mode] == "constant":
+        return grad_padded[:, :, ph : ph + h, pw : pw + w]
+    rows, cols = source_indices(h, ph, mode), source_indices(w, pw, mode)
+    # fold the rows first (H+2PH -> H), then the columns; only the 2P border lines need a loop
+    by_rows = grad_padded[:, :, ph : ph + h].copy()
+    for r in (*range(ph), *range(ph + h, h + 2 * ph)):
+        by_rows[:, :, rows[r]] += grad_padded[:, :, r]
+    out = by_rows[:, :, :, pw : pw + w].copy()
+    for c in (*range(pw), *range(pw + w, w + 2 * pw)):
+        out[:, :, :, cols[c]] += by_rows[:, :, :, c]
+    return out
 
 
 def _valid_taps(size: int, kernel: int, stride: int, padding: int, dilation: int) -> np.ndarray:
@@ -81,5 +118,6 @@ __all__ = [
     "PADDING_MODES",
     "check_padding_mode",
     "pad2d",
+    "pad2d_backward",
     "partial_conv_ratio",
 ]

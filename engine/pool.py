@@ -10,6 +10,7 @@ import numpy as np
 
 from engine._checks import as_float_array, as_pair, check_fits, output_size
 from engine.conv import IntOrPair, col2im, conv_windows
+from engine.errors import EngineError
 
 
 def _pool_args(x, kernel_size, stride):
@@ -95,5 +96,5 @@ def _scatter(per_tap: np.ndarray, shape, kernel, stride) -> np.ndarray:
     n, c, oh, ow, _ = per_tap.shape
     expected = tuple(output_size(shape[2 + a], kernel[a], stride[a], 0, 1) for a in (0, 1))
     if (oh, ow) != expected:
-        raise ValueError(f"grad_out must have spatial shape {expected}, got {(oh, ow)}")
+        raise EngineError(f"grad_out must have spatial shape {expected}, got {(oh, ow)}")
     return col2im(per_tap.reshape(n, c, oh, ow, *kernel), shape, stride, (1, 1))

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from engine.errors import EngineError
+
 FRAME = 28
 BOX = 20
 PAD = 2
@@ -62,9 +64,9 @@ def preprocess_digit(image: np.ndarray) -> DigitFrame:
     """A grayscale image (H, W) with values 0..255, ink dark or light -> LeNet's 32x32 frame."""
     image = np.asarray(image, dtype=np.float64)
     if image.ndim != 2 or min(image.shape) < 2:
-        raise ValueError(f"image must be a 2-D grayscale array of at least 2x2, got shape {image.shape}")
+        raise EngineError(f"image must be a 2-D grayscale array of at least 2x2, got shape {image.shape}")
     if not np.isfinite(image).all():
-        raise ValueError("image values must be finite numbers 0..255")
+        raise EngineError("image values must be finite numbers 0..255")
     gray = np.clip(image, 0, 255) / 255.0
 
     background = float(np.median(_border(gray)))

@@ -1,8 +1,14 @@
-"""Training LeNet with its own backward pass: Adam, cosine learning-rate decay, light augmentation."""
+"""Training any :class:`~engine.network.Network` with its own backward pass.
+
+One loop for every network and data set: Adam or SGD with momentum, decoupled weight decay, a
+cosine or constant learning rate, augmentation suited to the data (warps for digits, shifts and
+mirror images for clothing), an optional moving average of the weights, and hooks for a caller
+that watches (``on_progress``, ``on_epoch``, ``on_snapshot``) or stops it (``should_stop``).
+A seed makes a run repeatable.
+"""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.conv import conv2d
-from engine.data import to_network_input
-from engine.model import LeNet
+from engine.datasets import to_network_input
+from engine.errors import EngineError
+from engine.network import Network
 
 
 def _gaussian_kernel(sigma: float) -> np.ndarray:
@@ -28,15 +35,6 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int, int], sigma: f
     noise = conv2d(noise, taps.reshape(1, 1, 1, k), padding=(0, k // 2), padding_mode="replicate")
     noise = conv2d(noise, taps.reshape(1, 1, k, 1), padding=(k // 2, 0), padding_mode="replicate")
     return noise[:, 0]
-
-
-# The recipe of the shipped weights; `convscope train` uses the same defaults.
-EPOCHS = 150
-BATCH_SIZE = 64
-LEARNING_RATE = 2e-3
-ELASTIC = 16.0
-DROPOUT = 0.25
-WEIGHT_DECAY = 0.02
 
 
 def random_warp(
@@ -136,23 +134,101 @@ class WeightAverage:
             self.params[name] += (1 - decay) * value
 
 
+def random_shift_flip(images: np.ndarray, rng: np.random.Generator, *, shift: int = 2) -> np.ndarray:
+    """Clothing augmentation (B, H, W): a random shift of up to ``shift`` pixels each way (zeros come
+    in), and a left-right mirror for half the images (a shoe pointing left is still a shoe)."""
+    b, h, w = images.shape
+    padded = np.pad(images, ((0, 0), (shift, shift), (shift, shift)))
+    dy, dx = rng.integers(0, 2 * shift + 1, (2, b))
+    rows = dy[:, None] + np.arange(h)[None]
+    cols = dx[:, None] + np.arange(w)[None]
+    flip = rng.random(b) < 0.5
+    cols = np.where(flip[:, None], cols[:, ::-1], cols)
+    return padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+AUGMENTATIONS = ("digits", "fashion")
+
+
+def augment_images(images: np.ndarray, kind: str, rng: np.random.Generator, elastic: float = 0.0) -> np.ndarray:
+    """Float images (B, H, W) in [0, 1], randomly altered the way ``kind`` (digits, fashion) allows."""
+    if kind == "digits":
+        return random_warp(images, rng, elastic=elastic)
+    if kind == "fashion":
+        return random_shift_flip(images, rng)
+    raise EngineError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {kind!r}")
+
+
+@dataclass
+class SGD:
+    """Stochastic gradient descent with (heavy-ball) momentum and decoupled weight decay on weights."""
+
+    params: dict[str, np.ndarray]
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    velocity: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def step(self, grads: dict[str, np.ndarray], lr: float) -> None:
+        for name, param in self.params.items():
+            v = self.velocity.setdefault(name, np.zeros_like(param))
+            v *= self.momentum
+            v += grads[name]
+            if name.endswith(".weight"):
+                param -= lr * self.weight_decay * param
+            param -= lr * v
+
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("cosine", "constant")
+
+
+# The recipes of the shipped models; `convscope train` falls back to them for unset options.
+RECIPES: dict[str, dict] = {
+    "digits": {
+        "epochs": 150,
+        "batch_size": 64,
+        "learning_rate": 2e-3,
+        "optimizer": "adam",
+        "weight_decay": 0.02,
+        "augment": "digits",
+        "elastic": 16.0,
+        "ema_decay": 0.999,
+    },
+    "fashion": {
+        "epochs": 40,
+        "batch_size": 64,
+        "learning_rate": 2e-3,
+        "optimizer": "adam",
+        "weight_decay": 0.05,
+        "augment": "fashion",
+        "elastic": 0.0,
+        "ema_decay": 0.999,
+    },
+}
+
+
 def accuracy_and_confusion(
-    model: LeNet, images: np.ndarray, labels: np.ndarray, batch_size: int = 500
+    network: Network, images: np.ndarray, labels: np.ndarray, batch_size: int = 500
 ) -> tuple[float, np.ndarray]:
-    """Share of correct guesses, and the 10x10 confusion matrix (rows: true digit, columns: guess)."""
-    guesses = (
-        np.concatenate(
-            [
-                model.forward(to_network_input(images[i : i + batch_size])).argmax(axis=1)
-                for i in range(0, len(images), batch_size)
-            ]
-        )
-        if len(images)
-        else np.zeros(0, np.intp)
-    )
-    confusion = np.zeros((10, 10), np.int64)
-    np.add.at(confusion, (labels.astype(np.intp), guesses), 1)
+    """Share of correct guesses on uint8 images (N, H, W), and the confusion matrix
+    (classes x classes; rows: true class, columns: guess)."""
+    guesses = predict_classes(network, images, batch_size)
+    confusion = np.zeros((network.classes, network.classes), np.int64)
+    np.add.at(confusion, (np.asarray(labels, np.intp), guesses), 1)
     return float((guesses == labels).mean()) if len(labels) else 0.0, confusion
+
+
+def predict_classes(network: Network, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """The network's guess (N,) for each uint8 image (N, H, W)."""
+    if not len(images):
+        return np.zeros(0, np.intp)
+    batch_size = min(batch_size, network.max_batch())
+    return np.concatenate(
+        [
+            network.forward(to_network_input(images[i : i + batch_size], network.input_shape)).argmax(axis=1)
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -162,75 +238,169 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np
     return order[n_val:], order[:n_val]
 
 
-def progress_line(epoch: int, epochs: int, done: int, total: int, loss: float, acc: float, width: int = 30) -> str:
-    filled = int(width * done / total)
-    return (
-        f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (width - filled)}] "
-        f"{done}/{total}  loss {loss:.4f}  acc {acc:.2%}"
-    )
+class TrainingFailed(EngineError):
+    """Training could not go on (the loss became NaN or infinite): the message says what to change."""
 
 
-def train(
+@dataclass
+class TrainingResult:
+    """The trained network (averaged weights when ``ema_decay`` is set), what was seen on the way, and
+    whether ``should_stop`` ended the run early."""
+
+    network: Network
+    history: list[dict]
+    epochs: list[dict]
+    stopped: bool
+    seconds: float
+    steps: int
+
+
+def _gradients(
+    network: Network, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
+    """loss_and_gradients over a batch, in chunks when the batch would build too large an im2col."""
+    chunk = network.max_batch()
+    if len(x) <= chunk:
+        return network.loss_and_gradients(x, labels, dropout_rng=rng)
+    total_loss, logits, grads = 0.0, [], {k: np.zeros_like(v) for k, v in network.params.items()}
+    for i in range(0, len(x), chunk):
+        share = len(x[i : i + chunk]) / len(x)  # the mean loss is the share-weighted mean of the chunks'
+        loss, part_logits, part = network.loss_and_gradients(x[i : i + chunk], labels[i : i + chunk], rng)
+        total_loss += loss * share
+        logits.append(part_logits)
+        for k, g in part.items():
+            grads[k] += g * share
+    return total_loss, np.concatenate(logits), grads
+
+
+def train_network(
+    network: Network,
     images: np.ndarray,
     labels: np.ndarray,
     *,
-    epochs: int = EPOCHS,
+    epochs: int,
+    batch_size: int = 64,
+    learning_rate: float = 2e-3,
+    optimizer: str = "adam",
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    schedule: str = "cosine",
+    augment: str | None = None,
+    elastic: float = 0.0,
+    ema_decay: float | None = None,
     seed: int = 0,
-    batch_size: int = BATCH_SIZE,
-    lr: float = LEARNING_RATE,
-    augment: bool = True,
-    elastic: float = ELASTIC,
-    dropout: float = DROPOUT,
-    weight_decay: float = WEIGHT_DECAY,
-    ema_decay: float = 0.999,
     val_images: np.ndarray | None = None,
     val_labels: np.ndarray | None = None,
-    log: Callable[[str], None] = lambda s: print(s, end="", file=sys.stderr, flush=True),
-) -> LeNet:
-    """Trains a fresh LeNet on uint8 digits (N, 28, 28); reports progress through ``log``."""
+    on_progress: Callable[[dict], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    snapshot_every: int | None = None,
+    on_snapshot: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    progress_seconds: float = 0.5,
+) -> TrainingResult:
+    """Trains ``network`` in place on uint8 images (N, H, W) with labels (N,).
+
+    - ``on_progress({"epoch", "step", "steps", "loss", "accuracy", "examples_per_second",
+      "eta_seconds"})`` at least every ``progress_seconds``; loss and accuracy are the running means
+      of the epoch so far.
+    - ``on_epoch({"epoch", "loss", "accuracy", "val_accuracy", "seconds"})`` after each epoch.
+    - ``should_stop()`` is asked between steps; when it says yes the run ends with what it has.
+    - ``on_snapshot(step, params)`` at step 0, every ``snapshot_every`` steps and at the end, with a
+      copy of the weights as they would be used then (the averaged ones when ``ema_decay`` is set).
+    """
+    if optimizer not in OPTIMIZERS:
+        raise EngineError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    if schedule not in SCHEDULES:
+        raise EngineError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+        raise EngineError("epochs and batch_size must be at least 1 and learning_rate above 0")
+    if len(images) != len(labels) or not len(images):
+        raise EngineError(f"images ({len(images)}) and labels ({len(labels)}) must be as many, and not none")
     rng = np.random.default_rng(seed)
-    model = LeNet.initialize(seed)
-    optimizer = Adam(model.params, weight_decay=weight_decay)
-    average = WeightAverage(model.params, decay=ema_decay)
-    x_all = to_network_input(images)[:, 0]
+    step_rule = (
+        Adam(network.params, weight_decay=weight_decay)
+        if optimizer == "adam"
+        else SGD(network.params, momentum=momentum, weight_decay=weight_decay)
+    )
+    average = WeightAverage(network.params, decay=ema_decay) if ema_decay else None
+    current = (lambda: average.params) if average else (lambda: network.params)
+    images_f = images.astype(np.float32) / 255.0
+    labels = np.asarray(labels, np.intp)
     steps_per_epoch = int(np.ceil(len(images) / batch_size))
     total_steps = epochs * steps_per_epoch
-    started = time.perf_counter()
-    val_accuracy = None
+    history: list[dict] = []
+    epoch_rows: list[dict] = []
+    started = last_report = time.perf_counter()
+    step = 0
+    stopped = False
+
+    def snapshot() -> None:
+        if on_snapshot is not None:
+            on_snapshot(step, {k: v.copy() for k, v in current().items()})
+
+    snapshot()
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(images))
         seen = correct = 0
         running = 0.0
-        for step in range(steps_per_epoch):
-            idx = order[step * batch_size : (step + 1) * batch_size]
-            batch = random_warp(x_all[idx], rng, elastic=elastic) if augment else x_all[idx]
-            loss, logits, grads = model.loss_and_gradients(batch[:, None], labels[idx], dropout=dropout, rng=rng)
-            # cosine decay from lr to ~0 over the whole run
-            t = ((epoch - 1) * steps_per_epoch + step) / total_steps
-            optimizer.step(grads, lr * 0.5 * (1 + np.cos(np.pi * t)))
-            average.update(model.params)
+        for batch_step in range(steps_per_epoch):
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            idx = order[batch_step * batch_size : (batch_step + 1) * batch_size]
+            batch = images_f[idx]
+            if augment:
+                batch = augment_images(batch, augment, rng, elastic)
+            x = to_network_input(batch, network.input_shape, scale=1.0)
+            loss, logits, grads = _gradients(network, x, labels[idx], rng)
+            if not np.isfinite(loss):
+                raise TrainingFailed(
+                    f"the loss became {loss} at step {step + 1}: the learning rate ({learning_rate}) is "
+                    "too high for this network; try a tenth of it"
+                )
+            fraction = step / total_steps
+            rate = learning_rate * (0.5 * (1 + np.cos(np.pi * fraction)) if schedule == "cosine" else 1.0)
+            step_rule.step(grads, float(rate))
+            if average is not None:
+                average.update(network.params)
+            step += 1
             seen += len(idx)
             correct += int((logits.argmax(axis=1) == labels[idx]).sum())
             running += loss * len(idx)
-            if step % 10 == 0 or step == steps_per_epoch - 1:
-                log(progress_line(epoch, epochs, seen, len(images), running / seen, correct / seen))
-        summary = ""
+            now = time.perf_counter()
+            point = {"step": step, "epoch": epoch, "loss": running / seen, "accuracy": correct / seen}
+            if now - last_report >= progress_seconds or batch_step == steps_per_epoch - 1 or step == 1:
+                last_report = now
+                history.append(point)
+                if on_progress is not None:
+                    elapsed = now - started
+                    on_progress(
+                        {
+                            **point,
+                            "steps": total_steps,
+                            "examples_per_second": step * batch_size / elapsed if elapsed > 0 else 0.0,
+                            "eta_seconds": elapsed / step * (total_steps - step),
+                        }
+                    )
+            if snapshot_every and step % snapshot_every == 0 and step < total_steps:
+                snapshot()
+        if stopped:
+            break
+        row = {
+            "epoch": epoch,
+            "loss": running / max(seen, 1),
+            "accuracy": correct / max(seen, 1),
+            "val_accuracy": None,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
         if val_images is not None and len(val_images):
-            val_accuracy, _ = accuracy_and_confusion(LeNet(average.params), val_images, val_labels)
-            summary = f"  val acc {val_accuracy:.2%}"
-        log(f"{summary}  ({time.perf_counter() - started:.0f} s)\n")
-    model = LeNet(average.params)  # the averaged weights generalise better than the last step's
-    model.meta.update(
-        epochs=epochs,
-        ema_decay=ema_decay,
-        seed=seed,
-        train_size=int(len(images)),
-        training_seconds=round(time.perf_counter() - started, 1),
-        val_accuracy=val_accuracy,
-        val_size=0 if val_images is None else int(len(val_images)),
-        parameters=model.parameter_count,
-        elastic=elastic,
-        dropout=dropout,
-        weight_decay=weight_decay,
-    )
-    return model
+            row["val_accuracy"], _ = accuracy_and_confusion(
+                Network(network.spec, current(), network.meta), val_images, np.asarray(val_labels)
+            )
+        epoch_rows.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+    if average is not None:
+        network.params = {k: v.copy() for k, v in average.params.items()}
+    snapshot()
+    return TrainingResult(network, history, epoch_rows, stopped, time.perf_counter() - started, step)
