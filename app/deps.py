@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.config import Settings
-from engine.model import LeNet
+from engine.network import Network
 
 
-def get_model(request: Request) -> LeNet:
+def get_model(request: Request) -> Network:
     return request.app.state.model
 
 
@@ -18,5 +18,5 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-ModelDep = Annotated[LeNet, Depends(get_model)]
+ModelDep = Annotated[Network, Depends(get_model)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

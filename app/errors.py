@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from engine.errors import EngineError, SpecError
+
 
 class ApiError(Exception):
     """An error answered with ``status`` and ``{"detail": message}``."""
@@ -38,6 +40,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(EngineError)
+    async def engine_error(_: Request, exc: EngineError) -> JSONResponse:
+        # the engine refused an argument: its message already says what and why
+        body: dict[str, Any] = {"detail": str(exc)}
+        if isinstance(exc, SpecError) and exc.index is not None:
+            body["layer"] = {"index": exc.index, "number": exc.index + 1, "name": exc.name, "reason": exc.reason}
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -16,7 +16,7 @@ from app.errors import install_error_handlers
 from app.logs import AccessLog, configure_logging
 from app.middleware import BodySizeLimit, SecurityHeaders, TimeBudget
 from app.routes import arithmetic, filters, health, model, pages, predict
-from engine.model import load_model
+from engine import load_model
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 

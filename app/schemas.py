@@ -267,11 +267,34 @@ class ArithmeticResponse(BaseModel):
 # -- model --------------------------------------------------------------------------
 
 
-class LayerInfo(BaseModel):
+class LayerDescription(BaseModel):
+    """One named layer of a network as ``Network.describe()`` gives it (the input row has only the first five)."""
+
     name: str = Field(examples=["conv1"])
-    kind: str = Field(examples=["conv"])
-    output_shape: list[int] = Field(examples=[[6, 28, 28]])
+    type: str = Field(description="input, conv, maxpool, avgpool or linear", examples=["conv"])
+    output_shape: list[int] = Field(description="after the layer's activation", examples=[[6, 28, 28]])
     parameters: int = Field(examples=[156])
+    receptive_field: list[int] = Field(description="[h, w] input cells one unit sees", examples=[[5, 5]])
+    index: int | None = Field(None, description="position in the spec's layers list", examples=[0])
+    config: dict | None = Field(None, examples=[{"filters": 6, "kernel_size": 5, "stride": 1, "padding": 0}])
+    input_shape: list[int] | None = Field(None, examples=[[1, 32, 32]])
+    parameter_formula: str | None = Field(
+        None, description="filters × (weights per filter + 1 bias)", examples=["6 × (5·5·1 + 1) = 156"]
+    )
+    formula: str | None = Field(
+        None,
+        description="(N + 2P - D(F-1) - 1)/S + 1 with this layer's numbers",
+        examples=["(32 + 2*0 - 1*(5-1) - 1)/1 + 1 = 28"],
+    )
+    fits: bool | None = Field(None, description="false when the windows leave the last rows or columns unseen")
+    receptive_step: list[int] | None = Field(None, description="input cells between neighbouring units' fields")
+    receptive_start: list[int] | None = Field(None, description="top-left of unit (0, 0)'s field (negative: padding)")
+    activation: str | None = Field(None, examples=["relu"])
+    dropout: float | None = Field(None, description="dropout rate while training", examples=[None])
+
+
+class LayerInfo(LayerDescription):
+    kind: str = Field(description="the same as type (kept for older clients)", examples=["conv"])
 
 
 class ModelInfo(BaseModel):

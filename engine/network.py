@@ -238,7 +238,7 @@ def plan_network(spec: Mapping[str, Any]) -> list[LayerPlan]:
             if name in names:
                 raise SpecError(f"the name {name!r} is used twice", index=index, name=name)
             names.add(name)
-        config = _fill_fields(index, raw, name)
+        config = _fill_fields(index, raw, name or kind)
         output = _output_shape(index, name or kind, kind, config, shape)
         if name is not None:
             owner = name
@@ -661,7 +661,7 @@ class Network:
         out: dict[str, np.ndarray] = {}
         for plan in self.plans:
             x, _ = _layer_forward(plan, x, self.params, None, keep=False)
-            if plan.owner != "input":
+            if plan.owner != "input" and plan.type != "flatten":
                 out[plan.owner] = x
         return out
 

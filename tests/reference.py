@@ -97,3 +97,31 @@ def numeric_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         flat[k] = saved
         gflat[k] = (up - down) / (2 * eps)
     return grad
+
+
+def network_forward_naive(network, x):
+    """A network's logits from the loop twins alone, layer by layer as its spec reads (dropout off)."""
+    x = np.asarray(x, dtype=np.float64)
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    for plan in network.plans:
+        cfg = plan.config
+        if plan.type == "conv":
+            w, b = network.params[f"{plan.owner}.weight"], network.params[f"{plan.owner}.bias"]
+            x = conv2d_naive(
+                x, w, b, pair(cfg["stride"]), pair(cfg["padding"]), pair(cfg["dilation"]), cfg["padding_mode"]
+            )
+        elif plan.type in ("maxpool", "avgpool"):
+            reduce = np.max if plan.type == "maxpool" else np.mean
+            x = pool2d_naive(x, pair(cfg["kernel_size"]), pair(cfg["stride"]), reduce)
+        elif plan.type == "flatten":
+            x = x.reshape(len(x), -1)
+        elif plan.type == "linear":
+            w, b = network.params[f"{plan.owner}.weight"], network.params[f"{plan.owner}.bias"]
+            x = np.array([[sum(w[o, i] * row[i] for i in range(len(row))) + b[o] for o in range(len(b))] for row in x])
+        elif plan.type == "relu":
+            x = np.where(x > 0, x, 0.0)
+        elif plan.type == "tanh":
+            x = np.tanh(x)
+        elif plan.type == "sigmoid":
+            x = 1 / (1 + np.exp(-x))
+    return x

@@ -1,5 +1,6 @@
 """The `convscope` command: train, evaluate and serve, as the README shows them."""
 
+import json
 import subprocess
 import sys
 import time
@@ -8,7 +9,7 @@ import httpx
 import numpy as np
 
 from app.cli import main
-from engine import LeNet, load_digits
+from engine import load_digits, load_network
 from tests.conftest import SAMPLE_PATH, free_port
 
 
@@ -20,13 +21,43 @@ def test_train_writes_weights_that_evaluate_reads(tmp_path, capsys):
     assert status == 0
     err = capsys.readouterr().err
     assert "epoch 1/1" in err and "val acc" in err and "saved 63802 parameters" in err
-    model = LeNet.load(out)
+    model = load_network(out)
     assert model.meta["version"] == "test" and model.meta["train_size"] == 450 and model.meta["val_size"] == 50
 
     assert main(["evaluate", "--data", str(SAMPLE_PATH), "--weights", str(out)]) == 0
     report = capsys.readouterr().out
-    assert report.startswith("accuracy ") and "on 500 digits" in report
+    assert report.startswith("accuracy ") and "on 500 images" in report
     assert len(report.strip().splitlines()) == 12  # the accuracy, a header and ten rows of the confusion matrix
+
+
+def test_train_takes_an_architecture_file_and_a_shipped_dataset(tmp_path, capsys):
+    spec = {
+        "input": [1, 28, 28],
+        "classes": 10,
+        "layers": [
+            {"type": "conv", "filters": 2, "kernel_size": 3, "stride": 2},
+            {"type": "relu"},
+            {"type": "flatten"},
+            {"type": "linear", "units": 10},
+        ],
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    out = tmp_path / "clothes.npz"
+    args = ["train", "--dataset", "fashion", "--architecture", str(tmp_path / "spec.json"), "--epochs", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    model = load_network(out)
+    assert model.spec == spec
+    assert model.meta["labels"][0] == "T-shirt/top" and model.meta["train_size"] == 12000
+    assert model.meta["test_accuracy"] > 0.5  # one epoch of a 2-filter net, far above 10% chance
+    capsys.readouterr()
+    assert main(["evaluate", "--dataset", "fashion", "--weights", str(out)]) == 0
+    assert "on 2000 images (fashion)" in capsys.readouterr().out
+
+
+def test_train_refuses_an_architecture_that_does_not_fit(tmp_path, capsys):
+    status = main(["train", "--dataset", "digits", "--architecture", "broken", "--out", str(tmp_path / "x.npz")])
+    assert status == 2
+    assert "layer 7 (conv3): a 5x5 kernel does not fit a 2x2 input" in capsys.readouterr().err
 
 
 def test_evaluate_reads_an_mnist_idx_folder(tmp_path, capsys):

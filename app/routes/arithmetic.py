@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-import numpy as np
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
@@ -18,20 +17,11 @@ from app.schemas import (
     PoolRequest,
     PoolResponse,
 )
+from engine._checks import output_size
 from engine.arithmetic import explain
-from engine.conv import conv2d, conv_transpose2d, conv_windows
-from engine.padding import pad2d
-from engine.pool import avg_pool2d, max_pool2d
+from engine.trace import trace_conv2d, trace_conv_transpose2d, trace_pool2d
 
 router = APIRouter(prefix="/api", tags=["arithmetic"])
-
-
-def window_positions(out_h: int, out_w: int, kernel: tuple[int, int], stride: int, dilation: int) -> np.ndarray:
-    """(OH, OW, KH*KW, 2): padded-frame [r, c] of every tap of every window."""
-    i, j, u, v = np.meshgrid(
-        np.arange(out_h), np.arange(out_w), np.arange(kernel[0]), np.arange(kernel[1]), indexing="ij"
-    )
-    return np.stack([i * stride + u * dilation, j * stride + v * dilation], axis=-1).reshape(out_h, out_w, -1, 2)
 
 
 def _check_step_budget(cells: int, taps: int, what: str) -> None:
@@ -43,13 +33,8 @@ def _check_step_budget(cells: int, taps: int, what: str) -> None:
         )
 
 
-def _clean_grid(grid: np.ndarray) -> list[list[float]]:
-    return [[_clean(v) for v in row] for row in grid]
-
-
-def _clean(value: float) -> float:
-    """Integers stay integers in JSON (4.0 -> 4.0, not 3.9999999)."""
-    return float(np.round(value, 10))
+def _cells(shape: tuple[int, ...]):
+    return ((i, j) for i in range(shape[0]) for j in range(shape[1]))
 
 
 @router.post("/convolve", response_model=ConvolveResponse, summary="Convolve a small grid, step by step")
@@ -60,77 +45,57 @@ def convolve(request: ConvolveRequest) -> Response:
         return _convolve_transposed(request)
     x = request.input if request.input.ndim == 3 else request.input[None]
     k = request.kernel if request.kernel.ndim == 3 else request.kernel[None]
-    if k.shape[0] != x.shape[0]:
-        raise ApiError(
-            422,
-            f"kernel has {k.shape[0]} channels but input has {x.shape[0]}: a filter always "
-            "extends the full depth of the input",
-        )
-    args = dict(stride=request.stride, padding=request.padding, dilation=request.dilation)
-    try:
-        out = conv2d(x[None], k[None], np.array([request.bias]), padding_mode=request.padding_mode, **args)[0, 0]
-    except ValueError as error:
-        raise ApiError(422, str(error)) from None
-    xp = pad2d(x[None], (request.padding, request.padding), request.padding_mode)[0]
-    kernel = k.shape[1:]
+    if request.include_steps:
+        # the budget is checked before the trace is built; an unfit kernel is the engine's 422
+        args = (request.stride, request.padding, request.dilation)
+        oh, ow = output_size(x.shape[1], k.shape[1], *args), output_size(x.shape[2], k.shape[2], *args)
+        _check_step_budget(max(oh, 0) * max(ow, 0), k.size, "this convolution")
+    trace = trace_conv2d(x, k, request.bias, request.stride, request.padding, request.dilation, request.padding_mode)
     steps = []
     if request.include_steps:
-        _check_step_budget(out.size, k.size, "this convolution")
-        windows = conv_windows(xp[None], kernel, (request.stride,) * 2, (request.dilation,) * 2)[0]
-        # c i j u v -> i j c u v: each cell's products, channel by channel
-        products = (windows * k[:, None, None]).transpose(1, 2, 0, 3, 4).reshape(*out.shape, -1)
-        positions = window_positions(*out.shape, kernel, request.stride, request.dilation)
         steps = [
             {
                 "output": [i, j],
-                "positions": positions[i, j].tolist(),
-                "products": [_clean(p) for p in products[i, j]],
-                "value": _clean(out[i, j]),
+                "positions": trace.positions[i, j],
+                "products": trace.products[i, j],
+                "value": trace.output[i, j],
             }
-            for i in range(out.shape[0])
-            for j in range(out.shape[1])
+            for i, j in _cells(trace.output.shape)
         ]
-    padded = xp if request.input.ndim == 3 else xp[0]
     return json_response(
         {
-            "output": _clean_grid(out),
-            "output_size": list(out.shape),
-            "padded_input": padded.tolist(),
+            "output": trace.output,
+            "output_size": list(trace.output.shape),
+            "padded_input": trace.padded_input if request.input.ndim == 3 else trace.padded_input[0],
             "steps": steps,
         }
     )
 
 
 def _convolve_transposed(request: ConvolveRequest) -> Response:
-    x, k = request.input, request.kernel
-    if x.ndim != 2 or k.ndim != 2:
-        raise ApiError(422, "transposed convolution takes a 2-D input and a 2-D kernel here")
     if request.padding_mode != "zeros":
         raise ApiError(422, "transposed convolution only crops (padding_mode zeros); got " + request.padding_mode)
-    args = dict(stride=request.stride, padding=request.padding, dilation=request.dilation)
-    try:
-        out = conv_transpose2d(x[None, None], k[None, None], np.array([request.bias]), **args)[0, 0]
-    except ValueError as error:
-        raise ApiError(422, str(error)) from None
+    if request.include_steps and request.input.ndim == 2:
+        _check_step_budget(request.input.size, request.kernel.size, "this transposed convolution")
+    trace = trace_conv_transpose2d(
+        request.input, request.kernel, request.bias, request.stride, request.padding, request.dilation
+    )
     steps = []
     if request.include_steps:
-        _check_step_budget(x.size, k.size, "this transposed convolution")
-        positions = window_positions(*x.shape, k.shape, request.stride, request.dilation) - request.padding
         steps = [
             {
                 "input": [i, j],
-                "positions": positions[i, j].tolist(),
-                "products": [_clean(p) for p in (x[i, j] * k).ravel()],
-                "value": _clean(x[i, j]),
+                "positions": trace.positions[i, j],
+                "products": trace.products[i, j],
+                "value": float(request.input[i, j]),
             }
-            for i in range(x.shape[0])
-            for j in range(x.shape[1])
+            for i, j in _cells(request.input.shape)
         ]
     return json_response(
         {
-            "output": _clean_grid(out),
-            "output_size": list(out.shape),
-            "padded_input": x.tolist(),
+            "output": trace.output,
+            "output_size": list(trace.output.shape),
+            "padded_input": request.input,
             "steps": steps,
         }
     )
@@ -139,30 +104,21 @@ def _convolve_transposed(request: ConvolveRequest) -> Response:
 @router.post("/pool", response_model=PoolResponse, summary="Pool a small grid, step by step")
 def pool(request: PoolRequest) -> Response:
     """Max or average pooling of a 2-D ``input``, with every window's cells and the winning cell for max."""
-    x = request.input[None, None]
     stride = request.stride or request.kernel_size
-    reduce = max_pool2d if request.mode == "max" else avg_pool2d
-    try:
-        out = reduce(x, request.kernel_size, stride)[0, 0]
-    except ValueError as error:
-        raise ApiError(422, str(error)) from None
-    kernel = (request.kernel_size, request.kernel_size)
-    _check_step_budget(out.size, request.kernel_size**2, "this pooling")
-    values = conv_windows(x, kernel, (stride, stride), (1, 1))[0, 0].reshape(*out.shape, -1)
-    positions = window_positions(*out.shape, kernel, stride, 1)
-    winners = values.argmax(axis=-1)
+    oh, ow = (output_size(side, request.kernel_size, stride, 0, 1) for side in request.input.shape)
+    _check_step_budget(max(oh, 0) * max(ow, 0), request.kernel_size**2, "this pooling")
+    trace = trace_pool2d(request.input, request.kernel_size, stride, request.mode)
     steps = [
         {
             "output": [i, j],
-            "positions": positions[i, j].tolist(),
-            "values": values[i, j].tolist(),
-            "value": _clean(out[i, j]),
-            "source": positions[i, j, winners[i, j]].tolist() if request.mode == "max" else None,
+            "positions": trace.positions[i, j],
+            "values": trace.values[i, j],
+            "value": trace.output[i, j],
+            "source": trace.winners[i, j] if trace.winners is not None else None,
         }
-        for i in range(out.shape[0])
-        for j in range(out.shape[1])
+        for i, j in _cells(trace.output.shape)
     ]
-    return json_response({"output": _clean_grid(out), "output_size": list(out.shape), "steps": steps})
+    return json_response({"output": trace.output, "output_size": list(trace.output.shape), "steps": steps})
 
 
 @router.get("/arithmetic", response_model=ArithmeticResponse, summary="Output size of a convolution, explained")

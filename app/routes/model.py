@@ -7,7 +7,6 @@ from fastapi import APIRouter
 from app.deps import ModelDep
 from app.errors import ApiError
 from app.schemas import LayerWeights, ModelInfo
-from engine.model import INPUT_SHAPE, LAYER_NAMES
 
 router = APIRouter(prefix="/api/model", tags=["model"])
 
@@ -16,9 +15,9 @@ router = APIRouter(prefix="/api/model", tags=["model"])
 def model_info(model: ModelDep) -> dict:
     """Layers in order with kind, output shape and parameter count, the total, and how it was trained."""
     return {
-        "name": "LeNet",
-        "input_shape": list(INPUT_SHAPE),
-        "layers": model.layers(),
+        "name": model.meta.get("name", "LeNet"),
+        "input_shape": list(model.input_shape),
+        "layers": [{**row, "kind": row["type"]} for row in model.describe()[1:]],
         "total_parameters": model.parameter_count,
         "meta": model.meta,
     }
@@ -26,11 +25,11 @@ def model_info(model: ModelDep) -> dict:
 
 @router.get("/layers/{name}/weights", response_model=LayerWeights, summary="One layer's learned weights")
 def layer_weights(name: str, model: ModelDep) -> dict:
-    """``conv1``: 6 filters of 1x5x5, ``conv2``: 16 of 6x5x5, ``fc1``..``fc3``: weight matrices (out, in)."""
-    if name not in LAYER_NAMES:
-        raise ApiError(404, f"no layer named {name!r}; layers are {', '.join(LAYER_NAMES)}")
+    """A conv layer's filters (F, C, KH, KW) or a linear layer's matrix (out, in), and the biases."""
+    if name not in model.layer_names:
+        raise ApiError(404, f"no layer named {name!r}; layers are {', '.join(model.layer_names)}")
     if f"{name}.weight" not in model.params:
-        with_weights = [n for n in LAYER_NAMES if f"{n}.weight" in model.params]
+        with_weights = [n for n in model.layer_names if f"{n}.weight" in model.params]
         raise ApiError(
             404, f"{name} is a pooling layer and has no weights; layers with weights: {', '.join(with_weights)}"
         )

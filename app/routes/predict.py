@@ -12,8 +12,7 @@ from app.errors import ApiError
 from app.imaging import decode_base64_image, decode_image, to_grayscale
 from app.jsonutil import json_response
 from app.schemas import PIXELS_SIDE, PredictRequest, PredictResponse
-from engine.layers import softmax
-from engine.model import LeNet
+from engine.network import Network, classify
 from engine.preprocess import preprocess_digit
 
 router = APIRouter(prefix="/api/predict", tags=["predict"])
@@ -21,7 +20,7 @@ router = APIRouter(prefix="/api/predict", tags=["predict"])
 ActivationsQuery = Query(False, description="add every layer's output (conv1 ... fc3) to the response")
 
 
-def predict_digit(model: LeNet, gray: np.ndarray, with_layers: bool) -> dict:
+def predict_digit(model: Network, gray: np.ndarray, with_layers: bool) -> dict:
     """Grayscale picture (H, W) 0..255 -> the response body of /api/predict."""
     frame = preprocess_digit(gray)
     body: dict = {
@@ -36,12 +35,11 @@ def predict_digit(model: LeNet, gray: np.ndarray, with_layers: bool) -> dict:
         return body
     activations = model.activations(frame.pixels[None, None])
     if not frame.empty:
-        probabilities = softmax(activations["fc3"][0].astype(np.float64))
-        first, second = np.argsort(probabilities)[::-1][:2]
+        guess = classify(next(reversed(activations.values()))[0], k=2)
         body.update(
-            digit=int(first),
-            probabilities=probabilities.tolist(),
-            top=[{"digit": int(d), "probability": float(probabilities[d])} for d in (first, second)],
+            digit=guess.top[0][0],
+            probabilities=guess.probabilities.tolist(),
+            top=[{"digit": c, "probability": p} for c, p in guess.top],
         )
     if with_layers:
         body["layers"] = [

@@ -15,7 +15,14 @@ def test_healthz(client):
 def test_model_layers_in_order(client):
     body = client.get("/api/model").json()
     assert [layer["name"] for layer in body["layers"]] == ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3"]
-    assert body["layers"][0] == {"name": "conv1", "kind": "conv", "output_shape": [6, 28, 28], "parameters": 156}
+    conv1 = body["layers"][0]
+    assert {k: conv1[k] for k in ("name", "kind", "output_shape", "parameters")} == {
+        "name": "conv1",
+        "kind": "conv",
+        "output_shape": [6, 28, 28],
+        "parameters": 156,
+    }
+    assert conv1["parameter_formula"] == "6 × (5·5·1 + 1) = 156" and conv1["receptive_field"] == [5, 5]
     assert body["total_parameters"] == 63802
     assert body["input_shape"] == [1, 32, 32]
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine import LeNet, conv2d, max_pool2d
+from engine import LENET_SPEC, build_network, conv2d, max_pool2d
 from engine._checks import output_size
 
 LECTURE_IMAGE = np.array(
@@ -59,10 +59,20 @@ def test_shrinking_32_28_24_without_padding():
 
 
 def test_ten_5x5x3_filters_have_760_parameters():
-    weight, bias = np.zeros((10, 3, 5, 5)), np.zeros(10)
-    assert weight.size + bias.size == 760
-    out = conv2d(np.zeros((1, 3, 32, 32)), weight, bias, stride=1, padding=2)
-    assert out.shape == (1, 10, 32, 32)
+    layer = build_network(
+        {
+            "input": [3, 32, 32],
+            "classes": 10,
+            "layers": [
+                {"type": "conv", "filters": 10, "kernel_size": 5, "padding": 2},
+                {"type": "flatten"},
+                {"type": "linear", "units": 10},
+            ],
+        }
+    ).describe()[1]
+    assert layer["parameters"] == 760
+    assert layer["parameter_formula"] == "10 × (5·5·3 + 1) = 760"
+    assert layer["output_shape"] == [10, 32, 32]
 
 
 def test_2x2_max_pooling_with_stride_2():
@@ -71,7 +81,7 @@ def test_2x2_max_pooling_with_stride_2():
 
 
 def test_lenet_matches_the_lecture_architecture():
-    model = LeNet.initialize(seed=0)
+    model = build_network(LENET_SPEC, seed=0)
     shapes = {k: v.shape[1:] for k, v in model.activations(np.zeros((1, 1, 32, 32))).items()}
     assert shapes == {
         "conv1": (6, 28, 28),
@@ -82,5 +92,5 @@ def test_lenet_matches_the_lecture_architecture():
         "fc2": (100,),
         "fc3": (10,),
     }
-    assert [layer["parameters"] for layer in model.layers()] == [156, 0, 2416, 0, 48120, 12100, 1010]
+    assert [layer["parameters"] for layer in model.describe()[1:]] == [156, 0, 2416, 0, 48120, 12100, 1010]
     assert model.parameter_count == 63802
