@@ -10,14 +10,8 @@ PyTorch is never a dependency: `pip install torch==2.13.0` takes the CPU build.
 
 from __future__ import annotations
 
-import os
-
-# One BLAS thread per process, as `convscope serve` runs: the engine uses the cores itself
-# (requests in parallel in the server, batch slices in LeNet.forward). Set before NumPy loads.
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
-
 import argparse
+import base64
 import io
 import statistics
 import sys
@@ -26,11 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import apply_kernel, conv2d, load_model, preprocess_digit
+from engine import apply_kernel, build_network, conv2d, load_dataset, load_model, preprocess_digit
+from engine.architectures import architecture
 from engine.filters import PRESETS
+from engine.network import Network, available_cores
+from engine.train import Adam, train_network
 
 
 def median_seconds(fn: Callable[[], object], repeat: int, warmup: int = 2) -> float:
@@ -44,34 +42,54 @@ def median_seconds(fn: Callable[[], object], repeat: int, warmup: int = 2) -> fl
     return statistics.median(times)
 
 
-def torch_lenet(model):
+def torch_twin(network: Network):
+    """The same network as a torch.nn.Sequential with the same weights: a spec maps one-to-one."""
     import torch
-    import torch.nn.functional as F
+    from torch import nn
 
-    p = {k: torch.from_numpy(v) for k, v in model.params.items()}
-
-    def forward(x):
-        with torch.inference_mode():
-            a = F.max_pool2d(F.relu(F.conv2d(x, p["conv1.weight"], p["conv1.bias"])), 2)
-            a = F.max_pool2d(F.relu(F.conv2d(a, p["conv2.weight"], p["conv2.bias"])), 2)
-            a = F.relu(F.linear(a.flatten(1), p["fc1.weight"], p["fc1.bias"]))
-            a = F.relu(F.linear(a, p["fc2.weight"], p["fc2.bias"]))
-            return F.linear(a, p["fc3.weight"], p["fc3.bias"])
-
-    return forward
+    modules = []
+    for plan in network.plans:
+        cfg = plan.config
+        if plan.type == "conv":
+            conv = nn.Conv2d(
+                plan.input_shape[0],
+                plan.output_shape[0],
+                cfg["kernel_size"],
+                cfg["stride"],
+                cfg["padding"],
+                cfg["dilation"],
+                padding_mode=cfg["padding_mode"],
+            )
+            modules.append(conv)
+        elif plan.type in ("maxpool", "avgpool"):
+            pool = nn.MaxPool2d if plan.type == "maxpool" else nn.AvgPool2d
+            modules.append(pool(cfg["kernel_size"], cfg["stride"]))
+        elif plan.type == "linear":
+            modules.append(nn.Linear(plan.input_shape[0], plan.output_shape[0]))
+        else:
+            kinds = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "flatten": nn.Flatten}
+            modules.append(nn.Dropout(cfg["rate"]) if plan.type == "dropout" else kinds[plan.type]())
+    model = nn.Sequential(*modules)
+    named = [p for p in network.plans if p.type in ("conv", "linear")]
+    layers = [m for m in model if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        for plan, layer in zip(named, layers):
+            layer.weight.copy_(torch.from_numpy(network.params[f"{plan.owner}.weight"]))
+            layer.bias.copy_(torch.from_numpy(network.params[f"{plan.owner}.bias"]))
+    return model
 
 
 def fmt(seconds: float | None) -> str:
     if seconds is None:
-        return "—"
-    return f"{seconds * 1e3:8.3f} ms" if seconds < 1 else f"{seconds:8.3f} s "
+        return f"{'—':>11}"
+    return f"{seconds * 1e3:8.3f} ms" if seconds < 1 else f"{seconds:9.3f} s"
 
 
 def row(name: str, ours: float, refs: dict[str, float | None]) -> str:
-    cells = [f"{name:<34}", fmt(ours)]
+    cells = [f"{name:<50}", fmt(ours)]
     for ref in refs.values():
         cells.append(fmt(ref))
-        cells.append(f"{ours / ref:6.2f}x" if ref else "     —")
+        cells.append(f"{ours / ref:6.2f}x" if ref else f"{'—':>7}")
     return " | ".join(cells)
 
 
@@ -87,11 +105,63 @@ def predict_in_process(repeat: int) -> float:
     canvas.paste(0, (130, 40, 150, 240))  # a "1" in dark ink
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
-    import base64
-
     body = {"image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}
     with TestClient(create_app(Settings(log_level="warning"))) as client:
         return median_seconds(lambda: client.post("/api/predict?activations=true", json=body), repeat)
+
+
+def lenet_rows(model: Network, torch, repeat: int) -> list[str]:
+    """LeNet forward at batch 1 and 256 with BLAS's default threads (a notebook) and one BLAS thread
+    (the server), and one training step at batch 64; torch runs with its default threads throughout."""
+    rng = np.random.default_rng(0)
+    twin = torch_twin(model).eval() if torch else None
+    rows = []
+    for label, limit in (("notebook threads", None), ("1 BLAS thread, as served", 1)):
+        for batch in (1, 256):
+            x = rng.random((batch, 1, 32, 32), dtype=np.float32)
+            with threadpool_limits(limits=limit, user_api="blas"):
+                ours = median_seconds(lambda x=x: model.forward(x), repeat)
+            ref = None
+            if torch:
+                xt = torch.from_numpy(x)
+                with torch.inference_mode():
+                    ref = median_seconds(lambda xt=xt: twin(xt), repeat)
+                    np.testing.assert_allclose(model.forward(x), twin(xt).numpy(), rtol=1e-3, atol=1e-3)
+            rows.append(row(f"LeNet forward, batch {batch}, {label}", ours, {"torch": ref, "scipy": None}))
+
+    network = build_network(architecture("lenet"), seed=0)
+    optimizer = Adam(network.params)
+    x = rng.random((64, 1, 32, 32), dtype=np.float32)
+    labels = rng.integers(0, 10, 64)
+
+    def our_step():
+        _, _, grads = network.loss_and_gradients(x, labels, dropout_rng=rng)
+        optimizer.step(grads, 1e-3)
+
+    ours = median_seconds(our_step, repeat)
+    ref = None
+    if torch:
+        twin_train = torch_twin(network).train()
+        torch_optimizer = torch.optim.Adam(twin_train.parameters(), lr=1e-3)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
+
+        def torch_step():
+            torch_optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(twin_train(xt), yt).backward()
+            torch_optimizer.step()
+
+        ref = median_seconds(torch_step, repeat)
+    rows.append(row("LeNet training step, batch 64 (fwd+bwd+Adam)", ours, {"torch": ref, "scipy": None}))
+    return rows
+
+
+def epoch_seconds() -> float:
+    """One epoch of LeNet on the 7,200 training digits with the app's default settings."""
+    train = load_dataset("digits", "train")
+    network = build_network(architecture("lenet"), seed=0)
+    started = time.perf_counter()
+    train_network(network, train.images, train.labels, epochs=1, batch_size=64, learning_rate=3e-3, augment="digits")
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -103,7 +173,7 @@ def main() -> None:
     try:
         import torch
 
-        torch.set_num_threads(max(1, len(__import__("os").sched_getaffinity(0))))
+        torch.set_num_threads(available_cores())
     except ImportError:
         torch = None
     try:
@@ -113,19 +183,10 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     model = load_model()
-    lenet_torch = torch_lenet(model) if torch else None
-    results = []
-
-    for batch in (1, 256):
-        x = rng.random((batch, 1, 32, 32), dtype=np.float32)
-        ours = median_seconds(lambda x=x: model.forward(x), repeat)
-        ref = None
-        if torch:
-            xt = torch.from_numpy(x)
-            ref = median_seconds(lambda xt=xt: lenet_torch(xt), repeat)
-            np.testing.assert_allclose(model.forward(x), lenet_torch(xt).numpy(), rtol=1e-3, atol=1e-3)
-        results.append(row(f"LeNet forward, batch {batch}", ours, {"torch": ref, "scipy": None}))
-
+    results = lenet_rows(model, torch, repeat)
+    results.append(row("LeNet, 1 epoch on 7,200 digits (wall time)", epoch_seconds(), {"torch": None, "scipy": None}))
+    # the rest runs as `convscope serve` does: one BLAS thread per process
+    limit = threadpool_limits(limits=1, user_api="blas")
     image = rng.random((1, 3, 512, 512), dtype=np.float32)
     kernel = rng.random((3, 3), dtype=np.float32)
     # the same 3x3 kernel on each colour channel separately (as the filter playground does)
@@ -167,13 +228,21 @@ def main() -> None:
         row("API predict + activations, in-process", predict_in_process(repeat), {"torch": None, "scipy": None})
     )
 
+    limit.restore_original_limits()
     header = " | ".join(
-        [f"{'operation':<34}", f"{'convscope':>11}", f"{'torch':>11}", "ratio ", f"{'scipy':>11}", "ratio "]
+        [
+            f"{'operation':<50}",
+            f"{'convscope':>11}",
+            f"{'torch':>11}",
+            f"{'ratio':>7}",
+            f"{'scipy':>11}",
+            f"{'ratio':>7}",
+        ]
     )
     print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"))
     print(
-        f"{os.cpu_count()} cores; one BLAS thread per process (as `convscope serve` runs), torch with "
-        f"{torch.get_num_threads() if torch else 0} threads"
+        f"{available_cores()} cores; rows after the epoch run with one BLAS thread (as `convscope serve` "
+        f"does); torch with {torch.get_num_threads() if torch else 0} threads"
     )
     print("ratio = convscope time / reference time (lower is better; 1.00x = as fast)")
     print(header)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine._checks import as_float_array, as_pair, check_fits, output_size
-from engine.conv import IntOrPair, col2im, conv_windows
+from engine.conv import IntOrPair
 from engine.errors import EngineError
 
 
@@ -21,31 +21,12 @@ def _pool_args(x, kernel_size, stride):
     return x, kernel, stride
 
 
-def _tiles(x: np.ndarray, kernel, stride) -> np.ndarray | None:
-    """Fast path: when windows tile the input exactly, a reshape gives (N, C, OH, OW, KH*KW)."""
-    n, c, h, w = x.shape
-    (kh, kw), (sh, sw) = kernel, stride
-    if (kh, kw) != (sh, sw) or h % kh or w % kw:
-        return None
-    tiles = x.reshape(n, c, h // kh, kh, w // kw, kw).transpose(0, 1, 2, 4, 3, 5)
-    return tiles.reshape(n, c, h // kh, w // kw, kh * kw)
-
-
-def _windows(x, kernel, stride) -> np.ndarray:
-    """(N, C, OH, OW, KH*KW) copy of every pooling window."""
-    tiles = _tiles(x, kernel, stride)
-    if tiles is not None:
-        return tiles
-    windows = conv_windows(x, kernel, stride, (1, 1))
-    return windows.reshape(*windows.shape[:4], kernel[0] * kernel[1])
-
-
 def _taps(x: np.ndarray, kernel, stride):
     """For each kernel tap (u, v), the strided slice of ``x`` it sees across all windows: (N, C, OH, OW)."""
     oh, ow = (output_size(x.shape[2 + a], kernel[a], stride[a], 0, 1) for a in (0, 1))
     for u in range(kernel[0]):
         for v in range(kernel[1]):
-            yield x[:, :, u : u + stride[0] * (oh - 1) + 1 : stride[0], v : v + stride[1] * (ow - 1) + 1 : stride[1]]
+            yield x[:, :, _tap_slice(u, stride[0], oh), _tap_slice(v, stride[1], ow)]
 
 
 def max_pool2d(x: np.ndarray, kernel_size: IntOrPair, stride: IntOrPair | None = None) -> np.ndarray:
@@ -63,12 +44,32 @@ def max_pool2d_backward(
     grad_out: np.ndarray, x: np.ndarray, kernel_size: IntOrPair, stride: IntOrPair | None = None
 ) -> np.ndarray:
     """Gradient of :func:`max_pool2d`: each output's gradient goes to the input that was the
-    maximum of its window (the first one on ties, as in PyTorch); (N, C, OH, OW) -> (N, C, H, W)."""
+    maximum of its window (the first one on ties, as in PyTorch); (N, C, OH, OW) -> (N, C, H, W).
+
+    Like the forward pass it walks the KH*KW tap slices: the first tap equal to the window's
+    maximum takes the gradient, and later taps of that window are skipped.
+    """
     x, kernel, stride = _pool_args(x, kernel_size, stride)
-    windows = _windows(x, kernel, stride)
-    winner = windows.argmax(axis=-1)
-    routed = (np.arange(windows.shape[-1]) == winner[..., None]) * np.asarray(grad_out, x.dtype)[..., None]
-    return _scatter(routed, x.shape, kernel, stride)
+    oh, ow = (output_size(x.shape[2 + a], kernel[a], stride[a], 0, 1) for a in (0, 1))
+    grad_out = np.asarray(grad_out, x.dtype)
+    if grad_out.shape[2:] != (oh, ow):
+        raise EngineError(f"grad_out must have spatial shape {(oh, ow)}, got {grad_out.shape[2:]}")
+    taps = list(_taps(x, kernel, stride))
+    best = taps[0].copy()
+    for tap in taps[1:]:
+        np.maximum(best, tap, out=best)
+    grad_x = np.zeros_like(x)
+    unclaimed = np.ones(best.shape, bool)
+    for (u, v), tap in zip(np.ndindex(*kernel), taps):
+        won = unclaimed & (tap == best)
+        unclaimed &= ~won
+        grad_x[:, :, _tap_slice(u, stride[0], oh), _tap_slice(v, stride[1], ow)] += grad_out * won
+    return grad_x
+
+
+def _tap_slice(offset: int, stride: int, size: int) -> slice:
+    """The input rows (or columns) that kernel tap ``offset`` reads across ``size`` windows."""
+    return slice(offset, offset + stride * (size - 1) + 1, stride)
 
 
 def avg_pool2d(x: np.ndarray, kernel_size: IntOrPair, stride: IntOrPair | None = None) -> np.ndarray:
@@ -86,15 +87,12 @@ def avg_pool2d_backward(
 ) -> np.ndarray:
     """Gradient of :func:`avg_pool2d`: each output's gradient is shared equally by its window."""
     x, kernel, stride = _pool_args(x, kernel_size, stride)
-    area = kernel[0] * kernel[1]
-    share = np.asarray(grad_out, x.dtype)[..., None] / area
-    return _scatter(np.broadcast_to(share, (*share.shape[:4], area)), x.shape, kernel, stride)
-
-
-def _scatter(per_tap: np.ndarray, shape, kernel, stride) -> np.ndarray:
-    """Adds per-window values (N, C, OH, OW, KH*KW) back onto the input grid (N, C, H, W)."""
-    n, c, oh, ow, _ = per_tap.shape
-    expected = tuple(output_size(shape[2 + a], kernel[a], stride[a], 0, 1) for a in (0, 1))
-    if (oh, ow) != expected:
-        raise EngineError(f"grad_out must have spatial shape {expected}, got {(oh, ow)}")
-    return col2im(per_tap.reshape(n, c, oh, ow, *kernel), shape, stride, (1, 1))
+    oh, ow = (output_size(x.shape[2 + a], kernel[a], stride[a], 0, 1) for a in (0, 1))
+    grad_out = np.asarray(grad_out, x.dtype)
+    if grad_out.shape[2:] != (oh, ow):
+        raise EngineError(f"grad_out must have spatial shape {(oh, ow)}, got {grad_out.shape[2:]}")
+    share = grad_out / (kernel[0] * kernel[1])
+    grad_x = np.zeros_like(x)
+    for u, v in np.ndindex(*kernel):
+        grad_x[:, :, _tap_slice(u, stride[0], oh), _tap_slice(v, stride[1], ow)] += share
+    return grad_x

@@ -179,6 +179,8 @@ class SGD:
 
 
 OPTIMIZERS = ("adam", "sgd")
+# A guess at chance costs ln(classes), about 2.3 for ten; a loss this large means the weights blew up.
+DIVERGED_LOSS = 1e3
 SCHEDULES = ("cosine", "constant")
 
 
@@ -239,7 +241,7 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np
 
 
 class TrainingFailed(EngineError):
-    """Training could not go on (the loss became NaN or infinite): the message says what to change."""
+    """Training could not go on (the loss became NaN, infinite or huge): the message says what to change."""
 
 
 @dataclass
@@ -353,10 +355,10 @@ def train_network(
                 batch = augment_images(batch, augment, rng, elastic)
             x = to_network_input(batch, network.input_shape, scale=1.0)
             loss, logits, grads = _gradients(network, x, labels[idx], rng)
-            if not np.isfinite(loss):
+            if not np.isfinite(loss) or loss > DIVERGED_LOSS:
                 raise TrainingFailed(
-                    f"the loss became {loss} at step {step + 1}: the learning rate ({learning_rate}) is "
-                    "too high for this network; try a tenth of it"
+                    f"the loss became {loss:.3g} at step {step + 1}: training diverged, the learning rate "
+                    f"({learning_rate:g}) is too high for this network; try a tenth of it"
                 )
             fraction = step / total_steps
             rate = learning_rate * (0.5 * (1 + np.cos(np.pi * fraction)) if schedule == "cosine" else 1.0)
