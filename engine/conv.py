@@ -180,7 +180,7 @@ def conv2d_backward(
     if columns is None:
         columns = im2col(pad2d(x, padding, padding_mode), kernel, stride, dilation)
     g = grad_out.transpose(1, 0, 2, 3).reshape(f, n * oh * ow)  # columns match im2col's columns
-    grad_weight = (g @ columns.T).reshape(weight.shape)
+    grad_weight = (columns @ g.T).T.reshape(weight.shape)  # measured faster than g @ columns.T
     if not need_input_grad:
         return np.empty((0,), x.dtype), grad_weight, grad_bias
     # (c u v) f, f (n i j) -> (c u v) (n i j), viewed as n c i j u v for col2im

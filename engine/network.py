@@ -31,6 +31,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -83,6 +84,7 @@ FIELDS: dict[str, dict[str, Any]] = {
 # No size in a spec may pass this: it keeps a typo (or a hostile number) from reaching an allocation.
 MAX_SIZE = 65536
 PARALLEL_MIN_BATCH = 64  # below this, splitting a batch across cores costs more than it saves
+PARALLEL_MIN_TRAIN_BATCH = 32  # the same for a training step, whose backward pass doubles the work
 COLUMNS_BUDGET = 64 << 20  # bytes of im2col matrix one chunk of a batch may build
 
 LENET_SPEC: dict[str, Any] = {
@@ -495,7 +497,8 @@ def _layer_forward(
         out += b[:, None, None, None]
         return np.ascontiguousarray(out.transpose(1, 0, 2, 3)), (x, columns)
     if kind == "maxpool":
-        return max_pool2d(x, cfg["kernel_size"], cfg["stride"]), x
+        out = max_pool2d(x, cfg["kernel_size"], cfg["stride"])
+        return out, (x, out)
     if kind == "avgpool":
         return avg_pool2d(x, cfg["kernel_size"], cfg["stride"]), x
     if kind == "linear":
@@ -547,7 +550,8 @@ def _layer_backward(
         )
         return grad_x
     if kind == "maxpool":
-        return max_pool2d_backward(grad, cache, cfg["kernel_size"], cfg["stride"])
+        x, out = cache
+        return max_pool2d_backward(grad, x, cfg["kernel_size"], cfg["stride"], out=out)
     if kind == "avgpool":
         return avg_pool2d_backward(grad, cache, cfg["kernel_size"], cfg["stride"])
     if kind == "flatten":
@@ -584,9 +588,17 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def _blas_threads() -> int:
-    infos = [i for i in _blas_controller().info() if i.get("user_api") == "blas"]
-    return max((i.get("num_threads", 1) for i in infos), default=1)
+@contextmanager
+def _one_blas_thread():
+    """Holds BLAS to one thread while the engine runs slices of a batch on threads of its own, so
+    that (say) two slices with two BLAS threads each never fight over two cores."""
+    controller = _blas_controller()
+    infos = [i for i in controller.info() if i.get("user_api") == "blas"]
+    if max((i.get("num_threads", 1) for i in infos), default=1) == 1:
+        yield  # already so (as `convscope serve` runs): skip the switch
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 @dataclass
@@ -682,11 +694,8 @@ class Network:
         cores = available_cores()
         if len(x) < PARALLEL_MIN_BATCH or cores == 1:
             return self._logits(x)
-        parts = np.array_split(x, cores)
-        if _blas_threads() > 1:
-            with _blas_controller().limit(limits=1, user_api="blas"):
-                return np.concatenate(list(_executor(cores).map(self._logits, parts)))
-        return np.concatenate(list(_executor(cores).map(self._logits, parts)))
+        with _one_blas_thread():
+            return np.concatenate(list(_executor(cores).map(self._logits, np.array_split(x, cores))))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) -> probabilities (N, classes), each row summing to 1."""
@@ -724,13 +733,32 @@ class Network:
         """Mean cross-entropy, the logits (N, classes), and d loss / d parameter keyed like ``params``.
 
         Dropout layers drop units only when ``dropout_rng`` is given (training); without it the
-        pass is deterministic, as gradient checks need.
+        pass is deterministic, as gradient checks need. A batch of ``PARALLEL_MIN_TRAIN_BATCH`` or
+        more is split across the cores like :meth:`forward` (each slice with its own dropout
+        stream spawned from ``dropout_rng``), and the slices' gradients are averaged by their size.
         """
         x = self._check_input(x)
+        labels = np.asarray(labels)
+        cores = available_cores()
+        if len(x) < PARALLEL_MIN_TRAIN_BATCH or cores == 1:
+            return self._loss_and_gradients(x, labels, dropout_rng)
+        bounds = np.linspace(0, len(x), cores + 1).astype(int)
+        rngs = dropout_rng.spawn(cores) if dropout_rng is not None else [None] * cores
+        jobs = [(x[a:b], labels[a:b], rng) for a, b, rng in zip(bounds[:-1], bounds[1:], rngs)]
+        with _one_blas_thread():
+            parts = list(_executor(cores).map(lambda job: self._loss_and_gradients(*job), jobs))
+        shares = [len(job[0]) / len(x) for job in jobs]
+        loss = sum(part[0] * share for part, share in zip(parts, shares))
+        grads = {k: sum(part[2][k] * share for part, share in zip(parts, shares)) for k in self.params}
+        return float(loss), np.concatenate([part[1] for part in parts]), grads
+
+    def _loss_and_gradients(
+        self, x: np.ndarray, labels: np.ndarray, dropout_rng: np.random.Generator | None
+    ) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
         logits, caches = self._forward_keep(x, dropout_rng)
         loss = cross_entropy(logits, labels)
         _, grads = self._backward(cross_entropy_backward(logits, labels).astype(logits.dtype), caches, False)
-        return loss, logits, {k: grads[k] for k in self.params}
+        return loss, logits, grads
 
     def input_gradient(self, x: np.ndarray, target: int | np.ndarray) -> np.ndarray:
         """``d logits[n, target[n]] / d x``, shape of ``x``; ``target`` an int or an (N,) array."""

@@ -41,29 +41,33 @@ def max_pool2d(x: np.ndarray, kernel_size: IntOrPair, stride: IntOrPair | None =
 
 
 def max_pool2d_backward(
-    grad_out: np.ndarray, x: np.ndarray, kernel_size: IntOrPair, stride: IntOrPair | None = None
+    grad_out: np.ndarray,
+    x: np.ndarray,
+    kernel_size: IntOrPair,
+    stride: IntOrPair | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gradient of :func:`max_pool2d`: each output's gradient goes to the input that was the
     maximum of its window (the first one on ties, as in PyTorch); (N, C, OH, OW) -> (N, C, H, W).
 
     Like the forward pass it walks the KH*KW tap slices: the first tap equal to the window's
-    maximum takes the gradient, and later taps of that window are skipped.
+    maximum takes the gradient, and later taps of that window are skipped. ``out``, the forward
+    pass's result if the caller kept it, saves finding the maxima again.
     """
     x, kernel, stride = _pool_args(x, kernel_size, stride)
     oh, ow = (output_size(x.shape[2 + a], kernel[a], stride[a], 0, 1) for a in (0, 1))
     grad_out = np.asarray(grad_out, x.dtype)
     if grad_out.shape[2:] != (oh, ow):
         raise EngineError(f"grad_out must have spatial shape {(oh, ow)}, got {grad_out.shape[2:]}")
-    taps = list(_taps(x, kernel, stride))
-    best = taps[0].copy()
-    for tap in taps[1:]:
-        np.maximum(best, tap, out=best)
+    best = max_pool2d(x, kernel, stride) if out is None else out
     grad_x = np.zeros_like(x)
     unclaimed = np.ones(best.shape, bool)
-    for (u, v), tap in zip(np.ndindex(*kernel), taps):
-        won = unclaimed & (tap == best)
-        unclaimed &= ~won
-        grad_x[:, :, _tap_slice(u, stride[0], oh), _tap_slice(v, stride[1], ow)] += grad_out * won
+    won = np.empty(best.shape, bool)
+    for (u, v), tap in zip(np.ndindex(*kernel), _taps(x, kernel, stride)):
+        np.equal(tap, best, out=won)
+        won &= unclaimed
+        unclaimed ^= won
+        grad_x[:, :, _tap_slice(u, stride[0], oh), _tap_slice(v, stride[1], ow)] += np.where(won, grad_out, 0)
     return grad_x
 
 
