@@ -13,23 +13,90 @@ from pathlib import Path
 SERVER_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _server_threads() -> None:
     for name, value in SERVER_THREAD_ENV.items():
         os.environ.setdefault(name, value)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _server_threads()
     import uvicorn
 
     from app.config import get_settings
 
     settings = get_settings()
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers or settings.workers,
-        log_level=settings.log_level,
-        access_log=False,  # the app logs each request itself, with its duration
-    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    worker = EmbeddedWorker() if settings.embedded_worker else None
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers or settings.workers,
+            log_level=settings.log_level,
+            access_log=False,  # the app logs each request itself, with its duration
+        )
+    finally:
+        if worker is not None:
+            worker.stop()
+    return 0
+
+
+class EmbeddedWorker:
+    """The training worker `convscope serve` runs beside the web workers: a `convscope worker`
+    process of its own (training never runs on a web worker's threads), started again if it dies."""
+
+    RESTART_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        import subprocess
+        import threading
+
+        self._subprocess = subprocess
+        self._stopping = threading.Event()
+        self.process = self._start()
+        self._watcher = threading.Thread(target=self._watch, name="worker-watcher", daemon=True)
+        self._watcher.start()
+
+    def _start(self):
+        return self._subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.RESTART_SECONDS):
+            if self.process.poll() is not None and not self._stopping.is_set():
+                print(
+                    f"convscope serve: the training worker exited ({self.process.returncode}); starting it again",
+                    file=sys.stderr,
+                )
+                self.process = self._start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except self._subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _worker(args: argparse.Namespace) -> int:
+    _server_threads()  # training splits each batch across the cores itself, one BLAS thread per slice
+    import logging
+
+    from app.config import get_settings
+    from app.jobs.queue import TrainingQueue
+
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # training yields the cores to the web workers: a prediction never waits behind a job
+        os.nice(args.nice)
+    except OSError:
+        pass
+    TrainingQueue(settings).run_worker()
     return 0
 
 
@@ -203,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--ema-decay", type=float, help=f"moving average of the weights, 0: off ({RECIPE_HELP})")
     tr.add_argument("--version", default="custom", help="version string stored with the weights")
     tr.set_defaults(run=_train)
+
+    wk = sub.add_parser("worker", help="run a training worker: takes jobs from the queue (CONVSCOPE_STORE_URL)")
+    wk.add_argument("--nice", type=int, default=10, help="lower the worker's CPU priority by this much")
+    wk.set_defaults(run=_worker)
 
     ev = sub.add_parser("evaluate", help="print accuracy and the confusion matrix")
     ev.add_argument("--dataset", help="digits or fashion (their test split), or a path as for --data")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,40 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(10.0, gt=0, description="time budget of one CPU-heavy request")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed to call the API from a browser")
     weights_path: str | None = Field(None, description="LeNet weights .npz (default: the shipped model)")
+
+    # -- training jobs --
+    data_dir: Path = Field(Path("var"), description="where the SQLite store lives (created on start)")
+    store_url: str | None = Field(
+        None,
+        description="sqlite:///path.db (default: CONVSCOPE_DATA_DIR/convscope.db) or redis://host:port/db",
+        pattern=r"^(sqlite:///|redis://|rediss://|unix://)",
+    )
+    embedded_worker: bool = Field(True, description="`convscope serve` also starts one training worker")
+    training_slots: int = Field(1, ge=1, le=16, description="jobs trained at once per training worker")
+    max_queued_jobs: int = Field(20, ge=1, le=10_000, description="queued jobs before submissions get 429")
+    max_training_seconds: float = Field(600, gt=0, le=86_400, description="a job running longer fails")
+    model_ttl_days: float = Field(30, gt=0, description="trained models older than this are deleted")
+    max_jobs_per_client: int = Field(2, ge=1, le=1000, description="queued or running jobs per client address")
+    job_stale_seconds: float = Field(
+        20, gt=0, le=3600, description="a running job whose worker is silent this long is ended as failed"
+    )
+    max_parameters: int = Field(500_000, ge=1, le=50_000_000, description="largest network trained")
+    max_layers: int = Field(16, ge=1, le=256, description="most layers in a trained network's spec")
+    max_multiply_adds: int = Field(
+        20_000_000, ge=1, description="most multiply-adds one picture may cost a trained network"
+    )
+
+    @property
+    def store(self) -> str:
+        """The store's URL: the setting, or the SQLite file under the data directory."""
+        return self.store_url or f"sqlite:///{(self.data_dir / 'convscope.db').resolve()}"
+
+    @property
+    def queue_url(self) -> str:
+        """Huey's storage: a SQLite file beside the store's, or the same Redis."""
+        if self.store.startswith("sqlite:///"):
+            return "sqlite:///" + str(Path(self.store.removeprefix("sqlite:///")).with_name("queue.db"))
+        return self.store
 
 
 @lru_cache

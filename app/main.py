@@ -13,10 +13,13 @@ from PIL import Image
 
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
+from app.jobs.events import EventHub
+from app.jobs.queue import TrainingQueue
+from app.jobs.registry import ModelRegistry
+from app.jobs.store import open_store
 from app.logs import AccessLog, configure_logging
 from app.middleware import BodySizeLimit, SecurityHeaders, TimeBudget
-from app.routes import arithmetic, filters, health, model, pages, predict
-from engine import load_model
+from app.routes import arithmetic, filters, health, model, models, pages, predict
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -36,11 +39,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.model = load_model(settings.weights_path)
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store(settings.store)
+        app.state.store = store
+        app.state.registry = ModelRegistry(store, settings.weights_path)
+        app.state.model = app.state.registry.shipped["lenet"]
+        app.state.queue = TrainingQueue(settings, store)
+        app.state.events = EventHub(store, settings.job_stale_seconds)
         # CPU-bound routes run in threads; a few at a time per worker keeps the GIL from
         # thrashing between dozens of them and serves requests roughly first come, first served
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         yield
+        store.close()
 
     # /docs is served by routes/pages.py from local files (no CDN, no inline script)
     app = FastAPI(
@@ -48,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (health.router, predict.router, filters.router, arithmetic.router, model.router, pages.router):
+    routers = (health, predict, filters, arithmetic, model, models, pages)
+    for router in (r.router for r in routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.cors_origins:

@@ -116,11 +116,12 @@ class SecurityHeaders:
 
 
 class TimeBudget:
-    """Answers 503 when a request takes longer than ``seconds``.
+    """Answers 503 when a request has not started its answer within ``seconds``.
 
     The app runs in a task of its own and is not cancelled (a thread doing NumPy work cannot be
-    interrupted); the client gets its answer on time and whatever the app sends later is dropped.
-    Every input is size-bounded, so the abandoned work is bounded too.
+    interrupted); the client gets its 503 on time and whatever the app sends later is dropped. An
+    answer that has started is never cut: it is sent whole (a streamed one, such as a job's events,
+    as long as it lasts).
     """
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
@@ -142,11 +143,10 @@ class TimeBudget:
 
         task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
         done, _ = await asyncio.wait({task}, timeout=self.seconds)
-        if done:
-            task.result()  # re-raises what the app raised
+        if done or started:
+            await task  # finished, or answering already: let it finish (re-raises what the app raised)
             return
         timed_out = True
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # keep its error out of the logs
-        if not started:
-            message = f"the request took longer than its {self.seconds:g} s budget; try a smaller picture or kernel"
-            await send_json(send, 503, message, [(b"retry-after", b"1")])
+        message = f"the request took longer than its {self.seconds:g} s budget; try a smaller picture or kernel"
+        await send_json(send, 503, message, [(b"retry-after", b"1")])

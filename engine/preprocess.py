@@ -85,3 +85,48 @@ def preprocess_digit(image: np.ndarray) -> DigitFrame:
 
     field = _centre_by_mass(_fit_box(crop))
     return DigitFrame(np.pad(field, PAD), empty=False, inverted=inverted)
+
+
+def preprocess_picture(image: np.ndarray, size: int = FRAME) -> DigitFrame:
+    """Any grayscale picture (H, W) 0..255 -> a ``size`` x ``size`` frame in [0, 1], light object on black.
+
+    Fashion-MNIST's recipe without a digit's cropping: the whole picture is scaled, keeping its
+    aspect ratio, so its longer side is ``size``, and centred; a light background (a photo of a shirt
+    on a white table) is inverted first, as the data set's pictures are light on black.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 2 or min(image.shape) < 2:
+        raise EngineError(f"image must be a 2-D grayscale array of at least 2x2, got shape {image.shape}")
+    if not np.isfinite(image).all():
+        raise EngineError("image values must be finite numbers 0..255")
+    gray = np.clip(image, 0, 255) / 255.0
+    inverted = float(np.median(_border(gray))) > 0.5
+    if inverted:
+        gray = 1.0 - gray
+    h, w = gray.shape
+    scale = size / max(h, w)
+    shape = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL wants (width, height)
+    resized = np.clip(
+        np.asarray(Image.fromarray(gray.astype(np.float32)).resize(shape, Image.Resampling.LANCZOS)), 0, 1
+    )
+    frame = np.zeros((size, size), np.float32)
+    top, left = (size - resized.shape[0]) // 2, (size - resized.shape[1]) // 2
+    frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+    return DigitFrame(frame, empty=not (frame > INK_THRESHOLD).any(), inverted=inverted)
+
+
+def fit_frame(frame: np.ndarray, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """A 2-D frame -> a network's input (C, H, W): centred, padded with black or cropped evenly,
+    the same picture in every channel (as :func:`engine.datasets.to_network_input` fits data sets)."""
+    from engine.datasets import to_network_input
+
+    return to_network_input(np.asarray(frame, np.float32)[None], input_shape, scale=1.0)[0]
+
+
+def frame_for(
+    network_dataset: str, image: np.ndarray, input_shape: tuple[int, int, int]
+) -> tuple[np.ndarray, DigitFrame]:
+    """A picture -> (the network's input (C, H, W), the frame before fitting), the way the network's data
+    set was prepared: MNIST's digit recipe for ``digits``, the whole picture for ``fashion``."""
+    frame = preprocess_digit(image) if network_dataset == "digits" else preprocess_picture(image)
+    return fit_frame(frame.pixels, input_shape), frame

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Installs everything the tests need and runs the whole suite:
-#   Debian's Chromium for the browser tests (never a downloaded browser),
+#   Debian's Chromium for the browser tests (never a downloaded browser) and redis-server
+#   (the tests start and stop their own on a free loopback port),
 #   convscope with its [test] extra in .venv, then ruff and pytest.
 # Extra arguments go to pytest (e.g. scripts/test.sh -k lecture).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x /usr/bin/chromium ]; then
-  echo "installing Debian's chromium for the browser tests" >&2
+# Debian's chromium for the browser tests, redis-server for the many-machines store
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing Debian's ${missing[*]} for the tests" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 source scripts/venv.sh

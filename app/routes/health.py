@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from app.deps import ModelDep
 from app.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -12,7 +11,8 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=Health, summary="Is the service up?")
 @router.head("/healthz", include_in_schema=False)  # load balancers often probe with HEAD
-def healthz(model: ModelDep) -> dict:
+def healthz(request: Request) -> dict:
+    model = request.app.state.model
     meta = model.meta
     return {
         "status": "ok",

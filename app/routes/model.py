@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import ModelDep
+from app.deps import ModelDep, ModelIdDep
 from app.errors import ApiError
 from app.schemas import LayerWeights, ModelInfo
 
@@ -12,10 +12,13 @@ router = APIRouter(prefix="/api/model", tags=["model"])
 
 
 @router.get("", response_model=ModelInfo, summary="The network's layers")
-def model_info(model: ModelDep) -> dict:
-    """Layers in order with kind, output shape and parameter count, the total, and how it was trained."""
+def model_info(model: ModelDep, model_id: ModelIdDep) -> dict:
+    """Layers in order with kind, output shape and parameter count, the total, and how it was trained
+    (``?model=ID``, default the shipped LeNet; ``&snapshot=STEP`` for a trained model mid-training)."""
     return {
-        "name": model.meta.get("name", "LeNet"),
+        "id": model_id,
+        "name": model.meta.get("name", model_id),
+        "labels": model.labels,
         "input_shape": list(model.input_shape),
         "layers": [{**row, "kind": row["type"]} for row in model.describe()[1:]],
         "total_parameters": model.parameter_count,

@@ -16,6 +16,7 @@ LECTURE_POOL_INPUT = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
 # Bounds of everything a caller controls (see the README's "Limits").
 PIXELS_SIDE = (8, 1024)
 GRID_SIDE = 64  # /api/convolve and /api/pool inputs
+FRAME_SIDE = 64  # a network's own input sent as `frame`
 GRID_CHANNELS = 8
 KERNEL_SIDE = 15
 MAX_STEP_VALUES = 200_000  # products listed across all animation steps
@@ -62,13 +63,18 @@ def as_grid(
 
 
 class PredictRequest(BaseModel):
-    """Exactly one of ``pixels`` or ``image``."""
+    """Exactly one of ``pixels``, ``image`` or ``frame``."""
 
     pixels: list[list[float]] | None = Field(
         None, description="grayscale values 0..255, from 8x8 up to 1024x1024; ink dark or light"
     )
     image: str | None = Field(
         None, description="PNG/JPEG/WebP as base64 or a data URL (canvas.toDataURL())", max_length=16_000_000
+    )
+    frame: list | None = Field(
+        None,
+        description="the network's own input, run without preprocessing: H×W (one channel) or C×H×W "
+        f"floats in 0..1 of the model's input shape (LeNet: 32×32), up to {FRAME_SIDE}×{FRAME_SIDE}",
     )
 
     model_config = ConfigDict(
@@ -82,9 +88,19 @@ class PredictRequest(BaseModel):
 
     @model_validator(mode="after")
     def exactly_one_source(self) -> PredictRequest:
-        if (self.pixels is None) == (self.image is None):
-            raise ValueError("send exactly one of 'pixels' (2-D list of 0..255) or 'image' (base64 or data URL)")
+        if sum(v is not None for v in (self.pixels, self.image, self.frame)) != 1:
+            raise ValueError(
+                "send exactly one of 'pixels' (2-D list of 0..255), 'image' (base64 or data URL) "
+                "or 'frame' (the network's input, 0..1)"
+            )
         return self
+
+    @field_validator("frame")
+    @classmethod
+    def _frame_grid(cls, value):
+        if value is None:
+            return None
+        return as_grid(value, field="frame", ndims=(2, 3), max_side=FRAME_SIDE, lo=0, hi=1)
 
     @field_validator("pixels")
     @classmethod
@@ -98,7 +114,8 @@ class PredictRequest(BaseModel):
 
 
 class Guess(BaseModel):
-    digit: int = Field(examples=[7])
+    digit: int = Field(description="the class index", examples=[7])
+    label: str | None = Field(None, description="the class name", examples=["7"])
     probability: float = Field(examples=[0.98])
 
 
@@ -109,10 +126,15 @@ class LayerActivation(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    digit: int | None = Field(description="the first guess; null when the drawing is empty", examples=[7])
+    model: str = Field("lenet", description="the model that answered", examples=["lenet"])
+    labels: list[str] = Field(
+        default_factory=lambda: [str(d) for d in range(10)], description="the model's class names, by index"
+    )
+    digit: int | None = Field(description="the first guess (class index); null when the drawing is empty", examples=[7])
+    label: str | None = Field(None, description="the first guess's class name", examples=["7"])
     probabilities: list[float] | None = Field(description="10 probabilities summing to 1; null when empty")
     top: list[Guess] = Field(description="first and second guess; empty when the drawing is empty")
-    input: list[list[float]] = Field(description="the 32x32 frame the network saw, 0..1, white ink on black")
+    input: list = Field(description="the frame the network saw (LeNet: 32x32), 0..1, white ink on black")
     empty: bool = Field(description="true when no ink was found: then there is no guess")
     inverted: bool = Field(False, description="true when the drawing was dark ink on light and was inverted")
     layers: list[LayerActivation] | None = Field(
@@ -123,9 +145,15 @@ class PredictResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
+                    "model": "lenet",
+                    "labels": [str(d) for d in range(10)],
                     "digit": 7,
+                    "label": "7",
                     "probabilities": [0.0, 0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.98, 0.0, 0.01],
-                    "top": [{"digit": 7, "probability": 0.98}, {"digit": 1, "probability": 0.01}],
+                    "top": [
+                        {"digit": 7, "label": "7", "probability": 0.98},
+                        {"digit": 1, "label": "1", "probability": 0.01},
+                    ],
                     "input": [[0.0] * 32] * 32,
                     "empty": False,
                     "inverted": True,
@@ -298,7 +326,9 @@ class LayerInfo(LayerDescription):
 
 
 class ModelInfo(BaseModel):
+    id: str = Field("lenet", examples=["lenet"])
     name: str = Field(examples=["LeNet"])
+    labels: list[str] = Field(default_factory=list, description="class names by index", examples=[list("0123456789")])
     input_shape: list[int] = Field(examples=[[1, 32, 32]])
     layers: list[LayerInfo]
     total_parameters: int = Field(examples=[63802])

@@ -1,0 +1,96 @@
+"""Streams a job's events to any number of clients for the price of one: per process, one poller
+per followed job reads new events from the store and wakes every client waiting on that job.
+
+A client that connects late (or reconnects with ``Last-Event-ID``) first gets what it missed from
+the events kept here; a client that disconnects stops nothing but its own stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import anyio
+from anyio import CapacityLimiter
+
+from app.jobs.store import JobStore
+from app.jobs.worker import reap_stale
+
+POLL_SECONDS = 0.25
+HEARTBEAT_SECONDS = 15.0  # a comment line this often keeps proxies from closing an idle stream
+END_EVENTS = ("done", "failed", "cancelled")
+
+
+@dataclass
+class _Feed:
+    events: list[tuple[int, str, dict]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    listeners: int = 0
+    task: asyncio.Task | None = None
+    ended: bool = False
+
+
+class EventHub:
+    """One per web process (on ``app.state``); store reads run on a few threads of their own so
+    they never wait behind the compute slots."""
+
+    def __init__(self, store: JobStore, stale_seconds: float) -> None:
+        self.store = store
+        self.stale_seconds = stale_seconds
+        self.feeds: dict[str, _Feed] = {}
+        self.limiter = CapacityLimiter(4)
+
+    async def _read(self, job_id: str, after: int):
+        return await anyio.to_thread.run_sync(self.store.events, job_id, after, limiter=self.limiter)
+
+    async def _poll(self, job_id: str, feed: _Feed) -> None:
+        idle = 0
+        while feed.listeners > 0:
+            after = feed.events[-1][0] if feed.events else 0
+            new = await self._read(job_id, after)
+            if new:
+                feed.events.extend(new)
+                feed.ended = feed.ended or any(kind in END_EVENTS for _, kind, _ in new)
+                feed.changed.set()
+                feed.changed = asyncio.Event()
+                idle = 0
+            elif not feed.ended:
+                idle += 1
+                if idle % 40 == 0:  # every ten quiet seconds, make sure the job still has a worker
+                    await anyio.to_thread.run_sync(reap_stale, self.store, self.stale_seconds, limiter=self.limiter)
+            if feed.ended:
+                return
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def follow(self, job_id: str, after: int = 0) -> AsyncIterator[str]:
+        """Server-sent events after id ``after``, until the job ends; heartbeat comments meanwhile."""
+        feed = self.feeds.setdefault(job_id, _Feed())
+        feed.listeners += 1
+        if feed.task is None or feed.task.done():
+            if not feed.ended:
+                feed.task = asyncio.create_task(self._poll(job_id, feed))
+        try:
+            sent = after
+            while True:
+                for seq, kind, data in feed.events:
+                    if seq > sent:
+                        sent = seq
+                        yield f"id: {seq}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
+                        if kind in END_EVENTS:
+                            return
+                if feed.ended and not any(seq > sent for seq, *_ in feed.events):
+                    return
+                if feed.task is None or feed.task.done():
+                    feed.task = asyncio.create_task(self._poll(job_id, feed))
+                changed = feed.changed
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), HEARTBEAT_SECONDS)
+                    continue
+                yield ": heartbeat\n\n"
+        finally:
+            feed.listeners -= 1
+            if feed.listeners == 0 and (feed.ended or len(self.feeds) > 256):
+                self.feeds.pop(job_id, None)  # ended jobs are read from the store again if asked

@@ -1,0 +1,125 @@
+"""Request and response models of the training service (``/api/models``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.schemas import LayerDescription
+from engine.architectures import ARCHITECTURES
+
+MAX_NAME = 60
+
+
+class TrainRequest(BaseModel):
+    """A network to train: its architecture (a spec, as ``engine.build_network`` takes) and how."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "my first CNN",
+                    "dataset": "digits",
+                    "architecture": ARCHITECTURES["tiny"],
+                    "epochs": 1,
+                    "batch_size": 32,
+                    "learning_rate": 0.003,
+                    "optimizer": "adam",
+                    "augment": False,
+                    "seed": 0,
+                }
+            ]
+        },
+    )
+
+    name: str = Field("my network", max_length=MAX_NAME, description="plain text, at most 60 characters")
+    dataset: Literal["digits", "fashion"] = Field("digits", description="the shipped data set to train on")
+    architecture: dict[str, Any] = Field(description="a network spec: input, classes, layers")
+    epochs: int = Field(1, ge=1, le=30)
+    batch_size: int = Field(32, ge=1, le=512)
+    learning_rate: float = Field(0.003, gt=0, le=1, allow_inf_nan=False)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    augment: bool = Field(False, description="random warps (digits) or shifts and mirror images (fashion)")
+    train_size: int | None = Field(None, ge=1, description="training images used (default: the whole split)")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="initial weights, shuffling and augmentation")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_text(cls, value: str) -> str:
+        # plain text only: control characters would garble logs and pages (pages escape the rest)
+        cleaned = "".join(ch for ch in value if ch.isprintable()).strip()
+        if not cleaned:
+            raise ValueError("name must have at least one visible character")
+        return cleaned
+
+
+class JobCreated(BaseModel):
+    id: str = Field(examples=["m3f9a1c2b7d4e"])
+    status: Literal["queued"] = "queued"
+    position: int | None = Field(description="1: next to start", examples=[1])
+    events: str = Field(examples=["/api/models/m3f9a1c2b7d4e/events"])
+
+
+class HistoryPoint(BaseModel):
+    step: int
+    epoch: int
+    loss: float
+    accuracy: float = Field(description="running mean over the epoch so far")
+
+
+class EpochRow(BaseModel):
+    epoch: int
+    val_accuracy: float | None = Field(description="on the data set's test split")
+    seconds: float = Field(description="since training started")
+
+
+class Metrics(BaseModel):
+    test_accuracy: float = Field(examples=[0.9625])
+    test_size: int | None = Field(None, examples=[800])
+    confusion: list[list[int]] = Field(description="rows: true class, columns: guess")
+    per_class_accuracy: list[float]
+    training_seconds: float | None = None
+
+
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class ModelJob(BaseModel):
+    id: str
+    name: str
+    kind: Literal["shipped", "trained", "edited"] = "trained"
+    status: JobStatus
+    dataset: str
+    classes: list[str]
+    architecture: dict[str, Any]
+    layers: list[LayerDescription]
+    parameters: int
+    created: float | None = Field(description="Unix time")
+    started: float | None
+    finished: float | None
+    position: int | None = Field(None, description="place in the queue while queued")
+    message: str | None = Field(None, description="why it failed, in words")
+    settings: dict[str, Any]
+    history: list[HistoryPoint]
+    epochs: list[EpochRow]
+    snapshots: list[int] = Field(description="training steps with saved weights (&snapshot=STEP)")
+    metrics: Metrics | None
+
+
+class ModelSummary(BaseModel):
+    id: str = Field(examples=["lenet"])
+    name: str = Field(examples=["LeNet"])
+    kind: Literal["shipped", "trained", "edited"]
+    dataset: str = Field(examples=["digits"])
+    status: JobStatus
+    test_accuracy: float | None = Field(examples=[0.98875])
+    parameters: int | None = Field(None, examples=[63802])
+    created: float | None
+
+
+class CancelResponse(BaseModel):
+    id: str
+    status: JobStatus
+    cancel_requested: bool
