@@ -24,12 +24,17 @@ COPY engine ./engine
 COPY static ./static
 COPY templates ./templates
 RUN pip install --no-deps -e . \
-    && useradd --system --uid 10001 --home-dir /srv/convscope convscope
+    && useradd --system --uid 10001 --home-dir /srv/convscope convscope \
+    && mkdir -p /srv/convscope/var && chown convscope /srv/convscope/var
 USER convscope
+# trained models, their history and the training queue (SQLite); mount a volume here to keep them
+ENV CONVSCOPE_DATA_DIR=/srv/convscope/var
+VOLUME ["/srv/convscope/var"]
 
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD python -c "import urllib.request, os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"CONVSCOPE_PORT\"]}/healthz', timeout=2)"
 
-# Workers: CONVSCOPE_WORKERS (default: one per core the container sees).
+# Web workers: CONVSCOPE_WORKERS (default: one per core the container sees), plus one training worker
+# (CONVSCOPE_EMBEDDED_WORKER=false for web-only replicas; `convscope worker` runs one on its own).
 CMD ["convscope", "serve"]

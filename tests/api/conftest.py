@@ -10,8 +10,13 @@ from app.main import create_app
 
 
 @pytest.fixture(scope="session")
-def client():
-    with TestClient(create_app(Settings())) as test_client:
+def settings(tmp_path_factory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def client(settings):
+    with TestClient(create_app(settings)) as test_client:
         yield test_client
 
 

@@ -6,6 +6,7 @@ The examples per operation are bounded so CI stays fast; for a longer run:
 """
 
 import os
+import tempfile
 
 import schemathesis
 from fastapi.testclient import TestClient
@@ -15,7 +16,7 @@ from schemathesis.checks import not_a_server_error
 from app.config import Settings
 from app.main import create_app
 
-app = create_app(Settings(log_level="warning"))
+app = create_app(Settings(log_level="warning", data_dir=tempfile.mkdtemp(prefix="convscope-fuzz-")))
 _lifespan = TestClient(app)
 _lifespan.__enter__()  # loads the model onto app.state, as a real start-up does
 

@@ -19,7 +19,6 @@ ONE_DIGIT = [[0] * 28 for _ in range(4)] + [[0] * 12 + [255] * 4 + [0] * 12 for 
 
 def train_follow_and_use(url: str) -> str:
     """Submits LeNet for one epoch, follows it to the end, reconnects, predicts with it; returns its id."""
-    started = time.monotonic()
     response = httpx.post(f"{url}/api/models", json={"name": "lenet <b>1</b>", "architecture": ARCHITECTURES["lenet"]})
     assert response.status_code == 202, response.text
     job = response.json()

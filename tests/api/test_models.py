@@ -1,0 +1,179 @@
+"""The training service's API in-process: every bad design or bound gets its 4xx in words, and
+every model endpoint takes ?model= (shipped ones here; trained ones in tests/jobs)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.jobs.worker import run_job
+from app.main import create_app
+from engine import load_dataset
+from engine.architectures import ARCHITECTURES
+
+TINY = ARCHITECTURES["tiny"]
+WIDE = {"type": "conv", "filters": 64, "kernel_size": 5, "padding": 2}  # 64x64x25 products per pixel
+
+
+@pytest.fixture()
+def fresh(tmp_path):
+    """An app with its own empty store and no worker: jobs stay queued until a test runs one."""
+    settings = Settings(data_dir=tmp_path, max_jobs_per_client=2, max_queued_jobs=3)
+    with TestClient(create_app(settings)) as client:
+        yield client, settings
+
+
+def with_change(change) -> dict:
+    spec = copy.deepcopy(TINY)
+    change(spec)
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"architecture": ARCHITECTURES["broken"]}, 422, "layer 7 (conv3): a 5x5 kernel does not fit a 2x2 input"),
+        (
+            {"architecture": with_change(lambda s: s["layers"].insert(0, {"type": "softmax"}))},
+            422,
+            "unknown layer type",
+        ),
+        ({"architecture": with_change(lambda s: s["layers"][0].update(filters=2000))}, 422, "at most 500000"),
+        (
+            {"architecture": with_change(lambda s: s["layers"].insert(0, WIDE) or s["layers"].insert(0, WIDE))},
+            422,
+            "multiply-adds",
+        ),
+        ({"architecture": with_change(lambda s: s.update(input=[3, 28, 28]))}, 422, "architecture.input"),
+        ({"architecture": with_change(lambda s: s.update(input=[1, 200, 200]))}, 422, "H and W from 8 to 64"),
+        (
+            {"architecture": with_change(lambda s: (s.update(classes=5), s["layers"][-1].update(units=5)))},
+            422,
+            "the data set has 10 classes",
+        ),
+        (
+            {"architecture": with_change(lambda s: s["layers"].extend([{"type": "relu"}] * 12))},
+            422,
+            "at most 16 layers",
+        ),
+        ({"architecture": TINY, "epochs": 31}, 422, "epochs"),
+        ({"architecture": TINY, "epochs": 0}, 422, "epochs"),
+        ({"architecture": TINY, "batch_size": 513}, 422, "batch_size"),
+        ({"architecture": TINY, "learning_rate": 0}, 422, "learning_rate"),
+        ({"architecture": TINY, "learning_rate": 1.5}, 422, "learning_rate"),
+        ({"architecture": TINY, "train_size": 7201}, 422, "train_size: the digits training split has 7200 images"),
+        ({"architecture": TINY, "dataset": "cifar"}, 422, "dataset"),
+        ({"architecture": TINY, "optimizer": "rmsprop"}, 422, "optimizer"),
+        ({"architecture": TINY, "name": "x" * 61}, 422, "name"),
+        ({"architecture": TINY, "name": "\x00\x07"}, 422, "name must have at least one visible character"),
+        ({"architecture": TINY, "colour": "red"}, 422, "colour"),
+        ({"architecture": "lenet"}, 422, "architecture"),
+        ({}, 422, "architecture"),
+    ],
+)
+def test_bad_designs_and_bounds_get_a_4xx_naming_what_was_wrong(fresh, body, status, message):
+    client, _ = fresh
+    response = client.post("/api/models", json=body)
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+
+
+def test_a_bad_layer_is_also_named_in_fields_a_page_can_point_at(fresh):
+    client, _ = fresh
+    response = client.post("/api/models", json={"architecture": ARCHITECTURES["broken"]})
+    assert response.status_code == 422
+    assert response.json()["layer"] == {
+        "index": 6,
+        "number": 7,
+        "name": "conv3",
+        "reason": "a 5x5 kernel does not fit a 2x2 input: (2 + 2*0 - 1*(5-1) - 1)/1 + 1 = -2",
+    }
+
+
+def test_one_client_may_have_two_jobs_and_a_full_queue_says_when_to_retry(fresh):
+    client, _ = fresh
+    first = client.post("/api/models", json={"architecture": TINY})
+    second = client.post("/api/models", json={"architecture": TINY})
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert (first.json()["position"], second.json()["position"]) == (1, 2)
+    third = client.post("/api/models", json={"architecture": TINY})
+    assert third.status_code == 429 and "you have 2 jobs queued or running" in third.json()["detail"]
+    assert int(third.headers["retry-after"]) > 0
+    # cancelling a queued job frees the place at once
+    cancelled = client.post(f"/api/models/{first.json()['id']}/cancel")
+    assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"
+    assert client.get(f"/api/models/{second.json()['id']}").json()["position"] == 1
+    assert client.post("/api/models", json={"architecture": TINY}).status_code == 202
+
+
+def test_unknown_models_are_404_and_unfinished_ones_409(fresh):
+    client, settings = fresh
+    assert client.get("/api/models/nope").status_code == 404
+    assert client.get("/api/models/nope/events").status_code == 404
+    assert client.post("/api/models/nope/cancel").status_code == 404
+    assert client.post("/api/predict?model=nope", json={"pixels": [[0] * 8] * 8}).status_code == 404
+    assert client.post("/api/predict?model=../../etc", json={"pixels": [[0] * 8] * 8}).status_code == 422
+    queued = client.post("/api/models", json={"architecture": TINY}).json()["id"]
+    refused = client.post(f"/api/predict?model={queued}", json={"pixels": [[0] * 8] * 8})
+    assert refused.status_code == 409 and "queued" in refused.json()["detail"]
+    assert client.get(f"/api/model?model={queued}&snapshot=5").status_code == 404
+    assert client.get("/api/model?model=lenet&snapshot=0").status_code == 404  # shipped: no snapshots
+
+
+def test_a_job_run_by_a_worker_is_used_everywhere_and_replayed_from_its_snapshots(fresh):
+    client, settings = fresh
+    job_id = client.post("/api/models", json={"architecture": TINY, "train_size": 4000, "epochs": 2}).json()["id"]
+    run_job(settings, client.app.state.store, job_id)  # what the worker process does
+    record = client.get(f"/api/models/{job_id}").json()
+    assert record["status"] == "done" and record["metrics"]["test_accuracy"] > 0.8
+    assert sum(map(sum, record["metrics"]["confusion"])) == 800
+    assert len(record["metrics"]["per_class_accuracy"]) == 10
+    assert record["settings"]["train_size"] == 4000 and len(record["snapshots"]) <= 21
+    info = client.get(f"/api/model?model={job_id}").json()
+    assert [layer["name"] for layer in info["layers"]] == ["conv1", "pool1", "fc1"] and info["id"] == job_id
+    weights = client.get(f"/api/model/layers/conv1/weights?model={job_id}&snapshot=0").json()
+    assert weights["weight_shape"] == [4, 1, 5, 5]
+    final = client.get(f"/api/model/layers/conv1/weights?model={job_id}").json()
+    assert final["weight"] != weights["weight"]  # the filters learned something
+    assert client.post(f"/api/models/{job_id}/cancel").status_code == 409
+
+
+def test_the_clothing_model_classifies_a_test_image_and_names_its_classes(client):
+    test = load_dataset("fashion", "test")
+    index = int(np.flatnonzero(test.labels == 1)[0])  # a trouser
+    response = client.post("/api/predict?model=fashion", json={"pixels": test.images[index].tolist()})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == "fashion" and body["label"] == "Trouser" and body["labels"][9] == "Ankle boot"
+    assert np.array(body["input"]).shape == (28, 28)
+
+
+def test_a_frame_is_the_networks_input_run_as_is(client):
+    digit = load_dataset("digits", "test")
+    frame = np.pad(digit.images[0] / 255.0, 2)
+    response = client.post("/api/predict", json={"frame": frame.tolist()})
+    assert response.status_code == 200 and response.json()["digit"] == int(digit.labels[0])
+    np.testing.assert_allclose(response.json()["input"], frame)
+    wrong = client.post("/api/predict", json={"frame": np.zeros((28, 28)).tolist()})
+    assert wrong.status_code == 422 and "this model's input is 1x32x32" in wrong.json()["detail"]
+    out_of_range = client.post("/api/predict", json={"frame": (frame * 2).tolist()})
+    assert out_of_range.status_code == 422 and "0..1" in out_of_range.json()["detail"]
+    both = client.post("/api/predict", json={"frame": frame.tolist(), "pixels": [[0] * 8] * 8})
+    assert both.status_code == 422
+
+
+def test_the_model_list_starts_with_the_shipped_models(client):
+    models = client.get("/api/models").json()
+    assert [(m["id"], m["kind"], m["dataset"]) for m in models[:2]] == [
+        ("lenet", "shipped", "digits"),
+        ("fashion", "shipped", "fashion"),
+    ]
+    assert models[1]["test_accuracy"] >= 0.89
+    shipped = client.get("/api/models/fashion").json()
+    assert shipped["status"] == "done" and shipped["classes"][0] == "T-shirt/top"
+    download = client.get("/api/models/lenet/weights")
+    assert download.status_code == 200 and download.headers["content-disposition"].endswith('lenet.npz"')
