@@ -46,7 +46,7 @@ def install_error_handlers(app: FastAPI) -> None:
         # the engine refused an argument: its message already says what and why
         body: dict[str, Any] = {"detail": str(exc)}
         if isinstance(exc, SpecError) and exc.index is not None:
-            body["layer"] = {"index": exc.index, "number": exc.index + 1, "name": exc.name, "reason": exc.reason}
+            body["layer"] = exc.layer()
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(RequestValidationError)

@@ -20,3 +20,9 @@ class SpecError(EngineError):
         self.index = index
         self.name = name
         self.reason = message
+
+    def layer(self) -> dict | None:
+        """The layer at fault as plain data: its spec index, its 1-based number, its name and the reason."""
+        if self.index is None:
+            return None
+        return {"index": self.index, "number": self.index + 1, "name": self.name, "reason": self.reason}

@@ -193,10 +193,11 @@ def _fill_fields(index: int, raw: Mapping[str, Any], name: str | None) -> dict[s
     return config
 
 
-def plan_network(spec: Mapping[str, Any]) -> list[LayerPlan]:
+def plan_network(spec: Mapping[str, Any], into: list[LayerPlan] | None = None) -> list[LayerPlan]:
     """Checks a spec and works out every layer's shapes; raises :class:`SpecError` naming the layer.
 
-    Nothing is allocated, so a spec with a billion parameters costs nothing to refuse.
+    Nothing is allocated, so a spec with a billion parameters costs nothing to refuse. ``into``, if
+    given, receives each layer's plan as it is worked out, so a caller keeps the layers before a bad one.
     """
     if not isinstance(spec, Mapping):
         raise SpecError(f"a network spec is an object with input, classes and layers; got {_short(spec)}")
@@ -217,7 +218,7 @@ def plan_network(spec: Mapping[str, Any]) -> list[LayerPlan]:
     if not isinstance(layers, Sequence) or isinstance(layers, str) or not layers:
         raise SpecError("layers must be a non-empty list")
 
-    plans: list[LayerPlan] = []
+    plans: list[LayerPlan] = [] if into is None else into
     counters: dict[str, int] = {}
     names: set[str] = set()
     owner: str | None = None
@@ -260,6 +261,32 @@ def plan_network(spec: Mapping[str, Any]) -> list[LayerPlan]:
             name=last.owner if last.named else last.type,
         )
     return plans
+
+
+@dataclass(frozen=True)
+class SpecCheck:
+    """What the shape table shows for a spec that may be broken: the layers that could be worked out
+    (as :func:`describe_plan` gives them), their parameters, and the first error (None when it builds)."""
+
+    layers: list[dict[str, Any]]
+    parameters: int
+    plans: list[LayerPlan]
+    error: SpecError | None
+
+
+def check_spec(spec: Mapping[str, Any]) -> SpecCheck:
+    """Like :func:`plan_network`, but keeps going as far as it can instead of raising."""
+    plans: list[LayerPlan] = []
+    error = None
+    try:
+        plan_network(spec, into=plans)
+    except SpecError as caught:
+        error = caught
+    raw_input = spec.get("input") if isinstance(spec, Mapping) else None
+    fine = isinstance(raw_input, Sequence) and len(raw_input) == 3
+    fine = fine and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIZE for v in raw_input)
+    rows = describe_plan(plans, list(raw_input)) if fine else []
+    return SpecCheck(rows, count_parameters(plans), plans, error)
 
 
 def _output_shape(index: int, name: str, kind: str, config: dict[str, Any], shape: tuple[int, ...]) -> tuple[int, ...]:

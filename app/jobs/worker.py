@@ -21,7 +21,7 @@ from app.jobs.store import JobStore, now
 from engine.datasets import load_dataset
 from engine.errors import EngineError
 from engine.network import Network, build_network
-from engine.train import accuracy_and_confusion, train_network
+from engine.train import predict_classes, train_network
 
 log = logging.getLogger("convscope.jobs")
 
@@ -204,7 +204,10 @@ def _train(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
             f"{result.steps} of {steps}; train fewer epochs, fewer images or a smaller network",
         )
         return
-    accuracy, confusion = accuracy_and_confusion(network, test.images, test.labels)
+    guesses = predict_classes(network, test.images)
+    confusion = np.zeros((network.classes, network.classes), np.int64)
+    np.add.at(confusion, (test.labels.astype(np.intp), guesses), 1)
+    accuracy = float((guesses == test.labels).mean())
     per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
     network.meta.update(test_accuracy=accuracy, training_seconds=round(result.seconds, 2), train_size=size)
     store.put_blob(f"{job_id}/model", network_bytes(network))
@@ -213,6 +216,7 @@ def _train(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
         "test_size": int(len(test)),
         "confusion": confusion.tolist(),
         "per_class_accuracy": [round(float(v), 5) for v in per_class],
+        "predictions": guesses.tolist(),  # each test picture's guess: which fill each confusion cell
         "training_seconds": round(result.seconds, 2),
     }
     if store.transition(job_id, ["running"], "done", finished=now(), metrics=metrics):

@@ -1,4 +1,4 @@
-"""The HTML pages: drawing a digit, the filter playground, the convolution-arithmetic stepper."""
+"""The HTML pages: drawing a digit, the filter playground, the convolution-arithmetic stepper, training."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def playground_page(request: Request) -> HTMLResponse:
 @router.api_route("/arithmetic", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def arithmetic_page(request: Request) -> HTMLResponse:
     return render(request, "arithmetic.html", page="arithmetic")
+
+
+@router.api_route("/train", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def train_page(request: Request) -> HTMLResponse:
+    return render(request, "train.html", page="train")
 
 
 @router.api_route("/docs", methods=["GET", "HEAD"], response_class=HTMLResponse)

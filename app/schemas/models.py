@@ -81,6 +81,7 @@ class Metrics(BaseModel):
     confusion: list[list[int]] = Field(description="rows: true class, columns: guess")
     per_class_accuracy: list[float]
     training_seconds: float | None = None
+    predictions: list[int] | None = Field(None, description="the guess for each test picture, in order")
 
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -123,3 +124,41 @@ class CancelResponse(BaseModel):
     id: str
     status: JobStatus
     cancel_requested: bool
+
+
+class LayerError(BaseModel):
+    index: int = Field(description="position in the spec's layers list", examples=[6])
+    number: int = Field(description="index + 1, as a page numbers its rows", examples=[7])
+    name: str | None = Field(examples=["conv3"])
+    reason: str = Field(examples=["a 5x5 kernel does not fit a 2x2 input: (2 + 2*0 - 1*(5-1) - 1)/1 + 1 = -2"])
+
+
+class DesignError(BaseModel):
+    detail: str = Field(
+        examples=["layer 7 (conv3): a 5x5 kernel does not fit a 2x2 input: (2 + 2*0 - 1*(5-1) - 1)/1 + 1 = -2"]
+    )
+    layer: LayerError | None = Field(description="the layer at fault, when one is")
+
+
+class SpecCheckResponse(BaseModel):
+    valid: bool = Field(examples=[False])
+    layers: list[LayerDescription] = Field(description="the input, then each named layer that could be worked out")
+    parameters: int = Field(examples=[2572])
+    error: DesignError | None
+
+
+class DatasetImages(BaseModel):
+    dataset: str = Field(examples=["fashion"])
+    split: str = Field(examples=["test"])
+    size: int = Field(description="pictures in the split", examples=[2000])
+    classes: list[str]
+    indices: list[int]
+    labels: list[int]
+    images: list[list[list[int]]] = Field(description="28x28 values 0..255 each, white on black")
+
+
+class DatasetLabels(BaseModel):
+    dataset: str = Field(examples=["digits"])
+    split: str = Field(examples=["test"])
+    classes: list[str]
+    labels: list[int]

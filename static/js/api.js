@@ -66,3 +66,21 @@ export const api = {
   pool: (body, { signal } = {}) => postJSON("/api/pool", body, { signal }),
   arithmetic: (params, { signal } = {}) => getJSON(`/api/arithmetic?${new URLSearchParams(params)}`, { signal }),
 };
+
+// Training, models and data sets.
+export const models = {
+  list: () => getJSON("/api/models"),
+  get: (id) => getJSON(`/api/models/${encodeURIComponent(id)}`),
+  submit: (body) => postJSON("/api/models", body),
+  cancel: (id) => postJSON(`/api/models/${encodeURIComponent(id)}/cancel`, {}),
+  eventsUrl: (id) => `/api/models/${encodeURIComponent(id)}/events`,
+  architectures: () => getJSON("/api/architectures"),
+  check: (architecture, dataset, { signal } = {}) =>
+    postJSON("/api/architectures/check", { architecture, dataset }, { signal }),
+  info: (query) => getJSON(`/api/model?${new URLSearchParams(query)}`),
+  layerWeights: (name, query) => getJSON(`/api/model/layers/${encodeURIComponent(name)}/weights?${new URLSearchParams(query)}`),
+  predict: (query, body, { signal } = {}) =>
+    postJSON(`/api/predict?${new URLSearchParams({ activations: "true", ...query })}`, body, { signal }),
+  images: (dataset, params) => getJSON(`/api/datasets/${dataset}/images?${new URLSearchParams(params)}`),
+  labels: (dataset) => getJSON(`/api/datasets/${dataset}/labels`),
+};

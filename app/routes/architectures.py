@@ -1,0 +1,52 @@
+"""Designing a network: the ready-made architectures, and the live arithmetic of any spec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import Response
+
+from app.deps import SettingsDep
+from app.errors import ApiError
+from app.jsonutil import json_response
+from app.routes.models import check_architecture
+from app.schemas.models import SpecCheckResponse
+from engine.architectures import ARCHITECTURES
+from engine.datasets import load_dataset
+from engine.network import check_spec
+
+router = APIRouter(prefix="/api/architectures", tags=["models"])
+
+
+@router.get("", summary="Ready-made architectures")
+def architectures() -> dict[str, Any]:
+    """The training page's presets (lenet, tiny, tinyvgg, broken) and the shipped clothing network, as specs."""
+    return ARCHITECTURES
+
+
+@router.post("/check", response_model=SpecCheckResponse, summary="The shapes and parameters of a design")
+def check(
+    settings: SettingsDep,
+    architecture: dict[str, Any] = Body(examples=[ARCHITECTURES["broken"]]),
+    dataset: str = Body("digits", pattern="^(digits|fashion)$"),
+) -> Response:
+    """Every layer that can be worked out (output shape, the size formula with its numbers, parameters as
+    ``6 × (5·5·1 + 1) = 156``, receptive field), and the first problem: the engine's sentence naming the
+    layer, or a bound of the training service. Always 200: a broken design is what this is for."""
+    result = check_spec(architecture)
+    error = None
+    if result.error is not None:
+        e = result.error
+        layer = (
+            None if e.index is None else {"index": e.index, "number": e.index + 1, "name": e.name, "reason": e.reason}
+        )
+        error = {"detail": str(e), "layer": layer}
+    else:
+        try:
+            check_architecture(architecture, settings, len(load_dataset(dataset, "train").classes))
+        except ApiError as bound:
+            error = {"detail": bound.message, "layer": None}
+    return json_response(
+        {"valid": error is None, "layers": result.layers, "parameters": result.parameters, "error": error}
+    )

@@ -1,0 +1,249 @@
+// The training page's DOM and canvas drawing: layer rows, the shape table, charts, filters,
+// the confusion matrix. Pure builders: state and events live in train.js.
+
+import { cssColor, diverging, sequential } from "./colors.js";
+import { formatPercent, h, paintPicture } from "./ui.js";
+
+export const LAYER_TYPES = ["conv", "relu", "maxpool", "avgpool", "tanh", "sigmoid", "flatten", "linear", "dropout"];
+
+// the fields each layer type shows, with PyTorch's defaults for a new layer
+export const FIELDS = {
+  conv: { filters: 8, kernel_size: 3, stride: 1, padding: 0, dilation: 1, padding_mode: "zeros" },
+  maxpool: { kernel_size: 2, stride: 2 },
+  avgpool: { kernel_size: 2, stride: 2 },
+  linear: { units: 10 },
+  dropout: { rate: 0.25 },
+};
+const PADDING_MODES = ["zeros", "reflect", "replicate", "circular", "partial"];
+const LABELS = { kernel_size: "kernel", padding_mode: "padding mode", units: "units", rate: "rate" };
+
+function pairText(value) {
+  return Array.isArray(value) ? value.join(",") : String(value ?? "");
+}
+
+/** "3" -> 3, "3,5" -> [3, 5]; anything else is kept as typed so the API names the problem. */
+export function parseSize(text) {
+  const parts = text.split(",").map((p) => p.trim());
+  const numbers = parts.map(Number);
+  if (parts.length === 1 && parts[0] !== "" && Number.isInteger(numbers[0])) return numbers[0];
+  if (parts.length === 2 && numbers.every(Number.isInteger)) return numbers;
+  return text;
+}
+
+/** One <li> of the design: a type select, its fields, and move/remove buttons. */
+export function layerRow(layer, index, count, { onType, onField, onMove, onRemove }) {
+  const number = index + 1;
+  const type = h(
+    "select",
+    { "data-testid": "layer-type", "aria-label": `Layer ${number} type`, onchange: (e) => onType(index, e.target.value) },
+    ...LAYER_TYPES.map((t) => h("option", { value: t, selected: t === layer.type, text: t })),
+  );
+  const fields = Object.keys(FIELDS[layer.type] ?? {}).map((key) => {
+    const label = `${LABELS[key] ?? key}`;
+    let control;
+    if (key === "padding_mode") {
+      control = h(
+        "select",
+        { "data-field": key, "aria-label": `Layer ${number} ${label}`, onchange: (e) => onField(index, key, e.target.value) },
+        ...PADDING_MODES.map((m) => h("option", { value: m, selected: m === (layer[key] ?? "zeros"), text: m })),
+      );
+    } else {
+      const numeric = key === "rate";
+      control = h("input", {
+        "data-field": key,
+        "aria-label": `Layer ${number} ${label}`,
+        inputmode: numeric ? "decimal" : "numeric",
+        size: 4,
+        value: pairText(layer[key] ?? FIELDS[layer.type][key]),
+        onchange: (e) => onField(index, key, numeric ? Number(e.target.value) : parseSize(e.target.value)),
+      });
+    }
+    return h("label", { class: "field" }, `${label} `, control);
+  });
+  return h(
+    "li",
+    { class: "layer-row", "data-testid": "layer-row", dataset: { index: String(index) } },
+    h("span", { class: "layer-number", text: String(number) }),
+    type,
+    h("span", { class: "layer-fields" }, ...fields),
+    h(
+      "span",
+      { class: "layer-actions" },
+      h("button", { type: "button", "aria-label": `Move layer ${number} up`, disabled: index === 0, onclick: () => onMove(index, -1), text: "↑" }),
+      h("button", { type: "button", "aria-label": `Move layer ${number} down`, disabled: index === count - 1, onclick: () => onMove(index, 1), text: "↓" }),
+      h("button", { type: "button", "aria-label": `Remove layer ${number}`, onclick: () => onRemove(index), text: "✕" }),
+    ),
+  );
+}
+
+/** The shape table's rows from the API's description; the row of a layer that does not fit is marked. */
+export function shapeRows(tbody, rows, error) {
+  const cells = rows.map((row) =>
+    h(
+      "tr",
+      { "data-testid": "shape-row", dataset: { layer: row.name, index: row.index ?? "" } },
+      h("th", { scope: "row", text: row.name + (row.activation ? ` + ${row.activation}` : "") }),
+      h("td", { class: "num", text: row.output_shape.join(" × ") }),
+      h("td", { class: "formula", text: row.formula ?? (row.type === "linear" ? "dense: every input to every unit" : "") }),
+      h("td", { class: "formula", text: row.parameter_formula ?? String(row.parameters) }),
+      h("td", { class: "num", text: row.receptive_field.join(" × ") }),
+    ),
+  );
+  if (error?.layer) {
+    cells.push(
+      h(
+        "tr",
+        { "data-testid": "shape-row", class: "broken", dataset: { layer: error.layer.name ?? "", index: String(error.layer.index) } },
+        h("th", { scope: "row", text: `layer ${error.layer.number} (${error.layer.name})` }),
+        h("td", { colspan: "4", text: `does not fit: ${error.layer.reason}` }),
+      ),
+    );
+  }
+  tbody.replaceChildren(...cells);
+}
+
+/**
+ * A line chart on a canvas. series: [{ points: [[x, y]...], color, dots }]; the x axis is the training step.
+ * marker: an x to mark with a vertical line (the replay's step).
+ */
+export function lineChart(canvas, series, { xMax, yMin = 0, yMax, yLabel = (v) => v.toFixed(2), marker = null }) {
+  const ctx = canvas.getContext("2d");
+  const { width, height } = canvas;
+  const pad = { left: 44, right: 10, top: 10, bottom: 24 };
+  ctx.clearRect(0, 0, width, height);
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.fillStyle = "#5b6477";
+  ctx.strokeStyle = "#c4cad6";
+  const x = (v) => pad.left + ((width - pad.left - pad.right) * v) / Math.max(xMax, 1);
+  const y = (v) => height - pad.bottom - ((height - pad.top - pad.bottom) * (v - yMin)) / Math.max(yMax - yMin, 1e-9);
+  for (let k = 0; k <= 4; k++) {
+    const v = yMin + ((yMax - yMin) * k) / 4;
+    ctx.beginPath();
+    ctx.moveTo(pad.left, y(v));
+    ctx.lineTo(width - pad.right, y(v));
+    ctx.stroke();
+    ctx.fillText(yLabel(v), 4, y(v) + 4);
+  }
+  ctx.fillText("step 0", pad.left, height - 6);
+  ctx.fillText(`${xMax}`, width - pad.right - 30, height - 6);
+  for (const { points, color, dots } of series) {
+    ctx.strokeStyle = color;
+    ctx.fillStyle = color;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    points.forEach(([px, py], i) => (i ? ctx.lineTo(x(px), y(py)) : ctx.moveTo(x(px), y(py))));
+    if (!dots) ctx.stroke();
+    if (dots) for (const [px, py] of points) ctx.fillRect(x(px) - 3, y(py) - 3, 6, 6);
+  }
+  ctx.lineWidth = 1;
+  if (marker !== null) {
+    ctx.strokeStyle = "#f59e0b";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.moveTo(x(marker), pad.top);
+    ctx.lineTo(x(marker), height - pad.bottom);
+    ctx.stroke();
+    ctx.lineWidth = 1;
+  }
+}
+
+/** One magnified canvas per filter (F, C, KH, KW): the mean over its input channels, red above zero, blue below. */
+export function filterTiles(container, filters) {
+  if (!filters) {
+    container.replaceChildren(h("p", { class: "hint", text: "This network has no convolution layer, so no filters to show." }));
+    return;
+  }
+  const bound = Math.max(...filters.flat(3).map(Math.abs)) || 1;
+  const tiles = filters.map((filter, f) => {
+    const kh = filter[0].length;
+    const kw = filter[0][0].length;
+    const canvas = h("canvas", { class: "filter-tile", width: kw, height: kh, "data-testid": "filter-tile", "aria-label": `filter ${f}` });
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(kw, kh);
+    for (let r = 0; r < kh; r++) {
+      for (let c = 0; c < kw; c++) {
+        const mean = filter.reduce((s, channel) => s + channel[r][c], 0) / filter.length;
+        const [red, green, blue] = diverging(mean / bound);
+        image.data.set([red, green, blue, 255], 4 * (r * kw + c));
+      }
+    }
+    ctx.putImageData(image, 0, 0);
+    return canvas;
+  });
+  container.replaceChildren(...tiles);
+}
+
+/** The confusion matrix as a table of buttons, each cell coloured by its count. */
+export function confusionTable(table, confusion, classes, onPick) {
+  const max = Math.max(...confusion.flat()) || 1;
+  const short = (name) => (name.length > 8 ? `${name.slice(0, 7)}…` : name);
+  const head = h("tr", {}, h("th", { scope: "col", text: "true \\ guess" }), ...classes.map((c) => h("th", { scope: "col", title: c, text: short(c) })));
+  const body = confusion.map((row, t) =>
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row", title: classes[t], text: short(classes[t]) }),
+      ...row.map((count, g) => {
+        const t01 = count / max;
+        const button = h("button", {
+          type: "button",
+          class: "confusion-cell" + (t === g ? " diagonal" : ""),
+          "data-testid": "confusion-cell",
+          dataset: { true: String(t), guess: String(g), count: String(count) },
+          "aria-label": `${count} ${classes[t]} read as ${classes[g]}`,
+          text: String(count),
+          onclick: () => onPick(t, g),
+        });
+        button.style.background = cssColor(sequential(0.15 + 0.85 * t01));
+        button.style.color = t01 > 0.55 ? "#111" : "#fff";
+        return h("td", {}, button);
+      }),
+    ),
+  );
+  table.replaceChildren(h("thead", {}, head), h("tbody", {}, ...body));
+}
+
+export function perClassList(list, perClass, classes) {
+  list.replaceChildren(
+    ...perClass.map((p, k) =>
+      h("li", {}, h("span", { text: classes[k] }), h("span", { class: "bar-track" }, barFill(p)), h("span", { class: "num", text: formatPercent(p) })),
+    ),
+  );
+}
+
+function barFill(p) {
+  const fill = h("span", { class: "bar-fill" });
+  fill.style.width = `${(p * 100).toFixed(1)}%`;
+  return fill;
+}
+
+/** Probability bars for any model's classes; the best one is marked. */
+export function probabilityBars(list, probabilities, labels) {
+  const best = probabilities.indexOf(Math.max(...probabilities));
+  list.replaceChildren(
+    ...probabilities.map((p, k) =>
+      h(
+        "li",
+        { class: k === best ? "top" : "", "data-testid": "probability-bar", dataset: { digit: String(k) }, "aria-label": `${labels[k]}: ${formatPercent(p)}` },
+        h("span", { class: "bar-digit", text: labels[k] }),
+        h("span", { class: "bar-track" }, barFill(p)),
+        h("span", { class: "bar-value", text: formatPercent(p) }),
+      ),
+    ),
+  );
+}
+
+/** Clickable pictures of a data set (28x28, white on black), magnified. */
+export function gallery(container, images, labels, classes, onPick, { testid = "gallery-image" } = {}) {
+  container.replaceChildren(
+    ...images.map((picture, k) => {
+      const canvas = h("canvas", { class: "picture" });
+      paintPicture(canvas, picture);
+      return h(
+        "button",
+        { type: "button", class: "picture-button", "data-testid": testid, dataset: { index: String(k) }, "aria-label": `A test picture of ${classes[labels[k]]}`, onclick: () => onPick(k) },
+        canvas,
+      );
+    }),
+  );
+}

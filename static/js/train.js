@@ -1,0 +1,458 @@
+// The training page: wires the design, the live arithmetic, the training job's event stream,
+// the results and the replay. Drawing and DOM-building live in train-draw.js; every number
+// (shapes, parameters, receptive fields, accuracies) comes from the API.
+
+import { models } from "./api.js";
+import {
+  FIELDS,
+  confusionTable,
+  filterTiles,
+  gallery,
+  layerRow,
+  lineChart,
+  perClassList,
+  probabilityBars,
+  shapeRows,
+} from "./train-draw.js";
+import { formatDuration, formatPercent, h, showError } from "./ui.js";
+
+const CHECK_DEBOUNCE_MS = 150;
+const INPUT_FOR = { digits: [1, 28, 28], fashion: [1, 28, 28] };
+
+const el = Object.fromEntries(
+  [
+    "layer-list", "add-layer", "add-type", "input-line", "shape-table", "param-count", "spec-error", "dataset", "epochs",
+    "batch-size", "learning-rate", "optimizer", "train-size", "augment", "model-name", "train-button", "stop-button",
+    "status", "progress", "error", "loss-chart", "accuracy-chart", "filters", "results", "test-accuracy", "try-model",
+    "confusion-matrix", "per-class", "misclassified", "replay", "time-scrubber", "replay-step", "replay-filters",
+    "replay-gallery", "replay-prediction", "replay-bars",
+  ].map((id) => [id, document.getElementById(id)]),
+);
+
+const state = {
+  presets: {},
+  preset: "lenet",
+  spec: null, // the design: { input, classes, layers }
+  valid: false,
+  checkTimer: null,
+  checkAbort: null,
+  job: null, // { id, status, dataset, classes }
+  source: null, // the EventSource following the job
+  history: [], // progress points
+  epochs: [], // epoch rows
+  snapshots: [], // { step, filters }
+  steps: 0,
+  replayPicture: 0,
+  replayImages: null,
+};
+
+// -- the design ------------------------------------------------------------------------------
+
+function setDesign(spec, preset = null) {
+  state.spec = structuredClone(spec);
+  state.preset = preset;
+  renderDesign();
+  scheduleCheck();
+}
+
+function renderDesign() {
+  const { layers } = state.spec;
+  const handlers = {
+    onType: (i, type) => {
+      layers[i] = { type, ...(FIELDS[type] ?? {}) };
+      changed();
+    },
+    onField: (i, key, value) => {
+      layers[i][key] = value;
+      changed();
+    },
+    onMove: (i, step) => {
+      const [layer] = layers.splice(i, 1);
+      layers.splice(i + step, 0, layer);
+      changed();
+      el["layer-list"].querySelectorAll("li")[i + step]?.querySelector("select")?.focus();
+    },
+    onRemove: (i) => {
+      layers.splice(i, 1);
+      changed();
+    },
+  };
+  el["layer-list"].replaceChildren(...layers.map((layer, i) => layerRow(layer, i, layers.length, handlers)));
+  el["input-line"].textContent = `Input: ${state.spec.input.join(" × ")} (channels × height × width); ${state.spec.classes} classes out.`;
+}
+
+function changed() {
+  state.preset = null;
+  renderDesign();
+  scheduleCheck();
+}
+
+function scheduleCheck() {
+  clearTimeout(state.checkTimer);
+  state.valid = false;
+  updateTrainButton();
+  state.checkTimer = setTimeout(check, CHECK_DEBOUNCE_MS);
+  writeUrl();
+}
+
+async function check() {
+  state.checkAbort?.abort();
+  const abort = new AbortController();
+  state.checkAbort = abort;
+  try {
+    const result = await models.check(state.spec, el.dataset.value, { signal: abort.signal });
+    state.valid = result.valid;
+    shapeRows(el["shape-table"].tBodies[0], result.layers, result.error);
+    el["param-count"].textContent = result.parameters.toLocaleString("en");
+    showError(el["spec-error"], result.error?.detail ?? "");
+    for (const row of el["layer-list"].children) {
+      row.classList.toggle("broken", result.error?.layer?.index === Number(row.dataset.index));
+    }
+  } catch (error) {
+    if (error.name === "AbortError") return;
+    state.valid = false;
+    showError(el["spec-error"], `The design could not be checked: ${error.message}`);
+  }
+  updateTrainButton();
+}
+
+function updateTrainButton() {
+  const busy = state.job && ["queued", "running"].includes(state.job.status);
+  el["train-button"].disabled = !state.valid || busy;
+  el["stop-button"].disabled = !busy;
+}
+
+// -- the URL ---------------------------------------------------------------------------------
+
+const SETTINGS = [
+  ["dataset", "dataset"],
+  ["epochs", "epochs"],
+  ["batch_size", "batch-size"],
+  ["learning_rate", "learning-rate"],
+  ["optimizer", "optimizer"],
+  ["train_size", "train-size"],
+  ["name", "model-name"],
+];
+
+function writeUrl() {
+  // a job's id comes first: reloading reconnects to it; the design follows for when it is edited
+  const params = new URLSearchParams();
+  if (state.job) params.set("model", state.job.id);
+  if (!state.job || !["queued", "running"].includes(state.job.status)) {
+    if (state.preset) params.set("preset", state.preset);
+    else params.set("spec", JSON.stringify(state.spec));
+    for (const [key, id] of SETTINGS) if (el[id].value !== "") params.set(key, el[id].value);
+    if (el.augment.checked) params.set("augment", "1");
+  }
+  history.replaceState(null, "", `/train?${params}`);
+}
+
+function readSettings(params) {
+  for (const [key, id] of SETTINGS) if (params.has(key)) el[id].value = params.get(key);
+  el.augment.checked = params.get("augment") === "1" || params.get("augment") === "true";
+}
+
+function settingsBody() {
+  const number = (id) => (el[id].value === "" ? undefined : Number(el[id].value));
+  return {
+    name: el["model-name"].value || "my network",
+    dataset: el.dataset.value,
+    architecture: state.spec,
+    epochs: number("epochs"),
+    batch_size: number("batch-size"),
+    learning_rate: number("learning-rate"),
+    optimizer: el.optimizer.value,
+    augment: el.augment.checked,
+    train_size: number("train-size"),
+  };
+}
+
+// -- training --------------------------------------------------------------------------------
+
+async function train() {
+  showError(el.error, "");
+  el["train-button"].disabled = true;
+  try {
+    const job = await models.submit(settingsBody());
+    follow({ id: job.id, status: "queued", dataset: el.dataset.value, epochs: Number(el.epochs.value) || 1 });
+  } catch (error) {
+    const advice = error.status === 429 ? " (the server is busy: wait a little and try again)" : "";
+    showError(el.error, `Training could not start: ${error.message}${advice}`);
+    updateTrainButton();
+  }
+}
+
+function resetLive() {
+  state.history = [];
+  state.epochs = [];
+  state.snapshots = [];
+  state.steps = 0;
+  el.results.hidden = true;
+  el.replay.hidden = true;
+  el.misclassified.replaceChildren();
+  filterTiles(el.filters, []);
+  drawCharts();
+}
+
+function follow(job) {
+  state.source?.close();
+  state.job = job;
+  resetLive();
+  writeUrl();
+  setStatus(`Queued…`);
+  updateTrainButton();
+  el["try-model"].href = `/?model=${encodeURIComponent(job.id)}`;
+  // EventSource reconnects by itself (sending Last-Event-ID), so a dropped connection resumes
+  const source = new EventSource(models.eventsUrl(job.id));
+  state.source = source;
+  const on = (type, handler) => source.addEventListener(type, (e) => handler(JSON.parse(e.data)));
+  on("queued", (d) => setStatus(`Waiting in the queue: position ${d.position}.`));
+  on("started", () => setStatus("Training started…"));
+  on("progress", onProgress);
+  on("epoch", (d) => {
+    state.epochs.push(d);
+    drawCharts();
+  });
+  on("snapshot", (d) => {
+    state.snapshots.push(d);
+    filterTiles(el.filters, d.filters);
+    updateScrubber();
+  });
+  on("done", (d) => finish("done", `Done: ${formatPercent(d.test_accuracy)} of the test pictures read correctly.`));
+  on("failed", (d) => {
+    finish("failed", "Training failed.");
+    showError(el.error, d.message);
+  });
+  on("cancelled", () => finish("cancelled", "Stopped. The snapshots so far can still be replayed."));
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED && !["done", "failed", "cancelled"].includes(state.job?.status)) {
+      showError(el.error, "Lost the connection to the server; reload the page to follow the job again.");
+    }
+  };
+}
+
+function onProgress(p) {
+  state.job.status = "running";
+  state.history.push(p);
+  state.steps = p.steps;
+  const share = p.step / p.steps;
+  el.progress.setAttribute("aria-valuenow", String(Math.round(share * 100)));
+  el.progress.querySelector(".progress-fill").style.width = `${(share * 100).toFixed(1)}%`;
+  el.progress.querySelector(".progress-text").textContent =
+    `step ${p.step} of ${p.steps} · epoch ${p.epoch} · about ${formatDuration(p.eta_seconds)} left`;
+  setStatus(`Training: loss ${p.loss.toFixed(3)}, accuracy ${formatPercent(p.accuracy)} on this epoch's batches so far (${Math.round(p.examples_per_second)} pictures a second).`);
+  updateTrainButton();
+  drawCharts();
+}
+
+async function finish(status, words) {
+  state.source?.close();
+  state.job.status = status;
+  setStatus(words);
+  updateTrainButton();
+  if (status === "done") el.progress.querySelector(".progress-fill").style.width = "100%";
+  if (state.snapshots.length) showReplay();
+  if (status === "done") await showResults();
+}
+
+async function stop() {
+  if (!state.job) return;
+  try {
+    await models.cancel(state.job.id);
+    setStatus("Stopping…");
+  } catch (error) {
+    showError(el.error, `Could not stop the job: ${error.message}`);
+  }
+}
+
+function setStatus(text) {
+  el.status.textContent = text;
+}
+
+// -- charts ----------------------------------------------------------------------------------
+
+function drawCharts(marker = null) {
+  const xMax = state.steps || 1;
+  const loss = state.history.map((p) => [p.step, p.loss]);
+  const lossMax = Math.max(2.5, ...loss.map(([, y]) => y));
+  lineChart(el["loss-chart"], [{ points: loss, color: "#2563eb" }], { xMax, yMax: lossMax, marker });
+  const stepsPerEpoch = state.steps / (state.job?.epochs || 1);
+  const train = state.history.map((p) => [p.step, p.accuracy]);
+  const val = state.epochs.filter((e) => e.val_accuracy !== null).map((e) => [Math.round(e.epoch * stepsPerEpoch), e.val_accuracy]);
+  lineChart(
+    el["accuracy-chart"],
+    [
+      { points: train, color: "#2563eb" },
+      { points: val, color: "#dc2626", dots: true },
+    ],
+    { xMax, yMax: 1, yLabel: (v) => formatPercent(v, 0), marker },
+  );
+}
+
+// -- results ---------------------------------------------------------------------------------
+
+async function showResults() {
+  let record;
+  try {
+    record = await models.get(state.job.id);
+  } catch (error) {
+    showError(el.error, `Could not load the results: ${error.message}`);
+    return;
+  }
+  const { metrics, classes, dataset } = record;
+  state.job.classes = classes;
+  state.job.dataset = dataset;
+  el.results.hidden = false;
+  el["test-accuracy"].textContent = `${formatPercent(metrics.test_accuracy)} of ${metrics.test_size} pictures`;
+  confusionTable(el["confusion-matrix"], metrics.confusion, classes, (t, g) => showCell(t, g, metrics.predictions));
+  perClassList(el["per-class"], metrics.per_class_accuracy, classes);
+}
+
+let testLabels = null;
+
+async function showCell(trueClass, guess, predictions) {
+  const { dataset, classes } = state.job;
+  testLabels ??= (await models.labels(dataset)).labels;
+  const indices = predictions.flatMap((g, k) => (g === guess && testLabels[k] === trueClass ? [k] : []));
+  const title = `${indices.length} ${classes[trueClass]} pictures read as ${classes[guess]}`;
+  if (!indices.length) {
+    el.misclassified.replaceChildren(h("h3", { text: title }));
+    return;
+  }
+  const shown = indices.slice(0, 48);
+  const data = await models.images(dataset, { indices: shown.join(",") });
+  const tiles = h("div", { class: "gallery" });
+  gallery(tiles, data.images, data.labels, classes, () => {}, { testid: "misclassified-image" });
+  const more = indices.length > shown.length ? h("p", { class: "hint", text: `The first ${shown.length} are shown.` }) : null;
+  el.misclassified.replaceChildren(h("h3", { text: title }), tiles, more);
+}
+
+// -- replay ----------------------------------------------------------------------------------
+
+function updateScrubber() {
+  const scrubber = el["time-scrubber"];
+  const atEnd = Number(scrubber.value) >= Number(scrubber.max);
+  scrubber.max = String(Math.max(state.snapshots.length - 1, 0));
+  if (atEnd) scrubber.value = scrubber.max;
+  if (!el.replay.hidden) showSnapshot();
+}
+
+async function showReplay() {
+  el.replay.hidden = false;
+  updateScrubber();
+  if (!state.replayImages) {
+    const dataset = state.job.dataset ?? el.dataset.value;
+    const firsts = await Promise.all([...Array(10).keys()].map((label) => models.images(dataset, { label, count: 1 })));
+    state.replayImages = {
+      images: firsts.map((d) => d.images[0]),
+      labels: firsts.map((d) => d.labels[0]),
+      classes: firsts[0].classes,
+    };
+    gallery(el["replay-gallery"], state.replayImages.images, state.replayImages.labels, state.replayImages.classes, (k) => {
+      state.replayPicture = k;
+      showSnapshot();
+    });
+  }
+  showSnapshot();
+}
+
+let replayAbort = null;
+
+async function showSnapshot() {
+  const snapshot = state.snapshots[Number(el["time-scrubber"].value)];
+  if (!snapshot) return;
+  el["replay-step"].textContent = `step ${snapshot.step} of ${state.steps || snapshot.step}`;
+  filterTiles(el["replay-filters"], snapshot.filters);
+  drawCharts(snapshot.step);
+  if (!state.replayImages) return;
+  for (const button of el["replay-gallery"].children) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.index) === state.replayPicture));
+  }
+  replayAbort?.abort();
+  replayAbort = new AbortController();
+  try {
+    const picture = state.replayImages.images[state.replayPicture];
+    const result = await models.predict(
+      { model: state.job.id, snapshot: snapshot.step, activations: "false" },
+      { pixels: picture },
+      { signal: replayAbort.signal },
+    );
+    const truth = state.replayImages.classes[state.replayImages.labels[state.replayPicture]];
+    el["replay-prediction"].textContent = `At step ${snapshot.step} the network reads this ${truth} as “${result.label}” (${formatPercent(result.top[0].probability)}).`;
+    probabilityBars(el["replay-bars"], result.probabilities, result.labels);
+  } catch (error) {
+    if (error.name !== "AbortError") showError(el.error, `Could not replay this step: ${error.message}`);
+  }
+}
+
+// -- start -----------------------------------------------------------------------------------
+
+async function reopen(modelId) {
+  try {
+    const record = await models.get(modelId);
+    el.dataset.value = record.dataset;
+    el.epochs.value = record.settings.epochs;
+    el["batch-size"].value = record.settings.batch_size;
+    el["learning-rate"].value = record.settings.learning_rate;
+    el.optimizer.value = record.settings.optimizer;
+    el["train-size"].value = record.settings.train_size;
+    el.augment.checked = record.settings.augment;
+    el["model-name"].value = record.name;
+    state.spec = structuredClone(record.architecture);
+    renderDesign();
+    await check();
+    follow({ id: record.id, status: record.status, dataset: record.dataset, epochs: record.settings.epochs });
+  } catch (error) {
+    showError(el.error, error.status === 404 ? `There is no model “${modelId}”. Design a new one below.` : error.message);
+    setDesign(state.presets.lenet, "lenet");
+  }
+}
+
+async function start() {
+  try {
+    state.presets = await models.architectures();
+  } catch (error) {
+    showError(el.error, `The ready-made designs could not be loaded: ${error.message}`);
+    return;
+  }
+  const params = new URLSearchParams(location.search);
+  readSettings(params);
+  if (params.has("model")) {
+    await reopen(params.get("model"));
+    return;
+  }
+  let spec = null;
+  if (params.has("spec")) {
+    try {
+      spec = JSON.parse(params.get("spec"));
+    } catch {
+      showError(el["spec-error"], "The design in the address could not be read; starting from LeNet.");
+    }
+  }
+  const preset = params.get("preset") in state.presets ? params.get("preset") : "lenet";
+  if (spec) setDesign(spec, null);
+  else setDesign(state.presets[preset], preset);
+}
+
+for (const button of document.querySelectorAll("[data-preset]")) {
+  button.addEventListener("click", () => {
+    const spec = structuredClone(state.presets[button.dataset.preset]);
+    if (button.dataset.preset !== "lenet") spec.input = INPUT_FOR[el.dataset.value];
+    setDesign(spec, button.dataset.preset);
+  });
+}
+el["add-layer"].addEventListener("click", () => {
+  const type = el["add-type"].value;
+  // a new layer goes before the last one (the output), where it usually belongs
+  state.spec.layers.splice(Math.max(state.spec.layers.length - 1, 0), 0, { type, ...(FIELDS[type] ?? {}) });
+  changed();
+});
+for (const id of ["dataset", "epochs", "batch-size", "learning-rate", "optimizer", "train-size", "augment", "model-name"]) {
+  el[id].addEventListener("change", () => (id === "dataset" ? scheduleCheck() : writeUrl()));
+}
+el["train-button"].addEventListener("click", train);
+el["stop-button"].addEventListener("click", stop);
+el["time-scrubber"].addEventListener("input", showSnapshot);
+window.addEventListener("pagehide", () => state.source?.close());
+
+start();
