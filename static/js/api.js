@@ -56,9 +56,6 @@ export async function postForm(path, formData, { signal } = {}) {
 
 // Named endpoints, so pages never spell URLs themselves.
 export const api = {
-  predict: (image, { signal } = {}) => postJSON("/api/predict?activations=true", { image }, { signal }),
-  model: () => getJSON("/api/model"),
-  layerWeights: (name) => getJSON(`/api/model/layers/${encodeURIComponent(name)}/weights`),
   filters: () => getJSON("/api/filters"),
   samplePhoto: () => getBlob("/static/samples/cat.jpg"),
   applyFilter: (formData, { signal } = {}) => postForm("/api/filters/apply", formData, { signal }),

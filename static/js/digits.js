@@ -1,10 +1,14 @@
-// The digit-drawing page: wires the sketchpad, the API and the layer views together.
+// The drawing page: wires the sketchpad (or, for clothing models, a gallery and an upload), the
+// chosen model (?model=ID&snapshot=STEP) and the layer views together. Layers, colour scales and
+// explanations are built from the model's description, for any architecture.
 
-import { api } from "./api.js";
+import { models } from "./api.js";
 import { cssColor, diverging, scaleFor, sequential } from "./colors.js";
 import { cellAt, extent, formatNumber, legend, outlineCells, paintGrid } from "./draw.js";
-import { LAYERS, crop, receptiveField, weightedSum } from "./network.js";
+import { ACTIVATIONS, geometry, receptiveField, weightedSum, windowOf } from "./network.js";
 import { Sketchpad } from "./sketchpad.js";
+import { gallery, probabilityBars } from "./train-draw.js";
+import { formatPercent, h, showError } from "./ui.js";
 
 const DEBOUNCE_MS = 90;
 
@@ -18,20 +22,34 @@ const el = {
   prediction: document.getElementById("prediction"),
   predictionProbability: document.getElementById("prediction-probability"),
   second: document.getElementById("second-guess"),
-  bars: [...document.querySelectorAll("[data-testid=probability-bar]")],
+  bars: document.getElementById("probability-bars"),
   downsampled: document.getElementById("downsampled"),
+  inputAbout: document.getElementById("input-about"),
   toggles: document.getElementById("layer-toggles"),
   layers: document.getElementById("layers"),
   detail: document.getElementById("unit-detail"),
+  picker: document.getElementById("model-picker"),
+  modelAbout: document.getElementById("model-about"),
+  modelError: document.getElementById("model-error"),
+  drawBox: document.getElementById("draw-box"),
+  pictureBox: document.getElementById("picture-box"),
+  gallery: document.getElementById("gallery"),
+  upload: document.getElementById("upload"),
 };
 
+const params = new URLSearchParams(location.search);
+const query = { model: params.get("model") || "lenet" };
+if (params.has("snapshot")) query.snapshot = params.get("snapshot");
+
 const state = {
+  info: null, // GET /api/model: layers, labels, meta
+  layers: [], // geometry(): the named layers in order
   result: null, // the last prediction applied to the page
-  weights: {}, // conv1 / conv2 weights, fetched once for the unit details
-  inputImage: null, // painted ImageData of the downsampled input
-  views: {}, // per layer: { section, tiles: [{canvas, image}] }
+  weights: {}, // conv layers' weights, fetched once for the unit details
+  inputImage: null, // painted ImageData of the network's input
+  views: {}, // per layer: { layer, section, tiles: [{canvas, image}], values }
   inFlight: false,
-  pending: false,
+  pending: null,
   epoch: 0, // bumped by clear: answers to older drawings are dropped
   timer: null,
 };
@@ -40,45 +58,32 @@ const state = {
 
 function schedule(delay = DEBOUNCE_MS) {
   clearTimeout(state.timer);
-  state.timer = setTimeout(send, delay);
+  state.timer = setTimeout(() => (pad.isEmpty ? showEmpty() : send({ image: pad.toDataURL() })), delay);
 }
 
-async function send() {
-  if (pad.isEmpty) {
-    showEmpty();
-    return;
-  }
+async function send(body) {
   if (state.inFlight) {
-    state.pending = true; // at most one request at a time; the latest drawing goes next
+    state.pending = body; // at most one request at a time; the latest input goes next
     return;
   }
   state.inFlight = true;
   const epoch = state.epoch;
   try {
-    const result = await api.predict(pad.toDataURL());
-    if (epoch === state.epoch && !pad.isEmpty) {
-      hideError();
+    const result = await models.predict(query, body);
+    if (epoch === state.epoch) {
+      showError(el.error, "");
       render(result);
     }
   } catch (error) {
-    if (epoch === state.epoch) showError(`The network could not read the drawing: ${error.message}`);
+    if (epoch === state.epoch) showError(el.error, `The network could not read the input: ${error.message}`);
   } finally {
     state.inFlight = false;
     if (state.pending) {
-      state.pending = false;
-      send();
+      const next = state.pending;
+      state.pending = null;
+      if (!(next.image && pad.isEmpty)) send(next);
     }
   }
-}
-
-function showError(message) {
-  el.error.textContent = message;
-  el.error.hidden = false;
-}
-
-function hideError() {
-  el.error.hidden = true;
-  el.error.textContent = "";
 }
 
 // -- the guess ------------------------------------------------------------------------
@@ -89,38 +94,38 @@ function showEmpty() {
   el.prediction.textContent = "";
   el.predictionProbability.textContent = "";
   el.second.textContent = "";
-  for (const bar of el.bars) setBar(bar, 0, false);
+  if (state.info) probabilityBars(el.bars, state.info.labels.map(() => 0), state.info.labels);
+  el.bars.querySelectorAll("li").forEach((li) => li.classList.remove("top"));
   paintInput(null);
   for (const view of Object.values(state.views)) view.section.classList.add("stale");
   clearDetail();
 }
 
-function setBar(bar, probability, isTop) {
-  bar.querySelector(".bar-fill").style.width = `${(probability * 100).toFixed(1)}%`;
-  bar.querySelector(".bar-value").textContent = probability ? `${(probability * 100).toFixed(1)}%` : "–";
-  bar.classList.toggle("top", isTop);
-  bar.setAttribute("aria-label", `${bar.dataset.digit}: ${(probability * 100).toFixed(1)} percent`);
-}
-
 function render(result) {
   if (result.empty) {
     showEmpty();
-    el.prompt.textContent = "No ink found yet: draw a bigger or darker digit.";
+    el.prompt.textContent = isDigits() ? "No ink found yet: draw a bigger or darker digit." : "This picture is blank.";
     return;
   }
   state.result = result;
   el.prompt.hidden = true;
   const [first, second] = result.top;
-  el.prediction.textContent = String(first.digit);
-  el.predictionProbability.textContent = `${(first.probability * 100).toFixed(1)}% sure`;
-  el.second.textContent = `${second.digit} (${(second.probability * 100).toFixed(1)}%)`;
-  result.probabilities.forEach((p, d) => setBar(el.bars[d], p, d === first.digit));
+  el.prediction.textContent = first.label;
+  el.predictionProbability.textContent = `${formatPercent(first.probability)} sure`;
+  el.second.textContent = second ? `${second.label} (${formatPercent(second.probability)})` : "";
+  probabilityBars(el.bars, result.probabilities, result.labels);
   paintInput(result.input);
   renderLayers(result.layers);
 }
 
+function inputGrid(input) {
+  // the network's input, one channel (H x W) or the first of several (C x H x W)
+  return Array.isArray(input[0][0]) ? input[0] : input;
+}
+
 function paintInput(input) {
-  const grid = input ?? Array.from({ length: 32 }, () => new Array(32).fill(0));
+  const [, height, width] = state.info?.input_shape ?? [1, 32, 32];
+  const grid = input ? inputGrid(input) : Array.from({ length: height }, () => new Array(width).fill(0));
   state.inputImage = paintGrid(el.downsampled, grid, (v) => {
     const g = Math.round(v * 255);
     return [g, g, g];
@@ -130,40 +135,20 @@ function paintInput(input) {
 // -- layer views ------------------------------------------------------------------------
 
 function buildLayerViews() {
-  for (const layer of LAYERS) {
-    const toggle = document.createElement("label");
-    toggle.className = "toggle";
-    const box = document.createElement("input");
-    box.type = "checkbox";
-    box.checked = true;
-    box.dataset.layer = layer.name;
-    box.addEventListener("change", () => {
-      state.views[layer.name].section.hidden = !box.checked;
-    });
-    toggle.append(box, ` ${layer.label}`);
-    el.toggles.append(toggle);
+  el.toggles.replaceChildren();
+  el.layers.replaceChildren();
+  for (const layer of state.layers) {
+    const box = h("input", { type: "checkbox", checked: true, dataset: { layer: layer.name } });
+    box.addEventListener("change", () => (state.views[layer.name].section.hidden = !box.checked));
+    el.toggles.append(h("label", { class: "toggle" }, box, ` ${layer.label}`));
 
-    const section = document.createElement("section");
-    section.className = `layer layer-${layer.kind}`;
-    section.setAttribute("data-testid", "layer");
-    section.dataset.layer = layer.name;
-    const title = document.createElement("h3");
-    title.textContent = layer.label;
-    const scale = document.createElement("div");
-    scale.className = "legend";
-    const tiles = document.createElement("div");
-    tiles.className = "tiles";
-    section.append(title, scale, tiles);
-    if (layer.name === "fc3") {
-      // the output units are the digits 0-9: label them under the strip
-      const labels = document.createElement("div");
-      labels.className = "unit-labels";
-      for (let d = 0; d < 10; d++) {
-        const span = document.createElement("span");
-        span.textContent = String(d);
-        labels.append(span);
-      }
-      section.append(labels);
+    const title = h("h3", { text: layer.label });
+    const scale = h("div", { class: "legend" });
+    const tiles = h("div", { class: "tiles" });
+    const section = h("section", { class: `layer layer-${layer.kind}`, "data-testid": "layer", dataset: { layer: layer.name } }, title, scale, tiles);
+    if (layer.label === "output") {
+      // the output units are the classes: label them under the strip
+      section.append(h("div", { class: "unit-labels" }, ...state.info.labels.map((name) => h("span", { title: name, text: name }))));
     }
     el.layers.append(section);
     state.views[layer.name] = { layer, section, title, scale, tilesBox: tiles, tiles: [] };
@@ -171,8 +156,9 @@ function buildLayerViews() {
 }
 
 function renderLayers(layers) {
-  for (const { name, shape, values } of layers) {
+  for (const { name, shape, values } of layers ?? []) {
     const view = state.views[name];
+    if (!view) continue;
     view.section.classList.remove("stale");
     view.title.textContent = `${view.layer.label} · ${shape.join(" × ")}`;
     view.values = values;
@@ -189,12 +175,13 @@ function renderLayers(layers) {
 }
 
 function makeTile(view, channel) {
-  const canvas = document.createElement("canvas");
-  canvas.setAttribute("data-testid", "activation-map");
-  canvas.dataset.channel = String(channel);
-  canvas.className = "activation-map";
   const kind = view.layer.kind;
-  canvas.setAttribute("aria-label", kind === "fc" ? `${view.layer.label} units` : `${view.layer.label} channel ${channel}`);
+  const canvas = h("canvas", {
+    "data-testid": "activation-map",
+    class: "activation-map",
+    dataset: { channel: String(channel) },
+    "aria-label": kind === "fc" ? `${view.layer.label} units` : `${view.layer.label} channel ${channel}`,
+  });
   if (kind === "fc") {
     canvas.addEventListener("pointermove", (e) => describeUnit(view, e));
   } else {
@@ -224,20 +211,19 @@ function inspect(view, channel, event) {
   const { layer } = view;
   restoreHighlights();
 
-  const field = receptiveField(layer.name, row, col, "input");
-  outlineCells(el.downsampled, state.inputImage, ...field);
+  outlineCells(el.downsampled, state.inputImage, ...receptiveField(state.layers, layer.name, row, col, "input"));
   const tile = view.tiles[channel];
   outlineCells(tile.canvas, tile.image, row, col, row + 1, col + 1, "#f97316");
   tile.canvas.classList.add("focused");
 
-  const previous = receptiveField(layer.name, row, col, layer.from);
   if (layer.from !== "input") {
+    const previous = receptiveField(state.layers, layer.name, row, col, layer.from);
     const prevView = state.views[layer.from];
     // a convolution looks through every channel of the layer before; pooling only through its own
     const channels = layer.kind === "conv" ? prevView.tiles.map((_, c) => c) : [channel];
     for (const c of channels) outlineCells(prevView.tiles[c].canvas, prevView.tiles[c].image, ...previous);
   }
-  showDetail(view, channel, row, col, previous);
+  showDetail(view, channel, row, col);
 }
 
 function describeUnit(view, event) {
@@ -245,37 +231,38 @@ function describeUnit(view, event) {
   const cell = cellAt(view.tiles[0].canvas, event);
   if (!cell) return;
   const value = view.values[cell.col];
-  const name = view.layer.name === "fc3" ? `digit ${cell.col}` : `unit ${cell.col}`;
-  clearDetail(`${view.layer.label}, ${name}`, `value ${formatNumber(value, 3)}${view.layer.name === "fc3" ? " (logit: softmax turns these into probabilities)" : ""}`);
+  const output = view.layer.label === "output";
+  const name = output ? state.info.labels[cell.col] : `unit ${cell.col}`;
+  const words = output ? " (logit: softmax turns these into probabilities)" : "";
+  clearDetail(`${view.layer.label}, ${name}`, `value ${formatNumber(value, 3)}${words}`);
 }
 
 function clearDetail(title = "Hover a cell", text = "Point at (or tap) any cell of a convolution or pooling map to see how it was computed.") {
-  const heading = document.createElement("h3");
-  heading.textContent = title;
-  const p = document.createElement("p");
-  p.className = "hint";
-  p.textContent = text;
-  el.detail.replaceChildren(heading, p);
+  el.detail.replaceChildren(h("h3", { text: title }), h("p", { class: "hint", text }));
 }
 
 function previousMaps(layer) {
-  if (layer.from === "input") return [state.result.input];
+  if (layer.from === "input") {
+    const input = state.result.input;
+    return Array.isArray(input[0][0]) ? input : [input];
+  }
   return state.views[layer.from].values;
 }
 
-function showDetail(view, channel, row, col, [r0, c0, r1, c1]) {
+function showDetail(view, channel, row, col) {
   const { layer } = view;
   const value = view.values[channel][row][col];
-  const heading = document.createElement("h3");
-  heading.textContent = `${layer.label}, channel ${channel}, cell (${row}, ${col}) = ${formatNumber(value, 3)}`;
-  const parts = [heading];
+  const parts = [h("h3", { text: `${layer.label}, channel ${channel}, cell (${row}, ${col}) = ${formatNumber(value, 3)}` })];
   const maps = previousMaps(layer);
+  const windows = windowOf(layer, layer.kind === "conv" ? maps : [maps[channel]], row, col);
+  const where = `rows ${row * layer.s[0] - layer.p[0]}–${row * layer.s[0] - layer.p[0] + layer.d[0] * (layer.k[0] - 1)}`;
 
   if (layer.kind === "pool") {
-    const window = crop(maps[channel], r0, c0, r1, c1);
-    parts.push(paragraph(`2×2 max pooling of ${layer.from} channel ${channel}, rows ${r0}–${r1 - 1}, columns ${c0}–${c1 - 1}:`));
-    parts.push(numberGrid(window, null, value));
-    parts.push(paragraph(`max(${window.flat().map((v) => formatNumber(v)).join(", ")}) = ${formatNumber(value, 3)}`));
+    const taps = windows[0].flat().map((t) => t.value);
+    const verb = layer.type === "maxpool" ? "max" : "mean";
+    parts.push(paragraph(`${layer.k.join("×")} ${verb} pooling of ${layer.from} channel ${channel}, ${where}:`));
+    parts.push(numberGrid(windows[0].map((r) => r.map((t) => t.value)), false, layer.type === "maxpool" ? value : null));
+    parts.push(paragraph(`${verb}(${taps.map((v) => formatNumber(v)).join(", ")}) = ${formatNumber(value, 3)}`));
   } else {
     const weights = state.weights[layer.name];
     if (!weights) {
@@ -283,64 +270,59 @@ function showDetail(view, channel, row, col, [r0, c0, r1, c1]) {
     } else {
       const filter = weights.weight[channel];
       const bias = weights.bias[channel];
-      const windows = maps.map((m) => crop(m, r0, c0, r1, c1));
-      const { perChannel, total } = weightedSum(windows, filter, bias);
-      const source = layer.from === "input" ? "the 32×32 input" : `all ${maps.length} channels of ${layer.from}`;
-      parts.push(paragraph(`Filter ${channel} (5×5${maps.length > 1 ? `×${maps.length}` : ""}) over ${source}, rows ${r0}–${r1 - 1}, columns ${c0}–${c1 - 1}.`));
-      const grids = document.createElement("div");
-      grids.className = maps.length > 1 ? "weight-grids compact" : "weight-grids";
+      const { perChannel, ratio, total } = weightedSum(windows, filter, bias, layer.mode);
+      const source = layer.from === "input" ? "the input" : `all ${maps.length} channels of ${layer.from}`;
+      const size = `${layer.k.join("×")}${maps.length > 1 ? `×${maps.length}` : ""}`;
+      parts.push(paragraph(`Filter ${channel} (${size}) over ${source}, ${where}${layer.p[0] ? `, ${layer.mode} padding` : ""}.`));
+      const grids = h("div", { class: maps.length > 1 ? "weight-grids compact" : "weight-grids" });
       filter.forEach((w, c) => {
-        const figure = document.createElement("figure");
-        const caption = document.createElement("figcaption");
-        caption.textContent = maps.length > 1 ? `ch ${c}: Σ = ${formatNumber(perChannel[c], 2)}` : "weights";
-        figure.append(numberGrid(w, true), caption);
-        grids.append(figure);
+        const caption = maps.length > 1 ? `ch ${c}: Σ = ${formatNumber(perChannel[c], 2)}` : "weights";
+        grids.append(h("figure", {}, numberGrid(w, true), h("figcaption", { text: caption })));
       });
       parts.push(grids);
       const terms = maps.length > 1
         ? perChannel.map((s) => formatNumber(s, 2)).join(" + ")
-        : windows[0].flat().map((x, k) => `${formatNumber(filter[0].flat()[k], 2)}·${formatNumber(x, 2)}`).join(" + ");
-      const sum = document.createElement("p");
-      sum.className = "dot-product";
-      sum.textContent = `${terms} + bias ${formatNumber(bias, 2)} = ${formatNumber(total, 3)}; ReLU → ${formatNumber(Math.max(total, 0), 3)}`;
-      parts.push(sum);
+        : windows[0].flat().map((t, k) => `${formatNumber(filter[0].flat()[k], 2)}·${formatNumber(t.value, 2)}`).join(" + ");
+      const scaled = ratio !== 1 ? ` (× ${formatNumber(ratio, 3)}, partial padding)` : "";
+      const activation = ACTIVATIONS[layer.activation];
+      const after = activation ? `; ${layer.activation} → ${formatNumber(activation(total), 3)}` : "";
+      parts.push(h("p", { class: "dot-product", text: `${terms}${scaled} + bias ${formatNumber(bias, 2)} = ${formatNumber(total, 3)}${after}` }));
     }
   }
   el.detail.replaceChildren(...parts);
 }
 
 function paragraph(text) {
-  const p = document.createElement("p");
-  p.textContent = text;
-  return p;
+  return h("p", { text });
 }
 
 /** A small table of numbers; weights get a diverging background, a pooling winner is marked. */
 function numberGrid(grid, signed, highlight = null) {
-  const table = document.createElement("table");
-  table.className = "number-grid";
   const bound = Math.max(...grid.flat().map(Math.abs)) || 1;
-  for (const rowValues of grid) {
-    const tr = document.createElement("tr");
-    for (const v of rowValues) {
-      const td = document.createElement("td");
-      td.textContent = formatNumber(v, 2);
-      if (signed) {
-        const color = diverging(v / bound);
-        td.style.background = cssColor(color);
-      } else {
-        td.style.background = cssColor(sequential(v / bound));
-        td.style.color = v / bound > 0.6 ? "#111" : "#fff";
-      }
-      if (highlight !== null && v === highlight) td.classList.add("winner");
-      tr.append(td);
-    }
-    table.append(tr);
-  }
-  return table;
+  return h(
+    "table",
+    { class: "number-grid" },
+    ...grid.map((rowValues) =>
+      h(
+        "tr",
+        {},
+        ...rowValues.map((v) => {
+          const td = h("td", { text: formatNumber(v, 2) });
+          td.style.background = cssColor(signed ? diverging(v / bound) : sequential(v / bound));
+          if (!signed) td.style.color = v / bound > 0.6 ? "#111" : "#fff";
+          if (highlight !== null && v === highlight) td.classList.add("winner");
+          return td;
+        }),
+      ),
+    ),
+  );
 }
 
-// -- samples ------------------------------------------------------------------------------
+// -- inputs: the sketchpad and samples (digits), a gallery and an upload (pictures) --------
+
+function isDigits() {
+  return (state.info?.meta?.dataset ?? "digits") === "digits";
+}
 
 const sprite = new Image();
 sprite.src = "/static/samples/mnist-digits.png";
@@ -365,6 +347,78 @@ function loadSample(digit) {
   schedule(0);
 }
 
+async function showGallery() {
+  el.drawBox.hidden = true;
+  el.pictureBox.hidden = false;
+  el.inputAbout.textContent = "The whole picture scaled to fit 28×28 (a light background is turned dark), as Fashion-MNIST's pictures were.";
+  const dataset = state.info.meta.dataset;
+  const data = await models.images(dataset, { count: 30, start: 0 });
+  gallery(el.gallery, data.images, data.labels, data.classes, (k) => {
+    for (const b of el.gallery.children) b.setAttribute("aria-pressed", String(Number(b.dataset.index) === k));
+    state.epoch++;
+    send({ pixels: data.images[k] });
+  });
+}
+
+function readUpload() {
+  const file = el.upload.files[0];
+  if (!file) return;
+  const reader = new FileReader();
+  reader.onload = () => {
+    state.epoch++;
+    send({ image: reader.result });
+  };
+  reader.readAsDataURL(file);
+}
+
+// -- the model --------------------------------------------------------------------------
+
+async function fillPicker() {
+  try {
+    const list = await models.list();
+    const usable = list.filter((m) => m.status === "done" || m.id === query.model);
+    el.picker.replaceChildren(
+      ...usable.map((m) =>
+        h("option", {
+          value: m.id,
+          selected: m.id === query.model,
+          text: `${m.name} (${m.dataset}${m.test_accuracy ? `, ${formatPercent(m.test_accuracy)}` : ""})`,
+        }),
+      ),
+    );
+  } catch (error) {
+    showError(el.modelError, `The list of models could not be loaded: ${error.message}`);
+  }
+}
+
+async function loadModel() {
+  try {
+    state.info = await models.info(query);
+  } catch (error) {
+    const words = error.status === 404
+      ? `There is no model “${query.model}”${query.snapshot ? ` at step ${query.snapshot}` : ""}. Pick one from the list.`
+      : error.status === 409
+        ? `That model cannot be used yet: ${error.message}`
+        : `The model could not be loaded: ${error.message}`;
+    showError(el.modelError, words);
+    el.drawBox.hidden = true;
+    return false;
+  }
+  state.layers = geometry(state.info.layers);
+  const snapshot = query.snapshot ? ` at training step ${query.snapshot}` : "";
+  el.modelAbout.textContent = `${state.info.name}${snapshot}: ${state.info.total_parameters.toLocaleString("en")} parameters, input ${state.info.input_shape.join(" × ")}.`;
+  buildLayerViews();
+  probabilityBars(el.bars, state.info.labels.map(() => 0), state.info.labels);
+  el.bars.querySelectorAll("li").forEach((li) => li.classList.remove("top"));
+  for (const layer of state.layers.filter((l) => l.kind === "conv")) {
+    models.layerWeights(layer.name, query).then(
+      (w) => (state.weights[layer.name] = w),
+      (error) => showError(el.error, `Could not load the ${layer.name} weights: ${error.message}`),
+    );
+  }
+  return true;
+}
+
 // -- wiring ---------------------------------------------------------------------------------
 
 const pad = new Sketchpad(el.canvas, {
@@ -375,7 +429,7 @@ const pad = new Sketchpad(el.canvas, {
 el.clear.addEventListener("click", () => {
   pad.clear();
   state.epoch++;
-  hideError();
+  showError(el.error, "");
   el.prompt.textContent = "Draw a digit to see what the network thinks it is.";
   showEmpty();
 });
@@ -390,12 +444,16 @@ el.samples.addEventListener("click", (event) => {
   if (sprite.complete) loadSample(Number(button.dataset.digit));
   else sprite.addEventListener("load", () => loadSample(Number(button.dataset.digit)), { once: true });
 });
+el.upload.addEventListener("change", readUpload);
+el.picker.addEventListener("change", () => {
+  location.search = new URLSearchParams({ model: el.picker.value }).toString();
+});
 
-buildLayerViews();
-showEmpty();
-for (const name of ["conv1", "conv2"]) {
-  api.layerWeights(name).then(
-    (w) => (state.weights[name] = w),
-    (error) => showError(`Could not load the ${name} weights: ${error.message}`),
-  );
+fillPicker();
+if (await loadModel()) {
+  showEmpty();
+  if (!isDigits()) {
+    el.prompt.textContent = "Choose a picture to see what the network thinks it is.";
+    await showGallery();
+  }
 }

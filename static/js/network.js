@@ -1,49 +1,120 @@
-// The digit network's geometry, as pure functions: which cells of earlier layers a unit sees.
+// Any network's geometry, as pure functions over the API's description of its layers
+// (GET /api/model): which cells of earlier layers a unit sees, and the window behind it.
 
-// name, how it is shown, kind, and the window (k) and stride (s) that produced it from the layer before
-export const LAYERS = [
-  { name: "conv1", label: "conv1", kind: "conv", k: 5, s: 1, from: "input" },
-  { name: "pool1", label: "pool1", kind: "pool", k: 2, s: 2, from: "conv1" },
-  { name: "conv2", label: "conv2", kind: "conv", k: 5, s: 1, from: "pool1" },
-  { name: "pool2", label: "pool2", kind: "pool", k: 2, s: 2, from: "conv2" },
-  { name: "fc1", label: "fc1", kind: "fc", from: "pool2" },
-  { name: "fc2", label: "fc2", kind: "fc", from: "fc1" },
-  { name: "fc3", label: "output", kind: "fc", from: "fc2" },
-];
-
-export const SPATIAL = LAYERS.filter((layer) => layer.kind !== "fc");
+const pair = (v, fallback) => (v === undefined || v === null ? [fallback, fallback] : Array.isArray(v) ? v : [v, v]);
 
 /**
- * Cells [r0, c0, r1, c1) (end exclusive) of layer `target` that unit (row, col) of layer `name` depends on.
- * Walking back one layer maps a span [a, b) to [a*s, (b-1)*s + k).
+ * The named layers in order, each with its kind (conv, pool, fc), window (k), stride (s), padding (p),
+ * dilation (d), padding mode, activation, the layer it reads (from) and its output shape.
  */
-export function receptiveField(name, row, col, target = "input") {
-  let span = [row, col, row + 1, col + 1];
-  let layer = SPATIAL.find((l) => l.name === name);
-  while (layer) {
-    const { k, s } = layer;
-    span = [span[0] * s, span[1] * s, (span[2] - 1) * s + k, (span[3] - 1) * s + k];
-    if (layer.from === target) return span;
-    layer = SPATIAL.find((l) => l.name === layer.from);
-  }
-  throw new Error(`${target} does not come before ${name}`);
+export function geometry(layers) {
+  const named = layers.filter((l) => l.type !== "input");
+  return named.map((layer, i) => {
+    const cfg = layer.config ?? {};
+    const kind = layer.type === "conv" ? "conv" : layer.type === "linear" ? "fc" : "pool";
+    return {
+      name: layer.name,
+      type: layer.type,
+      kind,
+      label: i === named.length - 1 ? "output" : layer.name,
+      k: pair(cfg.kernel_size, 1),
+      s: pair(cfg.stride ?? cfg.kernel_size, 1),
+      p: pair(cfg.padding, 0),
+      d: pair(cfg.dilation, 1),
+      mode: cfg.padding_mode ?? "zeros",
+      activation: layer.activation,
+      from: i === 0 ? "input" : named[i - 1].name,
+      inputShape: layer.input_shape,
+      shape: layer.output_shape,
+    };
+  });
 }
 
-/** The 32x32 input patch (or previous layer's window) times the weights, summed: the unit's pre-activation. */
-export function weightedSum(windowsByChannel, weightsByChannel, bias) {
-  let total = bias;
-  const perChannel = windowsByChannel.map((window, c) => {
+/**
+ * Cells [r0, c0, r1, c1) (end exclusive, possibly reaching into the padding) of layer `target`
+ * that unit (row, col) of layer `name` depends on. One layer back, a span [a, b) becomes
+ * [a*S - P, (b-1)*S - P + D(K-1) + 1).
+ */
+export function receptiveField(layers, name, row, col, target = "input") {
+  let span = [row, col, row + 1, col + 1];
+  let layer = layers.find((l) => l.name === name);
+  while (layer && layer.kind !== "fc") {
+    const { k, s, p, d } = layer;
+    span = [
+      span[0] * s[0] - p[0],
+      span[1] * s[1] - p[1],
+      (span[2] - 1) * s[0] - p[0] + d[0] * (k[0] - 1) + 1,
+      (span[3] - 1) * s[1] - p[1] + d[1] * (k[1] - 1) + 1,
+    ];
+    if (layer.from === target) return span;
+    layer = layers.find((l) => l.name === layer.from);
+  }
+  throw new Error(`${target} does not come before ${name} through convolutions and pooling`);
+}
+
+/** Which input index a (possibly out-of-range) index reads under a padding mode; null = a zero. */
+export function sourceIndex(i, size, mode) {
+  if (i >= 0 && i < size) return i;
+  if (mode === "replicate") return Math.min(Math.max(i, 0), size - 1);
+  if (mode === "circular") return ((i % size) + size) % size;
+  if (mode === "reflect") {
+    const period = 2 * (size - 1);
+    const j = Math.abs(i) % period;
+    return j >= size ? period - j : j;
+  }
+  return null; // zeros and partial pad with zeros
+}
+
+/**
+ * The window unit (row, col) reads from each map of the layer before: per channel a KH x KW grid of
+ * { value, inside } (inside = false for padding taps), as the engine pads for this layer's mode.
+ */
+export function windowOf(layer, maps, row, col) {
+  const [kh, kw] = layer.k;
+  const [sh, sw] = layer.s;
+  const [ph, pw] = layer.p;
+  const [dh, dw] = layer.d;
+  return maps.map((map) => {
+    const h = map.length;
+    const w = map[0].length;
+    return Array.from({ length: kh }, (_, u) =>
+      Array.from({ length: kw }, (_, v) => {
+        const r = row * sh - ph + u * dh;
+        const c = col * sw - pw + v * dw;
+        const inside = r >= 0 && r < h && c >= 0 && c < w;
+        const sr = sourceIndex(r, h, layer.mode);
+        const sc = sourceIndex(c, w, layer.mode);
+        return { value: sr === null || sc === null ? 0 : map[sr][sc], inside };
+      }),
+    );
+  });
+}
+
+/** Window times weights, summed per channel; partial padding rescales by taps / taps inside. */
+export function weightedSum(windows, weights, bias, mode = "zeros") {
+  let total = 0;
+  let inside = 0;
+  let taps = 0;
+  const perChannel = windows.map((window, c) => {
     let sum = 0;
-    for (let r = 0; r < window.length; r++) {
-      for (let q = 0; q < window[r].length; q++) sum += window[r][q] * weightsByChannel[c][r][q];
-    }
+    window.forEach((row, u) =>
+      row.forEach((tap, v) => {
+        sum += tap.value * weights[c][u][v];
+        if (c === 0) {
+          taps += 1;
+          inside += tap.inside ? 1 : 0;
+        }
+      }),
+    );
     total += sum;
     return sum;
   });
-  return { perChannel, total };
+  const ratio = mode === "partial" ? (inside ? taps / inside : 0) : 1;
+  return { perChannel, ratio, total: total * ratio + bias };
 }
 
-/** Rows r0..r1-1, columns c0..c1-1 of a 2-D array. */
-export function crop(grid, r0, c0, r1, c1) {
-  return grid.slice(r0, r1).map((row) => row.slice(c0, c1));
-}
+export const ACTIVATIONS = {
+  relu: (x) => Math.max(x, 0),
+  tanh: Math.tanh,
+  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
+};

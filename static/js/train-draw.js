@@ -220,6 +220,8 @@ function barFill(p) {
 /** Probability bars for any model's classes; the best one is marked. */
 export function probabilityBars(list, probabilities, labels) {
   const best = probabilities.indexOf(Math.max(...probabilities));
+  // one label column for every bar, as wide as the longest class name
+  list.style.setProperty("--label-width", `${Math.min(Math.max(...labels.map((l) => l.length)), 12) + 0.5}ch`);
   list.replaceChildren(
     ...probabilities.map((p, k) =>
       h(

@@ -324,7 +324,7 @@ async function showCell(trueClass, guess, predictions) {
   const tiles = h("div", { class: "gallery" });
   gallery(tiles, data.images, data.labels, classes, () => {}, { testid: "misclassified-image" });
   const more = indices.length > shown.length ? h("p", { class: "hint", text: `The first ${shown.length} are shown.` }) : null;
-  el.misclassified.replaceChildren(h("h3", { text: title }), tiles, more);
+  el.misclassified.replaceChildren(...[h("h3", { text: title }), tiles, more].filter(Boolean));
 }
 
 // -- replay ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,25 +30,17 @@ RESULTS = ROOT / "test-results"
 
 
 @pytest.fixture(scope="session")
-def server_url():
+def server_url(tmp_path_factory):
+    """`convscope serve` as the README starts it (one web worker here, and its training worker)."""
     port = free_port()
-    env = {**os.environ, "CONVSCOPE_LOG_LEVEL": "warning"}
+    data_dir = tmp_path_factory.mktemp("browser-data")
+    env = {**os.environ, "CONVSCOPE_LOG_LEVEL": "warning", "CONVSCOPE_DATA_DIR": str(data_dir)}
+    env["CONVSCOPE_MAX_JOBS_PER_CLIENT"] = "20"  # every test's jobs come from one address
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         cwd=ROOT,
         env=env,
+        start_new_session=True,  # its own process group: stopping it stops its training worker too
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -62,8 +55,8 @@ def server_url():
             pytest.fail("the app did not start under uvicorn")
         time.sleep(0.2)
     yield url
-    process.terminate()
-    process.wait(timeout=10)
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")
