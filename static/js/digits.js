@@ -145,10 +145,16 @@ function buildLayerViews() {
     const title = h("h3", { text: layer.label });
     const scale = h("div", { class: "legend" });
     const tiles = h("div", { class: "tiles" });
-    const section = h("section", { class: `layer layer-${layer.kind}`, "data-testid": "layer", dataset: { layer: layer.name } }, title, scale, tiles);
+    const kind = layer.label === "output" ? "layer-fc layer-output" : `layer-${layer.kind}`;
+    const section = h("section", { class: `layer ${kind}`, "data-testid": "layer", dataset: { layer: layer.name } }, title, scale, tiles);
+    // many maps are drawn smaller, so that a layer of 32 still fits a projector's width
+    const maps = layer.kind === "fc" ? 1 : layer.shape[0];
+    section.style.setProperty("--map-size", maps <= 8 ? "84px" : maps <= 16 ? "60px" : "44px");
     if (layer.label === "output") {
       // the output units are the classes: label them under the strip
-      section.append(h("div", { class: "unit-labels" }, ...state.info.labels.map((name) => h("span", { title: name, text: name }))));
+      const labels = h("div", { class: "unit-labels" }, ...state.info.labels.map((name) => h("span", { title: name, text: name })));
+      labels.style.setProperty("--units", String(state.info.labels.length));
+      section.append(labels);
     }
     el.layers.append(section);
     state.views[layer.name] = { layer, section, title, scale, tilesBox: tiles, tiles: [] };

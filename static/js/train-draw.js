@@ -136,6 +136,7 @@ export function lineChart(canvas, series, { xMax, yMin = 0, yMax, yLabel = (v) =
     if (dots) for (const [px, py] of points) ctx.fillRect(x(px) - 3, y(py) - 3, 6, 6);
   }
   ctx.lineWidth = 1;
+  canvas.dataset.points = String(series.reduce((n, { points }) => n + points.length, 0));
   if (marker !== null) {
     ctx.strokeStyle = "#f59e0b";
     ctx.lineWidth = 2;

@@ -72,8 +72,10 @@ def browser():
 
 
 class ConsoleErrors(list):
-    def check(self):
-        assert not self, f"console errors: {list(self)}"
+    def check(self, allowed: tuple[str, ...] = ()):
+        """No console errors, but for those containing one of ``allowed`` (an expected 404, say)."""
+        unexpected = [e for e in self if not any(a in e for a in allowed)]
+        assert not unexpected, f"console errors: {unexpected}"
 
 
 @pytest.fixture

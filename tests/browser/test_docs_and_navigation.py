@@ -26,13 +26,13 @@ def test_api_docs_render_from_local_files(page, server_url):
     page.console_errors.check()
 
 
-@pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic"])
+@pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic", "/train"])
 def test_pages_load_no_third_party_assets_and_link_to_each_other(page, server_url, path):
     external = requests_elsewhere(page, server_url)
     page.goto(server_url + path)
     page.wait_for_load_state("networkidle")
     hrefs = page.evaluate("() => [...document.querySelectorAll('header nav a')].map(a => a.getAttribute('href'))")
-    assert hrefs == ["/", "/playground", "/arithmetic", "/docs"]
+    assert hrefs == ["/", "/playground", "/arithmetic", "/train", "/docs"]
     assert external == []
     page.console_errors.check()
 
@@ -47,11 +47,26 @@ def test_keyboard_reaches_every_control_on_the_drawing_page(page, server_url):
     assert {"clear", "undo", "sample-digit"} <= focused
 
 
-@pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic?mode=conv&input_size=32&kernel_size=11&padding=8"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/playground", "/arithmetic?mode=conv&input_size=32&kernel_size=11&padding=8", "/train", "/?model=fashion"],
+)
 def test_every_page_fits_a_360_px_phone(browser, server_url, path):
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
     page = context.new_page()
     page.goto(server_url + path)
     page.wait_for_load_state("networkidle")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    name = path.strip("/").split("?")[0] or "digits"
+    page.screenshot(path=f"test-results/phone-{name}{'-fashion' if 'fashion' in path else ''}.png", full_page=True)
     context.close()
+
+
+def test_keyboard_reaches_the_training_controls(page, server_url):
+    page.goto(server_url + "/train?preset=tiny")
+    page.wait_for_selector("[data-testid=shape-row]")
+    focused = set()
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        focused.add(page.evaluate("() => document.activeElement.dataset.testid || document.activeElement.id || ''"))
+    assert {"layer-type", "add-layer", "dataset", "epochs", "train-button"} <= focused

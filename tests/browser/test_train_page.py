@@ -1,0 +1,168 @@
+"""The training page in real Chromium: design, train, watch, replay, use the model everywhere."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.test_digits_page import ONE, draw, wait_for_guess
+
+pytestmark = pytest.mark.browser
+
+
+def canvas_pixels(page, selector: str) -> list[list[int]]:
+    """Every canvas matching ``selector``, as its RGBA bytes."""
+    return page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)].map((c) =>
+            Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data))""",
+        selector,
+    )
+
+
+def record_chart_growth(page) -> None:
+    """Keeps, in window.chartLog, the loss chart's point count and the job status each time the chart is redrawn."""
+    page.evaluate(
+        """() => {
+            window.chartLog = [];
+            const chart = document.querySelector('[data-testid=loss-chart]');
+            new MutationObserver(() => window.chartLog.push([Number(chart.dataset.points),
+                document.querySelector('[data-testid=status]').textContent]))
+              .observe(chart, { attributes: true, attributeFilter: ['data-points'] });
+        }"""
+    )
+
+
+@pytest.fixture
+def train_page(page, server_url):
+    page.goto(server_url + "/train")
+    page.wait_for_selector("[data-testid=shape-row]")
+    return page
+
+
+def test_train_tiny_watch_it_learn_replay_it_and_try_it(train_page, server_url):
+    page = train_page
+    page.click("[data-preset=tiny]")
+    page.wait_for_selector("[data-testid=train-button]:not([disabled])")
+    assert page.get_by_test_id("layer-row").count() == 5
+    assert page.get_by_test_id("param-count").text_content() == "1,554"
+    conv1 = page.locator("[data-testid=shape-row][data-layer=conv1]")
+    assert "4 × (5·5·1 + 1) = 104" in conv1.text_content() and "24 × 24" in conv1.text_content()
+    record_chart_growth(page)
+    page.get_by_test_id("train-button").click()
+    page.wait_for_selector("[data-testid=progress][aria-valuenow='100']", timeout=60_000)
+    page.screenshot(path="test-results/train-page-while-training.png", full_page=True)
+    page.wait_for_selector("[data-testid=confusion-cell]", timeout=60_000)
+    assert "model=" in page.url
+
+    # the curve gained points while the job was still training
+    log = page.evaluate("() => window.chartLog")
+    while_training = [n for n, status in log if status.startswith("Training")]
+    assert len(set(while_training)) >= 2 and while_training == sorted(while_training), log
+
+    accuracy = page.get_by_test_id("test-accuracy").text_content()
+    assert "of 800 pictures" in accuracy and float(accuracy.split("%")[0]) > 50
+    counts = [
+        int(c) for c in page.locator("[data-testid=confusion-cell]").evaluate_all("cs => cs.map(c => c.dataset.count)")
+    ]
+    assert len(counts) == 100 and sum(counts) == 800
+    page.locator("[data-testid=confusion-cell][data-true='4'][data-guess='4']").click()
+    page.wait_for_selector("[data-testid=misclassified-image]")
+    assert "4 pictures read as 4" in page.get_by_test_id("misclassified").text_content()
+
+    # the scrubber goes through the snapshots: the first filters are not the last
+    scrubber = page.get_by_test_id("time-scrubber")
+    assert int(scrubber.get_attribute("max")) >= 2
+    scrubber.fill("0")
+    page.wait_for_function("() => document.querySelector('#replay-step').textContent.startsWith('step 0 ')")
+    first = canvas_pixels(page, "[data-testid=replay-filters] canvas")
+    page.wait_for_selector("[data-testid=replay-prediction]:has-text('At step 0')")
+    scrubber.fill(scrubber.get_attribute("max"))
+    page.wait_for_function("() => !document.querySelector('#replay-step').textContent.startsWith('step 0 ')")
+    last = canvas_pixels(page, "[data-testid=replay-filters] canvas")
+    assert len(first) == 4 and first != last
+    assert page.get_by_test_id("replay-bars").locator("li").count() == 10
+    page.screenshot(path="test-results/train-page-done.png", full_page=True)
+    page.console_errors.check()
+
+    # Try it: the drawing page with this model, whose layers are conv1, pool1 and the output
+    page.get_by_test_id("try-model").click()
+    page.wait_for_selector("[data-testid=layer]")
+    assert [t.split(" ")[0] for t in page.locator("[data-testid=layer] h3").all_text_contents()] == [
+        "conv1",
+        "pool1",
+        "output",
+    ]
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    assert page.locator("[data-testid=layer][data-layer=conv1] [data-testid=activation-map]").count() == 4
+    page.console_errors.check()
+
+
+def test_a_design_that_does_not_fit_is_marked_at_its_row_and_cannot_train(train_page):
+    page = train_page
+    page.click("[data-preset=broken]")
+    error = page.get_by_test_id("spec-error")
+    error.wait_for()
+    assert error.text_content() == (
+        "layer 7 (conv3): a 5x5 kernel does not fit a 2x2 input: (2 + 2*0 - 1*(5-1) - 1)/1 + 1 = -2"
+    )
+    assert page.locator("[data-testid=shape-row].broken").get_attribute("data-index") == "6"
+    assert "broken" in page.get_by_test_id("layer-row").nth(6).get_attribute("class")
+    assert page.get_by_test_id("train-button").is_disabled()
+    # fixing it (a 1x1 kernel fits a 2x2 map) turns Train back on
+    page.get_by_label("Layer 7 kernel").fill("1")
+    page.get_by_label("Layer 7 kernel").dispatch_event("change")
+    page.wait_for_selector("[data-testid=train-button]:not([disabled])")
+    assert page.get_by_test_id("spec-error").is_hidden()
+    page.console_errors.check()
+
+
+def test_the_design_lives_in_the_url(page, server_url):
+    page.goto(server_url + "/train?preset=tinyvgg&dataset=fashion&epochs=3")
+    page.wait_for_selector("[data-testid=shape-row][data-layer=conv4]")
+    assert page.get_by_test_id("layer-row").count() == 12
+    assert page.get_by_test_id("dataset").input_value() == "fashion"
+    assert page.get_by_test_id("epochs").input_value() == "3"
+    page.get_by_test_id("add-layer").click()
+    page.wait_for_function("() => location.search.includes('spec=')")
+    page.reload()
+    page.wait_for_selector("[data-testid=shape-row]")
+    assert page.get_by_test_id("layer-row").count() == 13
+    page.console_errors.check()
+
+
+def test_reloading_mid_training_reconnects_to_the_job(train_page):
+    page = train_page
+    page.click("[data-preset=lenet]")
+    page.get_by_test_id("epochs").fill("10")
+    page.wait_for_selector("[data-testid=train-button]:not([disabled])")
+    page.get_by_test_id("train-button").click()
+    page.wait_for_selector("[data-testid=status]:has-text('Training:')", timeout=30_000)
+    url = page.url
+    page.reload()
+    assert page.url == url and "model=" in url
+    page.wait_for_selector("[data-testid=status]:has-text('Training:')", timeout=30_000)
+    assert int(page.get_by_test_id("loss-chart").get_attribute("data-points")) > 0
+    page.get_by_test_id("stop-button").click()
+    page.wait_for_selector("[data-testid=status]:has-text('Stopped')", timeout=15_000)
+    assert page.get_by_test_id("train-button").is_enabled()
+    page.console_errors.check()
+
+
+def test_the_clothing_model_gallery_classifies_a_clicked_picture(page, server_url):
+    page.goto(server_url + "/?model=fashion")
+    page.wait_for_selector("[data-testid=gallery-image]")
+    assert page.get_by_test_id("draw-canvas").is_hidden()
+    page.get_by_test_id("gallery-image").nth(1).click()  # the second test picture: a trouser
+    page.wait_for_function("() => document.querySelector('[data-testid=prediction]').textContent === 'Trouser'")
+    assert page.get_by_test_id("probability-bar").count() == 10
+    assert page.locator("[data-testid=layer]").count() == 6
+    picker = page.get_by_test_id("model-picker")
+    assert picker.input_value() == "fashion" and picker.locator("option").count() >= 2
+    page.console_errors.check()
+
+
+def test_an_unknown_model_is_said_in_words(page, server_url):
+    page.goto(server_url + "/?model=nosuchmodel")
+    page.get_by_test_id("model-error").wait_for()
+    assert "There is no model “nosuchmodel”" in page.get_by_test_id("model-error").text_content()
+    page.console_errors.check(allowed=("status of 404",))
