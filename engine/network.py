@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -85,6 +85,7 @@ FIELDS: dict[str, dict[str, Any]] = {
 MAX_SIZE = 65536
 PARALLEL_MIN_BATCH = 64  # below this, splitting a batch across cores costs more than it saves
 PARALLEL_MIN_TRAIN_BATCH = 32  # the same for a training step, whose backward pass doubles the work
+BLAS_QUIET_BATCH = 4  # below this, switching BLAS to one thread costs more than its products (measured)
 COLUMNS_BUDGET = 64 << 20  # bytes of im2col matrix one chunk of a batch may build
 
 LENET_SPEC: dict[str, Any] = {
@@ -694,15 +695,38 @@ class Network:
             x = x.astype(np.float32)
         return x
 
+    def _in_slices(self, fn: Callable, x: np.ndarray, *more: np.ndarray | list, min_batch: int) -> list:
+        """``fn(slice, *(m[k] for m in more))`` on slice k of the batch, one per core, with BLAS held to one
+        thread; ``more`` holds per-slice arguments (one entry when the batch stays whole).
+
+        NumPy releases the GIL in its copies and products, so threads run the slices in parallel; BLAS's
+        own threads are kept out of every engine pass, since two of them on two cores only fight (and,
+        measured here, make mid-sized products several times slower). A batch under ``min_batch`` is
+        one slice: splitting it would cost more than it saves.
+        """
+        cores = available_cores()
+        if len(x) < BLAS_QUIET_BATCH:  # products this small run on one BLAS thread anyway
+            return [fn(x, *(m[0] for m in more))]
+        with _one_blas_thread():
+            if len(x) < min_batch or cores == 1:
+                return [fn(x, *(m[0] for m in more))]
+            bounds = np.linspace(0, len(x), cores + 1).astype(int)
+            jobs = [(x[a:b], *(m[i] for m in more)) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+            return list(_executor(cores).map(lambda job: fn(*job), jobs))
+
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every named layer's output in order (after its activation); the last is the logits."""
         x = self._check_input(x)
-        out: dict[str, np.ndarray] = {}
-        for plan in self.plans:
-            x, _ = _layer_forward(plan, x, self.params, None, keep=False)
-            if plan.owner != "input" and plan.type != "flatten":
-                out[plan.owner] = x
-        return out
+
+        def run(x: np.ndarray) -> dict[str, np.ndarray]:
+            out: dict[str, np.ndarray] = {}
+            for plan in self.plans:
+                x, _ = _layer_forward(plan, x, self.params, None, keep=False)
+                if plan.owner != "input" and plan.type != "flatten":
+                    out[plan.owner] = x
+            return out
+
+        return self._in_slices(run, x, min_batch=len(x) + 1)[0]
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
         for plan in self.plans:
@@ -710,19 +734,9 @@ class Network:
         return x
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) -> logits (N, classes).
-
-        A large batch is split across the cores: NumPy releases the GIL in its copies and products,
-        so threads run the slices in parallel. While they do, BLAS is held to one thread each, so the
-        cores are never oversubscribed (a notebook's BLAS would otherwise start one thread per core
-        in every slice).
-        """
+        """(N, C, H, W) -> logits (N, classes); a large batch is split across the cores."""
         x = self._check_input(x)
-        cores = available_cores()
-        if len(x) < PARALLEL_MIN_BATCH or cores == 1:
-            return self._logits(x)
-        with _one_blas_thread():
-            return np.concatenate(list(_executor(cores).map(self._logits, np.array_split(x, cores))))
+        return np.concatenate(self._in_slices(self._logits, x, min_batch=PARALLEL_MIN_BATCH))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) -> probabilities (N, classes), each row summing to 1."""
@@ -747,12 +761,27 @@ class Network:
             caches.append(cache_)
         return x, caches
 
-    def _backward(self, grad: np.ndarray, caches: list[Any], need_input_grad: bool) -> tuple[np.ndarray | None, dict]:
+    def _backward(
+        self, grad: np.ndarray, caches: list[Any], need_input_grad: bool, at_layers: dict | None = None
+    ) -> tuple[np.ndarray | None, dict]:
+        """Back through every layer; ``at_layers``, if given, receives the gradient with respect to each
+        named layer's reported output (what :meth:`activations` gives), as Grad-CAM needs."""
         grads: dict[str, np.ndarray] = {}
+        reported = self._reported_plans()
         for i in range(len(self.plans) - 1, -1, -1):
-            # the first layer's input gradient is only wanted for input_gradient
+            if at_layers is not None and i in reported:
+                at_layers[self.plans[i].owner] = grad
+            # the first layer's input gradient is only wanted for input gradients
             grad = _layer_backward(self.plans[i], grad, caches[i], self.params, grads, need_input_grad or i > 0)
         return grad, grads
+
+    def _reported_plans(self) -> set[int]:
+        """Indices of the plans whose output is a named layer's reported output (its last, bar flatten)."""
+        last: dict[str, int] = {}
+        for i, plan in enumerate(self.plans):
+            if plan.owner != "input" and plan.type != "flatten":
+                last[plan.owner] = i
+        return set(last.values())
 
     def loss_and_gradients(
         self, x: np.ndarray, labels: np.ndarray, dropout_rng: np.random.Generator | None = None
@@ -768,13 +797,12 @@ class Network:
         labels = np.asarray(labels)
         cores = available_cores()
         if len(x) < PARALLEL_MIN_TRAIN_BATCH or cores == 1:
-            return self._loss_and_gradients(x, labels, dropout_rng)
+            return self._in_slices(self._loss_and_gradients, x, [labels], [dropout_rng], min_batch=len(x) + 1)[0]
         bounds = np.linspace(0, len(x), cores + 1).astype(int)
         rngs = dropout_rng.spawn(cores) if dropout_rng is not None else [None] * cores
-        jobs = [(x[a:b], labels[a:b], rng) for a, b, rng in zip(bounds[:-1], bounds[1:], rngs)]
-        with _one_blas_thread():
-            parts = list(_executor(cores).map(lambda job: self._loss_and_gradients(*job), jobs))
-        shares = [len(job[0]) / len(x) for job in jobs]
+        slices = [labels[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        parts = self._in_slices(self._loss_and_gradients, x, slices, rngs, min_batch=PARALLEL_MIN_TRAIN_BATCH)
+        shares = [len(part[1]) / len(x) for part in parts]
         loss = sum(part[0] * share for part, share in zip(parts, shares))
         grads = {k: sum(part[2][k] * share for part, share in zip(parts, shares)) for k in self.params}
         return float(loss), np.concatenate([part[1] for part in parts]), grads
@@ -787,18 +815,38 @@ class Network:
         _, grads = self._backward(cross_entropy_backward(logits, labels).astype(logits.dtype), caches, False)
         return loss, logits, grads
 
+    def check_target(self, target: int | np.ndarray, n: int) -> np.ndarray:
+        """``target`` as an (n,) array of class indices, or an :class:`EngineError` in words."""
+        targets = np.broadcast_to(np.asarray(target), (n,))
+        if not np.issubdtype(targets.dtype, np.integer) or (targets < 0).any() or (targets >= self.classes).any():
+            raise EngineError(f"target must be a class index 0..{self.classes - 1}, got {target!r}")
+        return targets
+
     def input_gradient(self, x: np.ndarray, target: int | np.ndarray) -> np.ndarray:
         """``d logits[n, target[n]] / d x``, shape of ``x``; ``target`` an int or an (N,) array."""
         x = self._check_input(x)
-        targets = np.broadcast_to(np.asarray(target), (len(x),))
-        if not np.issubdtype(targets.dtype, np.integer) or (targets < 0).any() or (targets >= self.classes).any():
-            raise EngineError(f"target must be a class index 0..{self.classes - 1}, got {target!r}")
-        logits, caches = self._forward_keep(x, None)
-        seed = np.zeros_like(logits)
+        targets = self.check_target(target, len(x))
+        seed = np.zeros((len(x), self.classes), x.dtype)
         seed[np.arange(len(x)), targets] = 1
-        grad_x, _ = self._backward(seed, caches, True)
-        assert grad_x is not None
-        return grad_x
+        return self.backward_to_input(x, lambda logits: seed)[1]
+
+    def backward_to_input(
+        self, x: np.ndarray, seed: Callable[[np.ndarray], np.ndarray], at_layers: dict | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The logits (N, classes) and ``d (sum of seed(logits) * logits) / d x``: any gradient of the
+        logits (a one-hot, a loss's) carried back to the input. ``at_layers`` as in :meth:`_backward`."""
+        x = self._check_input(x)
+
+        def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            logits, caches = self._forward_keep(x, None)
+            grad_x, _ = self._backward(np.asarray(seed(logits), logits.dtype), caches, True, at_layers)
+            assert grad_x is not None
+            return logits, grad_x
+
+        # the seed is worked out row by row, so slices of the batch can go to different cores
+        min_batch = PARALLEL_MIN_TRAIN_BATCH if at_layers is None else len(x) + 1
+        parts = self._in_slices(run, x, min_batch=min_batch)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     # -- persistence -------------------------------------------------------------------------------
 
