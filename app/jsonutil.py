@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 from fastapi.responses import Response
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _fallback(value):
+    """What orjson's own NumPy support leaves out: views that are not C-contiguous, NumPy scalars."""
+    if isinstance(value, np.ndarray):
+        return np.ascontiguousarray(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 def json_response(body: dict, status_code: int = 200) -> Response:
@@ -15,4 +25,5 @@ def json_response(body: dict, status_code: int = 200) -> Response:
     (slow on the ~8,000 activation values of a prediction) would add nothing; orjson writes
     arrays directly, about ten times faster than ``json.dumps`` of nested lists.
     """
-    return Response(orjson.dumps(body, option=_OPTIONS), status_code=status_code, media_type="application/json")
+    content = orjson.dumps(body, option=_OPTIONS, default=_fallback)
+    return Response(content, status_code=status_code, media_type="application/json")

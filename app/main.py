@@ -19,7 +19,7 @@ from app.jobs.registry import ModelRegistry
 from app.jobs.store import open_store
 from app.logs import AccessLog, configure_logging
 from app.middleware import BodySizeLimit, SecurityHeaders, TimeBudget
-from app.routes import architectures, arithmetic, datasets, filters, health, model, models, pages, predict
+from app.routes import architectures, arithmetic, datasets, explain, filters, health, model, models, pages, predict
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    routers = (health, predict, filters, arithmetic, model, models, architectures, datasets, pages)
+    routers = (health, predict, explain, filters, arithmetic, model, models, architectures, datasets, pages)
     for router in (r.router for r in routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -77,7 +77,7 @@ class IntegratedGradients:
 
 
 def integrated_gradients(
-    network: Network, x: np.ndarray, target: int, steps: int = 64, baseline: str = "black"
+    network: Network, x: np.ndarray, target: int, steps: int = 128, baseline: str = "black"
 ) -> IntegratedGradients:
     """``(x - x0) * mean over the path of the gradient``, with the trapezoid rule over ``steps`` intervals."""
     x = _one(network, x)

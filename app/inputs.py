@@ -1,0 +1,68 @@
+"""What a model-using request sends (``pixels``, ``image`` or ``frame``) made into the network's input,
+prepared the way the model's data set was."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from app.config import Settings
+from app.errors import ApiError
+from app.imaging import decode_base64_image, to_grayscale
+from app.schemas import PIXELS_SIDE, PredictRequest
+from engine.network import Network
+from engine.preprocess import frame_for
+
+
+@dataclass(frozen=True)
+class NetworkInput:
+    """``x``: the network's input (C, H, W) in [0, 1]; ``empty`` when it holds no ink."""
+
+    x: np.ndarray
+    empty: bool
+    inverted: bool
+
+    def as_json(self) -> np.ndarray:
+        """What responses call ``input``: H x W for one channel, C x H x W otherwise."""
+        return np.round(self.x[0] if self.x.shape[0] == 1 else self.x, 4)
+
+
+def grayscale_for_digit(image: Image.Image, field: str) -> np.ndarray:
+    """A decoded picture -> (H, W) grayscale for the preprocessing, big photos shrunk first."""
+    if min(image.size) < PIXELS_SIDE[0]:
+        raise ApiError(
+            422,
+            f"{field}: the image is {image.width}x{image.height}; pictures need at least "
+            f"{PIXELS_SIDE[0]}x{PIXELS_SIDE[0]} pixels",
+        )
+    # the digit ends up 20 px tall: a phone photo needs no more than 1024 px to get there
+    image.thumbnail((PIXELS_SIDE[1], PIXELS_SIDE[1]))
+    return to_grayscale(image)
+
+
+def from_picture(model: Network, gray: np.ndarray) -> NetworkInput:
+    """A grayscale picture (H, W) 0..255, prepared as the model's data set was (digits: MNIST's crop,
+    box and centre of mass; clothing: the whole picture)."""
+    x, frame = frame_for(model.meta.get("dataset", "digits"), gray, model.input_shape)
+    return NetworkInput(x, frame.empty, frame.inverted)
+
+
+def from_frame(model: Network, frame: np.ndarray) -> NetworkInput:
+    """The network's own input, edited directly: no preprocessing, only its shape is checked."""
+    x = frame if frame.ndim == 3 else frame[None]
+    if x.shape != model.input_shape:
+        expected, got = "x".join(map(str, model.input_shape)), "x".join(map(str, x.shape))
+        raise ApiError(422, f"frame: this model's input is {expected} (channels x height x width), got {got}")
+    return NetworkInput(x.astype(np.float32), not x.any(), False)
+
+
+def network_input(model: Network, request: PredictRequest, settings: Settings) -> NetworkInput:
+    """Whichever of ``pixels``, ``image`` or ``frame`` the request holds, as the network's input."""
+    if request.frame is not None:
+        return from_frame(model, request.frame)
+    if request.pixels is not None:
+        return from_picture(model, request.pixels)
+    image = decode_base64_image(request.image, max_pixels=settings.max_image_pixels)
+    return from_picture(model, grayscale_for_digit(image, "image"))
