@@ -5,6 +5,7 @@
 import { models } from "./api.js";
 import { cssColor, diverging, scaleFor, sequential } from "./colors.js";
 import { cellAt, extent, formatNumber, legend, outlineCells, paintGrid } from "./draw.js";
+import { setupExplain } from "./explain.js";
 import { ACTIVATIONS, geometry, receptiveField, weightedSum, windowOf } from "./network.js";
 import { Sketchpad } from "./sketchpad.js";
 import { gallery, probabilityBars } from "./train-draw.js";
@@ -52,13 +53,30 @@ const state = {
   pending: null,
   epoch: 0, // bumped by clear: answers to older drawings are dropped
   timer: null,
+  source: "pad", // where the input came from: the pad (or gallery), or the frame editor
+  lastInput: null, // the last pad or gallery request, to go back to from the frame editor
+  explainer: null,
 };
 
 // -- talking to the model -----------------------------------------------------------
 
 function schedule(delay = DEBOUNCE_MS) {
   clearTimeout(state.timer);
+  state.source = "pad";
   state.timer = setTimeout(() => (pad.isEmpty ? showEmpty() : send({ image: pad.toDataURL() })), delay);
+}
+
+function sendInput(body) {
+  // a drawing, a sample or a gallery picture: the frame editor starts again from what it gives
+  state.source = "pad";
+  state.lastInput = body;
+  send(body);
+}
+
+function sendFrame(frame) {
+  state.source = "frame";
+  state.epoch++;
+  send({ frame });
 }
 
 async function send(body) {
@@ -99,6 +117,7 @@ function showEmpty() {
   paintInput(null);
   for (const view of Object.values(state.views)) view.section.classList.add("stale");
   clearDetail();
+  state.explainer?.update(null, true, false);
 }
 
 function render(result) {
@@ -116,6 +135,7 @@ function render(result) {
   probabilityBars(el.bars, result.probabilities, result.labels);
   paintInput(result.input);
   renderLayers(result.layers);
+  state.explainer?.update(result.input, false, state.source === "frame");
 }
 
 function inputGrid(input) {
@@ -362,7 +382,7 @@ async function showGallery() {
   gallery(el.gallery, data.images, data.labels, data.classes, (k) => {
     for (const b of el.gallery.children) b.setAttribute("aria-pressed", String(Number(b.dataset.index) === k));
     state.epoch++;
-    send({ pixels: data.images[k] });
+    sendInput({ pixels: data.images[k] });
   });
 }
 
@@ -372,7 +392,7 @@ function readUpload() {
   const reader = new FileReader();
   reader.onload = () => {
     state.epoch++;
-    send({ image: reader.result });
+    sendInput({ image: reader.result });
   };
   reader.readAsDataURL(file);
 }
@@ -455,8 +475,27 @@ el.picker.addEventListener("change", () => {
   location.search = new URLSearchParams({ model: el.picker.value }).toString();
 });
 
+function readUrl() {
+  const number = (key) => (params.get(key) === null || params.get(key) === "" ? null : Number(params.get(key)));
+  return { method: params.get("method"), target: number("target"), epsilon: number("epsilon"), attack: params.get("attack") };
+}
+
+function writeUrl(values) {
+  for (const [key, value] of Object.entries(values)) {
+    if (value === "" || value === null) params.delete(key);
+    else params.set(key, value);
+  }
+  history.replaceState(null, "", `${location.pathname}?${params}`);
+}
+
 fillPicker();
 if (await loadModel()) {
+  state.explainer = setupExplain({ query, labels: state.info.labels, sendFrame, readUrl, writeUrl });
+  state.explainer.onReset(() => {
+    state.epoch++;
+    if (isDigits()) schedule(0);
+    else if (state.lastInput) sendInput(state.lastInput);
+  });
   showEmpty();
   if (!isDigits()) {
     el.prompt.textContent = "Choose a picture to see what the network thinks it is.";
