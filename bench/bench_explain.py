@@ -58,9 +58,8 @@ def main() -> None:
     attacks = [pgd(model, image, 0.3, 20) for image in x]
     flipped = np.mean([a.flipped for a in attacks])
     worst = max(float(np.abs(a.adversarial - image).max()) for a, image in zip(attacks, x))
-    print(
-        f"PGD eps 0.3, 20 steps, untargeted: flips {flipped:.1%} of {len(x)} held-out digits; largest change {worst:.4f}"
-    )
+    words = f"flips {flipped:.1%} of {len(x)} held-out digits; largest change {worst:.4f}"
+    print(f"PGD eps 0.3, 20 steps, untargeted: {words}")
     hits = []
     for k, image in enumerate(x[-300:]):
         goal = (int(model.forward(image[None]).argmax()) + 1 + k % 9) % 10
