@@ -36,6 +36,10 @@ def _serve(args: argparse.Namespace) -> int:
             workers=args.workers or settings.workers,
             log_level=settings.log_level,
             access_log=False,  # the app logs each request itself, with its duration
+            # h11 bounds a request's head (the request line and headers) while it is read;
+            # httptools would read a 200 MB header in full
+            http="h11",
+            h11_max_incomplete_event_size=settings.max_header_bytes,
         )
     finally:
         if worker is not None:

@@ -28,8 +28,23 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="largest request body accepted (413 beyond)")
     max_image_pixels: int = Field(40_000_000, ge=1, description="decoded images larger than this are refused")
     max_filter_side: int = Field(1024, ge=16, description="filter inputs are downscaled to this longer side")
+    max_decoded_bytes: int = Field(
+        48 * 1024 * 1024, ge=1024, description="largest picture once decoded, in bytes (JPEGs decode at reduced scale)"
+    )
+    max_image_side: int = Field(20_000, ge=64, description="longest side of a picture, in pixels")
+    max_aspect: float = Field(
+        50, ge=1, description="how many times longer than wide (or wide than long) a picture may be"
+    )
     request_timeout_seconds: float = Field(10.0, gt=0, description="time budget of one CPU-heavy request")
+    queue_seconds: float = Field(
+        2.0, gt=0, description="how long a CPU-heavy request may wait for a compute slot before 503"
+    )
+    max_header_bytes: int = Field(64 * 1024, ge=4096, le=1 << 24, description="largest request head (431 beyond)")
+    max_header_count: int = Field(100, ge=10, le=10_000, description="most request headers (431 beyond)")
     cors_origins: list[str] = Field(default_factory=list, description="origins allowed to call the API from a browser")
+    trusted_hosts: list[str] = Field(
+        default_factory=lambda: ["*"], description='Host header values served (e.g. ["convscope.example.org"])'
+    )
     weights_path: str | None = Field(None, description="LeNet weights .npz (default: the shipped model)")
 
     # -- training jobs --

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.schemas import MAX_ABS_VALUE
 from engine.errors import EngineError, SpecError
 
 
@@ -36,7 +38,22 @@ def describe_validation_error(error: dict[str, Any]) -> str:
     return f"{where}: {message}" if where else message
 
 
+BODY_UNREADABLE = "There was an error parsing the body"  # FastAPI's words when json.loads itself fails
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
+            # json.loads gave up before any field was read: Python refuses integers of more than 4300
+            # digits and lists nested about a thousand deep
+            message = (
+                "the body is not JSON this server can read: numbers may have at most 4300 digits (and values "
+                f"here stay within ±{MAX_ABS_VALUE:g}), and lists may nest at most a few levels deep"
+            )
+            return JSONResponse({"detail": message}, status_code=422)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)

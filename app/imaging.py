@@ -14,8 +14,9 @@ import re
 import warnings
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
+from app.config import Settings
 from app.errors import ApiError
 
 _MAGIC = (
@@ -35,8 +36,29 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, *, max_pixels: int, field: str = "file") -> Image.Image:
-    """Bytes of a PNG, JPEG or WebP -> a fully decoded Pillow image."""
+BYTES_PER_BAND = {
+    "1": 1,
+    "L": 1,
+    "P": 1,
+    "LA": 2,
+    "RGB": 3,
+    "RGBA": 4,
+    "CMYK": 4,
+    "YCbCr": 3,
+    "I;16": 2,
+    "I": 4,
+    "F": 4,
+}
+
+
+def decode_image(data: bytes, settings: Settings, *, field: str = "file", fit: int | None = None) -> Image.Image:
+    """Bytes of a PNG, JPEG or WebP -> a fully decoded Pillow image, upright (EXIF orientation applied).
+
+    Everything is checked from the header, before a pixel is decoded: the pixel count, the decoded
+    size in bytes, and the shape (a 40,000,000x1 strip is tiny as a file but ties up a worker for
+    seconds in any resize). ``fit``, the longer side the caller will shrink the picture to, lets a
+    JPEG decode at a reduced scale straight away (1/2 to 1/8), which costs a fraction of the memory.
+    """
     if not data:
         raise ApiError(422, f"{field}: the image is empty (0 bytes); send a PNG, JPEG or WebP file")
     kind = sniff_format(data)
@@ -48,24 +70,51 @@ def decode_image(data: bytes, *, max_pixels: int, field: str = "file") -> Image.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=[kind])
-            width, height = image.size
-            if width * height > max_pixels:
+            check_shape(image, settings, field)
+            if fit is not None and kind == "JPEG":
+                image.draft(image.mode, (fit, fit))  # decode at the smallest scale that still covers `fit`
+            decoded = image.width * image.height * BYTES_PER_BAND.get(image.mode, 4)
+            if decoded > settings.max_decoded_bytes:
                 raise ApiError(
                     413,
-                    f"{field}: the image is {width}x{height} = {width * height} pixels; "
-                    f"at most {max_pixels} pixels are allowed",
+                    f"{field}: the image is {image.width}x{image.height} {image.mode}, {decoded} bytes once decoded; "
+                    f"at most {settings.max_decoded_bytes} bytes are decoded per picture (about "
+                    f"{settings.max_decoded_bytes // 3 // 1_000_000} megapixels of RGB; JPEGs count at reduced scale)",
                 )
             image.load()  # decode now, so a truncated file fails here and not later
+            image = ImageOps.exif_transpose(image)  # a phone photo taken upright is shown upright
     except ApiError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ApiError(413, f"{field}: {error}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ApiError(422, f"{field}: the {kind} image is corrupt or truncated ({error})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ApiError(
+            413, f"{field}: the image has too many pixels; at most {settings.max_image_pixels} pixels are allowed"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+        # Pillow's own messages name in-memory objects and addresses: say it in words instead
+        raise ApiError(422, f"{field}: the {kind} image is corrupt or truncated and cannot be decoded") from None
     return image
 
 
-def decode_base64_image(text: str, *, max_pixels: int, field: str = "image") -> Image.Image:
+def check_shape(image: Image.Image, settings: Settings, field: str) -> None:
+    """Refuses, from the header alone, pictures with too many pixels or an extreme shape."""
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ApiError(422, f"{field}: the image is {width}x{height}; it has no pixels")
+    if width * height > settings.max_image_pixels:
+        raise ApiError(
+            413,
+            f"{field}: the image is {width}x{height} = {width * height} pixels; "
+            f"at most {settings.max_image_pixels} pixels are allowed",
+        )
+    if max(width, height) > settings.max_image_side or max(width, height) > settings.max_aspect * min(width, height):
+        raise ApiError(
+            422,
+            f"{field}: the image is {width}x{height}; sides may be at most {settings.max_image_side} pixels "
+            f"and one side at most {settings.max_aspect:g} times the other",
+        )
+
+
+def decode_base64_image(text: str, settings: Settings, *, field: str = "image", fit: int | None = None) -> Image.Image:
     """A base64 string or a data URL (``data:image/png;base64,...``, as canvas.toDataURL gives)."""
     match = _DATA_URL.match(text)
     if match:
@@ -80,7 +129,7 @@ def decode_base64_image(text: str, *, max_pixels: int, field: str = "image") -> 
             f"{field}: not valid base64; send base64 of a PNG/JPEG/WebP file "
             "or a data URL such as canvas.toDataURL() gives",
         ) from None
-    return decode_image(data, max_pixels=max_pixels, field=field)
+    return decode_image(data, settings, field=field, fit=fit)
 
 
 def to_grayscale(image: Image.Image) -> np.ndarray:

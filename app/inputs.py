@@ -64,5 +64,5 @@ def network_input(model: Network, request: PredictRequest, settings: Settings) -
         return from_frame(model, request.frame)
     if request.pixels is not None:
         return from_picture(model, request.pixels)
-    image = decode_base64_image(request.image, max_pixels=settings.max_image_pixels)
+    image = decode_base64_image(request.image, settings, fit=PIXELS_SIDE[1])
     return from_picture(model, grayscale_for_digit(image, "image"))

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
@@ -18,7 +19,7 @@ from app.jobs.queue import TrainingQueue
 from app.jobs.registry import ModelRegistry
 from app.jobs.store import open_store
 from app.logs import AccessLog, configure_logging
-from app.middleware import BodySizeLimit, SecurityHeaders, TimeBudget
+from app.middleware import BodySizeLimit, ComputeSlots, HeaderLimits, SecurityHeaders, TimeBudget
 from app.routes import architectures, arithmetic, datasets, explain, filters, health, model, models, pages, predict
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -46,9 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.model = app.state.registry.shipped["lenet"]
         app.state.queue = TrainingQueue(settings, store)
         app.state.events = EventHub(store, settings.job_stale_seconds)
-        # CPU-bound routes run in threads; a few at a time per worker keeps the GIL from
-        # thrashing between dozens of them and serves requests roughly first come, first served
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        # CPU-bound routes take one of `threads` compute slots (ComputeSlots); the thread pool itself has
+        # room beyond them, so that static files and light reads never wait behind the computing
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads + 32
         yield
         store.close()
 
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="convscope", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.settings = settings
+    # a redirect to add a slash would be built from the Host header: answer 404 instead
+    app.router.redirect_slashes = False
     install_error_handlers(app)
     routers = (health, predict, explain, filters, arithmetic, model, models, architectures, datasets, pages)
     for router in (r.router for r in routers):
@@ -70,8 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Content-Type"],
             expose_headers=["X-Resized", "X-Output-Size"],
         )
+    if settings.trusted_hosts != ["*"]:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts)
+    app.add_middleware(ComputeSlots, slots=settings.threads, queue_seconds=settings.queue_seconds)
     app.add_middleware(TimeBudget, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeaderLimits, max_count=settings.max_header_count)
     app.add_middleware(SecurityHeaders)  # wraps everything, the 413 above included
     app.add_middleware(AccessLog)  # outermost: the duration covers the whole request
     return app

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("convscope.errors")
 
 
 class BodySizeLimit:
@@ -97,7 +100,8 @@ SECURITY_HEADERS = [
 
 
 class SecurityHeaders:
-    """Adds the security headers to every HTTP response, errors included."""
+    """Adds the security headers to every HTTP response, errors included; a bug that escapes the app
+    becomes a clean 500 with a JSON body that says nothing of the internals (and the same headers)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -106,13 +110,23 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # half an answer is out: the connection has to go
+            message = "the server failed on this request; it has been logged. Try again, or report it"
+            await send_json(send, 500, message, SECURITY_HEADERS)
 
 
 class TimeBudget:
@@ -150,3 +164,49 @@ class TimeBudget:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # keep its error out of the logs
         message = f"the request took longer than its {self.seconds:g} s budget; try a smaller picture or kernel"
         await send_json(send, 503, message, [(b"retry-after", b"1")])
+
+
+class ComputeSlots:
+    """At most ``slots`` CPU-heavy requests (POSTs under /api/) computed at once per worker; a request
+    that cannot get a slot within ``queue_seconds`` is refused at once with 503 and ``Retry-After``
+    rather than left to wait past its budget. Everything else (health checks, pages, static files,
+    job event streams) never waits here, and has threads of its own."""
+
+    def __init__(self, app: ASGIApp, slots: int, queue_seconds: float) -> None:
+        self.app = app
+        self.slots = asyncio.Semaphore(slots)
+        self.queue_seconds = queue_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            await asyncio.wait_for(self.slots.acquire(), self.queue_seconds)
+        except TimeoutError:
+            message = (
+                f"the server is busy: every compute slot stayed taken for {self.queue_seconds:g} s; "
+                "try again in a moment"
+            )
+            await send_json(send, 503, message, [(b"retry-after", b"1")])
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.slots.release()
+
+
+class HeaderLimits:
+    """Refuses requests with more than ``max_count`` headers with 431 (their total size is bounded by the
+    HTTP parser, see ``convscope serve``)."""
+
+    def __init__(self, app: ASGIApp, max_count: int) -> None:
+        self.app = app
+        self.max_count = max_count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope["headers"]) > self.max_count:
+            message = f"{len(scope['headers'])} headers were sent; at most {self.max_count} are accepted"
+            await send_json(send, 431, message, [(b"connection", b"close")])
+            return
+        await self.app(scope, receive, send)

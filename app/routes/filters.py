@@ -63,7 +63,8 @@ def downscale(image: Image.Image, max_side: int) -> tuple[Image.Image, bool]:
         return image, False
     scale = max_side / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS), True
+    # reducing_gap: first shrink by a whole factor with a cheap box filter, then Lanczos the rest
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0), True
 
 
 @router.post(
@@ -88,7 +89,7 @@ def apply_filter(
     rounds and clips to 0..255 and returns a PNG. Alpha is left as it was. Pictures larger than
     1024 px on their longer side are first downscaled, and the ``X-Resized: WxH`` header says so."""
     weights = parse_kernel(preset, kernel)
-    image = decode_image(file.file.read(), max_pixels=settings.max_image_pixels, field="file")
+    image = decode_image(file.file.read(), settings, field="file", fit=settings.max_filter_side)
     image, resized = downscale(standard_mode(image, grayscale=grayscale), settings.max_filter_side)
     pixels = to_channels(image)
     # a kernel wider than a tiny picture or reflect padding too large is the engine's 422

@@ -1,4 +1,5 @@
-"""Liveness for load balancers and container health checks: cheap, no model work."""
+"""Liveness for load balancers and container health checks: cheap, no model work, never queued
+behind the compute slots (it runs on the event loop itself)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=Health, summary="Is the service up?")
 @router.head("/healthz", include_in_schema=False)  # load balancers often probe with HEAD
-def healthz(request: Request) -> dict:
+async def healthz(request: Request) -> dict:
     model = request.app.state.model
     meta = model.meta
     return {

@@ -9,6 +9,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
+# The app's own assets are linked root-relative: never built from the Host header, so a hostile Host
+# cannot point a page at another site, and behind an HTTPS proxy they load over HTTPS.
+TEMPLATES.env.globals["static"] = lambda path: f"/static/{path}"
 
 router = APIRouter(include_in_schema=False)
 

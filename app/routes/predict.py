@@ -10,7 +10,7 @@ from app.deps import ModelDep, ModelIdDep, SettingsDep
 from app.imaging import decode_image
 from app.inputs import NetworkInput, from_picture, grayscale_for_digit, network_input
 from app.jsonutil import json_response
-from app.schemas import PredictRequest, PredictResponse
+from app.schemas import PIXELS_SIDE, PredictRequest, PredictResponse
 from engine.network import Network, classify
 
 router = APIRouter(prefix="/api/predict", tags=["predict"])
@@ -79,6 +79,6 @@ def predict_file(
     activations: bool = ActivationsQuery,
 ) -> Response:
     """The same as POST /api/predict, from a multipart upload field ``file`` (PNG, JPEG or WebP)."""
-    image = decode_image(file.file.read(), max_pixels=settings.max_image_pixels, field="file")
+    image = decode_image(file.file.read(), settings, field="file", fit=PIXELS_SIDE[1])
     given = from_picture(model, grayscale_for_digit(image, "file"))
     return json_response(prediction(model, model_id, given, activations))

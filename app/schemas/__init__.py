@@ -20,6 +20,30 @@ FRAME_SIDE = 64  # a network's own input sent as `frame`
 GRID_CHANNELS = 8
 KERNEL_SIDE = 15
 MAX_STEP_VALUES = 200_000  # products listed across all animation steps
+# Teaching grids, kernels and biases stay within this, so products of up to 15x15x8 taps are exact
+# in float64 and never overflow (1e308 would print as null).
+MAX_ABS_VALUE = 1e9
+
+
+NUMBER_TYPES = {int, float}
+
+
+def _shape_of(values, field: str, ndims: tuple[int, ...]) -> tuple[int, list]:
+    """How deep the lists go (walking first elements, never recursing) and the innermost rows."""
+    depth, probe = 0, values
+    while isinstance(probe, list):
+        depth += 1
+        if depth > max(ndims) or not probe:
+            break
+        probe = probe[0]
+    if depth not in ndims:
+        wanted = " or ".join(f"{n}-D" for n in ndims)
+        raise ValueError(f"{field} must be a {wanted} list of numbers")
+    if depth == 2:
+        return depth, values
+    if not all(isinstance(plane, list) for plane in values):
+        raise ValueError(f"{field} must be a list of 2-D grids, one per channel")
+    return depth, [row for plane in values for row in plane]
 
 
 def as_grid(
@@ -31,20 +55,28 @@ def as_grid(
     min_side: int = 1,
     lo: float | None = None,
     hi: float | None = None,
+    max_abs: float = MAX_ABS_VALUE,
 ) -> np.ndarray:
-    """A nested list -> float64 array, refusing ragged lists, wrong depth, NaN/inf and sizes out of bounds."""
+    """A nested list -> float64 array, refusing anything but plain numbers (no strings, no true/false),
+    ragged lists, the wrong depth, NaN/inf, values past ``max_abs`` and sizes out of bounds."""
+    _, rows = _shape_of(values, field, ndims)
+    for row in rows:
+        if not isinstance(row, list) or not set(map(type, row)) <= NUMBER_TYPES:
+            raise ValueError(
+                f"{field} must hold plain numbers in rows of equal length; strings, true/false, "
+                "null or deeper lists were sent"
+            )
     try:
         array = np.array(values, dtype=np.float64)
+    except OverflowError:
+        raise ValueError(f"{field} values must lie within ±{max_abs:g}; a number too large was sent") from None
     except (ValueError, TypeError):
         raise ValueError(
-            f"{field} must be a rectangular list of numbers; rows of different lengths "
-            "(a ragged list) or non-numbers were sent"
+            f"{field} must be a rectangular list of numbers; rows of different lengths (a ragged list) were sent"
         ) from None
     if array.ndim not in ndims:
         wanted = " or ".join(f"{n}-D" for n in ndims)
-        raise ValueError(
-            f"{field} must be a {wanted} list of numbers, got {array.ndim}-D with shape {list(array.shape)}"
-        )
+        raise ValueError(f"{field} must be a {wanted} list of numbers, got shape {list(array.shape)}")
     spatial = array.shape[-2:]
     if min(spatial) < min_side or max(spatial) > max_side:
         raise ValueError(
@@ -54,8 +86,14 @@ def as_grid(
         raise ValueError(f"{field} may have 1 to {GRID_CHANNELS} channels, got {array.shape[0]}")
     if not np.isfinite(array).all():
         raise ValueError(f"{field} must hold finite numbers: NaN and infinity are not allowed")
-    if lo is not None and hi is not None and (array.min() < lo or array.max() > hi):
-        raise ValueError(f"{field} values must lie in {lo:g}..{hi:g}, got {array.min():g}..{array.max():g}")
+    if lo is not None and hi is not None:
+        if array.min() < lo or array.max() > hi:
+            raise ValueError(f"{field} values must lie in {lo:g}..{hi:g}, got {array.min():g}..{array.max():g}")
+    elif np.abs(array).max() > max_abs:
+        raise ValueError(
+            f"{field} values must lie within ±{max_abs:g} (so that sums of products stay exact), "
+            f"got {np.abs(array).max():g}"
+        )
     return array
 
 
@@ -65,7 +103,7 @@ def as_grid(
 class PredictRequest(BaseModel):
     """Exactly one of ``pixels``, ``image`` or ``frame``."""
 
-    pixels: list[list[float]] | None = Field(
+    pixels: list | None = Field(
         None, description="grayscale values 0..255, from 8x8 up to 1024x1024; ink dark or light"
     )
     image: str | None = Field(
@@ -183,7 +221,7 @@ class FilterInfo(BaseModel):
 class ConvolveRequest(BaseModel):
     input: list = Field(description=f"2-D (H, W) or 3-D (C, H, W) list of numbers, up to {GRID_SIDE}x{GRID_SIDE}")
     kernel: list = Field(description=f"2-D (KH, KW) or 3-D (C, KH, KW) list, up to {KERNEL_SIDE}x{KERNEL_SIDE}")
-    bias: float = Field(0.0, allow_inf_nan=False)
+    bias: float = Field(0.0, allow_inf_nan=False, ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)
     stride: int = Field(1, ge=1, le=16)
     padding: int = Field(0, ge=0, le=16)
     dilation: int = Field(1, ge=1, le=8)
