@@ -294,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"convscope {args.command}: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader left early (`convscope evaluate ... | head -1`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

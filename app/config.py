@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.cpus import usable_cpus
+
+MAX_WORKERS = 64
+
 
 def default_workers() -> int:
-    """One worker per core: the engine is CPU-bound NumPy, so more processes only contend."""
-    return max(1, os.cpu_count() or 1)
+    """One worker per usable core (the engine is CPU-bound NumPy, so more processes only contend),
+    never more than the cap: a 128-core machine starts 64, it does not fail."""
+    return min(usable_cpus(), MAX_WORKERS)
 
 
 class Settings(BaseSettings):
@@ -22,7 +26,7 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="address uvicorn binds")
     port: int = Field(8000, ge=1, le=65535)
-    workers: int = Field(default_factory=default_workers, ge=1, le=64, description="uvicorn worker processes")
+    workers: int = Field(default_factory=default_workers, ge=1, le=MAX_WORKERS, description="uvicorn worker processes")
     threads: int = Field(4, ge=1, le=64, description="requests computed at once in each worker")
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="largest request body accepted (413 beyond)")
@@ -46,6 +50,22 @@ class Settings(BaseSettings):
         default_factory=lambda: ["*"], description='Host header values served (e.g. ["convscope.example.org"])'
     )
     weights_path: str | None = Field(None, description="LeNet weights .npz (default: the shipped model)")
+
+    # -- sizes a caller controls (the README's "Limits") --
+    pixels_min_side: int = Field(8, ge=2, description="smallest side of a picture to classify")
+    pixels_max_side: int = Field(1024, ge=16, description="pictures to classify are shrunk to this longer side")
+    grid_side: int = Field(64, ge=4, le=1024, description="largest /api/convolve and /api/pool grid side")
+    grid_channels: int = Field(8, ge=1, le=64, description="most channels of a /api/convolve grid")
+    kernel_side: int = Field(15, ge=3, le=63, description="largest kernel side (grids and filters)")
+    max_grid_stride: int = Field(16, ge=1, description="largest stride of /api/convolve and /api/pool")
+    max_grid_padding: int = Field(16, ge=0, description="largest padding of /api/convolve")
+    max_grid_dilation: int = Field(8, ge=1, description="largest dilation of /api/convolve and filters")
+    max_filter_stride: int = Field(8, ge=1, description="largest stride of /api/filters/apply")
+    frame_side: int = Field(64, ge=8, description="largest side of a network input sent as `frame`")
+    max_step_values: int = Field(200_000, ge=1000, description="products listed across all animation steps")
+    max_grid_value: float = Field(
+        1e9, gt=0, le=1e12, description="largest |value| in grids, kernels and biases (sums stay exact, never overflow)"
+    )
 
     # -- training jobs --
     data_dir: Path = Field(Path("var"), description="where the SQLite store lives (created on start)")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from app.config import Settings
+from app.errors import ApiError
 from app.jobs.queue import TrainingQueue
 from app.jobs.registry import ModelRegistry
 from app.jobs.store import JobStore
@@ -45,6 +46,14 @@ def get_model_id(
     model: str = Query("lenet", pattern=r"^[A-Za-z0-9_-]{1,64}$"),
 ) -> str:
     return model
+
+
+async def one_file_part(request: Request) -> None:
+    """Refuses a form with several ``file`` parts (which one was meant?) instead of taking the last."""
+    form = await request.form()
+    count = len(form.getlist("file"))
+    if count > 1:
+        raise ApiError(422, f"file: {count} files were sent in the field 'file'; send exactly one picture")
 
 
 def client_address(request: Request) -> str:

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.schemas import MAX_ABS_VALUE
+from app.schemas import LIMITS
 from engine.errors import EngineError, SpecError
 
 
@@ -49,7 +49,7 @@ def install_error_handlers(app: FastAPI) -> None:
             # digits and lists nested about a thousand deep
             message = (
                 "the body is not JSON this server can read: numbers may have at most 4300 digits (and values "
-                f"here stay within ±{MAX_ABS_VALUE:g}), and lists may nest at most a few levels deep"
+                f"here stay within ±{LIMITS.max_grid_value:g}), and lists may nest at most a few levels deep"
             )
             return JSONResponse({"detail": message}, status_code=422)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)

@@ -11,7 +11,7 @@ from PIL import Image
 from app.config import Settings
 from app.errors import ApiError
 from app.imaging import decode_base64_image, to_grayscale
-from app.schemas import PIXELS_SIDE, PredictRequest
+from app.schemas import PredictRequest
 from engine.network import Network
 from engine.preprocess import frame_for
 
@@ -29,16 +29,16 @@ class NetworkInput:
         return np.round(self.x[0] if self.x.shape[0] == 1 else self.x, 4)
 
 
-def grayscale_for_digit(image: Image.Image, field: str) -> np.ndarray:
+def grayscale_for_digit(image: Image.Image, settings: Settings, field: str) -> np.ndarray:
     """A decoded picture -> (H, W) grayscale for the preprocessing, big photos shrunk first."""
-    if min(image.size) < PIXELS_SIDE[0]:
+    if min(image.size) < settings.pixels_min_side:
         raise ApiError(
             422,
             f"{field}: the image is {image.width}x{image.height}; pictures need at least "
-            f"{PIXELS_SIDE[0]}x{PIXELS_SIDE[0]} pixels",
+            f"{settings.pixels_min_side}x{settings.pixels_min_side} pixels",
         )
-    # the digit ends up 20 px tall: a phone photo needs no more than 1024 px to get there
-    image.thumbnail((PIXELS_SIDE[1], PIXELS_SIDE[1]))
+    # the digit ends up 20 px tall: a phone photo needs no more than a thousand pixels to get there
+    image.thumbnail((settings.pixels_max_side, settings.pixels_max_side))
     return to_grayscale(image)
 
 
@@ -64,5 +64,5 @@ def network_input(model: Network, request: PredictRequest, settings: Settings) -
         return from_frame(model, request.frame)
     if request.pixels is not None:
         return from_picture(model, request.pixels)
-    image = decode_base64_image(request.image, settings, fit=PIXELS_SIDE[1])
-    return from_picture(model, grayscale_for_digit(image, "image"))
+    image = decode_base64_image(request.image, settings, fit=settings.pixels_max_side)
+    return from_picture(model, grayscale_for_digit(image, settings, "image"))

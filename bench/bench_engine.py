@@ -15,6 +15,7 @@ import base64
 import io
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,9 @@ def row(name: str, ours: float, refs: dict[str, float | None]) -> str:
 
 def predict_in_process(repeat: int) -> float:
     """POST /api/predict?activations=true through the ASGI app, no network: decode + preprocess + forward + JSON."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
     from PIL import Image
 
@@ -106,7 +110,8 @@ def predict_in_process(repeat: int) -> float:
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")
     body = {"image": "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()}
-    with TestClient(create_app(Settings(log_level="warning"))) as client:
+    settings = Settings(log_level="warning", data_dir=tempfile.mkdtemp(prefix="convscope-bench-"))
+    with TestClient(create_app(settings)) as client:
         return median_seconds(lambda: client.post("/api/predict?activations=true", json=body), repeat)
 
 

@@ -22,11 +22,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -166,14 +167,19 @@ def start_server(workers: int | None) -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if workers:
         command += ["--workers", str(workers)]
-    env = {**os.environ, "CONVSCOPE_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "CONVSCOPE_LOG_LEVEL": "warning",
+        "CONVSCOPE_DATA_DIR": tempfile.mkdtemp(prefix="convscope-load-"),
+    }
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
+            with urllib.request.urlopen(url + "/healthz", timeout=1) as response:  # the standard library only
+                if response.status == 200:
+                    return process, url
+        except OSError:
             time.sleep(0.2)
     process.kill()
     raise SystemExit("the server did not start")

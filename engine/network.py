@@ -28,7 +28,6 @@ Shapes along the way follow ``OH = floor((H + 2P - D(KH-1) - 1) / S) + 1``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -41,6 +40,7 @@ import numpy as np
 
 from engine._checks import effective_size
 from engine.conv import conv2d, conv2d_backward, im2col
+from engine.cpus import usable_cpus
 from engine.errors import EngineError, SpecError
 from engine.layers import (
     cross_entropy,
@@ -597,11 +597,8 @@ def _layer_backward(
 
 
 def available_cores() -> int:
-    """The cores this process may run on (its affinity), not every core of the machine."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    """The cores this process may run on (its affinity and cgroup quota), not every core of the machine."""
+    return usable_cpus()
 
 
 @cache

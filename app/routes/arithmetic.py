@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from app.errors import ApiError
 from app.jsonutil import json_response
 from app.schemas import (
-    MAX_STEP_VALUES,
+    LIMITS,
     ArithmeticResponse,
     ConvolveRequest,
     ConvolveResponse,
@@ -25,11 +25,11 @@ router = APIRouter(prefix="/api", tags=["arithmetic"])
 
 
 def _check_step_budget(cells: int, taps: int, what: str) -> None:
-    if cells * taps > MAX_STEP_VALUES:
+    if cells * taps > LIMITS.max_step_values:
         raise ApiError(
             413,
             f"{what} would list {cells} steps of {taps} products = {cells * taps} values; "
-            f"at most {MAX_STEP_VALUES} are allowed: send include_steps=false or a smaller input",
+            f"at most {LIMITS.max_step_values} are allowed: send include_steps=false or a smaller input",
         )
 
 

@@ -6,14 +6,14 @@ import json
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response
 from PIL import Image
 
-from app.deps import SettingsDep
+from app.deps import SettingsDep, one_file_part
 from app.errors import ApiError
 from app.imaging import decode_image, encode_png, standard_mode, to_channels
-from app.schemas import KERNEL_SIDE, FilterInfo, PaddingMode, as_grid
+from app.schemas import LIMITS, FilterInfo, PaddingMode, as_grid
 from engine.filters import PRESETS, apply_kernel
 
 router = APIRouter(prefix="/api/filters", tags=["filters"])
@@ -44,7 +44,9 @@ def parse_kernel(preset: str | None, kernel: str | None) -> np.ndarray:
             raise ApiError(422, f"preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         return PRESETS[preset].kernel
     if len(kernel) > 20_000:
-        raise ApiError(413, f"kernel: {len(kernel)} characters is too long for a {KERNEL_SIDE}x{KERNEL_SIDE} kernel")
+        raise ApiError(
+            413, f"kernel: {len(kernel)} characters is too long for a {LIMITS.kernel_side}x{LIMITS.kernel_side} kernel"
+        )
     try:
         values = json.loads(kernel)
     except json.JSONDecodeError as error:
@@ -52,7 +54,7 @@ def parse_kernel(preset: str | None, kernel: str | None) -> np.ndarray:
             422, f"kernel: not valid JSON ({error.msg}); send a 2-D list such as [[0,1,0],[1,-4,1],[0,1,0]]"
         ) from None
     try:
-        return as_grid(values, field="kernel", ndims=(2,), max_side=KERNEL_SIDE)
+        return as_grid(values, field="kernel", ndims=(2,), max_side=LIMITS.kernel_side)
     except ValueError as error:
         raise ApiError(422, str(error)) from None
 
@@ -75,19 +77,21 @@ def downscale(image: Image.Image, max_side: int) -> tuple[Image.Image, bool]:
 )
 def apply_filter(
     settings: SettingsDep,
-    file: Annotated[UploadFile, Form(description="PNG, JPEG or WebP picture")],
+    file: Annotated[UploadFile, File(description="PNG, JPEG or WebP picture")],
+    _single: Annotated[None, Depends(one_file_part)],
     preset: Annotated[str | None, Form(description="a preset name from GET /api/filters")] = None,
     kernel: Annotated[
         str | None, Form(description="a JSON 2-D list, up to 15x15", examples=["[[0,1,0],[1,-4,1],[0,1,0]]"])
     ] = None,
     padding_mode: Annotated[PaddingMode, Form()] = "zeros",
-    stride: Annotated[int, Form(ge=1, le=8)] = 1,
-    dilation: Annotated[int, Form(ge=1, le=8)] = 1,
+    stride: Annotated[int, Form(ge=1, le=LIMITS.max_filter_stride)] = 1,
+    dilation: Annotated[int, Form(ge=1, le=LIMITS.max_grid_dilation)] = 1,
     grayscale: Annotated[bool, Form()] = False,
 ) -> Response:
     """Cross-correlates each colour channel with the kernel ("same" padding ``D(K-1)/2`` per side),
     rounds and clips to 0..255 and returns a PNG. Alpha is left as it was. Pictures larger than
-    1024 px on their longer side are first downscaled, and the ``X-Resized: WxH`` header says so."""
+    ``CONVSCOPE_MAX_FILTER_SIDE`` (1024) pixels on their longer side are first downscaled, and the
+    ``X-Resized: WxH`` header says so."""
     weights = parse_kernel(preset, kernel)
     image = decode_image(file.file.read(), settings, field="file", fit=settings.max_filter_side)
     image, resized = downscale(standard_mode(image, grayscale=grayscale), settings.max_filter_side)

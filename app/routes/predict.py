@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
-from fastapi import APIRouter, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import Response
 
-from app.deps import ModelDep, ModelIdDep, SettingsDep
+from app.deps import ModelDep, ModelIdDep, SettingsDep, one_file_part
 from app.imaging import decode_image
 from app.inputs import NetworkInput, from_picture, grayscale_for_digit, network_input
 from app.jsonutil import json_response
-from app.schemas import PIXELS_SIDE, PredictRequest, PredictResponse
+from app.schemas import PredictRequest, PredictResponse
 from engine.network import Network, classify
 
 router = APIRouter(prefix="/api/predict", tags=["predict"])
@@ -72,13 +74,14 @@ def predict(
 
 @router.post("/file", response_model=PredictResponse, summary="Guess the digit in an uploaded image")
 def predict_file(
-    file: UploadFile,
+    file: Annotated[UploadFile, File(description="PNG, JPEG or WebP picture")],
+    _single: Annotated[None, Depends(one_file_part)],
     model: ModelDep,
     model_id: ModelIdDep,
     settings: SettingsDep,
     activations: bool = ActivationsQuery,
 ) -> Response:
     """The same as POST /api/predict, from a multipart upload field ``file`` (PNG, JPEG or WebP)."""
-    image = decode_image(file.file.read(), settings, field="file", fit=PIXELS_SIDE[1])
-    given = from_picture(model, grayscale_for_digit(image, "file"))
+    image = decode_image(file.file.read(), settings, field="file", fit=settings.pixels_max_side)
+    given = from_picture(model, grayscale_for_digit(image, settings, "file"))
     return json_response(prediction(model, model_id, given, activations))

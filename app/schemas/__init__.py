@@ -7,22 +7,17 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.config import get_settings
+
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular", "partial"]
 
 LECTURE_IMAGE = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]]
 LECTURE_FILTER = [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
 LECTURE_POOL_INPUT = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
 
-# Bounds of everything a caller controls (see the README's "Limits").
-PIXELS_SIDE = (8, 1024)
-GRID_SIDE = 64  # /api/convolve and /api/pool inputs
-FRAME_SIDE = 64  # a network's own input sent as `frame`
-GRID_CHANNELS = 8
-KERNEL_SIDE = 15
-MAX_STEP_VALUES = 200_000  # products listed across all animation steps
-# Teaching grids, kernels and biases stay within this, so products of up to 15x15x8 taps are exact
-# in float64 and never overflow (1e308 would print as null).
-MAX_ABS_VALUE = 1e9
+# Bounds of everything a caller controls live in Settings (the README's "Limits"); schemas are built
+# once, so they take the values of the environment the process started with.
+LIMITS = get_settings()
 
 
 NUMBER_TYPES = {int, float}
@@ -55,7 +50,7 @@ def as_grid(
     min_side: int = 1,
     lo: float | None = None,
     hi: float | None = None,
-    max_abs: float = MAX_ABS_VALUE,
+    max_abs: float = LIMITS.max_grid_value,
 ) -> np.ndarray:
     """A nested list -> float64 array, refusing anything but plain numbers (no strings, no true/false),
     ragged lists, the wrong depth, NaN/inf, values past ``max_abs`` and sizes out of bounds."""
@@ -82,8 +77,8 @@ def as_grid(
         raise ValueError(
             f"{field} must be between {min_side}x{min_side} and {max_side}x{max_side}, got {spatial[0]}x{spatial[1]}"
         )
-    if array.ndim == 3 and not 1 <= array.shape[0] <= GRID_CHANNELS:
-        raise ValueError(f"{field} may have 1 to {GRID_CHANNELS} channels, got {array.shape[0]}")
+    if array.ndim == 3 and not 1 <= array.shape[0] <= LIMITS.grid_channels:
+        raise ValueError(f"{field} may have 1 to {LIMITS.grid_channels} channels, got {array.shape[0]}")
     if not np.isfinite(array).all():
         raise ValueError(f"{field} must hold finite numbers: NaN and infinity are not allowed")
     if lo is not None and hi is not None:
@@ -104,7 +99,9 @@ class PredictRequest(BaseModel):
     """Exactly one of ``pixels``, ``image`` or ``frame``."""
 
     pixels: list | None = Field(
-        None, description="grayscale values 0..255, from 8x8 up to 1024x1024; ink dark or light"
+        None,
+        description=f"grayscale values 0..255, from {LIMITS.pixels_min_side}x{LIMITS.pixels_min_side} up to "
+        f"{LIMITS.pixels_max_side}x{LIMITS.pixels_max_side}; ink dark or light",
     )
     image: str | None = Field(
         None, description="PNG/JPEG/WebP as base64 or a data URL (canvas.toDataURL())", max_length=16_000_000
@@ -112,7 +109,7 @@ class PredictRequest(BaseModel):
     frame: list | None = Field(
         None,
         description="the network's own input, run without preprocessing: H×W (one channel) or C×H×W "
-        f"floats in 0..1 of the model's input shape (LeNet: 32×32), up to {FRAME_SIDE}×{FRAME_SIDE}",
+        f"floats in 0..1 of the model's input shape (LeNet: 32×32), up to {LIMITS.frame_side}×{LIMITS.frame_side}",
     )
 
     model_config = ConfigDict(
@@ -138,7 +135,7 @@ class PredictRequest(BaseModel):
     def _frame_grid(cls, value):
         if value is None:
             return None
-        return as_grid(value, field="frame", ndims=(2, 3), max_side=FRAME_SIDE, lo=0, hi=1)
+        return as_grid(value, field="frame", ndims=(2, 3), max_side=LIMITS.frame_side, lo=0, hi=1)
 
     @field_validator("pixels")
     @classmethod
@@ -147,7 +144,13 @@ class PredictRequest(BaseModel):
         if value is None:
             return None
         return as_grid(
-            value, field="pixels", ndims=(2,), min_side=PIXELS_SIDE[0], max_side=PIXELS_SIDE[1], lo=0, hi=255
+            value,
+            field="pixels",
+            ndims=(2,),
+            min_side=LIMITS.pixels_min_side,
+            max_side=LIMITS.pixels_max_side,
+            lo=0,
+            hi=255,
         )
 
 
@@ -219,12 +222,16 @@ class FilterInfo(BaseModel):
 
 
 class ConvolveRequest(BaseModel):
-    input: list = Field(description=f"2-D (H, W) or 3-D (C, H, W) list of numbers, up to {GRID_SIDE}x{GRID_SIDE}")
-    kernel: list = Field(description=f"2-D (KH, KW) or 3-D (C, KH, KW) list, up to {KERNEL_SIDE}x{KERNEL_SIDE}")
-    bias: float = Field(0.0, allow_inf_nan=False, ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)
-    stride: int = Field(1, ge=1, le=16)
-    padding: int = Field(0, ge=0, le=16)
-    dilation: int = Field(1, ge=1, le=8)
+    input: list = Field(
+        description=f"2-D (H, W) or 3-D (C, H, W) list of numbers, up to {LIMITS.grid_side}x{LIMITS.grid_side}"
+    )
+    kernel: list = Field(
+        description=f"2-D (KH, KW) or 3-D (C, KH, KW) list, up to {LIMITS.kernel_side}x{LIMITS.kernel_side}"
+    )
+    bias: float = Field(0.0, allow_inf_nan=False, ge=-LIMITS.max_grid_value, le=LIMITS.max_grid_value)
+    stride: int = Field(1, ge=1, le=LIMITS.max_grid_stride)
+    padding: int = Field(0, ge=0, le=LIMITS.max_grid_padding)
+    dilation: int = Field(1, ge=1, le=LIMITS.max_grid_dilation)
     padding_mode: PaddingMode = "zeros"
     include_steps: bool = Field(True, description="list every output cell's window and products")
     transposed: bool = Field(
@@ -238,12 +245,12 @@ class ConvolveRequest(BaseModel):
     @field_validator("input")
     @classmethod
     def _input_grid(cls, value):
-        return as_grid(value, field="input", ndims=(2, 3), max_side=GRID_SIDE)
+        return as_grid(value, field="input", ndims=(2, 3), max_side=LIMITS.grid_side)
 
     @field_validator("kernel")
     @classmethod
     def _kernel_grid(cls, value):
-        return as_grid(value, field="kernel", ndims=(2, 3), max_side=KERNEL_SIDE)
+        return as_grid(value, field="kernel", ndims=(2, 3), max_side=LIMITS.kernel_side)
 
 
 class ConvolveStep(BaseModel):
@@ -285,9 +292,9 @@ class ConvolveResponse(BaseModel):
 
 
 class PoolRequest(BaseModel):
-    input: list = Field(description=f"2-D list of numbers, up to {GRID_SIDE}x{GRID_SIDE}")
-    kernel_size: int = Field(2, ge=1, le=KERNEL_SIDE)
-    stride: int | None = Field(None, ge=1, le=16, description="defaults to kernel_size")
+    input: list = Field(description=f"2-D list of numbers, up to {LIMITS.grid_side}x{LIMITS.grid_side}")
+    kernel_size: int = Field(2, ge=1, le=LIMITS.kernel_side)
+    stride: int | None = Field(None, ge=1, le=LIMITS.max_grid_stride, description="defaults to kernel_size")
     mode: Literal["max", "avg"] = "max"
 
     model_config = ConfigDict(
@@ -297,7 +304,7 @@ class PoolRequest(BaseModel):
     @field_validator("input")
     @classmethod
     def _input_grid(cls, value):
-        return as_grid(value, field="input", ndims=(2,), max_side=GRID_SIDE)
+        return as_grid(value, field="input", ndims=(2,), max_side=LIMITS.grid_side)
 
 
 class PoolStep(BaseModel):

@@ -2,6 +2,7 @@
 // drawn as grids, one output cell at a time. The URL holds the whole state.
 
 import { api } from "./api.js";
+import { CONFIG } from "./config.js";
 import { cellSize, drawGrid, drawWindow } from "./arithmetic-draw.js";
 import { formatNumber } from "./draw.js";
 
@@ -10,8 +11,8 @@ function num(v) {
   return Number.isInteger(v) ? String(v) : formatNumber(v, 2);
 }
 
-const LECTURE_IMAGE = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]];
-const LECTURE_POOL = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]];
+const LECTURE_IMAGE = CONFIG.lectureImage;
+const LECTURE_POOL = CONFIG.lecturePool;
 const BOUNDS = { n: [1, 32], f: [1, 11], s: [1, 8], p: [0, 8], d: [1, 5] };
 const PRESETS = {
   "lecture-5x5": { mode: "conv", n: 5, f: 3, s: 1, p: 0, d: 1 },

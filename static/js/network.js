@@ -1,6 +1,8 @@
 // Any network's geometry, as pure functions over the API's description of its layers
 // (GET /api/model): which cells of earlier layers a unit sees, and the window behind it.
 
+import { sourceIndex } from "./kernels.js";
+
 const pair = (v, fallback) => (v === undefined || v === null ? [fallback, fallback] : Array.isArray(v) ? v : [v, v]);
 
 /**
@@ -50,19 +52,6 @@ export function receptiveField(layers, name, row, col, target = "input") {
     layer = layers.find((l) => l.name === layer.from);
   }
   throw new Error(`${target} does not come before ${name} through convolutions and pooling`);
-}
-
-/** Which input index a (possibly out-of-range) index reads under a padding mode; null = a zero. */
-export function sourceIndex(i, size, mode) {
-  if (i >= 0 && i < size) return i;
-  if (mode === "replicate") return Math.min(Math.max(i, 0), size - 1);
-  if (mode === "circular") return ((i % size) + size) % size;
-  if (mode === "reflect") {
-    const period = 2 * (size - 1);
-    const j = Math.abs(i) % period;
-    return j >= size ? period - j : j;
-  }
-  return null; // zeros and partial pad with zeros
 }
 
 /**

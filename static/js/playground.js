@@ -2,12 +2,13 @@
 // the weighted sum of any output pixel worked out, and the padding modes compared at the border.
 
 import { api } from "./api.js";
+import { CONFIG } from "./config.js";
 import { formatNumber } from "./draw.js";
 import { outputSize, parseScale, pixelSum, samePadding } from "./kernels.js";
 
-const MODES = ["zeros", "reflect", "replicate", "circular", "partial"];
-const MAX_SIDE = 1024; // the API's limit: bigger pictures are scaled down here first, so the page and server agree
-const MAX_FILE_BYTES = 15 * 1024 * 1024;
+const MODES = CONFIG.paddingModes;
+const MAX_SIDE = CONFIG.maxFilterSide; // the API's limit: bigger pictures are scaled down here first, so the page and server agree
+const MAX_FILE_BYTES = CONFIG.maxBodyBytes - 1024 * 1024; // the form's other fields need a little room
 const CROP = 20; // border comparison: the output's top-left CROP x CROP pixels
 
 const el = {

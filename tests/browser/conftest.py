@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -88,5 +89,7 @@ def page(browser, request):
     page.console_errors = errors
     yield page
     RESULTS.mkdir(exist_ok=True)
-    page.screenshot(path=RESULTS / f"{request.node.name}.png", full_page=True)
+    # a parametrised test's name holds its parameters ("/", "?"...): keep it one flat file name
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+    page.screenshot(path=RESULTS / f"{name}.png", full_page=True)
     context.close()

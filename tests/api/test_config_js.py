@@ -1,0 +1,34 @@
+"""The front end's shared values (static/js/config.js) are the server's: one source of truth."""
+
+import json
+from pathlib import Path
+
+from app.config import Settings
+from app.schemas import LECTURE_IMAGE, LECTURE_POOL_INPUT
+from engine import PADDING_MODES
+
+CONFIG_JS = Path(__file__).resolve().parents[2] / "static" / "js" / "config.js"
+
+
+def read_config() -> dict:
+    text = CONFIG_JS.read_text()
+    block = text.split("// CONFIG-JSON-START", 1)[1].split("// CONFIG-JSON-END", 1)[0]
+    return json.loads(block.split("=", 1)[1].strip().rstrip(";"))
+
+
+def test_config_js_holds_the_servers_values():
+    config = read_config()
+    defaults = Settings()
+    assert config == {
+        "paddingModes": list(PADDING_MODES),
+        "maxFilterSide": defaults.max_filter_side,
+        "lectureImage": LECTURE_IMAGE,
+        "lecturePool": LECTURE_POOL_INPUT,
+        "maxBodyBytes": defaults.max_body_bytes,
+    }
+
+
+def test_the_output_size_formula_is_written_once_in_javascript():
+    scripts = Path(CONFIG_JS).parent
+    writers = [p.name for p in scripts.glob("*.js") if "2 * padding - dilation" in p.read_text()]
+    assert writers == ["kernels.js"]
