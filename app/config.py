@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, ge=1, description="decoded images larger than this are refused")
     max_filter_side: int = Field(1024, ge=16, description="filter inputs are downscaled to this longer side")
     max_decoded_bytes: int = Field(
-        48 * 1024 * 1024, ge=1024, description="largest picture once decoded, in bytes (JPEGs decode at reduced scale)"
+        32 * 1024 * 1024, ge=1024, description="largest picture once decoded, in bytes (JPEGs decode at reduced scale)"
     )
     max_image_side: int = Field(20_000, ge=64, description="longest side of a picture, in pixels")
     max_aspect: float = Field(

@@ -160,6 +160,89 @@ def report(name: str, latencies: list[float], errors: dict, elapsed: float) -> s
     )
 
 
+def big_photo_jpeg(width: int = 4000, height: int = 3000) -> bytes:
+    """A phone-sized 12 MP photo: the heaviest thing the playground is sent."""
+    rng = np.random.default_rng(1)
+    small = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
+    picture = Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def worker_rss_mb(pid: int) -> dict[int, float]:
+    """Resident memory of each uvicorn worker (the server's children that are not the training worker)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return {}
+    sizes = {}
+    for child in map(int, children):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_text()
+            if "worker" in command.split("\0")[-2:]:
+                continue
+            status = Path(f"/proc/{child}/status").read_text()
+            sizes[child] = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
+        except (FileNotFoundError, StopIteration):
+            continue
+    return sizes
+
+
+async def health_under_load(url: str, pid: int | None, seconds: float = 10.0, heavy_clients: int = 8) -> None:
+    """/healthz every 50 ms while `heavy_clients` keep 12 MP photos going through a 15x15 kernel, more than
+    the compute slots take: health latency, how the heavy requests were answered, each worker's peak memory."""
+    parsed = urlparse(url)
+    host = parsed.netloc
+    kernel = json.dumps([[1] * 15] * 15)
+    body, content_type = multipart({"kernel": kernel}, "file", "photo.jpg", big_photo_jpeg())
+    heavy = http_request("POST", "/api/filters/apply", host, body, content_type)
+    health = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    deadline = time.perf_counter() + seconds
+    statuses: dict[int, int] = {}
+    health_latencies: list[float] = []
+    health_errors: dict[str, int] = {}
+    peak: dict[int, float] = {}
+
+    async def heavy_client():
+        connection = Connection(parsed.hostname, parsed.port)
+        while time.perf_counter() < deadline:
+            try:
+                status = await asyncio.wait_for(connection.request(heavy), 60)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError):
+                status = 0
+                connection.close()
+            statuses[status] = statuses.get(status, 0) + 1
+        connection.close()
+
+    async def prober():
+        connection = Connection(parsed.hostname, parsed.port)
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            try:
+                status = await asyncio.wait_for(connection.request(health), 10)
+                if status != 200:
+                    health_errors[str(status)] = health_errors.get(str(status), 0) + 1
+                health_latencies.append(time.perf_counter() - start)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError) as error:
+                health_errors[type(error).__name__] = health_errors.get(type(error).__name__, 0) + 1
+                connection.close()
+            await asyncio.sleep(0.05)
+        connection.close()
+
+    async def sampler():
+        while pid and time.perf_counter() < deadline:
+            for worker, size in worker_rss_mb(pid).items():
+                peak[worker] = max(peak.get(worker, 0.0), size)
+            await asyncio.sleep(0.1)
+
+    await asyncio.gather(*(heavy_client() for _ in range(heavy_clients)), prober(), sampler())
+    print(report("healthz under heavy load", health_latencies, health_errors, seconds))
+    print(f"  heavy 12 MP, 15x15 filter requests from {heavy_clients} clients, answered: {statuses}")
+    if peak:
+        print("  peak memory per web worker: " + ", ".join(f"{size:.0f} MB" for size in peak.values()))
+
+
 def start_server(workers: int | None) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -210,6 +293,7 @@ async def main_async(args) -> None:
     print(f"server {url}, concurrency {args.concurrency}, {args.requests} requests per scenario")
     for name, raw in (("predict + activations", predict), ("filter 256x256 gaussian", blur)):
         print(report(name, *await run(url, raw, args.requests, args.concurrency, args.time_limit)))
+    await health_under_load(url, process.pid if process else None)
     if process and args.memory_requests:
         before = server_rss_mb(process.pid)
         latencies, errors, elapsed = await run(

@@ -26,8 +26,9 @@ from engine.padding import check_padding_mode, pad2d, pad2d_backward, partial_co
 
 IntOrPair = int | Sequence[int]
 
-# Largest im2col matrix conv2d builds at once (64 MiB of float32); LeNet's layers fit whole.
-IM2COL_MAX_ELEMENTS = 1 << 24
+# Largest im2col matrix conv2d builds at once (16 MiB of float32, so that a few requests at once stay
+# small; measured as fast as 64 MiB bands); LeNet's layers fit whole.
+IM2COL_MAX_ELEMENTS = 1 << 22
 
 
 def conv_windows(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair) -> np.ndarray:

@@ -53,6 +53,11 @@ def parse_kernel(preset: str | None, kernel: str | None) -> np.ndarray:
         raise ApiError(
             422, f"kernel: not valid JSON ({error.msg}); send a 2-D list such as [[0,1,0],[1,-4,1],[0,1,0]]"
         ) from None
+    except (ValueError, RecursionError):  # an integer of over 4300 digits, lists nested a thousand deep
+        raise ApiError(
+            422,
+            "kernel: numbers may have at most 4300 digits and the list must be 2-D, like [[0,1,0],[1,-4,1],[0,1,0]]",
+        ) from None
     try:
         return as_grid(values, field="kernel", ndims=(2,), max_side=LIMITS.kernel_side)
     except ValueError as error:
