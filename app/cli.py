@@ -123,8 +123,8 @@ def _training_data(args: argparse.Namespace):
         return (train.images, train.labels), (test.images, test.labels), train.classes, source, source
     images, labels = load_digits(source, split="train")
     train_idx, val_idx = split_validation(len(images), args.val_fraction, args.split_seed)
-    train, val = (images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx])
-    return train, val, DIGIT_NAMES, "digits", Path(source).name
+    training, validation = (images[train_idx], labels[train_idx]), (images[val_idx], labels[val_idx])
+    return training, validation, DIGIT_NAMES, "digits", Path(source).name
 
 
 def _architecture(args: argparse.Namespace, recipe_name: str) -> dict:

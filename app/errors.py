@@ -78,6 +78,7 @@ def document_errors(app: FastAPI) -> None:
 
 def install_error_handlers(app: FastAPI) -> None:
     document_errors(app)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:

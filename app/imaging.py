@@ -69,7 +69,7 @@ def decode_image(data: bytes, settings: Settings, *, field: str = "file", fit: i
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[kind])
+            image: Image.Image = Image.open(io.BytesIO(data), formats=[kind])
             check_shape(image, settings, field)
             if fit is not None and kind == "JPEG":
                 image.draft(image.mode, (fit, fit))  # decode at the smallest scale that still covers `fit`

@@ -60,9 +60,11 @@ def from_frame(model: Network, frame: np.ndarray) -> NetworkInput:
 
 def network_input(model: Network, request: PredictRequest, settings: Settings) -> NetworkInput:
     """Whichever of ``pixels``, ``image`` or ``frame`` the request holds, as the network's input."""
+    # the request's validators made its lists arrays already
     if request.frame is not None:
-        return from_frame(model, request.frame)
+        return from_frame(model, np.asarray(request.frame))
     if request.pixels is not None:
-        return from_picture(model, request.pixels)
+        return from_picture(model, np.asarray(request.pixels))
+    assert request.image is not None  # exactly one of the three, as the request's validator checked
     image = decode_base64_image(request.image, settings, fit=settings.pixels_max_side)
     return from_picture(model, grayscale_for_digit(image, settings, "image"))

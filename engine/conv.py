@@ -75,7 +75,19 @@ def col2im(windows: np.ndarray, padded_shape: tuple[int, ...], stride: Pair, dil
     return out
 
 
-def _conv_args(x, weight, bias, stride, padding, dilation, *, transposed=False):
+ConvArgs = tuple[np.ndarray, np.ndarray, np.ndarray | None, Pair, Pair, Pair, Pair]
+
+
+def _conv_args(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    stride: IntOrPair,
+    padding: IntOrPair,
+    dilation: IntOrPair,
+    *,
+    transposed: bool = False,
+) -> ConvArgs:
     """Checks and normalizes the arguments shared by conv2d, its backward and conv_transpose2d."""
     layout = "(C_in, C_out, KH, KW)" if transposed else "(F, C, KH, KW)"
     in_axis, out_axis = (0, 1) if transposed else (1, 0)

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -284,9 +284,9 @@ def check_spec(spec: Mapping[str, Any]) -> SpecCheck:
     except SpecError as caught:
         error = caught
     raw_input = spec.get("input") if isinstance(spec, Mapping) else None
-    fine = isinstance(raw_input, Sequence) and len(raw_input) == 3
-    fine = fine and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIZE for v in raw_input)
-    rows = describe_plan(plans, list(raw_input)) if fine else []
+    sizes = list(raw_input) if isinstance(raw_input, Sequence) and not isinstance(raw_input, str) else []
+    fine = len(sizes) == 3 and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIZE for v in sizes)
+    rows = describe_plan(plans, sizes) if fine else []
     return SpecCheck(rows, count_parameters(plans), plans, error)
 
 
@@ -556,8 +556,9 @@ def _layer_backward(
     params: dict[str, np.ndarray],
     grads: dict[str, np.ndarray],
     need_input_grad: bool,
-) -> np.ndarray | None:
-    """d loss / d layer input from d loss / d layer output; parameter gradients go into ``grads``."""
+) -> np.ndarray:
+    """d loss / d layer input from d loss / d layer output; parameter gradients go into ``grads``
+    (an empty array instead when ``need_input_grad`` is false for a conv layer)."""
     kind, cfg = plan.type, plan.config
     if kind == "conv":
         x, columns = cache
@@ -760,7 +761,7 @@ class Network:
 
     def _backward(
         self, grad: np.ndarray, caches: list[Any], need_input_grad: bool, at_layers: dict | None = None
-    ) -> tuple[np.ndarray | None, dict]:
+    ) -> tuple[np.ndarray, dict]:
         """Back through every layer; ``at_layers``, if given, receives the gradient with respect to each
         named layer's reported output (what :meth:`activations` gives), as Grad-CAM needs."""
         grads: dict[str, np.ndarray] = {}
@@ -852,11 +853,10 @@ class Network:
             json.loads(json.dumps(self.spec)), {k: v.copy() for k, v in self.params.items()}, dict(self.meta)
         )
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path | BinaryIO) -> None:
         """A ``.npz`` of named arrays plus ``spec`` and ``meta`` as JSON strings; never pickle."""
-        np.savez_compressed(
-            path, spec=np.array(json.dumps(self.spec)), meta=np.array(json.dumps(self.meta)), **self.params
-        )
+        arrays: dict[str, Any] = {"spec": np.array(json.dumps(self.spec)), "meta": np.array(json.dumps(self.meta))}
+        np.savez_compressed(path, **{**arrays, **self.params})
 
 
 def initial_parameters(plans: Sequence[LayerPlan], seed: int = 0) -> dict[str, np.ndarray]:
@@ -886,13 +886,17 @@ def build_network(spec: Mapping[str, Any], seed: int = 0) -> Network:
     return Network(spec_copy, initial_parameters(plans, seed))
 
 
-def load_network(path: str | Path) -> Network:
+def _file_name(path: str | Path | BinaryIO) -> str:
+    return Path(path).name if isinstance(path, (str, Path)) else "the file"
+
+
+def load_network(path: str | Path | BinaryIO) -> Network:
     """A network saved by :meth:`Network.save`. A file of named LeNet weights without a spec
     (as earlier ``convscope train`` wrote) is read as :data:`LENET_SPEC`."""
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise EngineError(f"{Path(path).name} is not a network file (.npz): {error}") from None
+        raise EngineError(f"{_file_name(path)} is not a network file (.npz): {error}") from None
     with data:
         files = set(data.files)
         spec = json.loads(str(data["spec"])) if "spec" in files else LENET_SPEC

@@ -12,6 +12,8 @@ Modes follow ``torch.nn.Conv2d(padding_mode=...)``:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from engine._checks import Pair, output_size
@@ -20,7 +22,7 @@ from engine.errors import EngineError
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "partial")
 
 # zeros and partial both pad with 0; partial re-weights afterwards.
-_NUMPY_MODE = {
+_NUMPY_MODE: dict[str, Any] = {
     "zeros": "constant",
     "partial": "constant",
     "reflect": "reflect",

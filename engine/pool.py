@@ -6,14 +6,16 @@ the common 2x2 pooling halves the height and width.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
-from engine._checks import as_float_array, as_pair, check_fits, output_size
+from engine._checks import Pair, as_float_array, as_pair, check_fits, output_size
 from engine.conv import IntOrPair
 from engine.errors import EngineError
 
 
-def _pool_args(x, kernel_size, stride):
+def _pool_args(x: np.ndarray, kernel_size: IntOrPair, stride: IntOrPair | None) -> tuple[np.ndarray, Pair, Pair]:
     x = as_float_array(x, "x (N, C, H, W)", 4)
     kernel = as_pair(kernel_size, "kernel_size", minimum=1)
     stride = kernel if stride is None else as_pair(stride, "stride", minimum=1)
@@ -21,7 +23,7 @@ def _pool_args(x, kernel_size, stride):
     return x, kernel, stride
 
 
-def _taps(x: np.ndarray, kernel, stride):
+def _taps(x: np.ndarray, kernel: Pair, stride: Pair) -> Iterator[np.ndarray]:
     """For each kernel tap (u, v), the strided slice of ``x`` it sees across all windows: (N, C, OH, OW)."""
     oh, ow = (output_size(x.shape[2 + a], kernel[a], stride[a], 0, 1) for a in (0, 1))
     for u in range(kernel[0]):

@@ -17,7 +17,7 @@ from engine.padding import pad2d
 from engine.pool import avg_pool2d, max_pool2d
 
 
-def window_positions(out_h: int, out_w: int, kernel: tuple[int, int], stride: int, dilation: int) -> np.ndarray:
+def window_positions(out_h: int, out_w: int, kernel: tuple[int, ...], stride: int, dilation: int) -> np.ndarray:
     """(OH, OW, KH*KW, 2): the padded-frame ``[i*S + u*D, j*S + v*D]`` of every tap of every window."""
     i, j, u, v = np.meshgrid(
         np.arange(out_h), np.arange(out_w), np.arange(kernel[0]), np.arange(kernel[1]), indexing="ij"
@@ -67,7 +67,7 @@ def trace_conv2d(
     windows = conv_windows(xp[None], kernel.shape[1:], (stride, stride), (dilation, dilation))[0]
     # c i j u v -> i j c u v: each cell's products, channel by channel
     products = (windows * kernel[:, None, None]).transpose(1, 2, 0, 3, 4).reshape(*out.shape, -1)
-    positions = window_positions(*out.shape, kernel.shape[1:], stride, dilation)
+    positions = window_positions(out.shape[0], out.shape[1], kernel.shape[1:], stride, dilation)
     return ConvTrace(clean(out), xp, positions, clean(products))
 
 
@@ -89,7 +89,7 @@ def trace_conv_transpose2d(
     if x.ndim != 2 or kernel.ndim != 2:
         raise EngineError("transposed convolution takes a 2-D input and a 2-D kernel here")
     out = conv_transpose2d(x[None, None], kernel[None, None], np.array([bias]), stride, padding, dilation)[0, 0]
-    positions = window_positions(*x.shape, kernel.shape, stride, dilation) - padding
+    positions = window_positions(x.shape[0], x.shape[1], kernel.shape, stride, dilation) - padding
     products = x[:, :, None] * kernel.reshape(-1)[None, None]
     return TransposedTrace(clean(out), positions, clean(products))
 
@@ -114,7 +114,7 @@ def trace_pool2d(x: np.ndarray, kernel_size: int, stride: int | None = None, mod
     out = reduce(x[None, None], kernel_size, stride)[0, 0]
     kernel = (kernel_size, kernel_size)
     values = conv_windows(x[None, None], kernel, (stride, stride), (1, 1))[0, 0].reshape(*out.shape, -1)
-    positions = window_positions(*out.shape, kernel, stride, 1)
+    positions = window_positions(out.shape[0], out.shape[1], kernel, stride, 1)
     winners = None
     if mode == "max":
         pick = values.argmax(axis=-1)

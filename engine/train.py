@@ -139,10 +139,10 @@ def random_shift_flip(images: np.ndarray, rng: np.random.Generator, *, shift: in
     in), and a left-right mirror for half the images (a shoe pointing left is still a shoe)."""
     b, h, w = images.shape
     padded = np.pad(images, ((0, 0), (shift, shift), (shift, shift)))
-    dy, dx = rng.integers(0, 2 * shift + 1, (2, b))
-    rows = dy[:, None] + np.arange(h)[None]
-    cols = dx[:, None] + np.arange(w)[None]
-    flip = rng.random(b) < 0.5
+    offsets = rng.integers(0, 2 * shift + 1, (2, b))
+    rows = offsets[0][:, None] + np.arange(h)[None]
+    cols = offsets[1][:, None] + np.arange(w)[None]
+    flip = np.asarray(rng.random(b) < 0.5)
     cols = np.where(flip[:, None], cols[:, ::-1], cols)
     return padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
 

@@ -2,7 +2,7 @@
 # Installs everything the tests need and runs the whole suite:
 #   Debian's Chromium for the browser tests (never a downloaded browser) and redis-server
 #   (the tests start and stop their own on a free loopback port),
-#   convscope with its [test] extra in .venv, then ruff and pytest.
+#   convscope with its [test] extra in .venv, then ruff, mypy and pytest.
 # Extra arguments go to pytest (e.g. scripts/test.sh -k lecture).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,7 @@ source scripts/venv.sh
 
 .venv/bin/ruff check app engine tests bench
 .venv/bin/ruff format --check app engine tests bench
+.venv/bin/mypy
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
 if [ "$status" -eq 5 ]; then

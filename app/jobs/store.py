@@ -273,7 +273,8 @@ class RedisStore(JobStore):
     def __init__(self, url: str) -> None:
         import redis
 
-        self.redis = redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30)
+        # redis-py's own annotations cannot say what decode_responses=False returns: bytes
+        self.redis: Any = redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30)
         self._transition = self.redis.register_script(_TRANSITION)
 
     def _key(self, *parts: str) -> str:

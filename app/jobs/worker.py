@@ -126,7 +126,7 @@ def _train(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
     size = options["train_size"]
     steps = options["epochs"] * -(-size // options["batch_size"])
     deadline = time.monotonic() + settings.max_training_seconds
-    stop = {"reason": None, "checked": 0.0}
+    stop: dict[str, Any] = {"reason": None, "checked": 0.0}
 
     def should_stop() -> bool:
         # the store is asked at most twice a second; the clock every step

@@ -43,6 +43,7 @@ def parse_kernel(preset: str | None, kernel: str | None) -> np.ndarray:
         if preset not in PRESETS:
             raise ApiError(422, f"preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         return PRESETS[preset].kernel
+    assert kernel is not None  # one of the two, as checked above
     if len(kernel) > 20_000:
         raise ApiError(
             413, f"kernel: {len(kernel)} characters is too long for a {LIMITS.kernel_side}x{LIMITS.kernel_side} kernel"

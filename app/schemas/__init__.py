@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from app.config import get_settings
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular", "partial"]
 
-LECTURE_IMAGE = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]]
-LECTURE_FILTER = [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
-LECTURE_POOL_INPUT = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
+# an 8x8 vertical stroke: the smallest drawing the predict examples can show
+ONE_STROKE: list[Any] = [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2
+LECTURE_IMAGE: list[Any] = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]]
+LECTURE_FILTER: list[Any] = [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
+LECTURE_POOL_INPUT: list[Any] = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
 
 # Bounds of everything a caller controls live in Settings (the README's "Limits"); schemas are built
 # once, so they take the values of the environment the process started with.
@@ -21,6 +23,8 @@ LIMITS = get_settings()
 
 
 NUMBER_TYPES = {int, float}
+# A grid arrives as nested JSON lists and leaves its validator as a float64 array (see as_grid).
+Grid = Annotated[Any, WithJsonSchema({"type": "array", "items": {}})]
 
 
 def _shape_of(values, field: str, ndims: tuple[int, ...]) -> tuple[int, list]:
@@ -98,7 +102,7 @@ def as_grid(
 class PredictRequest(BaseModel):
     """Exactly one of ``pixels``, ``image`` or ``frame``."""
 
-    pixels: list | None = Field(
+    pixels: Grid | None = Field(
         None,
         description=f"grayscale values 0..255, from {LIMITS.pixels_min_side}x{LIMITS.pixels_min_side} up to "
         f"{LIMITS.pixels_max_side}x{LIMITS.pixels_max_side}; ink dark or light",
@@ -106,7 +110,7 @@ class PredictRequest(BaseModel):
     image: str | None = Field(
         None, description="PNG/JPEG/WebP as base64 or a data URL (canvas.toDataURL())", max_length=16_000_000
     )
-    frame: list | None = Field(
+    frame: Grid | None = Field(
         None,
         description="the network's own input, run without preprocessing: H×W (one channel) or C×H×W "
         f"floats in 0..1 of the model's input shape (LeNet: 32×32), up to {LIMITS.frame_side}×{LIMITS.frame_side}",
@@ -115,7 +119,7 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"pixels": [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2},
+                {"pixels": ONE_STROKE},
                 {"image": "data:image/png;base64,iVBORw0KGgo..."},
             ]
         }
@@ -222,10 +226,10 @@ class FilterInfo(BaseModel):
 
 
 class ConvolveRequest(BaseModel):
-    input: list = Field(
+    input: Grid = Field(
         description=f"2-D (H, W) or 3-D (C, H, W) list of numbers, up to {LIMITS.grid_side}x{LIMITS.grid_side}"
     )
-    kernel: list = Field(
+    kernel: Grid = Field(
         description=f"2-D (KH, KW) or 3-D (C, KH, KW) list, up to {LIMITS.kernel_side}x{LIMITS.kernel_side}"
     )
     bias: float = Field(0.0, allow_inf_nan=False, ge=-LIMITS.max_grid_value, le=LIMITS.max_grid_value)
@@ -292,7 +296,7 @@ class ConvolveResponse(BaseModel):
 
 
 class PoolRequest(BaseModel):
-    input: list = Field(description=f"2-D list of numbers, up to {LIMITS.grid_side}x{LIMITS.grid_side}")
+    input: Grid = Field(description=f"2-D list of numbers, up to {LIMITS.grid_side}x{LIMITS.grid_side}")
     kernel_size: int = Field(2, ge=1, le=LIMITS.kernel_side)
     stride: int | None = Field(None, ge=1, le=LIMITS.max_grid_stride, description="defaults to kernel_size")
     mode: Literal["max", "avg"] = "max"

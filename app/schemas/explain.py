@@ -6,11 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas import PredictRequest
+from app.schemas import ONE_STROKE, PredictRequest
 
 Method = Literal["saliency", "smoothgrad", "integrated_gradients", "gradcam", "occlusion"]
-METHODS: tuple[str, ...] = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "occlusion")
-ONE_STROKE = [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2
+METHODS: tuple[Method, ...] = ("saliency", "smoothgrad", "integrated_gradients", "gradcam", "occlusion")
 
 
 class ExplainRequest(PredictRequest):
