@@ -33,3 +33,9 @@ def photo() -> np.ndarray:
     rgb = np.stack([x * 3, y * 4, (x + y) * 2], axis=-1).astype(np.uint8)
     rgb[20:40, 30:50] = 250
     return rgb
+
+
+def ok(response, status: int = 200):
+    """The JSON of a response whose status was checked first (its body says why when it was not)."""
+    assert response.status_code == status, f"{response.status_code}: {response.text[:500]}"
+    return response.json()

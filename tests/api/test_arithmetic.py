@@ -3,6 +3,7 @@
 import pytest
 
 from app.schemas import LECTURE_FILTER, LECTURE_IMAGE, LECTURE_POOL_INPUT
+from tests.api.conftest import ok
 
 
 def test_convolve_reproduces_the_lecture_feature_map(client):
@@ -22,10 +23,19 @@ def test_convolve_reproduces_the_lecture_feature_map(client):
 
 
 def test_convolve_with_padding_stride_dilation_and_bias(client):
-    body = client.post(
-        "/api/convolve",
-        json={"input": [[1] * 7] * 7, "kernel": [[1] * 3] * 3, "padding": 1, "stride": 2, "dilation": 2, "bias": 0.5},
-    ).json()
+    body = ok(
+        client.post(
+            "/api/convolve",
+            json={
+                "input": [[1] * 7] * 7,
+                "kernel": [[1] * 3] * 3,
+                "padding": 1,
+                "stride": 2,
+                "dilation": 2,
+                "bias": 0.5,
+            },
+        )
+    )
     assert body["output_size"] == [3, 3]
     assert len(body["padded_input"]) == 9 and body["padded_input"][0] == [0] * 9
     assert body["steps"][0]["positions"][:3] == [[0, 0], [0, 2], [0, 4]]
@@ -33,19 +43,23 @@ def test_convolve_with_padding_stride_dilation_and_bias(client):
 
 
 def test_convolve_channels_sum_over_depth(client):
-    body = client.post(
-        "/api/convolve",
-        json={"input": [[[1, 2], [3, 4]], [[10, 20], [30, 40]]], "kernel": [[[1, 0], [0, 0]], [[0, 0], [0, 1]]]},
-    ).json()
+    body = ok(
+        client.post(
+            "/api/convolve",
+            json={"input": [[[1, 2], [3, 4]], [[10, 20], [30, 40]]], "kernel": [[[1, 0], [0, 0]], [[0, 0], [0, 1]]]},
+        )
+    )
     assert body["output"] == [[41]]
     assert body["steps"][0]["products"] == [1, 0, 0, 0, 0, 0, 0, 40]
 
 
 def test_convolve_partial_padding(client):
-    body = client.post(
-        "/api/convolve",
-        json={"input": [[9] * 4] * 4, "kernel": [[1 / 9] * 3] * 3, "padding": 1, "padding_mode": "partial"},
-    ).json()
+    body = ok(
+        client.post(
+            "/api/convolve",
+            json={"input": [[9] * 4] * 4, "kernel": [[1 / 9] * 3] * 3, "padding": 1, "padding_mode": "partial"},
+        )
+    )
     assert body["output"] == [[9] * 4] * 4
 
 
@@ -78,7 +92,7 @@ def test_convolve_step_count_is_bounded(client):
 
 
 def test_pool_reproduces_the_lecture_example(client):
-    body = client.post("/api/pool", json={"input": LECTURE_POOL_INPUT, "kernel_size": 2, "stride": 2}).json()
+    body = ok(client.post("/api/pool", json={"input": LECTURE_POOL_INPUT, "kernel_size": 2, "stride": 2}))
     assert body["output"] == [[6, 8], [3, 4]]
     assert body["steps"][0] == {
         "output": [0, 0],
@@ -90,7 +104,7 @@ def test_pool_reproduces_the_lecture_example(client):
 
 
 def test_average_pooling(client):
-    body = client.post("/api/pool", json={"input": LECTURE_POOL_INPUT, "mode": "avg"}).json()
+    body = ok(client.post("/api/pool", json={"input": LECTURE_POOL_INPUT, "mode": "avg"}))
     assert body["output"] == [[3.25, 5.25], [2, 2]]
     assert body["steps"][0]["source"] is None
 
@@ -105,35 +119,35 @@ def test_pool_bad_input(client):
 
 @pytest.mark.parametrize(("stride", "exact", "size", "fits"), [(1, 5, 5, True), (2, 3, 3, True), (3, 2.3333, 2, False)])
 def test_arithmetic_of_7x7_with_3x3(client, stride, exact, size, fits):
-    body = client.get(f"/api/arithmetic?input_size=7&kernel_size=3&stride={stride}").json()
+    body = ok(client.get(f"/api/arithmetic?input_size=7&kernel_size=3&stride={stride}"))
     assert body["exact"] == pytest.approx(exact, abs=1e-4)
     assert body["output_size"] == size and body["fits"] is fits
 
 
 def test_arithmetic_says_plainly_when_a_stride_does_not_fit(client):
-    body = client.get("/api/arithmetic?input_size=7&kernel_size=3&stride=3&padding=0&dilation=1").json()
+    body = ok(client.get("/api/arithmetic?input_size=7&kernel_size=3&stride=3&padding=0&dilation=1"))
     assert body["formula"] == "(7 + 2*0 - 1*(3-1) - 1)/3 + 1 = 2.33"
     assert body["message"].startswith("a 3x3 filter with stride 3 does not fit a 7x7 input: ")
     assert body["uncovered"] == 1
 
 
 def test_arithmetic_padding_dilation_and_parameters(client):
-    same = client.get("/api/arithmetic?input_size=7&kernel_size=3&padding=1").json()
+    same = ok(client.get("/api/arithmetic?input_size=7&kernel_size=3&padding=1"))
     assert same["output_size"] == 7 and same["fits"]
-    dilated = client.get("/api/arithmetic?input_size=7&kernel_size=3&dilation=2").json()
+    dilated = ok(client.get("/api/arithmetic?input_size=7&kernel_size=3&dilation=2"))
     assert dilated["output_size"] == 3 and dilated["effective_kernel_size"] == 5
-    params = client.get("/api/arithmetic?input_size=32&kernel_size=5&padding=2&in_channels=3&filters=10").json()
+    params = ok(client.get("/api/arithmetic?input_size=32&kernel_size=5&padding=2&in_channels=3&filters=10"))
     assert params["parameters"] == 760 and params["output_volume"] == [10, 32, 32]
 
 
 def test_arithmetic_transposed(client):
-    body = client.get("/api/arithmetic?input_size=2&kernel_size=3&stride=2&transposed=true").json()
+    body = ok(client.get("/api/arithmetic?input_size=2&kernel_size=3&stride=2&transposed=true"))
     assert body["output_size"] == 5 and body["fits"] is True
     assert body["formula"] == "(2 - 1)*2 - 2*0 + 1*(3-1) + 1 = 5"
 
 
 def test_arithmetic_kernel_too_big_is_an_answer_not_an_error(client):
-    body = client.get("/api/arithmetic?input_size=3&kernel_size=5").json()
+    body = ok(client.get("/api/arithmetic?input_size=3&kernel_size=5"))
     assert body["fits"] is False and body["output_size"] == 0
     assert "does not fit at all" in body["message"]
 
@@ -156,9 +170,12 @@ def test_arithmetic_bad_query(client, query):
 
 
 def test_transposed_convolution_scatters_each_input_cell(client):
-    body = client.post(
-        "/api/convolve", json={"input": [[1, 2], [3, 4]], "kernel": [[1, 1, 1]] * 3, "stride": 2, "transposed": True}
-    ).json()
+    body = ok(
+        client.post(
+            "/api/convolve",
+            json={"input": [[1, 2], [3, 4]], "kernel": [[1, 1, 1]] * 3, "stride": 2, "transposed": True},
+        )
+    )
     assert body["output_size"] == [5, 5]
     assert body["output"][0] == [1, 1, 3, 2, 2]  # the middle column is where cells 1 and 2 overlap
     step = body["steps"][1]
@@ -167,10 +184,12 @@ def test_transposed_convolution_scatters_each_input_cell(client):
 
 
 def test_transposed_padding_crops_and_3d_is_refused(client):
-    body = client.post(
-        "/api/convolve",
-        json={"input": [[1, 2], [3, 4]], "kernel": [[1] * 3] * 3, "stride": 2, "padding": 1, "transposed": True},
-    ).json()
+    body = ok(
+        client.post(
+            "/api/convolve",
+            json={"input": [[1, 2], [3, 4]], "kernel": [[1] * 3] * 3, "stride": 2, "padding": 1, "transposed": True},
+        )
+    )
     assert body["output_size"] == [3, 3]
     assert body["steps"][0]["positions"][0] == [-1, -1]
     response = client.post("/api/convolve", json={"input": [[[1]]], "kernel": [[[1]]], "transposed": True})

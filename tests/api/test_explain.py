@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from engine import load_dataset
+from tests.api.conftest import ok
 
 SEVEN = load_dataset("digits", "test")
 INDEX = int(np.flatnonzero(SEVEN.labels == 7)[0])
@@ -29,7 +30,7 @@ def test_every_method_comes_back_in_the_inputs_shape_with_completeness(client):
 
 def test_a_chosen_target_and_method_and_a_frame(client):
     frame = np.pad(np.array(PIXELS) / 255, 2).tolist()
-    body = client.post("/api/explain", json={"frame": frame, "target": 1, "methods": ["saliency"]}).json()
+    body = ok(client.post("/api/explain", json={"frame": frame, "target": 1, "methods": ["saliency"]}))
     assert body["target"] == 1 and body["smoothgrad"] is None and body["gradcam"] is None
     assert np.array(body["saliency"]).shape == (1, 32, 32)
 
@@ -65,7 +66,7 @@ def test_pgd_flips_the_digit_within_epsilon(client):
 
 
 def test_a_targeted_fgsm_and_a_tiny_epsilon_that_fools_nothing(client):
-    tiny = client.post("/api/adversarial", json={"pixels": PIXELS, "method": "fgsm", "epsilon": 0.001}).json()
+    tiny = ok(client.post("/api/adversarial", json={"pixels": PIXELS, "method": "fgsm", "epsilon": 0.001}))
     assert tiny["steps_taken"] == 1 and not tiny["flipped"] and tiny["result"]["class"] == 7
     targeted = client.post("/api/adversarial", json={"pixels": PIXELS, "epsilon": 0.4, "steps": 60, "target": 3})
     assert targeted.status_code == 200 and targeted.json()["result"]["label"] == "3"

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from tests.api.conftest import png_bytes
+from tests.api.conftest import ok, png_bytes
 
 LECTURE_KERNELS = {
     "edge_detection": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
@@ -37,7 +37,7 @@ def decoded(response) -> np.ndarray:
 
 
 def test_presets_include_the_lectures_kernels(client):
-    presets = {p["name"]: p for p in client.get("/api/filters").json()}
+    presets = {p["name"]: p for p in ok(client.get("/api/filters"))}
     for name, kernel in LECTURE_KERNELS.items():
         np.testing.assert_allclose(presets[name]["kernel"], kernel)
     for name in ("identity", "sobel_x", "sobel_y", "gaussian_blur_5x5", "unsharp_mask_5x5"):

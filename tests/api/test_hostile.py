@@ -13,7 +13,7 @@ from PIL import Image
 
 from app.config import Settings
 from app.main import create_app
-from tests.api.conftest import png_bytes
+from tests.api.conftest import ok, png_bytes
 
 SECURITY = ("content-security-policy", "x-content-type-options", "referrer-policy")
 
@@ -109,7 +109,7 @@ def test_two_file_parts_are_refused_rather_than_the_last_one_taken(client, photo
 
 
 def test_the_filter_form_is_documented_as_multipart_so_try_it_out_works(client):
-    schema = client.get("/openapi.json").json()
+    schema = ok(client.get("/openapi.json"))
     content = schema["paths"]["/api/filters/apply"]["post"]["requestBody"]["content"]
     assert list(content) == ["multipart/form-data"]
 

@@ -4,16 +4,17 @@ import numpy as np
 
 from app.config import Settings
 from app.main import create_app
+from tests.api.conftest import ok
 
 
 def test_healthz(client):
-    body = client.get("/healthz").json()
+    body = ok(client.get("/healthz"))
     assert body["status"] == "ok"
     assert body["model"]["parameters"] == 63802 and body["model"]["val_accuracy"] >= 0.985
 
 
 def test_model_layers_in_order(client):
-    body = client.get("/api/model").json()
+    body = ok(client.get("/api/model"))
     assert [layer["name"] for layer in body["layers"]] == ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3"]
     conv1 = body["layers"][0]
     assert {k: conv1[k] for k in ("name", "kind", "output_shape", "parameters")} == {
@@ -28,7 +29,7 @@ def test_model_layers_in_order(client):
 
 
 def test_layer_weights(client):
-    body = client.get("/api/model/layers/conv1/weights").json()
+    body = ok(client.get("/api/model/layers/conv1/weights"))
     assert body["weight_shape"] == [6, 1, 5, 5]
     assert np.array(body["weight"]).shape == (6, 1, 5, 5) and len(body["bias"]) == 6
 
@@ -41,7 +42,7 @@ def test_layer_weights_of_unknown_or_pooling_layers(client):
 
 
 def test_openapi_documents_every_route_with_examples(client):
-    spec = client.get("/openapi.json").json()
+    spec = ok(client.get("/openapi.json"))
     for path in (
         "/api/predict",
         "/api/predict/file",

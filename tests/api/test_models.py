@@ -14,6 +14,7 @@ from app.jobs.worker import run_job
 from app.main import create_app
 from engine import load_dataset
 from engine.architectures import ARCHITECTURES
+from tests.api.conftest import ok
 
 TINY = ARCHITECTURES["tiny"]
 WIDE = {"type": "conv", "filters": 64, "kernel_size": 5, "padding": 2}  # 64x64x25 products per pixel
@@ -106,7 +107,7 @@ def test_one_client_may_have_two_jobs_and_a_full_queue_says_when_to_retry(fresh)
     # cancelling a queued job frees the place at once
     cancelled = client.post(f"/api/models/{first.json()['id']}/cancel")
     assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"
-    assert client.get(f"/api/models/{second.json()['id']}").json()["position"] == 1
+    assert ok(client.get(f"/api/models/{second.json()['id']}"))["position"] == 1
     assert client.post("/api/models", json={"architecture": TINY}).status_code == 202
 
 
@@ -117,7 +118,7 @@ def test_unknown_models_are_404_and_unfinished_ones_409(fresh):
     assert client.post("/api/models/nope/cancel").status_code == 404
     assert client.post("/api/predict?model=nope", json={"pixels": [[0] * 8] * 8}).status_code == 404
     assert client.post("/api/predict?model=../../etc", json={"pixels": [[0] * 8] * 8}).status_code == 422
-    queued = client.post("/api/models", json={"architecture": TINY}).json()["id"]
+    queued = ok(client.post("/api/models", json={"architecture": TINY}), 202)["id"]
     refused = client.post(f"/api/predict?model={queued}", json={"pixels": [[0] * 8] * 8})
     assert refused.status_code == 409 and "queued" in refused.json()["detail"]
     assert client.get(f"/api/model?model={queued}&snapshot=5").status_code == 404
@@ -126,18 +127,18 @@ def test_unknown_models_are_404_and_unfinished_ones_409(fresh):
 
 def test_a_job_run_by_a_worker_is_used_everywhere_and_replayed_from_its_snapshots(fresh):
     client, settings = fresh
-    job_id = client.post("/api/models", json={"architecture": TINY, "train_size": 4000, "epochs": 2}).json()["id"]
+    job_id = ok(client.post("/api/models", json={"architecture": TINY, "train_size": 4000, "epochs": 2}), 202)["id"]
     run_job(settings, client.app.state.store, job_id)  # what the worker process does
-    record = client.get(f"/api/models/{job_id}").json()
+    record = ok(client.get(f"/api/models/{job_id}"))
     assert record["status"] == "done" and record["metrics"]["test_accuracy"] > 0.8
     assert sum(map(sum, record["metrics"]["confusion"])) == 800
     assert len(record["metrics"]["per_class_accuracy"]) == 10
     assert record["settings"]["train_size"] == 4000 and len(record["snapshots"]) <= 21
-    info = client.get(f"/api/model?model={job_id}").json()
+    info = ok(client.get(f"/api/model?model={job_id}"))
     assert [layer["name"] for layer in info["layers"]] == ["conv1", "pool1", "fc1"] and info["id"] == job_id
-    weights = client.get(f"/api/model/layers/conv1/weights?model={job_id}&snapshot=0").json()
+    weights = ok(client.get(f"/api/model/layers/conv1/weights?model={job_id}&snapshot=0"))
     assert weights["weight_shape"] == [4, 1, 5, 5]
-    final = client.get(f"/api/model/layers/conv1/weights?model={job_id}").json()
+    final = ok(client.get(f"/api/model/layers/conv1/weights?model={job_id}"))
     assert final["weight"] != weights["weight"]  # the filters learned something
     assert client.post(f"/api/models/{job_id}/cancel").status_code == 409
 
@@ -167,13 +168,13 @@ def test_a_frame_is_the_networks_input_run_as_is(client):
 
 
 def test_the_model_list_starts_with_the_shipped_models(client):
-    models = client.get("/api/models").json()
+    models = ok(client.get("/api/models"))
     assert [(m["id"], m["kind"], m["dataset"]) for m in models[:2]] == [
         ("lenet", "shipped", "digits"),
         ("fashion", "shipped", "fashion"),
     ]
     assert models[1]["test_accuracy"] >= 0.89
-    shipped = client.get("/api/models/fashion").json()
+    shipped = ok(client.get("/api/models/fashion"))
     assert shipped["status"] == "done" and shipped["classes"][0] == "T-shirt/top"
     download = client.get("/api/models/lenet/weights")
     assert download.status_code == 200 and download.headers["content-disposition"].endswith('lenet.npz"')

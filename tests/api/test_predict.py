@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from engine import load_digits
-from tests.api.conftest import png_bytes
+from tests.api.conftest import ok, png_bytes
 from tests.conftest import SAMPLE_PATH
 
 LAYERS = ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3"]
@@ -42,7 +42,7 @@ def test_pixels_of_a_real_digit_are_read_correctly(client, digits):
 def test_a_canvas_data_url_of_dark_ink_on_white_is_inverted_and_read(client, digits):
     images, labels = digits
     url = "data:image/png;base64," + base64.b64encode(png_bytes(drawing(images[0]).astype(np.uint8))).decode()
-    body = client.post("/api/predict", json={"image": url}).json()
+    body = ok(client.post("/api/predict", json={"image": url}))
     assert body["digit"] == labels[0] and body["inverted"] is True
 
 
@@ -51,12 +51,12 @@ def test_transparent_canvas_with_black_strokes(client, digits):
     ink = np.asarray(Image.fromarray(images[1]).resize((280, 280), Image.Resampling.BILINEAR))
     rgba = np.zeros((280, 280, 4), np.uint8)
     rgba[..., 3] = ink  # black strokes whose opacity is the ink
-    body = client.post("/api/predict", json={"image": base64.b64encode(png_bytes(rgba)).decode()}).json()
+    body = ok(client.post("/api/predict", json={"image": base64.b64encode(png_bytes(rgba)).decode()}))
     assert body["digit"] == labels[1]
 
 
 def test_activations_come_for_every_layer_in_order(client, digits):
-    body = client.post("/api/predict?activations=true", json={"pixels": digits[0][2].tolist()}).json()
+    body = ok(client.post("/api/predict?activations=true", json={"pixels": digits[0][2].tolist()}))
     assert [layer["name"] for layer in body["layers"]] == LAYERS
     assert body["layers"][0]["shape"] == [6, 28, 28]
     assert np.array(body["layers"][0]["values"]).shape == (6, 28, 28)
@@ -65,7 +65,7 @@ def test_activations_come_for_every_layer_in_order(client, digits):
 
 
 def test_a_blank_drawing_is_empty_and_unguessed(client):
-    body = client.post("/api/predict", json={"pixels": [[255] * 64] * 64}).json()
+    body = ok(client.post("/api/predict", json={"pixels": [[255] * 64] * 64}))
     assert body["empty"] is True
     assert body["digit"] is None and body["probabilities"] is None and body["top"] == []
 

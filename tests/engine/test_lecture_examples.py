@@ -5,6 +5,7 @@ import pytest
 
 from engine import LENET_SPEC, build_network, conv2d, max_pool2d
 from engine._checks import output_size
+from engine.arithmetic import explain
 
 LECTURE_IMAGE = np.array(
     [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]], dtype=float
@@ -36,8 +37,12 @@ def test_7x7_input_with_3x3_filter(stride, padding, expected):
 
 def test_stride_3_does_not_fit_a_7x7_input():
     # (7 - 3) / 3 + 1 = 2.33: not a whole number, so the filter does not tile the input
-    assert (7 - 3) / 3 + 1 == pytest.approx(2.333, abs=1e-3)
+    result = explain(7, 3, stride=3)
+    assert result.exact == pytest.approx(2.333, abs=1e-3) and not result.fits
+    assert result.formula == "(7 + 2*0 - 1*(3-1) - 1)/3 + 1 = 2.33"
+    assert result.uncovered == 1
     assert output_size(7, 3, stride=3, padding=0, dilation=1) == 2  # PyTorch floors
+    assert conv2d(np.ones((1, 1, 7, 7)), np.ones((1, 1, 3, 3)), stride=3).shape[2:] == (2, 2)
 
 
 @pytest.mark.parametrize(("f", "pad"), [(3, 1), (5, 2), (7, 3)])
