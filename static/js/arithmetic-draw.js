@@ -1,6 +1,6 @@
 // SVG drawing for the arithmetic page: grids of cells, the kernel window, the output being filled.
 
-import { formatNumber } from "./draw.js";
+import { formatNumber } from "./ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 

@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { CONFIG } from "./config.js";
 import { cellSize, drawGrid, drawWindow } from "./arithmetic-draw.js";
-import { formatNumber } from "./draw.js";
+import { formatNumber, showError as showErrorIn } from "./ui.js";
 
 /** 4 -> "4", 2.3333 -> "2.33" */
 function num(v) {
@@ -155,8 +155,7 @@ function syncControls() {
 // -- fetching ---------------------------------------------------------------------------------
 
 function showError(message) {
-  el.error.textContent = message;
-  el.error.hidden = false;
+  showErrorIn(el.error, message);
 }
 
 async function refresh() {
@@ -181,7 +180,7 @@ async function refresh() {
           dilation: state.d, transposed: state.mode === "transposed" });
     }
     if (seq !== state.seq) return;
-    el.error.hidden = true;
+    showErrorIn(el.error, "");
     state.arithmetic = arithmetic;
     state.result = result;
     state.step = Math.min(state.step, Math.max(0, (result?.steps.length ?? 1) - 1));

@@ -4,12 +4,12 @@
 
 import { models } from "./api.js";
 import { cssColor, diverging, scaleFor, sequential } from "./colors.js";
-import { cellAt, extent, formatNumber, legend, outlineCells, paintGrid } from "./draw.js";
+import { extent, legend, outlineCells, paintGrid } from "./draw.js";
 import { setupExplain } from "./explain.js";
 import { ACTIVATIONS, geometry, receptiveField, weightedSum, windowOf } from "./network.js";
 import { Sketchpad } from "./sketchpad.js";
 import { gallery, probabilityBars } from "./train-draw.js";
-import { formatPercent, h, showError } from "./ui.js";
+import { cellAt, formatNumber, formatPercent, h, showError } from "./ui.js";
 
 const DEBOUNCE_MS = 90;
 
@@ -53,6 +53,7 @@ const state = {
   pending: null,
   epoch: 0, // bumped by clear: answers to older drawings are dropped
   timer: null,
+  inspected: null, // the unit under the pointer: { view, channel, row, col }
   source: "pad", // where the input came from: the pad (or gallery), or the frame editor
   lastInput: null, // the last pad or gallery request, to go back to from the frame editor
   explainer: null,
@@ -135,6 +136,8 @@ function render(result) {
   probabilityBars(el.bars, result.probabilities, result.labels);
   paintInput(result.input);
   renderLayers(result.layers);
+  // a new guess repaints the maps: the unit being looked at stays outlined and explained
+  if (state.inspected) highlight(state.inspected);
   state.explainer?.update(result.input, false, state.source === "frame");
 }
 
@@ -214,7 +217,10 @@ function makeTile(view, channel) {
     canvas.addEventListener("pointermove", (e) => inspect(view, channel, e));
     canvas.addEventListener("pointerdown", (e) => inspect(view, channel, e));
   }
-  canvas.addEventListener("pointerleave", () => restoreHighlights());
+  canvas.addEventListener("pointerleave", () => {
+    state.inspected = null;
+    restoreHighlights();
+  });
   view.tilesBox.append(canvas);
   return { canvas, image: null };
 }
@@ -233,7 +239,12 @@ function inspect(view, channel, event) {
   if (!state.result) return;
   const cell = cellAt(view.tiles[channel].canvas, event);
   if (!cell) return;
-  const { row, col } = cell;
+  state.inspected = { view, channel, row: cell.row, col: cell.col };
+  highlight(state.inspected);
+}
+
+/** Outlines a unit, its receptive field on the input and its window on the layer before, and explains it. */
+function highlight({ view, channel, row, col }) {
   const { layer } = view;
   restoreHighlights();
 

@@ -51,14 +51,6 @@ export function outlineCells(canvas, image, r0, c0, r1, c1, color = "#22d3ee") {
   ctx.restore();
 }
 
-/** Which grid cell (row, col) a pointer event falls in, for a canvas drawn at one pixel per cell. */
-export function cellAt(canvas, event) {
-  const rect = canvas.getBoundingClientRect();
-  const col = Math.floor(((event.clientX - rect.left) / rect.width) * canvas.width);
-  const row = Math.floor(((event.clientY - rect.top) / rect.height) * canvas.height);
-  if (row < 0 || col < 0 || row >= canvas.height || col >= canvas.width) return null;
-  return { row, col };
-}
 
 /** A horizontal gradient bar explaining a colour scale, with its end values. */
 export function legend(element, scale, digits = 2) {
@@ -79,7 +71,20 @@ export function legend(element, scale, digits = 2) {
   element.append(lo, bar, hi);
 }
 
-export function formatNumber(v, digits = 2) {
-  const s = Number(v).toFixed(digits);
-  return s === `-${(0).toFixed(digits)}` ? (0).toFixed(digits) : s;
+/** Paints a 28x28 uint8 picture (white on black) into a canvas of its size. */
+export function paintPicture(canvas, picture) {
+  const h = picture.length;
+  const w = picture[0].length;
+  canvas.width = w;
+  canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(w, h);
+  for (let r = 0; r < h; r++) {
+    for (let c = 0; c < w; c++) {
+      const k = 4 * (r * w + c);
+      image.data[k] = image.data[k + 1] = image.data[k + 2] = picture[r][c];
+      image.data[k + 3] = 255;
+    }
+  }
+  ctx.putImageData(image, 0, 0);
 }

@@ -2,9 +2,8 @@
 // and "fool the network". Wiring only: the maths is the server's, the drawing is explain-draw.js's.
 
 import { postJSON } from "./api.js";
-import { cellAt } from "./draw.js";
 import { heatmap, layerChanges, paintFrame, perturbation } from "./explain-draw.js";
-import { formatPercent, h, showError } from "./ui.js";
+import { cellAt, formatPercent, h, showError } from "./ui.js";
 
 const WORDS = {
   saliency: "How much each input pixel would move this class's score if it changed a little: the gradient. Red raises the score, blue lowers it.",

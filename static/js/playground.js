@@ -3,7 +3,8 @@
 
 import { api } from "./api.js";
 import { CONFIG } from "./config.js";
-import { formatNumber } from "./draw.js";
+import { borderCropFigure, channelTable } from "./playground-draw.js";
+import { cellAt, showError as showErrorIn } from "./ui.js";
 import { outputSize, parseScale, pixelSum, samePadding } from "./kernels.js";
 
 const MODES = CONFIG.paddingModes;
@@ -147,12 +148,11 @@ function writeURL(kernel) {
 // -- pictures ------------------------------------------------------------------------------
 
 function showError(message) {
-  el.error.textContent = message;
-  el.error.hidden = false;
+  showErrorIn(el.error, message);
 }
 
 function hideError() {
-  el.error.hidden = true;
+  showErrorIn(el.error, "");
 }
 
 /** Decodes a file in the browser, scales it to at most 1024 px, and keeps its pixels and a PNG of them. */
@@ -280,14 +280,7 @@ async function compareBorders(kernel, seq) {
   for (const mode of MODES) {
     let figure = el.borderCrops.querySelector(`[data-mode="${mode}"]`);
     if (!figure) {
-      figure = document.createElement("figure");
-      figure.dataset.mode = mode;
-      figure.setAttribute("data-testid", "border-crop");
-      const canvas = document.createElement("canvas");
-      canvas.setAttribute("aria-label", `top-left corner with ${mode} padding`);
-      const caption = document.createElement("figcaption");
-      caption.textContent = mode;
-      figure.append(canvas, caption);
+      figure = borderCropFigure(mode);
       el.borderCrops.append(figure);
     }
     figure.classList.toggle("current", mode === el.paddingMode.value);
@@ -320,10 +313,9 @@ function grayAt(k) {
 
 function inspectPixel(event) {
   if (!state.output || !state.kernel) return;
-  const rect = el.outputImage.getBoundingClientRect();
-  const col = Math.floor(((event.clientX - rect.left) / rect.width) * state.output.width);
-  const row = Math.floor(((event.clientY - rect.top) / rect.height) * state.output.height);
-  if (row < 0 || col < 0 || row >= state.output.height || col >= state.output.width) return;
+  const cell = cellAt(el.outputImage, event, state.output);
+  if (!cell) return;
+  const { row, col } = cell;
   const { stride, dilation, mode } = settings();
   const { width, height } = state.picture;
   const heading = document.createElement("h3");
@@ -337,35 +329,9 @@ function inspectPixel(event) {
       width, height, kernel: state.kernel, row, col, stride, dilation, mode,
     });
     const actual = state.output.rgba[k + (el.grayscale.checked ? 0 : index)];
-    box.append(channelTable(channel.name, result, actual));
+    box.append(channelTable(channel.name, result, actual, state.kernel[0].length));
   });
   el.pixelDetail.replaceChildren(heading, box);
-}
-
-function channelTable(name, result, actual) {
-  const figure = document.createElement("figure");
-  const table = document.createElement("table");
-  table.className = "products";
-  const k = state.kernel[0].length;
-  for (let i = 0; i < result.taps.length; i += k) {
-    const tr = document.createElement("tr");
-    for (const tap of result.taps.slice(i, i + k)) {
-      const td = document.createElement("td");
-      td.textContent = `${formatNumber(tap.weight, 2)}×${tap.value}`;
-      td.title = `input (${tap.r}, ${tap.c})${tap.padded ? " is padding" : ""}: ${formatNumber(tap.product, 2)}`;
-      if (tap.padded) td.classList.add("padded");
-      tr.append(td);
-    }
-    table.append(tr);
-  }
-  const caption = document.createElement("figcaption");
-  const terms = result.taps.map((t) => `${formatNumber(t.weight, 2)}*${t.value}`).join(" + ");
-  const reweight = result.ratio !== 1 ? ` × ${formatNumber(result.ratio, 3)} (window area / valid area)` : "";
-  caption.className = "dot-product";
-  caption.textContent = `${name}: ${terms} = ${formatNumber(result.sum, 2)}${reweight} → ${result.result}` +
-    (actual !== undefined && actual !== result.result ? ` (server: ${actual})` : "");
-  figure.append(table, caption);
-  return figure;
 }
 
 // -- wiring ----------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 // the confusion matrix. Pure builders: state and events live in train.js.
 
 import { cssColor, diverging, sequential } from "./colors.js";
-import { formatPercent, h, paintPicture } from "./ui.js";
+import { paintPicture } from "./draw.js";
+import { formatPercent, h } from "./ui.js";
 
 export const LAYER_TYPES = ["conv", "relu", "maxpool", "avgpool", "tanh", "sigmoid", "flatten", "linear", "dropout"];
 

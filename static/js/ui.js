@@ -1,9 +1,16 @@
-// Small helpers every page uses: the error box, numbers in words, building elements.
+// Small helpers every page uses: the error box, numbers in words, building elements, and which cell
+// of a grid a pointer is on.
 
 /** Shows `message` in an error box (role=alert), or hides the box when message is empty. */
 export function showError(box, message) {
   box.textContent = message || "";
   box.hidden = !message;
+}
+
+/** A number with `digits` decimals, never "-0.00". */
+export function formatNumber(v, digits = 2) {
+  const s = Number(v).toFixed(digits);
+  return s === `-${(0).toFixed(digits)}` ? (0).toFixed(digits) : s;
 }
 
 export function formatPercent(p, digits = 1) {
@@ -32,20 +39,13 @@ export function h(tag, attributes = {}, ...children) {
   return element;
 }
 
-/** Paints a 28x28 uint8 picture (white on black) into a canvas of its size. */
-export function paintPicture(canvas, picture) {
-  const h = picture.length;
-  const w = picture[0].length;
-  canvas.width = w;
-  canvas.height = h;
-  const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(w, h);
-  for (let r = 0; r < h; r++) {
-    for (let c = 0; c < w; c++) {
-      const k = 4 * (r * w + c);
-      image.data[k] = image.data[k + 1] = image.data[k + 2] = picture[r][c];
-      image.data[k + 3] = 255;
-    }
-  }
-  ctx.putImageData(image, 0, 0);
+
+/** Which grid cell (row, col) a pointer event falls in: on a canvas drawn at one pixel per cell, or on any
+ * element showing a grid of `size.width` x `size.height` cells. */
+export function cellAt(element, event, size = element) {
+  const rect = element.getBoundingClientRect();
+  const col = Math.floor(((event.clientX - rect.left) / rect.width) * size.width);
+  const row = Math.floor(((event.clientY - rect.top) / rect.height) * size.height);
+  if (row < 0 || col < 0 || row >= size.height || col >= size.width) return null;
+  return { row, col };
 }
