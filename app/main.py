@@ -15,12 +15,25 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.jobs.events import EventHub
+from app.jobs.learned_cache import LearnedCache
 from app.jobs.queue import TrainingQueue
 from app.jobs.registry import ModelRegistry
 from app.jobs.store import open_store
 from app.logs import AccessLog, configure_logging
 from app.middleware import BodySizeLimit, ComputeSlots, HeaderLimits, SecurityHeaders, TimeBudget
-from app.routes import architectures, arithmetic, datasets, explain, filters, health, model, models, pages, predict
+from app.routes import (
+    architectures,
+    arithmetic,
+    datasets,
+    explain,
+    filters,
+    health,
+    learned,
+    model,
+    models,
+    pages,
+    predict,
+)
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -47,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.model = app.state.registry.shipped["lenet"]
         app.state.queue = TrainingQueue(settings, store)
         app.state.events = EventHub(store, settings.job_stale_seconds)
+        app.state.learned = LearnedCache(store)
         # CPU-bound routes take one of `threads` compute slots (ComputeSlots); the thread pool itself has
         # room beyond them, so that static files and light reads never wait behind the computing
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads + 32
@@ -61,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # a redirect to add a slash would be built from the Host header: answer 404 instead
     app.router.redirect_slashes = False
     install_error_handlers(app)
-    routers = (health, predict, explain, filters, arithmetic, model, models, architectures, datasets, pages)
+    routers = (health, predict, explain, filters, arithmetic, model, models, learned, architectures, datasets, pages)
     for router in (r.router for r in routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

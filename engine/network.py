@@ -846,6 +846,32 @@ class Network:
         parts = self._in_slices(run, x, min_batch=min_batch)
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
+    def layer_gradient(
+        self,
+        x: np.ndarray,
+        layer: str,
+        seed: Callable[[np.ndarray], np.ndarray],
+        before_activation: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Named layer ``layer``'s output for ``x`` and ``d (sum of seed(output) * output) / d x``: how the
+        input should change to raise (say) one unit, as activation maximisation needs. With
+        ``before_activation`` the output is taken before the layer's activation (a ReLU's zero has no
+        gradient to climb)."""
+        x = self._check_input(x)
+        owned = [i for i, p in enumerate(self.plans) if p.owner == layer and (p.named or i in self._reported_plans())]
+        if not owned:
+            raise EngineError(f"no layer named {layer!r}; layers are {', '.join(self.layer_names)}")
+        last = min(owned) if before_activation else max(owned)
+        out, caches = x, []
+        for plan in self.plans[: last + 1]:
+            out, cache_ = _layer_forward(plan, out, self.params, None, keep=True)
+            caches.append(cache_)
+        grad = np.asarray(seed(out), out.dtype)
+        grads: dict[str, np.ndarray] = {}
+        for i in range(last, -1, -1):
+            grad = _layer_backward(self.plans[i], grad, caches[i], self.params, grads, True)
+        return out, grad
+
     # -- persistence -------------------------------------------------------------------------------
 
     def copy(self) -> Network:

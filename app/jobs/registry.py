@@ -5,6 +5,7 @@ kept in a small cache). ``?model=ID&snapshot=STEP`` names a model as it was at t
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 from collections import OrderedDict
@@ -45,6 +46,16 @@ class ModelRegistry:
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return network
+
+    def cache_id(self, model_id: str) -> str:
+        """Where things computed from a model are kept: a trained model's own id, or for a shipped model
+        a name that changes with its weights (CONVSCOPE_WEIGHTS_PATH may point elsewhere tomorrow)."""
+        if model_id not in self.shipped:
+            return model_id
+        digest = hashlib.sha1()
+        for value in self.shipped[model_id].params.values():
+            digest.update(value.tobytes())
+        return f"shipped-{model_id}-{digest.hexdigest()[:12]}"
 
     def blob(self, model_id: str, snapshot: int | None = None) -> bytes:
         """The ``.npz`` bytes of a stored model (or one of its snapshots), after the same checks as get."""

@@ -1,0 +1,103 @@
+"""What the "what did it learn" views need from a model, computed once and kept: every layer's units
+over the test pictures, the test pictures' last features and their 2-D map, and (on first use) the
+training pictures' features for nearest neighbours. Kept in the store beside the model (so every
+worker and replica shares it) and in a small per-process cache."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.jobs.store import JobStore
+from engine.datasets import Dataset, load_dataset, to_network_input
+from engine.learned import Embedding, UnitSummary, pca_embedding, penultimate, summarise
+from engine.network import Network
+
+CACHE_SIZE = 8
+
+
+@dataclass
+class Learned:
+    test: Dataset
+    summaries: dict[str, UnitSummary]
+    embedding: Embedding
+    train_features: np.ndarray | None = None
+
+
+def _key(model_id: str, part: str) -> str:
+    # shipped models have no job to own their blobs: they get a prefix of their own
+    return f"{model_id}/{part}"
+
+
+class LearnedCache:
+    def __init__(self, store: JobStore) -> None:
+        self.store = store
+        self._cache: OrderedDict[str, Learned] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, model_id: str, network: Network) -> Learned:
+        with self._lock:
+            if model_id in self._cache:
+                self._cache.move_to_end(model_id)
+                return self._cache[model_id]
+        learned = self._load(model_id, network) or self._compute(model_id, network)
+        with self._lock:
+            self._cache[model_id] = learned
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return learned
+
+    def train_features(self, model_id: str, network: Network) -> np.ndarray:
+        learned = self.get(model_id, network)
+        if learned.train_features is None:
+            blob = self.store.get_blob(_key(model_id, "train-features"))
+            if blob is not None:
+                with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+                    learned.train_features = data["features"]
+            else:
+                train = load_dataset(network.meta.get("dataset", "digits"), "train")
+                features = penultimate(network, to_network_input(train.images, network.input_shape)).astype(np.float32)
+                buffer = io.BytesIO()
+                np.savez_compressed(buffer, features=features)
+                self.store.put_blob(_key(model_id, "train-features"), buffer.getvalue())
+                learned.train_features = features
+        return learned.train_features
+
+    def _compute(self, model_id: str, network: Network) -> Learned:
+        test = load_dataset(network.meta.get("dataset", "digits"), "test")
+        x = to_network_input(test.images, network.input_shape)
+        summaries = summarise(network, x)
+        embedding = pca_embedding(penultimate(network, x))
+        arrays: dict[str, Any] = {
+            "points": embedding.points,
+            "mean": embedding.mean,
+            "axes": embedding.axes,
+            "explained": embedding.explained,
+        }
+        for name, summary in summaries.items():
+            arrays[f"values/{name}"] = summary.values.astype(np.float32)
+            arrays[f"positions/{name}"] = summary.positions.astype(np.int16)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        self.store.put_blob(_key(model_id, "learned"), buffer.getvalue())
+        return Learned(test, summaries, embedding)
+
+    def _load(self, model_id: str, network: Network) -> Learned | None:
+        blob = self.store.get_blob(_key(model_id, "learned"))
+        if blob is None:
+            return None
+        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+            summaries = {
+                name: UnitSummary(name, data[f"values/{name}"], data[f"positions/{name}"].astype(np.int64))
+                for name in network.layer_names
+                if f"values/{name}" in data.files
+            }
+            embedding = Embedding(data["points"], data["mean"], data["axes"], data["explained"])
+        if set(summaries) != set(network.layer_names):
+            return None  # written for another version of the model: work it out again
+        return Learned(load_dataset(network.meta.get("dataset", "digits"), "test"), summaries, embedding)
