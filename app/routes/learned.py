@@ -71,6 +71,7 @@ def unit_card(
                     "position": list(e.position),
                     "box": list(e.box),
                     "patch": np.round(x[n, 0, e.box[0] : e.box[2], e.box[1] : e.box[3]], 4),
+                    "picture": np.round(x[n, 0], 4),
                 }
                 for n, e in enumerate(examples)
             ],

@@ -81,3 +81,13 @@ export const models = {
   images: (dataset, params) => getJSON(`/api/datasets/${dataset}/images?${new URLSearchParams(params)}`),
   labels: (dataset) => getJSON(`/api/datasets/${dataset}/labels`),
 };
+
+// What a model learned.
+export const learned = {
+  unit: (model, layer, unit, k = 9) =>
+    getJSON(`/api/models/${encodeURIComponent(model)}/units/${encodeURIComponent(layer)}/${unit}?k=${k}`),
+  embedding: (model) => getJSON(`/api/models/${encodeURIComponent(model)}/embedding`),
+  neighbours: (model, body, { signal } = {}) =>
+    postJSON(`/api/models/${encodeURIComponent(model)}/neighbours`, body, { signal }),
+  edit: (model, edits) => postJSON(`/api/models/${encodeURIComponent(model)}/edit`, { edits }),
+};

@@ -6,6 +6,7 @@ import { models } from "./api.js";
 import { cssColor, diverging, scaleFor, sequential } from "./colors.js";
 import { extent, legend, outlineCells, paintGrid } from "./draw.js";
 import { setupExplain } from "./explain.js";
+import { setupLearned } from "./learned.js";
 import { ACTIVATIONS, geometry, receptiveField, weightedSum, windowOf } from "./network.js";
 import { Sketchpad } from "./sketchpad.js";
 import { gallery, probabilityBars } from "./train-draw.js";
@@ -57,6 +58,7 @@ const state = {
   source: "pad", // where the input came from: the pad (or gallery), or the frame editor
   lastInput: null, // the last pad or gallery request, to go back to from the frame editor
   explainer: null,
+  learned: null, // the unit cards and the class map (not for a training snapshot: they read the final model)
 };
 
 // -- talking to the model -----------------------------------------------------------
@@ -119,6 +121,7 @@ function showEmpty() {
   for (const view of Object.values(state.views)) view.section.classList.add("stale");
   clearDetail();
   state.explainer?.update(null, true, false);
+  state.learned?.update(null, true);
 }
 
 function render(result) {
@@ -139,6 +142,7 @@ function render(result) {
   // a new guess repaints the maps: the unit being looked at stays outlined and explained
   if (state.inspected) highlight(state.inspected);
   state.explainer?.update(result.input, false, state.source === "frame");
+  state.learned?.update(result.input, false);
 }
 
 function inputGrid(input) {
@@ -211,6 +215,15 @@ function makeTile(view, channel) {
     dataset: { channel: String(channel) },
     "aria-label": kind === "fc" ? `${view.layer.label} units` : `${view.layer.label} channel ${channel}`,
   });
+  // a click (or Enter on a focused map) opens the unit's card: what it responds to
+  canvas.tabIndex = 0;
+  canvas.addEventListener("click", (e) => {
+    const unit = kind === "fc" ? cellAt(canvas, e)?.col : channel;
+    if (unit !== undefined) openCard(view, unit);
+  });
+  canvas.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && kind !== "fc") openCard(view, channel);
+  });
   if (kind === "fc") {
     canvas.addEventListener("pointermove", (e) => describeUnit(view, e));
   } else {
@@ -223,6 +236,16 @@ function makeTile(view, channel) {
   });
   view.tilesBox.append(canvas);
   return { canvas, image: null };
+}
+
+// -- unit cards -----------------------------------------------------------------------------
+
+function openCard(view, unit) {
+  if (!state.learned) return;
+  const values = view.values;
+  let current = null;
+  if (values && state.result) current = view.layer.kind === "fc" ? values[unit] : Math.max(...values[unit].flat());
+  state.learned.open(view.layer.name, unit, current);
 }
 
 // -- receptive fields and unit details ----------------------------------------------------
@@ -502,6 +525,11 @@ function writeUrl(values) {
 fillPicker();
 if (await loadModel()) {
   state.explainer = setupExplain({ query, labels: state.info.labels, sendFrame, readUrl, writeUrl });
+  if (!query.snapshot) {
+    state.learned = setupLearned({ modelId: query.model, info: state.info, layers: state.layers, error: el.error });
+  } else {
+    document.querySelector(".map-panel").hidden = true;
+  }
   state.explainer.onReset(() => {
     state.epoch++;
     if (isDigits()) schedule(0);

@@ -1,0 +1,106 @@
+// Drawing for "what did it learn": the class map's scatter, the unit card's pictures with the patch outlined.
+
+import { diverging } from "./colors.js";
+import { paintGrid, paintPicture } from "./draw.js";
+import { formatNumber, h } from "./ui.js";
+
+// ten colours a person can tell apart (Tableau 10)
+export const CLASS_COLOURS = [
+  "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+];
+
+/** The scale that fits every point (and the input) in the canvas with a margin. */
+export function mapScale(points, width, height, extra = []) {
+  const all = [...points, ...extra];
+  const xs = all.map((p) => p[0]);
+  const ys = all.map((p) => p[1]);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const margin = 12;
+  const sx = (width - 2 * margin) / Math.max(x1 - x0, 1e-9);
+  const sy = (height - 2 * margin) / Math.max(y1 - y0, 1e-9);
+  return {
+    x: (v) => margin + (v - x0) * sx,
+    y: (v) => height - margin - (v - y0) * sy,
+  };
+}
+
+/** Every test picture as a dot of its class's colour, and the input as a ringed dot. */
+export function drawClassMap(canvas, points, labels, scale, input = null) {
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  points.forEach(([x, y], k) => {
+    ctx.fillStyle = CLASS_COLOURS[labels[k] % CLASS_COLOURS.length];
+    ctx.globalAlpha = 0.75;
+    ctx.fillRect(scale.x(x) - 2, scale.y(y) - 2, 4, 4);
+  });
+  ctx.globalAlpha = 1;
+  if (input) {
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = "#111";
+    ctx.fillStyle = "#fff";
+    ctx.beginPath();
+    ctx.arc(scale.x(input[0]), scale.y(input[1]), 7, 0, 2 * Math.PI);
+    ctx.fill();
+    ctx.stroke();
+  }
+  canvas.dataset.input = input ? `${input[0].toFixed(3)},${input[1].toFixed(3)}` : "";
+}
+
+export function mapLegend(container, classes) {
+  container.replaceChildren(
+    ...classes.map((name, k) => {
+      const swatch = h("span", { class: "swatch" });
+      swatch.style.background = CLASS_COLOURS[k % CLASS_COLOURS.length];
+      return h("span", { class: "legend-item" }, swatch, ` ${name}`);
+    }),
+  );
+}
+
+/** A test picture (its network input, 0..1) with the unit's receptive field outlined. */
+export function pictureWithBox(input, box) {
+  const canvas = h("canvas", { class: "picture" });
+  paintGrid(canvas, input, (v) => {
+    const g = Math.round(v * 255);
+    return [g, g, g];
+  });
+  const [y0, x0, y1, x1] = box;
+  const ctx = canvas.getContext("2d");
+  ctx.strokeStyle = "#f59e0b";
+  ctx.lineWidth = 1;
+  ctx.strokeRect(x0 + 0.5, y0 + 0.5, Math.max(x1 - x0 - 1, 1), Math.max(y1 - y0 - 1, 1));
+  return canvas;
+}
+
+/** A frame (H x W, 0..1) magnified. */
+export function frameCanvas(grid, label) {
+  const canvas = h("canvas", { class: "picture", "aria-label": label });
+  paintGrid(canvas, grid, (v) => {
+    const g = Math.round(Math.min(Math.max(v, 0), 1) * 255);
+    return [g, g, g];
+  });
+  return canvas;
+}
+
+/** A filter's weights (KH x KW) as a magnified signed image. */
+export function weightCanvas(grid, label) {
+  const bound = Math.max(...grid.flat().map(Math.abs)) || 1;
+  const canvas = h("canvas", { class: "picture", "aria-label": label });
+  paintGrid(canvas, grid, (v) => diverging(v / bound));
+  return canvas;
+}
+
+export function neighbourTiles(container, body) {
+  container.replaceChildren(
+    ...body.neighbours.map((n, k) => {
+      const canvas = h("canvas", { class: "picture" });
+      paintPicture(canvas, body.images[k]);
+      return h(
+        "figure",
+        { class: "neighbour", "data-testid": "neighbour" },
+        canvas,
+        h("figcaption", { text: `${body.classes[n.label]} · ${formatNumber(n.distance, 2)}` }),
+      );
+    }),
+  );
+}
+

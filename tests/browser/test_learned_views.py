@@ -1,0 +1,60 @@
+"""What did it learn, in real Chromium: a unit's card, the class map's moving dot, network surgery."""
+
+import pytest
+
+from tests.browser.test_digits_page import ONE, ZERO, draw, wait_for_guess
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_unit_card_opens_from_a_map_by_click_or_keyboard(page, server_url):
+    page.goto(server_url + "/")
+    page.wait_for_selector("[data-testid=layer]")
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    conv2 = page.locator("[data-testid=layer][data-layer=conv2] [data-testid=activation-map]").nth(3)
+    conv2.focus()
+    page.keyboard.press("Enter")
+    card = page.get_by_test_id("unit-card")
+    card.get_by_test_id("unit-top").first.wait_for()
+    assert card.get_by_test_id("unit-top").count() == 9
+    assert card.get_by_test_id("unit-synthetic").is_visible()
+    assert card.get_by_test_id("unit-weights").locator("canvas").count() == 6  # 5x5 over conv2's 6 input channels
+    assert "conv2" in card.locator("h3").text_content() and "Your input gives it" in card.text_content()
+    page.locator("[data-testid=layer][data-layer=fc3] [data-testid=activation-map]").click(position={"x": 5, "y": 10})
+    page.wait_for_selector("[data-testid=unit-card] h3:has-text('the class “0”')")
+    page.console_errors.check()
+
+
+def test_the_class_map_dot_moves_as_the_drawing_changes(page, server_url):
+    page.goto(server_url + "/")
+    page.wait_for_selector("[data-testid=layer]")
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    page.wait_for_function("() => document.querySelector('[data-testid=class-map]').dataset.input")
+    first = page.get_by_test_id("class-map").get_attribute("data-input")
+    assert page.get_by_test_id("neighbour").count() == 6
+    page.get_by_test_id("clear").click()
+    draw(page, ZERO)
+    wait_for_guess(page, 0)
+    page.wait_for_function(
+        "(before) => { const now = document.querySelector('[data-testid=class-map]').dataset.input;"
+        " return now && now !== before; }",
+        arg=first,
+    )
+    assert "0 ·" in page.get_by_test_id("neighbours").text_content()
+    page.console_errors.check()
+
+
+def test_switching_off_a_filter_compares_the_edited_network(page, server_url):
+    page.goto(server_url + "/")
+    page.wait_for_selector("[data-testid=layer]")
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    page.locator("[data-testid=layer][data-layer=conv1] [data-testid=activation-map]").nth(0).click()
+    page.get_by_test_id("switch-off").click()
+    result = page.get_by_test_id("surgery-result")
+    result.locator("a").wait_for(timeout=20_000)
+    text = result.text_content()
+    assert "Test accuracy 98.9% →" in text and "before" in text and "after" in text
+    page.console_errors.check()
