@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.errors import EngineError
+
 
 @dataclass(frozen=True)
 class Arithmetic:
@@ -107,3 +109,96 @@ def explain(
     if hints:
         message += "; try " + ", or ".join(hints)
     return Arithmetic(round(exact, 4), False, size, formula, message, span, uncovered, parameters, volume)
+
+
+# -- a whole layer: rectangular sizes, groups, the PyTorch line ---------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerArithmetic:
+    """A layer whose sizes may differ along height and width: each axis explained, the output shape, the
+    parameter count with groups, and the same layer written for PyTorch."""
+
+    height: Arithmetic
+    width: Arithmetic
+    fits: bool
+    output_shape: tuple[int, int]
+    parameters: int | None
+    parameter_formula: str | None
+    pytorch: str
+    pytorch_output: str | None
+
+
+def grouped_parameters(kernel: tuple[int, int], in_channels: int, filters: int, groups: int = 1) -> tuple[int, str]:
+    """``filters × (channels/groups · KH · KW + 1)``: each filter sees only its group's channels.
+    ``groups = channels`` is a depthwise convolution (one filter per channel)."""
+    if in_channels % groups or filters % groups:
+        raise EngineError(
+            f"groups {groups} must divide both the input channels ({in_channels}) and the filters ({filters}): "
+            "each group takes channels/groups inputs and makes filters/groups outputs"
+        )
+    per_filter = in_channels // groups * kernel[0] * kernel[1]
+    count = filters * (per_filter + 1)
+    return count, f"{filters} × ({kernel[0]}·{kernel[1]}·{in_channels // groups} + 1) = {count}"
+
+
+def _torch_size(pair: tuple[int, int]) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"({pair[0]}, {pair[1]})"
+
+
+def pytorch_layer(
+    mode: str,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    in_channels: int,
+    filters: int,
+    groups: int = 1,
+) -> str:
+    """The ``torch.nn`` layer with these settings, written as a person would type it (defaults left out)."""
+    if mode in ("max", "avg"):
+        name = "nn.MaxPool2d" if mode == "max" else "nn.AvgPool2d"
+        args = [f"kernel_size={_torch_size(kernel)}", f"stride={_torch_size(stride)}"]
+        return f"{name}({', '.join(args)})"
+    name = "nn.ConvTranspose2d" if mode == "transposed" else "nn.Conv2d"
+    args = [str(in_channels), str(filters), f"kernel_size={_torch_size(kernel)}"]
+    args += [f"stride={_torch_size(stride)}", f"padding={_torch_size(padding)}"]
+    if dilation != (1, 1):
+        args.append(f"dilation={_torch_size(dilation)}")
+    if groups != 1:
+        args.append(f"groups={groups}")
+    return f"{name}({', '.join(args)})"
+
+
+def explain_layer(
+    input_size: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    padding: tuple[int, int] = (0, 0),
+    dilation: tuple[int, int] = (1, 1),
+    *,
+    mode: str = "conv",
+    in_channels: int | None = None,
+    filters: int | None = None,
+    groups: int = 1,
+) -> LayerArithmetic:
+    """Both axes of a layer explained (conv, max/avg pooling, transposed), with groups and the PyTorch line.
+    Pooling has no padding or dilation here and keeps the channels."""
+    transposed = mode == "transposed"
+    axes = [
+        explain(input_size[a], kernel[a], stride[a], padding[a], dilation[a], transposed=transposed) for a in (0, 1)
+    ]
+    fits = all(axis.fits for axis in axes)
+    shape = (axes[0].output_size, axes[1].output_size)
+    parameters = formula = None
+    channels, outputs = in_channels or 1, filters or 1
+    if mode in ("max", "avg"):
+        parameters, formula, outputs = 0, "pooling has no parameters", channels
+    elif in_channels and filters:
+        parameters, formula = grouped_parameters(kernel, in_channels, filters, groups)
+    elif groups != 1:
+        raise EngineError("groups needs in_channels and filters")
+    line = pytorch_layer(mode, kernel, stride, padding, dilation, channels, outputs, groups)
+    torch_shape = f"(N, {outputs}, {shape[0]}, {shape[1]})" if min(shape) >= 1 else None
+    return LayerArithmetic(axes[0], axes[1], fits, shape, parameters, formula, line, torch_shape)

@@ -38,11 +38,12 @@ def _shape_of(values, field: str, ndims: tuple[int, ...]) -> tuple[int, list]:
     if depth not in ndims:
         wanted = " or ".join(f"{n}-D" for n in ndims)
         raise ValueError(f"{field} must be a {wanted} list of numbers")
-    if depth == 2:
-        return depth, values
-    if not all(isinstance(plane, list) for plane in values):
-        raise ValueError(f"{field} must be a list of 2-D grids, one per channel")
-    return depth, [row for plane in values for row in plane]
+    rows = values
+    for _ in range(depth - 2):  # unnest one level at a time, without recursion
+        if not all(isinstance(plane, list) for plane in rows):
+            raise ValueError(f"{field} must be a list of 2-D grids, one per channel")
+        rows = [row for plane in rows for row in plane]
+    return depth, rows
 
 
 def as_grid(
@@ -81,8 +82,10 @@ def as_grid(
         raise ValueError(
             f"{field} must be between {min_side}x{min_side} and {max_side}x{max_side}, got {spatial[0]}x{spatial[1]}"
         )
-    if array.ndim == 3 and not 1 <= array.shape[0] <= LIMITS.grid_channels:
-        raise ValueError(f"{field} may have 1 to {LIMITS.grid_channels} channels, got {array.shape[0]}")
+    if array.ndim >= 3 and not 1 <= array.shape[-3] <= LIMITS.grid_channels:
+        raise ValueError(f"{field} may have 1 to {LIMITS.grid_channels} channels, got {array.shape[-3]}")
+    if array.ndim == 4 and not 1 <= array.shape[0] <= LIMITS.grid_filters:
+        raise ValueError(f"{field} may hold 1 to {LIMITS.grid_filters} filters, got {array.shape[0]}")
     if not np.isfinite(array).all():
         raise ValueError(f"{field} must hold finite numbers: NaN and infinity are not allowed")
     if lo is not None and hi is not None:
@@ -230,9 +233,12 @@ class ConvolveRequest(BaseModel):
         description=f"2-D (H, W) or 3-D (C, H, W) list of numbers, up to {LIMITS.grid_side}x{LIMITS.grid_side}"
     )
     kernel: Grid = Field(
-        description=f"2-D (KH, KW) or 3-D (C, KH, KW) list, up to {LIMITS.kernel_side}x{LIMITS.kernel_side}"
+        description=f"2-D (KH, KW), 3-D (C, KH, KW) or several filters 4-D (F, C, KH, KW), up to "
+        f"{LIMITS.kernel_side}x{LIMITS.kernel_side}"
     )
-    bias: float = Field(0.0, allow_inf_nan=False, ge=-LIMITS.max_grid_value, le=LIMITS.max_grid_value)
+    bias: float | list[float] = Field(
+        0.0, description="one bias, or one per filter when the kernel holds several (F, C, KH, KW)"
+    )
     stride: int = Field(1, ge=1, le=LIMITS.max_grid_stride)
     padding: int = Field(0, ge=0, le=LIMITS.max_grid_padding)
     dilation: int = Field(1, ge=1, le=LIMITS.max_grid_dilation)
@@ -254,10 +260,23 @@ class ConvolveRequest(BaseModel):
     @field_validator("kernel")
     @classmethod
     def _kernel_grid(cls, value):
-        return as_grid(value, field="kernel", ndims=(2, 3), max_side=LIMITS.kernel_side)
+        return as_grid(value, field="kernel", ndims=(2, 3, 4), max_side=LIMITS.kernel_side)
+
+    @field_validator("bias")
+    @classmethod
+    def _bias_values(cls, value):
+        values = value if isinstance(value, list) else [value]
+        if not 1 <= len(values) <= LIMITS.grid_filters:
+            raise ValueError(f"bias must be a number or a list of 1 to {LIMITS.grid_filters}, got {len(values)}")
+        if not all(np.isfinite(v) and abs(v) <= LIMITS.max_grid_value for v in values):
+            raise ValueError(f"bias values must be finite and within ±{LIMITS.max_grid_value:g}")
+        return value
 
 
 class ConvolveStep(BaseModel):
+    filter: int | None = Field(None, description="several filters: which one (its output map)")
+    channel_sums: list[float] | None = Field(None, description="several filters: each input channel's sum")
+    bias: float | None = Field(None, description="several filters: this filter's bias")
     output: list[int] | None = Field(None, description="[i, j] of the output cell", examples=[[0, 0]])
     input: list[int] | None = Field(None, description="transposed: [i, j] of the input cell that scatters")
     positions: list[list[int]] = Field(
@@ -269,7 +288,7 @@ class ConvolveStep(BaseModel):
 
 
 class ConvolveResponse(BaseModel):
-    output: list[list[float]]
+    output: list = Field(description="(OH, OW), or (F, OH, OW) for several filters")
     output_size: list[int] = Field(examples=[[3, 3]])
     padded_input: list = Field(description="the input after padding, (C, H+2P, W+2P) or (H+2P, W+2P)")
     steps: list[ConvolveStep]
@@ -329,6 +348,18 @@ class PoolResponse(BaseModel):
     )
 
 
+class AxisArithmetic(BaseModel):
+    exact: float
+    fits: bool
+    output_size: int
+    formula: str
+    message: str
+    effective_kernel_size: int
+    uncovered: int
+    parameters: int | None = None
+    output_volume: list[int] | None = None
+
+
 class ArithmeticResponse(BaseModel):
     exact: float = Field(description="the formula's value before rounding down", examples=[2.3333])
     fits: bool = Field(description="true when the kernel tiles the (padded) input exactly", examples=[False])
@@ -337,8 +368,19 @@ class ArithmeticResponse(BaseModel):
     message: str
     effective_kernel_size: int = Field(description="D*(F-1) + 1", examples=[3])
     uncovered: int = Field(description="input rows (and columns) at the end that no window reaches", examples=[1])
-    parameters: int | None = Field(None, description="(F*F*in_channels + 1) * filters", examples=[760])
-    output_volume: list[int] | None = Field(None, description="[filters, output_size, output_size]")
+    parameters: int | None = Field(
+        None, description="filters * (in_channels/groups * KH * KW + 1); 0 for pooling", examples=[760]
+    )
+    output_volume: list[int] | None = Field(None, description="[filters, output height, output width]")
+    parameter_formula: str | None = Field(None, examples=["10 × (5·5·3 + 1) = 760"])
+    output_shape: list[int] = Field(description="[height, width] as a framework computes it", examples=[[2, 2]])
+    height: AxisArithmetic = Field(description="the height's own numbers")
+    width: AxisArithmetic = Field(description="the width's own numbers")
+    groups: int = Field(1, examples=[1])
+    pytorch: str = Field(
+        description="the same layer in PyTorch", examples=["nn.Conv2d(3, 10, kernel_size=5, stride=1, padding=2)"]
+    )
+    pytorch_output: str | None = Field(None, description="its output shape in PyTorch", examples=["(N, 10, 32, 32)"])
 
 
 # -- model --------------------------------------------------------------------------
