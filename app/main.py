@@ -89,7 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if settings.trusted_hosts != ["*"]:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts)
-    app.add_middleware(ComputeSlots, slots=settings.threads, queue_seconds=settings.queue_seconds)
+    app.add_middleware(
+        ComputeSlots,
+        slots=settings.threads,
+        queue_seconds=settings.queue_seconds,
+        budget_seconds=settings.request_timeout_seconds,
+    )
     app.add_middleware(TimeBudget, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderLimits, max_count=settings.max_header_count)

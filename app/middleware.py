@@ -169,13 +169,15 @@ class TimeBudget:
 class ComputeSlots:
     """At most ``slots`` CPU-heavy requests (POSTs under /api/) computed at once per worker; a request
     that cannot get a slot within ``queue_seconds`` is refused at once with 503 and ``Retry-After``
-    rather than left to wait past its budget. Everything else (health checks, pages, static files,
+    rather than left to wait past its budget, and one still computing past ``budget_seconds`` (already
+    answered 503 by :class:`TimeBudget`) gives its slot up. Everything else (health checks, pages, static files,
     job event streams) never waits here, and has threads of its own."""
 
-    def __init__(self, app: ASGIApp, slots: int, queue_seconds: float) -> None:
+    def __init__(self, app: ASGIApp, slots: int, queue_seconds: float, budget_seconds: float) -> None:
         self.app = app
         self.slots = asyncio.Semaphore(slots)
         self.queue_seconds = queue_seconds
+        self.budget_seconds = budget_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/api/"):
@@ -190,10 +192,19 @@ class ComputeSlots:
             )
             await send_json(send, 503, message, [(b"retry-after", b"1")])
             return
+        task = asyncio.ensure_future(self.app(scope, receive, send))
+        released = False
         try:
-            await self.app(scope, receive, send)
+            done, _ = await asyncio.wait({task}, timeout=self.budget_seconds)
+            if not done:
+                # past its budget the client has had its 503: the slot goes to the next request while
+                # this one's thread (which cannot be interrupted) finishes its bounded work
+                self.slots.release()
+                released = True
+            await task
         finally:
-            self.slots.release()
+            if not released:
+                self.slots.release()
 
 
 class HeaderLimits:

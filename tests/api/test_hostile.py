@@ -133,7 +133,7 @@ def test_an_unexpected_error_is_a_clean_500_with_the_security_headers(tmp_path, 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail at 0x7f00")
 
-    monkeypatch.setattr(arithmetic, "explain", broken)
+    monkeypatch.setattr(arithmetic, "explain_layer", broken)
     with TestClient(create_app(Settings(data_dir=tmp_path)), raise_server_exceptions=False) as client:
         response = client.get("/api/arithmetic?input_size=5&kernel_size=3")
     assert response.status_code == 500
@@ -192,4 +192,33 @@ def test_a_busy_server_refuses_at_once_instead_of_queueing_past_the_budget(tmp_p
         finally:
             release.set()
             first.join()
+            arithmetic.trace_pool2d = original
+
+
+def test_work_past_its_budget_gives_its_slot_to_the_next_request(tmp_path):
+    import threading
+    import time
+
+    from app.routes import arithmetic
+
+    release = threading.Event()
+    original = arithmetic.trace_pool2d
+
+    def stuck(*args, **kwargs):
+        release.wait(10)
+        return original(*args, **kwargs)
+
+    settings = Settings(data_dir=tmp_path, threads=1, queue_seconds=2, request_timeout_seconds=0.5)
+    with TestClient(create_app(settings)) as client:
+        arithmetic.trace_pool2d = stuck
+        try:
+            late = client.post("/api/pool", json={"input": [[1, 2], [3, 4]]})
+            assert late.status_code == 503 and "budget" in late.json()["detail"]
+            arithmetic.trace_pool2d = original
+            started = time.monotonic()
+            # the stuck request still computes, but its slot is free: the next one is served
+            assert client.post("/api/pool", json={"input": [[1, 2], [3, 4]]}).status_code == 200
+            assert time.monotonic() - started < 2
+        finally:
+            release.set()
             arithmetic.trace_pool2d = original
