@@ -59,24 +59,30 @@ def convolve(request: ConvolveRequest) -> Response:
         # the budget is checked before the trace is built; an unfit kernel is the engine's 422
         sizes = (request.stride, request.padding, request.dilation)
         oh, ow = output_size(x.shape[1], kernels.shape[2], *sizes), output_size(x.shape[2], kernels.shape[3], *sizes)
-        _check_step_budget(max(oh, 0) * max(ow, 0), kernels.size, "this convolution")
+        cells = max(oh, 0) * max(ow, 0) * len(kernels)
+        listed = max(0, min(cells - request.first_step, request.step_count or cells))
+        _check_step_budget(listed, kernels[0].size, "this convolution")
     args = (request.stride, request.padding, request.dilation, request.padding_mode)
     traces = [trace_conv2d(x, k, b, *args) for k, b in zip(kernels, biases)]
     steps = []
     if request.include_steps:
         taps = kernels.shape[2] * kernels.shape[3]
-        for f, trace in enumerate(traces):
-            for i, j in _cells(trace.output.shape):
-                step = {
-                    "output": [i, j],
-                    "positions": trace.positions[i, j],
-                    "products": trace.products[i, j],
-                    "value": trace.output[i, j],
-                }
-                if volume:
-                    sums = trace.products[i, j].reshape(-1, taps).sum(axis=1)
-                    step.update(filter=f, channel_sums=np.round(sums, 10), bias=biases[f])
-                steps.append(step)
+        oh, ow = traces[0].output.shape
+        first = request.first_step
+        last = first + (request.step_count or len(traces) * oh * ow)
+        for number in range(first, min(last, len(traces) * oh * ow)):
+            f, i, j = number // (oh * ow), number // ow % oh, number % ow  # filter by filter, row by row
+            trace = traces[f]
+            step = {
+                "output": [i, j],
+                "positions": trace.positions[i, j],
+                "products": trace.products[i, j],
+                "value": trace.output[i, j],
+            }
+            if volume:
+                sums = trace.products[i, j].reshape(-1, taps).sum(axis=1)
+                step.update(filter=f, channel_sums=np.round(sums, 10), bias=biases[f])
+            steps.append(step)
     output = np.stack([t.output for t in traces]) if volume else traces[0].output
     return json_response(
         {

@@ -244,6 +244,10 @@ class ConvolveRequest(BaseModel):
     dilation: int = Field(1, ge=1, le=LIMITS.max_grid_dilation)
     padding_mode: PaddingMode = "zeros"
     include_steps: bool = Field(True, description="list every output cell's window and products")
+    first_step: int = Field(0, ge=0, le=1_000_000, description="list the steps from this one on")
+    step_count: int | None = Field(
+        None, ge=1, le=100_000, description="list at most this many steps (a window of a large volume)"
+    )
     transposed: bool = Field(
         False,
         description="transposed convolution (2-D only): each input cell scatters input*kernel onto the output; "

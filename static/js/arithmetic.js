@@ -13,7 +13,10 @@ function num(v) {
 
 const LECTURE_IMAGE = CONFIG.lectureImage;
 const LECTURE_POOL = CONFIG.lecturePool;
-const BOUNDS = { n: [1, 32], f: [1, 11], s: [1, 8], p: [0, 8], d: [1, 5] };
+const BOUNDS = { n: [1, 32], f: [1, 11], s: [1, 8], p: [0, 8], d: [1, 5], c: [1, 4], k: [1, 6] };
+// a volume whose every step would make too long an answer is fetched a window of steps at a time
+const STEP_WINDOW = 256;
+const VOLUME_NUMBERS_UP_TO = 12; // larger slices are drawn without their numbers
 const PRESETS = {
   "lecture-5x5": { mode: "conv", n: 5, f: 3, s: 1, p: 0, d: 1 },
   "stride-1": { mode: "conv", n: 7, f: 3, s: 1, p: 0, d: 1 },
@@ -23,6 +26,10 @@ const PRESETS = {
   "dilation-2": { mode: "conv", n: 7, f: 3, s: 1, p: 0, d: 2 },
   "pool-4x4": { mode: "max", n: 4, f: 2, s: 2, p: 0, d: 1 },
   transposed: { mode: "transposed", n: 2, f: 3, s: 2, p: 0, d: 1 },
+  // cs231n's animated demo: 5x5x3 padded by 1, two 3x3x3 filters, stride 2 -> 3x3x2
+  cs231n: { mode: "volume", n: 5, f: 3, s: 2, p: 1, d: 1, c: 3, k: 2 },
+  "lecture-volume-1": { mode: "volume", n: 32, f: 5, s: 1, p: 0, d: 1, c: 3, k: 1 },
+  "lecture-volume-6": { mode: "volume", n: 32, f: 5, s: 1, p: 0, d: 1, c: 3, k: 6 },
 };
 const FIELDS = { n: "input_size", f: "kernel_size", s: "stride", p: "padding", d: "dilation" };
 
@@ -52,11 +59,25 @@ const el = {
   detail: document.getElementById("step-detail"),
   inChannels: document.getElementById("in-channels"),
   filters: document.getElementById("filters"),
+  groups: document.getElementById("groups"),
   parameters: document.getElementById("parameters"),
+  channels: document.getElementById("channels"),
+  volumeOnly: document.querySelectorAll(".volume-only"),
+  volumeStage: document.getElementById("volume-stage"),
+  planeStage: document.getElementById("plane-stage"),
+  channelSlices: document.getElementById("channel-slices"),
+  filterStacks: document.getElementById("filter-stacks"),
+  outputMaps: document.getElementById("output-maps"),
+  volumeSum: document.getElementById("volume-sum"),
+  volumeNote: document.getElementById("volume-note"),
+  pytorchLine: document.getElementById("pytorch-line"),
+  pytorchOutput: document.getElementById("pytorch-output"),
+  copyPytorch: document.getElementById("copy-pytorch"),
 };
 
 const state = {
-  mode: "conv", n: 7, f: 3, s: 1, p: 0, d: 1, step: 0,
+  mode: "conv", n: 7, f: 3, s: 1, p: 0, d: 1, c: 3, k: 2, seed: 1, step: 0,
+  volume: null, // volume mode: { input (C, N, N), filters (K, C, F, F), biases (K) }
   input: null, kernel: null, customInput: false, customKernel: false,
   arithmetic: null, result: null, playing: false, timer: null, seq: 0,
 };
@@ -77,6 +98,30 @@ function defaultInput(n, mode) {
 function defaultKernel(f) {
   // the lecture's 3x3 filter is a checkerboard of ones; the same pattern at any size
   return Array.from({ length: f }, (_, u) => Array.from({ length: f }, (_, v) => ((u + v) % 2 === 0 ? 1 : 0)));
+}
+
+/** Small random whole numbers, as cs231n's demo shows: the seed is in the URL, so a link reproduces them. */
+function seededIntegers(seed, count, lo, hi) {
+  let value = (seed * 2654435761) % 2147483648 || 1;
+  return Array.from({ length: count }, () => {
+    value = (value * 1103515245 + 12345) % 2147483648;
+    return lo + Math.floor((value / 2147483648) * (hi - lo + 1));
+  });
+}
+
+function reshape(flat, ...dims) {
+  if (dims.length === 1) return flat.slice(0, dims[0]);
+  const size = dims.slice(1).reduce((a, b) => a * b, 1);
+  return Array.from({ length: dims[0] }, (_, k) => reshape(flat.slice(k * size, (k + 1) * size), ...dims.slice(1)));
+}
+
+function volumeValues() {
+  const { n, c, f, k, seed } = state;
+  return {
+    input: reshape(seededIntegers(seed, c * n * n, 0, 2), c, n, n),
+    filters: reshape(seededIntegers(seed + 1000, k * c * f * f, -1, 1), k, c, f, f),
+    biases: Array.from({ length: k }, (_, j) => (j === 0 ? 1 : 0)),
+  };
 }
 
 function gridToText(grid) {
@@ -116,7 +161,10 @@ function clamp(key, value) {
 function readURL() {
   const params = new URLSearchParams(location.search);
   const mode = params.get("mode");
-  if (["conv", "max", "avg", "transposed"].includes(mode)) state.mode = mode;
+  if (["conv", "max", "avg", "transposed", "volume"].includes(mode)) state.mode = mode;
+  if (params.has("channels")) state.c = clamp("c", params.get("channels"));
+  if (params.has("filters") && mode === "volume") state.k = clamp("k", params.get("filters"));
+  if (params.has("seed")) state.seed = Math.max(1, Math.round(Number(params.get("seed"))) || 1);
   for (const [key, name] of Object.entries(FIELDS)) if (params.has(name)) state[key] = clamp(key, params.get(name));
   state.step = Math.max(0, Math.round(Number(params.get("step")) || 0));
   for (const [key, flag, size] of [["input", "customInput", "n"], ["kernel", "customKernel", "f"]]) {
@@ -140,12 +188,28 @@ function writeURL() {
   params.set("step", state.step);
   if (state.customInput) params.set("input", JSON.stringify(state.input));
   if (state.customKernel) params.set("kernel", JSON.stringify(state.kernel));
+  if (state.mode === "volume") {
+    params.set("channels", state.c);
+    params.set("filters", state.k);
+    params.set("seed", state.seed);
+  }
   if (!el.showValues.checked) params.set("numbers", "false");
   history.replaceState(null, "", `${location.pathname}?${params}`);
 }
 
 function syncControls() {
   el.mode.value = state.mode;
+  const volume = state.mode === "volume";
+  el.volumeOnly.forEach((field) => (field.hidden = !volume));
+  el.volumeStage.hidden = !volume;
+  el.planeStage.hidden = volume;
+  el.channels.value = state.c;
+  if (volume) {
+    // in volume mode the parameter calculator describes the layer on the stage
+    el.inChannels.value = state.c;
+    el.filters.value = state.k;
+    el.groups.value = 1;
+  }
   for (const key of Object.keys(FIELDS)) el[key].value = state[key];
   const pooling = state.mode === "max" || state.mode === "avg";
   el.p.disabled = pooling;
@@ -168,10 +232,14 @@ async function refresh() {
   syncControls();
   ensureValues();
   const query = { input_size: state.n, kernel_size: state.f, stride: state.s, padding: state.p, dilation: state.d,
-    in_channels: el.inChannels.value, filters: el.filters.value };
-  if (state.mode === "transposed") query.transposed = "true";
+    in_channels: el.inChannels.value, filters: el.filters.value, groups: el.groups.value,
+    operation: state.mode === "volume" ? "conv" : state.mode };
   try {
     const arithmetic = await api.arithmetic(query);
+    if (state.mode === "volume") {
+      await refreshVolume(seq, arithmetic);
+      return;
+    }
     let result = null;
     if (arithmetic.output_size >= 1) {
       result = pooling
@@ -196,6 +264,32 @@ function pretty(formula) {
   return formula.replaceAll("*", "·").replace(/(\d|\)) - /g, "$1 − ").replace(/\((\d+)-(\d+)\)/g, "($1−$2)");
 }
 
+async function refreshVolume(seq, arithmetic) {
+  state.volume = volumeValues();
+  const total = arithmetic.output_size >= 1 ? state.k * arithmetic.output_shape[0] * arithmetic.output_shape[1] : 0;
+  state.step = Math.min(state.step, Math.max(0, total - 1));
+  const first = total > STEP_WINDOW ? Math.max(0, state.step - STEP_WINDOW / 2) : 0;
+  let result = null;
+  if (total) {
+    result = await api.convolve({
+      input: state.volume.input,
+      kernel: state.volume.filters,
+      bias: state.volume.biases,
+      stride: state.s,
+      padding: state.p,
+      dilation: state.d,
+      first_step: first,
+      step_count: STEP_WINDOW,
+    });
+  }
+  if (seq !== state.seq) return;
+  showErrorIn(el.error, "");
+  state.arithmetic = arithmetic;
+  state.result = result;
+  state.window = { first, total };
+  render();
+}
+
 function render() {
   const a = state.arithmetic;
   el.formula.textContent = pretty(a.formula);
@@ -206,19 +300,29 @@ function render() {
   const pooling = state.mode === "max" || state.mode === "avg";
   el.parameters.textContent = pooling
     ? "Pooling has no parameters: it only takes the max or the mean of each window."
-    : a.parameters !== null
-      ? `${el.filters.value} filters × (${state.f}·${state.f}·${el.inChannels.value} + 1) = ${a.parameters} parameters` +
-        (a.output_volume ? `; output volume ${a.output_volume.join(" × ")}` : "")
+    : a.parameter_formula
+      ? `${a.parameter_formula} parameters` + (a.output_volume ? `; output volume ${a.output_volume.join(" × ")}` : "")
       : "";
+  el.pytorchLine.textContent = a.pytorch;
+  el.pytorchOutput.textContent = a.pytorch_output ? `→ output ${a.pytorch_output}` : "";
   renderGrids();
   writeURL();
 }
 
 function currentStep() {
+  if (state.mode === "volume") return state.result?.steps[state.step - (state.window?.first ?? 0)] ?? null;
   return state.result?.steps[state.step] ?? null;
 }
 
+function stepCount() {
+  return state.mode === "volume" ? state.window?.total ?? 0 : state.result?.steps.length ?? 0;
+}
+
 function renderGrids() {
+  if (state.mode === "volume") {
+    renderVolume();
+    return;
+  }
   const { result } = state;
   const steps = result?.steps ?? [];
   el.counter.textContent = steps.length ? `Step ${state.step + 1} of ${steps.length}` : "No steps";
@@ -313,12 +417,107 @@ function renderTransposed() {
     : "";
 }
 
+// -- volume mode --------------------------------------------------------------------------------
+
+function renderVolume() {
+  const { result, arithmetic, volume } = state;
+  const show = el.showValues.checked && state.n <= VOLUME_NUMBERS_UP_TO;
+  const step = currentStep();
+  const total = stepCount();
+  el.counter.textContent = total ? `Step ${state.step + 1} of ${total}` : "No steps";
+  el.prev.disabled = state.step <= 0;
+  el.next.disabled = state.step >= total - 1;
+  el.volumeNote.textContent = state.n > VOLUME_NUMBERS_UP_TO
+    ? `At ${state.n}×${state.n} the numbers are too small to read, so they are hidden; the sums below are exact.`
+    : "";
+  const taps = new Set((step?.positions ?? []).map(([r, c]) => `${r},${c}`));
+  const padded = result?.padded_input ?? [];
+  const p = state.p;
+  const np = state.n + 2 * p;
+  const size = cellSize(np, state.n > VOLUME_NUMBERS_UP_TO ? 220 : 200);
+  el.channelSlices.replaceChildren(
+    ...padded.map((slice, c) => volumeFigure(`channel ${c}`, "channel-slice", (svg) => {
+      const cellPx = drawGrid(svg, np, np, {
+        classOf: (r, q) => (taps.has(`${r},${q}`) ? "tap" : r < p || q < p || r >= np - p || q >= np - p ? "pad" : ""),
+        valueOf: (r, q) => (show ? slice[r][q] : null),
+        size,
+      });
+      if (step) drawWindow(svg, cellPx, step.positions, [], false);
+    })),
+  );
+  const current = step?.filter ?? 0;
+  el.filterStacks.replaceChildren(
+    ...volume.filters.map((filter, f) => {
+      const stack = document.createElement("div");
+      stack.className = `filter-stack${f === current ? " current" : ""}`;
+      stack.setAttribute("data-testid", "filter-stack");
+      const title = document.createElement("p");
+      title.textContent = `filter ${f} (${state.f}×${state.f}×${state.c})`;
+      stack.append(title);
+      filter.forEach((weights, c) => {
+        stack.append(volumeFigure(`ch ${c}`, null, (svg) => drawGrid(svg, state.f, state.f, {
+          valueOf: (r, q) => (state.f <= 5 ? weights[r][q] : null),
+          size: Math.max(14, Math.min(24, Math.floor(120 / state.f))),
+        })));
+      });
+      const bias = document.createElement("p");
+      bias.textContent = `bias b${f} = ${volume.biases[f]}`;
+      stack.append(bias);
+      return stack;
+    }),
+  );
+  const [oh, ow] = arithmetic.output_shape;
+  const cells = oh * ow;
+  el.outputMaps.replaceChildren(
+    ...(arithmetic.output_size >= 1 ? volume.filters : []).map((_, f) => volumeFigure(`map ${f}`, "output-map", (svg) => {
+      drawGrid(svg, oh, ow, {
+        classOf: (r, q) => {
+          const number = f * cells + r * ow + q;
+          if (number === state.step) return "current";
+          return number < state.step ? "filled" : "";
+        },
+        valueOf: (r, q) => (show && f * cells + r * ow + q <= state.step && result ? result.output[f][r][q] : null),
+        onClick: (r, q) => jumpTo(f * cells + r * ow + q),
+        testid: "output-cell",
+        size: Math.max(cellSize(Math.max(oh, ow), 160), 8),
+      });
+    })),
+  );
+  if (!step) {
+    el.volumeSum.textContent = arithmetic.message;
+    el.detail.textContent = "";
+    return;
+  }
+  const [i, j] = step.output;
+  const sums = step.channel_sums.map((v) => num(v));
+  el.volumeSum.textContent = `${sums.join(" + ")} + ${num(step.bias)} = ${num(step.value)}`;
+  el.detail.textContent =
+    `Filter ${step.filter} over all ${state.c} channels at output (${i}, ${j}): ` +
+    step.channel_sums.map((v, c) => `channel ${c} gives ${num(v)}`).join(", ") +
+    `; their sum plus the bias b${step.filter} = ${num(step.bias)} is w·x + b = ${num(step.value)}, written to map ${step.filter}, cell (${i}, ${j}).`;
+}
+
+function volumeFigure(caption, testid, draw) {
+  const figure = document.createElement("figure");
+  if (testid) figure.setAttribute("data-testid", testid);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  draw(svg);
+  const text = document.createElement("figcaption");
+  text.textContent = caption;
+  figure.append(svg, text);
+  return figure;
+}
+
 // -- stepping ---------------------------------------------------------------------------------
 
 function jumpTo(step) {
-  const count = state.result?.steps.length ?? 0;
+  const count = stepCount();
   if (!count) return;
   state.step = Math.min(Math.max(step, 0), count - 1);
+  if (state.mode === "volume" && !currentStep()) {
+    refresh(); // outside the window of steps fetched: fetch the window around it
+    return;
+  }
   renderGrids();
   writeURL();
 }
@@ -332,7 +531,7 @@ function setPlaying(playing) {
 }
 
 function tick() {
-  const count = state.result?.steps.length ?? 0;
+  const count = stepCount();
   if (!state.playing || !count) return;
   if (state.step >= count - 1) state.step = -1; // loop from the start
   jumpTo(state.step + 1);
@@ -369,10 +568,34 @@ for (const [key, flag, size, what] of [["input", "customInput", "n", "Input"], [
     }
   });
 }
-for (const field of [el.inChannels, el.filters]) field.addEventListener("change", refresh);
+for (const field of [el.inChannels, el.filters, el.groups]) {
+  field.addEventListener("change", () => {
+    if (state.mode === "volume") {
+      state.c = clamp("c", el.inChannels.value);
+      state.k = clamp("k", el.filters.value);
+      state.step = 0;
+    }
+    refresh();
+  });
+}
+el.channels.addEventListener("change", () => {
+  state.c = clamp("c", el.channels.value);
+  state.step = 0;
+  refresh();
+});
+el.copyPytorch.addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText(el.pytorchLine.textContent);
+    el.copyPytorch.textContent = "Copied";
+  } catch {
+    el.copyPytorch.textContent = "Select and copy it";
+  }
+  setTimeout(() => (el.copyPytorch.textContent = "Copy"), 1500);
+});
 document.querySelectorAll("[data-preset]").forEach((button) => {
   button.addEventListener("click", () => {
     Object.assign(state, PRESETS[button.dataset.preset], { step: 0, customInput: false, customKernel: false });
+    if (state.mode === "volume") el.showValues.checked = state.n <= VOLUME_NUMBERS_UP_TO;
     setPlaying(false);
     refresh();
   });

@@ -1,0 +1,50 @@
+"""The arithmetic page's volume mode in real Chromium: cs231n's demo, cell by cell, and the PyTorch line."""
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CS231N = "/arithmetic?mode=volume&input_size=5&channels=3&filters=2&kernel_size=3&stride=2&padding=1"
+
+
+def test_the_cs231n_preset_steps_through_an_output_volume_of_3x3x2(page, server_url):
+    page.goto(server_url + CS231N)
+    page.wait_for_selector("[data-testid=channel-slice]")
+    assert page.get_by_test_id("channel-slice").count() == 3
+    assert page.get_by_test_id("filter-stack").count() == 2
+    assert page.get_by_test_id("output-map").count() == 2
+    assert page.get_by_test_id("step-counter").text_content() == "Step 1 of 18"
+    assert page.get_by_test_id("pytorch-line").text_content() == "nn.Conv2d(3, 2, kernel_size=3, stride=2, padding=1)"
+    assert "seed=" in page.url  # the random small numbers are reproducible from the link
+    # each cell's printed sum adds up to its printed value, and that value is the server's
+    seen = []
+    for step in range(18):
+        text = page.get_by_test_id("volume-sum").text_content()
+        terms, value = text.split(" = ")
+        assert sum(float(t) for t in terms.split(" + ")) == pytest.approx(float(value))
+        seen.append(float(value))
+        if step < 17:
+            page.get_by_test_id("step-next").click()
+            page.wait_for_function(
+                "(n) => document.querySelector('[data-testid=step-counter]').textContent === `Step ${n} of 18`",
+                arg=step + 2,
+            )
+    # ...and the values are the server's output volume, filter by filter
+    cells = page.locator("[data-testid=output-map] text").all_text_contents()
+    assert [float(c) for c in cells] == seen
+    page.console_errors.check()
+
+
+def test_the_lecture_volumes_hide_their_numbers_and_fill_28x28x6(page, server_url):
+    page.goto(server_url + "/arithmetic")
+    page.locator("[data-preset=lecture-volume-6]").click()
+    page.wait_for_selector("[data-testid=step-counter]:has-text('of 4704')")
+    assert page.get_by_test_id("output-map").count() == 6
+    assert "too small to read" in page.locator("#volume-note").text_content()
+    assert "6 × (5·5·3 + 1) = 456" in page.get_by_test_id("parameters").text_content()
+    page.locator("[data-testid=output-map]").nth(2).locator("[data-testid=output-cell]").first.click()
+    page.wait_for_selector("[data-testid=step-counter]:has-text('Step 1569 of 4704')")
+    assert " = " in page.get_by_test_id("volume-sum").text_content()
+    assert httpx.get(server_url + "/healthz").status_code == 200
+    page.console_errors.check()
