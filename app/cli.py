@@ -64,7 +64,9 @@ class EmbeddedWorker:
         self._watcher.start()
 
     def _start(self):
-        return self._subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
+        # the worker leaves by itself if this process dies without stopping it (see _worker)
+        env = {**os.environ, "CONVSCOPE_PARENT_PID": str(os.getpid())}
+        return self._subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
 
     def _watch(self) -> None:
         while not self._stopping.wait(self.RESTART_SECONDS):
@@ -77,6 +79,7 @@ class EmbeddedWorker:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._watcher.join()  # a restart already under way finishes first, so its process is stopped too
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -100,8 +103,25 @@ def _worker(args: argparse.Namespace) -> int:
         os.nice(args.nice)
     except OSError:
         pass
+    parent = os.environ.get("CONVSCOPE_PARENT_PID")
+    if parent:
+        _leave_with_parent(int(parent))
     TrainingQueue(settings).run_worker()
     return 0
+
+
+def _leave_with_parent(parent: int) -> None:
+    """An embedded worker whose `convscope serve` is gone (killed outright) stops too, rather than train on
+    as an orphan; a job it had running is then ended as failed by the next reader, like any dead worker's."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 RECIPE_OPTIONS = ("epochs", "batch_size", "learning_rate", "optimizer", "weight_decay", "elastic", "ema_decay")

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     pixels_max_side: int = Field(1024, ge=16, description="pictures to classify are shrunk to this longer side")
     grid_side: int = Field(64, ge=4, le=1024, description="largest /api/convolve and /api/pool grid side")
     grid_channels: int = Field(8, ge=1, le=64, description="most channels of a /api/convolve grid")
-    grid_filters: int = Field(6, ge=1, le=16, description="most filters of one /api/convolve volume (the lecture's six)")
+    grid_filters: int = Field(6, ge=1, le=16, description="most filters of one /api/convolve volume (lecture: 6)")
     kernel_side: int = Field(15, ge=3, le=63, description="largest kernel side (grids and filters)")
     max_grid_stride: int = Field(16, ge=1, description="largest stride of /api/convolve and /api/pool")
     max_grid_padding: int = Field(16, ge=0, description="largest padding of /api/convolve")

@@ -73,3 +73,70 @@ export function roundHalfEven(x) {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
+
+/**
+ * The whole picture through a kernel, for live video: the same rules as pixelSum (padding modes, partial
+ * re-weighting, NumPy's rounding, clipping to 0..255), on every colour channel of an RGBA ImageData.
+ * Returns a new ImageData of the output size; alpha is kept at 255.
+ */
+export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "zeros", grayscale = false } = {}) {
+  const { width, height, data } = image;
+  const kh = kernel.length;
+  const kw = kernel[0].length;
+  const ph = samePadding(kh, dilation);
+  const pw = samePadding(kw, dilation);
+  const oh = outputSize(height, kh, stride, ph, dilation);
+  const ow = outputSize(width, kw, stride, pw, dilation);
+  const out = new ImageData(Math.max(ow, 1), Math.max(oh, 1));
+  const source = grayscale ? grayPlane(data, width * height) : null;
+  const rowIndex = new Int32Array(kh);
+  const colIndex = new Int32Array(kw);
+  for (let i = 0; i < oh; i++) {
+    let insideRows = 0;
+    for (let u = 0; u < kh; u++) {
+      const r = i * stride + u * dilation - ph;
+      const sr = sourceIndex(r, height, mode);
+      rowIndex[u] = sr === null ? -1 : sr;
+      if (r >= 0 && r < height) insideRows++;
+    }
+    for (let j = 0; j < ow; j++) {
+      let insideCols = 0;
+      for (let v = 0; v < kw; v++) {
+        const c = j * stride + v * dilation - pw;
+        const sc = sourceIndex(c, width, mode);
+        colIndex[v] = sc === null ? -1 : sc;
+        if (c >= 0 && c < width) insideCols++;
+      }
+      const inside = insideRows * insideCols;
+      const ratio = mode === "partial" ? (inside ? (kh * kw) / inside : 0) : 1;
+      const k = 4 * (i * ow + j);
+      for (let channel = 0; channel < 3; channel++) {
+        let sum = 0;
+        for (let u = 0; u < kh; u++) {
+          if (rowIndex[u] < 0) continue;
+          for (let v = 0; v < kw; v++) {
+            if (colIndex[v] < 0) continue;
+            const at = rowIndex[u] * width + colIndex[v];
+            sum += kernel[u][v] * (source ? source[at] : data[4 * at + channel]);
+          }
+        }
+        out.data[k + channel] = Math.min(255, Math.max(0, roundHalfEven(sum * ratio)));
+        if (source) {
+          out.data[k + 1] = out.data[k + 2] = out.data[k];
+          break;
+        }
+      }
+      out.data[k + 3] = 255;
+    }
+  }
+  return out;
+}
+
+function grayPlane(data, count) {
+  // Pillow's convert("L"), as the server does: R*299/1000 + G*587/1000 + B*114/1000, rounded
+  const plane = new Uint8ClampedArray(count);
+  for (let k = 0; k < count; k++) {
+    plane[k] = Math.round((data[4 * k] * 299 + data[4 * k + 1] * 587 + data[4 * k + 2] * 114) / 1000);
+  }
+  return plane;
+}

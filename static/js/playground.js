@@ -5,7 +5,7 @@ import { api } from "./api.js";
 import { CONFIG } from "./config.js";
 import { borderCropFigure, channelTable } from "./playground-draw.js";
 import { cellAt, showError as showErrorIn } from "./ui.js";
-import { outputSize, parseScale, pixelSum, samePadding } from "./kernels.js";
+import { filterImage, outputSize, parseScale, pixelSum, samePadding } from "./kernels.js";
 
 const MODES = CONFIG.paddingModes;
 const MAX_SIDE = CONFIG.maxFilterSide; // the API's limit: bigger pictures are scaled down here first, so the page and server agree
@@ -333,6 +333,92 @@ function inspectPixel(event) {
   });
   el.pixelDetail.replaceChildren(heading, box);
 }
+
+// -- the camera: live video through the kernel, computed here; a frozen frame goes to the server --
+
+const camera = {
+  button: document.getElementById("camera"),
+  freeze: document.getElementById("freeze"),
+  rate: document.getElementById("camera-rate"),
+  error: document.getElementById("camera-error"),
+  view: document.getElementById("camera-view"),
+  video: document.getElementById("camera-video"),
+  output: document.getElementById("camera-output"),
+  stream: null,
+  frames: 0,
+  since: 0,
+};
+const grab = document.createElement("canvas");
+
+async function startCamera() {
+  showErrorIn(camera.error, "");
+  if (!navigator.mediaDevices?.getUserMedia) {
+    showErrorIn(camera.error, "This browser gives pages no camera (it needs a secure page, https or localhost).");
+    return;
+  }
+  try {
+    camera.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240 }, audio: false });
+  } catch (err) {
+    const words = err.name === "NotAllowedError"
+      ? "The camera was not allowed: allow it in the browser's address bar to filter it live."
+      : err.name === "NotFoundError"
+        ? "No camera was found on this device."
+        : `The camera could not be started (${err.name}).`;
+    showErrorIn(camera.error, words);
+    return;
+  }
+  camera.video.srcObject = camera.stream;
+  await camera.video.play();
+  camera.view.hidden = false;
+  camera.freeze.hidden = false;
+  camera.button.textContent = "Stop camera";
+  camera.frames = 0;
+  camera.since = performance.now();
+  requestAnimationFrame(filterFrame);
+}
+
+function stopCamera() {
+  camera.stream?.getTracks().forEach((track) => track.stop());
+  camera.stream = null;
+  camera.view.hidden = true;
+  camera.freeze.hidden = true;
+  camera.button.textContent = "Use camera";
+  camera.rate.textContent = "";
+}
+
+function filterFrame() {
+  if (!camera.stream) return;
+  const { videoWidth: w, videoHeight: h } = camera.video;
+  const { kernel } = currentKernel();
+  if (w && h && kernel) {
+    grab.width = w;
+    grab.height = h;
+    const ctx = grab.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(camera.video, 0, 0, w, h);
+    const { stride, dilation, mode } = settings();
+    const filtered = filterImage(ctx.getImageData(0, 0, w, h), kernel, {
+      stride, dilation, mode, grayscale: el.grayscale.checked,
+    });
+    camera.output.width = filtered.width;
+    camera.output.height = filtered.height;
+    camera.output.getContext("2d").putImageData(filtered, 0, 0);
+    camera.frames++;
+    const seconds = (performance.now() - camera.since) / 1000;
+    if (seconds > 1) {
+      camera.rate.textContent = `${(camera.frames / seconds).toFixed(0)} frames a second`;
+      camera.output.dataset.fps = (camera.frames / seconds).toFixed(1);
+      camera.frames = 0;
+      camera.since = performance.now();
+    }
+  }
+  requestAnimationFrame(filterFrame);
+}
+
+camera.button.addEventListener("click", () => (camera.stream ? stopCamera() : startCamera()));
+camera.freeze.addEventListener("click", () => {
+  // the frame as it is now becomes the picture: the server filters it exactly, and the sums follow
+  grab.toBlob((blob) => blob && usePicture(blob, "camera frame"), "image/png");
+});
 
 // -- wiring ----------------------------------------------------------------------------------
 

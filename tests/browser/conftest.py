@@ -25,6 +25,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-component-update",
     "--disable-sync",
+    # a synthetic camera (a moving test pattern) for the playground's live filter; permission is per context
+    "--use-fake-device-for-media-stream",
 ]
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "test-results"
