@@ -25,10 +25,13 @@ def test_the_fake_camera_is_filtered_live_and_a_frozen_frame_goes_to_the_server(
             let n = 0; for (let k = 0; k < d.length; k += 4) if (d[k] < 40) n++; return n / (d.length / 4); }"""
     )
     assert dark > 0.5 and fps > 0
+    width = page.evaluate("() => document.querySelector('[data-testid=camera-output]').width")
     page.get_by_test_id("freeze").click()
+    # the frozen frame is now the playground's picture, filtered by the server like any upload
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=input-caption]')?.textContent.includes('camera')"
+        "(w) => document.querySelector('#input-caption').textContent.startsWith(`Input ${w} ×`)", arg=width
     )
+    page.wait_for_selector("[data-testid=output-image][aria-busy=false]")
     RESULTS.mkdir(exist_ok=True)
     page.screenshot(path=RESULTS / "playground-camera.png", full_page=True)
     assert errors == []
