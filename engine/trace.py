@@ -11,18 +11,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.conv import conv2d, conv_transpose2d, conv_windows
+from engine.conv import IntOrPair, conv2d, conv_transpose2d, conv_windows
 from engine.errors import EngineError
 from engine.padding import pad2d
 from engine.pool import avg_pool2d, max_pool2d
 
 
-def window_positions(out_h: int, out_w: int, kernel: tuple[int, ...], stride: int, dilation: int) -> np.ndarray:
-    """(OH, OW, KH*KW, 2): the padded-frame ``[i*S + u*D, j*S + v*D]`` of every tap of every window."""
+def window_positions(
+    out_h: int, out_w: int, kernel: tuple[int, ...], stride: IntOrPair, dilation: IntOrPair
+) -> np.ndarray:
+    """(OH, OW, KH*KW, 2): the padded-frame ``[i*SH + u*DH, j*SW + v*DW]`` of every tap of every window."""
+    (sh, sw), (dh, dw) = _pair(stride), _pair(dilation)
     i, j, u, v = np.meshgrid(
         np.arange(out_h), np.arange(out_w), np.arange(kernel[0]), np.arange(kernel[1]), indexing="ij"
     )
-    return np.stack([i * stride + u * dilation, j * stride + v * dilation], axis=-1).reshape(out_h, out_w, -1, 2)
+    return np.stack([i * sh + u * dh, j * sw + v * dw], axis=-1).reshape(out_h, out_w, -1, 2)
+
+
+def _pair(value: IntOrPair) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 def clean(values: np.ndarray | float) -> np.ndarray:
@@ -45,9 +52,9 @@ def trace_conv2d(
     x: np.ndarray,
     kernel: np.ndarray,
     bias: float = 0.0,
-    stride: int = 1,
-    padding: int = 0,
-    dilation: int = 1,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
     padding_mode: str = "zeros",
 ) -> ConvTrace:
     """One filter over a (C, H, W) grid: its output, and every output cell's taps and products.
@@ -63,8 +70,8 @@ def trace_conv2d(
             "extends the full depth of the input"
         )
     out = conv2d(x[None], kernel[None], np.array([bias]), stride, padding, dilation, padding_mode)[0, 0]
-    xp = pad2d(x[None], (padding, padding), padding_mode)[0]
-    windows = conv_windows(xp[None], kernel.shape[1:], (stride, stride), (dilation, dilation))[0]
+    xp = pad2d(x[None], _pair(padding), padding_mode)[0]
+    windows = conv_windows(xp[None], kernel.shape[1:], _pair(stride), _pair(dilation))[0]
     # c i j u v -> i j c u v: each cell's products, channel by channel
     products = (windows * kernel[:, None, None]).transpose(1, 2, 0, 3, 4).reshape(*out.shape, -1)
     positions = window_positions(out.shape[0], out.shape[1], kernel.shape[1:], stride, dilation)
@@ -105,16 +112,18 @@ class PoolTrace:
     winners: np.ndarray | None
 
 
-def trace_pool2d(x: np.ndarray, kernel_size: int, stride: int | None = None, mode: str = "max") -> PoolTrace:
-    """Max or average pooling of a (H, W) grid, with every window's cells."""
+def trace_pool2d(
+    x: np.ndarray, kernel_size: IntOrPair, stride: IntOrPair | None = None, mode: str = "max"
+) -> PoolTrace:
+    """Max or average pooling of a (H, W) grid (sizes an int or (height, width)), with every window's cells."""
     if mode not in ("max", "avg"):
         raise EngineError(f"mode must be max or avg, got {mode!r}")
-    stride = kernel_size if stride is None else stride
+    kernel = _pair(kernel_size)
+    strides = kernel if stride is None else _pair(stride)
     reduce = max_pool2d if mode == "max" else avg_pool2d
-    out = reduce(x[None, None], kernel_size, stride)[0, 0]
-    kernel = (kernel_size, kernel_size)
-    values = conv_windows(x[None, None], kernel, (stride, stride), (1, 1))[0, 0].reshape(*out.shape, -1)
-    positions = window_positions(out.shape[0], out.shape[1], kernel, stride, 1)
+    out = reduce(x[None, None], kernel, strides)[0, 0]
+    values = conv_windows(x[None, None], kernel, strides, (1, 1))[0, 0].reshape(*out.shape, -1)
+    positions = window_positions(out.shape[0], out.shape[1], kernel, strides, 1)
     winners = None
     if mode == "max":
         pick = values.argmax(axis=-1)

@@ -18,6 +18,7 @@ from app.schemas import (
     ConvolveResponse,
     PoolRequest,
     PoolResponse,
+    pair,
 )
 from engine._checks import output_size
 from engine.arithmetic import explain_layer
@@ -57,8 +58,11 @@ def convolve(request: ConvolveRequest) -> Response:
         raise ApiError(422, "kernel: several filters (F, C, KH, KW) need a 3-D input (C, H, W)")
     if request.include_steps:
         # the budget is checked before the trace is built; an unfit kernel is the engine's 422
-        sizes = (request.stride, request.padding, request.dilation)
-        oh, ow = output_size(x.shape[1], kernels.shape[2], *sizes), output_size(x.shape[2], kernels.shape[3], *sizes)
+        (sh, sw), (ph, pw), (dh, dw) = pair(request.stride), pair(request.padding), pair(request.dilation)
+        oh, ow = (
+            output_size(x.shape[1], kernels.shape[2], sh, ph, dh),
+            output_size(x.shape[2], kernels.shape[3], sw, pw, dw),
+        )
         cells = max(oh, 0) * max(ow, 0) * len(kernels)
         listed = max(0, min(cells - request.first_step, request.step_count or cells))
         _check_step_budget(listed, kernels[0].size, "this convolution")
@@ -95,6 +99,8 @@ def convolve(request: ConvolveRequest) -> Response:
 
 
 def _convolve_transposed(request: ConvolveRequest) -> Response:
+    if not all(isinstance(v, int) for v in (request.stride, request.padding, request.dilation)):
+        raise ApiError(422, "stride, padding, dilation: a transposed convolution takes one number each here")
     if request.padding_mode != "zeros":
         raise ApiError(422, "transposed convolution only crops (padding_mode zeros); got " + request.padding_mode)
     if request.include_steps and request.input.ndim == 2:
@@ -128,10 +134,11 @@ def _convolve_transposed(request: ConvolveRequest) -> Response:
 @router.post("/pool", response_model=PoolResponse, summary="Pool a small grid, step by step")
 def pool(request: PoolRequest) -> Response:
     """Max or average pooling of a 2-D ``input``, with every window's cells and the winning cell for max."""
-    stride = request.stride or request.kernel_size
-    oh, ow = (output_size(side, request.kernel_size, stride, 0, 1) for side in request.input.shape)
-    _check_step_budget(max(oh, 0) * max(ow, 0), request.kernel_size**2, "this pooling")
-    trace = trace_pool2d(request.input, request.kernel_size, stride, request.mode)
+    kernel = pair(request.kernel_size)
+    stride = pair(request.stride) if request.stride is not None else kernel
+    oh, ow = (output_size(request.input.shape[a], kernel[a], stride[a], 0, 1) for a in (0, 1))
+    _check_step_budget(max(oh, 0) * max(ow, 0), kernel[0] * kernel[1], "this pooling")
+    trace = trace_pool2d(request.input, kernel, stride, request.mode)
     steps = [
         {
             "output": [i, j],

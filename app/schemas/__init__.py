@@ -23,6 +23,18 @@ LIMITS = get_settings()
 
 
 NUMBER_TYPES = {int, float}
+
+
+def Size(lo: int, hi: int):  # noqa: N802 - a type, named like one
+    """A size along both axes: one whole number, or [height, width], each from ``lo`` to ``hi``."""
+    one = Annotated[int, Field(ge=lo, le=hi)]
+    return one | tuple[one, one]
+
+
+def pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
 # A grid arrives as nested JSON lists and leaves its validator as a float64 array (see as_grid).
 Grid = Annotated[Any, WithJsonSchema({"type": "array", "items": {}})]
 
@@ -239,9 +251,9 @@ class ConvolveRequest(BaseModel):
     bias: float | list[float] = Field(
         0.0, description="one bias, or one per filter when the kernel holds several (F, C, KH, KW)"
     )
-    stride: int = Field(1, ge=1, le=LIMITS.max_grid_stride)
-    padding: int = Field(0, ge=0, le=LIMITS.max_grid_padding)
-    dilation: int = Field(1, ge=1, le=LIMITS.max_grid_dilation)
+    stride: Size(1, LIMITS.max_grid_stride) = Field(1, description="a number, or [height, width]")  # type: ignore[valid-type]
+    padding: Size(0, LIMITS.max_grid_padding) = Field(0, description="a number, or [height, width]")  # type: ignore[valid-type]
+    dilation: Size(1, LIMITS.max_grid_dilation) = Field(1, description="a number, or [height, width]")  # type: ignore[valid-type]
     padding_mode: PaddingMode = "zeros"
     include_steps: bool = Field(True, description="list every output cell's window and products")
     first_step: int = Field(0, ge=0, le=1_000_000, description="list the steps from this one on")
@@ -320,8 +332,8 @@ class ConvolveResponse(BaseModel):
 
 class PoolRequest(BaseModel):
     input: Grid = Field(description=f"2-D list of numbers, up to {LIMITS.grid_side}x{LIMITS.grid_side}")
-    kernel_size: int = Field(2, ge=1, le=LIMITS.kernel_side)
-    stride: int | None = Field(None, ge=1, le=LIMITS.max_grid_stride, description="defaults to kernel_size")
+    kernel_size: Size(1, LIMITS.kernel_side) = Field(2, description="a number, or [height, width]")  # type: ignore[valid-type]
+    stride: Size(1, LIMITS.max_grid_stride) | None = Field(None, description="defaults to kernel_size")  # type: ignore[valid-type]
     mode: Literal["max", "avg"] = "max"
 
     model_config = ConfigDict(

@@ -41,6 +41,8 @@ const el = {
   p: document.getElementById("padding"),
   d: document.getElementById("dilation"),
   showValues: document.getElementById("show-values"),
+  trueConvolution: document.getElementById("true-convolution"),
+  convOnly: document.querySelectorAll(".conv-only"),
   inputValues: document.getElementById("input-values"),
   kernelValues: document.getElementById("kernel-values"),
   formula: document.getElementById("formula"),
@@ -124,6 +126,12 @@ function volumeValues() {
   };
 }
 
+/** The kernel the window applies: as typed (cross-correlation), or turned by 180 degrees (true convolution). */
+function appliedKernel() {
+  const flip = state.mode === "conv" && el.trueConvolution.checked;
+  return flip ? state.kernel.map((row) => [...row].reverse()).reverse() : state.kernel;
+}
+
 function gridToText(grid) {
   return grid.map((row) => row.join(" ")).join("\n");
 }
@@ -180,6 +188,7 @@ function readURL() {
     }
   }
   if (params.get("numbers") === "false") el.showValues.checked = false;
+  el.trueConvolution.checked = params.get("flip") === "true";
 }
 
 function writeURL() {
@@ -194,6 +203,7 @@ function writeURL() {
     params.set("seed", state.seed);
   }
   if (!el.showValues.checked) params.set("numbers", "false");
+  if (state.mode === "conv" && el.trueConvolution.checked) params.set("flip", "true");
   history.replaceState(null, "", `${location.pathname}?${params}`);
 }
 
@@ -201,6 +211,7 @@ function syncControls() {
   el.mode.value = state.mode;
   const volume = state.mode === "volume";
   el.volumeOnly.forEach((field) => (field.hidden = !volume));
+  el.convOnly.forEach((field) => (field.hidden = state.mode !== "conv"));
   el.volumeStage.hidden = !volume;
   el.planeStage.hidden = volume;
   el.channels.value = state.c;
@@ -244,7 +255,7 @@ async function refresh() {
     if (arithmetic.output_size >= 1) {
       result = pooling
         ? await api.pool({ input: state.input, kernel_size: state.f, stride: state.s, mode: state.mode })
-        : await api.convolve({ input: state.input, kernel: state.kernel, stride: state.s, padding: state.p,
+        : await api.convolve({ input: state.input, kernel: appliedKernel(), stride: state.s, padding: state.p,
           dilation: state.d, transposed: state.mode === "transposed" });
     }
     if (seq !== state.seq) return;
@@ -352,7 +363,7 @@ function renderSliding() {
     valueOf: (r, c) => (show ? grid[r][c] : null),
   });
   if (step) {
-    const weights = pooling ? [] : state.kernel.flat();
+    const weights = pooling ? [] : appliedKernel().flat();
     drawWindow(el.inputGrid, size, step.positions, weights, show && !pooling);
   }
   el.inputCaption.textContent = `Input ${state.n} × ${state.n}` + (p ? `, padded by ${p} to ${np} × ${np}` : "") +
@@ -380,7 +391,7 @@ function describeStep(step) {
   const [i, j] = step.output;
   if (state.mode === "max") return `output (${i}, ${j}) = max(${step.values.join(", ")}) = ${num(step.value)}`;
   if (state.mode === "avg") return `output (${i}, ${j}) = mean(${step.values.join(", ")}) = ${num(step.value)}`;
-  const weights = state.kernel.flat();
+  const weights = appliedKernel().flat();
   const values = step.positions.map(([r, c]) => state.result.padded_input[r][c]);
   const terms = values.map((v, k) => `${v}*${weights[k]}`).join(" + ");
   return `output (${i}, ${j}) = ${terms} = ${num(step.value)}`;
@@ -553,6 +564,7 @@ el.mode.addEventListener("change", () => {
   state.customInput = false;
   refresh();
 });
+el.trueConvolution.addEventListener("change", () => refresh());
 el.showValues.addEventListener("change", () => {
   renderGrids();
   writeURL();
