@@ -32,6 +32,7 @@ const PRESETS = {
   "lecture-volume-6": { mode: "volume", n: 32, f: 5, s: 1, p: 0, d: 1, c: 3, k: 6 },
 };
 const FIELDS = { n: "input_size", f: "kernel_size", s: "stride", p: "padding", d: "dilation" };
+const WIDTH_IDS = { n: "input-size-w", f: "kernel-size-w", s: "stride-w", p: "padding-w", d: "dilation-w" };
 
 const el = {
   mode: document.getElementById("mode"),
@@ -41,6 +42,9 @@ const el = {
   p: document.getElementById("padding"),
   d: document.getElementById("dilation"),
   showValues: document.getElementById("show-values"),
+  square: document.getElementById("square"),
+  rectOnly: document.querySelectorAll(".rect-only"),
+  widths: Object.fromEntries(Object.entries(WIDTH_IDS).map(([key, id]) => [key, document.getElementById(id)])),
   trueConvolution: document.getElementById("true-convolution"),
   convOnly: document.querySelectorAll(".conv-only"),
   inputValues: document.getElementById("input-values"),
@@ -79,6 +83,7 @@ const el = {
 
 const state = {
   mode: "conv", n: 7, f: 3, s: 1, p: 0, d: 1, c: 3, k: 2, seed: 1, step: 0,
+  square: true, w: { n: 7, f: 3, s: 1, p: 0, d: 1 }, // the width's sizes when not square
   volume: null, // volume mode: { input (C, N, N), filters (K, C, F, F), biases (K) }
   input: null, kernel: null, customInput: false, customKernel: false,
   arithmetic: null, result: null, playing: false, timer: null, seq: 0,
@@ -86,20 +91,40 @@ const state = {
 
 // -- values ---------------------------------------------------------------------------------
 
-/** Default numbers: the lecture's grids where sizes match, else a fixed 0/1 pattern (so links reproduce). */
-function defaultInput(n, mode) {
-  if (n === 5 && mode === "conv") return LECTURE_IMAGE.map((row) => [...row]);
-  if (n === 4 && mode !== "conv" && mode !== "transposed") return LECTURE_POOL.map((row) => [...row]);
-  if (n === 2 && mode === "transposed") return [[1, 2], [3, 4]];
-  let seed = 7 + n;
-  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const pooling = mode === "max" || mode === "avg";
-  return Array.from({ length: n }, () => Array.from({ length: n }, () => (pooling ? Math.floor(next() * 9) : next() < 0.5 ? 1 : 0)));
+/** A size along the width: the height's when the set-up is square. */
+function wide(key) {
+  return state.square ? state[key] : state.w[key];
 }
 
-function defaultKernel(f) {
+/** Whether this operation can take different sizes along height and width here. */
+function canBeRectangular() {
+  return state.mode === "conv" || state.mode === "max" || state.mode === "avg";
+}
+
+/** A size for the API: one number, or "height,width". */
+function sizeParam(key) {
+  return wide(key) === state[key] ? String(state[key]) : `${state[key]},${wide(key)}`;
+}
+
+/** A size for /api/convolve and /api/pool: one number, or [height, width]. */
+function sizeValue(key) {
+  return wide(key) === state[key] ? state[key] : [state[key], wide(key)];
+}
+
+/** Default numbers: the lecture's grids where sizes match, else a fixed 0/1 pattern (so links reproduce). */
+function defaultInput(n, nw, mode) {
+  if (n === 5 && nw === 5 && mode === "conv") return LECTURE_IMAGE.map((row) => [...row]);
+  if (n === 4 && nw === 4 && mode !== "conv" && mode !== "transposed") return LECTURE_POOL.map((row) => [...row]);
+  if (n === 2 && mode === "transposed") return [[1, 2], [3, 4]];
+  let seed = 7 + n + 31 * (nw - n);
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const pooling = mode === "max" || mode === "avg";
+  return Array.from({ length: n }, () => Array.from({ length: nw }, () => (pooling ? Math.floor(next() * 9) : next() < 0.5 ? 1 : 0)));
+}
+
+function defaultKernel(f, fw) {
   // the lecture's 3x3 filter is a checkerboard of ones; the same pattern at any size
-  return Array.from({ length: f }, (_, u) => Array.from({ length: f }, (_, v) => ((u + v) % 2 === 0 ? 1 : 0)));
+  return Array.from({ length: f }, (_, u) => Array.from({ length: fw }, (_, v) => ((u + v) % 2 === 0 ? 1 : 0)));
 }
 
 /** Small random whole numbers, as cs231n's demo shows: the seed is in the URL, so a link reproduces them. */
@@ -136,22 +161,23 @@ function gridToText(grid) {
   return grid.map((row) => row.join(" ")).join("\n");
 }
 
-function parseGrid(text, size, what) {
+function parseGrid(text, size, width, what) {
   const rows = text.trim().split(/\n+/).map((line) => line.trim().split(/[\s,;]+/).filter(Boolean).map(Number));
-  if (rows.length !== size || rows.some((row) => row.length !== size)) {
-    throw new Error(`${what} must be ${size} rows of ${size} numbers (it follows the size set above)`);
+  if (rows.length !== size || rows.some((row) => row.length !== width)) {
+    throw new Error(`${what} must be ${size} rows of ${width} numbers (it follows the sizes set above)`);
   }
   if (rows.flat().some((v) => !Number.isFinite(v))) throw new Error(`${what} holds something that is not a number`);
   return rows;
 }
 
 function ensureValues() {
-  if (!state.input || state.input.length !== state.n || !state.customInput) {
-    state.input = defaultInput(state.n, state.mode);
+  const fits = (grid, rows, cols) => grid && grid.length === rows && grid[0].length === cols;
+  if (!fits(state.input, state.n, wide("n")) || !state.customInput) {
+    state.input = defaultInput(state.n, wide("n"), state.mode);
     state.customInput = false;
   }
-  if (!state.kernel || state.kernel.length !== state.f || !state.customKernel) {
-    state.kernel = defaultKernel(state.f);
+  if (!fits(state.kernel, state.f, wide("f")) || !state.customKernel) {
+    state.kernel = defaultKernel(state.f, wide("f"));
     state.customKernel = false;
   }
   el.inputValues.value = gridToText(state.input);
@@ -173,13 +199,20 @@ function readURL() {
   if (params.has("channels")) state.c = clamp("c", params.get("channels"));
   if (params.has("filters") && mode === "volume") state.k = clamp("k", params.get("filters"));
   if (params.has("seed")) state.seed = Math.max(1, Math.round(Number(params.get("seed"))) || 1);
-  for (const [key, name] of Object.entries(FIELDS)) if (params.has(name)) state[key] = clamp(key, params.get(name));
+  for (const [key, name] of Object.entries(FIELDS)) {
+    if (!params.has(name)) continue;
+    const [height, width = height] = params.get(name).split(",");
+    state[key] = clamp(key, height);
+    state.w[key] = clamp(key, width);
+    if (width !== height) state.square = false;
+  }
+  if (state.square) state.w = { n: state.n, f: state.f, s: state.s, p: state.p, d: state.d };
   state.step = Math.max(0, Math.round(Number(params.get("step")) || 0));
   for (const [key, flag, size] of [["input", "customInput", "n"], ["kernel", "customKernel", "f"]]) {
     if (!params.has(key)) continue;
     try {
       const grid = JSON.parse(params.get(key));
-      if (grid.length === state[size] && grid.every((row) => row.length === state[size] && row.every(Number.isFinite))) {
+      if (grid.length === state[size] && grid.every((row) => row.length === wide(size) && row.every(Number.isFinite))) {
         state[key] = grid;
         state[flag] = true;
       }
@@ -193,7 +226,7 @@ function readURL() {
 
 function writeURL() {
   const params = new URLSearchParams({ mode: state.mode });
-  for (const [key, name] of Object.entries(FIELDS)) params.set(name, state[key]);
+  for (const [key, name] of Object.entries(FIELDS)) params.set(name, sizeParam(key));
   params.set("step", state.step);
   if (state.customInput) params.set("input", JSON.stringify(state.input));
   if (state.customKernel) params.set("kernel", JSON.stringify(state.kernel));
@@ -212,6 +245,11 @@ function syncControls() {
   const volume = state.mode === "volume";
   el.volumeOnly.forEach((field) => (field.hidden = !volume));
   el.convOnly.forEach((field) => (field.hidden = state.mode !== "conv"));
+  if (!canBeRectangular()) state.square = true;
+  el.square.checked = state.square;
+  el.square.disabled = !canBeRectangular();
+  el.rectOnly.forEach((field) => (field.hidden = state.square));
+  for (const key of Object.keys(FIELDS)) el.widths[key].value = wide(key);
   el.volumeStage.hidden = !volume;
   el.planeStage.hidden = volume;
   el.channels.value = state.c;
@@ -242,7 +280,8 @@ async function refresh() {
   }
   syncControls();
   ensureValues();
-  const query = { input_size: state.n, kernel_size: state.f, stride: state.s, padding: state.p, dilation: state.d,
+  const query = { input_size: sizeParam("n"), kernel_size: sizeParam("f"), stride: sizeParam("s"),
+    padding: sizeParam("p"), dilation: sizeParam("d"),
     in_channels: el.inChannels.value, filters: el.filters.value, groups: el.groups.value,
     operation: state.mode === "volume" ? "conv" : state.mode };
   try {
@@ -254,9 +293,9 @@ async function refresh() {
     let result = null;
     if (arithmetic.output_size >= 1) {
       result = pooling
-        ? await api.pool({ input: state.input, kernel_size: state.f, stride: state.s, mode: state.mode })
-        : await api.convolve({ input: state.input, kernel: appliedKernel(), stride: state.s, padding: state.p,
-          dilation: state.d, transposed: state.mode === "transposed" });
+        ? await api.pool({ input: state.input, kernel_size: sizeValue("f"), stride: sizeValue("s"), mode: state.mode })
+        : await api.convolve({ input: state.input, kernel: appliedKernel(), stride: sizeValue("s"), padding: sizeValue("p"),
+          dilation: sizeValue("d"), transposed: state.mode === "transposed" });
     }
     if (seq !== state.seq) return;
     showErrorIn(el.error, "");
@@ -304,7 +343,7 @@ async function refreshVolume(seq, arithmetic) {
 function render() {
   const a = state.arithmetic;
   el.formula.textContent = pretty(a.formula);
-  const size = `${a.output_size} × ${a.output_size}`;
+  const size = `${a.output_shape[0]} × ${a.output_shape[1]}`;
   el.outputSize.textContent = a.fits ? size : a.output_size >= 1 ? `${num(a.exact)}: does not fit (frameworks round down to ${size})` : "does not fit at all";
   el.fitMessage.textContent = a.message;
   el.fitMessage.className = `fit-message ${a.fits ? "good" : "bad"}`;
@@ -349,16 +388,20 @@ function renderSliding() {
   const pooling = state.mode !== "conv";
   const grid = result ? (pooling ? state.input : result.padded_input) : paddedShape();
   const np = grid.length;
+  const npw = grid[0]?.length ?? 0;
   const step = currentStep();
   const taps = new Set((step?.positions ?? []).map(([r, c]) => `${r},${c}`));
-  const span = state.d * (state.f - 1) + 1;
-  const reach = arithmetic.output_size >= 1 ? (arithmetic.output_size - 1) * state.s + span : 0;
+  // how far the windows reach along each axis: beyond it, cells are never covered
+  const [oh, ow] = arithmetic.output_shape;
+  const reach = oh >= 1 ? (oh - 1) * state.s + state.d * (state.f - 1) + 1 : 0;
+  const reachW = ow >= 1 ? (ow - 1) * wide("s") + wide("d") * (wide("f") - 1) + 1 : 0;
   const p = pooling ? 0 : state.p;
-  const size = drawGrid(el.inputGrid, np, np, {
+  const pw = pooling ? 0 : wide("p");
+  const size = drawGrid(el.inputGrid, np, npw, {
     classOf: (r, c) => {
       if (taps.has(`${r},${c}`)) return "tap";
-      if (r >= reach || c >= reach) return "uncovered";
-      return r < p || c < p || r >= np - p || c >= np - p ? "pad" : "";
+      if (r >= reach || c >= reachW) return "uncovered";
+      return r < p || c < pw || r >= np - p || c >= npw - pw ? "pad" : "";
     },
     valueOf: (r, c) => (show ? grid[r][c] : null),
   });
@@ -366,8 +409,9 @@ function renderSliding() {
     const weights = pooling ? [] : appliedKernel().flat();
     drawWindow(el.inputGrid, size, step.positions, weights, show && !pooling);
   }
-  el.inputCaption.textContent = `Input ${state.n} × ${state.n}` + (p ? `, padded by ${p} to ${np} × ${np}` : "") +
-    (arithmetic.uncovered ? `: the last ${arithmetic.uncovered} row(s) and column(s) are never covered` : "");
+  const uncovered = [arithmetic.height.uncovered, arithmetic.width.uncovered];
+  el.inputCaption.textContent = `Input ${state.n} × ${wide("n")}` + (p || pw ? `, padded to ${np} × ${npw}` : "") +
+    (uncovered[0] || uncovered[1] ? `: the last ${uncovered[0]} row(s) and ${uncovered[1]} column(s) are never covered` : "");
 
   const out = result?.output ?? [];
   const done = new Set((result?.steps ?? []).slice(0, state.step + 1).map((s) => s.output.join(",")));
@@ -384,7 +428,7 @@ function renderSliding() {
 
 function paddedShape() {
   const np = state.n + 2 * state.p;
-  return Array.from({ length: np }, () => new Array(np).fill(0));
+  return Array.from({ length: np }, () => new Array(wide("n") + 2 * wide("p")).fill(0));
 }
 
 function describeStep(step) {
@@ -558,6 +602,19 @@ for (const key of Object.keys(FIELDS)) {
     refresh();
   });
 }
+for (const key of Object.keys(FIELDS)) {
+  el.widths[key].addEventListener("change", () => {
+    state.w[key] = clamp(key, el.widths[key].value);
+    state.step = 0;
+    refresh();
+  });
+}
+el.square.addEventListener("change", () => {
+  state.square = el.square.checked;
+  state.w = { n: state.n, f: state.f, s: state.s, p: state.p, d: state.d }; // start from the same sizes
+  state.step = 0;
+  refresh();
+});
 el.mode.addEventListener("change", () => {
   state.mode = el.mode.value;
   state.step = 0;
@@ -572,7 +629,7 @@ el.showValues.addEventListener("change", () => {
 for (const [key, flag, size, what] of [["input", "customInput", "n", "Input"], ["kernel", "customKernel", "f", "Kernel"]]) {
   el[`${key}Values`].addEventListener("change", () => {
     try {
-      state[key] = parseGrid(el[`${key}Values`].value, state[size], what);
+      state[key] = parseGrid(el[`${key}Values`].value, state[size], wide(size), what);
       state[flag] = true;
       refresh();
     } catch (error) {
@@ -607,6 +664,7 @@ el.copyPytorch.addEventListener("click", async () => {
 document.querySelectorAll("[data-preset]").forEach((button) => {
   button.addEventListener("click", () => {
     Object.assign(state, PRESETS[button.dataset.preset], { step: 0, customInput: false, customKernel: false });
+    state.square = true;
     if (state.mode === "volume") el.showValues.checked = state.n <= VOLUME_NUMBERS_UP_TO;
     setPlaying(false);
     refresh();

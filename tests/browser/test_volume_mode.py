@@ -48,3 +48,28 @@ def test_the_lecture_volumes_hide_their_numbers_and_fill_28x28x6(page, server_ur
     assert " = " in page.get_by_test_id("volume-sum").text_content()
     assert httpx.get(server_url + "/healthz").status_code == 200
     page.console_errors.check()
+
+
+def test_rectangular_sizes_a_flipped_kernel_and_the_pytorch_line(page, server_url):
+    page.goto(server_url + "/arithmetic?mode=conv&input_size=7,5&kernel_size=3,2&stride=2,1&padding=1,0&dilation=1,2")
+    page.wait_for_selector("[data-testid=output-cell]")
+    assert not page.get_by_test_id("square").is_checked()
+    assert page.get_by_test_id("output-size").text_content().startswith("4 × 3")
+    assert page.locator("[data-testid=output-cell]").count() == 12
+    assert page.locator("#input-grid rect.cell").count() == 9 * 5  # 7 rows padded by 1 each side, 5 columns
+    formula = page.get_by_test_id("formula").text_content()
+    assert formula.startswith("height") and "width" in formula
+    line = page.get_by_test_id("pytorch-line").text_content()
+    assert line == "nn.Conv2d(3, 10, kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2))"
+    page.get_by_test_id("square").check()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('input_size') === '7'")
+
+    # true convolution turns the kernel by 180 degrees: a weight at the top moves to the bottom
+    kernel = "[[0,1,0],[0,0,0],[0,0,0]]"
+    page.goto(server_url + f"/arithmetic?mode=conv&input_size=5&kernel_size=3&kernel={kernel}")
+    page.wait_for_selector("[data-testid=step-detail]:has-text('output (0, 0)')")
+    assert page.get_by_test_id("step-detail").text_content().endswith("= 1")  # the lecture image's (0, 1)
+    page.get_by_test_id("true-convolution").check()
+    page.wait_for_function("() => document.querySelector('[data-testid=step-detail]').textContent.endsWith('= 0')")
+    assert "flip=true" in page.url
+    page.console_errors.check()
