@@ -147,12 +147,14 @@ function writeURL(kernel) {
 
 // -- pictures ------------------------------------------------------------------------------
 
-function showError(message) {
+/** Shows an error; `source` says what it is about, so that a late filter result clears only its own kind. */
+function showError(message, source = "picture") {
   showErrorIn(el.error, message);
+  el.error.dataset.source = source;
 }
 
-function hideError() {
-  showErrorIn(el.error, "");
+function hideError(source = null) {
+  if (source === null || el.error.dataset.source === source) showErrorIn(el.error, "");
 }
 
 /** Decodes a file in the browser, scales it to at most 1024 px, and keeps its pixels and a PNG of them. */
@@ -243,13 +245,13 @@ async function apply() {
   if (!state.picture) return;
   const { kernel, error } = currentKernel();
   if (error) {
-    showError(error);
+    showError(error, "filter");
     el.outputImage.setAttribute("aria-busy", "false");
     return;
   }
   const { stride, dilation } = settings();
   if (!(stride >= 1 && stride <= 8 && dilation >= 1 && dilation <= 8)) {
-    showError("Stride and dilation must be whole numbers from 1 to 8.");
+    showError("Stride and dilation must be whole numbers from 1 to 8.", "filter");
     el.outputImage.setAttribute("aria-busy", "false");
     return;
   }
@@ -264,10 +266,10 @@ async function apply() {
     state.output = await pixelsOf(blob);
     state.kernel = kernel;
     await el.outputImage.decode();
-    hideError();
+    hideError("filter"); // an upload refused meanwhile keeps its message
   } catch (err) {
     if (seq === state.seq) {
-      showError(`The filter could not be applied: ${err.message}`);
+      showError(`The filter could not be applied: ${err.message}`, "filter");
       el.outputImage.setAttribute("aria-busy", "false");
     }
     return;
