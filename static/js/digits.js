@@ -10,7 +10,7 @@ import { setupLearned } from "./learned.js";
 import { ACTIVATIONS, geometry, receptiveField, weightedSum, windowOf } from "./network.js";
 import { Sketchpad } from "./sketchpad.js";
 import { gallery, probabilityBars } from "./train-draw.js";
-import { cellAt, formatNumber, formatPercent, h, showError } from "./ui.js";
+import { cellAt, cellCursor, formatNumber, formatPercent, h, showError } from "./ui.js";
 
 const DEBOUNCE_MS = 90;
 
@@ -221,8 +221,23 @@ function makeTile(view, channel) {
     const unit = kind === "fc" ? cellAt(canvas, e)?.col : channel;
     if (unit !== undefined) openCard(view, unit);
   });
-  canvas.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && kind !== "fc") openCard(view, channel);
+  // the keyboard's way in: arrows move a cell cursor (its explanation follows), Enter opens the unit's card
+  cellCursor(canvas, {
+    size: () => ({ rows: canvas.height, cols: canvas.width }),
+    onMove: ({ row, col }) => {
+      if (!state.result) return;
+      if (kind === "fc") {
+        describeUnitAt(view, col);
+        return;
+      }
+      state.inspected = { view, channel, row, col };
+      highlight(state.inspected);
+    },
+    onEnter: ({ col }) => openCard(view, kind === "fc" ? col : channel),
+    onLeave: () => {
+      state.inspected = null;
+      restoreHighlights();
+    },
   });
   if (kind === "fc") {
     canvas.addEventListener("pointermove", (e) => describeUnit(view, e));
@@ -289,7 +304,11 @@ function highlight({ view, channel, row, col }) {
 function describeUnit(view, event) {
   if (!state.result) return;
   const cell = cellAt(view.tiles[0].canvas, event);
-  if (!cell) return;
+  if (cell) describeUnitAt(view, cell.col);
+}
+
+function describeUnitAt(view, col) {
+  const cell = { col };
   const value = view.values[cell.col];
   const output = view.layer.label === "output";
   const name = output ? state.info.labels[cell.col] : `unit ${cell.col}`;

@@ -49,3 +49,33 @@ export function cellAt(element, event, size = element) {
   if (row < 0 || col < 0 || row >= size.height || col >= size.width) return null;
   return { row, col };
 }
+
+/**
+ * A keyboard cell cursor for a grid drawn on `element` (rows x cols, read when a key is pressed): arrow keys
+ * move it, Home goes to the first cell, Enter calls `onEnter(cell)`, Escape `onLeave()`; each move calls
+ * `onMove(cell)`. The element must be focusable; its focus style shows where the keyboard is.
+ */
+export function cellCursor(element, { size, onMove, onEnter = () => {}, onLeave = () => {} }) {
+  let cell = null;
+  const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+  element.addEventListener("keydown", (event) => {
+    const { rows, cols } = size();
+    if (!rows || !cols) return;
+    if (event.key in moves || event.key === "Home") {
+      event.preventDefault(); // the arrows move the cursor, not the page
+      const [dr, dc] = moves[event.key] ?? [0, 0];
+      const start = cell ?? { row: 0, col: 0 };
+      cell = event.key === "Home" || !cell
+        ? { row: 0, col: 0 }
+        : { row: Math.min(Math.max(start.row + dr, 0), rows - 1), col: Math.min(Math.max(start.col + dc, 0), cols - 1) };
+      onMove(cell);
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      onEnter(cell ?? { row: 0, col: 0 });
+    } else if (event.key === "Escape") {
+      cell = null;
+      onLeave();
+    }
+  });
+  element.addEventListener("blur", () => (cell = null));
+}

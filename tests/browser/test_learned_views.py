@@ -58,3 +58,21 @@ def test_switching_off_a_filter_compares_the_edited_network(page, server_url):
     text = result.text_content()
     assert "Test accuracy 98.9% →" in text and "before" in text and "after" in text
     page.console_errors.check()
+
+
+def test_a_keyboard_cell_cursor_moves_over_a_map_and_the_explanation_follows(page, server_url):
+    page.goto(server_url + "/")
+    page.wait_for_selector("[data-testid=layer]")
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    tile = page.locator("[data-testid=layer][data-layer=conv1] [data-testid=activation-map]").nth(1)
+    tile.focus()
+    for key in ("Home", "ArrowRight", "ArrowRight", "ArrowDown"):
+        page.keyboard.press(key)
+    detail = page.get_by_test_id("unit-detail")
+    assert "conv1, channel 1, cell (1, 2)" in detail.text_content()
+    assert detail.get_attribute("aria-live") == "polite"
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")  # Enter opens the unit's card, as a click does
+    page.get_by_test_id("unit-card").get_by_test_id("unit-top").first.wait_for()
+    page.console_errors.check()
