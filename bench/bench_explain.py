@@ -9,27 +9,20 @@ slower targeted attack), with epsilon 0.3.
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_engine import median_seconds  # noqa: E402
 from engine import load_dataset, load_model, to_network_input  # noqa: E402
 from engine.explain import fgsm, gradcam, integrated_gradients, occlusion, pgd, saliency, smoothgrad  # noqa: E402
 
 
 def median_ms(fn, repeat: int = 15) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return median_seconds(fn, repeat, warmup=1) * 1e3
 
 
 def main() -> None:

@@ -60,14 +60,19 @@ def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
     return field
 
 
-def preprocess_digit(image: np.ndarray) -> DigitFrame:
-    """A grayscale image (H, W) with values 0..255, ink dark or light -> LeNet's 32x32 frame."""
+def _gray(image: np.ndarray) -> np.ndarray:
+    """A grayscale picture (H, W) 0..255 as floats in [0, 1], or an EngineError saying what is wrong."""
     image = np.asarray(image, dtype=np.float64)
     if image.ndim != 2 or min(image.shape) < 2:
         raise EngineError(f"image must be a 2-D grayscale array of at least 2x2, got shape {image.shape}")
     if not np.isfinite(image).all():
         raise EngineError("image values must be finite numbers 0..255")
-    gray = np.clip(image, 0, 255) / 255.0
+    return np.clip(image, 0, 255) / 255.0
+
+
+def preprocess_digit(image: np.ndarray) -> DigitFrame:
+    """A grayscale image (H, W) with values 0..255, ink dark or light -> LeNet's 32x32 frame."""
+    gray = _gray(image)
 
     background = float(np.median(_border(gray)))
     inverted = background > 0.5
@@ -94,12 +99,7 @@ def preprocess_picture(image: np.ndarray, size: int = FRAME) -> DigitFrame:
     aspect ratio, so its longer side is ``size``, and centred; a light background (a photo of a shirt
     on a white table) is inverted first, as the data set's pictures are light on black.
     """
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim != 2 or min(image.shape) < 2:
-        raise EngineError(f"image must be a 2-D grayscale array of at least 2x2, got shape {image.shape}")
-    if not np.isfinite(image).all():
-        raise EngineError("image values must be finite numbers 0..255")
-    gray = np.clip(image, 0, 255) / 255.0
+    gray = _gray(image)
     inverted = float(np.median(_border(gray))) > 0.5
     if inverted:
         gray = 1.0 - gray

@@ -71,20 +71,7 @@ export function legend(element, scale, digits = 2) {
   element.append(lo, bar, hi);
 }
 
-/** Paints a 28x28 uint8 picture (white on black) into a canvas of its size. */
+/** Paints a uint8 picture (white on black, 0..255) into a canvas of its size. */
 export function paintPicture(canvas, picture) {
-  const h = picture.length;
-  const w = picture[0].length;
-  canvas.width = w;
-  canvas.height = h;
-  const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(w, h);
-  for (let r = 0; r < h; r++) {
-    for (let c = 0; c < w; c++) {
-      const k = 4 * (r * w + c);
-      image.data[k] = image.data[k + 1] = image.data[k + 2] = picture[r][c];
-      image.data[k + 3] = 255;
-    }
-  }
-  ctx.putImageData(image, 0, 0);
+  return paintGrid(canvas, picture, (v) => [v, v, v]);
 }

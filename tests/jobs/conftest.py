@@ -16,20 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from engine.architectures import ARCHITECTURES
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_DIGITS = {
-    "input": [1, 28, 28],
-    "classes": 10,
-    "layers": [
-        {"type": "conv", "filters": 4, "kernel_size": 5},
-        {"type": "relu"},
-        {"type": "maxpool", "kernel_size": 4},
-        {"type": "flatten"},
-        {"type": "linear", "units": 10},
-    ],
-}
+TINY_DIGITS = ARCHITECTURES["tiny"]  # one conv layer: seconds to train
 
 
 @dataclass
