@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.schemas import LIMITS
@@ -80,7 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
     document_errors(app)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
             # json.loads gave up before any field was read: Python refuses integers of more than 4300
             # digits and lists nested about a thousand deep
@@ -89,6 +89,11 @@ def install_error_handlers(app: FastAPI) -> None:
                 f"here stay within ±{LIMITS.max_grid_value:g}), and lists may nest at most a few levels deep"
             )
             return JSONResponse({"detail": message}, status_code=422)
+        if exc.status_code == 404 and not request.url.path.startswith("/api/") and request.method in ("GET", "HEAD"):
+            # a person who followed a bad link gets a page; the API keeps answering in JSON
+            from app.routes.pages import not_found_page
+
+            return not_found_page(request)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(ApiError)

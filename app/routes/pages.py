@@ -44,3 +44,8 @@ def train_page(request: Request) -> HTMLResponse:
 def api_docs(request: Request) -> HTMLResponse:
     """Swagger UI from the app's own static files: no CDN, no inline script (the CSP forbids both)."""
     return render(request, "docs.html", openapi_url=request.app.openapi_url)
+
+
+def not_found_page(request: Request) -> HTMLResponse:
+    """The page for a link that leads nowhere, with the site's navigation."""
+    return TEMPLATES.TemplateResponse(request, "404.html", {"page": "404", "path": request.url.path}, status_code=404)

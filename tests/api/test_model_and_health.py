@@ -189,3 +189,19 @@ def test_a_100_mb_upload_is_refused_before_its_body_is_read():
 def test_pages_and_health_answer_head_requests(client):
     for path in ("/", "/playground", "/arithmetic", "/docs", "/healthz"):
         assert client.head(path).status_code == 200, path
+
+
+def test_a_page_that_does_not_exist_is_a_real_404_page_and_the_api_keeps_json(client):
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "There is no page here" in page.text and 'href="/train"' in page.text
+    assert "content-security-policy" in page.headers
+    api = client.get("/api/no-such-route")
+    assert api.status_code == 404 and api.headers["content-type"] == "application/json"
+
+
+def test_every_page_starts_with_a_skip_link_to_its_content(client):
+    for path in ("/", "/playground", "/arithmetic", "/train"):
+        html = client.get(path).text
+        assert html.index('class="skip-link" href="#main"') < html.index("<header")
+        assert '<main id="main">' in html
