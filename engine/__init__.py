@@ -9,7 +9,16 @@ from engine.conv import col2im, conv2d, conv2d_backward, conv_transpose2d, conv_
 from engine.data import load_digits, read_idx
 from engine.datasets import DATASETS, Dataset, load_dataset, to_network_input
 from engine.errors import EngineError, SpecError
-from engine.filters import PRESETS, FilterPreset, apply_kernel, same_padding
+from engine.filters import (
+    OUTPUT_MAPPINGS,
+    PRESETS,
+    FilterPreset,
+    apply_kernel,
+    filter_values,
+    same_padding,
+    to_pixels,
+    with_alpha,
+)
 from engine.layers import (
     cross_entropy,
     cross_entropy_backward,
@@ -39,6 +48,7 @@ def load_model(path: str | Path | None = None) -> Network:
 __all__ = [
     "DATASETS",
     "LENET_SPEC",
+    "OUTPUT_MAPPINGS",
     "PADDING_MODES",
     "PRESETS",
     "SHIPPED_MODELS",
@@ -58,6 +68,7 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv_transpose2d",
+    "filter_values",
     "conv_windows",
     "cross_entropy",
     "cross_entropy_backward",
@@ -83,5 +94,7 @@ __all__ = [
     "sigmoid",
     "softmax",
     "tanh",
+    "to_pixels",
+    "with_alpha",
     "to_network_input",
 ]

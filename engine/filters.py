@@ -22,6 +22,8 @@ class FilterPreset:
     weights: tuple[tuple[int, ...], ...]
     divisor: int
     description: str
+    # how the output becomes pixels by default: kernels whose weights sum to 0 give signed edges
+    output: str = "clip"
 
     @property
     def kernel(self) -> np.ndarray:
@@ -54,6 +56,7 @@ PRESETS: dict[str, FilterPreset] = {
             _rows([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
             1,
             "Laplacian: four neighbours minus four times the centre, zero on flat areas, strong on edges.",
+            "abs",
         ),
         FilterPreset(
             "outline",
@@ -61,6 +64,7 @@ PRESETS: dict[str, FilterPreset] = {
             _rows([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
             1,
             "Eight-neighbour Laplacian: highlights every change of brightness, in all directions.",
+            "abs",
         ),
         FilterPreset(
             "sharpen",
@@ -90,6 +94,7 @@ PRESETS: dict[str, FilterPreset] = {
             _rows([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
             1,
             "Horizontal gradient: responds to vertical edges, smoothing along them.",
+            "abs",
         ),
         FilterPreset(
             "sobel_y",
@@ -97,6 +102,7 @@ PRESETS: dict[str, FilterPreset] = {
             _rows([[-1, -2, -1], [0, 0, 0], [1, 2, 1]]),
             1,
             "Vertical gradient: responds to horizontal edges, smoothing along them.",
+            "abs",
         ),
         FilterPreset(
             "gaussian_blur_5x5",
@@ -121,18 +127,41 @@ def same_padding(kernel_size: int, dilation: int = 1) -> int:
     return dilation * (kernel_size - 1) // 2
 
 
-def apply_kernel(
+OUTPUT_MAPPINGS = ("clip", "abs", "rescale")
+
+
+def to_pixels(values: np.ndarray, output: str = "clip") -> np.ndarray:
+    """Maps filtered values (any real numbers) to 0..255 uint8.
+
+    ``clip``: round, then cut at 0 and 255 (negative edges vanish);
+    ``abs``: round ``|v|``, then cut at 255 (edges of both signs show);
+    ``rescale``: ``(v - min) / (max - min) * 255`` over the whole picture, rounded
+    (a constant picture is clipped instead, as it has no range to stretch).
+    """
+    if output not in OUTPUT_MAPPINGS:
+        raise EngineError(f"output must be one of {', '.join(OUTPUT_MAPPINGS)}, got {output!r}")
+    values = np.asarray(values, dtype=np.float64)
+    if output == "abs":
+        values = np.abs(values)
+    elif output == "rescale" and values.size:
+        low, high = float(values.min()), float(values.max())
+        if high > low:
+            values = (values - low) / (high - low) * 255
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def filter_values(
     image: np.ndarray,
     kernel: np.ndarray,
     padding_mode: str = "zeros",
     stride: int = 1,
     dilation: int = 1,
 ) -> np.ndarray:
-    """Cross-correlates each colour channel of ``image`` (H, W, C) uint8 with ``kernel`` (KH, KW).
+    """Cross-correlates each colour channel of ``image`` (H, W, C) with ``kernel`` (KH, KW).
 
-    Padding is "same" (``D(K-1)/2`` per side); values are rounded and clipped to 0..255.
-    A 4th (alpha) channel is not filtered: it is sampled at the window centres.
-    Returns (OH, OW, C) uint8.
+    Padding is "same" (``D(K-1)/2`` per side), so ``OH = (H + 2P - D(KH-1) - 1)/S + 1``.
+    A 4th (alpha) channel, or the 2nd of gray+alpha, is not filtered. Returns the raw
+    float32 values (OH, OW, C without alpha), before any mapping to pixels.
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
@@ -140,17 +169,40 @@ def apply_kernel(
     kernel = np.asarray(kernel, dtype=np.float32)
     if kernel.ndim != 2:
         raise EngineError(f"kernel must be 2-D, got shape {kernel.shape}")
-    has_alpha = image.shape[2] in (2, 4)
-    colour = image[:, :, :-1] if has_alpha else image
+    colour = image[:, :, :-1] if image.shape[2] in (2, 4) else image
     padding = (same_padding(kernel.shape[0], dilation), same_padding(kernel.shape[1], dilation))
-
     # channels become the batch: one conv2d call filters them all with the same kernel
     x = colour.transpose(2, 0, 1)[:, None].astype(np.float32)
     out = conv2d(x, kernel[None, None], stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
-    filtered = np.clip(np.rint(out[:, 0]), 0, 255).astype(np.uint8).transpose(1, 2, 0)
-    if not has_alpha:
+    return out[:, 0].transpose(1, 2, 0)
+
+
+def apply_kernel(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    padding_mode: str = "zeros",
+    stride: int = 1,
+    dilation: int = 1,
+    output: str = "clip",
+) -> np.ndarray:
+    """``filter_values`` mapped to pixels by ``to_pixels(…, output)``: (H, W, C) uint8 → (OH, OW, C) uint8.
+
+    A 4th (alpha) channel is not filtered: it is sampled at the window centres.
+    """
+    if output not in OUTPUT_MAPPINGS:  # before the work, not after it
+        raise EngineError(f"output must be one of {', '.join(OUTPUT_MAPPINGS)}, got {output!r}")
+    image = np.asarray(image)
+    return with_alpha(image, to_pixels(filter_values(image, kernel, padding_mode, stride, dilation), output), stride)
+
+
+def with_alpha(image: np.ndarray, filtered: np.ndarray, stride: int = 1) -> np.ndarray:
+    """Appends ``image``'s alpha channel, if it has one, to ``filtered`` (OH, OW, C) uint8.
+
+    Alpha is not filtered: with "same" padding, output (i, j) is centred on input (i*S, j*S),
+    so it takes that pixel's alpha.
+    """
+    if image.shape[2] not in (2, 4):
         return filtered
     oh, ow = filtered.shape[:2]
-    # with "same" padding, output (i, j) is centred on input (i*S, j*S)
     alpha = image[::stride, ::stride, -1][:oh, :ow]
     return np.concatenate([filtered, alpha[:, :, None]], axis=2)

@@ -13,15 +13,16 @@ from PIL import Image
 from app.deps import SettingsDep, one_file_part
 from app.errors import ApiError
 from app.imaging import decode_image, encode_png, standard_mode, to_channels
-from app.schemas import LIMITS, FilterInfo, PaddingMode, as_grid
-from engine.filters import PRESETS, apply_kernel
+from app.schemas import LIMITS, FilterInfo, OutputMapping, PaddingMode, as_grid
+from engine.filters import PRESETS, filter_values, to_pixels, with_alpha
 
 router = APIRouter(prefix="/api/filters", tags=["filters"])
 
 
 @router.get("", response_model=list[FilterInfo], summary="List the kernel presets")
 def list_filters() -> list[dict]:
-    """Every preset with its name, label, kernel (already divided), integer weights, divisor and description."""
+    """Every preset with its name, label, kernel (already divided), integer weights, divisor, description
+    and the output mapping that shows its effect best."""
     return [
         {
             "name": p.name,
@@ -30,6 +31,7 @@ def list_filters() -> list[dict]:
             "weights": [list(r) for r in p.weights],
             "divisor": p.divisor,
             "description": p.description,
+            "output": p.output,
         }
         for p in PRESETS.values()
     ]
@@ -93,9 +95,18 @@ def apply_filter(
     stride: Annotated[int, Form(ge=1, le=LIMITS.max_filter_stride)] = 1,
     dilation: Annotated[int, Form(ge=1, le=LIMITS.max_grid_dilation)] = 1,
     grayscale: Annotated[bool, Form()] = False,
+    output: Annotated[
+        OutputMapping | None,
+        Form(
+            description="how filtered values become pixels: 'clip' to 0..255, 'abs' (|value|, then clip) or "
+            "'rescale' (the picture's min..max stretched to 0..255); default: the preset's choice, 'clip' for "
+            "a typed kernel"
+        ),
+    ] = None,
 ) -> Response:
     """Cross-correlates each colour channel with the kernel ("same" padding ``D(K-1)/2`` per side),
-    rounds and clips to 0..255 and returns a PNG. Alpha is left as it was. Pictures larger than
+    maps the values to 0..255 as ``output`` says and returns a PNG. Alpha is left as it was. The headers
+    ``X-Output-Min`` / ``X-Output-Max`` give the range of the values before the mapping. Pictures larger than
     ``CONVSCOPE_MAX_FILTER_SIDE`` (1024) pixels on their longer side are first downscaled, and the
     ``X-Resized: WxH`` header says so."""
     weights = parse_kernel(preset, kernel)
@@ -103,8 +114,15 @@ def apply_filter(
     image, resized = downscale(standard_mode(image, grayscale=grayscale), settings.max_filter_side)
     pixels = to_channels(image)
     # a kernel wider than a tiny picture or reflect padding too large is the engine's 422
-    filtered = apply_kernel(pixels, weights, padding_mode=padding_mode, stride=stride, dilation=dilation)
-    headers = {"X-Output-Size": f"{filtered.shape[1]}x{filtered.shape[0]}"}
+    values = filter_values(pixels, weights, padding_mode=padding_mode, stride=stride, dilation=dilation)
+    mapping = output or (PRESETS[preset].output if preset is not None else "clip")
+    filtered = with_alpha(pixels, to_pixels(values, mapping), stride)
+    headers = {
+        "X-Output-Size": f"{filtered.shape[1]}x{filtered.shape[0]}",
+        "X-Output-Mapping": mapping,
+        "X-Output-Min": f"{float(values.min()):.6g}",
+        "X-Output-Max": f"{float(values.max()):.6g}",
+    }
     if resized:
         headers["X-Resized"] = f"{image.width}x{image.height}"
     return Response(encode_png(filtered), media_type="image/png", headers=headers)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validat
 from app.config import get_settings
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular", "partial"]
+OutputMapping = Literal["clip", "abs", "rescale"]
 
 # an 8x8 vertical stroke: the smallest drawing the predict examples can show
 ONE_STROKE: list[Any] = [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2
@@ -235,6 +236,9 @@ class FilterInfo(BaseModel):
     )
     divisor: int = Field(examples=[16])
     description: str
+    output: OutputMapping = Field(
+        examples=["clip"], description="the output mapping that shows the preset best: clip, abs or rescale"
+    )
 
 
 # -- convolution arithmetic ---------------------------------------------------------

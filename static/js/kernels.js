@@ -39,10 +39,12 @@ export function parseScale(text) {
 }
 
 /**
- * The weighted sum behind output pixel (row, col) of one channel.
- * `pixel(r, c)` reads the input; returns the taps with their positions, values and products.
+ * The weighted sum behind output pixel (row, col) of one channel: `scale × Σ weight × pixel`, re-weighted for
+ * partial padding, then mapped to 0..255 by `output`. `kernel` holds the weights as typed (1 2 1 …) and `scale`
+ * the factor in front (1/16), so the terms can be printed exactly. `pixel(r, c)` reads the input; returns
+ * the taps with their positions, values and products, the unscaled sum `weighted`, and the pixel `result`.
  */
-export function pixelSum({ pixel, width, height, kernel, row, col, stride, dilation, mode }) {
+export function pixelSum({ pixel, width, height, kernel, scale = 1, row, col, stride, dilation, mode, output = "clip", range }) {
   const kh = kernel.length;
   const kw = kernel[0].length;
   const ph = samePadding(kh, dilation);
@@ -65,7 +67,19 @@ export function pixelSum({ pixel, width, height, kernel, row, col, stride, dilat
     }
   }
   const ratio = mode === "partial" ? (inside ? (kh * kw) / inside : 0) : 1;
-  return { taps, sum, ratio, value: sum * ratio, result: Math.min(255, Math.max(0, roundHalfEven(sum * ratio))) };
+  const value = sum * scale * ratio;
+  return { taps, weighted: sum, scale, ratio, value, result: toPixel(value, output, range) };
+}
+
+/**
+ * One filtered value as a pixel, as the server's `output` mapping does: "clip" rounds and cuts at 0 and 255,
+ * "abs" takes |value| first, "rescale" stretches the picture's range {low, high} to 0..255 (a flat picture is clipped).
+ */
+export function toPixel(value, output = "clip", range = null) {
+  let v = value;
+  if (output === "abs") v = Math.abs(v);
+  else if (output === "rescale" && range && range.high > range.low) v = ((v - range.low) / (range.high - range.low)) * 255;
+  return Math.min(255, Math.max(0, roundHalfEven(v)));
 }
 
 /** Rounds like NumPy's rint: halves go to the even neighbour. */
@@ -76,10 +90,10 @@ export function roundHalfEven(x) {
 
 /**
  * The whole picture through a kernel, for live video: the same rules as pixelSum (padding modes, partial
- * re-weighting, NumPy's rounding, clipping to 0..255), on every colour channel of an RGBA ImageData.
+ * re-weighting, then toPixel's output mapping), on every colour channel of an RGBA ImageData.
  * Returns a new ImageData of the output size; alpha is kept at 255.
  */
-export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "zeros", grayscale = false } = {}) {
+export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "zeros", grayscale = false, output = "clip" } = {}) {
   const { width, height, data } = image;
   const kh = kernel.length;
   const kw = kernel[0].length;
@@ -88,6 +102,7 @@ export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "z
   const oh = outputSize(height, kh, stride, ph, dilation);
   const ow = outputSize(width, kw, stride, pw, dilation);
   const out = new ImageData(Math.max(ow, 1), Math.max(oh, 1));
+  const values = new Float32Array(out.data.length); // raw sums first: "rescale" needs the whole range
   const source = grayscale ? grayPlane(data, width * height) : null;
   const rowIndex = new Int32Array(kh);
   const colIndex = new Int32Array(kw);
@@ -120,14 +135,27 @@ export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "z
             sum += kernel[u][v] * (source ? source[at] : data[4 * at + channel]);
           }
         }
-        out.data[k + channel] = Math.min(255, Math.max(0, roundHalfEven(sum * ratio)));
+        values[k + channel] = sum * ratio;
         if (source) {
-          out.data[k + 1] = out.data[k + 2] = out.data[k];
+          values[k + 1] = values[k + 2] = values[k];
           break;
         }
       }
-      out.data[k + 3] = 255;
     }
+  }
+  let range = null;
+  if (output === "rescale") {
+    range = { low: Infinity, high: -Infinity };
+    for (let k = 0; k < values.length; k += 4) {
+      for (let c = 0; c < 3; c++) {
+        range.low = Math.min(range.low, values[k + c]);
+        range.high = Math.max(range.high, values[k + c]);
+      }
+    }
+  }
+  for (let k = 0; k < values.length; k += 4) {
+    for (let c = 0; c < 3; c++) out.data[k + c] = toPixel(values[k + c], output, range);
+    out.data[k + 3] = 255;
   }
   return out;
 }

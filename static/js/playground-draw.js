@@ -1,7 +1,5 @@
 // The playground's DOM building: the worked sum of one output pixel, the border comparison's figures.
 
-import { formatNumber } from "./ui.js";
-
 /** One padding mode's figure in the border comparison: a canvas for the crop, and the mode's name. */
 export function borderCropFigure(mode) {
   const figure = document.createElement("figure");
@@ -15,8 +13,23 @@ export function borderCropFigure(mode) {
   return figure;
 }
 
-/** One channel's products (weight × pixel, padding taps marked) and the sum they make. */
-export function channelTable(name, result, actual, kernelWidth) {
+/** A number as typed, without float noise: 0.1 + 0.2 prints 0.3, 1/9 of 1152 prints 128. */
+export function exactNumber(v) {
+  return String(Number(Number(v).toPrecision(10)));
+}
+
+const MAPPING_WORDS = {
+  clip: (v, r) => (v < 0 || v > 255 ? `clipped to ${r}` : `rounded ${r}`),
+  abs: (v, r) => `|${exactNumber(v)}| rounded and clipped: ${r}`,
+  rescale: (v, r, range) =>
+    `rescaled (v − ${exactNumber(range.low)}) / (${exactNumber(range.high)} − ${exactNumber(range.low)}) × 255 = ${r}`,
+};
+
+/**
+ * One channel's products (weight × pixel, padding taps marked) and the sum they make, written exactly:
+ * `1/16 × (1×12 + 2×30 + …) = 1/16 × 1234 = 77.125 → 77`, so the printed terms add up to the printed result.
+ */
+export function channelTable(name, result, actual, kernelWidth, { scaleText = "1", output = "clip", range = null } = {}) {
   const figure = document.createElement("figure");
   const table = document.createElement("table");
   table.className = "products";
@@ -25,19 +38,24 @@ export function channelTable(name, result, actual, kernelWidth) {
     const tr = document.createElement("tr");
     for (const tap of result.taps.slice(i, i + k)) {
       const td = document.createElement("td");
-      td.textContent = `${formatNumber(tap.weight, 2)}×${tap.value}`;
-      td.title = `input (${tap.r}, ${tap.c})${tap.padded ? " is padding" : ""}: ${formatNumber(tap.product, 2)}`;
+      td.textContent = `${exactNumber(tap.weight)}×${tap.value}`;
+      td.title = `input (${tap.r}, ${tap.c})${tap.padded ? " is padding" : ""}: ${exactNumber(tap.product)}`;
       if (tap.padded) td.classList.add("padded");
       tr.append(td);
     }
     table.append(tr);
   }
   const caption = document.createElement("figcaption");
-  const terms = result.taps.map((t) => `${formatNumber(t.weight, 2)}*${t.value}`).join(" + ");
-  const reweight = result.ratio !== 1 ? ` × ${formatNumber(result.ratio, 3)} (window area / valid area)` : "";
+  const terms = result.taps.map((t) => `${exactNumber(t.weight)}×${t.value}`).join(" + ");
+  const weighted = exactNumber(result.weighted);
+  let text = result.scale === 1 ? `${terms} = ${weighted}` : `${scaleText} × (${terms}) = ${scaleText} × ${weighted}`;
+  if (result.scale !== 1) text += ` = ${exactNumber(result.weighted * result.scale)}`;
+  if (result.ratio !== 1) text += ` × ${exactNumber(result.ratio)} (window area / valid area) = ${exactNumber(result.value)}`;
+  text += ` → ${MAPPING_WORDS[output](result.value, result.result, range)}`;
   caption.className = "dot-product";
-  caption.textContent = `${name}: ${terms} = ${formatNumber(result.sum, 2)}${reweight} → ${result.result}` +
-    (actual !== undefined && actual !== result.result ? ` (server: ${actual})` : "");
+  caption.dataset.weighted = weighted;
+  caption.dataset.result = String(result.result);
+  caption.textContent = `${name}: ${text}` + (actual !== undefined && actual !== result.result ? ` (server: ${actual})` : "");
   figure.append(table, caption);
   return figure;
 }

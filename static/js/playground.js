@@ -8,6 +8,7 @@ import { cellAt, showError as showErrorIn } from "./ui.js";
 import { filterImage, outputSize, parseScale, pixelSum, samePadding } from "./kernels.js";
 
 const MODES = CONFIG.paddingModes;
+const OUTPUTS = CONFIG.outputMappings;
 const MAX_SIDE = CONFIG.maxFilterSide; // the API's limit: bigger pictures are scaled down here first, so the page and server agree
 const MAX_FILE_BYTES = CONFIG.maxBodyBytes - 1024 * 1024; // the form's other fields need a little room
 const CROP = 20; // border comparison: the output's top-left CROP x CROP pixels
@@ -19,6 +20,7 @@ const el = {
   kernelScale: document.getElementById("kernel-scale"),
   kernelGrid: document.getElementById("kernel-grid"),
   paddingMode: document.getElementById("padding-mode"),
+  outputMapping: document.getElementById("output-mapping"),
   stride: document.getElementById("stride"),
   dilation: document.getElementById("dilation"),
   grayscale: document.getElementById("grayscale"),
@@ -85,7 +87,7 @@ function currentKernel() {
   const weights = readGridWeights();
   const bad = weights.flat().findIndex((w) => !Number.isFinite(w));
   if (bad >= 0) return { error: `Weight ${bad + 1} is not a number.` };
-  return { kernel: weights.map((row) => row.map((w) => w * scale)) };
+  return { kernel: weights.map((row) => row.map((w) => w * scale)), weights, scale };
 }
 
 function choosePreset(name) {
@@ -95,6 +97,7 @@ function choosePreset(name) {
   el.presetDescription.textContent = preset.description;
   setGrid(preset.weights);
   el.kernelScale.value = preset.divisor === 1 ? "1" : `1/${preset.divisor}`;
+  el.outputMapping.value = preset.output; // the mapping that shows this kernel's effect
 }
 
 function onKernelEdited() {
@@ -114,6 +117,12 @@ function readURL() {
     if (Number.isInteger(v) && v >= 1 && v <= 8) el[name].value = String(v);
   }
   el.grayscale.checked = params.get("grayscale") === "true";
+  const output = OUTPUTS.includes(params.get("output")) ? params.get("output") : null;
+  readKernelFromURL(params);
+  if (output) el.outputMapping.value = output; // after the preset, which brings its own
+}
+
+function readKernelFromURL(params) {
   const kernel = params.get("kernel");
   if (kernel) {
     try {
@@ -142,6 +151,7 @@ function writeURL(kernel) {
   params.set("stride", el.stride.value);
   params.set("dilation", el.dilation.value);
   params.set("grayscale", String(el.grayscale.checked));
+  params.set("output", el.outputMapping.value);
   history.replaceState(null, "", `${location.pathname}?${params}`);
 }
 
@@ -222,6 +232,7 @@ function formFor(kernel, mode) {
   form.append("stride", el.stride.value);
   form.append("dilation", el.dilation.value);
   form.append("grayscale", String(el.grayscale.checked));
+  form.append("output", el.outputMapping.value);
   return form;
 }
 
@@ -243,7 +254,7 @@ function describeSize(kernel) {
 
 async function apply() {
   if (!state.picture) return;
-  const { kernel, error } = currentKernel();
+  const { kernel, weights, scale, error } = currentKernel();
   if (error) {
     showError(error, "filter");
     el.outputImage.setAttribute("aria-busy", "false");
@@ -260,11 +271,17 @@ async function apply() {
   for (const figure of el.borderCrops.children) figure.classList.toggle("current", figure.dataset.mode === el.paddingMode.value);
   const seq = ++state.seq;
   try {
-    const { blob } = await api.applyFilter(formFor(kernel, el.paddingMode.value));
+    const { blob, headers } = await api.applyFilter(formFor(kernel, el.paddingMode.value));
     if (seq !== state.seq) return; // a newer request is on its way
     showURL(el.outputImage, blob);
     state.output = await pixelsOf(blob);
     state.kernel = kernel;
+    // the worked sum prints the weights as typed and the scale in front, so its terms add up exactly
+    state.sum = {
+      weights, scale, scaleText: el.kernelScale.value.trim(),
+      output: headers.get("X-Output-Mapping") ?? el.outputMapping.value,
+      range: { low: Number(headers.get("X-Output-Min")), high: Number(headers.get("X-Output-Max")) },
+    };
     await el.outputImage.decode();
     hideError("filter"); // an upload refused meanwhile keeps its message
   } catch (err) {
@@ -326,12 +343,13 @@ function inspectPixel(event) {
   box.className = "channels";
   const k = 4 * (row * state.output.width + col);
   channelsOfPicture().forEach((channel, index) => {
+    const { weights, scale, scaleText, output, range } = state.sum;
     const result = pixelSum({
       pixel: (r, c) => channel.read(4 * (r * width + c)),
-      width, height, kernel: state.kernel, row, col, stride, dilation, mode,
+      width, height, kernel: weights, scale, row, col, stride, dilation, mode, output, range,
     });
     const actual = state.output.rgba[k + (el.grayscale.checked ? 0 : index)];
-    box.append(channelTable(channel.name, result, actual, state.kernel[0].length));
+    box.append(channelTable(channel.name, result, actual, weights[0].length, { scaleText, output, range }));
   });
   el.pixelDetail.replaceChildren(heading, box);
 }
@@ -399,7 +417,7 @@ function filterFrame() {
     ctx.drawImage(camera.video, 0, 0, w, h);
     const { stride, dilation, mode } = settings();
     const filtered = filterImage(ctx.getImageData(0, 0, w, h), kernel, {
-      stride, dilation, mode, grayscale: el.grayscale.checked,
+      stride, dilation, mode, grayscale: el.grayscale.checked, output: el.outputMapping.value,
     });
     camera.output.width = filtered.width;
     camera.output.height = filtered.height;
@@ -433,7 +451,7 @@ el.kernelSize.addEventListener("change", () => {
   onKernelEdited();
 });
 el.kernelScale.addEventListener("input", onKernelEdited);
-for (const control of [el.paddingMode, el.stride, el.dilation, el.grayscale]) control.addEventListener("change", () => schedule(0));
+for (const control of [el.paddingMode, el.outputMapping, el.stride, el.dilation, el.grayscale]) control.addEventListener("change", () => schedule(0));
 el.upload.addEventListener("change", () => {
   const [file] = el.upload.files;
   if (file) usePicture(file, file.name);

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from app.config import Settings
 from app.schemas import LECTURE_IMAGE, LECTURE_POOL_INPUT
-from engine import PADDING_MODES
+from engine import OUTPUT_MAPPINGS, PADDING_MODES
 
 CONFIG_JS = Path(__file__).resolve().parents[2] / "static" / "js" / "config.js"
 
@@ -21,6 +21,7 @@ def test_config_js_holds_the_servers_values():
     defaults = Settings()
     assert config == {
         "paddingModes": list(PADDING_MODES),
+        "outputMappings": list(OUTPUT_MAPPINGS),
         "maxFilterSide": defaults.max_filter_side,
         "lectureImage": LECTURE_IMAGE,
         "lecturePool": LECTURE_POOL_INPUT,

@@ -50,13 +50,44 @@ def test_identity_returns_the_picture_unchanged(client, photo):
     np.testing.assert_array_equal(decoded(apply(client, photo, preset="identity")), photo)
 
 
+def scipy_filtered(photo, kernel) -> np.ndarray:
+    """The reference: each channel correlated with zero padding, unrounded (H, W, 3)."""
+    channels = [ndimage.correlate(photo[..., c].astype(float), np.asarray(kernel), mode="constant") for c in range(3)]
+    return np.stack(channels, axis=-1)
+
+
 @pytest.mark.parametrize("name", list(LECTURE_KERNELS))
 def test_each_preset_matches_scipy_on_every_channel(client, photo, name):
-    out = decoded(apply(client, photo, preset=name)).astype(int)
-    kernel = np.array(LECTURE_KERNELS[name])
-    for c in range(3):
-        expected = np.clip(np.rint(ndimage.correlate(photo[..., c].astype(float), kernel, mode="constant")), 0, 255)
-        assert np.abs(out[..., c] - expected).max() <= 1  # float32 rounding at .5
+    out = decoded(apply(client, photo, preset=name, output="clip")).astype(int)
+    expected = np.clip(np.rint(scipy_filtered(photo, LECTURE_KERNELS[name])), 0, 255)
+    assert np.abs(out - expected).max() <= 1  # float32 rounding at .5
+
+
+def test_edge_kernels_show_edges_of_both_signs_by_default(client, photo):
+    presets = {p["name"]: p["output"] for p in ok(client.get("/api/filters"))}
+    assert presets["edge_detection"] == presets["outline"] == presets["sobel_x"] == "abs"
+    assert presets["box_blur"] == presets["sharpen"] == "clip"
+    response = apply(client, photo, preset="edge_detection")
+    assert response.headers["x-output-mapping"] == "abs"
+    expected = np.clip(np.rint(np.abs(scipy_filtered(photo, LECTURE_KERNELS["edge_detection"]))), 0, 255)
+    assert np.abs(decoded(response).astype(int) - expected).max() <= 1
+    # clipped, the negative half of every edge is black: absolute values are brighter on average
+    clipped = decoded(apply(client, photo, preset="edge_detection", output="clip"))
+    assert decoded(response).mean() > clipped.mean() + 5
+
+
+def test_rescale_stretches_the_pictures_own_range_to_0_255(client, photo):
+    kernel = [[-1, 0, 1]]
+    response = apply(client, photo, kernel=json.dumps(kernel), output="rescale")
+    values = scipy_filtered(photo, kernel)
+    low, high = values.min(), values.max()
+    assert float(response.headers["x-output-min"]) == pytest.approx(low)
+    assert float(response.headers["x-output-max"]) == pytest.approx(high)
+    out = decoded(response).astype(int)
+    assert out.min() == 0 and out.max() == 255
+    assert np.abs(out - np.rint((values - low) / (high - low) * 255)).max() <= 1
+    # a typed kernel is clipped unless told otherwise
+    assert apply(client, photo, kernel=json.dumps(kernel)).headers["x-output-mapping"] == "clip"
 
 
 def test_a_typed_kernel_with_padding_mode_stride_and_dilation(client, photo):
@@ -109,6 +140,7 @@ def test_large_photos_are_downscaled_and_say_so(client):
         ({"preset": "identity", "padding_mode": "mirror"}, 422, "padding_mode"),
         ({"preset": "identity", "stride": 0}, 422, "stride"),
         ({"preset": "identity", "dilation": 99}, 422, "dilation"),
+        ({"preset": "identity", "output": "stretch"}, 422, "output"),
     ],
 )
 def test_bad_filter_requests_get_a_clear_4xx(client, photo, form, status, message):

@@ -97,6 +97,60 @@ def test_hovering_the_output_works_out_the_sum(playground):
     assert detail.locator("table.products").first.locator("td.padded").count() == 5  # a corner: 5 of 9 taps padded
 
 
+OUTPUT_MEAN = """() => {
+    const img = document.querySelector('[data-testid=output-image]');
+    const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    let s = 0; for (let k = 0; k < d.length; k += 4) s += d[k] + d[k + 1] + d[k + 2];
+    return s / (3 * d.length / 4);
+}"""
+
+
+def worked_sum(page, x, y):
+    """Hovers output pixel (x, y) of the photo and returns the red channel's caption and its numbers."""
+    page.get_by_test_id("output-image").hover(position={"x": x, "y": y})
+    caption = page.get_by_test_id("pixel-detail").locator(".dot-product").first
+    caption.wait_for()
+    text = caption.text_content()
+    terms = text.split("(", 1)[1].split(")", 1)[0] if "× (" in text else text.split(": ", 1)[1].split(" = ")[0]
+    products = [float(a) * float(b) for a, b in (term.split("×") for term in terms.split(" + "))]
+    return text, products, float(caption.get_attribute("data-weighted")), int(caption.get_attribute("data-result"))
+
+
+@pytest.mark.parametrize(("preset", "scale", "divisor"), [("box_blur", "1/9", 9), ("gaussian_blur_5x5", "1/256", 256)])
+def test_the_printed_terms_add_up_to_the_printed_result(playground, preset, scale, divisor):
+    page = playground
+    page.get_by_test_id("preset").select_option(preset)
+    output_after(page)
+    text, products, weighted, result = worked_sum(page, 40, 30)
+    assert text.startswith(f"R: {scale} × (")  # integer weights, the scale in front: nothing rounded away
+    assert sum(products) == weighted and weighted == int(weighted)
+    assert f"= {scale} × {int(weighted)} = " in text
+    assert result == round(weighted / divisor)
+    assert "(server:" not in page.get_by_test_id("pixel-detail").text_content()
+
+
+def test_edge_detection_shows_absolute_values_by_default_and_clip_is_darker(playground):
+    page = playground
+    page.get_by_test_id("preset").select_option("edge_detection")
+    current = output_after(page)
+    assert page.get_by_test_id("output-mapping").input_value() == "abs"
+    absolute = page.evaluate(OUTPUT_MEAN)
+    text, *_ = worked_sum(page, 40, 30)
+    assert "|" in text and "(server:" not in page.get_by_test_id("pixel-detail").text_content()
+    page.get_by_test_id("output-mapping").select_option("clip")
+    current = output_after(page, current[3])
+    assert "output=clip" in page.url
+    clipped = page.evaluate(OUTPUT_MEAN)
+    assert absolute > clipped + 3
+    page.get_by_test_id("output-mapping").select_option("rescale")
+    output_after(page, current[3])
+    worked_sum(page, 40, 30)
+    assert "(server:" not in page.get_by_test_id("pixel-detail").text_content()
+    page.console_errors.check()
+
+
 def test_stride_dilation_and_grayscale_change_the_output_size(playground):
     page = playground
     page.get_by_test_id("stride").fill("2")
@@ -116,6 +170,10 @@ def test_a_link_restores_the_state(page, server_url):
     assert page.get_by_test_id("padding-mode").input_value() == "reflect"
     assert page.get_by_test_id("stride").input_value() == "2"
     assert page.get_by_test_id("grayscale").is_checked()
+    assert page.get_by_test_id("output-mapping").input_value() == "clip"  # sharpen's own mapping
+    page.goto(server_url + "/playground?preset=outline&output=rescale")
+    output_after(page)
+    assert page.get_by_test_id("output-mapping").input_value() == "rescale"  # the link's, not the preset's
     page.goto(server_url + "/playground?kernel=[[0,0,0],[0,2,0],[0,0,0]]&padding_mode=zeros")
     output_after(page)
     values = [page.get_by_test_id("kernel-cell").nth(i).input_value() for i in range(9)]

@@ -1,0 +1,33 @@
+"""Mapping filtered values to pixels: clip, abs and rescale."""
+
+import numpy as np
+import pytest
+
+from engine import PRESETS, EngineError, apply_kernel, to_pixels
+
+
+def test_the_three_mappings_on_a_row_of_signed_values():
+    values = np.array([[-300.0, -20.0, 0.0, 127.5, 400.0]])
+    assert to_pixels(values, "clip").tolist() == [[0, 0, 0, 128, 255]]  # NumPy rounds .5 to even
+    assert to_pixels(values, "abs").tolist() == [[255, 20, 0, 128, 255]]
+    # (v + 300) / 700 * 255: -20 → 102, 0 → 109.3, 127.5 → 155.7
+    assert to_pixels(values, "rescale").tolist() == [[0, 102, 109, 156, 255]]
+
+
+def test_a_flat_picture_has_no_range_to_stretch_and_is_clipped():
+    assert to_pixels(np.full((2, 2), 300.0), "rescale").tolist() == [[255, 255], [255, 255]]
+
+
+def test_edge_detection_on_a_step_shows_both_sides_of_the_edge_with_abs():
+    step = np.zeros((5, 6, 1), np.uint8)
+    step[:, 3:] = 100
+    kernel = PRESETS["edge_detection"].kernel
+    clipped = apply_kernel(step, kernel, padding_mode="replicate")[2, :, 0]
+    absolute = apply_kernel(step, kernel, padding_mode="replicate", output="abs")[2, :, 0]
+    assert clipped.tolist() == [0, 0, 100, 0, 0, 0]  # the bright side's -100 is lost
+    assert absolute.tolist() == [0, 0, 100, 100, 0, 0]
+
+
+def test_an_unknown_mapping_is_refused():
+    with pytest.raises(EngineError, match="clip, abs, rescale"):
+        apply_kernel(np.zeros((3, 3, 1), np.uint8), np.ones((1, 1)), output="stretch")
