@@ -11,7 +11,9 @@ const MODES = CONFIG.paddingModes;
 const OUTPUTS = CONFIG.outputMappings;
 const MAX_SIDE = CONFIG.maxFilterSide; // the API's limit: bigger pictures are scaled down here first, so the page and server agree
 const MAX_FILE_BYTES = CONFIG.maxBodyBytes - 1024 * 1024; // the form's other fields need a little room
-const CROP = 20; // border comparison: the output's top-left CROP x CROP pixels
+// border comparison: the output's top-left corner, two padding widths and a few pixels more, so the
+// strip where the modes differ fills a good part of the crop (a 3x3 kernel: 6 px; a 7x7: 12 px)
+const cropSide = (kernel) => Math.min(20, 2 * samePadding(kernel.length, Number(el.dilation.value)) + 4);
 
 const el = {
   preset: document.getElementById("preset"),
@@ -202,6 +204,8 @@ function showURL(img, blob) {
   state.urls.push(url);
   if (state.urls.length > 16) URL.revokeObjectURL(state.urls.shift());
   img.src = url;
+  // a small picture shown larger keeps its pixels crisp: smoothing would hide what a kernel does to each one
+  img.decode().then(() => img.classList.toggle("magnified", img.naturalWidth < img.clientWidth), () => {});
   return url;
 }
 
@@ -306,11 +310,14 @@ async function compareBorders(kernel, seq) {
     try {
       const { blob } = await api.applyFilter(formFor(kernel, mode));
       if (seq !== state.seq) return;
-      const { canvas: full } = await pixelsOf(blob);
+      const { canvas: full, rgba } = await pixelsOf(blob);
       const crop = figure.querySelector("canvas");
-      crop.width = Math.min(CROP, full.width);
-      crop.height = Math.min(CROP, full.height);
+      crop.width = Math.min(cropSide(kernel), full.width);
+      crop.height = Math.min(cropSide(kernel), full.height);
       crop.getContext("2d").drawImage(full, 0, 0, crop.width, crop.height, 0, 0, crop.width, crop.height);
+      // the corner pixel, where the modes disagree most, as numbers
+      figure.querySelector("figcaption").textContent =
+        `${mode}: corner ${el.grayscale.checked ? rgba[0] : `(${rgba[0]}, ${rgba[1]}, ${rgba[2]})`}`;
     } catch (err) {
       figure.querySelector("figcaption").textContent = `${mode}: ${err.message}`;
     }

@@ -85,6 +85,35 @@ def test_padding_modes_switch_and_are_compared_at_the_border(playground):
     page.console_errors.check()
 
 
+def test_the_border_comparison_shows_partial_padding_over_brightening_a_gaussian(playground):
+    page = playground
+    page.get_by_test_id("preset").select_option("gaussian_blur_5x5")
+    page.get_by_test_id("grayscale").check()
+    output_after(page)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=border-crop] figcaption')]"
+        ".filter(c => c.textContent.includes('corner')).length === 5"
+    )
+    corner = {
+        figure.get_attribute("data-mode"): int(figure.locator("figcaption").text_content().split("corner ")[1])
+        for figure in page.get_by_test_id("border-crop").all()
+    }
+    # a 5x5 kernel pads 2: the crop is 8 px, so the 2 px strip that differs is a quarter of it
+    assert page.locator("[data-testid=border-crop] canvas").first.evaluate("c => c.width") == 8
+    assert corner["zeros"] < corner["replicate"] < corner["partial"]  # 9/25 of the weight re-weighted to 1
+    assert "over-brightens" in page.locator("#borders-heading + .hint").text_content()
+
+
+def test_a_small_picture_is_shown_with_crisp_pixels(playground, tmp_path):
+    page = playground
+    small = tmp_path / "small.png"
+    Image.fromarray((np.arange(64).reshape(8, 8) * 4).astype(np.uint8)).save(small)
+    page.get_by_test_id("upload").set_input_files(small)
+    page.wait_for_function("() => document.querySelector('[data-testid=output-image]').naturalWidth === 8")
+    page.wait_for_function("() => document.querySelector('[data-testid=output-image]').classList.contains('magnified')")
+    assert page.get_by_test_id("input-image").evaluate("i => getComputedStyle(i).imageRendering") == "pixelated"
+
+
 def test_hovering_the_output_works_out_the_sum(playground):
     page = playground
     page.get_by_test_id("preset").select_option("identity")
