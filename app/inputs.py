@@ -18,11 +18,17 @@ from engine.preprocess import frame_for
 
 @dataclass(frozen=True)
 class NetworkInput:
-    """``x``: the network's input (C, H, W) in [0, 1]; ``empty`` when it holds no ink."""
+    """``x``: the network's input (C, H, W) in [0, 1]; ``empty`` when it holds no ink;
+    ``too_small`` when the ink is a dot that preprocessing would blow up into a confident guess."""
 
     x: np.ndarray
     empty: bool
     inverted: bool
+    too_small: bool = False
+
+    @property
+    def guessable(self) -> bool:
+        return not (self.empty or self.too_small)
 
     def as_json(self) -> np.ndarray:
         """What responses call ``input``: H x W for one channel, C x H x W otherwise."""
@@ -46,7 +52,7 @@ def from_picture(model: Network, gray: np.ndarray) -> NetworkInput:
     """A grayscale picture (H, W) 0..255, prepared as the model's data set was (digits: MNIST's crop,
     box and centre of mass; clothing: the whole picture)."""
     x, frame = frame_for(model.meta.get("dataset", "digits"), gray, model.input_shape)
-    return NetworkInput(x, frame.empty, frame.inverted)
+    return NetworkInput(x, frame.empty, frame.inverted, frame.too_small)
 
 
 def from_frame(model: Network, frame: np.ndarray) -> NetworkInput:

@@ -21,15 +21,20 @@ BOX = 20
 PAD = 2
 # A pixel counts as ink when it stands out from the background by this much (of the full contrast).
 INK_THRESHOLD = 0.25
+# Ink whose bounding box is smaller than this share of the picture's shorter side is a dot, not a digit:
+# blown up to the 20 px box it becomes a disc the network reads as a confident 0.
+SMALL_SHARE = 0.1
 
 
 @dataclass(frozen=True)
 class DigitFrame:
-    """``pixels``: (32, 32) float32 in [0, 1], white ink on black; all zeros when ``empty``."""
+    """``pixels``: (32, 32) float32 in [0, 1], white ink on black; all zeros when ``empty``.
+    ``too_small``: the ink's box is under ``SMALL_SHARE`` of the picture's shorter side (a dot)."""
 
     pixels: np.ndarray
     empty: bool
     inverted: bool
+    too_small: bool = False
 
 
 def _border(image: np.ndarray) -> np.ndarray:
@@ -89,7 +94,8 @@ def preprocess_digit(image: np.ndarray) -> DigitFrame:
     crop = np.where(crop > INK_THRESHOLD / 2, crop, 0.0)
 
     field = _centre_by_mass(_fit_box(crop))
-    return DigitFrame(np.pad(field, PAD), empty=False, inverted=inverted)
+    too_small = max(crop.shape) < SMALL_SHARE * min(gray.shape)
+    return DigitFrame(np.pad(field, PAD), empty=False, inverted=inverted, too_small=too_small)
 
 
 def preprocess_picture(image: np.ndarray, size: int = FRAME) -> DigitFrame:

@@ -20,13 +20,14 @@ router = APIRouter(prefix="/api/predict", tags=["predict"])
 ActivationsQuery = Query(False, description="add every layer's output (LeNet: conv1 ... fc3) to the response")
 
 
-def classify_input(model: Network, x: np.ndarray, empty: bool, with_layers: bool) -> dict:
-    """The network's input (C, H, W) -> the guess, and every layer's output if asked."""
+def classify_input(model: Network, x: np.ndarray, guessable: bool, with_layers: bool) -> dict:
+    """The network's input (C, H, W) -> the guess (none for an empty or too small drawing), and every
+    layer's output if asked."""
     body: dict = {"digit": None, "label": None, "probabilities": None, "top": []}
-    if empty and not with_layers:
+    if not guessable and not with_layers:
         return body
     activations = model.activations(x[None])
-    if not empty:
+    if guessable:
         guess = classify(next(reversed(activations.values()))[0], k=2)
         labels = model.labels
         body.update(
@@ -50,9 +51,10 @@ def prediction(model: Network, model_id: str, given: NetworkInput, with_layers: 
         "labels": model.labels,
         "input": given.as_json(),
         "empty": given.empty,
+        "too_small": given.too_small,
         "inverted": given.inverted,
     }
-    return body | classify_input(model, given.x, given.empty, with_layers)
+    return body | classify_input(model, given.x, given.guessable, with_layers)
 
 
 # Routes are plain ``def``: FastAPI runs them in its thread pool, so decoding and the

@@ -197,6 +197,11 @@ class PredictResponse(BaseModel):
     top: list[Guess] = Field(description="first and second guess; empty when the drawing is empty")
     input: list = Field(description="the frame the network saw (LeNet: 32x32), 0..1, white ink on black")
     empty: bool = Field(description="true when no ink was found: then there is no guess")
+    too_small: bool = Field(
+        False,
+        description="true when the ink is a dot (its box under a tenth of the picture's shorter side): "
+        "scaled up to the 20 px box it would get a confident but meaningless guess, so there is none",
+    )
     inverted: bool = Field(False, description="true when the drawing was dark ink on light and was inverted")
     layers: list[LayerActivation] | None = Field(
         None, description="with ?activations=true: conv1, pool1, conv2, pool2, fc1, fc2, fc3 in order"
@@ -217,6 +222,7 @@ class PredictResponse(BaseModel):
                     ],
                     "input": [[0.0] * 32] * 32,
                     "empty": False,
+                    "too_small": False,
                     "inverted": True,
                 }
             ]

@@ -20,6 +20,7 @@ const el = {
   undo: document.getElementById("undo"),
   samples: document.getElementById("sample-buttons"),
   prompt: document.getElementById("prompt"),
+  announcer: document.getElementById("guess-announcer"),
   error: document.getElementById("error"),
   prediction: document.getElementById("prediction"),
   predictionProbability: document.getElementById("prediction-probability"),
@@ -124,10 +125,20 @@ function showEmpty() {
   state.learned?.update(null, true);
 }
 
+/** Tells a screen reader the guess once it has held still for a second, not on every update while drawing. */
+function announce(text) {
+  clearTimeout(state.announceTimer);
+  state.announceTimer = setTimeout(() => (el.announcer.textContent = text), 1000);
+}
+
 function render(result) {
-  if (result.empty) {
+  if (result.empty || result.too_small) {
     showEmpty();
-    el.prompt.textContent = isDigits() ? "No ink found yet: draw a bigger or darker digit." : "This picture is blank.";
+    el.prompt.textContent = result.too_small
+      ? "Too small to read: the network would blow this dot up to fill its 20 px box and guess with false confidence. Draw the digit bigger."
+      : isDigits() ? "No ink found yet: draw a bigger or darker digit." : "This picture is blank.";
+    if (result.too_small) paintInput(result.input); // what the blown-up dot would look like to the network
+    announce(el.prompt.textContent);
     return;
   }
   state.result = result;
@@ -136,6 +147,7 @@ function render(result) {
   el.prediction.textContent = first.label;
   el.predictionProbability.textContent = `${formatPercent(first.probability)} sure`;
   el.second.textContent = second ? `${second.label} (${formatPercent(second.probability)})` : "";
+  announce(`First guess ${first.label}, ${formatPercent(first.probability)} sure` + (second ? `; then ${second.label}` : ""));
   probabilityBars(el.bars, result.probabilities, result.labels);
   paintInput(result.input);
   renderLayers(result.layers);

@@ -70,6 +70,18 @@ def test_a_blank_drawing_is_empty_and_unguessed(client):
     assert body["digit"] is None and body["probabilities"] is None and body["top"] == []
 
 
+def test_a_dot_is_too_small_to_guess_and_the_response_says_so(client, digits):
+    canvas = np.full((280, 280), 255, np.uint8)
+    canvas[130:146, 130:146] = 0  # one 16 px tap of a pen: blown up to the 20 px box, a confident "0"
+    body = ok(client.post("/api/predict?activations=true", json={"pixels": canvas.tolist()}))
+    assert body["too_small"] is True and body["empty"] is False
+    assert body["digit"] is None and body["probabilities"] is None and body["top"] == []
+    assert len(body["layers"]) == 7  # the layers still show what the network would see
+    # the same digit drawn at a normal size is read
+    body = ok(client.post("/api/predict", json={"pixels": drawing(digits[0][0]).tolist()}))
+    assert body["too_small"] is False and body["digit"] == digits[1][0]
+
+
 def test_file_upload(client, digits):
     images, labels = digits
     files = {"file": ("digit.jpg", png_bytes(drawing(images[3]).astype(np.uint8), "JPEG"), "image/jpeg")}

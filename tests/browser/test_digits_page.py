@@ -116,6 +116,24 @@ def test_clear_empties_the_guess_and_shows_the_prompt(digits_page):
     page.console_errors.check()
 
 
+def test_a_dot_is_refused_as_too_small_and_the_guess_is_announced_only_when_it_rests(digits_page):
+    page = digits_page
+    assert page.locator(".guess-panel").get_attribute("aria-live") is None  # not every 90 ms while drawing
+    draw(page, [[(0.5, 0.5), (0.51, 0.5)]])
+    prompt = page.get_by_test_id("prompt")
+    page.wait_for_function("() => document.querySelector('[data-testid=prompt]').textContent.includes('Too small')")
+    assert prompt.is_visible() and page.get_by_test_id("prediction").text_content().strip() == ""
+    assert count_pixels(page, "[data-testid=downsampled]", "r > 0") > 100  # the blown-up disc is shown
+    page.get_by_test_id("clear").click()
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=guess-announcer]').textContent.startsWith('First guess 1')"
+    )
+    assert "must answer with one of its classes" in page.get_by_test_id("guess-note").text_content()
+    page.console_errors.check()
+
+
 def test_hovering_a_unit_shows_its_receptive_field_and_weights(digits_page):
     page = digits_page
     draw(page, ONE)
