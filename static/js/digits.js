@@ -207,10 +207,15 @@ function renderLayers(layers) {
     view.section.classList.remove("stale");
     view.title.textContent = `${view.layer.label} · ${shape.join(" × ")}`;
     view.values = values;
-    const [min, max] = extent(values);
-    const scale = scaleFor(min, max);
+    // the output strip is coloured by probability, so the eye goes to the likely classes, not the
+    // most negative logit; the logits stay in view.values for the hover text
+    const probabilities = view.layer.label === "output" ? state.result?.probabilities : null;
+    const shown = probabilities ?? values;
+    const [min, max] = extent(shown);
+    const scale = probabilities ? { kind: "sequential", min: 0, max: 1, color: sequential } : scaleFor(min, max);
     legend(view.scale, scale);
-    const maps = view.layer.kind === "fc" ? [[values]] : values; // a dense layer is one strip of units
+    if (probabilities) view.scale.prepend(h("span", { class: "legend-name", text: "probability" }));
+    const maps = view.layer.kind === "fc" ? [[shown]] : shown; // a dense layer is one strip of units
     while (view.tiles.length < maps.length) view.tiles.push(makeTile(view, view.tiles.length));
     maps.forEach((grid, channel) => {
       const tile = view.tiles[channel];
@@ -300,7 +305,8 @@ function highlight({ view, channel, row, col }) {
 
   outlineCells(el.downsampled, state.inputImage, ...receptiveField(state.layers, layer.name, row, col, "input"));
   const tile = view.tiles[channel];
-  outlineCells(tile.canvas, tile.image, row, col, row + 1, col + 1, "#f97316");
+  // the cell itself in solid cyan, a colour the magma scale never uses, so it stands out on dark and bright
+  outlineCells(tile.canvas, tile.image, row, col, row + 1, col + 1, "#22d3ee", 1);
   tile.canvas.classList.add("focused");
 
   if (layer.from !== "input") {
@@ -324,8 +330,10 @@ function describeUnitAt(view, col) {
   const value = view.values[cell.col];
   const output = view.layer.label === "output";
   const name = output ? state.info.labels[cell.col] : `unit ${cell.col}`;
-  const words = output ? " (logit: softmax turns these into probabilities)" : "";
-  clearDetail(`${view.layer.label}, ${name}`, `value ${formatNumber(value, 3)}${words}`);
+  const text = output
+    ? `probability ${formatPercent(state.result.probabilities[cell.col])}; logit ${formatNumber(value, 3)} (softmax turns the logits into the probabilities)`
+    : `value ${formatNumber(value, 3)}`;
+  clearDetail(`${view.layer.label}, ${name}`, text);
 }
 
 function clearDetail(title = "Hover a cell", text = "Point at (or tap) any cell of a convolution or pooling map to see how it was computed.") {
@@ -352,7 +360,9 @@ function showDetail(view, channel, row, col) {
     const taps = windows[0].flat().map((t) => t.value);
     const verb = layer.type === "maxpool" ? "max" : "mean";
     parts.push(paragraph(`${layer.k.join("×")} ${verb} pooling of ${layer.from} channel ${channel}, ${where}:`));
-    parts.push(numberGrid(windows[0].map((r) => r.map((t) => t.value)), false, layer.type === "maxpool" ? value : null));
+    // the engine sends the gradient to the first tap equal to the maximum (PyTorch's rule): mark that one only
+    const winner = layer.type === "maxpool" ? taps.indexOf(Math.max(...taps)) : -1;
+    parts.push(numberGrid(windows[0].map((r) => r.map((t) => t.value)), false, winner));
     parts.push(paragraph(`${verb}(${taps.map((v) => formatNumber(v)).join(", ")}) = ${formatNumber(value, 3)}`));
   } else {
     const weights = state.weights[layer.name];
@@ -387,21 +397,24 @@ function paragraph(text) {
   return h("p", { text });
 }
 
-/** A small table of numbers; weights get a diverging background, a pooling winner is marked. */
-function numberGrid(grid, signed, highlight = null) {
+/** A small table of numbers; weights get a diverging background; the cell at flat index `winner` is marked. */
+function numberGrid(grid, signed, winner = -1) {
   const bound = Math.max(...grid.flat().map(Math.abs)) || 1;
   return h(
     "table",
     { class: "number-grid" },
-    ...grid.map((rowValues) =>
+    ...grid.map((rowValues, r) =>
       h(
         "tr",
         {},
-        ...rowValues.map((v) => {
+        ...rowValues.map((v, c) => {
           const td = h("td", { text: formatNumber(v, 2) });
           td.style.background = cssColor(signed ? diverging(v / bound) : sequential(v / bound));
           if (!signed) td.style.color = v / bound > 0.6 ? "#111" : "#fff";
-          if (highlight !== null && v === highlight) td.classList.add("winner");
+          if (r * rowValues.length + c === winner) {
+            td.classList.add("winner");
+            td.title = "the maximum the engine picked (the first one, on ties)";
+          }
           return td;
         }),
       ),

@@ -38,14 +38,14 @@ export function paintGrid(canvas, grid, color) {
   return image;
 }
 
-/** Restores a painted grid and outlines cells [r0, r1) x [c0, c1) on top (in grid units). */
-export function outlineCells(canvas, image, r0, c0, r1, c1, color = "#22d3ee") {
+/** Restores a painted grid and marks cells [r0, r1) x [c0, c1) on top (in grid units), see-through by default. */
+export function outlineCells(canvas, image, r0, c0, r1, c1, color = "#22d3ee", alpha = 0.35) {
   const ctx = canvas.getContext("2d");
   ctx.putImageData(image, 0, 0);
   const rows = Math.max(r1 - r0, 1);
   const cols = Math.max(c1 - c0, 1);
   ctx.save();
-  ctx.globalAlpha = 0.35;
+  ctx.globalAlpha = alpha;
   ctx.fillStyle = color;
   ctx.fillRect(c0, r0, cols, rows);
   ctx.restore();

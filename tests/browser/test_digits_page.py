@@ -134,6 +134,27 @@ def test_a_dot_is_refused_as_too_small_and_the_guess_is_announced_only_when_it_r
     page.console_errors.check()
 
 
+def test_the_output_strip_is_coloured_by_probability_and_a_tied_pool_window_has_one_winner(digits_page):
+    page = digits_page
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    output = page.locator("[data-layer=fc3] [data-testid=activation-map]")
+    brightness = output.evaluate(
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, 1).data;
+                  return Array.from({ length: c.width }, (_, k) => d[4 * k] + d[4 * k + 1] + d[4 * k + 2]); }"""
+    )
+    assert brightness.index(max(brightness)) == 1  # the likely class is the brightest, not the largest |logit|
+    assert "probability" in page.locator("[data-layer=fc3] .legend").text_content()
+    output.hover(position={"x": output.bounding_box()["width"] * 0.15, "y": 3})
+    assert "logit" in page.get_by_test_id("unit-detail").text_content()
+    # pool1's top-left window sees only the empty corner: four zeros, one winner
+    pool = page.locator("[data-layer=pool1] [data-testid=activation-map]").first
+    pool.hover(position={"x": 1, "y": 1})
+    page.get_by_test_id("unit-detail").locator(".number-grid").wait_for()
+    assert page.get_by_test_id("unit-detail").locator("td.winner").count() == 1
+    assert page.get_by_test_id("unit-detail").locator("td").first.get_attribute("class") == "winner"
+
+
 def test_hovering_a_unit_shows_its_receptive_field_and_weights(digits_page):
     page = digits_page
     draw(page, ONE)
