@@ -46,12 +46,15 @@ def explain(
     transposed: bool = False,
     in_channels: int | None = None,
     filters: int | None = None,
+    pooling: bool = False,
 ) -> Arithmetic:
-    """The output size along one axis with its formula written out, and a sentence saying what it means."""
+    """The output size along one axis with its formula written out, and a sentence saying what it means.
+    ``pooling``: the window is a pooling window, which the stepper slides without padding, so the advice
+    offers only what can be changed there (window and stride)."""
     n, f, s, p, d = input_size, kernel_size, stride, padding, dilation
     span = d * (f - 1) + 1
     parameters = parameter_count(f, in_channels, filters) if in_channels and filters else None
-    kernel_words = f"a {f}x{f} filter" + (f" with dilation {d}" if d > 1 else "")
+    kernel_words = f"a {f}x{f} {'window' if pooling else 'filter'}" + (f" with dilation {d}" if d > 1 else "")
 
     if transposed:
         size = (n - 1) * s - 2 * p + d * (f - 1) + 1
@@ -81,7 +84,8 @@ def explain(
     if reach < 0:
         message = (
             f"{kernel_words} spans {span} cells, more than the {n + 2 * p} cells of the "
-            f"{n}x{n} input with padding {p}: it does not fit at all; use a smaller filter or more padding"
+            f"{n}x{n} input with padding {p}: it does not fit at all; "
+            + ("use a smaller window" if pooling else "use a smaller filter or more padding")
         )
         return Arithmetic(round(exact, 4), False, 0, formula, message, span, 0, parameters, None)
 
@@ -94,7 +98,7 @@ def explain(
         return Arithmetic(round(exact, 4), True, size, formula, message, span, 0, parameters, volume)
 
     strides = [t for t in range(1, s + 3) if reach % t == 0 and t != s]
-    paddings = [q for q in range(p + 1, p + s + 1) if (n + 2 * q - span) % s == 0][:1]
+    paddings = [] if pooling else [q for q in range(p + 1, p + s + 1) if (n + 2 * q - span) % s == 0][:1]
     hints = []
     if strides:
         hints.append("stride " + " or ".join(map(str, strides[:3])))
@@ -185,9 +189,10 @@ def explain_layer(
 ) -> LayerArithmetic:
     """Both axes of a layer explained (conv, max/avg pooling, transposed), with groups and the PyTorch line.
     Pooling has no padding or dilation here and keeps the channels."""
-    transposed = mode == "transposed"
+    transposed, pooling = mode == "transposed", mode in ("max", "avg")
     axes = [
-        explain(input_size[a], kernel[a], stride[a], padding[a], dilation[a], transposed=transposed) for a in (0, 1)
+        explain(input_size[a], kernel[a], stride[a], padding[a], dilation[a], transposed=transposed, pooling=pooling)
+        for a in (0, 1)
     ]
     fits = all(axis.fits for axis in axes)
     shape = (axes[0].output_size, axes[1].output_size)

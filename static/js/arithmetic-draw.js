@@ -11,6 +11,9 @@ function node(name, attributes = {}, text = null) {
   return element;
 }
 
+/** Cells smaller than this (in px) are drawn without their numbers, which would not fit. */
+export const MIN_LABELLED_CELL = 16;
+
 export function cellSize(count, room = 460) {
   return Math.max(10, Math.min(40, Math.floor(room / Math.max(count, 1))));
 }
@@ -42,7 +45,7 @@ export function drawGrid(svg, rows, cols, { classOf = () => "", valueOf = () => 
       }
       svg.append(rect);
       const value = valueOf(r, c);
-      if (value !== null && value !== undefined && s >= 16) {
+      if (value !== null && value !== undefined && s >= MIN_LABELLED_CELL) {
         svg.append(node("text", { x: c * s + 1 + s / 2, y: r * s + 1 + s / 2 + fontSize * 0.35, "text-anchor": "middle", "font-size": fontSize }, label(value)));
       }
     }

@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { CONFIG } from "./config.js";
-import { cellSize, drawGrid, drawWindow } from "./arithmetic-draw.js";
+import { MIN_LABELLED_CELL, cellSize, drawGrid, drawWindow } from "./arithmetic-draw.js";
 import { formatNumber, showError as showErrorIn } from "./ui.js";
 
 /** 4 -> "4", 2.3333 -> "2.33" */
@@ -62,6 +62,7 @@ const el = {
   outputGrid: document.getElementById("output-grid"),
   inputCaption: document.getElementById("input-caption"),
   outputCaption: document.getElementById("output-caption"),
+  numbersHidden: document.getElementById("numbers-hidden"),
   detail: document.getElementById("step-detail"),
   inChannels: document.getElementById("in-channels"),
   filters: document.getElementById("filters"),
@@ -397,8 +398,11 @@ function renderSliding() {
   const reachW = ow >= 1 ? (ow - 1) * wide("s") + wide("d") * (wide("f") - 1) + 1 : 0;
   const p = pooling ? 0 : state.p;
   const pw = pooling ? 0 : wide("p");
+  // max pooling: the cell the engine took (the first maximum, on ties)
+  const winner = state.mode === "max" && step?.source ? step.source.join(",") : null;
   const size = drawGrid(el.inputGrid, np, npw, {
     classOf: (r, c) => {
+      if (`${r},${c}` === winner) return "tap winner";
       if (taps.has(`${r},${c}`)) return "tap";
       if (r >= reach || c >= reachW) return "uncovered";
       return r < p || c < pw || r >= np - p || c >= npw - pw ? "pad" : "";
@@ -420,9 +424,10 @@ function renderSliding() {
     valueOf: (r, c) => (show && done.has(`${r},${c}`) ? out[r][c] : null),
     onClick: (r, c) => jumpTo(r * out[0].length + c),
     testid: "output-cell",
-    size: Math.max(cellSize(out.length, 300), 24),
+    size, // the same cell size as the input's, so a smaller output looks smaller
   });
   el.outputCaption.textContent = out.length ? `Output ${out.length} × ${out[0].length}` : "No output";
+  el.numbersHidden.hidden = !(show && size < MIN_LABELLED_CELL);
   el.detail.textContent = step ? describeStep(step) : arithmetic.message;
 }
 

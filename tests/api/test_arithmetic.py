@@ -131,6 +131,16 @@ def test_arithmetic_says_plainly_when_a_stride_does_not_fit(client):
     assert body["uncovered"] == 1
 
 
+def test_pooling_advice_never_mentions_padding_which_pooling_here_does_not_have(client):
+    conv = ok(client.get("/api/arithmetic?input_size=7&kernel_size=3&stride=3"))
+    assert "padding 1" in conv["message"]
+    pool = ok(client.get("/api/arithmetic?input_size=7&kernel_size=3&stride=3&operation=max"))
+    assert pool["message"].startswith("a 3x3 window with stride 3 does not fit a 7x7 input")
+    assert "padding" not in pool["message"].split(":", 1)[1] and "stride 1" in pool["message"]
+    too_big = ok(client.get("/api/arithmetic?input_size=3&kernel_size=4&operation=avg"))
+    assert too_big["message"].endswith("it does not fit at all; use a smaller window")
+
+
 def test_arithmetic_padding_dilation_and_parameters(client):
     same = ok(client.get("/api/arithmetic?input_size=7&kernel_size=3&padding=1"))
     assert same["output_size"] == 7 and same["fits"]

@@ -92,9 +92,24 @@ def test_pooling_preset_gives_the_lecture_output(page, server_url):
     page.locator("[data-testid=preset][data-preset=pool-4x4]").click()
     page.wait_for_function("() => document.querySelector('[data-testid=step-detail]').textContent.includes('max(')")
     assert page.get_by_test_id("step-detail").text_content() == "output (0, 0) = max(1, 1, 5, 6) = 6"
+    winners = page.evaluate(
+        "() => [...document.querySelectorAll('#input-grid rect.winner')].map(r => [r.dataset.row, r.dataset.col])"
+    )
+    assert winners == [["1", "1"]]  # the 6, and only it
     page.locator("[data-testid=output-cell][data-row='1'][data-col='1']").click()
     values = page.evaluate("() => [...document.querySelectorAll('#output-grid text')].map(t => t.textContent)")
     assert values == ["6", "8", "3", "4"]
+
+
+def test_a_large_input_keeps_one_scale_and_says_the_numbers_are_hidden(page, server_url):
+    open_page(page, server_url, "?mode=conv&input_size=32&kernel_size=3&stride=1&padding=1&dilation=1&step=0")
+    assert page.get_by_test_id("numbers-hidden").is_visible()
+    widths = page.evaluate(
+        "() => ['#input-grid', '#output-grid'].map(g => document.querySelector(g + ' rect.cell').getAttribute('width'))"
+    )
+    assert widths[0] == widths[1]  # the 32x32 output is not drawn larger than the 34x34 padded input
+    open_page(page, server_url, "?mode=conv&input_size=7&kernel_size=3&stride=1&padding=0&dilation=1&step=0")
+    assert page.get_by_test_id("numbers-hidden").is_hidden()
 
 
 def test_transposed_mode_scatters(page, server_url):
