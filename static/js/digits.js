@@ -30,7 +30,9 @@ const el = {
   inputAbout: document.getElementById("input-about"),
   toggles: document.getElementById("layer-toggles"),
   layers: document.getElementById("layers"),
-  detail: document.getElementById("unit-detail"),
+  detailPanel: document.getElementById("unit-detail"),
+  detail: document.getElementById("unit-detail-body"),
+  detailInput: document.getElementById("detail-input"),
   picker: document.getElementById("model-picker"),
   modelAbout: document.getElementById("model-about"),
   modelError: document.getElementById("model-error"),
@@ -120,6 +122,8 @@ function showEmpty() {
   el.bars.querySelectorAll("li").forEach((li) => li.classList.remove("top"));
   paintInput(null);
   for (const view of Object.values(state.views)) view.section.classList.add("stale");
+  state.pinned = null;
+  el.detailPanel.classList.remove("pinned");
   clearDetail();
   state.explainer?.update(null, true, false);
   state.learned?.update(null, true);
@@ -169,6 +173,7 @@ function paintInput(input) {
     const g = Math.round(v * 255);
     return [g, g, g];
   });
+  mirrorInput();
 }
 
 // -- layer views ------------------------------------------------------------------------
@@ -259,10 +264,11 @@ function makeTile(view, channel) {
   if (kind === "fc") {
     canvas.addEventListener("pointermove", (e) => describeUnit(view, e));
   } else {
-    canvas.addEventListener("pointermove", (e) => inspect(view, channel, e));
-    canvas.addEventListener("pointerdown", (e) => inspect(view, channel, e));
+    canvas.addEventListener("pointermove", (e) => state.pinned || inspect(view, channel, e));
+    canvas.addEventListener("pointerdown", (e) => togglePin(view, channel, e));
   }
   canvas.addEventListener("pointerleave", () => {
+    if (state.pinned) return; // a pinned cell stays outlined and explained when the pointer or finger leaves
     state.inspected = null;
     restoreHighlights();
   });
@@ -288,7 +294,44 @@ function restoreHighlights() {
     for (const tile of view.tiles) if (tile.image) tile.canvas.getContext("2d").putImageData(tile.image, 0, 0);
     for (const tile of view.tiles) tile.canvas.classList.remove("focused");
   }
+  mirrorInput();
 }
+
+/** Copies the input, with whatever is outlined on it, into the detail panel beside the maps. */
+function mirrorInput() {
+  const { width, height } = el.downsampled;
+  el.detailInput.width = width;
+  el.detailInput.height = height;
+  el.detailInput.getContext("2d").drawImage(el.downsampled, 0, 0);
+}
+
+/** A click or tap pins the cell under it (its explanation stays); the same cell again, or Escape, lets go. */
+function togglePin(view, channel, event) {
+  if (!state.result) return;
+  const cell = cellAt(view.tiles[channel].canvas, event);
+  if (!cell) return;
+  const pinned = state.pinned;
+  if (pinned && pinned.view === view && pinned.channel === channel && pinned.row === cell.row && pinned.col === cell.col) {
+    unpin();
+    return;
+  }
+  state.inspected = { view, channel, row: cell.row, col: cell.col };
+  state.pinned = state.inspected;
+  el.detailPanel.classList.add("pinned");
+  highlight(state.inspected);
+}
+
+function unpin() {
+  state.pinned = null;
+  state.inspected = null;
+  el.detailPanel.classList.remove("pinned");
+  restoreHighlights();
+  clearDetail();
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && state.pinned) unpin();
+});
 
 function inspect(view, channel, event) {
   if (!state.result) return;
@@ -304,6 +347,7 @@ function highlight({ view, channel, row, col }) {
   restoreHighlights();
 
   outlineCells(el.downsampled, state.inputImage, ...receptiveField(state.layers, layer.name, row, col, "input"));
+  mirrorInput();
   const tile = view.tiles[channel];
   // the cell itself in solid cyan, a colour the magma scale never uses, so it stands out on dark and bright
   outlineCells(tile.canvas, tile.image, row, col, row + 1, col + 1, "#22d3ee", 1);

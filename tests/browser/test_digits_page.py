@@ -221,6 +221,54 @@ def test_the_page_works_on_a_phone(browser, server_url):
     context.close()
 
 
+def in_viewport(page, testid):
+    box = page.get_by_test_id(testid).bounding_box()
+    viewport = page.viewport_size
+    return box["y"] >= 0 and box["y"] < viewport["height"] and box["x"] + box["width"] <= viewport["width"] + 1
+
+
+def test_a_tapped_cell_stays_pinned_on_a_phone_with_its_explanation_in_view(browser, server_url):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(server_url + "/")
+    page.locator("[data-testid=sample-digit][data-digit='3']").tap()
+    wait_for_guess(page, 3)
+    pool2 = page.locator("[data-testid=layer][data-layer=pool2] [data-testid=activation-map]").nth(2)
+    pool2.scroll_into_view_if_needed()
+    pool2.tap(position={"x": 20, "y": 20})  # a touch: pointer down, then up
+    detail = page.get_by_test_id("unit-detail")
+    page.wait_for_function("() => document.querySelector('[data-testid=unit-detail]').classList.contains('pinned')")
+    assert "pool2, channel 2" in detail.text_content()  # still there after the finger lifted
+    assert in_viewport(page, "unit-detail") and in_viewport(page, "detail-input")  # a sheet next to the map
+    from tests.browser.conftest import RESULTS
+
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=RESULTS / "digits-phone-pinned.png")
+    pool2.tap(position={"x": 20, "y": 20})  # the same cell again lets go
+    page.wait_for_function("() => !document.querySelector('[data-testid=unit-detail]').classList.contains('pinned')")
+    context.close()
+
+
+def test_a_clicked_cell_stays_pinned_while_the_mouse_moves_on_and_escape_releases_it(digits_page):
+    page = digits_page
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    conv1 = page.locator("[data-testid=layer][data-layer=conv1] [data-testid=activation-map]")
+    conv1.nth(0).click(position={"x": 42, "y": 30})
+    detail = page.get_by_test_id("unit-detail")
+    pinned = detail.locator("h3").first.text_content()
+    assert pinned.startswith("conv1, channel 0")
+    conv1.nth(3).hover(position={"x": 10, "y": 10})
+    assert detail.locator("h3").first.text_content() == pinned  # the pin holds against hovering
+    # the input beside the explanation shows the unit's patch (outlined in cyan)
+    assert count_pixels(page, "[data-testid=detail-input]", "b > r + 40") > 0
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.querySelector('[data-testid=unit-detail]').classList.contains('pinned')")
+    conv1.nth(3).hover(position={"x": 12, "y": 12})
+    assert detail.locator("h3").first.text_content().startswith("conv1, channel 3")
+    page.console_errors.check()
+
+
 def test_the_guess_updates_while_the_stroke_is_still_being_drawn(digits_page):
     page = digits_page
     box = page.get_by_test_id("draw-canvas").bounding_box()
