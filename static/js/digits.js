@@ -419,12 +419,32 @@ function showDetail(view, channel, row, col) {
       const source = layer.from === "input" ? "the input" : `all ${maps.length} channels of ${layer.from}`;
       const size = `${layer.k.join("×")}${maps.length > 1 ? `×${maps.length}` : ""}`;
       parts.push(paragraph(`Filter ${channel} (${size}) over ${source}, ${where}${layer.p[0] ? `, ${layer.mode} padding` : ""}.`));
-      const grids = h("div", { class: maps.length > 1 ? "weight-grids compact" : "weight-grids" });
+      // one row per input channel: the patch it sees, the weights on it, and what they add up to;
+      // each weight's product (weight × input) is in its cell's tooltip
+      const rows = h("div", { class: "channel-rows", "data-testid": "channel-rows" });
       filter.forEach((w, c) => {
-        const caption = maps.length > 1 ? `ch ${c}: Σ = ${formatNumber(perChannel[c], 2)}` : "weights";
-        grids.append(h("figure", {}, numberGrid(w, true), h("figcaption", { text: caption })));
+        const patch = windows[c].map((r) => r.map((t) => t.value));
+        const weightsGrid = numberGrid(w, true);
+        weightsGrid.querySelectorAll("td").forEach((td, k) => {
+          const x = patch.flat()[k];
+          td.title = `${formatNumber(w.flat()[k], 3)} × ${formatNumber(x, 3)} = ${formatNumber(w.flat()[k] * x, 3)}`;
+        });
+        rows.append(
+          h(
+            "div",
+            { class: "channel-row", "data-testid": "channel-row" },
+            h("figure", {}, numberGrid(patch, false), h("figcaption", { text: `${layer.from === "input" ? "input" : `${layer.from} ch ${c}`}` })),
+            h("span", { class: "times", text: "·" }),
+            h(
+              "figure",
+              {},
+              weightsGrid,
+              h("figcaption", {}, `weights ch ${c}, Σ `, h("span", { class: "channel-sum", text: `= ${formatNumber(perChannel[c], 2)}` })),
+            ),
+          ),
+        );
       });
-      parts.push(grids);
+      parts.push(rows);
       const terms = maps.length > 1
         ? perChannel.map((s) => formatNumber(s, 2)).join(" + ")
         : windows[0].flat().map((t, k) => `${formatNumber(filter[0].flat()[k], 2)}·${formatNumber(t.value, 2)}`).join(" + ");

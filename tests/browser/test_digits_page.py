@@ -269,6 +269,37 @@ def test_a_clicked_cell_stays_pinned_while_the_mouse_moves_on_and_escape_release
     page.console_errors.check()
 
 
+def test_conv2s_sum_is_one_row_per_input_channel_readable_on_a_projector(browser, server_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.goto(server_url + "/")
+    page.locator("[data-testid=sample-digit][data-digit='3']").click()
+    wait_for_guess(page, 3)
+    conv2 = page.locator("[data-testid=layer][data-layer=conv2] [data-testid=activation-map]").nth(5)
+    conv2.click(position={"x": 30, "y": 30})
+    rows = page.get_by_test_id("unit-detail").get_by_test_id("channel-row")
+    rows.first.wait_for()
+    assert rows.count() == 6  # conv2 looks through all six pool1 channels
+    first = rows.first
+    assert first.locator("table").count() == 2 and first.locator("table").nth(1).locator("td").count() == 25
+    assert "pool1 ch 0" in first.text_content()
+    sums = [float(row.locator(".channel-sum").text_content().strip("= ")) for row in rows.all()]
+    total = page.get_by_test_id("unit-detail").locator(".dot-product").text_content()
+    assert " + ".join(f"{v:.2f}" for v in sums) in total
+    font = first.locator("td").first.evaluate("td => parseFloat(getComputedStyle(td).fontSize)")
+    assert font >= 11  # legible on a projector
+    panel = page.get_by_test_id("unit-detail").bounding_box()
+    for row in rows.all():
+        for part in row.locator("figure").all():
+            box = part.bounding_box()
+            assert box["x"] + box["width"] <= panel["x"] + panel["width"]  # nothing cut off by the panel
+    from tests.browser.conftest import RESULTS
+
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=RESULTS / "digits-conv2-detail-1280.png")
+    context.close()
+
+
 def test_the_guess_updates_while_the_stroke_is_still_being_drawn(digits_page):
     page = digits_page
     box = page.get_by_test_id("draw-canvas").bounding_box()
