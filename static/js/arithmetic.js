@@ -47,6 +47,8 @@ const el = {
   widths: Object.fromEntries(Object.entries(WIDTH_IDS).map(([key, id]) => [key, document.getElementById(id)])),
   trueConvolution: document.getElementById("true-convolution"),
   convOnly: document.querySelectorAll(".conv-only"),
+  transposedOnly: document.querySelectorAll(".transposed-only"),
+  directView: document.getElementById("direct-view"),
   inputValues: document.getElementById("input-values"),
   kernelValues: document.getElementById("kernel-values"),
   formula: document.getElementById("formula"),
@@ -223,6 +225,7 @@ function readURL() {
   }
   if (params.get("numbers") === "false") el.showValues.checked = false;
   el.trueConvolution.checked = params.get("flip") === "true";
+  el.directView.checked = params.get("view") === "direct";
 }
 
 function writeURL() {
@@ -238,6 +241,7 @@ function writeURL() {
   }
   if (!el.showValues.checked) params.set("numbers", "false");
   if (state.mode === "conv" && el.trueConvolution.checked) params.set("flip", "true");
+  if (state.mode === "transposed" && el.directView.checked) params.set("view", "direct");
   history.replaceState(null, "", `${location.pathname}?${params}`);
 }
 
@@ -246,6 +250,7 @@ function syncControls() {
   const volume = state.mode === "volume";
   el.volumeOnly.forEach((field) => (field.hidden = !volume));
   el.convOnly.forEach((field) => (field.hidden = state.mode !== "conv"));
+  el.transposedOnly.forEach((field) => (field.hidden = state.mode !== "transposed"));
   if (!canBeRectangular()) state.square = true;
   el.square.checked = state.square;
   el.square.disabled = !canBeRectangular();
@@ -302,7 +307,7 @@ async function refresh() {
     showErrorIn(el.error, "");
     state.arithmetic = arithmetic;
     state.result = result;
-    state.step = Math.min(state.step, Math.max(0, (result?.steps.length ?? 1) - 1));
+    state.step = Math.min(state.step, Math.max(0, stepCount() - 1));
     render();
   } catch (error) {
     if (seq === state.seq) showError(`Could not compute this set-up: ${error.message}`);
@@ -362,11 +367,53 @@ function render() {
 
 function currentStep() {
   if (state.mode === "volume") return state.result?.steps[state.step - (state.window?.first ?? 0)] ?? null;
-  return state.result?.steps[state.step] ?? null;
+  return steps()[state.step] ?? null;
 }
 
 function stepCount() {
-  return state.mode === "volume" ? state.window?.total ?? 0 : state.result?.steps.length ?? 0;
+  return state.mode === "volume" ? state.window?.total ?? 0 : steps().length;
+}
+
+/** The steps being walked: the server's, or the direct view's (one per output cell) for a transposed layer. */
+function steps() {
+  return directView() ? directSteps().steps : state.result?.steps ?? [];
+}
+
+function directView() {
+  return state.mode === "transposed" && el.directView.checked && state.result !== null;
+}
+
+/**
+ * A transposed convolution as a direct one: the input with S − 1 zeros inserted between cells and
+ * q = D(F − 1) − P zeros around it, read by the flipped kernel at stride 1 with dilation D.
+ * Returns that grid, q, and one step per output cell (null when P > D(F − 1): the padding would be negative).
+ */
+function directSteps() {
+  const { n, s, d, f, p } = state;
+  const q = d * (f - 1) - p;
+  if (q < 0) return { grid: null, q, steps: [] };
+  const side = (n - 1) * s + 1 + 2 * q;
+  const grid = Array.from({ length: side }, () => new Array(side).fill(0));
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) grid[q + r * s][q + c * s] = state.input[r][c];
+  const out = side - d * (f - 1);
+  const flipped = state.kernel.map((row) => [...row].reverse()).reverse();
+  const result = [];
+  for (let i = 0; i < out; i++) {
+    for (let j = 0; j < out; j++) {
+      const positions = [];
+      const weights = [];
+      let value = 0;
+      for (let u = 0; u < f; u++) {
+        for (let v = 0; v < f; v++) {
+          positions.push([i + u * d, j + v * d]);
+          weights.push(flipped[u][v]);
+          value += grid[i + u * d][j + v * d] * flipped[u][v];
+        }
+      }
+      result.push({ output: [i, j], positions, weights, value });
+    }
+  }
+  return { grid, q, steps: result };
 }
 
 function renderGrids() {
@@ -374,11 +421,10 @@ function renderGrids() {
     renderVolume();
     return;
   }
-  const { result } = state;
-  const steps = result?.steps ?? [];
-  el.counter.textContent = steps.length ? `Step ${state.step + 1} of ${steps.length}` : "No steps";
+  const total = stepCount();
+  el.counter.textContent = total ? `Step ${state.step + 1} of ${total}` : "No steps";
   el.prev.disabled = state.step <= 0;
-  el.next.disabled = state.step >= steps.length - 1;
+  el.next.disabled = state.step >= total - 1;
   if (state.mode === "transposed") renderTransposed();
   else renderSliding();
 }
@@ -446,7 +492,49 @@ function describeStep(step) {
   return `output (${i}, ${j}) = ${terms} = ${num(step.value)}`;
 }
 
+function renderDirect() {
+  const { n, s } = state;
+  const { grid, q } = directSteps();
+  const show = el.showValues.checked;
+  const step = currentStep();
+  if (!grid) {
+    el.inputGrid.replaceChildren();
+    el.inputCaption.textContent = `P = ${state.p} is more than D(F − 1) = ${state.d * (state.f - 1)}: the direct view would need negative padding (a crop); the scatter view shows it.`;
+    return;
+  }
+  const side = grid.length;
+  const taps = new Set((step?.positions ?? []).map(([r, c]) => `${r},${c}`));
+  const size = drawGrid(el.inputGrid, side, side, {
+    classOf: (r, c) => {
+      if (taps.has(`${r},${c}`)) return "tap";
+      if (r < q || c < q || r >= side - q || c >= side - q) return "pad";
+      return (r - q) % s === 0 && (c - q) % s === 0 ? "" : "inserted";
+    },
+    valueOf: (r, c) => (show ? grid[r][c] : null),
+  });
+  if (step) drawWindow(el.inputGrid, size, step.positions, step.weights, show);
+  el.inputCaption.textContent = `Input ${n} × ${n} with ${s - 1} zero${s === 2 ? "" : "s"} between cells and ${q} around it: ${side} × ${side}`;
+  const out = state.result.output;
+  const done = new Set(steps().slice(0, state.step + 1).map((t) => t.output.join(",")));
+  drawGrid(el.outputGrid, out.length, out.length, {
+    classOf: (r, c) => (step && step.output[0] === r && step.output[1] === c ? "current" : done.has(`${r},${c}`) ? "filled" : ""),
+    valueOf: (r, c) => (show && done.has(`${r},${c}`) ? out[r][c] : null),
+    onClick: (r, c) => jumpTo(r * out.length + c),
+    testid: "output-cell",
+    size,
+  });
+  el.outputCaption.textContent = `Output ${out.length} × ${out.length}: the same numbers as the scatter view`;
+  el.numbersHidden.hidden = !(show && size < MIN_LABELLED_CELL);
+  el.detail.textContent = step
+    ? `output (${step.output[0]}, ${step.output[1]}) = ${step.positions.map(([r, c], k) => `${num(step.weights[k])}·${num(grid[r][c])}`).join(" + ")} = ${num(step.value)} (flipped kernel)`
+    : "";
+}
+
 function renderTransposed() {
+  if (directView()) {
+    renderDirect();
+    return;
+  }
   const { result } = state;
   const show = el.showValues.checked;
   const step = currentStep();
@@ -627,6 +715,11 @@ el.mode.addEventListener("change", () => {
   refresh();
 });
 el.trueConvolution.addEventListener("change", () => refresh());
+el.directView.addEventListener("change", () => {
+  state.step = 0; // the two views walk different cells: input cells, or output cells
+  renderGrids();
+  writeURL();
+});
 el.showValues.addEventListener("change", () => {
   renderGrids();
   writeURL();

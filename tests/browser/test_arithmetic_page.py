@@ -118,6 +118,30 @@ def test_transposed_mode_scatters(page, server_url):
     assert page.locator("#output-grid rect.scatter").count() == 9
 
 
+def test_transposed_as_a_direct_convolution_over_zero_inserted_input(page, server_url):
+    # N=2, F=3, S=2, P=0: one zero between the cells, D(F-1)-P = 2 around: (2-1)*2 + 1 + 2*2 = 7
+    open_page(page, server_url, "?mode=transposed&input_size=2&kernel_size=3&stride=2&padding=0&dilation=1&step=0")
+    scatter_output = page.evaluate("() => document.querySelectorAll('#output-grid rect').length")
+    page.get_by_test_id("direct-view").check()
+    page.wait_for_function("() => location.search.includes('view=direct')")
+    assert page.locator("#input-grid rect.cell").count() == 49
+    assert page.locator("#input-grid rect.inserted").count() == 5  # the 3x3 core minus the 4 input cells
+    # a ring of 2 zeros around the 3x3 core: 40 cells, of which the first window covers 8 (and input (0, 0))
+    assert page.locator("#input-grid rect.pad").count() == 40 - 8
+    assert page.locator("#input-grid rect.tap").count() == 9
+    assert page.locator("#output-grid rect").count() == scatter_output == 25
+    assert "Step 1 of 25" in page.get_by_test_id("step-counter").text_content()
+    # every output cell the direct view computes is the server's scatter result
+    for cell in range(25):
+        page.locator("[data-testid=output-cell]").nth(cell).click()
+        detail = page.get_by_test_id("step-detail").text_content()
+        text = page.locator("#output-grid text").nth(cell).text_content()
+        assert detail.endswith(" (flipped kernel)")
+        assert float(detail.split(" = ")[-1].split(" ")[0]) == pytest.approx(float(text), abs=0.01)
+    assert page.locator(".grid-legend .swatch.inserted").is_visible()
+    page.console_errors.check()
+
+
 def test_parameter_calculator(page, server_url):
     open_page(page, server_url, "?mode=conv&input_size=32&kernel_size=5&stride=1&padding=2&dilation=1")
     page.get_by_test_id("in-channels").fill("3")
