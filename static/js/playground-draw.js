@@ -59,3 +59,33 @@ export function channelTable(name, result, actual, kernelWidth, { scaleText = "1
   figure.append(table, caption);
   return figure;
 }
+
+/**
+ * The kernel's window on the input, magnified: one canvas pixel per picture pixel (padding in gray), from the
+ * taps of a worked sum; `window` is their bounds {r0, c0, r1, c1} and `picture` {width, rgba}.
+ */
+export function windowZoom(taps, window, picture, [kh, kw]) {
+  const canvas = document.createElement("canvas");
+  canvas.width = window.c1 - window.c0;
+  canvas.height = window.r1 - window.r0;
+  canvas.setAttribute("data-testid", "window-zoom");
+  canvas.setAttribute("aria-label", `the ${kh}×${kw} window's input pixels, magnified`);
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#9ca3af";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  const { rgba } = picture;
+  for (const tap of taps) {
+    if (tap.padded) continue;
+    const at = 4 * (tap.r * picture.width + tap.c);
+    ctx.fillStyle = `rgb(${rgba[at]}, ${rgba[at + 1]}, ${rgba[at + 2]})`;
+    ctx.fillRect(tap.c - window.c0, tap.r - window.r0, 1, 1);
+  }
+  const caption = document.createElement("span");
+  caption.className = "hint";
+  caption.textContent = `The window on the input (outlined orange on the picture; gray: padding, or skipped by dilation), magnified. ` +
+    `Its sum is the output pixel outlined in cyan.`;
+  const zoom = document.createElement("div");
+  zoom.className = "window-zoom";
+  zoom.append(canvas, caption);
+  return zoom;
+}

@@ -3,8 +3,8 @@
 
 import { api } from "./api.js";
 import { CONFIG } from "./config.js";
-import { borderCropFigure, channelTable } from "./playground-draw.js";
-import { cellAt, showError as showErrorIn } from "./ui.js";
+import { borderCropFigure, channelTable, windowZoom } from "./playground-draw.js";
+import { cellAt, cellCursor, showError as showErrorIn } from "./ui.js";
 import { filterImage, outputSize, parseScale, pixelSum, samePadding } from "./kernels.js";
 
 const MODES = CONFIG.paddingModes;
@@ -23,6 +23,8 @@ const el = {
   kernelGrid: document.getElementById("kernel-grid"),
   paddingMode: document.getElementById("padding-mode"),
   outputMapping: document.getElementById("output-mapping"),
+  inputWindow: document.getElementById("input-window"),
+  outputMarker: document.getElementById("output-marker"),
   stride: document.getElementById("stride"),
   dilation: document.getElementById("dilation"),
   grayscale: document.getElementById("grayscale"),
@@ -340,8 +342,12 @@ function grayAt(k) {
 function inspectPixel(event) {
   if (!state.output || !state.kernel) return;
   const cell = cellAt(el.outputImage, event, state.output);
-  if (!cell) return;
-  const { row, col } = cell;
+  if (cell) showPixel(cell.row, cell.col);
+}
+
+/** The worked sum behind output pixel (row, col), with its window outlined on the input and magnified. */
+function showPixel(row, col) {
+  if (!state.output || !state.sum) return;
   const { stride, dilation, mode } = settings();
   const { width, height } = state.picture;
   const heading = document.createElement("h3");
@@ -349,16 +355,38 @@ function inspectPixel(event) {
   const box = document.createElement("div");
   box.className = "channels";
   const k = 4 * (row * state.output.width + col);
+  const { weights, scale, scaleText, output, range } = state.sum;
+  let taps = [];
   channelsOfPicture().forEach((channel, index) => {
-    const { weights, scale, scaleText, output, range } = state.sum;
     const result = pixelSum({
       pixel: (r, c) => channel.read(4 * (r * width + c)),
       width, height, kernel: weights, scale, row, col, stride, dilation, mode, output, range,
     });
+    taps = result.taps;
     const actual = state.output.rgba[k + (el.grayscale.checked ? 0 : index)];
     box.append(channelTable(channel.name, result, actual, weights[0].length, { scaleText, output, range }));
   });
-  el.pixelDetail.replaceChildren(heading, box);
+  const window = windowBounds(taps);
+  placeMarker(el.inputWindow, el.inputImage, window, width, height);
+  placeMarker(el.outputMarker, el.outputImage, { r0: row, c0: col, r1: row + 1, c1: col + 1 }, state.output.width, state.output.height);
+  el.pixelDetail.replaceChildren(heading, windowZoom(taps, window, state.picture, [weights.length, weights[0].length]), box);
+}
+
+/** The rows and columns [r0, r1) x [c0, c1) the kernel's taps reach on the (padded) input. */
+function windowBounds(taps) {
+  const rows = taps.map((t) => t.r);
+  const cols = taps.map((t) => t.c);
+  return { r0: Math.min(...rows), c0: Math.min(...cols), r1: Math.max(...rows) + 1, c1: Math.max(...cols) + 1 };
+}
+
+/** Outlines [r0, r1) x [c0, c1) of a width x height picture on the marker laid over `img`, in percent. */
+function placeMarker(marker, img, { r0, c0, r1, c1 }, width, height) {
+  const clamp = (v, n) => Math.min(Math.max(v, 0), n);
+  marker.style.left = `${(clamp(c0, width) / width) * 100}%`;
+  marker.style.top = `${(clamp(r0, height) / height) * 100}%`;
+  marker.style.width = `${((clamp(c1, width) - clamp(c0, width)) / width) * 100}%`;
+  marker.style.height = `${((clamp(r1, height) - clamp(r0, height)) / height) * 100}%`;
+  marker.hidden = !img.naturalWidth;
 }
 
 // -- the camera: live video through the kernel, computed here; a frozen frame goes to the server --
@@ -480,6 +508,15 @@ document.addEventListener("paste", (e) => {
 });
 el.outputImage.addEventListener("pointermove", inspectPixel);
 el.outputImage.addEventListener("pointerdown", inspectPixel);
+// the keyboard's way in: arrows walk the output pixels, the sum and the markers follow
+cellCursor(el.outputImage, {
+  size: () => ({ rows: state.output?.height ?? 0, cols: state.output?.width ?? 0 }),
+  onMove: ({ row, col }) => showPixel(row, col),
+  onLeave: () => {
+    el.inputWindow.hidden = true;
+    el.outputMarker.hidden = true;
+  },
+});
 
 async function start() {
   try {

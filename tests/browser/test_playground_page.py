@@ -180,6 +180,33 @@ def test_edge_detection_shows_absolute_values_by_default_and_clip_is_darker(play
     page.console_errors.check()
 
 
+def test_the_window_is_outlined_on_the_input_and_the_keyboard_walks_the_output(playground):
+    page = playground
+    page.get_by_test_id("preset").select_option("gaussian_blur_5x5")
+    output_after(page)
+    image = page.get_by_test_id("output-image").bounding_box()
+    page.get_by_test_id("output-image").hover(position={"x": image["width"] / 2, "y": image["height"] / 2})
+    window = page.get_by_test_id("input-window")
+    window.wait_for()
+    picture = page.get_by_test_id("input-image").bounding_box()
+    natural = page.get_by_test_id("input-image").evaluate("i => i.naturalWidth")
+    # a 5x5 window is 5 of the picture's pixels wide, wherever the picture is drawn at
+    assert window.bounding_box()["width"] == pytest.approx(picture["width"] * 5 / natural, abs=1)
+    assert page.get_by_test_id("output-marker").is_visible()
+    zoom = page.get_by_test_id("window-zoom")
+    assert zoom.evaluate("c => [c.width, c.height]") == [5, 5]
+    output = page.get_by_test_id("output-image")
+    output.focus()
+    for key in ("Home", "ArrowRight", "ArrowDown", "ArrowDown"):
+        page.keyboard.press(key)
+    assert "Output pixel (row 2, column 1)" in page.get_by_test_id("pixel-detail").text_content()
+    left = window.bounding_box()["x"] - picture["x"]
+    assert left == pytest.approx(0, abs=1)  # column 1's window starts at column -1: clamped to the edge
+    page.keyboard.press("Escape")
+    assert window.is_hidden()
+    page.console_errors.check()
+
+
 def test_stride_dilation_and_grayscale_change_the_output_size(playground):
     page = playground
     page.get_by_test_id("stride").fill("2")
