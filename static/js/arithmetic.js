@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { CONFIG } from "./config.js";
 import { MIN_LABELLED_CELL, cellSize, drawGrid, drawWindow } from "./arithmetic-draw.js";
-import { formatNumber, showError as showErrorIn } from "./ui.js";
+import { cellCursor, formatNumber, showError as showErrorIn } from "./ui.js";
 
 /** 4 -> "4", 2.3333 -> "2.33" */
 function num(v) {
@@ -771,8 +771,18 @@ document.querySelectorAll("[data-preset]").forEach((button) => {
 el.prev.addEventListener("click", () => jumpTo(state.step - 1));
 el.next.addEventListener("click", () => jumpTo(state.step + 1));
 el.play.addEventListener("click", () => setPlaying(!state.playing));
+// a focused output grid takes the arrows in two dimensions: up and down move a row
+el.outputGrid.setAttribute("tabindex", "0");
+cellCursor(el.outputGrid, {
+  size: () => {
+    const out = state.result?.output;
+    const walksOutputCells = state.mode !== "volume" && (state.mode !== "transposed" || directView());
+    return walksOutputCells && out?.length ? { rows: out.length, cols: out[0].length } : { rows: 0, cols: 0 };
+  },
+  onMove: ({ row, col }) => jumpTo(row * state.result.output[0].length + col),
+});
 document.addEventListener("keydown", (event) => {
-  if (event.target.closest("input, textarea, select")) return;
+  if (event.target.closest("input, textarea, select, #output-grid")) return;
   if (event.key === "ArrowRight") jumpTo(state.step + 1);
   else if (event.key === "ArrowLeft") jumpTo(state.step - 1);
   else if (event.key === " ") {

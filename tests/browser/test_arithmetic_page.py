@@ -142,6 +142,16 @@ def test_transposed_as_a_direct_convolution_over_zero_inserted_input(page, serve
     page.console_errors.check()
 
 
+def test_the_keyboard_walks_the_output_grid_in_two_dimensions(page, server_url):
+    open_page(page, server_url, "?mode=conv&input_size=7&kernel_size=3&stride=1&padding=0&dilation=1&step=0")
+    page.locator("#output-grid").focus()
+    for key in ("Home", "ArrowDown", "ArrowDown", "ArrowRight"):
+        page.keyboard.press(key)
+    assert "Step 12 of 25" in page.get_by_test_id("step-counter").text_content()  # row 2, column 1
+    assert page.get_by_test_id("step-detail").text_content().startswith("output (2, 1)")
+    assert page.get_by_test_id("step-detail").get_attribute("aria-live") == "polite"
+
+
 def test_parameter_calculator(page, server_url):
     open_page(page, server_url, "?mode=conv&input_size=32&kernel_size=5&stride=1&padding=2&dilation=1")
     page.get_by_test_id("in-channels").fill("3")
