@@ -68,3 +68,17 @@ export function drawWindow(svg, size, positions, weights, showWeights) {
     svg.append(node("text", { x: c * size + 3, y: r * size + 10, class: "tap-weight" }, `×${label(weights[k])}`));
   });
 }
+
+/** A dashed line in `overlay` (an SVG laid over both grids) from the right edge of `from` to a dot on `to`. */
+export function linkCells(overlay, from, to) {
+  overlay.replaceChildren();
+  if (!from || !to) return;
+  const box = overlay.getBoundingClientRect();
+  const a = from.getBoundingClientRect();
+  const b = to.getBoundingClientRect();
+  const x1 = a.right - box.left;
+  const y1 = a.top + a.height / 2 - box.top;
+  const x2 = b.left + b.width / 2 - box.left;
+  const y2 = b.top + b.height / 2 - box.top;
+  overlay.append(node("line", { x1, y1, x2, y2 }), node("circle", { cx: x2, cy: y2, r: 4 }));
+}

@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { CONFIG } from "./config.js";
-import { MIN_LABELLED_CELL, cellSize, drawGrid, drawWindow } from "./arithmetic-draw.js";
+import { MIN_LABELLED_CELL, cellSize, drawGrid, drawWindow, linkCells } from "./arithmetic-draw.js";
 import { cellCursor, formatNumber, showError as showErrorIn } from "./ui.js";
 
 /** 4 -> "4", 2.3333 -> "2.33" */
@@ -62,6 +62,10 @@ const el = {
   counter: document.getElementById("step-counter"),
   inputGrid: document.getElementById("input-grid"),
   outputGrid: document.getElementById("output-grid"),
+  kernelFigure: document.getElementById("kernel-figure"),
+  kernelGrid: document.getElementById("kernel-grid"),
+  kernelCaption: document.getElementById("kernel-caption"),
+  linkOverlay: document.getElementById("link-overlay"),
   inputCaption: document.getElementById("input-caption"),
   outputCaption: document.getElementById("output-caption"),
   numbersHidden: document.getElementById("numbers-hidden"),
@@ -427,6 +431,31 @@ function renderGrids() {
   el.next.disabled = state.step >= total - 1;
   if (state.mode === "transposed") renderTransposed();
   else renderSliding();
+  renderKernel();
+  drawLink();
+}
+
+/** The kernel as its own grid of weights, as the current view applies it (none for pooling). */
+function renderKernel() {
+  const pooling = state.mode === "max" || state.mode === "avg";
+  el.kernelFigure.hidden = pooling;
+  if (pooling) return;
+  const direct = directView();
+  const kernel = direct ? state.kernel.map((row) => [...row].reverse()).reverse() : appliedKernel();
+  drawGrid(el.kernelGrid, kernel.length, kernel[0].length, {
+    classOf: () => "kernel",
+    valueOf: (r, c) => kernel[r][c],
+    size: 32,
+  });
+  const flipped = direct || (state.mode === "conv" && el.trueConvolution.checked);
+  el.kernelCaption.textContent = `kernel ${kernel.length} × ${kernel[0].length}${flipped ? " (flipped)" : ""}`;
+}
+
+/** Links the window on the input (or the scattering input cell) to the output cell it makes. */
+function drawLink() {
+  const from = el.inputGrid.querySelector(".window-span") ?? el.inputGrid.querySelector("rect.current");
+  const to = el.outputGrid.querySelector("rect.current") ?? el.outputGrid.querySelector("rect.scatter");
+  linkCells(el.linkOverlay, from, to);
 }
 
 function renderSliding() {
@@ -791,6 +820,8 @@ document.addEventListener("keydown", (event) => {
     setPlaying(!state.playing);
   } else return;
 });
+
+window.addEventListener("resize", () => state.result && drawLink());
 
 readURL();
 refresh();

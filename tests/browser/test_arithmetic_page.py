@@ -152,6 +152,23 @@ def test_the_keyboard_walks_the_output_grid_in_two_dimensions(page, server_url):
     assert page.get_by_test_id("step-detail").get_attribute("aria-live") == "polite"
 
 
+def test_the_kernel_has_its_own_grid_and_a_line_links_the_window_to_its_output(page, server_url):
+    open_page(page, server_url, "?mode=conv&input_size=7&kernel_size=3&stride=2&padding=0&dilation=1&step=4")
+    kernel = page.get_by_test_id("kernel-grid")
+    assert kernel.locator("rect").count() == 9 and kernel.locator("text").count() == 9
+    line = page.locator("#link-overlay line")
+    line.wait_for(state="attached")
+    window = page.locator("#input-grid .window-span").bounding_box()
+    cell = page.locator("#output-grid rect.current").bounding_box()
+    ends = line.evaluate("l => [l.x1.baseVal.value, l.x2.baseVal.value]")
+    overlay = page.locator("#link-overlay").bounding_box()
+    assert ends[0] + overlay["x"] == pytest.approx(window["x"] + window["width"], abs=1)
+    assert ends[1] + overlay["x"] == pytest.approx(cell["x"] + cell["width"] / 2, abs=1)
+    page.locator("[data-testid=preset][data-preset=pool-4x4]").click()
+    page.wait_for_function("() => document.getElementById('kernel-figure').hidden")
+    page.console_errors.check()
+
+
 def test_parameter_calculator(page, server_url):
     open_page(page, server_url, "?mode=conv&input_size=32&kernel_size=5&stride=1&padding=2&dilation=1")
     page.get_by_test_id("in-channels").fill("3")
