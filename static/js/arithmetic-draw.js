@@ -69,7 +69,7 @@ export function drawWindow(svg, size, positions, weights, showWeights) {
   });
 }
 
-/** A dashed line in `overlay` (an SVG laid over both grids) from the right edge of `from` to a dot on `to`. */
+/** A dashed line in `overlay` (an SVG laid over both grids) from the right edge of `from` to a dot on the left edge of `to`. */
 export function linkCells(overlay, from, to) {
   overlay.replaceChildren();
   if (!from || !to) return;
@@ -78,7 +78,7 @@ export function linkCells(overlay, from, to) {
   const b = to.getBoundingClientRect();
   const x1 = a.right - box.left;
   const y1 = a.top + a.height / 2 - box.top;
-  const x2 = b.left + b.width / 2 - box.left;
+  const x2 = b.left - box.left; // the edge, so the dot never covers the number
   const y2 = b.top + b.height / 2 - box.top;
   overlay.append(node("line", { x1, y1, x2, y2 }), node("circle", { cx: x2, cy: y2, r: 4 }));
 }
