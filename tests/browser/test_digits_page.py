@@ -164,7 +164,10 @@ def test_hovering_a_unit_shows_its_receptive_field_and_weights(digits_page):
     detail = page.get_by_test_id("unit-detail")
     detail.locator(".dot-product").wait_for()
     assert "conv1, channel 2" in detail.text_content()
-    assert detail.locator("table.number-grid td").count() == 25  # the 5x5 weights
+    row = detail.get_by_test_id("channel-row")
+    assert row.count() == 1  # conv1 reads one input channel
+    assert row.locator("table.number-grid").nth(0).locator("td").count() == 25  # the 5x5 patch of the input
+    assert row.locator("table.number-grid").nth(1).locator("td").count() == 25  # the 5x5 weights
     # the receptive field is drawn over the input: cyan-tinted pixels appear
     tinted = count_pixels(page, "[data-testid=downsampled]", "b > r + 30")
     assert tinted == 25
