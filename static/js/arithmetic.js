@@ -475,7 +475,10 @@ function renderSliding() {
   const pw = pooling ? 0 : wide("p");
   // max pooling: the cell the engine took (the first maximum, on ties)
   const winner = state.mode === "max" && step?.source ? step.source.join(",") : null;
+  // the grids get what the screen's height leaves, so that a projector shows them and the sum at once
+  const room = Math.max(200, Math.min(460, window.innerHeight - 480));
   const size = drawGrid(el.inputGrid, np, npw, {
+    size: cellSize(Math.max(np, npw), room),
     classOf: (r, c) => {
       if (`${r},${c}` === winner) return "tap winner";
       if (taps.has(`${r},${c}`)) return "tap";

@@ -169,6 +169,20 @@ def test_the_kernel_has_its_own_grid_and_a_line_links_the_window_to_its_output(p
     page.console_errors.check()
 
 
+def test_the_stepper_fits_a_projector_screen(browser, server_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    query = "?mode=conv&input_size=7&kernel_size=3&stride=1&padding=0&dilation=1"
+    page = open_page(context.new_page(), server_url, query)
+    for part in ("input-grid", "output-grid", "step-detail"):
+        box = page.get_by_test_id(part).bounding_box()
+        assert box["y"] + box["height"] <= 720, part  # the grids and the worked sum without scrolling
+    from tests.browser.conftest import RESULTS
+
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=RESULTS / "arithmetic-1280x720.png")
+    context.close()
+
+
 def test_parameter_calculator(page, server_url):
     open_page(page, server_url, "?mode=conv&input_size=32&kernel_size=5&stride=1&padding=2&dilation=1")
     page.get_by_test_id("in-channels").fill("3")
