@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.architectures import ARCHITECTURES  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import free_port, wait_until_up  # noqa: E402
 
 DIGIT = {"pixels": [[0] * 28 for _ in range(4)] + [[0] * 12 + [255] * 4 + [0] * 12 for _ in range(20)] + [[0] * 28] * 4}
 
@@ -76,12 +76,7 @@ def main() -> None:
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=ROOT, env=env, start_new_session=True
     )
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_until_up(url, server)
         time.sleep(1.0)  # let the embedded worker start
         print(f"{os.cpu_count()} cores; server on {url} with its defaults")
 

@@ -130,6 +130,11 @@ def same_padding(kernel_size: int, dilation: int = 1) -> int:
 OUTPUT_MAPPINGS = ("clip", "abs", "rescale")
 
 
+def _check_output(output: str) -> None:
+    if output not in OUTPUT_MAPPINGS:
+        raise EngineError(f"output must be one of {', '.join(OUTPUT_MAPPINGS)}, got {output!r}")
+
+
 def to_pixels(values: np.ndarray, output: str = "clip") -> np.ndarray:
     """Maps filtered values (any real numbers) to 0..255 uint8.
 
@@ -138,8 +143,7 @@ def to_pixels(values: np.ndarray, output: str = "clip") -> np.ndarray:
     ``rescale``: ``(v - min) / (max - min) * 255`` over the whole picture, rounded
     (a constant picture is clipped instead, as it has no range to stretch).
     """
-    if output not in OUTPUT_MAPPINGS:
-        raise EngineError(f"output must be one of {', '.join(OUTPUT_MAPPINGS)}, got {output!r}")
+    _check_output(output)
     values = np.asarray(values, dtype=np.float64)
     if output == "abs":
         values = np.abs(values)
@@ -189,8 +193,7 @@ def apply_kernel(
 
     A 4th (alpha) channel is not filtered: it is sampled at the window centres.
     """
-    if output not in OUTPUT_MAPPINGS:  # before the work, not after it
-        raise EngineError(f"output must be one of {', '.join(OUTPUT_MAPPINGS)}, got {output!r}")
+    _check_output(output)  # before the work, not after it
     image = np.asarray(image)
     return with_alpha(image, to_pixels(filter_values(image, kernel, padding_mode, stride, dilation), output), stride)
 

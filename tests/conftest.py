@@ -1,7 +1,11 @@
-"""Shared helpers: the in-repo MNIST sample, a free loopback port."""
+"""Shared helpers: the in-repo MNIST sample, a free loopback port, waiting for a started server."""
 
 import socket
+import subprocess
+import time
 from pathlib import Path
+
+import httpx
 
 SAMPLE_PATH = Path(__file__).parent / "data" / "mnist-sample.npz"
 
@@ -10,3 +14,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    """Returns once ``url``/healthz answers 200; a server that exits or stays silent for ``seconds``
+    fails the caller (and is killed, so nothing is left running)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the server exited with {process.returncode}"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(f"{url} did not come up in {seconds} s")

@@ -3,14 +3,13 @@
 import json
 import subprocess
 import sys
-import time
 
 import httpx
 import numpy as np
 
 from app.cli import main
 from engine import load_digits, load_network
-from tests.conftest import SAMPLE_PATH, free_port
+from tests.conftest import SAMPLE_PATH, free_port, wait_until_up
 
 
 def test_train_writes_weights_that_evaluate_reads(tmp_path, capsys):
@@ -80,14 +79,8 @@ def test_serve_starts_the_app(tmp_path):
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1"])
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert process.poll() is None and time.monotonic() < deadline, "convscope serve did not start"
-                time.sleep(0.2)
+        wait_until_up(f"http://127.0.0.1:{port}", process, seconds=30)
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
         assert response.status_code == 200 and response.json()["status"] == "ok"
     finally:
         process.terminate()

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,12 +36,7 @@ def server(tmp_path_factory):
     args = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     process = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    wait_until_up(url, process, seconds=30)
     yield port, url
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=20)

@@ -93,7 +93,7 @@ const state = {
   square: true, w: { n: 7, f: 3, s: 1, p: 0, d: 1 }, // the width's sizes when not square
   volume: null, // volume mode: { input (C, N, N), filters (K, C, F, F), biases (K) }
   input: null, kernel: null, customInput: false, customKernel: false,
-  arithmetic: null, result: null, playing: false, timer: null, seq: 0,
+  arithmetic: null, result: null, direct: null, playing: false, timer: null, seq: 0,
 };
 
 // -- values ---------------------------------------------------------------------------------
@@ -161,7 +161,12 @@ function volumeValues() {
 /** The kernel the window applies: as typed (cross-correlation), or turned by 180 degrees (true convolution). */
 function appliedKernel() {
   const flip = state.mode === "conv" && el.trueConvolution.checked;
-  return flip ? state.kernel.map((row) => [...row].reverse()).reverse() : state.kernel;
+  return flip ? rotated(state.kernel) : state.kernel;
+}
+
+/** The kernel turned by 180°, as a true convolution (and a transposed one, written directly) reads it. */
+function rotated(kernel) {
+  return kernel.map((row) => [...row].reverse()).reverse();
 }
 
 function gridToText(grid) {
@@ -393,6 +398,12 @@ function directView() {
  * Returns that grid, q, and one step per output cell (null when P > D(F − 1): the padding would be negative).
  */
 function directSteps() {
+  // built once per server result: stepping and drawing ask for it many times
+  if (state.direct?.result !== state.result) state.direct = { result: state.result, ...zeroInsertedConvolution() };
+  return state.direct;
+}
+
+function zeroInsertedConvolution() {
   const { n, s, d, f, p } = state;
   const q = d * (f - 1) - p;
   if (q < 0) return { grid: null, q, steps: [] };
@@ -400,7 +411,7 @@ function directSteps() {
   const grid = Array.from({ length: side }, () => new Array(side).fill(0));
   for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) grid[q + r * s][q + c * s] = state.input[r][c];
   const out = side - d * (f - 1);
-  const flipped = state.kernel.map((row) => [...row].reverse()).reverse();
+  const flipped = rotated(state.kernel);
   const result = [];
   for (let i = 0; i < out; i++) {
     for (let j = 0; j < out; j++) {
@@ -441,7 +452,7 @@ function renderKernel() {
   el.kernelFigure.hidden = pooling;
   if (pooling) return;
   const direct = directView();
-  const kernel = direct ? state.kernel.map((row) => [...row].reverse()).reverse() : appliedKernel();
+  const kernel = direct ? rotated(state.kernel) : appliedKernel();
   drawGrid(el.kernelGrid, kernel.length, kernel[0].length, {
     classOf: () => "kernel",
     valueOf: (r, c) => kernel[r][c],

@@ -401,12 +401,13 @@ function showDetail(view, channel, row, col) {
   const where = `rows ${row * layer.s[0] - layer.p[0]}–${row * layer.s[0] - layer.p[0] + layer.d[0] * (layer.k[0] - 1)}`;
 
   if (layer.kind === "pool") {
-    const taps = windows[0].flat().map((t) => t.value);
+    const grid = windows[0].map((r) => r.map((t) => t.value));
+    const taps = grid.flat();
     const verb = layer.type === "maxpool" ? "max" : "mean";
     parts.push(paragraph(`${layer.k.join("×")} ${verb} pooling of ${layer.from} channel ${channel}, ${where}:`));
     // the engine sends the gradient to the first tap equal to the maximum (PyTorch's rule): mark that one only
     const winner = layer.type === "maxpool" ? taps.indexOf(Math.max(...taps)) : -1;
-    parts.push(numberGrid(windows[0].map((r) => r.map((t) => t.value)), false, winner));
+    parts.push(numberGrid(grid, false, winner));
     parts.push(paragraph(`${verb}(${taps.map((v) => formatNumber(v)).join(", ")}) = ${formatNumber(value, 3)}`));
   } else {
     const weights = state.weights[layer.name];
@@ -424,10 +425,10 @@ function showDetail(view, channel, row, col) {
       const rows = h("div", { class: "channel-rows", "data-testid": "channel-rows" });
       filter.forEach((w, c) => {
         const patch = windows[c].map((r) => r.map((t) => t.value));
+        const [inputs, taps] = [patch.flat(), w.flat()];
         const weightsGrid = numberGrid(w, true);
         weightsGrid.querySelectorAll("td").forEach((td, k) => {
-          const x = patch.flat()[k];
-          td.title = `${formatNumber(w.flat()[k], 3)} × ${formatNumber(x, 3)} = ${formatNumber(w.flat()[k] * x, 3)}`;
+          td.title = `${formatNumber(taps[k], 3)} × ${formatNumber(inputs[k], 3)} = ${formatNumber(taps[k] * inputs[k], 3)}`;
         });
         rows.append(
           h(

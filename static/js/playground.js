@@ -43,6 +43,7 @@ const state = {
   presets: {},
   picture: null, // { blob, width, height, rgba: Uint8ClampedArray } as sent to the API
   output: null, // { width, height, rgba }
+  sum: null, // what the output was made with: { weights, scale, scaleText, output mapping, range }
   seq: 0,
   timer: null,
   urls: [],
@@ -281,7 +282,6 @@ async function apply() {
     if (seq !== state.seq) return; // a newer request is on its way
     showURL(el.outputImage, blob);
     state.output = await pixelsOf(blob);
-    state.kernel = kernel;
     // the worked sum prints the weights as typed and the scale in front, so its terms add up exactly
     state.sum = {
       weights, scale, scaleText: el.kernelScale.value.trim(),
@@ -340,7 +340,7 @@ function grayAt(k) {
 }
 
 function inspectPixel(event) {
-  if (!state.output || !state.kernel) return;
+  if (!state.output) return;
   const cell = cellAt(el.outputImage, event, state.output);
   if (cell) showPixel(cell.row, cell.col);
 }

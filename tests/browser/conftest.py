@@ -7,13 +7,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_up
 
 CHROMIUM = os.environ.get("CONVSCOPE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,17 +44,7 @@ def server_url(tmp_path_factory):
         start_new_session=True,  # its own process group: stopping it stops its training worker too
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the app did not start under uvicorn")
-        time.sleep(0.2)
+    wait_until_up(url, process, seconds=30)
     yield url
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=20)

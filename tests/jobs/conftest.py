@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from engine.architectures import ARCHITECTURES
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_DIGITS = ARCHITECTURES["tiny"]  # one conv layer: seconds to train
@@ -47,21 +47,8 @@ class Process:
 def serve(env: dict[str, str], port: int, workers: int = 2) -> Process:
     args = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = Process([*args, "--workers", str(workers)], env).start()
-    wait_until_up(f"http://127.0.0.1:{port}", process)
+    wait_until_up(f"http://127.0.0.1:{port}", process.popen)
     return process
-
-
-def wait_until_up(url: str, process: Process, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.popen.poll() is None, f"the server exited with {process.popen.returncode}"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not come up in {seconds} s")
 
 
 def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
