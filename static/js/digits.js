@@ -8,6 +8,7 @@ import { extent, legend, outlineCells, paintGrid } from "./draw.js";
 import { setupExplain } from "./explain.js";
 import { setupLearned } from "./learned.js";
 import { ACTIVATIONS, geometry, receptiveField, weightedSum, windowOf } from "./network.js";
+import { buildNetworkView, linkNetworkView, paintNetworkView } from "./network-view-draw.js";
 import { Sketchpad } from "./sketchpad.js";
 import { gallery, probabilityBars } from "./train-draw.js";
 import { cellAt, cellCursor, formatNumber, formatPercent, h, showError } from "./ui.js";
@@ -30,6 +31,7 @@ const el = {
   inputAbout: document.getElementById("input-about"),
   toggles: document.getElementById("layer-toggles"),
   layers: document.getElementById("layers"),
+  network: document.getElementById("network-view"),
   detailPanel: document.getElementById("unit-detail"),
   detail: document.getElementById("unit-detail-body"),
   detailInput: document.getElementById("detail-input"),
@@ -53,6 +55,7 @@ const state = {
   weights: {}, // conv layers' weights, fetched once for the unit details
   inputImage: null, // painted ImageData of the network's input
   views: {}, // per layer: { layer, section, tiles: [{canvas, image}], values }
+  network: null, // the whole network in one view: buildNetworkView()
   inFlight: false,
   pending: null,
   epoch: 0, // bumped by clear: answers to older drawings are dropped
@@ -122,6 +125,7 @@ function showEmpty() {
   el.bars.querySelectorAll("li").forEach((li) => li.classList.remove("top"));
   paintInput(null);
   for (const view of Object.values(state.views)) view.section.classList.add("stale");
+  state.network?.root.classList.add("stale");
   state.pinned = null;
   el.detailPanel.classList.remove("pinned");
   clearDetail();
@@ -203,6 +207,32 @@ function buildLayerViews() {
     el.layers.append(section);
     state.views[layer.name] = { layer, section, title, scale, tilesBox: tiles, tiles: [] };
   }
+  buildOverview();
+}
+
+/** The whole network in one view above the layers: pointing at its thumbnails works as on the big maps. */
+function buildOverview() {
+  state.network = buildNetworkView(el.network, state.layers, state.info.input_shape, state.info.labels);
+  for (const column of state.network.columns.slice(1)) {
+    const view = state.views[column.name];
+    column.canvases.forEach((canvas, channel) => {
+      if (column.kind === "fc") {
+        canvas.addEventListener("pointermove", (e) => {
+          const cell = state.result && cellAt(canvas, e);
+          if (cell && !state.pinned) describeUnitAt(view, cell.row); // the strip stands upright here
+        });
+      } else {
+        canvas.addEventListener("pointermove", (e) => state.pinned || inspect(view, channel, cellAt(canvas, e)));
+        canvas.addEventListener("pointerdown", (e) => togglePin(view, channel, cellAt(canvas, e)));
+      }
+      canvas.addEventListener("pointerleave", leaveCell);
+    });
+  }
+}
+
+/** Copies the input and the big maps, with whatever is outlined on them, into the whole-network view. */
+function syncOverview() {
+  paintNetworkView(state.network, (name, k) => (name === "input" ? el.downsampled : state.views[name].tiles[k]?.canvas));
 }
 
 function renderLayers(layers) {
@@ -227,6 +257,8 @@ function renderLayers(layers) {
       tile.image = paintGrid(tile.canvas, grid, scale.color);
     });
   }
+  state.network.root.classList.remove("stale");
+  syncOverview();
 }
 
 function makeTile(view, channel) {
@@ -264,14 +296,10 @@ function makeTile(view, channel) {
   if (kind === "fc") {
     canvas.addEventListener("pointermove", (e) => describeUnit(view, e));
   } else {
-    canvas.addEventListener("pointermove", (e) => state.pinned || inspect(view, channel, e));
-    canvas.addEventListener("pointerdown", (e) => togglePin(view, channel, e));
+    canvas.addEventListener("pointermove", (e) => state.pinned || inspect(view, channel, cellAt(canvas, e)));
+    canvas.addEventListener("pointerdown", (e) => togglePin(view, channel, cellAt(canvas, e)));
   }
-  canvas.addEventListener("pointerleave", () => {
-    if (state.pinned) return; // a pinned cell stays outlined and explained when the pointer or finger leaves
-    state.inspected = null;
-    restoreHighlights();
-  });
+  canvas.addEventListener("pointerleave", leaveCell);
   view.tilesBox.append(canvas);
   return { canvas, image: null };
 }
@@ -295,6 +323,14 @@ function restoreHighlights() {
     for (const tile of view.tiles) tile.canvas.classList.remove("focused");
   }
   mirrorInput();
+  syncOverview();
+  linkNetworkView(state.network, null);
+}
+
+function leaveCell() {
+  if (state.pinned) return; // a pinned cell stays outlined and explained when the pointer or finger leaves
+  state.inspected = null;
+  restoreHighlights();
 }
 
 /** Copies the input, with whatever is outlined on it, into the detail panel beside the maps. */
@@ -305,11 +341,9 @@ function mirrorInput() {
   el.detailInput.getContext("2d").drawImage(el.downsampled, 0, 0);
 }
 
-/** A click or tap pins the cell under it (its explanation stays); the same cell again, or Escape, lets go. */
-function togglePin(view, channel, event) {
-  if (!state.result) return;
-  const cell = cellAt(view.tiles[channel].canvas, event);
-  if (!cell) return;
+/** A click or tap pins `cell` (its explanation stays); the same cell again, or Escape, lets go. */
+function togglePin(view, channel, cell) {
+  if (!state.result || !cell) return;
   const pinned = state.pinned;
   if (pinned && pinned.view === view && pinned.channel === channel && pinned.row === cell.row && pinned.col === cell.col) {
     unpin();
@@ -333,10 +367,8 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && state.pinned) unpin();
 });
 
-function inspect(view, channel, event) {
-  if (!state.result) return;
-  const cell = cellAt(view.tiles[channel].canvas, event);
-  if (!cell) return;
+function inspect(view, channel, cell) {
+  if (!state.result || !cell) return;
   state.inspected = { view, channel, row: cell.row, col: cell.col };
   highlight(state.inspected);
 }
@@ -346,20 +378,23 @@ function highlight({ view, channel, row, col }) {
   const { layer } = view;
   restoreHighlights();
 
-  outlineCells(el.downsampled, state.inputImage, ...receptiveField(state.layers, layer.name, row, col, "input"));
+  const field = receptiveField(state.layers, layer.name, row, col, "input");
+  outlineCells(el.downsampled, state.inputImage, ...field);
   mirrorInput();
   const tile = view.tiles[channel];
   // the cell itself in solid cyan, a colour the magma scale never uses, so it stands out on dark and bright
   outlineCells(tile.canvas, tile.image, row, col, row + 1, col + 1, "#22d3ee", 1);
   tile.canvas.classList.add("focused");
 
+  const span = layer.from === "input" ? field : receptiveField(state.layers, layer.name, row, col, layer.from);
+  // a convolution looks through every channel of the layer before; pooling only through its own
+  const channels = layer.from === "input" ? [0] : layer.kind === "conv" ? state.views[layer.from].tiles.map((_, c) => c) : [channel];
   if (layer.from !== "input") {
-    const previous = receptiveField(state.layers, layer.name, row, col, layer.from);
     const prevView = state.views[layer.from];
-    // a convolution looks through every channel of the layer before; pooling only through its own
-    const channels = layer.kind === "conv" ? prevView.tiles.map((_, c) => c) : [channel];
-    for (const c of channels) outlineCells(prevView.tiles[c].canvas, prevView.tiles[c].image, ...previous);
+    for (const c of channels) outlineCells(prevView.tiles[c].canvas, prevView.tiles[c].image, ...span);
   }
+  syncOverview();
+  linkNetworkView(state.network, { name: layer.name, channel, row, col, channels, window: span, field });
   showDetail(view, channel, row, col);
 }
 
@@ -370,14 +405,14 @@ function describeUnit(view, event) {
 }
 
 function describeUnitAt(view, col) {
-  const cell = { col };
-  const value = view.values[cell.col];
+  const value = view.values[col];
   const output = view.layer.label === "output";
-  const name = output ? state.info.labels[cell.col] : `unit ${cell.col}`;
+  const name = output ? state.info.labels[col] : `unit ${col}`;
   const text = output
-    ? `probability ${formatPercent(state.result.probabilities[cell.col])}; logit ${formatNumber(value, 3)} (softmax turns the logits into the probabilities)`
+    ? `probability ${formatPercent(state.result.probabilities[col])}; logit ${formatNumber(value, 3)} (softmax turns the logits into the probabilities)`
     : `value ${formatNumber(value, 3)}`;
   clearDetail(`${view.layer.label}, ${name}`, text);
+  linkNetworkView(state.network, { name: view.layer.name, unit: col });
 }
 
 function clearDetail(title = "Hover a cell", text = "Point at (or tap) any cell of a convolution or pooling map to see how it was computed.") {

@@ -56,6 +56,7 @@ def browser():
         pytest.fail(f"Chromium not found at {CHROMIUM}: scripts/test.sh installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
+    RESULTS.mkdir(exist_ok=True)  # screenshots for a person to look at
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
@@ -69,16 +70,35 @@ class ConsoleErrors(list):
         assert not unexpected, f"console errors: {unexpected}"
 
 
-@pytest.fixture
-def page(browser, request):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})
-    page = context.new_page()
+def watch_console(page):
+    """Collects the page's console errors and uncaught exceptions in ``page.console_errors``."""
     errors = ConsoleErrors()
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.console_errors = errors
+    return page
+
+
+@pytest.fixture
+def page_at(browser):
+    """Opens pages at a chosen screen size (a 1280x720 projector, a 360 px phone with touch), console watched."""
+    contexts = []
+
+    def open_page(width, height, touch=False):
+        context = browser.new_context(viewport={"width": width, "height": height}, has_touch=touch, is_mobile=touch)
+        contexts.append(context)
+        return watch_console(context.new_page())
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = watch_console(context.new_page())
     yield page
-    RESULTS.mkdir(exist_ok=True)
     # a parametrised test's name holds its parameters ("/", "?"...): keep it one flat file name
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
     page.screenshot(path=RESULTS / f"{name}.png", full_page=True)

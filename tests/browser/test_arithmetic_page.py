@@ -178,7 +178,6 @@ def test_the_stepper_fits_a_projector_screen(browser, server_url):
         assert box["y"] + box["height"] <= 720, part  # the grids and the worked sum without scrolling
     from tests.browser.conftest import RESULTS
 
-    RESULTS.mkdir(exist_ok=True)
     page.screenshot(path=RESULTS / "arithmetic-1280x720.png")
     context.close()
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.browser.conftest import RESULTS
+
 pytestmark = pytest.mark.browser
 
 LAYER_TITLES = [
@@ -217,9 +219,6 @@ def test_the_page_works_on_a_phone(browser, server_url):
     assert width <= 360
     page.locator("[data-testid=sample-digit][data-digit='3']").tap()
     wait_for_guess(page, 3)
-    from tests.browser.conftest import RESULTS
-
-    RESULTS.mkdir(exist_ok=True)
     page.screenshot(path=RESULTS / "digits-phone.png", full_page=True)
     context.close()
 
@@ -243,9 +242,6 @@ def test_a_tapped_cell_stays_pinned_on_a_phone_with_its_explanation_in_view(brow
     page.wait_for_function("() => document.querySelector('[data-testid=unit-detail]').classList.contains('pinned')")
     assert "pool2, channel 2" in detail.text_content()  # still there after the finger lifted
     assert in_viewport(page, "unit-detail") and in_viewport(page, "detail-input")  # a sheet next to the map
-    from tests.browser.conftest import RESULTS
-
-    RESULTS.mkdir(exist_ok=True)
     page.screenshot(path=RESULTS / "digits-phone-pinned.png")
     pool2.tap(position={"x": 20, "y": 20})  # the same cell again lets go
     page.wait_for_function("() => !document.querySelector('[data-testid=unit-detail]').classList.contains('pinned')")
@@ -296,9 +292,6 @@ def test_conv2s_sum_is_one_row_per_input_channel_readable_on_a_projector(browser
         for part in row.locator("figure").all():
             box = part.bounding_box()
             assert box["x"] + box["width"] <= panel["x"] + panel["width"]  # nothing cut off by the panel
-    from tests.browser.conftest import RESULTS
-
-    RESULTS.mkdir(exist_ok=True)
     page.screenshot(path=RESULTS / "digits-conv2-detail-1280.png")
     context.close()
 
@@ -315,3 +308,62 @@ def test_the_guess_updates_while_the_stroke_is_still_being_drawn(digits_page):
     page.wait_for_function("() => document.querySelector('[data-testid=prediction]').textContent.trim() !== ''")
     page.mouse.up()
     wait_for_guess(page, 1)
+
+
+def test_the_whole_network_is_one_view_with_links_from_the_selected_unit(page_at, server_url):
+    page = page_at(1280, 720)
+    page.goto(server_url + "/")
+    page.locator("[data-testid=sample-digit][data-digit='3']").click()
+    wait_for_guess(page, 3)
+    network = page.get_by_test_id("network-view")
+    columns = [c.get_attribute("data-layer") for c in network.get_by_test_id("network-column").all()]
+    assert columns == ["input", "conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3"]
+    # the input on the left, every layer to its right, all inside the view
+    boxes = [c.bounding_box() for c in network.get_by_test_id("network-column").all()]
+    assert [b["x"] for b in boxes] == sorted(b["x"] for b in boxes)
+    # a conv2 unit reads a 5x5 window of each of pool1's six maps: six patches, six links, its field on the input
+    conv2 = page.locator("[data-testid=layer][data-layer=conv2] [data-testid=activation-map]")
+    conv2.nth(5).click(position={"x": 30, "y": 30})
+    assert network.locator("[data-testid=network-patch]").count() == 6
+    assert network.locator("[data-testid=network-link]").count() == 6
+    assert network.locator("[data-testid=network-field]").count() == 1
+    unit = network.locator("[data-testid=network-unit]").bounding_box()
+    patch = network.locator("[data-testid=network-patch]").first.bounding_box()
+    field = network.locator("[data-testid=network-field]").bounding_box()
+    assert field["x"] < patch["x"] < unit["x"]  # input, pool1, conv2 from left to right
+    page.get_by_test_id("unit-card").get_by_text("Switch off this filter").wait_for()  # the click's card is in
+    network.scroll_into_view_if_needed()
+    page.screenshot(path=RESULTS / "digits-network-1280x720.png")
+    # pointing in the view itself pins the unit under the pointer, and the explanation follows
+    thumb = network.locator("canvas[data-layer=pool1][data-channel='1']")
+    thumb.click(position={"x": 2, "y": 2})
+    detail = page.get_by_test_id("unit-detail")
+    assert detail.locator("h3").first.text_content().startswith("pool1, channel 1, cell (0, 0)")
+    assert network.locator("[data-testid=network-patch]").count() == 1  # pooling reads its own channel only
+    page.keyboard.press("Escape")
+    assert network.locator("[data-testid=network-link]").count() == 0
+    # a dense unit reads all of the layer before: its links fan out to that whole column
+    strip = network.locator("canvas[data-layer=fc1]")
+    strip.hover(position={"x": 4, "y": 10})
+    assert network.locator("[data-testid=network-link]").count() == 2
+    assert detail.locator("h3").first.text_content().startswith("fc1, unit")
+    page.console_errors.check()
+
+
+def test_the_whole_network_fits_a_phone(page_at, server_url):
+    page = page_at(360, 740, touch=True)
+    page.goto(server_url + "/")
+    page.locator("[data-testid=sample-digit][data-digit='3']").tap()
+    wait_for_guess(page, 3)
+    network = page.get_by_test_id("network-view")
+    network.scroll_into_view_if_needed()
+    view = network.bounding_box()
+    for canvas in network.locator("canvas").all():
+        box = canvas.bounding_box()
+        assert view["x"] <= box["x"] and box["x"] + box["width"] <= view["x"] + view["width"] + 0.5
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    network.locator("canvas[data-layer=conv1][data-channel='0']").tap(position={"x": 10, "y": 10})
+    page.wait_for_function("() => document.querySelector('[data-testid=unit-detail]').classList.contains('pinned')")
+    assert network.locator("[data-testid=network-link]").count() == 1
+    page.screenshot(path=RESULTS / "digits-network-phone.png")
+    page.console_errors.check()

@@ -1,0 +1,195 @@
+// The whole network in one view, as CNN Explainer draws it: the input on the left, then every layer as a
+// column of its maps (a dense layer as a strip of units), and lines from the selected unit to the window it
+// reads in the layer before. The thumbnails copy the big maps' canvases, so whatever is outlined there
+// (the unit, its window, its receptive field on the input) shows here too.
+
+import { h } from "./ui.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const HEADER = 34; // px above the columns for each layer's name and shape
+// a layer with more maps than this gets side-by-side sub-columns (16 on a phone, where width is short)
+const MAPS_PER_COLUMN = { wide: 8, narrow: 16 };
+const STRIP = 10; // width of a dense layer's strip of units
+const CYAN = "#22d3ee"; // the selected unit's colour on the big maps too
+
+function svgElement(tag, attributes) {
+  const element = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, String(value));
+  return element;
+}
+
+/**
+ * Builds one column for the input and one per layer (`layers` from geometry()), into `root`.
+ * Returns the view: its columns (each with its thumbnails' canvases) and the SVG the links go in.
+ */
+export function buildNetworkView(root, layers, inputShape, labels) {
+  const columns = [
+    { name: "input", label: "input", kind: "input", shape: inputShape },
+    ...layers.map((l) => ({ name: l.name, label: l.label, kind: l.kind, shape: l.shape })),
+  ];
+  const links = svgElement("svg", { class: "network-links" });
+  root.replaceChildren();
+  for (const column of columns) {
+    // the input is shown as the network reads its first channel; a dense layer is one strip
+    const count = column.kind === "conv" || column.kind === "pool" ? column.shape[0] : 1;
+    column.header = h(
+      "div",
+      { class: "network-header", "data-testid": "network-column", dataset: { layer: column.name } },
+      column.label,
+      h("span", { text: column.shape.join("×") }),
+    );
+    column.canvases = Array.from({ length: count }, (_, k) =>
+      h("canvas", { class: `network-map network-${column.kind}`, dataset: { layer: column.name, channel: String(k) } }),
+    );
+    column.labels = column.label === "output" ? labels.map((name) => h("span", { class: "network-label", text: name })) : [];
+    root.append(column.header, ...column.canvases, ...column.labels);
+  }
+  root.append(links);
+  const view = { root, links, columns, selection: null };
+  new ResizeObserver(() => layoutNetworkView(view)).observe(root);
+  return view;
+}
+
+/** Places the columns across the view's width: maps as large as the height and width allow, gaps for the links. */
+export function layoutNetworkView(view) {
+  const { root, columns } = view;
+  const width = root.clientWidth;
+  if (!width) return;
+  const narrow = width < 600;
+  const height = narrow ? 220 : 300;
+  const minGap = narrow ? 8 : 20;
+  const labelWidth = Math.max(0, ...columns.flatMap((c) => c.labels.map((l) => l.textContent.length))) * 6.5 + 4;
+  for (const column of columns) {
+    column.subColumns = Math.ceil(column.canvases.length / MAPS_PER_COLUMN[narrow ? "narrow" : "wide"]);
+    column.rows = Math.ceil(column.canvases.length / column.subColumns);
+    column.gap = column.rows > 8 ? 2 : 4;
+  }
+  const spatial = columns.filter((c) => c.kind !== "fc");
+  const strips = columns.length - spatial.length;
+  // the input, where every explanation ends, may take twice a map's share of the width
+  const shares = spatial.reduce((n, c) => n + (c.kind === "input" ? 2 : c.subColumns), 0);
+  const share = (width - strips * STRIP - labelWidth - minGap * (columns.length - 1)) / shares;
+  for (const column of spatial) {
+    const [, rows, cols] = column.shape.length === 3 ? column.shape : [1, ...column.shape];
+    const fromHeight = (height - (column.rows - 1) * column.gap) / column.rows;
+    const fromWidth = column.kind === "input" ? 2 * share : share;
+    const side = Math.max(4, Math.floor(Math.min(column.kind === "input" ? 96 : 64, fromHeight, fromWidth)));
+    column.mapHeight = side;
+    column.mapWidth = Math.max(4, Math.round((side * cols) / rows));
+    column.width = column.subColumns * column.mapWidth + (column.subColumns - 1) * 2;
+  }
+  for (const column of columns.filter((c) => c.kind === "fc")) column.width = STRIP;
+  const used = columns.reduce((n, c) => n + c.width, 0) + labelWidth;
+  const gap = columns.length > 1 ? Math.max(minGap, (width - used) / (columns.length - 1)) : 0;
+
+  let x = 0;
+  columns.forEach((column, i) => {
+    // centred over the column and its class labels, never cut off at either edge; on a phone the names
+    // take two staggered lines, so that neighbours do not run into each other
+    const centre = x + (column.width + (column.labels.length ? labelWidth : 0)) / 2;
+    const line = narrow ? (i % 2) * (HEADER / 2 - 2) : 0;
+    place(column.header, Math.min(Math.max(centre - 40, 0), width - 80), line, 80, HEADER - line);
+    if (column.kind === "fc") {
+      column.rects = [{ x, y: HEADER, w: STRIP, h: height }];
+      column.labels.forEach((label, u) => {
+        const step = height / column.labels.length;
+        place(label, x + STRIP + 3, HEADER + u * step, labelWidth, step);
+        label.style.fontSize = `${Math.min(11, step)}px`;
+      });
+    } else {
+      const block = column.rows * column.mapHeight + (column.rows - 1) * column.gap;
+      const top = HEADER + (height - block) / 2;
+      column.rects = column.canvases.map((_, k) => ({
+        x: x + Math.floor(k / column.rows) * (column.mapWidth + 2),
+        y: top + (k % column.rows) * (column.mapHeight + column.gap),
+        w: column.mapWidth,
+        h: column.mapHeight,
+      }));
+    }
+    column.canvases.forEach((canvas, k) => place(canvas, column.rects[k].x, column.rects[k].y, column.rects[k].w, column.rects[k].h));
+    x += column.width + gap;
+  });
+  root.style.height = `${HEADER + height + 4}px`;
+  view.links.setAttribute("viewBox", `0 0 ${width} ${HEADER + height + 4}`);
+  linkNetworkView(view, view.selection);
+}
+
+function place(element, x, y, w, hgt) {
+  Object.assign(element.style, { left: `${x}px`, top: `${y}px`, width: `${w}px`, height: `${hgt}px` });
+}
+
+/**
+ * Copies each column's source canvas into its thumbnails: `source(name, k)` gives the big map's canvas
+ * (one pixel per cell); a dense layer's horizontal strip is turned upright.
+ */
+export function paintNetworkView(view, source) {
+  for (const column of view.columns) {
+    column.canvases.forEach((canvas, k) => {
+      const from = source(column.name, k);
+      if (!from || !from.width) return;
+      const upright = column.kind === "fc";
+      canvas.width = upright ? from.height : from.width;
+      canvas.height = upright ? from.width : from.height;
+      const ctx = canvas.getContext("2d");
+      if (upright) ctx.setTransform(0, 1, 1, 0, 0, 0); // swaps x and y: unit u goes to row u
+      ctx.drawImage(from, 0, 0);
+    });
+  }
+}
+
+/** The rectangle of cells [r0, c0, r1, c1) of a thumbnail, in the view's pixels, clipped to the map. */
+function cellsRect(column, k, [r0, c0, r1, c1]) {
+  const rect = column.rects[k];
+  const canvas = column.canvases[k];
+  const [rows, cols] = column.kind === "fc" ? [canvas.height, 1] : [canvas.height, canvas.width];
+  const clip = (v, n) => Math.min(Math.max(v, 0), n);
+  const top = rect.y + (clip(r0, rows) / rows) * rect.h;
+  const left = rect.x + (clip(c0, cols) / cols) * rect.w;
+  return { x: left, y: top, w: rect.x + (clip(c1, cols) / cols) * rect.w - left, h: rect.y + (clip(r1, rows) / rows) * rect.h - top };
+}
+
+/**
+ * Draws the links for `selection` (null clears them):
+ *  - a map's unit { name, channel, row, col, from, channels, window, field }: the unit outlined, its window
+ *    outlined on each map of `from` it reads (`channels`), a line from each window to the unit, and its
+ *    receptive field on the input (dashed, when the layer before is not the input);
+ *  - a dense unit { name, unit }: it reads every value of the layer before, so lines fan out to all of it.
+ */
+export function linkNetworkView(view, selection) {
+  view.selection = selection;
+  const { links, columns } = view;
+  links.replaceChildren();
+  if (!selection || !columns[0].rects) return;
+  const column = columns.find((c) => c.name === selection.name);
+  const previous = columns[columns.indexOf(column) - 1];
+  const add = (tag, attributes) => links.append(svgElement(tag, { stroke: CYAN, fill: "none", "stroke-width": 1.5, ...attributes }));
+  const box = (r, attributes = {}) => add("rect", { x: r.x, y: r.y, width: Math.max(r.w, 2), height: Math.max(r.h, 2), ...attributes });
+
+  if (selection.unit !== undefined) {
+    const unit = cellsRect(column, 0, [selection.unit, 0, selection.unit + 1, 1]);
+    box(unit, { "data-testid": "network-unit", "stroke-width": 2 });
+    const left = Math.min(...previous.rects.map((r) => r.x + r.w));
+    const right = Math.max(...previous.rects.map((r) => r.x + r.w));
+    const top = Math.min(...previous.rects.map((r) => r.y));
+    const bottom = Math.max(...previous.rects.map((r) => r.y + r.h));
+    for (const y of [top, bottom]) {
+      add("line", { x1: Math.max(left, right), y1: y, x2: unit.x, y2: unit.y + unit.h / 2, "data-testid": "network-link", opacity: 0.8 });
+    }
+    return;
+  }
+  const unit = cellsRect(column, selection.channel, [selection.row, selection.col, selection.row + 1, selection.col + 1]);
+  for (const k of selection.channels) {
+    const patch = cellsRect(previous, k, selection.window);
+    box(patch, { "data-testid": "network-patch" });
+    add("line", { x1: patch.x + patch.w, y1: patch.y + patch.h / 2, x2: unit.x, y2: unit.y + unit.h / 2, "data-testid": "network-link", opacity: 0.8 });
+  }
+  if (previous.kind !== "input") {
+    const field = cellsRect(columns[0], 0, selection.field);
+    box(field, { "data-testid": "network-field", "stroke-dasharray": "3 2" });
+    add("line", {
+      x1: field.x + field.w, y1: field.y + field.h / 2, x2: unit.x, y2: unit.y + unit.h / 2,
+      "stroke-dasharray": "3 3", opacity: 0.6,
+    });
+  }
+  box(unit, { "data-testid": "network-unit", "stroke-width": 2, stroke: "#f97316" });
+}
