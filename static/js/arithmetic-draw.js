@@ -13,6 +13,8 @@ function node(name, attributes = {}, text = null) {
 
 /** Cells smaller than this (in px) are drawn without their numbers, which would not fit. */
 export const MIN_LABELLED_CELL = 16;
+/** The smallest cell drawn at all: a 34-cell padded input beside its output on a phone. */
+export const MIN_CELL = 4;
 
 export function cellSize(count, room = 460) {
   return Math.max(10, Math.min(40, Math.floor(room / Math.max(count, 1))));

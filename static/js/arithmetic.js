@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { CONFIG } from "./config.js";
-import { MIN_LABELLED_CELL, cellSize, drawGrid, drawWindow, linkCells } from "./arithmetic-draw.js";
+import { MIN_CELL, MIN_LABELLED_CELL, cellSize, drawGrid, drawWindow, linkCells } from "./arithmetic-draw.js";
 import { cellCursor, formatNumber, showError as showErrorIn } from "./ui.js";
 
 /** 4 -> "4", 2.3333 -> "2.33" */
@@ -440,8 +440,8 @@ function renderGrids() {
   el.counter.textContent = total ? `Step ${state.step + 1} of ${total}` : "No steps";
   el.prev.disabled = state.step <= 0;
   el.next.disabled = state.step >= total - 1;
-  if (state.mode === "transposed") renderTransposed();
-  else renderSliding();
+  const size = state.mode === "transposed" ? renderTransposed() : renderSliding();
+  el.numbersHidden.hidden = !(el.showValues.checked && size < MIN_LABELLED_CELL);
   renderKernel();
   drawLink();
 }
@@ -486,10 +486,8 @@ function renderSliding() {
   const pw = pooling ? 0 : wide("p");
   // max pooling: the cell the engine took (the first maximum, on ties)
   const winner = state.mode === "max" && step?.source ? step.source.join(",") : null;
-  // the grids get what the screen's height leaves, so that a projector shows them and the sum at once
-  const room = Math.max(200, Math.min(460, window.innerHeight - 480));
   const size = drawGrid(el.inputGrid, np, npw, {
-    size: cellSize(Math.max(np, npw), room),
+    size: planeCellSize(Math.max(np, npw), npw, ow),
     classOf: (r, c) => {
       if (`${r},${c}` === winner) return "tap winner";
       if (taps.has(`${r},${c}`)) return "tap";
@@ -516,8 +514,20 @@ function renderSliding() {
     size, // the same cell size as the input's, so a smaller output looks smaller
   });
   el.outputCaption.textContent = out.length ? `Output ${out.length} × ${out[0].length}` : "No output";
-  el.numbersHidden.hidden = !(show && size < MIN_LABELLED_CELL);
   el.detail.textContent = step ? describeStep(step) : arithmetic.message;
+  return size;
+}
+
+/**
+ * One cell size for the input and output grids, so that a smaller output looks smaller: what the screen's
+ * height leaves (a projector shows the grids and the worked sum at once), and no more than lets the input's
+ * and the output's columns sit side by side on the stage's width (on a phone, smaller cells, not a stack).
+ */
+function planeCellSize(rows, inputCols, outputCols) {
+  const room = Math.max(200, Math.min(460, window.innerHeight - 480));
+  const gap = parseFloat(getComputedStyle(el.planeStage).columnGap) || 0;
+  const across = Math.floor((el.planeStage.clientWidth - gap - 4) / (inputCols + outputCols));
+  return Math.max(MIN_CELL, Math.min(cellSize(rows, room), across));
 }
 
 function paddedShape() {
@@ -546,8 +556,10 @@ function renderDirect() {
     return;
   }
   const side = grid.length;
+  const out = state.result.output;
   const taps = new Set((step?.positions ?? []).map(([r, c]) => `${r},${c}`));
   const size = drawGrid(el.inputGrid, side, side, {
+    size: planeCellSize(side, side, out.length),
     classOf: (r, c) => {
       if (taps.has(`${r},${c}`)) return "tap";
       if (r < q || c < q || r >= side - q || c >= side - q) return "pad";
@@ -557,7 +569,6 @@ function renderDirect() {
   });
   if (step) drawWindow(el.inputGrid, size, step.positions, step.weights, show);
   el.inputCaption.textContent = `Input ${n} × ${n} with ${s - 1} zero${s === 2 ? "" : "s"} between cells and ${q} around it: ${side} × ${side}`;
-  const out = state.result.output;
   const done = new Set(steps().slice(0, state.step + 1).map((t) => t.output.join(",")));
   drawGrid(el.outputGrid, out.length, out.length, {
     classOf: (r, c) => (step && step.output[0] === r && step.output[1] === c ? "current" : done.has(`${r},${c}`) ? "filled" : ""),
@@ -567,28 +578,27 @@ function renderDirect() {
     size,
   });
   el.outputCaption.textContent = `Output ${out.length} × ${out.length}: the same numbers as the scatter view`;
-  el.numbersHidden.hidden = !(show && size < MIN_LABELLED_CELL);
   el.detail.textContent = step
     ? `output (${step.output[0]}, ${step.output[1]}) = ${step.positions.map(([r, c], k) => `${num(step.weights[k])}·${num(grid[r][c])}`).join(" + ")} = ${num(step.value)} (flipped kernel)`
     : "";
+  return size;
 }
 
 function renderTransposed() {
-  if (directView()) {
-    renderDirect();
-    return;
-  }
+  if (directView()) return renderDirect();
   const { result } = state;
   const show = el.showValues.checked;
   const step = currentStep();
+  // the full frame before padding crops it: (N-1)S + D(F-1) + 1
+  const full = (state.n - 1) * state.s + state.d * (state.f - 1) + 1;
+  const size = planeCellSize(full, state.n, full);
   drawGrid(el.inputGrid, state.n, state.n, {
     classOf: (r, c) => (step && step.input[0] === r && step.input[1] === c ? "current" : ""),
     valueOf: (r, c) => (show ? state.input[r][c] : null),
     onClick: (r, c) => jumpTo(r * state.n + c),
+    size,
   });
   el.inputCaption.textContent = `Input ${state.n} × ${state.n}: each cell scatters value × kernel`;
-  // the full frame before padding crops it: (N-1)S + D(F-1) + 1
-  const full = (state.n - 1) * state.s + state.d * (state.f - 1) + 1;
   const p = state.p;
   const sums = Array.from({ length: full }, () => new Array(full).fill(0));
   const steps = result?.steps ?? [];
@@ -600,12 +610,13 @@ function renderTransposed() {
       return r < p || c < p || r >= full - p || c >= full - p ? "cropped" : "filled";
     },
     valueOf: (r, c) => (show ? sums[r][c] : null),
-    size: Math.max(cellSize(full, 300), 24),
+    size,
   });
   el.outputCaption.textContent = `Output ${result?.output_size.join(" × ") ?? "–"}` + (p ? ` (the outer ${p} ring is cropped by padding ${p})` : "");
   el.detail.textContent = step
     ? `input (${step.input[0]}, ${step.input[1]}) = ${num(step.value)} adds ${num(step.value)} × kernel at output rows ${step.positions[0][0]}…${step.positions.at(-1)[0]}, columns ${step.positions[0][1]}…${step.positions.at(-1)[1]}`
     : "";
+  return size;
 }
 
 // -- volume mode --------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.browser.conftest import RESULTS
+
 pytestmark = pytest.mark.browser
 
 
@@ -169,17 +171,36 @@ def test_the_kernel_has_its_own_grid_and_a_line_links_the_window_to_its_output(p
     page.console_errors.check()
 
 
-def test_the_stepper_fits_a_projector_screen(browser, server_url):
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
+def test_the_stepper_fits_a_projector_screen(page_at, server_url):
     query = "?mode=conv&input_size=7&kernel_size=3&stride=1&padding=0&dilation=1"
-    page = open_page(context.new_page(), server_url, query)
+    page = open_page(page_at(1280, 720), server_url, query)
     for part in ("input-grid", "output-grid", "step-detail"):
         box = page.get_by_test_id(part).bounding_box()
         assert box["y"] + box["height"] <= 720, part  # the grids and the worked sum without scrolling
-    from tests.browser.conftest import RESULTS
-
     page.screenshot(path=RESULTS / "arithmetic-1280x720.png")
-    context.close()
+    page.console_errors.check()
+
+
+@pytest.mark.parametrize(
+    "name, query",
+    [
+        ("conv", "?mode=conv&input_size=5&kernel_size=3&stride=1&padding=1&dilation=1"),
+        ("large", "?mode=conv&input_size=16&kernel_size=3&stride=1&padding=1&dilation=1"),
+        ("transposed", "?mode=transposed&input_size=3&kernel_size=3&stride=2&padding=0&dilation=1"),
+        ("direct", "?mode=transposed&input_size=3&kernel_size=3&stride=2&padding=0&dilation=1&view=direct"),
+    ],
+)
+def test_on_a_phone_input_and_output_sit_side_by_side_with_touch_wording(page_at, server_url, name, query):
+    page = open_page(page_at(360, 740, touch=True), server_url, query)
+    grids = page.get_by_test_id("input-grid"), page.get_by_test_id("output-grid")
+    grids[1].scroll_into_view_if_needed()
+    entry, result = (g.bounding_box() for g in grids)
+    assert abs(entry["y"] - result["y"]) < 1  # one row: both seen while stepping
+    assert entry["x"] + entry["width"] < result["x"] and result["x"] + result["width"] <= 360
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    assert page.locator(".pointer-coarse").first.is_visible() and page.locator(".pointer-fine").first.is_hidden()
+    page.screenshot(path=RESULTS / f"arithmetic-phone-{name}.png")
+    page.console_errors.check()
 
 
 def test_parameter_calculator(page, server_url):
