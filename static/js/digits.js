@@ -269,13 +269,14 @@ function makeTile(view, channel) {
     dataset: { channel: String(channel) },
     "aria-label": kind === "fc" ? `${view.layer.label} units` : `${view.layer.label} channel ${channel}`,
   });
-  // a click (or Enter on a focused map) opens the unit's card: what it responds to
+  // a click (or Enter on a focused map) pins the cell and opens the unit's card: what it responds to
   canvas.tabIndex = 0;
   canvas.addEventListener("click", (e) => {
     const unit = kind === "fc" ? cellAt(canvas, e)?.col : channel;
     if (unit !== undefined) openCard(view, unit);
   });
-  // the keyboard's way in: arrows move a cell cursor (its explanation follows), Enter opens the unit's card
+  // the keyboard's way in: arrows move a cell cursor (its explanation follows, a pin moves with it),
+  // Enter pins the cell and opens the unit's card, as a click does; Escape lets go
   cellCursor(canvas, {
     size: () => ({ rows: canvas.height, cols: canvas.width }),
     onMove: ({ row, col }) => {
@@ -285,13 +286,14 @@ function makeTile(view, channel) {
         return;
       }
       state.inspected = { view, channel, row, col };
+      if (state.pinned) state.pinned = state.inspected;
       highlight(state.inspected);
     },
-    onEnter: ({ col }) => openCard(view, kind === "fc" ? col : channel),
-    onLeave: () => {
-      state.inspected = null;
-      restoreHighlights();
+    onEnter: (cell) => {
+      if (kind !== "fc") togglePin(view, channel, cell);
+      if (kind === "fc" || state.pinned) openCard(view, kind === "fc" ? cell.col : channel);
     },
+    onLeave: unpin,
   });
   if (kind === "fc") {
     canvas.addEventListener("pointermove", (e) => describeUnit(view, e));

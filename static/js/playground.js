@@ -39,6 +39,8 @@ const el = {
   borderCrops: document.getElementById("border-crops"),
 };
 
+const pixelHint = el.pixelDetail.firstElementChild; // "point at a pixel", shown again when its pixel is gone
+
 const state = {
   presets: {},
   picture: null, // { blob, width, height, rgba: Uint8ClampedArray } as sent to the API
@@ -47,6 +49,8 @@ const state = {
   seq: 0,
   timer: null,
   urls: [],
+  pixel: null, // the output pixel explained: { row, col }
+  pinned: false, // a click, a tap or Enter pins it: pointing elsewhere no longer moves it, a new kernel re-explains it
 };
 
 // -- kernel editing ------------------------------------------------------------------------
@@ -290,6 +294,7 @@ async function apply() {
     };
     await el.outputImage.decode();
     hideError("filter"); // an upload refused meanwhile keeps its message
+    reexplainPixel();
   } catch (err) {
     if (seq === state.seq) {
       showError(`The filter could not be applied: ${err.message}`, "filter");
@@ -339,15 +344,44 @@ function grayAt(k) {
   return Math.round((rgba[k] * 299 + rgba[k + 1] * 587 + rgba[k + 2] * 114) / 1000);
 }
 
-function inspectPixel(event) {
-  if (!state.output) return;
+function hoverPixel(event) {
+  if (!state.output || state.pinned) return;
   const cell = cellAt(el.outputImage, event, state.output);
   if (cell) showPixel(cell.row, cell.col);
+}
+
+/** A click or tap (or Enter) pins `cell`'s explanation; the same pixel again, or Escape, lets go. */
+function togglePin(cell) {
+  if (!state.output || !cell) return;
+  const same = state.pinned && state.pixel?.row === cell.row && state.pixel?.col === cell.col;
+  setPinned(!same);
+  showPixel(cell.row, cell.col);
+}
+
+function setPinned(pinned) {
+  state.pinned = pinned;
+  el.pixelDetail.classList.toggle("pinned", pinned);
+  el.outputMarker.classList.toggle("pinned", pinned);
+}
+
+/** After a new output (another kernel, padding, mapping): the pixel explained is worked out again, if it still exists. */
+function reexplainPixel() {
+  const { pixel, output } = state;
+  if (pixel && pixel.row < output.height && pixel.col < output.width) {
+    showPixel(pixel.row, pixel.col);
+  } else if (pixel) {
+    state.pixel = null;
+    setPinned(false);
+    el.inputWindow.hidden = true;
+    el.outputMarker.hidden = true;
+    el.pixelDetail.replaceChildren(pixelHint);
+  }
 }
 
 /** The worked sum behind output pixel (row, col), with its window outlined on the input and magnified. */
 function showPixel(row, col) {
   if (!state.output || !state.sum) return;
+  state.pixel = { row, col };
   const { stride, dilation, mode } = settings();
   const { width, height } = state.picture;
   const heading = document.createElement("h3");
@@ -506,16 +540,22 @@ document.addEventListener("paste", (e) => {
   const item = [...(e.clipboardData?.items ?? [])].find((i) => i.type.startsWith("image/"));
   if (item) usePicture(item.getAsFile(), "the pasted picture");
 });
-el.outputImage.addEventListener("pointermove", inspectPixel);
-el.outputImage.addEventListener("pointerdown", inspectPixel);
-// the keyboard's way in: arrows walk the output pixels, the sum and the markers follow
+el.outputImage.addEventListener("pointermove", hoverPixel);
+el.outputImage.addEventListener("pointerdown", (event) => togglePin(cellAt(el.outputImage, event, state.output)));
+// the keyboard's way in: arrows walk the output pixels (a pin moves with them), the sum and the markers
+// follow; Enter pins, Escape lets go
 cellCursor(el.outputImage, {
   size: () => ({ rows: state.output?.height ?? 0, cols: state.output?.width ?? 0 }),
   onMove: ({ row, col }) => showPixel(row, col),
+  onEnter: togglePin,
   onLeave: () => {
+    setPinned(false);
     el.inputWindow.hidden = true;
     el.outputMarker.hidden = true;
   },
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && state.pinned) setPinned(false);
 });
 
 async function start() {

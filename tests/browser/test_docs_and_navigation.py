@@ -1,6 +1,8 @@
-"""/docs works offline under the CSP, and every page links to the others."""
+"""/docs works offline under the CSP, every page links to the others and fits a phone and a projector."""
 
 import pytest
+
+from tests.browser.conftest import RESULTS
 
 pytestmark = pytest.mark.browser
 
@@ -47,19 +49,19 @@ def test_keyboard_reaches_every_control_on_the_drawing_page(page, server_url):
     assert {"clear", "undo", "sample-digit"} <= focused
 
 
+@pytest.mark.parametrize("width, height, device", [(360, 740, "phone"), (1280, 720, "projector")])
 @pytest.mark.parametrize(
     "path",
     ["/", "/playground", "/arithmetic?mode=conv&input_size=32&kernel_size=11&padding=8", "/train", "/?model=fashion"],
 )
-def test_every_page_fits_a_360_px_phone(browser, server_url, path):
-    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
-    page = context.new_page()
+def test_every_page_fits_a_phone_and_a_projector(page_at, server_url, path, width, height, device):
+    page = page_at(width, height, touch=device == "phone")
     page.goto(server_url + path)
     page.wait_for_load_state("networkidle")
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width  # nothing runs off the side
     name = path.strip("/").split("?")[0] or "digits"
-    page.screenshot(path=f"test-results/phone-{name}{'-fashion' if 'fashion' in path else ''}.png", full_page=True)
-    context.close()
+    page.screenshot(path=RESULTS / f"{device}-{name}{'-fashion' if 'fashion' in path else ''}.png", full_page=True)
+    page.console_errors.check()
 
 
 def test_keyboard_reaches_the_training_controls(page, server_url):

@@ -72,7 +72,14 @@ def test_a_keyboard_cell_cursor_moves_over_a_map_and_the_explanation_follows(pag
     detail = page.get_by_test_id("unit-detail")
     assert "conv1, channel 1, cell (1, 2)" in detail.text_content()
     assert detail.get_attribute("aria-live") == "polite"
-    page.keyboard.press("Escape")
-    page.keyboard.press("Enter")  # Enter opens the unit's card, as a click does
+    page.keyboard.press("Enter")  # Enter pins the cell and opens the unit's card, as a click does
     page.get_by_test_id("unit-card").get_by_test_id("unit-top").first.wait_for()
+    assert "pinned" in detail.get_attribute("class")
+    page.locator("[data-testid=layer][data-layer=conv1] [data-testid=activation-map]").nth(4).hover()
+    assert "conv1, channel 1, cell (1, 2)" in detail.text_content()  # the pointer does not move a pin
+    tile.focus()
+    page.keyboard.press("ArrowRight")  # the keyboard does: the pin moves with the cursor
+    assert "conv1, channel 1, cell (1, 3)" in detail.text_content() and "pinned" in detail.get_attribute("class")
+    page.keyboard.press("Escape")
+    assert "pinned" not in detail.get_attribute("class")
     page.console_errors.check()

@@ -207,6 +207,34 @@ def test_the_window_is_outlined_on_the_input_and_the_keyboard_walks_the_output(p
     page.console_errors.check()
 
 
+def test_a_pinned_pixel_holds_against_pointing_and_is_worked_out_again_for_a_new_kernel(playground):
+    page = playground
+    page.get_by_test_id("preset").select_option("box_blur")
+    current = output_after(page)
+    output = page.get_by_test_id("output-image")
+    box = output.bounding_box()
+    output.click(position={"x": box["width"] * 30 / 64, "y": box["height"] * 20 / 48})
+    detail = page.get_by_test_id("pixel-detail")
+    heading = detail.locator("h3").text_content()
+    assert "pinned" in detail.get_attribute("class")
+    output.hover(position={"x": 3, "y": 3})
+    assert detail.locator("h3").text_content() == heading  # pointing elsewhere leaves the pin
+    before = detail.text_content()
+    page.get_by_test_id("preset").select_option("sharpen")
+    output_after(page, current[3])
+    page.wait_for_function("t => document.querySelector('[data-testid=pixel-detail]').textContent !== t", arg=before)
+    assert detail.locator("h3").text_content() == heading  # the same pixel, its sum worked out for the new kernel
+    page.keyboard.press("Escape")
+    assert "pinned" not in detail.get_attribute("class")
+    output.focus()
+    for key in ("Home", "ArrowRight", "Enter"):  # the keyboard pins too
+        page.keyboard.press(key)
+    assert "Output pixel (row 0, column 1)" in detail.text_content() and "pinned" in detail.get_attribute("class")
+    page.keyboard.press("Enter")  # and lets go
+    assert "pinned" not in detail.get_attribute("class")
+    page.console_errors.check()
+
+
 def test_stride_dilation_and_grayscale_change_the_output_size(playground):
     page = playground
     page.get_by_test_id("stride").fill("2")
