@@ -32,6 +32,7 @@ const el = {
   toggles: document.getElementById("layer-toggles"),
   layers: document.getElementById("layers"),
   network: document.getElementById("network-view"),
+  unitCard: document.getElementById("unit-card"),
   detailPanel: document.getElementById("unit-detail"),
   detail: document.getElementById("unit-detail-body"),
   detailInput: document.getElementById("detail-input"),
@@ -184,7 +185,7 @@ function paintInput(input) {
 
 function buildLayerViews() {
   el.toggles.replaceChildren();
-  el.layers.replaceChildren();
+  el.layers.replaceChildren(el.unitCard); // the unit card stays, hidden, until a map is clicked
   for (const layer of state.layers) {
     const box = h("input", { type: "checkbox", checked: true, dataset: { layer: layer.name } });
     box.addEventListener("change", () => (state.views[layer.name].section.hidden = !box.checked));
@@ -310,6 +311,8 @@ function makeTile(view, channel) {
 
 function openCard(view, unit) {
   if (!state.learned) return;
+  // the card opens just below the layer it belongs to: beside what was clicked, and without pushing it away
+  view.section.after(el.unitCard);
   const values = view.values;
   let current = null;
   if (values && state.result) current = view.layer.kind === "fc" ? values[unit] : Math.max(...values[unit].flat());

@@ -14,9 +14,14 @@ def test_a_unit_card_opens_from_a_map_by_click_or_keyboard(page, server_url):
     wait_for_guess(page, 1)
     conv2 = page.locator("[data-testid=layer][data-layer=conv2] [data-testid=activation-map]").nth(3)
     conv2.focus()
+    before = conv2.bounding_box()
     page.keyboard.press("Enter")
     card = page.get_by_test_id("unit-card")
     card.get_by_test_id("unit-top").first.wait_for()
+    # the card opens right below conv2's maps, without pushing the map that opened it away
+    assert conv2.bounding_box()["y"] == before["y"]
+    layer = page.locator("[data-testid=layer][data-layer=conv2]").bounding_box()
+    assert 0 <= card.bounding_box()["y"] - (layer["y"] + layer["height"]) < 40
     assert card.get_by_test_id("unit-top").count() == 9
     assert card.get_by_test_id("unit-synthetic").is_visible()
     assert card.get_by_test_id("unit-weights").locator("canvas").count() == 6  # 5x5 over conv2's 6 input channels
