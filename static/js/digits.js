@@ -215,20 +215,26 @@ function buildLayerViews() {
 function buildOverview() {
   state.network = buildNetworkView(el.network, state.layers, state.info.input_shape, state.info.labels);
   for (const column of state.network.columns.slice(1)) {
-    const view = state.views[column.name];
-    column.canvases.forEach((canvas, channel) => {
-      if (column.kind === "fc") {
-        canvas.addEventListener("pointermove", (e) => {
-          const cell = state.result && cellAt(canvas, e);
-          if (cell && !state.pinned) describeUnitAt(view, cell.row); // the strip stands upright here
-        });
-      } else {
-        canvas.addEventListener("pointermove", (e) => state.pinned || inspect(view, channel, cellAt(canvas, e)));
-        canvas.addEventListener("pointerdown", (e) => togglePin(view, channel, cellAt(canvas, e)));
-      }
-      canvas.addEventListener("pointerleave", leaveCell);
-    });
+    // a dense layer's strip stands upright here
+    column.canvases.forEach((canvas, channel) => listenToPointer(canvas, state.views[column.name], channel, true));
   }
+}
+
+/**
+ * Pointing at `canvas` (a map, or its thumbnail in the whole-network view) explains the cell under the
+ * pointer; a click or tap pins it. A dense layer's units run along its strip: x, or y when `upright`.
+ */
+function listenToPointer(canvas, view, channel, upright = false) {
+  if (view.layer.kind === "fc") {
+    canvas.addEventListener("pointermove", (e) => {
+      const cell = state.result && !state.pinned && cellAt(canvas, e);
+      if (cell) describeUnitAt(view, upright ? cell.row : cell.col);
+    });
+  } else {
+    canvas.addEventListener("pointermove", (e) => state.pinned || inspect(view, channel, cellAt(canvas, e)));
+    canvas.addEventListener("pointerdown", (e) => togglePin(view, channel, cellAt(canvas, e)));
+  }
+  canvas.addEventListener("pointerleave", leaveCell);
 }
 
 /** Copies the input and the big maps, with whatever is outlined on them, into the whole-network view. */
@@ -296,13 +302,7 @@ function makeTile(view, channel) {
     },
     onLeave: unpin,
   });
-  if (kind === "fc") {
-    canvas.addEventListener("pointermove", (e) => describeUnit(view, e));
-  } else {
-    canvas.addEventListener("pointermove", (e) => state.pinned || inspect(view, channel, cellAt(canvas, e)));
-    canvas.addEventListener("pointerdown", (e) => togglePin(view, channel, cellAt(canvas, e)));
-  }
-  canvas.addEventListener("pointerleave", leaveCell);
+  listenToPointer(canvas, view, channel);
   view.tilesBox.append(canvas);
   return { canvas, image: null };
 }
@@ -401,12 +401,6 @@ function highlight({ view, channel, row, col }) {
   syncOverview();
   linkNetworkView(state.network, { name: layer.name, channel, row, col, channels, window: span, field });
   showDetail(view, channel, row, col);
-}
-
-function describeUnit(view, event) {
-  if (!state.result) return;
-  const cell = cellAt(view.tiles[0].canvas, event);
-  if (cell) describeUnitAt(view, cell.col);
 }
 
 function describeUnitAt(view, col) {

@@ -51,7 +51,7 @@ export function buildNetworkView(root, layers, inputShape, labels) {
 }
 
 /** Places the columns across the view's width: maps as large as the height and width allow, gaps for the links. */
-export function layoutNetworkView(view) {
+function layoutNetworkView(view) {
   const { root, columns } = view;
   const width = root.clientWidth;
   if (!width) return;
