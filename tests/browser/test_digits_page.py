@@ -211,16 +211,15 @@ def test_api_failure_is_said_in_words_and_the_drawing_stays(digits_page):
     assert drawn > 100
 
 
-def test_the_page_works_on_a_phone(browser, server_url):
-    context = browser.new_context(viewport={"width": 360, "height": 740}, has_touch=True, is_mobile=True)
-    page = context.new_page()
+def test_the_page_works_on_a_phone(page_at, server_url):
+    page = page_at(360, 740, touch=True)
     page.goto(server_url + "/")
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 360
     page.locator("[data-testid=sample-digit][data-digit='3']").tap()
     wait_for_guess(page, 3)
     page.screenshot(path=RESULTS / "digits-phone.png", full_page=True)
-    context.close()
+    page.console_errors.check()
 
 
 def in_viewport(page, testid):
@@ -229,9 +228,8 @@ def in_viewport(page, testid):
     return box["y"] >= 0 and box["y"] < viewport["height"] and box["x"] + box["width"] <= viewport["width"] + 1
 
 
-def test_a_tapped_cell_stays_pinned_on_a_phone_with_its_explanation_in_view(browser, server_url):
-    context = browser.new_context(viewport={"width": 360, "height": 740}, has_touch=True, is_mobile=True)
-    page = context.new_page()
+def test_a_tapped_cell_stays_pinned_on_a_phone_with_its_explanation_in_view(page_at, server_url):
+    page = page_at(360, 740, touch=True)
     page.goto(server_url + "/")
     page.locator("[data-testid=sample-digit][data-digit='3']").tap()
     wait_for_guess(page, 3)
@@ -245,7 +243,7 @@ def test_a_tapped_cell_stays_pinned_on_a_phone_with_its_explanation_in_view(brow
     page.screenshot(path=RESULTS / "digits-phone-pinned.png")
     pool2.tap(position={"x": 20, "y": 20})  # the same cell again lets go
     page.wait_for_function("() => !document.querySelector('[data-testid=unit-detail]').classList.contains('pinned')")
-    context.close()
+    page.console_errors.check()
 
 
 def test_a_clicked_cell_stays_pinned_while_the_mouse_moves_on_and_escape_releases_it(digits_page):
@@ -268,9 +266,8 @@ def test_a_clicked_cell_stays_pinned_while_the_mouse_moves_on_and_escape_release
     page.console_errors.check()
 
 
-def test_conv2s_sum_is_one_row_per_input_channel_readable_on_a_projector(browser, server_url):
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    page = context.new_page()
+def test_conv2s_sum_is_one_row_per_input_channel_readable_on_a_projector(page_at, server_url):
+    page = page_at(1280, 720)
     page.goto(server_url + "/")
     page.locator("[data-testid=sample-digit][data-digit='3']").click()
     wait_for_guess(page, 3)
@@ -293,7 +290,7 @@ def test_conv2s_sum_is_one_row_per_input_channel_readable_on_a_projector(browser
             box = part.bounding_box()
             assert box["x"] + box["width"] <= panel["x"] + panel["width"]  # nothing cut off by the panel
     page.screenshot(path=RESULTS / "digits-conv2-detail-1280.png")
-    context.close()
+    page.console_errors.check()
 
 
 def test_the_guess_updates_while_the_stroke_is_still_being_drawn(digits_page):
