@@ -57,7 +57,7 @@ function layoutNetworkView(view) {
   if (!width) return;
   const narrow = width < 600;
   const height = narrow ? 220 : 300;
-  const minGap = narrow ? 8 : 20;
+  const minGap = narrow ? 8 : 36; // room for the links between columns
   const labelWidth = Math.max(0, ...columns.flatMap((c) => c.labels.map((l) => l.textContent.length))) * 6.5 + 4;
   for (const column of columns) {
     column.subColumns = Math.ceil(column.canvases.length / MAPS_PER_COLUMN[narrow ? "narrow" : "wide"]);
