@@ -330,6 +330,7 @@ function restoreHighlights() {
   mirrorInput();
   syncOverview();
   linkNetworkView(state.network, null);
+  el.detailPanel.classList.remove("selected");
 }
 
 function leaveCell() {
@@ -401,6 +402,7 @@ function highlight({ view, channel, row, col }) {
   syncOverview();
   linkNetworkView(state.network, { name: layer.name, channel, row, col, channels, window: span, field });
   showDetail(view, channel, row, col);
+  el.detailPanel.classList.add("selected");
 }
 
 function describeUnitAt(view, col) {
@@ -412,10 +414,18 @@ function describeUnitAt(view, col) {
     : `value ${formatNumber(value, 3)}`;
   clearDetail(`${view.layer.label}, ${name}`, text);
   linkNetworkView(state.network, { name: view.layer.name, unit: col });
+  el.detailPanel.classList.add("selected");
 }
 
-function clearDetail(title = "Hover a cell", text = "Point at (or tap) any cell of a convolution or pooling map to see how it was computed.") {
+const TOUCH = matchMedia("(pointer: coarse)").matches;
+
+/** The panel's words when no unit is explained (or `title` and `text` for a dense unit). */
+function clearDetail(
+  title = TOUCH ? "Tap a cell of any map" : "Hover a cell",
+  text = "Point at (or tap) any cell of a convolution or pooling map to see how it was computed.",
+) {
   el.detail.replaceChildren(h("h3", { text: title }), h("p", { class: "hint", text }));
+  el.detailPanel.classList.remove("selected");
 }
 
 function previousMaps(layer) {

@@ -6,7 +6,8 @@
 import { h } from "./ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const HEADER = 34; // px above the columns for each layer's name and shape
+const HEADER = 40; // px above the columns: each layer's name and shape, or on a phone three staggered lines of names
+const NAME_LINE = 13; // px, one line of names on a phone
 // a layer with more maps than this gets side-by-side sub-columns (16 on a phone, where width is short)
 const MAPS_PER_COLUMN = { wide: 8, narrow: 16 };
 const STRIP = 10; // width of a dense layer's strip of units
@@ -85,9 +86,9 @@ function layoutNetworkView(view) {
   let x = 0;
   columns.forEach((column, i) => {
     // centred over the column and its class labels, never cut off at either edge; on a phone the names
-    // take two staggered lines, so that neighbours do not run into each other
+    // take three staggered lines, so that neighbours do not run into each other
     const centre = x + (column.width + (column.labels.length ? labelWidth : 0)) / 2;
-    const line = narrow ? (i % 2) * (HEADER / 2 - 2) : 0;
+    const line = narrow ? (i % 3) * NAME_LINE : 0;
     place(column.header, Math.min(Math.max(centre - 40, 0), width - 80), line, 80, HEADER - line);
     if (column.kind === "fc") {
       column.rects = [{ x, y: HEADER, w: STRIP, h: height }];

@@ -235,6 +235,9 @@ def test_a_tapped_cell_stays_pinned_on_a_phone_with_its_explanation_in_view(page
     wait_for_guess(page, 3)
     pool2 = page.locator("[data-testid=layer][data-layer=pool2] [data-testid=activation-map]").nth(2)
     pool2.scroll_into_view_if_needed()
+    # with nothing selected the sheet is a single line in the words of touch, hiding little of the maps
+    assert page.get_by_test_id("unit-detail").bounding_box()["height"] < 70
+    assert page.get_by_test_id("unit-detail").inner_text().strip() == "Tap a cell of any map"
     pool2.tap(position={"x": 20, "y": 20})  # a touch: pointer down, then up
     detail = page.get_by_test_id("unit-detail")
     page.wait_for_function("() => document.querySelector('[data-testid=unit-detail]').classList.contains('pinned')")
