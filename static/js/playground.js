@@ -550,6 +550,7 @@ cellCursor(el.outputImage, {
   onEnter: togglePin,
   onLeave: () => {
     setPinned(false);
+    state.pixel = null; // let go: a new kernel does not bring the markers back
     el.inputWindow.hidden = true;
     el.outputMarker.hidden = true;
   },
