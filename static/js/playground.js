@@ -230,6 +230,8 @@ async function pixelsOf(blob) {
 
 function schedule(delay = 150) {
   el.outputImage.setAttribute("aria-busy", "true"); // until the newest request has been drawn
+  // a request already on its way is now out of date: it must neither be drawn nor clear aria-busy
+  state.seq++;
   clearTimeout(state.timer);
   state.timer = setTimeout(apply, delay);
 }
