@@ -229,11 +229,19 @@ async function pixelsOf(blob) {
 // -- applying -------------------------------------------------------------------------------
 
 function schedule(delay = 150) {
-  el.outputImage.setAttribute("aria-busy", "true"); // until the newest request has been drawn
+  // busy until the newest request has been drawn, and the border comparison made with it
+  el.outputImage.setAttribute("aria-busy", "true");
+  el.borderCrops.setAttribute("aria-busy", "true");
   // a request already on its way is now out of date: it must neither be drawn nor clear aria-busy
   state.seq++;
   clearTimeout(state.timer);
   state.timer = setTimeout(apply, delay);
+}
+
+/** Nothing more is coming for the last change (it was refused): neither the output nor the comparison is busy. */
+function settled() {
+  el.outputImage.setAttribute("aria-busy", "false");
+  el.borderCrops.setAttribute("aria-busy", "false");
 }
 
 function formFor(kernel, mode) {
@@ -270,13 +278,13 @@ async function apply() {
   const { kernel, weights, scale, error } = currentKernel();
   if (error) {
     showError(error, "filter");
-    el.outputImage.setAttribute("aria-busy", "false");
+    settled();
     return;
   }
   const { stride, dilation } = settings();
   if (!(stride >= 1 && stride <= 8 && dilation >= 1 && dilation <= 8)) {
     showError("Stride and dilation must be whole numbers from 1 to 8.", "filter");
-    el.outputImage.setAttribute("aria-busy", "false");
+    settled();
     return;
   }
   writeURL(kernel);
@@ -300,7 +308,7 @@ async function apply() {
   } catch (err) {
     if (seq === state.seq) {
       showError(`The filter could not be applied: ${err.message}`, "filter");
-      el.outputImage.setAttribute("aria-busy", "false");
+      settled();
     }
     return;
   }
@@ -331,6 +339,7 @@ async function compareBorders(kernel, seq) {
       figure.querySelector("figcaption").textContent = `${mode}: ${err.message}`;
     }
   }
+  if (seq === state.seq) el.borderCrops.setAttribute("aria-busy", "false");
 }
 
 // -- the sum behind one output pixel ----------------------------------------------------------
