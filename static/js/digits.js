@@ -36,6 +36,7 @@ const el = {
   detailPanel: document.getElementById("unit-detail"),
   detail: document.getElementById("unit-detail-body"),
   detailInput: document.getElementById("detail-input"),
+  detailInputCaption: document.querySelector(".detail-input figcaption"),
   picker: document.getElementById("model-picker"),
   modelAbout: document.getElementById("model-about"),
   modelError: document.getElementById("model-error"),
@@ -402,6 +403,7 @@ function highlight({ view, channel, row, col }) {
   syncOverview();
   linkNetworkView(state.network, { name: layer.name, channel, row, col, channels, window: span, field });
   showDetail(view, channel, row, col);
+  el.detailInputCaption.textContent = "input: the patch the unit sees";
   el.detailPanel.classList.add("selected");
 }
 
@@ -414,6 +416,7 @@ function describeUnitAt(view, col) {
     : `value ${formatNumber(value, 3)}`;
   clearDetail(`${view.layer.label}, ${name}`, text);
   linkNetworkView(state.network, { name: view.layer.name, unit: col });
+  el.detailInputCaption.textContent = "input: a dense unit depends on all of it";
   el.detailPanel.classList.add("selected");
 }
 

@@ -347,6 +347,7 @@ def test_the_whole_network_is_one_view_with_links_from_the_selected_unit(page_at
     strip.hover(position={"x": 4, "y": 10})
     assert network.locator("[data-testid=network-link]").count() == 2
     assert detail.locator("h3").first.text_content().startswith("fc1, unit")
+    assert "all of it" in detail.locator(".detail-input figcaption").text_content()
     page.console_errors.check()
 
 
