@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.drawing import ONE, draw, open_digits_page, wait_for_guess
 from tests.conftest import free_port, wait_until_up
 
 CHROMIUM = os.environ.get("CONVSCOPE_CHROMIUM", "/usr/bin/chromium")
@@ -103,3 +104,16 @@ def page(browser, request):
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
     page.screenshot(path=RESULTS / f"{name}.png", full_page=True)
     context.close()
+
+
+@pytest.fixture
+def digits_page(page, server_url):
+    return open_digits_page(page, server_url)
+
+
+@pytest.fixture
+def drawn_one(digits_page):
+    """The drawing page with a 1 drawn by mouse and guessed."""
+    draw(digits_page, ONE)
+    wait_for_guess(digits_page, 1)
+    return digits_page

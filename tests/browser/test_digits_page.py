@@ -3,6 +3,7 @@
 import pytest
 
 from tests.browser.conftest import RESULTS
+from tests.browser.drawing import ONE, ZERO, count_pixels, draw, load_sample, wait_for_guess
 
 pytestmark = pytest.mark.browser
 
@@ -15,64 +16,6 @@ LAYER_TITLES = [
     "fc2 · 100",
     "output · 10",
 ]
-
-
-def draw(page, strokes):
-    """Draws strokes given in canvas-relative fractions (0..1) with the mouse."""
-    box = page.get_by_test_id("draw-canvas").bounding_box()
-    for stroke in strokes:
-        x, y = stroke[0]
-        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=8)
-        page.mouse.up()
-
-
-ONE = [[(0.5, 0.15), (0.5, 0.85)]]
-ZERO = [
-    [
-        (0.5, 0.15),
-        (0.3, 0.25),
-        (0.25, 0.5),
-        (0.3, 0.75),
-        (0.5, 0.85),
-        (0.7, 0.75),
-        (0.75, 0.5),
-        (0.7, 0.25),
-        (0.5, 0.15),
-    ]
-]
-
-
-def count_pixels(page, selector, condition):
-    """How many pixels of a canvas meet a JavaScript condition on r, g, b."""
-    return page.evaluate(
-        """([selector, condition]) => {
-            const c = document.querySelector(selector);
-            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            const test = new Function('r', 'g', 'b', `return ${condition};`);
-            let n = 0;
-            for (let k = 0; k < d.length; k += 4) if (test(d[k], d[k + 1], d[k + 2])) n++;
-            return n;
-        }""",
-        [selector, condition],
-    )
-
-
-def wait_for_guess(page, digit):
-    page.wait_for_function(
-        "d => document.querySelector('[data-testid=prediction]').textContent.trim() === d",
-        arg=str(digit),
-        timeout=10_000,
-    )
-
-
-@pytest.fixture
-def digits_page(page, server_url):
-    page.goto(server_url + "/")
-    page.wait_for_selector("[data-testid=layer]")
-    return page
 
 
 def test_drawing_a_one_and_a_zero_with_the_mouse(digits_page):
@@ -178,8 +121,7 @@ def test_hovering_a_unit_shows_its_receptive_field_and_weights(digits_page):
 
 def test_a_sample_digit_loads_with_one_click(digits_page):
     page = digits_page
-    page.locator("[data-testid=sample-digit][data-digit='7']").click()
-    wait_for_guess(page, 7)
+    load_sample(page, 7)
     page.console_errors.check()
 
 
@@ -216,8 +158,7 @@ def test_the_page_works_on_a_phone(page_at, server_url):
     page.goto(server_url + "/")
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 360
-    page.locator("[data-testid=sample-digit][data-digit='3']").tap()
-    wait_for_guess(page, 3)
+    load_sample(page, 3, touch=True)
     page.screenshot(path=RESULTS / "digits-phone.png", full_page=True)
     page.console_errors.check()
 
@@ -231,8 +172,7 @@ def in_viewport(page, testid):
 def test_a_tapped_cell_stays_pinned_on_a_phone_with_its_explanation_in_view(page_at, server_url):
     page = page_at(360, 740, touch=True)
     page.goto(server_url + "/")
-    page.locator("[data-testid=sample-digit][data-digit='3']").tap()
-    wait_for_guess(page, 3)
+    load_sample(page, 3, touch=True)
     pool2 = page.locator("[data-testid=layer][data-layer=pool2] [data-testid=activation-map]").nth(2)
     pool2.scroll_into_view_if_needed()
     # with nothing selected the sheet is a single line in the words of touch, hiding little of the maps
@@ -272,8 +212,7 @@ def test_a_clicked_cell_stays_pinned_while_the_mouse_moves_on_and_escape_release
 def test_conv2s_sum_is_one_row_per_input_channel_readable_on_a_projector(page_at, server_url):
     page = page_at(1280, 720)
     page.goto(server_url + "/")
-    page.locator("[data-testid=sample-digit][data-digit='3']").click()
-    wait_for_guess(page, 3)
+    load_sample(page, 3)
     conv2 = page.locator("[data-testid=layer][data-layer=conv2] [data-testid=activation-map]").nth(5)
     conv2.click(position={"x": 30, "y": 30})
     rows = page.get_by_test_id("unit-detail").get_by_test_id("channel-row")
@@ -313,8 +252,7 @@ def test_the_guess_updates_while_the_stroke_is_still_being_drawn(digits_page):
 def test_the_whole_network_is_one_view_with_links_from_the_selected_unit(page_at, server_url):
     page = page_at(1280, 720)
     page.goto(server_url + "/")
-    page.locator("[data-testid=sample-digit][data-digit='3']").click()
-    wait_for_guess(page, 3)
+    load_sample(page, 3)
     network = page.get_by_test_id("network-view")
     columns = [c.get_attribute("data-layer") for c in network.get_by_test_id("network-column").all()]
     assert columns == ["input", "conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3"]
@@ -354,8 +292,7 @@ def test_the_whole_network_is_one_view_with_links_from_the_selected_unit(page_at
 def test_the_whole_network_fits_a_phone(page_at, server_url):
     page = page_at(360, 740, touch=True)
     page.goto(server_url + "/")
-    page.locator("[data-testid=sample-digit][data-digit='3']").tap()
-    wait_for_guess(page, 3)
+    load_sample(page, 3, touch=True)
     network = page.get_by_test_id("network-view")
     network.scroll_into_view_if_needed()
     view = network.bounding_box()

@@ -39,14 +39,17 @@ def test_pages_load_no_third_party_assets_and_link_to_each_other(page, server_ur
     page.console_errors.check()
 
 
-def test_keyboard_reaches_every_control_on_the_drawing_page(page, server_url):
-    page.goto(server_url + "/")
-    page.wait_for_selector("[data-testid=layer]")
+def tab_through(page, presses):
+    """The test ids (or ids) of what the Tab key reaches in ``presses`` presses."""
     focused = set()
-    for _ in range(40):
+    for _ in range(presses):
         page.keyboard.press("Tab")
         focused.add(page.evaluate("() => document.activeElement.dataset.testid || document.activeElement.id || ''"))
-    assert {"clear", "undo", "sample-digit"} <= focused
+    return focused
+
+
+def test_keyboard_reaches_every_control_on_the_drawing_page(digits_page):
+    assert {"clear", "undo", "sample-digit"} <= tab_through(digits_page, 40)
 
 
 @pytest.mark.parametrize("width, height, device", [(360, 740, "phone"), (1280, 720, "projector")])
@@ -67,8 +70,4 @@ def test_every_page_fits_a_phone_and_a_projector(page_at, server_url, path, widt
 def test_keyboard_reaches_the_training_controls(page, server_url):
     page.goto(server_url + "/train?preset=tiny")
     page.wait_for_selector("[data-testid=shape-row]")
-    focused = set()
-    for _ in range(80):
-        page.keyboard.press("Tab")
-        focused.add(page.evaluate("() => document.activeElement.dataset.testid || document.activeElement.id || ''"))
-    assert {"layer-type", "add-layer", "dataset", "epochs", "train-button"} <= focused
+    assert {"layer-type", "add-layer", "dataset", "epochs", "train-button"} <= tab_through(page, 80)

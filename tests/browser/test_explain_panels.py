@@ -2,15 +2,15 @@
 
 import pytest
 
-from tests.browser.test_digits_page import ONE, count_pixels, draw, wait_for_guess
+from tests.browser.drawing import ONE, count_pixels, draw, open_digits_page, wait_for_guess
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def drawn_one(page, server_url):
-    page.goto(server_url + "/?method=saliency")
-    page.wait_for_selector("[data-testid=layer]")
+    """A 1 drawn on the drawing page, opened with the method in its URL."""
+    page = open_digits_page(page, server_url, "?method=saliency")
     draw(page, ONE)
     wait_for_guess(page, 1)
     return page

@@ -2,16 +2,13 @@
 
 import pytest
 
-from tests.browser.test_digits_page import ONE, ZERO, draw, wait_for_guess
+from tests.browser.drawing import ZERO, draw, wait_for_guess
 
 pytestmark = pytest.mark.browser
 
 
-def test_a_unit_card_opens_from_a_map_by_click_or_keyboard(page, server_url):
-    page.goto(server_url + "/")
-    page.wait_for_selector("[data-testid=layer]")
-    draw(page, ONE)
-    wait_for_guess(page, 1)
+def test_a_unit_card_opens_from_a_map_by_click_or_keyboard(drawn_one):
+    page = drawn_one
     conv2 = page.locator("[data-testid=layer][data-layer=conv2] [data-testid=activation-map]").nth(3)
     conv2.focus()
     before = conv2.bounding_box()
@@ -31,11 +28,8 @@ def test_a_unit_card_opens_from_a_map_by_click_or_keyboard(page, server_url):
     page.console_errors.check()
 
 
-def test_the_class_map_dot_moves_as_the_drawing_changes(page, server_url):
-    page.goto(server_url + "/")
-    page.wait_for_selector("[data-testid=layer]")
-    draw(page, ONE)
-    wait_for_guess(page, 1)
+def test_the_class_map_dot_moves_as_the_drawing_changes(drawn_one):
+    page = drawn_one
     page.wait_for_function("() => document.querySelector('[data-testid=class-map]').dataset.input")
     first = page.get_by_test_id("class-map").get_attribute("data-input")
     assert page.get_by_test_id("neighbour").count() == 6
@@ -51,11 +45,8 @@ def test_the_class_map_dot_moves_as_the_drawing_changes(page, server_url):
     page.console_errors.check()
 
 
-def test_switching_off_a_filter_compares_the_edited_network(page, server_url):
-    page.goto(server_url + "/")
-    page.wait_for_selector("[data-testid=layer]")
-    draw(page, ONE)
-    wait_for_guess(page, 1)
+def test_switching_off_a_filter_compares_the_edited_network(drawn_one):
+    page = drawn_one
     page.locator("[data-testid=layer][data-layer=conv1] [data-testid=activation-map]").nth(0).click()
     page.get_by_test_id("switch-off").click()
     result = page.get_by_test_id("surgery-result")
@@ -65,11 +56,8 @@ def test_switching_off_a_filter_compares_the_edited_network(page, server_url):
     page.console_errors.check()
 
 
-def test_a_keyboard_cell_cursor_moves_over_a_map_and_the_explanation_follows(page, server_url):
-    page.goto(server_url + "/")
-    page.wait_for_selector("[data-testid=layer]")
-    draw(page, ONE)
-    wait_for_guess(page, 1)
+def test_a_keyboard_cell_cursor_moves_over_a_map_and_the_explanation_follows(drawn_one):
+    page = drawn_one
     tile = page.locator("[data-testid=layer][data-layer=conv1] [data-testid=activation-map]").nth(1)
     tile.focus()
     for key in ("Home", "ArrowRight", "ArrowRight", "ArrowDown"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_digits_page import ONE, draw, wait_for_guess
+from tests.browser.drawing import ONE, draw, wait_for_guess
 
 pytestmark = pytest.mark.browser
 
