@@ -129,10 +129,11 @@ export function paintNetworkView(view, source) {
       const from = source(column.name, k);
       if (!from || !from.width) return;
       const upright = column.kind === "fc";
-      canvas.width = upright ? from.height : from.width;
-      canvas.height = upright ? from.width : from.height;
+      const [width, height] = upright ? [from.height, from.width] : [from.width, from.height];
+      // resized only when the map's size changes (a new model): the opaque copy covers the rest
+      if (canvas.width !== width || canvas.height !== height) Object.assign(canvas, { width, height });
       const ctx = canvas.getContext("2d");
-      if (upright) ctx.setTransform(0, 1, 1, 0, 0, 0); // swaps x and y: unit u goes to row u
+      ctx.setTransform(...(upright ? [0, 1, 1, 0, 0, 0] : [1, 0, 0, 1, 0, 0])); // upright: unit u goes to row u
       ctx.drawImage(from, 0, 0);
     });
   }

@@ -18,10 +18,8 @@ LAYER_TITLES = [
 ]
 
 
-def test_drawing_a_one_and_a_zero_with_the_mouse(digits_page):
-    page = digits_page
-    draw(page, ONE)
-    wait_for_guess(page, 1)
+def test_drawing_a_one_and_a_zero_with_the_mouse(drawn_one):
+    page = drawn_one
     assert page.get_by_test_id("second-guess").text_content().strip() != ""
     page.get_by_test_id("clear").click()
     draw(page, ZERO)
@@ -29,10 +27,8 @@ def test_drawing_a_one_and_a_zero_with_the_mouse(digits_page):
     page.console_errors.check()
 
 
-def test_every_layer_shows_its_activation_maps(digits_page):
-    page = digits_page
-    draw(page, ONE)
-    wait_for_guess(page, 1)
+def test_every_layer_shows_its_activation_maps(drawn_one):
+    page = drawn_one
     layers = page.get_by_test_id("layer")
     assert layers.count() == 7
     titles = [layers.nth(i).locator("h3").text_content() for i in range(7)]
@@ -50,10 +46,8 @@ def test_every_layer_shows_its_activation_maps(digits_page):
     page.console_errors.check()
 
 
-def test_clear_empties_the_guess_and_shows_the_prompt(digits_page):
-    page = digits_page
-    draw(page, ONE)
-    wait_for_guess(page, 1)
+def test_clear_empties_the_guess_and_shows_the_prompt(drawn_one):
+    page = drawn_one
     page.get_by_test_id("clear").click()
     assert page.get_by_test_id("prediction").text_content().strip() == ""
     assert page.get_by_test_id("second-guess").text_content().strip() == ""
@@ -79,10 +73,8 @@ def test_a_dot_is_refused_as_too_small_and_the_guess_is_announced_only_when_it_r
     page.console_errors.check()
 
 
-def test_the_output_strip_is_coloured_by_probability_and_a_tied_pool_window_has_one_winner(digits_page):
-    page = digits_page
-    draw(page, ONE)
-    wait_for_guess(page, 1)
+def test_the_output_strip_is_coloured_by_probability_and_a_tied_pool_window_has_one_winner(drawn_one):
+    page = drawn_one
     output = page.locator("[data-layer=fc3] [data-testid=activation-map]")
     brightness = output.evaluate(
         """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, 1).data;
@@ -100,10 +92,8 @@ def test_the_output_strip_is_coloured_by_probability_and_a_tied_pool_window_has_
     assert page.get_by_test_id("unit-detail").locator("td").first.get_attribute("class") == "winner"
 
 
-def test_hovering_a_unit_shows_its_receptive_field_and_weights(digits_page):
-    page = digits_page
-    draw(page, ONE)
-    wait_for_guess(page, 1)
+def test_hovering_a_unit_shows_its_receptive_field_and_weights(drawn_one):
+    page = drawn_one
     tile = page.get_by_test_id("layer").nth(0).get_by_test_id("activation-map").nth(2)
     tile.hover(position={"x": 42, "y": 25})  # scrolls it into view, then moves the mouse there
     detail = page.get_by_test_id("unit-detail")
@@ -125,10 +115,8 @@ def test_a_sample_digit_loads_with_one_click(digits_page):
     page.console_errors.check()
 
 
-def test_undo_removes_the_last_stroke(digits_page):
-    page = digits_page
-    draw(page, ONE)
-    wait_for_guess(page, 1)
+def test_undo_removes_the_last_stroke(drawn_one):
+    page = drawn_one
     page.get_by_test_id("undo").click()
     page.wait_for_function("() => document.querySelector('[data-testid=prediction]').textContent.trim() === ''")
 
@@ -189,10 +177,8 @@ def test_a_tapped_cell_stays_pinned_on_a_phone_with_its_explanation_in_view(page
     page.console_errors.check()
 
 
-def test_a_clicked_cell_stays_pinned_while_the_mouse_moves_on_and_escape_releases_it(digits_page):
-    page = digits_page
-    draw(page, ONE)
-    wait_for_guess(page, 1)
+def test_a_clicked_cell_stays_pinned_while_the_mouse_moves_on_and_escape_releases_it(drawn_one):
+    page = drawn_one
     conv1 = page.locator("[data-testid=layer][data-layer=conv1] [data-testid=activation-map]")
     conv1.nth(0).click(position={"x": 42, "y": 30})
     detail = page.get_by_test_id("unit-detail")
