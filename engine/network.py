@@ -693,9 +693,12 @@ class Network:
             x = x.astype(np.float32)
         return x
 
-    def _in_slices(self, fn: Callable, x: np.ndarray, *more: np.ndarray | list, min_batch: int) -> list:
+    def _in_slices(
+        self, fn: Callable, x: np.ndarray, *more: np.ndarray | list, min_batch: int, rows: np.ndarray | None = None
+    ) -> list:
         """``fn(slice, *(m[k] for m in more))`` on slice k of the batch, one per core, with BLAS held to one
-        thread; ``more`` holds per-slice arguments (one entry when the batch stays whole).
+        thread; ``more`` holds per-slice arguments (one entry when the batch stays whole); ``rows``, if
+        given, is an array with a row per input, cut like the batch and passed after ``more``.
 
         NumPy releases the GIL in its copies and products, so threads run the slices in parallel; BLAS's
         own threads are kept out of every engine pass, since two of them on two cores only fight (and,
@@ -703,13 +706,17 @@ class Network:
         one slice: splitting it would cost more than it saves.
         """
         cores = available_cores()
+        whole = (x, *(m[0] for m in more), *(() if rows is None else (rows,)))
         if len(x) < BLAS_QUIET_BATCH:  # products this small run on one BLAS thread anyway
-            return [fn(x, *(m[0] for m in more))]
+            return [fn(*whole)]
         with _one_blas_thread():
             if len(x) < min_batch or cores == 1:
-                return [fn(x, *(m[0] for m in more))]
+                return [fn(*whole)]
             bounds = np.linspace(0, len(x), cores + 1).astype(int)
-            jobs = [(x[a:b], *(m[i] for m in more)) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+            jobs = [
+                (x[a:b], *(m[i] for m in more), *(() if rows is None else (rows[a:b],)))
+                for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
+            ]
             return list(_executor(cores).map(lambda job: fn(*job), jobs))
 
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -826,24 +833,27 @@ class Network:
         targets = self.check_target(target, len(x))
         seed = np.zeros((len(x), self.classes), x.dtype)
         seed[np.arange(len(x)), targets] = 1
-        return self.backward_to_input(x, lambda logits: seed)[1]
+        return self.backward_to_input(x, seed)[1]
 
     def backward_to_input(
-        self, x: np.ndarray, seed: Callable[[np.ndarray], np.ndarray], at_layers: dict | None = None
+        self, x: np.ndarray, seed: Callable[[np.ndarray], np.ndarray] | np.ndarray, at_layers: dict | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The logits (N, classes) and ``d (sum of seed(logits) * logits) / d x``: any gradient of the
-        logits (a one-hot, a loss's) carried back to the input. ``at_layers`` as in :meth:`_backward`."""
+        """The logits (N, classes) and ``d (sum of seed * logits) / d x``: any gradient of the logits (a
+        one-hot, a loss's) carried back to the input. ``seed`` is an (N, classes) array, or a function of
+        the logits that works row by row. ``at_layers`` as in :meth:`_backward`."""
         x = self._check_input(x)
+        fixed = None if callable(seed) else np.asarray(seed)
 
-        def run(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def run(x: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
             logits, caches = self._forward_keep(x, None)
-            grad_x, _ = self._backward(np.asarray(seed(logits), logits.dtype), caches, True, at_layers)
+            gradient = rows if rows is not None else seed(logits)  # type: ignore[operator]
+            grad_x, _ = self._backward(np.asarray(gradient, logits.dtype), caches, True, at_layers)
             assert grad_x is not None
             return logits, grad_x
 
-        # the seed is worked out row by row, so slices of the batch can go to different cores
+        # each slice of the batch gets its own rows of the seed, so slices can go to different cores
         min_batch = PARALLEL_MIN_TRAIN_BATCH if at_layers is None else len(x) + 1
-        parts = self._in_slices(run, x, min_batch=min_batch)
+        parts = self._in_slices(run, x, min_batch=min_batch, rows=fixed)
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def layer_gradient(

@@ -72,3 +72,11 @@ def test_a_targeted_fgsm_and_a_tiny_epsilon_that_fools_nothing(client):
     assert targeted.status_code == 200 and targeted.json()["result"]["label"] == "3"
     assert client.post("/api/adversarial", json={"pixels": PIXELS, "epsilon": 2}).status_code == 422
     assert client.post("/api/adversarial", json={"pixels": PIXELS, "steps": 101}).status_code == 422
+
+
+@pytest.mark.parametrize("samples", [32, 48, 64])
+def test_smoothgrad_with_as_many_samples_as_the_schema_allows_answers(client, samples):
+    """32 or more noisy copies are split across the cores (it used to be a 500 on every call)."""
+    body = {"pixels": PIXELS, "methods": ["smoothgrad"], "samples": samples}
+    answer = ok(client.post("/api/explain", json=body))
+    assert np.array(answer["smoothgrad"]).shape == (1, 32, 32) and np.abs(answer["smoothgrad"]).max() > 0

@@ -36,13 +36,30 @@ def test_saliency_is_the_gradient_of_the_targets_logit(lenet, digits):
     np.testing.assert_allclose(grad[:, 10:14, 12:16], expected, rtol=1e-4, atol=1e-6)
 
 
+def float64_copy(network):
+    """The network in float64: a different summation order then moves a value by ~1e-16, far too little to
+    change which of a max-pool window's values wins, so gradients can be compared with tolerances."""
+    wide = network.copy()
+    wide.params = {k: v.astype(np.float64) for k, v in network.params.items()}
+    return wide
+
+
 def test_smoothgrad_is_seeded_and_averages_noisy_gradients(lenet, digits):
     x = digits[0][1]
     a, b = smoothgrad(lenet, x, 3, noise=0.1, samples=8, seed=1), smoothgrad(lenet, x, 3, noise=0.1, samples=8, seed=1)
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(
-        smoothgrad(lenet, x, 3, noise=0.0, samples=4), saliency(lenet, x, 3), rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    wide = float64_copy(lenet)
+    np.testing.assert_allclose(smoothgrad(wide, x, 3, noise=0.0, samples=4), saliency(wide, x, 3), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("samples", [8, 32, 64])
+def test_smoothgrad_is_the_mean_saliency_of_its_noisy_copies_at_every_batch_size(lenet, digits, samples):
+    """32 and more copies are split across the cores: each slice must carry its own rows' targets."""
+    x, wide = digits[0][1], float64_copy(lenet)
+    spread = float(x.max() - x.min())
+    noisy = x[None] + np.random.default_rng(5).normal(0.0, 0.1 * spread, (samples, *x.shape)).astype(np.float32)
+    expected = np.mean([saliency(wide, copy, 3) for copy in noisy], axis=0)
+    np.testing.assert_allclose(smoothgrad(wide, x, 3, noise=0.1, samples=samples, seed=5), expected, atol=1e-6)
 
 
 def test_integrated_gradients_add_up_to_the_logit_difference_within_one_percent(lenet, digits):
