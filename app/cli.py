@@ -23,9 +23,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.config import get_settings
+    from app.lifecycle import mark_parent
+    from app.logs import uvicorn_log_config
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    mark_parent()  # the web workers and the training worker leave if this process is killed outright
     worker = EmbeddedWorker() if settings.embedded_worker else None
     try:
         uvicorn.run(
@@ -40,6 +43,11 @@ def _serve(args: argparse.Namespace) -> int:
             # httptools would read a 200 MB header in full
             http="h11",
             h11_max_incomplete_event_size=settings.max_header_bytes,
+            # X-Forwarded-For is believed only from these proxies (uvicorn's own default is loopback only)
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            # SIGTERM: open requests and event streams get this long, then the server stops
+            timeout_graceful_shutdown=int(settings.shutdown_seconds),
+            log_config=uvicorn_log_config(settings.log_level),
         )
     finally:
         if worker is not None:
@@ -64,9 +72,8 @@ class EmbeddedWorker:
         self._watcher.start()
 
     def _start(self):
-        # the worker leaves by itself if this process dies without stopping it (see _worker)
-        env = {**os.environ, "CONVSCOPE_PARENT_PID": str(os.getpid())}
-        return self._subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+        # the worker leaves by itself if this process dies without stopping it (app.lifecycle)
+        return self._subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
 
     def _watch(self) -> None:
         while not self._stopping.wait(self.RESTART_SECONDS):
@@ -81,47 +88,31 @@ class EmbeddedWorker:
         self._stopping.set()
         self._watcher.join()  # a restart already under way finishes first, so its process is stopped too
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.terminate()  # its running job ends between two steps, as failed ("the server stopped")
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=4)
             except self._subprocess.TimeoutExpired:
                 self.process.kill()
 
 
 def _worker(args: argparse.Namespace) -> int:
     _server_threads()  # training splits each batch across the cores itself, one BLAS thread per slice
-    import logging
-
     from app.config import get_settings
     from app.jobs.queue import TrainingQueue
+    from app.lifecycle import leave_with_parent
+    from app.logs import configure_logging
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         # training yields the cores to the web workers: a prediction never waits behind a job
         os.nice(args.nice)
     except OSError:
         pass
-    parent = os.environ.get("CONVSCOPE_PARENT_PID")
-    if parent:
-        _leave_with_parent(int(parent))
+    leave_with_parent()
     TrainingQueue(settings).run_worker()
     return 0
-
-
-def _leave_with_parent(parent: int) -> None:
-    """An embedded worker whose `convscope serve` is gone (killed outright) stops too, rather than train on
-    as an orphan; a job it had running is then ended as failed by the next reader, like any dead worker's."""
-    import threading
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 RECIPE_OPTIONS = ("epochs", "batch_size", "learning_rate", "optimizer", "weight_decay", "elastic", "ema_decay")

@@ -77,10 +77,11 @@ class Settings(BaseSettings):
     )
     embedded_worker: bool = Field(True, description="`convscope serve` also starts one training worker")
     training_slots: int = Field(1, ge=1, le=16, description="jobs trained at once per training worker")
-    max_queued_jobs: int = Field(20, ge=1, le=10_000, description="queued jobs before submissions get 429")
-    max_training_seconds: float = Field(600, gt=0, le=86_400, description="a job running longer fails")
+    max_queued_jobs: int = Field(500, ge=1, le=100_000, description="queued jobs in all before submissions get 429")
+    max_training_seconds: float = Field(
+        600, gt=0, le=86_400, description="a job running longer fails; one estimated longer is refused"
+    )
     model_ttl_days: float = Field(30, gt=0, description="trained models older than this are deleted")
-    max_jobs_per_client: int = Field(2, ge=1, le=1000, description="queued or running jobs per client address")
     job_stale_seconds: float = Field(
         20, gt=0, le=3600, description="a running job whose worker is silent this long is ended as failed"
     )
@@ -88,6 +89,54 @@ class Settings(BaseSettings):
     max_layers: int = Field(16, ge=1, le=256, description="most layers in a trained network's spec")
     max_multiply_adds: int = Field(
         20_000_000, ge=1, description="most multiply-adds one picture may cost a trained network"
+    )
+    max_training_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="memory one training batch may take: every layer's output and its gradient, times the batch",
+    )
+    max_job_bytes: int = Field(
+        25 * 1024 * 1024, ge=1024 * 1024, description="what one job may store: its events, snapshots and weights"
+    )
+
+    # -- workspaces: every limit is per workspace; the per-address ones are only flood guards --
+    max_running_per_workspace: int = Field(
+        1, ge=1, le=100, description="jobs one workspace trains at once; its others wait their turn in the queue"
+    )
+    max_jobs_per_workspace: int = Field(5, ge=1, le=1000, description="queued or running jobs per workspace")
+    max_jobs_per_client: int = Field(
+        300, ge=1, le=100_000, description="queued or running jobs per address (a class shares one: a flood guard)"
+    )
+    max_models_per_workspace: int = Field(50, ge=1, le=100_000, description="stored models per workspace")
+    max_workspace_bytes: int = Field(
+        200 * 1024 * 1024, ge=1024 * 1024, description="bytes stored per workspace (models, snapshots, events)"
+    )
+    max_edits_per_hour: int = Field(60, ge=1, le=100_000, description="edited models one workspace makes an hour")
+    max_workspaces_per_address_per_hour: int = Field(
+        2000, ge=1, description="workspaces one address may create an hour (a flood guard)"
+    )
+    max_streams_per_workspace: int = Field(8, ge=1, le=10_000, description="open event streams per workspace")
+    max_streams_per_address: int = Field(
+        400, ge=1, le=100_000, description="open event streams per address (a flood guard)"
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (comma-separated; * for any)",
+    )
+    cookie_secure: bool | None = Field(None, description="mark the workspace cookie Secure (default: when HTTPS)")
+
+    # -- memory a model-using request or a process's caches may take --
+    max_request_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="memory one model-using request (explain, attacks, learned views, edits) may take",
+    )
+    model_cache_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024, description="loaded models kept per process")
+    learned_cache_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024 * 1024, description="unit summaries and features kept per process"
+    )
+    shutdown_seconds: float = Field(
+        5, gt=0, le=60, description="how long SIGTERM waits for open requests and streams before closing them"
     )
 
     @property

@@ -11,6 +11,7 @@ from app.errors import ApiError
 from app.jobs.queue import TrainingQueue
 from app.jobs.registry import ModelRegistry
 from app.jobs.store import JobStore
+from app.workspaces import Workspace, Workspaces, request_token
 from engine.network import Network
 
 
@@ -30,16 +31,56 @@ def get_queue(request: Request) -> TrainingQueue:
     return request.app.state.queue
 
 
+_UNKNOWN = object()
+
+
+def current_workspace(request: Request) -> Workspace | None:
+    """The workspace the request's bearer token or cookie names, or None. An unknown bearer token is a
+    401 (a script should know its token is wrong); an unknown cookie is a visitor to be given a new one."""
+    known = getattr(request.state, "workspace", _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known  # type: ignore[return-value]
+    token, bearer = request_token(request.headers, request.cookies)
+    workspace = None
+    if token is not None and len(token) <= 128:
+        workspaces: Workspaces = request.app.state.workspaces
+        workspace = workspaces.from_token(token)
+    if workspace is None and bearer:
+        raise ApiError(
+            401,
+            "Authorization: that bearer token names no workspace on this server; POST /api/workspace makes one "
+            "and returns its token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.workspace = workspace
+    return workspace
+
+
+def owning_workspace(request: Request) -> Workspace:
+    """The request's workspace, made now if it has none: its token goes back with the answer
+    (``Set-Cookie`` and ``X-Workspace-Token``, see :class:`app.workspaces.WorkspaceCookie`)."""
+    workspace = current_workspace(request)
+    if workspace is None:
+        workspaces: Workspaces = request.app.state.workspaces
+        workspace, token = workspaces.create(client_address(request))
+        request.state.workspace = workspace
+        request.state.new_workspace_token = token
+    return workspace
+
+
 def get_model(
     request: Request,
     model: str = Query(
         "lenet",
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
-        description="a model id: lenet, fashion, or one trained here (GET /api/models)",
+        description="a model id: lenet, fashion, one of your workspace's (GET /api/models) or a share link's id",
     ),
     snapshot: int | None = Query(None, ge=0, description="a training step of that model (its snapshots)"),
 ) -> Network:
-    return request.app.state.registry.get(model, snapshot)
+    registry: ModelRegistry = request.app.state.registry
+    if model in registry.shipped:  # the shipped models need no workspace: no store read at all
+        return registry.get(model, snapshot)
+    return registry.get(model, snapshot, current_workspace(request))
 
 
 def get_model_id(
@@ -62,6 +103,9 @@ def client_address(request: Request) -> str:
 
 
 ModelDep = Annotated[Network, Depends(get_model)]
+ViewerDep = Annotated[Workspace | None, Depends(current_workspace)]
+OwnerDep = Annotated[Workspace, Depends(owning_workspace)]
+AddressDep = Annotated[str, Depends(client_address)]
 ModelIdDep = Annotated[str, Depends(get_model_id)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 StoreDep = Annotated[JobStore, Depends(get_store)]

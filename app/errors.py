@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.schemas import LIMITS
@@ -22,6 +23,75 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.headers = headers
+
+
+class ServiceError(Exception):
+    """A service's refusal in words (not an HTTP detail): each kind is answered with its ``status``."""
+
+    status = 400
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class NotFound(ServiceError):
+    """Nothing by that name that the caller may see (never "forbidden": that would say it exists)."""
+
+    status = 404
+
+
+class Conflict(ServiceError):
+    """The thing is not in a state that allows this (a model still training, a job already ended)."""
+
+    status = 409
+
+
+class Refused(ServiceError):
+    """A value the service cannot take, with the bound it passed."""
+
+    status = 422
+
+
+class OverQuota(ServiceError):
+    """A workspace's or an address's cap is reached; the message names the count and the cap."""
+
+    status = 429
+
+
+class Unavailable(ServiceError):
+    """The store or the workers cannot be reached right now; try again shortly."""
+
+    status = 503
+
+
+ERROR_WORDS = {
+    401: "the bearer token names no workspace here",
+    404: "no such thing that you may see (another workspace's models are never shown)",
+    409: "not in a state that allows this (still training, already ended)",
+    413: "the request body is too large",
+    422: "a value out of bounds, or a request that would take too much memory or time; the message says which",
+    429: "a cap of your workspace or address is reached; see Retry-After",
+    503: "the server or its store is busy or unreachable; see Retry-After",
+}
+
+
+def error_responses(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route answers, each with the error body's schema:
+    ``error_responses(404, 429)``, or with words of its own: ``error_responses(s404="no such job")``."""
+    entries: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entries[status] = {"model": ErrorBody, "description": ERROR_WORDS[status]}
+    for key, words in described.items():
+        entries[int(key.removeprefix("s"))] = {"model": ErrorBody, "description": words}
+    return entries
+
+
+class ErrorBody(BaseModel):
+    """What every error answers: what was wrong, in words."""
+
+    detail: str = Field(examples=["no model 'm123' in your workspace; GET /api/models lists yours"])
 
 
 def _short(value: Any) -> str:
@@ -99,6 +169,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(EngineError)
     async def engine_error(_: Request, exc: EngineError) -> JSONResponse:

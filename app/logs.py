@@ -1,4 +1,5 @@
-"""Structured access logs: one JSON line per request, with its duration."""
+"""Logs in one format for the app, uvicorn and Huey: JSON lines on stderr, an error's traceback in
+``exc_info``; and the access log: one line per request, with its duration."""
 
 from __future__ import annotations
 
@@ -19,18 +20,41 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
         }
         entry.update(getattr(record, "fields", {}) or {"message": record.getMessage()})
-        return json.dumps(entry, separators=(",", ":"))
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(entry, separators=(",", ":"), default=str)
+
+
+# Huey says "Executing housekeeping" every minute at INFO: its own lines show from WARNING unless debugging
+QUIET_LOGGERS = ("huey",)
+LOGGERS = ("convscope", "huey", "uvicorn", "uvicorn.error")
 
 
 def configure_logging(level: str) -> None:
-    """Sends convscope's logs to stderr as JSON lines (once, however many apps are created)."""
-    logger = logging.getLogger("convscope")
-    logger.setLevel(level.upper())
-    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter())
-        logger.addHandler(handler)
-        logger.propagate = False
+    """Sends convscope's, uvicorn's and Huey's logs to stderr as JSON lines (once, however many apps are created)."""
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        quiet = name in QUIET_LOGGERS and level.lower() != "debug"
+        logger.setLevel("WARNING" if quiet else level.upper())
+        if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+            handler = logging.StreamHandler()
+            handler.setFormatter(JsonFormatter())
+            logger.handlers = [handler]
+            logger.propagate = False
+
+
+def uvicorn_log_config(level: str) -> dict:
+    """uvicorn's logging in the same JSON lines (its access log is off: the app writes its own)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+        },
+    }
 
 
 class AccessLog:

@@ -19,6 +19,7 @@ from app.jobs.learned_cache import LearnedCache
 from app.jobs.queue import TrainingQueue
 from app.jobs.registry import ModelRegistry
 from app.jobs.store import open_store
+from app.lifecycle import leave_with_parent
 from app.logs import AccessLog, configure_logging
 from app.middleware import BodySizeLimit, ComputeSlots, HeaderLimits, SecurityHeaders, TimeBudget
 from app.routes import (
@@ -33,7 +34,9 @@ from app.routes import (
     models,
     pages,
     predict,
+    workspace,
 )
+from app.workspaces import WorkspaceCookie, Workspaces
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -56,11 +59,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.store)
         app.state.store = store
-        app.state.registry = ModelRegistry(store, settings.weights_path)
+        app.state.workspaces = Workspaces(store, settings)
+        app.state.registry = ModelRegistry(store, settings.weights_path, settings.model_cache_bytes)
         app.state.model = app.state.registry.shipped["lenet"]
         app.state.queue = TrainingQueue(settings, store)
-        app.state.events = EventHub(store, settings.job_stale_seconds)
-        app.state.learned = LearnedCache(store)
+        app.state.events = EventHub(
+            store, settings.job_stale_seconds, settings.max_streams_per_workspace, settings.max_streams_per_address
+        )
+        app.state.learned = LearnedCache(store, settings.learned_cache_bytes)
+        leave_with_parent()
         # CPU-bound routes take one of `threads` compute slots (ComputeSlots); the thread pool itself has
         # room beyond them, so that static files and light reads never wait behind the computing
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads + 32
@@ -75,7 +82,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # a redirect to add a slash would be built from the Host header: answer 404 instead
     app.router.redirect_slashes = False
     install_error_handlers(app)
-    routers = (health, predict, explain, filters, arithmetic, model, models, learned, architectures, datasets, pages)
+    routers = (
+        health,
+        predict,
+        explain,
+        filters,
+        arithmetic,
+        model,
+        workspace,
+        models,
+        learned,
+        architectures,
+        datasets,
+        pages,
+    )
     for router in (r.router for r in routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -96,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         budget_seconds=settings.request_timeout_seconds,
     )
     app.add_middleware(TimeBudget, seconds=settings.request_timeout_seconds)
+    app.add_middleware(WorkspaceCookie, secure=settings.cookie_secure)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderLimits, max_count=settings.max_header_count)
     app.add_middleware(SecurityHeaders)  # wraps everything, the 413 above included

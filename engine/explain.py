@@ -27,6 +27,7 @@ import numpy as np
 
 from engine.errors import EngineError
 from engine.layers import softmax
+from engine.memory import PASS_BYTES, batch_within, inference_bytes
 from engine.network import Network
 
 BASELINES = {"black": 0.0, "grey": 0.5}
@@ -153,7 +154,7 @@ def occlusion(
     network: Network, x: np.ndarray, target: int, patch: int = 6, stride: int = 2, value: float = 0.0
 ) -> Occlusion:
     """Covers each ``patch`` x ``patch`` square (``stride`` apart) with ``value`` (0 black, 0.5 grey),
-    every position in one batched forward pass."""
+    the positions in batched forward passes of at most ``PASS_BYTES``."""
     x = _one(network, x)
     c, h, w = x.shape
     if not 1 <= patch <= min(h, w) or not 1 <= stride <= min(h, w):
@@ -161,11 +162,15 @@ def occlusion(
     if not 0 <= value <= 1:
         raise EngineError(f"value must be in [0, 1], got {value}")
     rows, cols = (h - patch) // stride + 1, (w - patch) // stride + 1
-    batch = np.repeat(x[None], rows * cols, axis=0)
-    for k, (i, j) in enumerate(np.ndindex(rows, cols)):
-        batch[k, :, i * stride : i * stride + patch, j * stride : j * stride + patch] = value
+    places = list(np.ndindex(rows, cols))
+    chunk = batch_within(inference_bytes(network.plans) + x.nbytes, PASS_BYTES, 1024)
+    probs = np.empty(len(places))
+    for start in range(0, len(places), chunk):
+        batch = np.repeat(x[None], len(places[start : start + chunk]), axis=0)
+        for k, (i, j) in enumerate(places[start : start + chunk]):
+            batch[k, :, i * stride : i * stride + patch, j * stride : j * stride + patch] = value
+        probs[start : start + len(batch)] = softmax(network.forward(batch).astype(np.float64))[:, target]
     base = float(softmax(network.forward(x[None]).astype(np.float64))[0, target])
-    probs = softmax(network.forward(batch).astype(np.float64))[:, target]
     return Occlusion(patch, stride, value, (base - probs).reshape(rows, cols), base)
 
 

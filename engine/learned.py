@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import EngineError
+from engine.memory import PASS_BYTES, batch_within, kept_bytes
 from engine.network import Network
 
 SYNTHETIC_STEPS = 64
@@ -31,8 +32,9 @@ def summarise(network: Network, x: np.ndarray) -> dict[str, UnitSummary]:
     """Every named layer's summary from one pass per batch: what the unit cards need, cached once."""
     names = network.layer_names
     parts: dict[str, tuple[list, list]] = {name: ([], []) for name in names}
-    for start in range(0, len(x), 256):
-        acts = network.activations(x[start : start + 256])
+    chunk = batch_within(kept_bytes(network.plans), PASS_BYTES, 256)
+    for start in range(0, len(x), chunk):
+        acts = network.activations(x[start : start + chunk])
         for name in names:
             out = acts[name]
             if out.ndim == 2:
@@ -142,11 +144,13 @@ def unit_weights(network: Network, layer: str, unit: int) -> dict[str, Any] | No
 
 
 def penultimate(network: Network, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """The features the last layer reads (the named layer before it), flattened: (N, D)."""
+    """The features the last layer reads (the named layer before it), flattened: (N, D); in chunks whose
+    kept layers stay within ``PASS_BYTES``."""
     names = network.layer_names
     if len(names) < 2:
         raise EngineError("a network of one layer has no layer before its last to map")
     feature = names[-2]
+    batch = batch_within(kept_bytes(network.plans), PASS_BYTES, batch)
     parts = [
         network.activations(x[s : s + batch])[feature].reshape(len(x[s : s + batch]), -1)
         for s in range(0, len(x), batch)

@@ -39,6 +39,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from engine._checks import effective_size
+from engine.budget import check_time
 from engine.conv import conv2d, conv2d_backward, im2col
 from engine.cpus import usable_cpus
 from engine.errors import EngineError, SpecError
@@ -705,6 +706,7 @@ class Network:
         measured here, make mid-sized products several times slower). A batch under ``min_batch`` is
         one slice: splitting it would cost more than it saves.
         """
+        check_time()  # a caller past its time budget stops here, between passes
         cores = available_cores()
         whole = (x, *(m[0] for m in more), *(() if rows is None else (rows,)))
         if len(x) < BLAS_QUIET_BATCH:  # products this small run on one BLAS thread anyway

@@ -2,7 +2,8 @@
 per followed job reads new events from the store and wakes every client waiting on that job.
 
 A client that connects late (or reconnects with ``Last-Event-ID``) first gets what it missed from
-the events kept here; a client that disconnects stops nothing but its own stream.
+the events kept here; a client that disconnects stops nothing but its own stream. Each workspace and
+each address may hold a bounded number of streams open in a process (:meth:`EventHub.admit`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 import anyio
 from anyio import CapacityLimiter
 
+from app.errors import OverQuota
 from app.jobs.store import JobStore
 from app.jobs.worker import reap_stale
 
@@ -37,11 +39,39 @@ class EventHub:
     """One per web process (on ``app.state``); store reads run on a few threads of their own so
     they never wait behind the compute slots."""
 
-    def __init__(self, store: JobStore, stale_seconds: float) -> None:
+    def __init__(self, store: JobStore, stale_seconds: float, per_workspace: int = 8, per_address: int = 400) -> None:
         self.store = store
         self.stale_seconds = stale_seconds
         self.feeds: dict[str, _Feed] = {}
         self.limiter = CapacityLimiter(4)
+        self.per_workspace, self.per_address = per_workspace, per_address
+        self.open: dict[str, int] = {}  # open streams by "w:<workspace>" and "a:<address>"
+
+    def admit(self, workspace: str | None, address: str) -> list[str]:
+        """Counts a new stream against its workspace's and address's bounds (429 past either); the keys
+        returned are given back by :meth:`release` when the stream ends."""
+        keys = [f"a:{address}"] + ([f"w:{workspace}"] if workspace else [])
+        if workspace and self.open.get(keys[1], 0) >= self.per_workspace:
+            raise OverQuota(
+                f"your workspace has {self.open[keys[1]]} event streams open, the most one may have "
+                f"({self.per_workspace}); close a tab that follows a job",
+                retry_after=5,
+            )
+        if self.open.get(keys[0], 0) >= self.per_address:
+            raise OverQuota(
+                f"{self.open[keys[0]]} event streams are open from your address, the most one address may have "
+                f"({self.per_address}); try again in a moment",
+                retry_after=5,
+            )
+        for key in keys:
+            self.open[key] = self.open.get(key, 0) + 1
+        return keys
+
+    def release(self, keys: list[str]) -> None:
+        for key in keys:
+            self.open[key] -= 1
+            if self.open[key] <= 0:
+                del self.open[key]
 
     async def _read(self, job_id: str, after: int):
         return await anyio.to_thread.run_sync(self.store.events, job_id, after, limiter=self.limiter)
@@ -65,8 +95,16 @@ class EventHub:
                 return
             await asyncio.sleep(POLL_SECONDS)
 
-    async def follow(self, job_id: str, after: int = 0) -> AsyncIterator[str]:
-        """Server-sent events after id ``after``, until the job ends; heartbeat comments meanwhile."""
+    async def follow(self, job_id: str, after: int, admitted: list[str]) -> AsyncIterator[str]:
+        """Server-sent events after id ``after``, until the job ends; heartbeat comments meanwhile. The
+        stream's ``admitted`` places (:meth:`admit`) are released when it ends, however it ends."""
+        try:
+            async for chunk in self._follow(job_id, after):
+                yield chunk
+        finally:
+            self.release(admitted)
+
+    async def _follow(self, job_id: str, after: int = 0) -> AsyncIterator[str]:
         feed = self.feeds.setdefault(job_id, _Feed())
         feed.listeners += 1
         if feed.task is None or feed.task.done():

@@ -1,24 +1,22 @@
 """What the "what did it learn" views need from a model, computed once and kept: every layer's units
 over the test pictures, the test pictures' last features and their 2-D map, and (on first use) the
 training pictures' features for nearest neighbours. Kept in the store beside the model (so every
-worker and replica shares it) and in a small per-process cache."""
+worker and replica shares it) and in a per-process cache bounded in bytes
+(``CONVSCOPE_LEARNED_CACHE_BYTES``)."""
 
 from __future__ import annotations
 
 import io
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from app.jobs.lru import ByteLRU
 from app.jobs.store import JobStore
 from engine.datasets import Dataset, load_dataset, to_network_input
 from engine.learned import Embedding, UnitSummary, pca_embedding, penultimate, summarise
 from engine.network import Network
-
-CACHE_SIZE = 8
 
 
 @dataclass
@@ -28,6 +26,14 @@ class Learned:
     embedding: Embedding
     train_features: np.ndarray | None = None
 
+    @property
+    def nbytes(self) -> int:
+        arrays = [self.embedding.points, self.embedding.axes, self.embedding.mean]
+        arrays += [a for s in self.summaries.values() for a in (s.values, s.positions)]
+        if self.train_features is not None:
+            arrays.append(self.train_features)
+        return sum(int(a.nbytes) for a in arrays)
+
 
 def _key(model_id: str, part: str) -> str:
     # shipped models have no job to own their blobs: they get a prefix of their own
@@ -35,21 +41,15 @@ def _key(model_id: str, part: str) -> str:
 
 
 class LearnedCache:
-    def __init__(self, store: JobStore) -> None:
+    def __init__(self, store: JobStore, budget_bytes: int = 256 << 20) -> None:
         self.store = store
-        self._cache: OrderedDict[str, Learned] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: ByteLRU[Learned] = ByteLRU(budget_bytes, lambda learned: learned.nbytes)
 
     def get(self, model_id: str, network: Network) -> Learned:
-        with self._lock:
-            if model_id in self._cache:
-                self._cache.move_to_end(model_id)
-                return self._cache[model_id]
-        learned = self._load(model_id, network) or self._compute(model_id, network)
-        with self._lock:
-            self._cache[model_id] = learned
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+        learned = self._cache.get(model_id)
+        if learned is None:
+            learned = self._load(model_id, network) or self._compute(model_id, network)
+            self._cache.put(model_id, learned)
         return learned
 
     def train_features(self, model_id: str, network: Network) -> np.ndarray:
@@ -66,6 +66,7 @@ class LearnedCache:
                 np.savez_compressed(buffer, features=features)
                 self.store.put_blob(_key(model_id, "train-features"), buffer.getvalue())
                 learned.train_features = features
+            self._cache.resize(model_id)
         return learned.train_features
 
     def _compute(self, model_id: str, network: Network) -> Learned:

@@ -3,7 +3,10 @@
 Huey was chosen because one API runs on both back ends the app needs (``SqliteHuey`` for one
 machine with nothing else to start, ``RedisHuey`` for many), its consumer runs in a process of its
 own (``convscope worker``) with a set number of slots, and its scheduler runs the periodic clean-up.
-The queue only carries job ids; everything about a job lives in the store (:mod:`app.jobs.store`).
+The queue only carries wake-up calls: a ``train`` task tells a worker that jobs may be waiting, and the
+worker takes them from the store in the fair order (:meth:`app.jobs.store.JobStore.claim_next`) until
+none may start. Everything about a job lives in the store (:mod:`app.jobs.store`); the order is the
+store's, not Huey's, so one workspace's ten jobs never hold back another's first.
 """
 
 from __future__ import annotations
@@ -44,25 +47,28 @@ class TrainingQueue:
     def store(self) -> JobStore:
         return open_store(self.settings.store)
 
-    def submit(self, job_id: str) -> None:
-        """Puts the job's id in the queue; a worker picks it up."""
+    def submit(self, job_id: str | None = None) -> None:
+        """Wakes a worker: it trains the queued jobs (``job_id``, the one just submitted, among them)."""
         self._train(job_id)
 
-    def _run(self, job_id: str) -> None:
-        from app.jobs.worker import run_job
+    def _run(self, job_id: str | None = None) -> None:
+        from app.jobs.worker import run_jobs
 
-        run_job(self.settings, self.store, job_id)
+        run_jobs(self.settings, self.store)
 
     def _housekeeping(self) -> None:
         from app.jobs.worker import housekeeping
 
-        housekeeping(self.settings, self.store)
+        if housekeeping(self.settings, self.store):
+            self.submit()  # queued jobs that no wake-up reached (a worker restarted) are picked up now
 
     def run_worker(self) -> None:
         """Runs Huey's consumer in this process until it is stopped (SIGINT or SIGTERM)."""
         from app.jobs.worker import housekeeping
 
         housekeeping(self.settings, self.store)  # a worker that died left its jobs running: end them
+        from app.jobs import worker
+
         consumer = self.huey.create_consumer(
             workers=self.settings.training_slots,
             worker_type="thread",
@@ -70,6 +76,16 @@ class TrainingQueue:
             check_worker_health=True,
             initial_delay=0.05,  # a queued job starts within a fraction of a second
             max_delay=0.5,
+            graceful_signal="TERM",  # SIGTERM: running jobs end between two steps, then the workers are joined
+            shutdown_timeout=8,
         )
+        handle = consumer._handle_signal
+
+        def on_signal(signum: int, frame: object) -> None:
+            worker.stopping.set()  # a training job sees this between two steps and ends as failed ("stopped")
+            handle(signum, frame)
+
+        consumer._handle_signal = on_signal
+        self.submit()  # jobs queued while no worker ran start now
         log.info("training worker started: %d slot(s), queue %s", self.settings.training_slots, self.settings.queue_url)
         consumer.run()

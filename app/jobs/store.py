@@ -5,27 +5,67 @@ their snapshots). Two back ends behind one interface:
   mode, so several uvicorn workers and the training worker on one machine read and write it at once;
 - ``redis://host:port/db``: for web replicas and training workers on several machines.
 
-A job is a dict. Its fixed part (name, data set, architecture, settings, ...) is written once; the
-fields that change while it runs (``status``, ``started``, ``finished``, ``message``, ``metrics``,
-``heartbeat``, ``cancel``) are written on their own, so the worker and the web processes never
-overwrite each other's changes. Status changes are compare-and-set (:meth:`JobStore.transition`).
+A job is a dict. Its fixed part (name, data set, architecture, settings, its ``workspace``, ...) is
+written once; the fields that change while it runs (``status``, ``started``, ``finished``, ``message``,
+``metrics``, ``heartbeat``, ``cancel``, ``bytes``) are written on their own, so the worker and the web
+processes never overwrite each other's changes. Status changes are compare-and-set
+(:meth:`JobStore.transition`); a cancel request wins over the end of training (``unless_cancelled``).
+
+Workspaces (who owns what), share links and the queue's fair order live here too, so several web
+processes and workers on several machines agree on them: submitting and claiming a job happen under
+the store's queue lock (:meth:`JobStore.queue_lock`), so 40 parallel submissions from one workspace
+accept exactly its cap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-MUTABLE = ("status", "started", "finished", "message", "metrics", "heartbeat", "cancel")
+MUTABLE = ("status", "started", "finished", "message", "metrics", "heartbeat", "cancel", "bytes")
+FIXED_COLUMNS = ("id", "created", "client", "workspace")
 ACTIVE = ("queued", "running")
 TERMINAL = ("done", "failed", "cancelled")
+
+
+class QueueFull(Exception):
+    """A submission over one of the queue's caps; the message names the count and the cap."""
+
+
+@dataclass(frozen=True)
+class QueueCaps:
+    """What :meth:`JobStore.submit` checks, all at once under the queue lock."""
+
+    per_workspace: int  # queued + running jobs of one workspace
+    per_address: int  # queued + running jobs from one address (a flood guard: a class shares one)
+    queued: int  # queued jobs in all
+
+
+def fair_order(active: list[dict]) -> list[dict]:
+    """The queued jobs in the order workers take them: round-robin across workspaces. A workspace's
+    k-th waiting job comes after every other workspace's (k-1)-th, its running jobs counting as taken
+    turns; ties go to the older job. A job whose workspace already runs ``max_running`` jobs keeps its
+    place but is skipped by :meth:`JobStore.claim_next` until one of them ends."""
+    running: dict[str, int] = {}
+    for job in active:
+        if job["status"] == "running":
+            running[job.get("workspace") or ""] = running.get(job.get("workspace") or "", 0) + 1
+    turns = dict(running)
+    ranked = []
+    for job in sorted((j for j in active if j["status"] == "queued"), key=lambda j: (j["created"], j["id"])):
+        owner = job.get("workspace") or ""
+        ranked.append((turns.get(owner, 0), job["created"], job["id"], job))
+        turns[owner] = turns.get(owner, 0) + 1
+    return [entry[-1] for entry in sorted(ranked, key=lambda e: e[:3])]
 
 
 class JobStore(ABC):
@@ -43,9 +83,12 @@ class JobStore(ABC):
         """Sets some of the changing fields (``MUTABLE``)."""
 
     @abstractmethod
-    def transition(self, job_id: str, from_status: Iterable[str], to_status: str, **fields: Any) -> bool:
+    def transition(
+        self, job_id: str, from_status: Iterable[str], to_status: str, unless_cancelled: bool = False, **fields: Any
+    ) -> bool:
         """Moves the job to ``to_status`` (and sets ``fields``) only if its status is one of
-        ``from_status``; says whether it did. Two processes can never both start or end a job."""
+        ``from_status`` (and, with ``unless_cancelled``, no cancel was requested); says whether it did.
+        Two processes can never both start or end a job."""
 
     @abstractmethod
     def recent(self, limit: int) -> list[dict[str, Any]]:
@@ -71,15 +114,107 @@ class JobStore(ABC):
 
     @abstractmethod
     def delete(self, job_id: str) -> None:
-        """Removes a job with its events and its blobs (keys starting ``{job_id}/``)."""
+        """Removes a job with its events, its blobs (keys starting ``{job_id}/``) and its share links."""
 
     @abstractmethod
     def finished_before(self, timestamp: float) -> list[str]:
         """Ids of jobs that ended before ``timestamp`` (for the model time-to-live)."""
 
+    @abstractmethod
+    def queue_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held while a submission is counted and written, or a job is claimed: one process at a time."""
+
+    @abstractmethod
+    def workspace_jobs(self, workspace: str) -> list[dict[str, Any]]:
+        """Every job (trained, edited, ...) the workspace owns, newest first."""
+
+    @abstractmethod
+    def add_bytes(self, job_id: str, count: int) -> None:
+        """Counts ``count`` more bytes stored for the job (events, snapshots, weights)."""
+
+    @abstractmethod
+    def request_cancel(self, job_id: str) -> bool:
+        """Marks an active job to be cancelled; False if it has already ended. Once this says True the
+        job can no longer end ``done`` (see ``unless_cancelled``)."""
+
+    # -- workspaces and share links --
+
+    @abstractmethod
+    def create_workspace(self, workspace: dict[str, Any]) -> None:
+        """Adds ``{id, token, name, created, address}`` (``token`` is the token's hash, never the token)."""
+
+    @abstractmethod
+    def workspace_by_token(self, token_hash: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def get_workspace(self, workspace_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def create_share(self, share_id: str, model_id: str, workspace: str) -> None: ...
+
+    @abstractmethod
+    def share(self, share_id: str) -> dict[str, Any] | None:
+        """``{id, model, workspace}`` of a share link, or None."""
+
+    @abstractmethod
+    def shares_of(self, model_id: str) -> list[str]:
+        """The share ids of a model."""
+
+    @abstractmethod
+    def remember_share(self, workspace: str, share_id: str) -> None:
+        """Lists a share link under the workspace's "shared with you"."""
+
+    @abstractmethod
+    def shared_with(self, workspace: str) -> list[str]:
+        """Share ids the workspace has opened, newest first."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raises if the store cannot be reached."""
+
+    # -- the queue --
+
+    def submit(self, job: dict[str, Any], caps: QueueCaps) -> None:
+        """Adds a queued job, unless that would pass one of ``caps`` (:class:`QueueFull` then)."""
+        with self.queue_lock():
+            active = self.active()
+            owner, address = job.get("workspace"), job.get("client")
+            mine = sum(j.get("workspace") == owner for j in active)
+            if mine >= caps.per_workspace:
+                raise QueueFull(
+                    f"your workspace has {mine} jobs queued or running, and {caps.per_workspace} is the most one "
+                    "workspace may have; wait for one to finish or cancel one"
+                )
+            from_address = sum(j.get("client") == address for j in active)
+            if from_address >= caps.per_address:
+                raise QueueFull(
+                    f"{from_address} jobs from your address are queued or running, the most one address may have "
+                    f"({caps.per_address}); try again when some have finished"
+                )
+            queued = sum(j["status"] == "queued" for j in active)
+            if queued >= caps.queued:
+                raise QueueFull(f"the training queue is full ({queued} jobs waiting, at most {caps.queued})")
+            self.create(job)
+
+    def claim_next(self, max_running: int, started: float) -> dict[str, Any] | None:
+        """Moves the next job in :func:`fair_order` whose workspace runs fewer than ``max_running`` jobs to
+        ``running`` and returns it; None when no queued job may start now."""
+        with self.queue_lock():
+            active = self.active()
+            running: dict[str, int] = {}
+            for j in active:
+                if j["status"] == "running":
+                    running[j.get("workspace") or ""] = running.get(j.get("workspace") or "", 0) + 1
+            for job in fair_order(active):
+                if running.get(job.get("workspace") or "", 0) >= max_running:
+                    continue
+                if self.transition(job["id"], ["queued"], "running", started=started, heartbeat=started):
+                    return self.get(job["id"])
+        return None
+
     def position(self, job_id: str) -> int | None:
         """1 for the next job to start, 2 for the one after, ...; None when not queued."""
-        queued = [j["id"] for j in self.active() if j["status"] == "queued"]
+        queued = [j["id"] for j in fair_order(self.active())]
         return queued.index(job_id) + 1 if job_id in queued else None
 
     def close(self) -> None:  # noqa: B027 - optional for back ends that hold connections
@@ -103,7 +238,16 @@ create table if not exists events (
     job_id text not null, seq integer not null, kind text not null, data text not null,
     primary key (job_id, seq));
 create table if not exists blobs (key text primary key, value blob not null);
+create table if not exists workspaces (
+    id text primary key, token text unique not null, name text, created real not null, address text);
+create table if not exists shares (id text primary key, model text not null, workspace text not null);
+create index if not exists shares_model on shares (model);
+create table if not exists shared_with (
+    workspace text not null, share text not null, added real not null, primary key (workspace, share));
 """
+
+# columns added after the first release: a store written by it is brought up to date on open
+_NEW_COLUMNS = {"workspace": "text", "bytes": "integer not null default 0"}
 
 
 class SqliteStore(JobStore):
@@ -113,8 +257,14 @@ class SqliteStore(JobStore):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        db = self._connect()
+        db.executescript(_SCHEMA)
+        have = {row["name"] for row in db.execute("pragma table_info(jobs)")}
+        for column, kind in _NEW_COLUMNS.items():
+            if column not in have:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+                    db.execute(f"alter table jobs add column {column} {kind}")
+        db.execute("create index if not exists jobs_workspace on jobs (workspace, created)")
 
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -134,6 +284,8 @@ class SqliteStore(JobStore):
             id=row["id"],
             created=row["created"],
             client=row["client"],
+            workspace=row["workspace"],
+            bytes=row["bytes"],
             status=row["status"],
             cancel=bool(row["cancel"]),
             heartbeat=row["heartbeat"],
@@ -145,11 +297,82 @@ class SqliteStore(JobStore):
         return job
 
     def create(self, job: dict[str, Any]) -> None:
-        record = {k: v for k, v in job.items() if k not in (*MUTABLE, "id", "created", "client")}
+        record = {k: v for k, v in job.items() if k not in (*MUTABLE, *FIXED_COLUMNS)}
         self._connect().execute(
-            "insert into jobs (id, created, client, status, record) values (?, ?, ?, ?, ?)",
-            (job["id"], job["created"], job.get("client"), job["status"], json.dumps(record)),
+            "insert into jobs (id, created, client, workspace, status, record) values (?, ?, ?, ?, ?, ?)",
+            (job["id"], job["created"], job.get("client"), job.get("workspace"), job["status"], json.dumps(record)),
         )
+
+    @contextlib.contextmanager
+    def queue_lock(self) -> Iterator[None]:
+        db = self._connect()
+        db.execute("begin immediate")  # the database's write lock: other processes wait for it
+        try:
+            yield
+        except BaseException:
+            db.execute("rollback")
+            raise
+        db.execute("commit")
+
+    def workspace_jobs(self, workspace: str) -> list[dict[str, Any]]:
+        rows = (
+            self._connect()
+            .execute("select * from jobs where workspace = ? order by created desc, id", (workspace,))
+            .fetchall()
+        )
+        return [self._job(r) for r in rows]
+
+    def add_bytes(self, job_id: str, count: int) -> None:
+        self._connect().execute("update jobs set bytes = bytes + ? where id = ?", (count, job_id))
+
+    def request_cancel(self, job_id: str) -> bool:
+        cursor = self._connect().execute(
+            "update jobs set cancel = 1 where id = ? and status in ('queued', 'running')", (job_id,)
+        )
+        return cursor.rowcount == 1
+
+    def create_workspace(self, workspace: dict[str, Any]) -> None:
+        self._connect().execute(
+            "insert into workspaces (id, token, name, created, address) values (?, ?, ?, ?, ?)",
+            tuple(workspace.get(k) for k in ("id", "token", "name", "created", "address")),
+        )
+
+    def _workspace(self, column: str, value: str) -> dict[str, Any] | None:
+        row = self._connect().execute(f"select * from workspaces where {column} = ?", (value,)).fetchone()
+        return dict(row) if row else None
+
+    def workspace_by_token(self, token_hash: str) -> dict[str, Any] | None:
+        return self._workspace("token", token_hash)
+
+    def get_workspace(self, workspace_id: str) -> dict[str, Any] | None:
+        return self._workspace("id", workspace_id)
+
+    def create_share(self, share_id: str, model_id: str, workspace: str) -> None:
+        self._connect().execute(
+            "insert into shares (id, model, workspace) values (?, ?, ?)", (share_id, model_id, workspace)
+        )
+
+    def share(self, share_id: str) -> dict[str, Any] | None:
+        row = self._connect().execute("select * from shares where id = ?", (share_id,)).fetchone()
+        return {"id": row["id"], "model": row["model"], "workspace": row["workspace"]} if row else None
+
+    def shares_of(self, model_id: str) -> list[str]:
+        return [r[0] for r in self._connect().execute("select id from shares where model = ?", (model_id,))]
+
+    def remember_share(self, workspace: str, share_id: str) -> None:
+        self._connect().execute(
+            "insert or ignore into shared_with (workspace, share, added) values (?, ?, ?)",
+            (workspace, share_id, time.time()),
+        )
+
+    def shared_with(self, workspace: str) -> list[str]:
+        rows = self._connect().execute(
+            "select share from shared_with where workspace = ? order by added desc", (workspace,)
+        )
+        return [r[0] for r in rows]
+
+    def ping(self) -> None:
+        self._connect().execute("select 1").fetchone()
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         row = self._connect().execute("select * from jobs where id = ?", (job_id,)).fetchone()
@@ -162,12 +385,15 @@ class SqliteStore(JobStore):
         assignments = ", ".join(f"{k} = ?" for k in fields)
         self._connect().execute(f"update jobs set {assignments} where id = ?", [*map(_encode, fields.values()), job_id])
 
-    def transition(self, job_id: str, from_status: Iterable[str], to_status: str, **fields: Any) -> bool:
+    def transition(
+        self, job_id: str, from_status: Iterable[str], to_status: str, unless_cancelled: bool = False, **fields: Any
+    ) -> bool:
         sources = list(from_status)
         assignments = ", ".join(["status = ?", *(f"{k} = ?" for k in fields)])
         marks = ", ".join("?" for _ in sources)
+        condition = " and cancel = 0" if unless_cancelled else ""
         cursor = self._connect().execute(
-            f"update jobs set {assignments} where id = ? and status in ({marks})",
+            f"update jobs set {assignments} where id = ? and status in ({marks}){condition}",
             [to_status, *map(_encode, fields.values()), job_id, *sources],
         )
         return cursor.rowcount == 1
@@ -215,6 +441,8 @@ class SqliteStore(JobStore):
         try:
             db.execute("delete from events where job_id = ?", (job_id,))
             db.execute("delete from blobs where key >= ? and key < ?", (f"{job_id}/", f"{job_id}0"))
+            db.execute("delete from shared_with where share in (select id from shares where model = ?)", (job_id,))
+            db.execute("delete from shares where model = ?", (job_id,))
             db.execute("delete from jobs where id = ?", (job_id,))
             db.execute("commit")
         except BaseException:
@@ -247,10 +475,11 @@ _TRANSITION = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 0 end
 local n = tonumber(ARGV[1])
+if ARGV[n + 3] == '1' and redis.call('HGET', KEYS[1], 'cancel') == '1' then return 0 end
 for i = 2, n + 1 do
   if ARGV[i] == status then
     redis.call('HSET', KEYS[1], 'status', ARGV[n + 2])
-    for j = n + 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end
+    for j = n + 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end
     if ARGV[n + 2] == 'queued' or ARGV[n + 2] == 'running' then
       redis.call('SADD', KEYS[2], KEYS[3])
     else
@@ -263,10 +492,22 @@ end
 return 0
 """
 
+# a cancel request lands only on a job that has not ended
+_REQUEST_CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'queued' or status == 'running' then
+  redis.call('HSET', KEYS[1], 'cancel', '1')
+  return 1
+end
+return 0
+"""
+
 
 class RedisStore(JobStore):
     """Keys under ``convscope:``: a hash per job, a list of events per job, a string per blob, a
-    sorted set of jobs by creation, a set of active jobs and a sorted set of ended jobs."""
+    sorted set of jobs by creation, a set of active jobs and a sorted set of ended jobs; a hash per
+    workspace (and its token's hash pointing to it), a sorted set of each workspace's jobs; a hash per
+    share link, a set of each model's links and a sorted set of the links each workspace opened."""
 
     prefix = "convscope:"
 
@@ -276,6 +517,7 @@ class RedisStore(JobStore):
         # redis-py's own annotations cannot say what decode_responses=False returns: bytes
         self.redis: Any = redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30)
         self._transition = self.redis.register_script(_TRANSITION)
+        self._request_cancel = self.redis.register_script(_REQUEST_CANCEL)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -291,6 +533,8 @@ class RedisStore(JobStore):
             id=job_id,
             created=float(raw["created"]),
             client=raw.get("client") or None,
+            workspace=raw.get("workspace") or None,
+            bytes=int(raw.get("bytes") or 0),
             status=raw["status"],
             cancel=raw.get("cancel") == "1",
             heartbeat=number("heartbeat"),
@@ -310,14 +554,78 @@ class RedisStore(JobStore):
         return out
 
     def create(self, job: dict[str, Any]) -> None:
-        record = {k: v for k, v in job.items() if k not in (*MUTABLE, "id", "created", "client")}
+        record = {k: v for k, v in job.items() if k not in (*MUTABLE, *FIXED_COLUMNS)}
         fields = {"record": json.dumps(record), "created": repr(job["created"]), "client": job.get("client") or ""}
-        fields["status"] = job["status"]
+        fields.update(status=job["status"], workspace=job.get("workspace") or "", bytes="0")
         pipe = self.redis.pipeline()
         pipe.hset(self._key("job", job["id"]), mapping=fields)
         pipe.zadd(self._key("jobs"), {job["id"]: job["created"]})
-        pipe.sadd(self._key("active"), job["id"])
+        if job.get("workspace"):
+            pipe.zadd(self._key("wsjobs", job["workspace"]), {job["id"]: job["created"]})
+        if job["status"] in ACTIVE:
+            pipe.sadd(self._key("active"), job["id"])
         pipe.execute()
+
+    def queue_lock(self) -> contextlib.AbstractContextManager[None]:
+        # redis-py's lock: a key with an expiry, released only by its holder (a crashed holder's lapses)
+        return self.redis.lock(self._key("queue-lock"), timeout=30, blocking_timeout=15)
+
+    def workspace_jobs(self, workspace: str) -> list[dict[str, Any]]:
+        return self._many(self.redis.zrevrange(self._key("wsjobs", workspace), 0, -1))
+
+    def add_bytes(self, job_id: str, count: int) -> None:
+        self.redis.hincrby(self._key("job", job_id), "bytes", count)
+
+    def request_cancel(self, job_id: str) -> bool:
+        return bool(self._request_cancel(keys=[self._key("job", job_id)]))
+
+    def create_workspace(self, workspace: dict[str, Any]) -> None:
+        fields = {k: "" if workspace.get(k) is None else str(workspace[k]) for k in ("token", "name", "address")}
+        pipe = self.redis.pipeline()
+        pipe.hset(self._key("ws", workspace["id"]), mapping={**fields, "created": repr(workspace["created"])})
+        pipe.set(self._key("wstoken", workspace["token"]), workspace["id"])
+        pipe.execute()
+
+    def get_workspace(self, workspace_id: str) -> dict[str, Any] | None:
+        raw = self.redis.hgetall(self._key("ws", workspace_id))
+        if not raw:
+            return None
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        return {
+            "id": workspace_id,
+            "token": fields["token"],
+            "name": fields.get("name") or None,
+            "created": float(fields["created"]),
+            "address": fields.get("address") or None,
+        }
+
+    def workspace_by_token(self, token_hash: str) -> dict[str, Any] | None:
+        workspace_id = self.redis.get(self._key("wstoken", token_hash))
+        return self.get_workspace(workspace_id.decode()) if workspace_id else None
+
+    def create_share(self, share_id: str, model_id: str, workspace: str) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hset(self._key("share", share_id), mapping={"model": model_id, "workspace": workspace})
+        pipe.sadd(self._key("modelshares", model_id), share_id)
+        pipe.execute()
+
+    def share(self, share_id: str) -> dict[str, Any] | None:
+        raw = self.redis.hgetall(self._key("share", share_id))
+        if not raw:
+            return None
+        return {"id": share_id, "model": raw[b"model"].decode(), "workspace": raw[b"workspace"].decode()}
+
+    def shares_of(self, model_id: str) -> list[str]:
+        return sorted(i.decode() for i in self.redis.smembers(self._key("modelshares", model_id)))
+
+    def remember_share(self, workspace: str, share_id: str) -> None:
+        self.redis.zadd(self._key("sharedwith", workspace), {share_id: time.time()}, nx=True)
+
+    def shared_with(self, workspace: str) -> list[str]:
+        return [i.decode() for i in self.redis.zrevrange(self._key("sharedwith", workspace), 0, -1)]
+
+    def ping(self) -> None:
+        self.redis.ping()
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self._job(job_id, self.redis.hgetall(self._key("job", job_id)))
@@ -329,11 +637,14 @@ class RedisStore(JobStore):
         if self.redis.exists(self._key("job", job_id)):
             self.redis.hset(self._key("job", job_id), mapping=self._flat(fields))
 
-    def transition(self, job_id: str, from_status: Iterable[str], to_status: str, **fields: Any) -> bool:
+    def transition(
+        self, job_id: str, from_status: Iterable[str], to_status: str, unless_cancelled: bool = False, **fields: Any
+    ) -> bool:
         sources = list(from_status)
         flat = [x for pair in self._flat(fields).items() for x in pair]
         keys = [self._key("job", job_id), self._key("active"), job_id, self._key("ended")]
-        return bool(self._transition(keys=keys, args=[len(sources), *sources, to_status, *flat]))
+        args = [len(sources), *sources, to_status, "1" if unless_cancelled else "0", *flat]
+        return bool(self._transition(keys=keys, args=args))
 
     def _many(self, ids: list[bytes]) -> list[dict[str, Any]]:
         pipe = self.redis.pipeline()
@@ -365,8 +676,14 @@ class RedisStore(JobStore):
 
     def delete(self, job_id: str) -> None:
         blobs = list(self.redis.scan_iter(match=self._key("blob", f"{job_id}/*"), count=100))
+        job = self.get(job_id)
+        shares = self.shares_of(job_id)
         pipe = self.redis.pipeline()
-        pipe.delete(self._key("job", job_id), self._key("events", job_id), *blobs)
+        pipe.delete(self._key("job", job_id), self._key("events", job_id), self._key("modelshares", job_id), *blobs)
+        if shares:
+            pipe.delete(*(self._key("share", share) for share in shares))
+        if job is not None and job.get("workspace"):
+            pipe.zrem(self._key("wsjobs", job["workspace"]), job_id)
         pipe.zrem(self._key("jobs"), job_id)
         pipe.zrem(self._key("ended"), job_id)
         pipe.srem(self._key("active"), job_id)

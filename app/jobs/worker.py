@@ -4,20 +4,29 @@ Every step of the way lands in the store as an event (``started``, ``progress``,
 ``snapshot``, then ``done``, ``failed`` or ``cancelled``); the web processes stream them to clients.
 A job never stays ``running`` after its worker is gone: the worker beats a heartbeat every few
 seconds, and whoever finds it stale (any web process, or the next worker) ends the job as failed.
+
+A worker takes jobs in the queue's fair order (:meth:`JobStore.claim_next`), one after another until
+none may start. A store that stops answering for a few seconds (a Redis restart) does not fail the
+job: the worker's writes are retried with backoff (:class:`RetryingStore`). A worker told to stop
+(SIGTERM) ends its running job as ``failed`` ("the server stopped") between two steps, and leaves.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import random
+import sqlite3
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
 from app.config import Settings
-from app.jobs.store import JobStore, now
+from app.jobs.service import queue_place, snapshot_count
+from app.jobs.store import JobStore, fair_order, now
 from engine.datasets import load_dataset
 from engine.errors import EngineError
 from engine.network import Network, build_network
@@ -27,7 +36,49 @@ log = logging.getLogger("convscope.jobs")
 
 HEARTBEAT_SECONDS = 2.0
 CANCEL_POLL_SECONDS = 0.5
-SNAPSHOTS = 20  # snapshots kept per job, spread evenly over its steps
+SNAPSHOTS = 20  # snapshots kept per job, spread evenly over its steps (fewer if they would pass the job's bytes)
+EVENT_FILTERS = 16  # a snapshot event carries at most this many first-layer filters (the page shows these)
+STORE_RETRY_SECONDS = 30.0  # how long the worker keeps retrying a store that does not answer
+STOPPED = "the server stopped while training this job; submit it again"
+
+T = TypeVar("T")
+stopping = threading.Event()  # set by the worker process's SIGTERM handler: running jobs end between steps
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """What a store that is briefly unreachable raises: Redis's connection errors, SQLite's lock."""
+    import redis
+
+    return (redis.ConnectionError, redis.TimeoutError, sqlite3.OperationalError)
+
+
+class RetryingStore:
+    """The store, with every call retried with backoff (0.1 s doubling to 2 s) for up to ``seconds``
+    while the store cannot be reached; after that the error goes up as usual."""
+
+    def __init__(self, store: JobStore, seconds: float = STORE_RETRY_SECONDS) -> None:
+        self._store = store
+        self._seconds = seconds
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not callable(attribute) or name == "queue_lock":
+            return attribute
+        return lambda *args, **kwargs: retry(lambda: attribute(*args, **kwargs), self._seconds)
+
+
+def retry(call: Callable[[], T], seconds: float) -> T:
+    deadline = time.monotonic() + seconds
+    delay = 0.1
+    while True:
+        try:
+            return call()
+        except store_errors() as error:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("the store did not answer (%s); trying again in %.1f s", error, delay)
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
 
 
 def network_bytes(network: Network) -> bytes:
@@ -37,9 +88,13 @@ def network_bytes(network: Network) -> bytes:
 
 
 def first_filters(network: Network, params: dict[str, np.ndarray]) -> list | None:
-    """The first conv layer's weights (F, C, KH, KW), rounded for the wire; None without a conv layer."""
+    """The first conv layer's first ``EVENT_FILTERS`` filters (F, C, KH, KW), rounded to 4 decimals for the
+    wire (in float64, so 0.0356 is sent as 0.0356, not as float32's 0.035599999129772186); None without
+    a conv layer."""
     first = next((p.owner for p in network.plans if p.type == "conv"), None)
-    return None if first is None else np.round(params[f"{first}.weight"], 4).tolist()
+    if first is None:
+        return None
+    return np.round(params[f"{first}.weight"][:EVENT_FILTERS].astype(np.float64), 4).tolist()
 
 
 def fail(store: JobStore, job_id: str, message: str, from_status=("running",)) -> None:
@@ -63,19 +118,20 @@ def reap_stale(store: JobStore, stale_seconds: float) -> list[str]:
     return reaped
 
 
-def housekeeping(settings: Settings, store: JobStore) -> None:
-    """Ends jobs whose worker died, and deletes models past their time to live (shipped ones are files)."""
+def housekeeping(settings: Settings, store: JobStore) -> bool:
+    """Ends jobs whose worker died, and deletes models past their time to live (shipped ones are files),
+    with their blobs and share links; says whether jobs are waiting in the queue."""
     reap_stale(store, settings.job_stale_seconds)
     for job_id in store.finished_before(now() - settings.model_ttl_days * 86_400):
         store.delete(job_id)
         log.info("deleted model %s: older than %g days", job_id, settings.model_ttl_days)
+    return any(job["status"] == "queued" for job in store.active())
 
 
-def announce_positions(store: JobStore) -> None:
-    """Tells every queued job its new place in the queue (after one has started or left it)."""
-    queued = [j for j in store.active() if j["status"] == "queued"]
-    for position, job in enumerate(queued, start=1):
-        store.append_event(job["id"], "queued", {"position": position})
+def announce_positions(store: JobStore, settings: Settings) -> None:
+    """Tells every queued job its new place in the queue and predicted wait (after one has started)."""
+    for job in fair_order(store.active()):
+        store.append_event(job["id"], "queued", queue_place(store, settings, job["id"]))
 
 
 class Heartbeat:
@@ -87,8 +143,13 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
 
     def _beat(self) -> None:
+        # a store that does not answer is tried again at the next beat: a short outage costs a few beats,
+        # never the job (the job goes stale only after CONVSCOPE_JOB_STALE_SECONDS of silence)
         while not self._stop.wait(HEARTBEAT_SECONDS):
-            self.store.update(self.job_id, heartbeat=now())
+            try:
+                self.store.update(self.job_id, heartbeat=now())
+            except store_errors() as error:
+                log.warning("heartbeat of %s not written: %s", self.job_id, error)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -99,15 +160,25 @@ class Heartbeat:
         self._thread.join()
 
 
-def run_job(settings: Settings, store: JobStore, job_id: str) -> None:
-    """Trains one job, if it is still queued (it may have been cancelled while it waited)."""
-    started = now()
-    if not store.transition(job_id, ["queued"], "running", started=started, heartbeat=started):
-        return
-    job = store.get(job_id)
-    assert job is not None
+def run_jobs(settings: Settings, store: JobStore) -> int:
+    """Trains queued jobs in the fair order, one after another, until none may start (or the worker is
+    stopping); returns how many it trained."""
+    store = RetryingStore(store)  # type: ignore[assignment]
+    count = 0
+    while not stopping.is_set():
+        job = store.claim_next(settings.max_running_per_workspace, now())
+        if job is None:
+            return count
+        run_job(settings, store, job)
+        count += 1
+    return count
+
+
+def run_job(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
+    """Trains one claimed (running) job to its end: done, failed or cancelled."""
+    job_id = job["id"]
     store.append_event(job_id, "started", {})
-    announce_positions(store)
+    announce_positions(store, settings)
     try:
         with Heartbeat(store, job_id):
             _train(settings, store, job)
@@ -130,6 +201,9 @@ def _train(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
 
     def should_stop() -> bool:
         # the store is asked at most twice a second; the clock every step
+        if stopping.is_set():
+            stop["reason"] = "stopping"
+            return True
         if time.monotonic() > deadline:
             stop["reason"] = "time"
             return True
@@ -170,9 +244,12 @@ def _train(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
         )
 
     def on_snapshot(step: int, params: dict[str, np.ndarray]) -> None:
-        snapshot = Network(network.spec, params, network.meta)
-        store.put_blob(f"{job_id}/snapshot/{step}", network_bytes(snapshot))
+        data = network_bytes(Network(network.spec, params, network.meta))
+        store.put_blob(f"{job_id}/snapshot/{step}", data)
+        store.add_bytes(job_id, len(data))
         store.append_event(job_id, "snapshot", {"step": step, "filters": first_filters(network, params)})
+
+    snapshots = snapshot_count(network.parameter_count, settings.max_job_bytes, SNAPSHOTS)
 
     result = train_network(
         network,
@@ -189,12 +266,15 @@ def _train(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
         on_progress=on_progress,
         on_epoch=on_epoch,
         should_stop=should_stop,
-        snapshot_every=max(1, -(-steps // SNAPSHOTS)),
-        on_snapshot=on_snapshot,
+        # the first and last snapshots are always taken (when any fit): the rest spread between them
+        snapshot_every=max(1, -(-steps // (snapshots - 2))) if snapshots > 2 else 0,
+        on_snapshot=on_snapshot if snapshots >= 2 else None,
     )
     if stop["reason"] == "cancel":
-        if store.transition(job_id, ["running"], "cancelled", finished=now(), message="cancelled"):
-            store.append_event(job_id, "cancelled", {"step": result.steps})
+        end_cancelled(store, job_id, result.steps)
+        return
+    if stop["reason"] == "stopping":
+        fail(store, job_id, STOPPED)
         return
     if stop["reason"] == "time":
         fail(
@@ -210,7 +290,9 @@ def _train(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
     accuracy = float((guesses == test.labels).mean())
     per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
     network.meta.update(test_accuracy=accuracy, training_seconds=round(result.seconds, 2), train_size=size)
-    store.put_blob(f"{job_id}/model", network_bytes(network))
+    data = network_bytes(network)
+    store.put_blob(f"{job_id}/model", data)
+    store.add_bytes(job_id, len(data))
     metrics = {
         "test_accuracy": accuracy,
         "test_size": int(len(test)),
@@ -219,5 +301,13 @@ def _train(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
         "predictions": guesses.tolist(),  # each test picture's guess: which fill each confusion cell
         "training_seconds": round(result.seconds, 2),
     }
-    if store.transition(job_id, ["running"], "done", finished=now(), metrics=metrics):
+    # a cancel acknowledged while the last steps ran wins: the job ends cancelled, never done
+    if store.transition(job_id, ["running"], "done", unless_cancelled=True, finished=now(), metrics=metrics):
         store.append_event(job_id, "done", {"test_accuracy": accuracy, "confusion": metrics["confusion"]})
+    else:
+        end_cancelled(store, job_id, result.steps)
+
+
+def end_cancelled(store: JobStore, job_id: str, steps: int) -> None:
+    if store.transition(job_id, ["running"], "cancelled", finished=now(), message="cancelled"):
+        store.append_event(job_id, "cancelled", {"step": steps})

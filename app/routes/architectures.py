@@ -8,9 +8,9 @@ from fastapi import APIRouter, Body
 from fastapi.responses import Response
 
 from app.deps import SettingsDep
-from app.errors import ApiError
+from app.errors import Refused
+from app.jobs.service import check_architecture
 from app.jsonutil import json_response
-from app.routes.models import check_architecture
 from app.schemas.models import SpecCheckResponse
 from engine.architectures import ARCHITECTURES
 from engine.datasets import load_dataset
@@ -30,6 +30,7 @@ def check(
     settings: SettingsDep,
     architecture: dict[str, Any] = Body(examples=[ARCHITECTURES["broken"]]),
     dataset: str = Body("digits", pattern="^(digits|fashion)$"),
+    batch_size: int = Body(32, ge=1, le=512, description="the training batch the memory bound is checked for"),
 ) -> Response:
     """Every layer that can be worked out (output shape, the size formula with its numbers, parameters as
     ``6 × (5·5·1 + 1) = 156``, receptive field), and the first problem: the engine's sentence naming the
@@ -44,8 +45,8 @@ def check(
         error = {"detail": str(e), "layer": layer}
     else:
         try:
-            check_architecture(architecture, settings, len(load_dataset(dataset, "train").classes))
-        except ApiError as bound:
+            check_architecture(architecture, settings, len(load_dataset(dataset, "train").classes), batch_size)
+        except Refused as bound:
             error = {"detail": bound.message, "layer": None}
     return json_response(
         {"valid": error is None, "layers": result.layers, "parameters": result.parameters, "error": error}

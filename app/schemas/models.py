@@ -59,6 +59,8 @@ class JobCreated(BaseModel):
     id: str = Field(examples=["m3f9a1c2b7d4e"])
     status: Literal["queued"] = "queued"
     position: int | None = Field(description="1: next to start", examples=[1])
+    wait_seconds: float | None = Field(None, description="predicted time until it starts", examples=[40.0])
+    estimate_seconds: float | None = Field(None, description="predicted training time", examples=[12.5])
     events: str = Field(examples=["/api/models/m3f9a1c2b7d4e/events"])
 
 
@@ -101,6 +103,9 @@ class ModelJob(BaseModel):
     started: float | None
     finished: float | None
     position: int | None = Field(None, description="place in the queue while queued")
+    wait_seconds: float | None = Field(None, description="predicted time until it starts, while queued")
+    estimate_seconds: float | None = Field(None, description="predicted training time, from the spec")
+    bytes: int = Field(0, description="what it stores: events, snapshots and weights")
     message: str | None = Field(None, description="why it failed, in words")
     settings: dict[str, Any]
     history: list[HistoryPoint]
@@ -110,14 +115,55 @@ class ModelJob(BaseModel):
 
 
 class ModelSummary(BaseModel):
-    id: str = Field(examples=["lenet"])
+    id: str = Field(examples=["lenet"], description="a model id, or the share id of a model shared with you")
     name: str = Field(examples=["LeNet"])
     kind: Literal["shipped", "trained", "edited"]
+    group: Literal["shipped", "yours", "shared"] = Field(description="where the model picker lists it")
+    base: str | None = Field(None, description="an edited model's original: open it to undo the edit")
     dataset: str = Field(examples=["digits"])
     status: JobStatus
     test_accuracy: float | None = Field(examples=[0.98875])
     parameters: int | None = Field(None, examples=[63802])
     created: float | None
+
+
+class ShareResponse(BaseModel):
+    share_id: str = Field(description="unguessable; anyone holding it may use the model read-only")
+    model: str
+    url: str = Field(examples=["/?model=sAbC..."])
+    train_url: str = Field(examples=["/train?model=sAbC..."])
+
+
+class CopyResponse(BaseModel):
+    id: str = Field(description="the copy's id in your workspace")
+    name: str
+    copied_from: str
+
+
+class WorkspaceCreated(BaseModel):
+    id: str = Field(examples=["w3f9a1c2b7d4e8a01"])
+    token: str = Field(description="send as `Authorization: Bearer <token>`; shown only this once")
+
+
+class WorkspaceLimits(BaseModel):
+    running_jobs: int
+    jobs: int
+    models: int
+    bytes: int
+    edits_per_hour: int
+    job_bytes: int
+    streams: int
+
+
+class WorkspaceView(BaseModel):
+    id: str
+    name: str
+    models: list[ModelSummary] = Field(description="the workspace's own models, newest first")
+    datasets: list[dict[str, Any]] = Field(description="its own data sets")
+    running: int
+    queued: int
+    bytes: int = Field(description="what its models, snapshots and events take in the store")
+    limits: WorkspaceLimits
 
 
 class CancelResponse(BaseModel):

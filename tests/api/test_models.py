@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.jobs.worker import run_job
+from app.jobs.worker import run_jobs
 from app.main import create_app
 from engine import load_dataset
 from engine.architectures import ARCHITECTURES
@@ -23,7 +23,7 @@ WIDE = {"type": "conv", "filters": 64, "kernel_size": 5, "padding": 2}  # 64x64x
 @pytest.fixture()
 def fresh(tmp_path):
     """An app with its own empty store and no worker: jobs stay queued until a test runs one."""
-    settings = Settings(data_dir=tmp_path, max_jobs_per_client=2, max_queued_jobs=3)
+    settings = Settings(data_dir=tmp_path, max_jobs_per_workspace=2, max_queued_jobs=3)
     with TestClient(create_app(settings)) as client:
         yield client, settings
 
@@ -95,15 +95,21 @@ def test_a_bad_layer_is_also_named_in_fields_a_page_can_point_at(fresh):
     }
 
 
-def test_one_client_may_have_two_jobs_and_a_full_queue_says_when_to_retry(fresh):
+def test_a_workspace_may_have_two_jobs_and_a_full_queue_says_when_to_retry(fresh):
     client, _ = fresh
     first = client.post("/api/models", json={"architecture": TINY})
     second = client.post("/api/models", json={"architecture": TINY})
     assert (first.status_code, second.status_code) == (202, 202)
     assert (first.json()["position"], second.json()["position"]) == (1, 2)
+    assert second.json()["wait_seconds"] >= first.json()["estimate_seconds"] > 0
     third = client.post("/api/models", json={"architecture": TINY})
-    assert third.status_code == 429 and "you have 2 jobs queued or running" in third.json()["detail"]
-    assert int(third.headers["retry-after"]) > 0
+    assert third.status_code == 429 and "your workspace has 2 jobs queued or running" in third.json()["detail"]
+    assert "2 is the most" in third.json()["detail"] and int(third.headers["retry-after"]) > 0
+    # another student behind the same address has a workspace of their own; the queue's cap is for all
+    neighbour = TestClient(client.app)
+    assert neighbour.post("/api/models", json={"architecture": TINY}).status_code == 202
+    full = neighbour.post("/api/models", json={"architecture": TINY})
+    assert full.status_code == 429 and "the training queue is full (3 jobs waiting, at most 3)" in full.json()["detail"]
     # cancelling a queued job frees the place at once
     cancelled = client.post(f"/api/models/{first.json()['id']}/cancel")
     assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"
@@ -128,7 +134,7 @@ def test_unknown_models_are_404_and_unfinished_ones_409(fresh):
 def test_a_job_run_by_a_worker_is_used_everywhere_and_replayed_from_its_snapshots(fresh):
     client, settings = fresh
     job_id = ok(client.post("/api/models", json={"architecture": TINY, "train_size": 4000, "epochs": 2}), 202)["id"]
-    run_job(settings, client.app.state.store, job_id)  # what the worker process does
+    assert run_jobs(settings, client.app.state.store) == 1  # what the worker process does
     record = ok(client.get(f"/api/models/{job_id}"))
     assert record["status"] == "done" and record["metrics"]["test_accuracy"] > 0.8
     assert sum(map(sum, record["metrics"]["confusion"])) == 800

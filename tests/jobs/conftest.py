@@ -55,12 +55,20 @@ def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "CONVSCOPE_DATA_DIR": str(data_dir), "CONVSCOPE_LOG_LEVEL": "warning", **extra}
 
 
-def read_events(url: str, job_id: str, last_event_id: int | None = None, timeout: float = 120) -> list[tuple]:
+def workspace_client(url: str) -> httpx.Client:
+    """A client of its own workspace, as a script uses one: POST /api/workspace, then the bearer token."""
+    token = httpx.post(f"{url}/api/workspace", timeout=10).json()["token"]
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def read_events(
+    client: httpx.Client, job_id: str, last_event_id: int | None = None, timeout: float = 120
+) -> list[tuple]:
     """(id, event, data, seconds since the stream opened) for each event until the stream closes."""
     headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
     events, current = [], {}
     started = time.monotonic()
-    with httpx.stream("GET", f"{url}/api/models/{job_id}/events", headers=headers, timeout=timeout) as response:
+    with client.stream("GET", f"/api/models/{job_id}/events", headers=headers, timeout=timeout) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():
@@ -77,10 +85,10 @@ def read_events(url: str, job_id: str, last_event_id: int | None = None, timeout
     return events
 
 
-def wait_for_status(url: str, job_id: str, statuses: tuple[str, ...], seconds: float = 60) -> dict:
+def wait_for_status(client: httpx.Client, job_id: str, statuses: tuple[str, ...], seconds: float = 60) -> dict:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        job = httpx.get(f"{url}/api/models/{job_id}", timeout=10).json()
+        job = client.get(f"/api/models/{job_id}", timeout=10).json()
         if job["status"] in statuses:
             return job
         time.sleep(0.2)

@@ -12,19 +12,27 @@ import pytest
 
 from engine.architectures import ARCHITECTURES
 from tests.conftest import free_port
-from tests.jobs.conftest import TINY_DIGITS, Process, base_env, read_events, serve, wait_for_status
+from tests.jobs.conftest import (
+    TINY_DIGITS,
+    Process,
+    base_env,
+    read_events,
+    serve,
+    wait_for_status,
+    workspace_client,
+)
 
 ONE_DIGIT = [[0] * 28 for _ in range(4)] + [[0] * 12 + [255] * 4 + [0] * 12 for _ in range(20)] + [[0] * 28] * 4
 
 
-def train_follow_and_use(url: str) -> str:
+def train_follow_and_use(client: httpx.Client) -> str:
     """Submits LeNet for one epoch, follows it to the end, reconnects, predicts with it; returns its id."""
-    response = httpx.post(f"{url}/api/models", json={"name": "lenet <b>1</b>", "architecture": ARCHITECTURES["lenet"]})
+    response = client.post(f"/api/models", json={"name": "lenet <b>1</b>", "architecture": ARCHITECTURES["lenet"]})
     assert response.status_code == 202, response.text
     job = response.json()
     assert job["status"] == "queued" and job["events"] == f"/api/models/{job['id']}/events"
 
-    events = read_events(url, job["id"])
+    events = read_events(client, job["id"])
     kinds = [kind for _, kind, _, _ in events]
     assert kinds[0] == "queued" and "started" in kinds and kinds[-1] == "done", kinds
     assert [i for i, *_ in events] == list(range(1, len(events) + 1))  # every event has the next id
@@ -43,10 +51,10 @@ def train_follow_and_use(url: str) -> str:
     assert sum(map(sum, done["confusion"])) == 800
 
     # a client reconnecting after event 3 gets the rest, and the stream still ends with done
-    resumed = read_events(url, job["id"], last_event_id=3)
+    resumed = read_events(client, job["id"], last_event_id=3)
     assert [e[:3] for e in resumed] == [e[:3] for e in events[3:]]
 
-    record = httpx.get(f"{url}/api/models/{job['id']}").json()
+    record = client.get(f"/api/models/{job['id']}").json()
     assert record["status"] == "done" and record["name"] == "lenet <b>1</b>"  # plain text, kept as typed
     assert record["metrics"]["test_accuracy"] == done["test_accuracy"]
     assert [row["name"] for row in record["layers"]] == [
@@ -61,30 +69,30 @@ def train_follow_and_use(url: str) -> str:
     ]
     assert record["snapshots"][0] == 0 and record["epochs"][0]["epoch"] == 1 and record["history"]
 
-    guess = httpx.post(f"{url}/api/predict?model={job['id']}&activations=true", json={"pixels": ONE_DIGIT})
+    guess = client.post(f"/api/predict?model={job['id']}&activations=true", json={"pixels": ONE_DIGIT})
     assert guess.status_code == 200 and guess.json()["model"] == job["id"]
     assert guess.json()["digit"] == 1 and [layer["name"] for layer in guess.json()["layers"]][0] == "conv1"
-    early = httpx.post(f"{url}/api/predict?model={job['id']}&snapshot=0", json={"pixels": ONE_DIGIT})
+    early = client.post(f"/api/predict?model={job['id']}&snapshot=0", json={"pixels": ONE_DIGIT})
     assert early.status_code == 200 and early.json()["probabilities"] != guess.json()["probabilities"]
     return job["id"]
 
 
-def cancel_a_running_job(url: str) -> None:
+def cancel_a_running_job(client: httpx.Client) -> None:
     body = {"architecture": ARCHITECTURES["lenet"], "epochs": 20}
-    job = httpx.post(f"{url}/api/models", json=body).json()
-    wait_for_status(url, job["id"], ("running",))
+    job = client.post(f"/api/models", json=body).json()
+    wait_for_status(client, job["id"], ("running",))
     time.sleep(0.5)
     asked = time.monotonic()
-    response = httpx.post(f"{url}/api/models/{job['id']}/cancel")
+    response = client.post(f"/api/models/{job['id']}/cancel")
     assert response.status_code == 202 and response.json()["cancel_requested"]
-    record = wait_for_status(url, job["id"], ("cancelled",), seconds=10)
+    record = wait_for_status(client, job["id"], ("cancelled",), seconds=10)
     assert time.monotonic() - asked < 5, "a running job stops within a second or two (a margin for CI)"
-    assert read_events(url, job["id"])[-1][1] == "cancelled"
-    assert httpx.post(f"{url}/api/predict?model={job['id']}", json={"pixels": ONE_DIGIT}).status_code == 409
+    assert read_events(client, job["id"])[-1][1] == "cancelled"
+    assert client.post(f"/api/predict?model={job['id']}", json={"pixels": ONE_DIGIT}).status_code == 409
     assert record["snapshots"] and record["snapshots"][0] == 0
-    snapshot = httpx.post(f"{url}/api/predict?model={job['id']}&snapshot=0", json={"pixels": ONE_DIGIT})
+    snapshot = client.post(f"/api/predict?model={job['id']}&snapshot=0", json={"pixels": ONE_DIGIT})
     assert snapshot.status_code == 200
-    assert httpx.post(f"{url}/api/models/{job['id']}/cancel").status_code == 409
+    assert client.post(f"/api/models/{job['id']}/cancel").status_code == 409
 
 
 def test_the_whole_flow_on_one_machine_with_two_web_workers_and_the_sqlite_store(tmp_path):
@@ -92,35 +100,36 @@ def test_the_whole_flow_on_one_machine_with_two_web_workers_and_the_sqlite_store
     url = f"http://127.0.0.1:{port}"
     env = base_env(tmp_path, CONVSCOPE_MAX_QUEUED_JOBS="1", CONVSCOPE_MAX_JOBS_PER_CLIENT="5")
     server = serve(env, port, workers=2)
+    client = workspace_client(url)
     try:
-        model_id = train_follow_and_use(url)
-        cancel_a_running_job(url)
+        model_id = train_follow_and_use(client)
+        cancel_a_running_job(client)
 
         # the queue holds one waiting job here: a second one waiting is refused with Retry-After
         long = {"architecture": TINY_DIGITS, "epochs": 30}
-        running = httpx.post(f"{url}/api/models", json=long).json()
-        wait_for_status(url, running["id"], ("running",))
-        waiting = httpx.post(f"{url}/api/models", json=long)
+        running = client.post(f"/api/models", json=long).json()
+        wait_for_status(client, running["id"], ("running",))
+        waiting = client.post(f"/api/models", json=long)
         assert waiting.status_code == 202 and waiting.json()["position"] == 1
-        refused = httpx.post(f"{url}/api/models", json=long)
+        refused = client.post(f"/api/models", json=long)
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
         assert "queue is full" in refused.json()["detail"]
-        assert httpx.post(f"{url}/api/models/{waiting.json()['id']}/cancel").json()["status"] == "cancelled"
-        httpx.post(f"{url}/api/models/{running['id']}/cancel")
-        wait_for_status(url, running["id"], ("cancelled",), seconds=5)
+        assert client.post(f"/api/models/{waiting.json()['id']}/cancel").json()["status"] == "cancelled"
+        client.post(f"/api/models/{running['id']}/cancel")
+        wait_for_status(client, running["id"], ("cancelled",), seconds=5)
     finally:
         server.stop()
 
     # a restart keeps every finished model and its history
     server = serve(base_env(tmp_path), port, workers=2)
     try:
-        record = httpx.get(f"{url}/api/models/{model_id}").json()
+        record = client.get(f"/api/models/{model_id}").json()
         assert record["status"] == "done" and record["history"]
-        guess = httpx.post(f"{url}/api/predict?model={model_id}", json={"pixels": ONE_DIGIT})
+        guess = client.post(f"/api/predict?model={model_id}", json={"pixels": ONE_DIGIT})
         assert guess.status_code == 200 and guess.json()["digit"] == 1
-        listed = [m["id"] for m in httpx.get(f"{url}/api/models").json()]
+        listed = [m["id"] for m in client.get(f"/api/models").json()]
         assert listed[:2] == ["lenet", "fashion"] and model_id in listed
-        download = httpx.get(f"{url}/api/models/{model_id}/weights")
+        download = client.get(f"/api/models/{model_id}/weights")
         assert download.status_code == 200 and download.content[:2] == b"PK"  # a zip: the .npz
     finally:
         server.stop()
@@ -138,22 +147,23 @@ def test_the_same_flow_on_redis_with_a_separate_worker_and_a_worker_that_dies(tm
     )
     server = serve(env, port, workers=2)
     worker = Process([*WORKER, "worker"], env).start()
+    client = workspace_client(url)
     try:
-        train_follow_and_use(url)
-        cancel_a_running_job(url)
+        train_follow_and_use(client)
+        cancel_a_running_job(client)
 
         # a worker killed mid-job leaves the job failed, in words, not running forever
-        job = httpx.post(f"{url}/api/models", json={"architecture": ARCHITECTURES["lenet"], "epochs": 20}).json()
-        wait_for_status(url, job["id"], ("running",))
+        job = client.post(f"/api/models", json={"architecture": ARCHITECTURES["lenet"], "epochs": 20}).json()
+        wait_for_status(client, job["id"], ("running",))
         worker.stop(sig=9)
-        failed = wait_for_status(url, job["id"], ("failed",), seconds=30)
+        failed = wait_for_status(client, job["id"], ("failed",), seconds=30)
         assert "training worker stopped" in failed["message"]
-        assert read_events(url, job["id"])[-1][1] == "failed"
+        assert read_events(client, job["id"])[-1][1] == "failed"
 
         # a new worker takes the next job
         worker = Process([*WORKER, "worker"], env).start()
-        again = httpx.post(f"{url}/api/models", json={"architecture": TINY_DIGITS}).json()
-        assert wait_for_status(url, again["id"], ("done",), seconds=60)["metrics"]["test_accuracy"] > 0.8
+        again = client.post(f"/api/models", json={"architecture": TINY_DIGITS}).json()
+        assert wait_for_status(client, again["id"], ("done",), seconds=60)["metrics"]["test_accuracy"] > 0.8
     finally:
         worker.stop()
         server.stop()

@@ -1,0 +1,442 @@
+"""The training service's rules, shared by the routes and the worker: what a workspace may submit and
+store, what a job is predicted to cost, where it stands in the queue, and how models are listed,
+shared, copied and edited. Routes validate, call one function here and serialise what it returns.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from app.config import Settings
+from app.errors import Conflict, NotFound, OverQuota, Refused
+from app.jobs.registry import ModelRef, ModelRegistry
+from app.jobs.store import JobStore, QueueCaps, QueueFull, fair_order, now
+from app.workspaces import Workspace
+from engine.datasets import load_dataset
+from engine.memory import largest_layer, megabytes, training_bytes
+from engine.network import LayerPlan, Network, count_parameters, describe_plan, plan_network
+from engine.train import accuracy_and_confusion
+
+TRAINING_FACTOR = 3  # a training step costs about three forward passes (forward, and backward to weights and inputs)
+MACS_PER_SECOND = 2.5e9  # the engine's training throughput on one slow core (measured on LeNet: 4-6e9 on 2 cores)
+MAX_NAME = 60
+
+
+def multiply_adds(plans: Sequence[LayerPlan]) -> int:
+    """Multiply-adds of one input's forward pass: what a training step costs per image."""
+    total = 0
+    for plan in plans:
+        if plan.type == "conv":
+            f, oh, ow = plan.output_shape
+            kernel = plan.config["kernel_size"]
+            kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+            total += f * plan.input_shape[0] * kh * kw * oh * ow
+        elif plan.type == "linear":
+            total += plan.input_shape[0] * plan.output_shape[0]
+    return total
+
+
+def estimate_seconds(plans: Sequence[LayerPlan], images: int, epochs: int, test_images: int) -> float:
+    """A job's predicted training time: multiply-adds x images x epochs (x3 for the backward pass), plus
+    a test pass per epoch, at the engine's measured rate, plus a second of start-up."""
+    macs = multiply_adds(plans)
+    work = macs * images * epochs * TRAINING_FACTOR + macs * test_images * epochs
+    return 1.0 + work / MACS_PER_SECOND
+
+
+def check_architecture(spec: dict[str, Any], settings: Settings, classes: int, batch_size: int) -> list[LayerPlan]:
+    """The engine's checks (a 422 naming the layer), then the service's bounds: layers, input size,
+    classes, parameters, multiply-adds, and the memory a training batch takes."""
+    if isinstance(spec.get("layers"), list) and len(spec["layers"]) > settings.max_layers:
+        raise Refused(f"architecture: at most {settings.max_layers} layers are trained here, got {len(spec['layers'])}")
+    plans = plan_network(spec)
+    channels, height, width = spec["input"]
+    if channels != 1 or not 8 <= height <= 64 or not 8 <= width <= 64:
+        raise Refused(
+            f"architecture.input: the data sets are grayscale 28x28 pictures, so the input must be "
+            f"[1, H, W] with H and W from 8 to 64 (28 fits them exactly, 32 pads them); got {spec['input']}"
+        )
+    if spec["classes"] != classes:
+        raise Refused(f"architecture.classes: the data set has {classes} classes, got {spec['classes']}")
+    parameters = count_parameters(plans)
+    if parameters > settings.max_parameters:
+        raise Refused(
+            f"architecture: {parameters} parameters is too many to train here; at most {settings.max_parameters} "
+            "(use fewer filters or units, or pool before the linear layers)"
+        )
+    cost = multiply_adds(plans)
+    if cost > settings.max_multiply_adds:
+        raise Refused(
+            f"architecture: one picture costs {cost} multiply-adds, more than the {settings.max_multiply_adds} "
+            "allowed here; use fewer filters, smaller kernels or stride"
+        )
+    check_training_memory(plans, batch_size, settings.max_training_bytes)
+    return plans
+
+
+def check_training_memory(plans: Sequence[LayerPlan], batch_size: int, limit: int) -> None:
+    """Refuses a design whose training batch would take more than ``limit`` bytes, naming its largest layer."""
+    per_picture = training_bytes(plans)
+    if per_picture * batch_size <= limit:
+        return
+    layer = largest_layer(plans)
+    shape = layer.output_shape
+    what = f"{shape[0]:,} maps of {shape[1]}x{shape[2]}" if len(shape) == 3 else f"{shape[0]:,} units"
+    raise Refused(
+        f"architecture: {layer.name}: {what} are {megabytes(layer.output_bytes + layer.columns_bytes)} per picture, "
+        f"and a training batch of {batch_size} needs {megabytes(per_picture * batch_size)} in all; the limit is "
+        f"{megabytes(limit)} (use fewer filters, stride or pooling earlier, or a smaller batch)"
+    )
+
+
+def job_bytes(parameters: int) -> int:
+    """What a finished model's weights take in the store (float32, plus its spec and metadata)."""
+    return parameters * 4 + 16_384
+
+
+def snapshot_count(parameters: int, budget: int, most: int) -> int:
+    """How many snapshots a job keeps within its byte budget (its final weights and events come first)."""
+    each = job_bytes(parameters)
+    room = budget - each - 2 * 1024 * 1024  # events: progress points and snapshot filters stay well under this
+    return max(0, min(most, room // each))
+
+
+def usage(store: JobStore, workspace: Workspace) -> dict[str, int]:
+    """A workspace's counts: stored models, bytes, running and queued jobs, edits in the last hour."""
+    jobs = store.workspace_jobs(workspace.id)
+    hour_ago = now() - 3600
+    return {
+        "models": sum(j["status"] != "failed" and j["status"] != "cancelled" for j in jobs),
+        "bytes": sum(int(j.get("bytes") or 0) for j in jobs),
+        "running": sum(j["status"] == "running" for j in jobs),
+        "queued": sum(j["status"] == "queued" for j in jobs),
+        "edits_last_hour": sum(j.get("kind") == "edited" and j["created"] > hour_ago for j in jobs),
+    }
+
+
+def check_room(store: JobStore, settings: Settings, workspace: Workspace, new_bytes: int) -> dict[str, int]:
+    """Refuses (429) a new model the workspace has no room for: by count or by bytes."""
+    counts = usage(store, workspace)
+    if counts["models"] >= settings.max_models_per_workspace:
+        raise OverQuota(
+            f"your workspace stores {counts['models']} models, the most one may keep "
+            f"({settings.max_models_per_workspace}); delete some or let old ones expire"
+        )
+    if counts["bytes"] + new_bytes > settings.max_workspace_bytes:
+        raise OverQuota(
+            f"your workspace stores {megabytes(counts['bytes'])}; this needs {megabytes(new_bytes)} more and the "
+            f"most one may keep is {megabytes(settings.max_workspace_bytes)}"
+        )
+    return counts
+
+
+def limits(settings: Settings) -> dict[str, int]:
+    """A workspace's limits, as ``GET /api/workspace`` tells them."""
+    return {
+        "running_jobs": settings.max_running_per_workspace,
+        "jobs": settings.max_jobs_per_workspace,
+        "models": settings.max_models_per_workspace,
+        "bytes": settings.max_workspace_bytes,
+        "edits_per_hour": settings.max_edits_per_hour,
+        "job_bytes": settings.max_job_bytes,
+        "streams": settings.max_streams_per_workspace,
+    }
+
+
+# -- the queue -----------------------------------------------------------------------------------
+
+
+def submit_training(
+    store: JobStore,
+    settings: Settings,
+    workspace: Workspace,
+    address: str,
+    request: dict[str, Any],
+    wake: Callable[[str], None],
+) -> dict[str, Any]:
+    """Checks a training request against the design bounds, the time estimate and the workspace's room,
+    then queues it (atomically counted against the caps) and ``wake``s a worker. Returns the job record."""
+    train = load_dataset(request["dataset"], "train")
+    test = load_dataset(request["dataset"], "test")
+    plans = check_architecture(request["architecture"], settings, len(train.classes), request["batch_size"])
+    train_size = request.get("train_size") or len(train)
+    if train_size > len(train):
+        raise Refused(f"train_size: the {request['dataset']} training split has {len(train)} images, got {train_size}")
+    estimate = estimate_seconds(plans, train_size, request["epochs"], len(test))
+    if estimate > settings.max_training_seconds:
+        raise Refused(
+            f"this job would train for about {estimate:,.0f} s, more than the {settings.max_training_seconds:g} s "
+            f"a job may take here ({multiply_adds(plans):,} multiply-adds a picture x {train_size:,} pictures x "
+            f"{request['epochs']} epochs); use fewer epochs, fewer pictures or a smaller network"
+        )
+    parameters = count_parameters(plans)
+    if job_bytes(parameters) * 2 > settings.max_job_bytes:
+        raise Refused(
+            f"architecture: {parameters:,} parameters take {megabytes(job_bytes(parameters))}; a job may store "
+            f"{megabytes(settings.max_job_bytes)}"
+        )
+    check_room(store, settings, workspace, job_bytes(parameters))
+    job = {
+        "id": "m" + uuid.uuid4().hex[:12],
+        "created": now(),
+        "client": address,
+        "workspace": workspace.id,
+        "status": "queued",
+        "kind": "trained",
+        "name": request["name"],
+        "dataset": request["dataset"],
+        "classes": list(train.classes),
+        "architecture": request["architecture"],
+        "layers": describe_plan(plans, request["architecture"]["input"]),
+        "parameters": parameters,
+        "estimate_seconds": round(estimate, 1),
+        "settings": {k: request[k] for k in ("epochs", "batch_size", "learning_rate", "optimizer", "augment", "seed")}
+        | {"train_size": train_size},
+    }
+    caps = QueueCaps(settings.max_jobs_per_workspace, settings.max_jobs_per_client, settings.max_queued_jobs)
+    try:
+        store.submit(job, caps)
+    except QueueFull as full:
+        raise OverQuota(str(full), retry_after=30) from None
+    place = queue_place(store, settings, job["id"])
+    store.append_event(job["id"], "queued", place)
+    wake(job["id"])
+    return {**job, **place}
+
+
+def queue_place(store: JobStore, settings: Settings, job_id: str) -> dict[str, Any]:
+    """``{position, wait_seconds}`` of a queued job: its place in the fair order, and the predicted time
+    until it starts (what runs now and what is ahead of it, shared among the training slots)."""
+    active = store.active()
+    order = [j["id"] for j in fair_order(active)]
+    if job_id not in order:
+        return {"position": None, "wait_seconds": None}
+    position = order.index(job_id) + 1
+    clock = now()
+    running = sum(
+        max(0.0, (j.get("estimate_seconds") or 0) - (clock - (j["started"] or clock)))
+        for j in active
+        if j["status"] == "running"
+    )
+    ahead = {j["id"]: j.get("estimate_seconds") or 0 for j in active}
+    waiting = sum(ahead[i] for i in order[: position - 1])
+    return {"position": position, "wait_seconds": round((running + waiting) / settings.training_slots, 1)}
+
+
+def cancel_job(store: JobStore, ref: ModelRef) -> dict[str, Any]:
+    """Cancels the viewer's own job: a queued one at once; a running one is marked, and a mark that lands
+    always wins (the job ends ``cancelled``, never ``done``)."""
+    if not ref.owned or ref.job is None:
+        raise NotFound(f"no training job {ref.id!r} in your workspace")
+    job_id = ref.id
+    if store.transition(job_id, ["queued"], "cancelled", finished=now(), message="cancelled", cancel=True):
+        store.append_event(job_id, "cancelled", {"step": 0})
+        return {"id": job_id, "status": "cancelled", "cancel_requested": True}
+    if store.request_cancel(job_id):
+        current = store.get(job_id) or ref.job
+        return {"id": job_id, "status": current["status"], "cancel_requested": True}
+    current = store.get(job_id) or ref.job
+    raise Conflict(f"{job_id} is already {current['status']}; only queued or running jobs can be cancelled")
+
+
+# -- models: listing, sharing, copying -------------------------------------------------------------
+
+
+def summary(job: dict[str, Any], group: str, model_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": model_id or job["id"],
+        "name": job["name"],
+        "kind": job.get("kind", "trained"),
+        "group": group,
+        "dataset": job["dataset"],
+        "status": job["status"],
+        "test_accuracy": (job["metrics"] or {}).get("test_accuracy"),
+        "parameters": job.get("parameters"),
+        "created": job["created"],
+        "base": (job.get("settings") or {}).get("base"),
+    }
+
+
+def shipped_summary(model_id: str, network: Network) -> dict[str, Any]:
+    meta = network.meta
+    return {
+        "id": model_id,
+        "name": meta.get("name", model_id),
+        "kind": "shipped",
+        "group": "shipped",
+        "dataset": meta.get("dataset", "digits"),
+        "status": "done",
+        "test_accuracy": meta.get("test_accuracy"),
+        "parameters": network.parameter_count,
+        "created": None,
+        "base": None,
+    }
+
+
+def list_models(
+    store: JobStore, registry: ModelRegistry, workspace: Workspace | None, limit: int
+) -> list[dict[str, Any]]:
+    """The shipped models, then the workspace's own (newest first), then the ones shared with it."""
+    shipped = [shipped_summary(i, n) for i, n in registry.shipped.items()]
+    if workspace is None:
+        return shipped
+    own = [summary(job, "yours") for job in store.workspace_jobs(workspace.id)[:limit]]
+    shared = []
+    for share_id in store.shared_with(workspace.id)[:limit]:
+        link = store.share(share_id)
+        job = store.get(link["model"]) if link else None
+        if job is not None and job.get("workspace") != workspace.id:
+            shared.append(summary(job, "shared", model_id=share_id))
+    return shipped + own + shared
+
+
+def share_model(store: JobStore, ref: ModelRef) -> dict[str, str]:
+    """A share link to the viewer's own finished model (the same link each time it is asked for)."""
+    if not ref.owned or ref.job is None:
+        raise NotFound(f"no model {ref.id!r} in your workspace to share (shipped models need no link)")
+    if ref.job["status"] != "done":
+        raise Conflict(f"{ref.id} is {ref.job['status']}; a model can be shared once it is done")
+    existing = store.shares_of(ref.id)
+    share_id = existing[0] if existing else "s" + secrets.token_urlsafe(16)
+    if not existing:
+        store.create_share(share_id, ref.id, ref.job["workspace"])
+    return {
+        "share_id": share_id,
+        "model": ref.id,
+        "url": f"/?model={share_id}",
+        "train_url": f"/train?model={share_id}",
+    }
+
+
+def store_model(
+    store: JobStore, workspace: Workspace, address: str | None, network: Network, record: dict[str, Any]
+) -> dict[str, Any]:
+    """Writes a finished model (an edit, a copy) into the workspace: record, weights, and its byte count."""
+    buffer = io.BytesIO()
+    network.save(buffer)
+    data = buffer.getvalue()
+    job = {
+        "id": record.pop("id"),
+        "created": now(),
+        "client": address,
+        "workspace": workspace.id,
+        "status": "queued",
+        "classes": network.labels,
+        "architecture": network.spec,
+        "layers": network.describe(),
+        "parameters": network.parameter_count,
+        **record,
+    }
+    metrics = job.pop("metrics")
+    store.create(job)
+    store.put_blob(f"{job['id']}/model", data)
+    store.add_bytes(job["id"], len(data))
+    store.transition(job["id"], ["queued"], "done", started=now(), finished=now(), metrics=metrics)
+    return job
+
+
+def copy_model(
+    store: JobStore, registry: ModelRegistry, settings: Settings, workspace: Workspace, address: str, model_id: str
+) -> dict[str, Any]:
+    """A copy of a model the viewer may see (shared, shipped or its own) in the viewer's workspace."""
+    ref = registry.resolve(model_id, workspace)
+    network = registry.network(ref).copy()
+    check_room(store, settings, workspace, job_bytes(network.parameter_count))
+    source = ref.job or {"name": network.meta.get("name", model_id), "dataset": network.meta.get("dataset", "digits")}
+    metrics = (ref.job or {}).get("metrics") or {"test_accuracy": network.meta.get("test_accuracy")}
+    record = {
+        "id": "c" + uuid.uuid4().hex[:12],
+        "kind": ref.job.get("kind", "trained") if ref.job else "trained",
+        "name": clean_name(f"{source['name']} (copy)"),
+        "dataset": source["dataset"],
+        "settings": {"copied_from": model_id},
+        "metrics": metrics,
+    }
+    network.meta.update(name=record["name"])
+    job = store_model(store, workspace, address, network, record)
+    return {"id": job["id"], "name": job["name"], "copied_from": model_id}
+
+
+def clean_name(name: str) -> str:
+    """Plain text of at most 60 characters: control characters out, an over-long name cut with an ellipsis."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in name).split())
+    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1].rstrip() + "…"
+
+
+def edit_name(base_name: str, edits: list[dict[str, Any]]) -> str:
+    """What an edit did, in words: "LeNet, conv1 filter 3 switched off"."""
+    words = []
+    for edit in edits:
+        op, layer = edit["op"], edit["layer"]
+        if op == "zero":
+            noun = "filter" if layer.startswith("conv") else "unit"
+            words.append(f"{layer} {noun} {edit['unit']} switched off")
+        elif op == "set_filter":
+            words.append(f"{layer} filter {edit['unit']} replaced")
+        else:
+            words.append(f"{layer} scaled by {edit['factor']:g}")
+    what = ", ".join(words[:2]) + (f" and {len(words) - 2} more" if len(words) > 2 else "")
+    return clean_name(f"{base_name}, {what}")
+
+
+def create_edit(
+    store: JobStore,
+    settings: Settings,
+    workspace: Workspace,
+    address: str,
+    ref: ModelRef,
+    base: Network,
+    edited: Network,
+    edits: list[dict[str, Any]],
+    name: str | None,
+) -> dict[str, Any]:
+    """Stores an edited copy in the workspace, with the test accuracy before and after."""
+    counts = check_room(store, settings, workspace, job_bytes(edited.parameter_count))
+    if counts["edits_last_hour"] >= settings.max_edits_per_hour:
+        raise OverQuota(
+            f"your workspace made {counts['edits_last_hour']} edited models in the last hour, the most one may make "
+            f"({settings.max_edits_per_hour}); try again later",
+            retry_after=300,
+        )
+    dataset = base.meta.get("dataset", "digits")
+    test = load_dataset(dataset, "test")
+    before, confusion_before = accuracy_and_confusion(base, test.images, test.labels)
+    after, confusion_after = accuracy_and_confusion(edited, test.images, test.labels)
+    # an edit of an edit is named after the first model and every change since
+    base_name = clean_name(base.meta.get("base_name") or base.meta.get("name", ref.id))
+    chain = [*base.meta.get("chain", []), *edits]
+    title = clean_name(name) if name else edit_name(base_name, chain)
+    edited.meta.update(name=title, base=ref.id, base_name=base_name, edits=edits, chain=chain, test_accuracy=after)
+    record = {
+        "id": "e" + uuid.uuid4().hex[:12],
+        "kind": "edited",
+        "name": title,
+        "dataset": dataset,
+        "settings": {"base": ref.id, "edits": edits},
+        "metrics": {
+            "test_accuracy": after,
+            "test_size": int(len(test)),
+            "confusion": confusion_after.tolist(),
+            "per_class_accuracy": per_class(confusion_after).tolist(),
+        },
+    }
+    job = store_model(store, workspace, address, edited, record)
+    return {
+        "id": job["id"],
+        "name": title,
+        "base": ref.id,
+        "accuracy_before": before,
+        "accuracy_after": after,
+        "per_class_before": per_class(confusion_before),
+        "per_class_after": per_class(confusion_after),
+    }
+
+
+def per_class(confusion: np.ndarray) -> np.ndarray:
+    return (confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)).round(5)
