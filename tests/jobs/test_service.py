@@ -27,7 +27,7 @@ ONE_DIGIT = [[0] * 28 for _ in range(4)] + [[0] * 12 + [255] * 4 + [0] * 12 for 
 
 def train_follow_and_use(client: httpx.Client) -> str:
     """Submits LeNet for one epoch, follows it to the end, reconnects, predicts with it; returns its id."""
-    response = client.post(f"/api/models", json={"name": "lenet <b>1</b>", "architecture": ARCHITECTURES["lenet"]})
+    response = client.post("/api/models", json={"name": "lenet <b>1</b>", "architecture": ARCHITECTURES["lenet"]})
     assert response.status_code == 202, response.text
     job = response.json()
     assert job["status"] == "queued" and job["events"] == f"/api/models/{job['id']}/events"
@@ -79,7 +79,7 @@ def train_follow_and_use(client: httpx.Client) -> str:
 
 def cancel_a_running_job(client: httpx.Client) -> None:
     body = {"architecture": ARCHITECTURES["lenet"], "epochs": 20}
-    job = client.post(f"/api/models", json=body).json()
+    job = client.post("/api/models", json=body).json()
     wait_for_status(client, job["id"], ("running",))
     time.sleep(0.5)
     asked = time.monotonic()
@@ -107,11 +107,11 @@ def test_the_whole_flow_on_one_machine_with_two_web_workers_and_the_sqlite_store
 
         # the queue holds one waiting job here: a second one waiting is refused with Retry-After
         long = {"architecture": TINY_DIGITS, "epochs": 30}
-        running = client.post(f"/api/models", json=long).json()
+        running = client.post("/api/models", json=long).json()
         wait_for_status(client, running["id"], ("running",))
-        waiting = client.post(f"/api/models", json=long)
+        waiting = client.post("/api/models", json=long)
         assert waiting.status_code == 202 and waiting.json()["position"] == 1
-        refused = client.post(f"/api/models", json=long)
+        refused = client.post("/api/models", json=long)
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
         assert "queue is full" in refused.json()["detail"]
         assert client.post(f"/api/models/{waiting.json()['id']}/cancel").json()["status"] == "cancelled"
@@ -127,7 +127,7 @@ def test_the_whole_flow_on_one_machine_with_two_web_workers_and_the_sqlite_store
         assert record["status"] == "done" and record["history"]
         guess = client.post(f"/api/predict?model={model_id}", json={"pixels": ONE_DIGIT})
         assert guess.status_code == 200 and guess.json()["digit"] == 1
-        listed = [m["id"] for m in client.get(f"/api/models").json()]
+        listed = [m["id"] for m in client.get("/api/models").json()]
         assert listed[:2] == ["lenet", "fashion"] and model_id in listed
         download = client.get(f"/api/models/{model_id}/weights")
         assert download.status_code == 200 and download.content[:2] == b"PK"  # a zip: the .npz
@@ -153,7 +153,7 @@ def test_the_same_flow_on_redis_with_a_separate_worker_and_a_worker_that_dies(tm
         cancel_a_running_job(client)
 
         # a worker killed mid-job leaves the job failed, in words, not running forever
-        job = client.post(f"/api/models", json={"architecture": ARCHITECTURES["lenet"], "epochs": 20}).json()
+        job = client.post("/api/models", json={"architecture": ARCHITECTURES["lenet"], "epochs": 20}).json()
         wait_for_status(client, job["id"], ("running",))
         worker.stop(sig=9)
         failed = wait_for_status(client, job["id"], ("failed",), seconds=30)
@@ -162,7 +162,7 @@ def test_the_same_flow_on_redis_with_a_separate_worker_and_a_worker_that_dies(tm
 
         # a new worker takes the next job
         worker = Process([*WORKER, "worker"], env).start()
-        again = client.post(f"/api/models", json={"architecture": TINY_DIGITS}).json()
+        again = client.post("/api/models", json={"architecture": TINY_DIGITS}).json()
         assert wait_for_status(client, again["id"], ("done",), seconds=60)["metrics"]["test_accuracy"] > 0.8
     finally:
         worker.stop()
