@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import reprlib
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +14,17 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.schemas import LIMITS
+from engine.budget import OutOfTime
 from engine.errors import EngineError, SpecError
+
+log = logging.getLogger("convscope.errors")
+
+
+def store_errors() -> tuple[type[Exception], ...]:
+    """What a store that cannot be reached raises: Redis's connection and lock errors, SQLite's lock."""
+    import redis
+
+    return (redis.ConnectionError, redis.TimeoutError, redis.exceptions.LockError, sqlite3.OperationalError)
 
 
 class ApiError(Exception):
@@ -174,6 +186,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(OutOfTime)
+    async def out_of_time(_: Request, exc: OutOfTime) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+    async def store_unreachable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("the store did not answer: %s", exc)
+        message = "the server's store did not answer; try again in a few seconds (nothing was lost)"
+        return JSONResponse({"detail": message}, status_code=503, headers={"Retry-After": "5"})
+
+    for error in store_errors():
+        app.add_exception_handler(error, store_unreachable)
 
     @app.exception_handler(EngineError)
     async def engine_error(_: Request, exc: EngineError) -> JSONResponse:

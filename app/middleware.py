@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine import budget
 
 log = logging.getLogger("convscope.errors")
 
@@ -166,12 +169,25 @@ class TimeBudget:
         await send_json(send, 503, message, [(b"retry-after", b"1")])
 
 
+# GETs that compute with a model (the learned views) take a compute slot like the POSTs
+HEAVY_GET = re.compile(r"^/api/models/[^/]+/(units/|embedding$)")
+
+
+def is_compute(scope: Scope) -> bool:
+    """Does this request compute (a POST under /api/, or a learned view) rather than read?"""
+    path = scope["path"]
+    if scope["method"] == "POST":
+        return path.startswith("/api/")
+    return scope["method"] == "GET" and HEAVY_GET.match(path) is not None
+
+
 class ComputeSlots:
-    """At most ``slots`` CPU-heavy requests (POSTs under /api/) computed at once per worker; a request
+    """At most ``slots`` CPU-heavy requests (:func:`is_compute`) computed at once per worker; a request
     that cannot get a slot within ``queue_seconds`` is refused at once with 503 and ``Retry-After``
     rather than left to wait past its budget, and one still computing past ``budget_seconds`` (already
-    answered 503 by :class:`TimeBudget`) gives its slot up. Everything else (health checks, pages, static files,
-    job event streams) never waits here, and has threads of its own."""
+    answered 503 by :class:`TimeBudget`) gives its slot up, and the engine stops it at its next pass
+    (:mod:`engine.budget`). Everything else (health checks, pages, static files, job event streams) never
+    waits here, and has threads of its own."""
 
     def __init__(self, app: ASGIApp, slots: int, queue_seconds: float, budget_seconds: float) -> None:
         self.app = app
@@ -180,7 +196,7 @@ class ComputeSlots:
         self.budget_seconds = budget_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http" or not is_compute(scope):
             await self.app(scope, receive, send)
             return
         try:
@@ -192,6 +208,8 @@ class ComputeSlots:
             )
             await send_json(send, 503, message, [(b"retry-after", b"1")])
             return
+        # the task copies this context: the engine, in whatever thread computes, sees the deadline
+        budget.start(self.budget_seconds)
         task = asyncio.ensure_future(self.app(scope, receive, send))
         released = False
         try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import logging
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from app.config import Settings
+from app.errors import store_errors
 from app.jobs.service import queue_place, snapshot_count
 from app.jobs.store import JobStore, fair_order, now
 from engine.datasets import load_dataset
@@ -43,13 +43,6 @@ STOPPED = "the server stopped while training this job; submit it again"
 
 T = TypeVar("T")
 stopping = threading.Event()  # set by the worker process's SIGTERM handler: running jobs end between steps
-
-
-def store_errors() -> tuple[type[BaseException], ...]:
-    """What a store that is briefly unreachable raises: Redis's connection errors, SQLite's lock."""
-    import redis
-
-    return (redis.ConnectionError, redis.TimeoutError, sqlite3.OperationalError)
 
 
 class RetryingStore:

@@ -6,6 +6,7 @@ import numpy as np
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from app import budgets
 from app.deps import ModelDep, ModelIdDep, SettingsDep
 from app.errors import ApiError
 from app.inputs import network_input
@@ -37,9 +38,10 @@ def explain(request: ExplainRequest, model: ModelDep, model_id: ModelIdDep, sett
     """Attribution maps for ``target`` (default: the top guess), each in the input's shape, raw signed values:
     saliency, SmoothGrad, integrated gradients (with the completeness check), Grad-CAM per conv layer
     and occlusion."""
+    methods = set(request.methods)
+    budgets.check_explain(settings, model, methods, request.samples, request.steps)
     x = _given(model, request, settings)
     target = _target(model, request.target, x)
-    methods = set(request.methods)
     body: dict = {
         "model": model_id,
         "labels": model.labels,
@@ -90,6 +92,7 @@ def layer_changes(model: Network, original: np.ndarray, changed: np.ndarray) -> 
 def adversarial(request: AdversarialRequest, model: ModelDep, model_id: ModelIdDep, settings: SettingsDep) -> Response:
     """FGSM (one step) or PGD: a change of at most ``epsilon`` per pixel that makes the network say another
     class (or ``target``), stopping at the first step that does; and how far each layer's output moved."""
+    budgets.check_attack(settings, model)
     x = _given(model, request, settings)
     if request.target is not None:
         _target(model, request.target, x)

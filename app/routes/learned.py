@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from app import budgets
 from app.deps import AddressDep, OwnerDep, RegistryDep, SettingsDep, StoreDep, ViewerDep
 from app.errors import ApiError
 from app.inputs import network_input
@@ -30,16 +31,20 @@ def _learned(request: Request) -> LearnedCache:
     return request.app.state.learned
 
 
-def _model(registry: ModelRegistry, model_id: str, workspace: Workspace | None) -> tuple[Network, str]:
-    """The network the viewer may see under ``model_id``, and where what is computed from it is kept."""
+def _model(request: Request, model_id: str, workspace: Workspace | None) -> tuple[Network, str]:
+    """The network the viewer may see under ``model_id`` and where what is computed from it is kept,
+    after checking that its summaries over the test pictures fit one request's memory."""
+    registry: ModelRegistry = request.app.state.registry
     ref = registry.resolve(model_id, workspace)
-    return registry.network(ref), registry.cache_id(ref)
+    network = registry.network(ref)
+    test = load_dataset(network.meta.get("dataset", "digits"), "test")
+    budgets.check_summaries(request.app.state.settings, network, len(test))
+    return network, registry.cache_id(ref)
 
 
 @router.get("/{model_id}/units/{layer}/{unit}", response_model=UnitCard, summary="What a unit responds to")
 def unit_card(
     request: Request,
-    registry: RegistryDep,
     workspace: ViewerDep,
     model_id: str = ModelPath,
     layer: str = Path(max_length=64),
@@ -49,7 +54,7 @@ def unit_card(
     """The ``k`` test pictures where the unit fires most (for a map, at its strongest position) with the
     receptive field there and the patch it covers, a picture made to excite it, and its weights. For the
     last layer a unit is a class: "what does the network think a 7 looks like"."""
-    network, cache_id = _model(registry, model_id, workspace)
+    network, cache_id = _model(request, model_id, workspace)
     if layer not in network.layer_names:
         raise ApiError(404, f"no layer {layer!r} in {model_id}; layers are {', '.join(network.layer_names)}")
     learned = _learned(request).get(cache_id, network)
@@ -105,10 +110,10 @@ def _synthetic(request: Request, cache_id: str, network: Network, layer: str, un
 
 
 @router.get("/{model_id}/embedding", response_model=EmbeddingMap, summary="Where each test picture sits")
-def embedding(request: Request, registry: RegistryDep, workspace: ViewerDep, model_id: str = ModelPath) -> Response:
+def embedding(request: Request, workspace: ViewerDep, model_id: str = ModelPath) -> Response:
     """Every test picture's features in the layer before the last, mapped to 2-D by PCA (the two
     directions along which the features vary most; exact, fast and the same every time)."""
-    network, cache_id = _model(registry, model_id, workspace)
+    network, cache_id = _model(request, model_id, workspace)
     learned = _learned(request).get(cache_id, network)
     return json_response(
         {
@@ -127,13 +132,13 @@ def embedding(request: Request, registry: RegistryDep, workspace: ViewerDep, mod
 def neighbours(
     body: NeighboursRequest,
     request: Request,
-    registry: RegistryDep,
     settings: SettingsDep,
     workspace: ViewerDep,
     model_id: str = ModelPath,
 ) -> Response:
     """The input's place on the class map, and the ``k`` training pictures nearest it in the same features."""
-    network, cache_id = _model(registry, model_id, workspace)
+    network, cache_id = _model(request, model_id, workspace)
+    budgets.check_neighbours(settings, network, len(load_dataset(network.meta.get("dataset", "digits"), "train")))
     given = network_input(network, body, settings)
     cache = _learned(request)
     learned = cache.get(cache_id, network)
@@ -180,6 +185,7 @@ def edit(
     was changed, and expires like trained ones."""
     ref = registry.resolve(model_id, workspace)
     network = registry.network(ref)
+    budgets.check_edit(settings, network)
     edits = [e.model_dump(exclude_none=True) for e in body.edits]
     edited = apply_edits(network, edits)
     answer = service.create_edit(store, settings, workspace, address, ref, network, edited, edits, body.name)

@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import Response
 
+from app import budgets
 from app.deps import ModelDep, ModelIdDep, SettingsDep, one_file_part
 from app.imaging import decode_image
 from app.inputs import NetworkInput, from_picture, grayscale_for_digit, network_input
@@ -71,6 +72,7 @@ def predict(
 ) -> Response:
     """Prepares the picture as the model's data set was (a digit like MNIST: crop, 20 px box, centre of
     mass, 32x32) and runs the model (``?model=ID``, default the shipped LeNet); a ``frame`` is run as is."""
+    budgets.check_predict(settings, model, activations)
     return json_response(prediction(model, model_id, network_input(model, request, settings), activations))
 
 
@@ -86,4 +88,5 @@ def predict_file(
     """The same as POST /api/predict, from a multipart upload field ``file`` (PNG, JPEG or WebP)."""
     image = decode_image(file.file.read(), settings, field="file", fit=settings.pixels_max_side)
     given = from_picture(model, grayscale_for_digit(image, settings, "file"))
+    budgets.check_predict(settings, model, activations)
     return json_response(prediction(model, model_id, given, activations))

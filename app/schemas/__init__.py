@@ -459,6 +459,12 @@ class LayerWeights(BaseModel):
     bias: list[float]
 
 
+class StoreHealth(BaseModel):
+    ok: bool
+    error: str | None = Field(description="why the store cannot be reached", examples=[None])
+
+
 class Health(BaseModel):
-    status: str = Field(examples=["ok"])
+    status: Literal["ok", "degraded"] = Field(examples=["ok"])
+    store: StoreHealth
     model: dict = Field(examples=[{"version": "1.0", "val_accuracy": 0.99, "parameters": 63802}])
