@@ -27,3 +27,11 @@ def json_response(body: dict, status_code: int = 200) -> Response:
     """
     content = orjson.dumps(body, option=_OPTIONS, default=_fallback)
     return Response(content, status_code=status_code, media_type="application/json")
+
+
+def rounded(values: np.ndarray, digits: int) -> list:
+    """Nested lists of ``values`` rounded to ``digits`` decimals, each a float that prints short: Python's
+    ``round`` is exact where NumPy's can leave 0.30010000000000003, and float32 would print 0.0356 as
+    0.035599999129772186."""
+    flat = [round(v, digits) for v in np.asarray(values, dtype=np.float64).ravel().tolist()]
+    return np.array(flat, dtype=object).reshape(np.shape(values)).tolist()

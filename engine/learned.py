@@ -218,8 +218,15 @@ def apply_edits(network: Network, edits: list[dict[str, Any]]) -> Network:
             factor = edit.get("factor")
             if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not -100 <= factor <= 100:
                 raise EngineError(f"{where}: factor must be a number from -100 to 100, got {factor!r}")
-            weight *= factor
-            bias *= factor
+            with np.errstate(over="ignore"):  # an overflow is caught just below, in words
+                weight *= factor
+                bias *= factor
+            if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+                raise EngineError(
+                    f"{where}: scaling {layer} by {factor:g} makes some of its weights too large for a float "
+                    f"(largest now {np.abs(network.params[f'{layer}.weight']).max():.3g} before this chain of edits); "
+                    "scale by less"
+                )
             continue
         unit = edit.get("unit")
         if isinstance(unit, bool) or not isinstance(unit, int) or not 0 <= unit < weight.shape[0]:
@@ -248,9 +255,14 @@ def apply_edits(network: Network, edits: list[dict[str, Any]]) -> Network:
 
 
 def _is_grid(value: Any) -> bool:
-    return isinstance(value, list) and all(
-        isinstance(row, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row)
-        for row in value
+    """A list of equally long lists of numbers (a ragged one is not a grid)."""
+    return (
+        isinstance(value, list)
+        and all(
+            isinstance(row, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row)
+            for row in value
+        )
+        and len({len(row) for row in value}) == 1
     )
 
 

@@ -27,6 +27,7 @@ from app.config import Settings
 from app.errors import store_errors
 from app.jobs.service import queue_place, snapshot_count
 from app.jobs.store import JobStore, fair_order, now
+from app.jsonutil import rounded
 from engine.datasets import load_dataset
 from engine.errors import EngineError
 from engine.network import Network, build_network
@@ -87,7 +88,7 @@ def first_filters(network: Network, params: dict[str, np.ndarray]) -> list | Non
     first = next((p.owner for p in network.plans if p.type == "conv"), None)
     if first is None:
         return None
-    return np.round(params[f"{first}.weight"][:EVENT_FILTERS].astype(np.float64), 4).tolist()
+    return rounded(params[f"{first}.weight"][:EVENT_FILTERS], 4)
 
 
 def fail(store: JobStore, job_id: str, message: str, from_status=("running",)) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -13,29 +13,40 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "tem
 # cannot point a page at another site, and behind an HTTPS proxy they load over HTTPS.
 TEMPLATES.env.globals["static"] = lambda path: f"/static/{path}"
 
+
+def visit(request: Request) -> None:
+    """A first visit to a page gets its workspace (the cookie), so what the visitor makes is theirs."""
+    from app.deps import owning_workspace
+
+    if request.method == "GET":
+        owning_workspace(request)
+
+
+# /docs is a page too but makes nothing: it stays out of the workspace dependency
 router = APIRouter(include_in_schema=False)
+pages = APIRouter(include_in_schema=False, dependencies=[Depends(visit)])
 
 
 def render(request: Request, template: str, **context) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(request, template, context)
 
 
-@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@pages.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def digits_page(request: Request) -> HTMLResponse:
     return render(request, "digits.html", page="digits")
 
 
-@router.api_route("/playground", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@pages.api_route("/playground", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def playground_page(request: Request) -> HTMLResponse:
     return render(request, "playground.html", page="playground")
 
 
-@router.api_route("/arithmetic", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@pages.api_route("/arithmetic", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def arithmetic_page(request: Request) -> HTMLResponse:
     return render(request, "arithmetic.html", page="arithmetic")
 
 
-@router.api_route("/train", methods=["GET", "HEAD"], response_class=HTMLResponse)
+@pages.api_route("/train", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def train_page(request: Request) -> HTMLResponse:
     return render(request, "train.html", page="train")
 
@@ -44,6 +55,9 @@ def train_page(request: Request) -> HTMLResponse:
 def api_docs(request: Request) -> HTMLResponse:
     """Swagger UI from the app's own static files: no CDN, no inline script (the CSP forbids both)."""
     return render(request, "docs.html", openapi_url=request.app.openapi_url)
+
+
+router.include_router(pages)
 
 
 def not_found_page(request: Request) -> HTMLResponse:

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from app.jobs.store import RedisStore, SqliteStore, open_store
+from app.jobs.store import QueueCaps, QueueFull, RedisStore, SqliteStore, fair_order, open_store
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -100,3 +100,81 @@ def test_blobs_and_deleting_a_job_with_everything_it_owns(store):
 def test_an_unknown_store_url_is_refused_in_words():
     with pytest.raises(ValueError, match="must start with sqlite:/// or redis://"):
         open_store("postgres://somewhere/db")
+
+
+def owned(job_id: str, created: float, workspace: str, client: str = "10.0.0.1") -> dict:
+    return {**job(job_id, created, client), "workspace": workspace}
+
+
+def test_workers_take_jobs_round_robin_across_workspaces(store):
+    """One workspace with ten queued jobs cannot hold back the next student's first job."""
+    for i in range(10):
+        store.create(owned(f"a{i}", float(i), "alice"))
+    store.create(owned("b0", 20.0, "bob"))
+    store.create(owned("c0", 21.0, "carol"))
+    store.create(owned("b1", 22.0, "bob"))
+    order = [j["id"] for j in fair_order(store.active())]
+    assert order[:6] == ["a0", "b0", "c0", "a1", "b1", "a2"]
+    assert store.position("c0") == 3 and store.position("a9") == 13
+    started = [store.claim_next(max_running=1, started=100.0)["id"]]
+    # alice runs one job, so her others wait while bob and carol start theirs
+    started += [store.claim_next(max_running=1, started=100.0)["id"] for _ in range(2)]
+    assert started == ["a0", "b0", "c0"]
+    assert store.claim_next(max_running=1, started=100.0) is None  # each workspace runs one at a time
+    assert store.transition("a0", ["running"], "done")
+    assert store.claim_next(max_running=1, started=101.0)["id"] == "a1"
+
+
+def test_parallel_submissions_from_one_workspace_accept_exactly_its_cap(store):
+    caps = QueueCaps(per_workspace=5, per_address=1000, queued=1000)
+    accepted, refused = [], []
+
+    def submit(k: int) -> None:
+        try:
+            store.submit(owned(f"j{k}", float(k), "alice"), caps)
+            accepted.append(k)
+        except QueueFull as full:
+            refused.append(str(full))
+
+    threads = [threading.Thread(target=submit, args=(k,)) for k in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(accepted) == 5 and len(refused) == 35
+    assert "your workspace has 5 jobs queued or running, and 5 is the most" in refused[0]
+    assert len([j for j in store.active() if j["workspace"] == "alice"]) == 5
+
+
+def test_the_address_and_queue_caps_name_their_count(store):
+    store.submit(owned("a", 1.0, "alice"), QueueCaps(5, 1, 10))
+    with pytest.raises(QueueFull, match="1 jobs from your address"):
+        store.submit(owned("b", 2.0, "bob"), QueueCaps(5, 1, 10))
+    with pytest.raises(QueueFull, match=r"the training queue is full \(1 jobs waiting, at most 1\)"):
+        store.submit(owned("c", 3.0, "carol", client="10.0.0.2"), QueueCaps(5, 5, 1))
+
+
+def test_a_cancel_that_landed_always_wins_over_done(store):
+    store.create(owned("a", 1.0, "alice"))
+    assert store.transition("a", ["queued"], "running")
+    assert store.request_cancel("a")
+    assert not store.transition("a", ["running"], "done", unless_cancelled=True)
+    assert store.transition("a", ["running"], "cancelled")
+    assert not store.request_cancel("a")  # an ended job takes no cancel
+
+
+def test_workspaces_share_links_and_byte_counts(store):
+    store.create_workspace({"id": "w1", "token": "hash1", "name": None, "created": 1.0, "address": "10.0.0.1"})
+    assert store.workspace_by_token("hash1")["id"] == "w1" and store.workspace_by_token("nope") is None
+    assert store.get_workspace("w1")["address"] == "10.0.0.1"
+    store.create(owned("m", 1.0, "w1"))
+    store.add_bytes("m", 1000)
+    store.add_bytes("m", 24)
+    assert store.get("m")["bytes"] == 1024 and [j["id"] for j in store.workspace_jobs("w1")] == ["m"]
+    store.create_share("s1", "m", "w1")
+    store.remember_share("w2", "s1")
+    store.remember_share("w2", "s1")
+    assert store.share("s1") == {"id": "s1", "model": "m", "workspace": "w1"}
+    assert store.shares_of("m") == ["s1"] and store.shared_with("w2") == ["s1"]
+    store.delete("m")
+    assert store.share("s1") is None and store.workspace_jobs("w1") == []
