@@ -16,7 +16,7 @@ import numpy as np
 from app.config import Settings
 from app.errors import Conflict, NotFound, OverQuota, Refused
 from app.jobs.registry import ModelRef, ModelRegistry
-from app.jobs.store import JobStore, QueueCaps, QueueFull, fair_order, now
+from app.jobs.store import JobStore, QueueCaps, QueueFull, now
 from app.workspaces import Workspace
 from engine.datasets import load_dataset
 from engine.memory import largest_layer, megabytes, training_bytes
@@ -214,7 +214,7 @@ def queue_place(store: JobStore, settings: Settings, job_id: str) -> dict[str, A
     """``{position, wait_seconds}`` of a queued job: its place in the fair order, and the predicted time
     until it starts (what runs now and what is ahead of it, shared among the training slots)."""
     active = store.active()
-    order = [j["id"] for j in fair_order(active)]
+    order = [j["id"] for j in store.fair_queue()]
     if job_id not in order:
         return {"position": None, "wait_seconds": None}
     position = order.index(job_id) + 1

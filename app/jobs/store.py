@@ -50,16 +50,14 @@ class QueueCaps:
     queued: int  # queued jobs in all
 
 
-def fair_order(active: list[dict]) -> list[dict]:
-    """The queued jobs in the order workers take them: round-robin across workspaces. A workspace's
-    k-th waiting job comes after every other workspace's (k-1)-th, its running jobs counting as taken
-    turns; ties go to the older job. A job whose workspace already runs ``max_running`` jobs keeps its
-    place but is skipped by :meth:`JobStore.claim_next` until one of them ends."""
-    running: dict[str, int] = {}
-    for job in active:
-        if job["status"] == "running":
-            running[job.get("workspace") or ""] = running.get(job.get("workspace") or "", 0) + 1
-    turns = dict(running)
+def fair_order(active: list[dict], served: dict[str, int] | None = None) -> list[dict]:
+    """The queued jobs in the order workers take them: round-robin across workspaces. ``served`` counts
+    the jobs each workspace has started since the oldest waiting job was queued (its turns already
+    taken, running or ended); a workspace's next waiting job comes after every workspace with fewer
+    turns, and ties go to the older job. So one workspace's ten jobs never hold back another's first.
+    A job whose workspace already runs as many jobs as it may keeps its place but is skipped by
+    :meth:`JobStore.claim_next` until one of them ends."""
+    turns = dict(served or {})
     ranked = []
     for job in sorted((j for j in active if j["status"] == "queued"), key=lambda j: (j["created"], j["id"])):
         owner = job.get("workspace") or ""
@@ -169,6 +167,10 @@ class JobStore(ABC):
         """Share ids the workspace has opened, newest first."""
 
     @abstractmethod
+    def started_since(self, timestamp: float) -> list[str]:
+        """The workspace of every job started at or after ``timestamp`` (one entry per job)."""
+
+    @abstractmethod
     def ping(self) -> None:
         """Raises if the store cannot be reached."""
 
@@ -205,16 +207,29 @@ class JobStore(ABC):
             for j in active:
                 if j["status"] == "running":
                     running[j.get("workspace") or ""] = running.get(j.get("workspace") or "", 0) + 1
-            for job in fair_order(active):
+            for job in self._fair_queue(active):
                 if running.get(job.get("workspace") or "", 0) >= max_running:
                     continue
                 if self.transition(job["id"], ["queued"], "running", started=started, heartbeat=started):
                     return self.get(job["id"])
         return None
 
+    def fair_queue(self) -> list[dict[str, Any]]:
+        """The queued jobs in the order workers take them (:func:`fair_order`)."""
+        return self._fair_queue(self.active())
+
+    def _fair_queue(self, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        queued = [j["created"] for j in active if j["status"] == "queued"]
+        if not queued:
+            return []
+        served: dict[str, int] = {}
+        for owner in self.started_since(min(queued)):
+            served[owner] = served.get(owner, 0) + 1
+        return fair_order(active, served)
+
     def position(self, job_id: str) -> int | None:
         """1 for the next job to start, 2 for the one after, ...; None when not queued."""
-        queued = [j["id"] for j in fair_order(self.active())]
+        queued = [j["id"] for j in self.fair_queue()]
         return queued.index(job_id) + 1 if job_id in queued else None
 
     def close(self) -> None:  # noqa: B027 - optional for back ends that hold connections
@@ -265,6 +280,7 @@ class SqliteStore(JobStore):
                 with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
                     db.execute(f"alter table jobs add column {column} {kind}")
         db.execute("create index if not exists jobs_workspace on jobs (workspace, created)")
+        db.execute("create index if not exists jobs_started on jobs (started)")
 
     def _connect(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -369,6 +385,10 @@ class SqliteStore(JobStore):
         rows = self._connect().execute(
             "select share from shared_with where workspace = ? order by added desc", (workspace,)
         )
+        return [r[0] for r in rows]
+
+    def started_since(self, timestamp: float) -> list[str]:
+        rows = self._connect().execute("select coalesce(workspace, '') from jobs where started >= ?", (timestamp,))
         return [r[0] for r in rows]
 
     def ping(self) -> None:
@@ -480,6 +500,10 @@ for i = 2, n + 1 do
   if ARGV[i] == status then
     redis.call('HSET', KEYS[1], 'status', ARGV[n + 2])
     for j = n + 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end
+    if ARGV[n + 2] == 'running' then
+      local clock = redis.call('TIME')
+      redis.call('ZADD', KEYS[5], clock[1] + clock[2] / 1e6, KEYS[3])
+    end
     if ARGV[n + 2] == 'queued' or ARGV[n + 2] == 'running' then
       redis.call('SADD', KEYS[2], KEYS[3])
     else
@@ -513,9 +537,18 @@ class RedisStore(JobStore):
 
     def __init__(self, url: str) -> None:
         import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
 
-        # redis-py's own annotations cannot say what decode_responses=False returns: bytes
-        self.redis: Any = redis.Redis.from_url(url, socket_timeout=10, health_check_interval=30)
+        # a store that is down is told fast (the web answers 503, the worker retries on its own); redis-py's
+        # own annotations cannot say what decode_responses=False returns: bytes
+        self.redis: Any = redis.Redis.from_url(
+            url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        )
         self._transition = self.redis.register_script(_TRANSITION)
         self._request_cancel = self.redis.register_script(_REQUEST_CANCEL)
 
@@ -624,6 +657,13 @@ class RedisStore(JobStore):
     def shared_with(self, workspace: str) -> list[str]:
         return [i.decode() for i in self.redis.zrevrange(self._key("sharedwith", workspace), 0, -1)]
 
+    def started_since(self, timestamp: float) -> list[str]:
+        ids = self.redis.zrangebyscore(self._key("started"), timestamp, "+inf")
+        pipe = self.redis.pipeline()
+        for job_id in ids:
+            pipe.hget(self._key("job", job_id.decode()), "workspace")
+        return [(w or b"").decode() for w in pipe.execute()]
+
     def ping(self) -> None:
         self.redis.ping()
 
@@ -642,7 +682,7 @@ class RedisStore(JobStore):
     ) -> bool:
         sources = list(from_status)
         flat = [x for pair in self._flat(fields).items() for x in pair]
-        keys = [self._key("job", job_id), self._key("active"), job_id, self._key("ended")]
+        keys = [self._key("job", job_id), self._key("active"), job_id, self._key("ended"), self._key("started")]
         args = [len(sources), *sources, to_status, "1" if unless_cancelled else "0", *flat]
         return bool(self._transition(keys=keys, args=args))
 
@@ -686,6 +726,7 @@ class RedisStore(JobStore):
             pipe.zrem(self._key("wsjobs", job["workspace"]), job_id)
         pipe.zrem(self._key("jobs"), job_id)
         pipe.zrem(self._key("ended"), job_id)
+        pipe.zrem(self._key("started"), job_id)
         pipe.srem(self._key("active"), job_id)
         pipe.execute()
 

@@ -26,7 +26,7 @@ import numpy as np
 from app.config import Settings
 from app.errors import store_errors
 from app.jobs.service import queue_place, snapshot_count
-from app.jobs.store import JobStore, fair_order, now
+from app.jobs.store import JobStore, now
 from app.jsonutil import rounded
 from engine.datasets import load_dataset
 from engine.errors import EngineError
@@ -124,7 +124,7 @@ def housekeeping(settings: Settings, store: JobStore) -> bool:
 
 def announce_positions(store: JobStore, settings: Settings) -> None:
     """Tells every queued job its new place in the queue and predicted wait (after one has started)."""
-    for job in fair_order(store.active()):
+    for job in store.fair_queue():
         store.append_event(job["id"], "queued", queue_place(store, settings, job["id"]))
 
 

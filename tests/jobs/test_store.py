@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from app.jobs.store import QueueCaps, QueueFull, RedisStore, SqliteStore, fair_order, open_store
+from app.jobs.store import QueueCaps, QueueFull, RedisStore, SqliteStore, open_store
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -113,7 +113,7 @@ def test_workers_take_jobs_round_robin_across_workspaces(store):
     store.create(owned("b0", 20.0, "bob"))
     store.create(owned("c0", 21.0, "carol"))
     store.create(owned("b1", 22.0, "bob"))
-    order = [j["id"] for j in fair_order(store.active())]
+    order = [j["id"] for j in store.fair_queue()]
     assert order[:6] == ["a0", "b0", "c0", "a1", "b1", "a2"]
     assert store.position("c0") == 3 and store.position("a9") == 13
     started = [store.claim_next(max_running=1, started=100.0)["id"]]
@@ -122,6 +122,10 @@ def test_workers_take_jobs_round_robin_across_workspaces(store):
     assert started == ["a0", "b0", "c0"]
     assert store.claim_next(max_running=1, started=100.0) is None  # each workspace runs one at a time
     assert store.transition("a0", ["running"], "done")
+    # alice's finished job still counts as her turn: a student who comes now goes before her second
+    store.create(owned("d0", 30.0, "dave"))
+    assert [j["id"] for j in store.fair_queue()][:3] == ["d0", "a1", "b1"]
+    assert store.claim_next(max_running=1, started=101.0)["id"] == "d0"
     assert store.claim_next(max_running=1, started=101.0)["id"] == "a1"
 
 

@@ -1,0 +1,299 @@
+"""Faults that lose nothing, on real servers: two web servers on one Redis, a Redis outage during
+training, SIGKILL and SIGTERM of `convscope serve`, a thousand open event streams, floods of learned
+views and attacks past their budget; and through all of it the training worker stays under 1 GB."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from engine.architectures import ARCHITECTURES
+from tests.conftest import free_port
+from tests.jobs.conftest import TINY_DIGITS, Process, base_env, serve, wait_for_status, workspace_client
+
+PIXELS = {"pixels": [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2}
+QUICK = {"architecture": TINY_DIGITS, "train_size": 600}
+WORKER_RSS_LIMIT = 1 << 30
+peak_worker_rss: dict[str, int] = {}
+
+
+def children(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc), deepest last."""
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            kids = (task / "children").read_text().split() if (task / "children").exists() else []
+            found += [int(k) for k in kids]
+            frontier += [int(k) for k in kids]
+    return found
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident memory in bytes (VmHWM), 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def record_worker_rss(server: Process, label: str) -> None:
+    """Notes the training worker's peak memory (the `worker` child of serve) for the module's check."""
+    for pid in children(server.popen.pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"worker" in command:
+            peak_worker_rss[label] = max(peak_worker_rss.get(label, 0), peak_rss(pid))
+
+
+def port_is_free(port: int) -> bool:
+    """Could a new server listen here? (SO_REUSEADDR, as uvicorn's: closed connections may linger in TIME_WAIT)"""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Redis:
+    """A redis-server that keeps its data on disk across a restart (an outage, not a wipe)."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI"):
+                pytest.fail("redis-server is missing: scripts/test.sh installs Debian's redis-server")
+            pytest.skip("redis-server is not installed (scripts/test.sh installs it)")
+        self.binary, self.folder, self.port = binary, folder, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self) -> None:
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder)]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        import redis
+
+        client, deadline = redis.Redis(port=self.port), time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                return
+            except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
+                assert self.process.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture()
+def redis_server(tmp_path):
+    (tmp_path / "redis").mkdir()
+    server = Redis(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_two_web_servers_on_one_redis_share_a_workspace_and_its_model(tmp_path, redis_url):
+    env = base_env(tmp_path, CONVSCOPE_STORE_URL=redis_url)
+    first_port, second_port = free_port(), free_port()
+    first = serve(env, first_port, workers=1)
+    second = serve({**env, "CONVSCOPE_EMBEDDED_WORKER": "false"}, second_port, workers=1)
+    try:
+        one = workspace_client(f"http://127.0.0.1:{first_port}")
+        job = one.post("/api/models", json=QUICK).json()
+        wait_for_status(one, job["id"], ("done",), seconds=90)
+        other = httpx.Client(base_url=f"http://127.0.0.1:{second_port}", headers=one.headers, timeout=30)
+        assert other.get(f"/api/models/{job['id']}").json()["status"] == "done"
+        assert other.post(f"/api/predict?model={job['id']}", json=PIXELS).status_code == 200
+        assert job["id"] in [m["id"] for m in other.get("/api/models").json()]
+        stranger = workspace_client(f"http://127.0.0.1:{second_port}")
+        assert stranger.post(f"/api/predict?model={job['id']}", json=PIXELS).status_code == 404
+        record_worker_rss(first, "two servers")
+    finally:
+        second.stop()
+        first.stop()
+
+
+def test_a_redis_outage_is_503_meanwhile_and_a_running_job_survives_it(tmp_path, redis_server):
+    env = base_env(tmp_path, CONVSCOPE_STORE_URL=redis_server.url, CONVSCOPE_JOB_STALE_SECONDS="30")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = serve(env, port, workers=1)
+    try:
+        client = workspace_client(url)
+        job = client.post("/api/models", json={"architecture": ARCHITECTURES["lenet"], "epochs": 2}).json()
+        wait_for_status(client, job["id"], ("running",))
+        redis_server.stop()
+        time.sleep(0.5)
+        during = client.get("/api/models")
+        assert during.status_code == 503 and int(during.headers["retry-after"]) > 0
+        assert "store did not answer" in during.json()["detail"]
+        health = httpx.get(f"{url}/healthz", timeout=10).json()
+        assert health["status"] == "degraded" and health["store"]["error"]
+        assert client.post("/api/predict", json=PIXELS).status_code == 200  # the shipped model needs no store
+        time.sleep(3)
+        redis_server.start()
+        assert httpx.get(f"{url}/healthz", timeout=10).json()["status"] == "ok"
+        done = wait_for_status(client, job["id"], ("done", "failed"), seconds=120)
+        assert done["status"] == "done", done["message"]
+        record_worker_rss(server, "outage")
+    finally:
+        server.stop()
+
+
+def test_sigkill_of_serve_takes_its_workers_along_and_the_port_is_free_again(tmp_path):
+    port = free_port()
+    server = serve(base_env(tmp_path), port, workers=2)
+    family = children(server.popen.pid)
+    assert len(family) >= 3  # two web workers and the training worker
+    os.kill(server.popen.pid, signal.SIGKILL)  # the parent alone, as the OOM killer would
+    server.popen.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() and peak_rss(pid) for pid in family) or not port_is_free(port):
+        assert time.monotonic() < deadline, "the children of a killed serve kept running or kept the port"
+        time.sleep(0.2)
+    again = serve(base_env(tmp_path), port, workers=1)
+    again.stop()
+
+
+def test_sigterm_stops_serve_within_ten_seconds_while_a_job_trains(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = serve(base_env(tmp_path), port, workers=2)
+    client = workspace_client(url)
+    job = client.post("/api/models", json={"architecture": ARCHITECTURES["lenet"], "epochs": 10}).json()
+    wait_for_status(client, job["id"], ("running",))
+    events = httpx.Client(base_url=url, headers=client.headers, timeout=30)
+    with events.stream("GET", f"/api/models/{job['id']}/events"):  # an open stream must not hold the stop
+        asked = time.monotonic()
+        os.kill(server.popen.pid, signal.SIGTERM)
+        server.popen.wait(timeout=15)
+    assert time.monotonic() - asked < 10, "serve took more than 10 s to stop"
+    assert port_is_free(port)
+    server = serve(base_env(tmp_path), port, workers=1)
+    try:
+        record = workspace_reuse(client, url).get(f"/api/models/{job['id']}").json()
+        assert record["status"] == "failed" and "the server stopped" in record["message"]
+    finally:
+        server.stop()
+
+
+def workspace_reuse(client: httpx.Client, url: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers=client.headers, timeout=30)
+
+
+async def hold_streams(url: str, headers: list[dict], seconds: float) -> list[int]:
+    """Opens one event stream per header set and holds them for ``seconds``; returns their statuses."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        statuses: list[int] = []
+
+        async def one(h: dict) -> None:
+            async with client.stream("GET", h.pop("path"), headers=h) as response:
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    await asyncio.sleep(seconds)
+
+        await asyncio.gather(*(one(dict(h)) for h in headers))
+        return statuses
+
+
+def test_a_thousand_open_streams_leave_health_and_predictions_answering(tmp_path):
+    env = base_env(
+        tmp_path,
+        CONVSCOPE_MAX_STREAMS_PER_ADDRESS="5000",
+        CONVSCOPE_MAX_STREAMS_PER_WORKSPACE="1000",
+        CONVSCOPE_THREADS="4",
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = serve(env, port, workers=1)
+    try:
+        client = workspace_client(url)
+        job = client.post("/api/models", json={**QUICK, "epochs": 30, "train_size": 7200}).json()
+        path = f"/api/models/{job['id']}/events"
+        with ThreadPoolExecutor(1) as pool:
+            held = pool.submit(asyncio.run, hold_streams(url, [{"path": path, **client.headers}] * 1000, 8))
+            time.sleep(5)
+            started = time.monotonic()
+            assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+            assert httpx.post(f"{url}/api/predict", json=PIXELS, timeout=10).status_code == 200
+            assert time.monotonic() - started < 3
+            statuses = held.result(timeout=120)
+        assert statuses.count(200) == 1000
+        client.post(f"/api/models/{job['id']}/cancel")
+    finally:
+        server.stop()
+
+
+def test_streams_per_workspace_are_capped_with_429(tmp_path):
+    env = base_env(tmp_path, CONVSCOPE_MAX_STREAMS_PER_WORKSPACE="2")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = serve(env, port, workers=1)
+    try:
+        client = workspace_client(url)
+        job = client.post("/api/models", json={**QUICK, "epochs": 30, "train_size": 7200}).json()
+        path = f"/api/models/{job['id']}/events"
+        statuses = asyncio.run(hold_streams(url, [{"path": path, **client.headers}] * 3, 2))
+        assert sorted(statuses) == [200, 200, 429]
+        other = workspace_client(url)
+        assert other.get(path).status_code == 404  # and another workspace cannot follow it at all
+        client.post(f"/api/models/{job['id']}/cancel")
+        record_worker_rss(server, "streams")
+    finally:
+        server.stop()
+
+
+def test_floods_of_learned_views_and_attacks_get_answers_or_503_never_500(tmp_path):
+    env = base_env(tmp_path, CONVSCOPE_REQUEST_TIMEOUT_SECONDS="2", CONVSCOPE_QUEUE_SECONDS="1")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = serve(env, port, workers=1)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(56) as pool:
+            units = list(
+                pool.map(lambda k: client.get(f"/api/models/lenet/units/conv2/{k % 16}").status_code, range(56))
+            )
+            attack = {**PIXELS, "method": "pgd", "steps": 100, "epsilon": 0.01}
+            attacks = list(pool.map(lambda _: client.post("/api/adversarial", json=attack).status_code, range(12)))
+        assert set(units) <= {200, 503} and 200 in units, units
+        assert set(attacks) <= {200, 503}, attacks
+        # the attacks answered 503 stopped at their budget: a prediction gets a slot again at once
+        time.sleep(1.5)
+        started = time.monotonic()
+        assert httpx.post(f"{url}/api/predict", json=PIXELS, timeout=10).status_code == 200
+        assert time.monotonic() - started < 2
+    finally:
+        server.stop()
+
+
+def test_the_training_worker_stayed_under_a_gigabyte_through_this_module():
+    assert peak_worker_rss, "no worker's memory was recorded"
+    assert max(peak_worker_rss.values()) < WORKER_RSS_LIMIT, peak_worker_rss
