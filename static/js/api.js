@@ -70,6 +70,9 @@ export const models = {
   get: (id) => getJSON(`/api/models/${encodeURIComponent(id)}`),
   submit: (body) => postJSON("/api/models", body),
   cancel: (id) => postJSON(`/api/models/${encodeURIComponent(id)}/cancel`, {}),
+  share: (id) => postJSON(`/api/models/${encodeURIComponent(id)}/share`, {}),
+  copy: (id) => postJSON(`/api/models/${encodeURIComponent(id)}/copy`, {}),
+  workspace: () => getJSON("/api/workspace"),
   eventsUrl: (id) => `/api/models/${encodeURIComponent(id)}/events`,
   architectures: () => getJSON("/api/architectures"),
   check: (architecture, dataset, { signal } = {}) =>

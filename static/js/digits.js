@@ -3,6 +3,7 @@
 // explanations are built from the model's description, for any architecture.
 
 import { models } from "./api.js";
+import { pickerGroups } from "./models-draw.js";
 import { cssColor, diverging, scaleFor, sequential } from "./colors.js";
 import { extent, legend, outlineCells, paintGrid } from "./draw.js";
 import { setupExplain } from "./explain.js";
@@ -38,6 +39,10 @@ const el = {
   detailInput: document.getElementById("detail-input"),
   detailInputCaption: document.querySelector(".detail-input figcaption"),
   picker: document.getElementById("model-picker"),
+  undoEdit: document.getElementById("undo-edit"),
+  share: document.getElementById("share-model"),
+  copy: document.getElementById("copy-model"),
+  shareResult: document.getElementById("share-result"),
   modelAbout: document.getElementById("model-about"),
   modelError: document.getElementById("model-error"),
   drawBox: document.getElementById("draw-box"),
@@ -591,21 +596,48 @@ function readUpload() {
 
 async function fillPicker() {
   try {
+    // opening a share link lists it under "shared with you" (GET /api/models/{id} remembers it)
+    if (query.model.startsWith("s")) await models.get(query.model).catch(() => null);
     const list = await models.list();
     const usable = list.filter((m) => m.status === "done" || m.id === query.model);
-    el.picker.replaceChildren(
-      ...usable.map((m) =>
-        h("option", {
-          value: m.id,
-          selected: m.id === query.model,
-          text: `${m.name} (${m.dataset}${m.test_accuracy ? `, ${formatPercent(m.test_accuracy)}` : ""})`,
-        }),
-      ),
-    );
+    el.picker.replaceChildren(...pickerGroups(usable, query.model));
+    showModelActions(list.find((m) => m.id === query.model), list);
   } catch (error) {
     showError(el.modelError, `The list of models could not be loaded: ${error.message}`);
   }
 }
+
+function showModelActions(current, list) {
+  const base = current?.base ? list.find((m) => m.id === current.base) : null;
+  el.undoEdit.hidden = !current?.base;
+  if (current?.base) {
+    el.undoEdit.href = `/?${new URLSearchParams({ model: current.base })}`;
+    el.undoEdit.textContent = `Undo the edit: open ${base ? base.name : current.base}`;
+  }
+  el.share.hidden = current?.group !== "yours";
+  el.copy.hidden = current?.group !== "shared";
+}
+
+el.share.addEventListener("click", async () => {
+  try {
+    const link = await models.share(query.model);
+    const url = new URL(link.url, location.href).href;
+    el.shareResult.hidden = false;
+    el.shareResult.replaceChildren("Anyone with this link can use the model (read-only): ", h("a", { href: url, text: url }));
+    await navigator.clipboard?.writeText(url).catch(() => {});
+  } catch (error) {
+    showError(el.modelError, `The model could not be shared: ${error.message}`);
+  }
+});
+
+el.copy.addEventListener("click", async () => {
+  try {
+    const copy = await models.copy(query.model);
+    location.search = new URLSearchParams({ model: copy.id }).toString();
+  } catch (error) {
+    showError(el.modelError, `The model could not be copied: ${error.message}`);
+  }
+});
 
 async function loadModel() {
   try {

@@ -206,7 +206,7 @@ function follow(job) {
   const source = new EventSource(models.eventsUrl(job.id));
   state.source = source;
   const on = (type, handler) => source.addEventListener(type, (e) => handler(JSON.parse(e.data)));
-  on("queued", (d) => setStatus(`Waiting in the queue: position ${d.position}.`));
+  on("queued", (d) => setStatus(queueWords(d)));
   on("started", () => setStatus("Training started…"));
   on("progress", onProgress);
   on("epoch", (d) => {
@@ -229,6 +229,19 @@ function follow(job) {
       showError(el.error, "Lost the connection to the server; reload the page to follow the job again.");
     }
   };
+}
+
+/** "3rd in line, about 40 s": a queued job's place and its predicted wait. */
+function queueWords({ position, wait_seconds: wait }) {
+  if (!position) return "Queued…";
+  const place = position === 1 ? "Next in line" : `${ordinal(position)} in line`;
+  return wait ? `${place}, about ${formatDuration(wait)} until it starts.` : `${place}.`;
+}
+
+function ordinal(n) {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" }[n % 10] || "th");
+  return `${n}${suffix}`;
 }
 
 function onProgress(p) {
