@@ -297,3 +297,21 @@ def test_floods_of_learned_views_and_attacks_get_answers_or_503_never_500(tmp_pa
 def test_the_training_worker_stayed_under_a_gigabyte_through_this_module():
     assert peak_worker_rss, "no worker's memory was recorded"
     assert max(peak_worker_rss.values()) < WORKER_RSS_LIMIT, peak_worker_rss
+
+
+@pytest.mark.parametrize(("trusted", "statuses"), [("127.0.0.1", [200, 200]), ("10.0.0.1", [200, 429])])
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path, trusted, statuses):
+    """One stream per address here: two forwarded addresses are two clients only when the proxy is trusted."""
+    env = base_env(tmp_path, CONVSCOPE_MAX_STREAMS_PER_ADDRESS="1", CONVSCOPE_FORWARDED_ALLOW_IPS=trusted)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = serve(env, port, workers=1)
+    try:
+        client = workspace_client(url)
+        job = client.post("/api/models", json={**QUICK, "epochs": 30, "train_size": 7200}).json()
+        path = f"/api/models/{job['id']}/events"
+        forwarded = [{"path": path, **client.headers, "X-Forwarded-For": f"203.0.113.{k}"} for k in (1, 2)]
+        assert sorted(asyncio.run(hold_streams(url, forwarded, 2))) == statuses
+        client.post(f"/api/models/{job['id']}/cancel")
+    finally:
+        server.stop()
