@@ -294,11 +294,6 @@ def test_floods_of_learned_views_and_attacks_get_answers_or_503_never_500(tmp_pa
         server.stop()
 
 
-def test_the_training_worker_stayed_under_a_gigabyte_through_this_module():
-    assert peak_worker_rss, "no worker's memory was recorded"
-    assert max(peak_worker_rss.values()) < WORKER_RSS_LIMIT, peak_worker_rss
-
-
 @pytest.mark.parametrize(("trusted", "statuses"), [("127.0.0.1", [200, 200]), ("10.0.0.1", [200, 429])])
 def test_x_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path, trusted, statuses):
     """One stream per address here: two forwarded addresses are two clients only when the proxy is trusted."""
@@ -315,3 +310,44 @@ def test_x_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path, trusted, sta
         client.post(f"/api/models/{job['id']}/cancel")
     finally:
         server.stop()
+
+
+def test_forty_parallel_submissions_and_cancels_raced_against_the_end_of_training(tmp_path):
+    """40 POSTs at once from one workspace accept exactly its cap; and a cancel answered 202 always wins,
+    however close to the end of training it lands."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = serve(base_env(tmp_path, CONVSCOPE_MAX_JOBS_PER_WORKSPACE="5"), port, workers=2)
+    try:
+        client = workspace_client(url)
+        small = {**QUICK, "train_size": 200}
+        with ThreadPoolExecutor(40) as pool:
+            answers = list(pool.map(lambda _: client.post("/api/models", json=small), range(40)))
+        assert sorted(a.status_code for a in answers) == [202] * 5 + [429] * 35
+        refusal = next(a for a in answers if a.status_code == 429).json()["detail"]
+        assert "your workspace has 5 jobs queued or running, and 5 is the most" in refusal
+        acknowledged = []
+        for answer in (a for a in answers if a.status_code == 202):
+            job = answer.json()
+            wait_for_status(client, job["id"], ("running", "done"), seconds=60)
+            cancel = client.post(f"/api/models/{job['id']}/cancel")
+            if cancel.status_code == 202:
+                acknowledged.append(job["id"])
+        for delay in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8):
+            job = client.post("/api/models", json=small).json()
+            wait_for_status(client, job["id"], ("running", "done"), seconds=60)
+            time.sleep(delay)
+            if client.post(f"/api/models/{job['id']}/cancel").status_code == 202:
+                acknowledged.append(job["id"])
+        assert acknowledged
+        for job_id in acknowledged:
+            assert wait_for_status(client, job_id, ("done", "cancelled", "failed"))["status"] == "cancelled"
+        record_worker_rss(server, "races")
+    finally:
+        server.stop()
+
+
+def test_the_training_worker_stayed_under_a_gigabyte_through_this_module():
+    assert peak_worker_rss, "no worker's memory was recorded"
+    print("\npeak training-worker RSS:", {k: f"{v / (1 << 20):.0f} MB" for k, v in peak_worker_rss.items()})
+    assert max(peak_worker_rss.values()) < WORKER_RSS_LIMIT, peak_worker_rss
