@@ -14,6 +14,7 @@ job: the worker's writes are retried with backoff (:class:`RetryingStore`). A wo
 from __future__ import annotations
 
 import io
+import json
 import logging
 import random
 import threading
@@ -181,6 +182,8 @@ def run_job(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
     except Exception:  # a bug: the job fails in words, the worker goes on with the next
         log.exception("job %s failed", job_id)
         fail(store, job_id, "training stopped on an internal error; the server's log has the details")
+    # the job's events count towards what it stores, with its weights and snapshots
+    store.add_bytes(job_id, sum(len(json.dumps(data)) + len(kind) for _, kind, data in store.events(job_id)))
 
 
 def _train(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
