@@ -171,13 +171,15 @@ class TimeBudget:
 
 # GETs that compute with a model (the learned views) take a compute slot like the POSTs
 HEAVY_GET = re.compile(r"^/api/models/[^/]+/(units/|embedding$)")
+# POSTs that only write a record (a class pressing Train at once must never be told the server is busy)
+LIGHT_POST = re.compile(r"^/api/(workspace|models|models/[^/]+/(cancel|share|copy))$")
 
 
 def is_compute(scope: Scope) -> bool:
-    """Does this request compute (a POST under /api/, or a learned view) rather than read?"""
+    """Does this request compute (a POST under /api/ that is not a bookkeeping one, or a learned view)?"""
     path = scope["path"]
     if scope["method"] == "POST":
-        return path.startswith("/api/")
+        return path.startswith("/api/") and LIGHT_POST.match(path) is None
     return scope["method"] == "GET" and HEAVY_GET.match(path) is not None
 
 

@@ -63,8 +63,10 @@ def test_thirty_students_share_one_server_fairly(tmp_path):
     try:
         with ThreadPoolExecutor(STUDENTS + 1) as pool:
             watcher = pool.submit(predict_latencies, url, stop)
-            results = list(pool.map(lesson, [url] * STUDENTS, range(STUDENTS)))
-            stop.set()
+            try:
+                results = list(pool.map(lesson, [url] * STUDENTS, range(STUDENTS)))
+            finally:
+                stop.set()  # a student's failure must not leave the watcher predicting forever
             latencies = sorted(watcher.result())
     finally:
         stop.set()
