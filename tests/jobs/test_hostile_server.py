@@ -208,8 +208,14 @@ def workspace_reuse(client: httpx.Client, url: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers=client.headers, timeout=30)
 
 
-async def hold_streams(url: str, headers: list[dict], seconds: float) -> list[int]:
-    """Opens one event stream per header set and holds them for ``seconds``; returns their statuses."""
+def hold_streams(url: str, headers: list[dict], seconds: float) -> list[int]:
+    """Opens one event stream per header set and holds them for ``seconds``; returns their statuses. (On an
+    event loop of its own, in a thread: the browser tests' Playwright may hold this thread's loop.)"""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _hold_streams(url, headers, seconds)).result()
+
+
+async def _hold_streams(url: str, headers: list[dict], seconds: float) -> list[int]:
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
         statuses: list[int] = []
@@ -239,7 +245,7 @@ def test_a_thousand_open_streams_leave_health_and_predictions_answering(tmp_path
         job = client.post("/api/models", json={**QUICK, "epochs": 30, "train_size": 7200}).json()
         path = f"/api/models/{job['id']}/events"
         with ThreadPoolExecutor(1) as pool:
-            held = pool.submit(asyncio.run, hold_streams(url, [{"path": path, **client.headers}] * 1000, 8))
+            held = pool.submit(hold_streams, url, [{"path": path, **client.headers}] * 1000, 8)
             time.sleep(5)
             started = time.monotonic()
             assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
@@ -261,7 +267,7 @@ def test_streams_per_workspace_are_capped_with_429(tmp_path):
         client = workspace_client(url)
         job = client.post("/api/models", json={**QUICK, "epochs": 30, "train_size": 7200}).json()
         path = f"/api/models/{job['id']}/events"
-        statuses = asyncio.run(hold_streams(url, [{"path": path, **client.headers}] * 3, 2))
+        statuses = hold_streams(url, [{"path": path, **client.headers}] * 3, 2)
         assert sorted(statuses) == [200, 200, 429]
         other = workspace_client(url)
         assert other.get(path).status_code == 404  # and another workspace cannot follow it at all
@@ -306,7 +312,7 @@ def test_x_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path, trusted, sta
         job = client.post("/api/models", json={**QUICK, "epochs": 30, "train_size": 7200}).json()
         path = f"/api/models/{job['id']}/events"
         forwarded = [{"path": path, **client.headers, "X-Forwarded-For": f"203.0.113.{k}"} for k in (1, 2)]
-        assert sorted(asyncio.run(hold_streams(url, forwarded, 2))) == statuses
+        assert sorted(hold_streams(url, forwarded, 2)) == statuses
         client.post(f"/api/models/{job['id']}/cancel")
     finally:
         server.stop()
