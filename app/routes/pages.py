@@ -15,11 +15,16 @@ TEMPLATES.env.globals["static"] = lambda path: f"/static/{path}"
 
 
 def visit(request: Request) -> None:
-    """A first visit to a page gets its workspace (the cookie), so what the visitor makes is theirs."""
+    """A first visit to a page gets its workspace (the cookie), so what the visitor makes is theirs. While
+    the store cannot be reached the page is served all the same (the shipped models need no store)."""
     from app.deps import owning_workspace
+    from app.errors import store_errors
 
     if request.method == "GET":
-        owning_workspace(request)
+        try:
+            owning_workspace(request)
+        except store_errors():
+            pass
 
 
 # /docs is a page too but makes nothing: it stays out of the workspace dependency
