@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine import apply_kernel, build_network, conv2d, load_dataset, load_model, preprocess_digit
 from engine.architectures import architecture
 from engine.filters import PRESETS
-from engine.network import Network, available_cores
+from engine.network import Network
+from engine.parallel import available_cores
 from engine.train import Adam, train_network
 
 

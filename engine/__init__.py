@@ -5,6 +5,7 @@ The engine never imports the web app; everything here works from a notebook too.
 
 from pathlib import Path
 
+from engine.architectures import LENET_SPEC
 from engine.conv import col2im, conv2d, conv2d_backward, conv_transpose2d, conv_windows, im2col
 from engine.data import load_digits, read_idx
 from engine.datasets import DATASETS, Dataset, load_dataset, to_network_input
@@ -31,10 +32,11 @@ from engine.layers import (
     softmax,
     tanh,
 )
-from engine.network import LENET_SPEC, Classification, Network, build_network, classify, load_network, plan_network
+from engine.network import Classification, Network, build_network, classify, load_network
 from engine.padding import PADDING_MODES, pad2d, pad2d_backward, partial_conv_ratio
 from engine.pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from engine.preprocess import DigitFrame, preprocess_digit
+from engine.spec import plan_network
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SHIPPED_MODELS = {"lenet": WEIGHTS_DIR / "lenet.npz", "fashion": WEIGHTS_DIR / "fashion.npz"}

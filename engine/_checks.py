@@ -16,6 +16,13 @@ from engine.errors import EngineError
 Pair = tuple[int, int]
 
 
+def pair(value: int | Sequence[int]) -> Pair:
+    """``3 -> (3, 3)``, ``[2, 1] -> (2, 1)``: a size given as one int or as [height, width], already checked."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value), int(value))
+    return (int(value[0]), int(value[1]))
+
+
 def as_pair(value: int | Sequence[int], name: str, *, minimum: int) -> Pair:
     """``3 -> (3, 3)``; ``(2, 1) -> (2, 1)``; checks both are ints >= minimum."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):

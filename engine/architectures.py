@@ -9,7 +9,28 @@ import copy
 from typing import Any
 
 from engine.errors import EngineError
-from engine.network import LENET_SPEC
+
+# The lecture's LeNet-5, as the shipped digit model is built: MNIST's 28x28 digits padded to 32x32.
+LENET_SPEC: dict[str, Any] = {
+    "input": [1, 32, 32],
+    "classes": 10,
+    "layers": [
+        {"type": "conv", "filters": 6, "kernel_size": 5},
+        {"type": "relu"},
+        {"type": "maxpool", "kernel_size": 2},
+        {"type": "conv", "filters": 16, "kernel_size": 5},
+        {"type": "relu"},
+        {"type": "maxpool", "kernel_size": 2},
+        {"type": "flatten"},
+        {"type": "linear", "units": 120},
+        {"type": "relu"},
+        {"type": "dropout", "rate": 0.25},
+        {"type": "linear", "units": 100},
+        {"type": "relu"},
+        {"type": "dropout", "rate": 0.25},
+        {"type": "linear", "units": 10},
+    ],
+}
 
 # The shipped clothing classifier: LeNet's shape with more filters, padded convolutions on 28x28.
 FASHION_SPEC: dict[str, Any] = {

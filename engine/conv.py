@@ -155,6 +155,31 @@ def conv2d(
     return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
 
 
+def conv2d_with_columns(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+    padding_mode: str = "zeros",
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`conv2d`, and the im2col columns of its padded input, (C*KH*KW, N*OH*OW), built once for the
+    whole batch: a training step keeps them, and :func:`conv2d_backward` takes them for dW."""
+    x, weight, bias, stride, padding, dilation, kernel = _conv_args(x, weight, bias, stride, padding, dilation)
+    spatial = (x.shape[2], x.shape[3])
+    check_padding_mode(padding_mode, padding, spatial)
+    n, f = x.shape[0], weight.shape[0]
+    oh, ow = (output_size(spatial[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
+    columns = im2col(pad2d(x, padding, padding_mode), kernel, stride, dilation)
+    out = (weight.reshape(f, -1) @ columns).reshape(f, n, oh, ow)
+    if padding_mode == "partial":
+        out *= partial_conv_ratio(spatial, kernel, stride, padding, dilation).astype(out.dtype)
+    if bias is not None:
+        out += bias[:, None, None, None]
+    return np.ascontiguousarray(out.transpose(1, 0, 2, 3)), columns
+
+
 def conv2d_backward(
     grad_out: np.ndarray,
     x: np.ndarray,

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
 
-from engine.network import LayerPlan
+from engine._checks import pair
+from engine.spec import LayerPlan
 
 FLOAT_BYTES = 4
 PASS_BYTES = 128 << 20  # what one chunk of a long pass (summaries, features, occlusion) may hold at once
@@ -34,17 +35,13 @@ class LayerMemory:
     columns_bytes: int
 
 
-def _pair(value: int | Sequence[int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
 def layer_memory(plans: Sequence[LayerPlan]) -> list[LayerMemory]:
     """Every layer's bytes for one picture, in order (the input first)."""
     rows = []
     for plan in plans:
         columns = 0
         if plan.type == "conv":
-            kh, kw = _pair(plan.config["kernel_size"])
+            kh, kw = pair(plan.config["kernel_size"])
             columns = plan.input_shape[0] * kh * kw * prod(plan.output_shape[1:]) * FLOAT_BYTES
         rows.append(
             LayerMemory(plan.owner, plan.type, plan.output_shape, prod(plan.output_shape) * FLOAT_BYTES, columns)

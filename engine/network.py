@@ -1,48 +1,25 @@
-"""Any small sequential CNN, built from a plain description (a "spec").
+"""A network built from a spec (:mod:`engine.spec`): its parameters, and the forward and backward
+pass of every layer type, one layer at a time (cs231n's layer/cache style).
 
-A spec is JSON-able data::
-
-    {"input": [1, 32, 32], "classes": 10, "layers": [
-        {"type": "conv", "filters": 6, "kernel_size": 5}, {"type": "relu"},
-        {"type": "maxpool", "kernel_size": 2},
-        ...
-        {"type": "flatten"}, {"type": "linear", "units": 10}]}
-
-Layer types and their fields (omitted fields take PyTorch's defaults):
-
-- ``conv``: ``filters``, ``kernel_size``, ``stride`` 1, ``padding`` 0, ``dilation`` 1 (each an int or
-  ``[h, w]``), ``padding_mode`` ``zeros`` (any of :data:`engine.padding.PADDING_MODES`)
-- ``maxpool`` / ``avgpool``: ``kernel_size``, ``stride`` (defaults to the kernel size)
-- ``linear``: ``units``; it needs a flat input, so a ``flatten`` comes first
-- ``relu``, ``tanh``, ``sigmoid``, ``flatten``; ``dropout``: ``rate`` 0.5
-
-Conv, pool and linear layers are *named* (``conv1, pool1, fc1``, numbered by kind, or the spec's
-``"name"``). An activation or dropout belongs to the named layer before it: that layer's reported
-output is taken after them, as the lecture draws "CONV + ReLU" as one box. Parameters are
-``{name}.weight`` / ``{name}.bias`` with PyTorch's shapes, conv ``(F, C, KH, KW)`` and linear
-``(out, in)``, so a weight file maps one-to-one onto the same ``torch.nn`` model.
-
-Shapes along the way follow ``OH = floor((H + 2P - D(KH-1) - 1) / S) + 1``.
+Parameters are ``{name}.weight`` / ``{name}.bias`` with PyTorch's shapes, conv ``(F, C, KH, KW)`` and
+linear ``(out, in)``, so a weight file maps one-to-one onto the same ``torch.nn`` model. Batches are
+split across the cores by :mod:`engine.parallel`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from engine._checks import effective_size
-from engine.budget import check_time
-from engine.conv import conv2d, conv2d_backward, im2col
-from engine.cpus import usable_cpus
-from engine.errors import EngineError, SpecError
+from engine._checks import pair
+from engine.architectures import LENET_SPEC
+from engine.conv import conv2d, conv2d_backward, conv2d_with_columns
+from engine.errors import EngineError
 from engine.layers import (
     cross_entropy,
     cross_entropy_backward,
@@ -56,453 +33,33 @@ from engine.layers import (
     tanh,
     tanh_backward,
 )
-from engine.padding import PADDING_MODES, pad2d, partial_conv_ratio
+from engine.parallel import (
+    COLUMNS_BUDGET,
+    PARALLEL_MIN_BATCH,
+    PARALLEL_MIN_TRAIN_BATCH,
+    available_cores,
+    in_slices,
+    slice_bounds,
+)
 from engine.pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
-
-ACTIVATIONS = ("relu", "tanh", "sigmoid")
-NAMED_TYPES = ("conv", "maxpool", "avgpool", "linear")
-LAYER_TYPES = (*NAMED_TYPES, *ACTIVATIONS, "flatten", "dropout")
-NAME_PREFIX = {"conv": "conv", "maxpool": "pool", "avgpool": "pool", "linear": "fc"}
-REQUIRED = object()  # marks a field a spec must give
-FIELDS: dict[str, dict[str, Any]] = {
-    "conv": {
-        "filters": REQUIRED,
-        "kernel_size": REQUIRED,
-        "stride": 1,
-        "padding": 0,
-        "dilation": 1,
-        "padding_mode": "zeros",
-    },
-    "maxpool": {"kernel_size": REQUIRED, "stride": None},
-    "avgpool": {"kernel_size": REQUIRED, "stride": None},
-    "linear": {"units": REQUIRED},
-    "dropout": {"rate": 0.5},
-    "relu": {},
-    "tanh": {},
-    "sigmoid": {},
-    "flatten": {},
-}
-# No size in a spec may pass this: it keeps a typo (or a hostile number) from reaching an allocation.
-MAX_SIZE = 65536
-PARALLEL_MIN_BATCH = 64  # below this, splitting a batch across cores costs more than it saves
-PARALLEL_MIN_TRAIN_BATCH = 32  # the same for a training step, whose backward pass doubles the work
-BLAS_QUIET_BATCH = 4  # below this, switching BLAS to one thread costs more than its products (measured)
-COLUMNS_BUDGET = 64 << 20  # bytes of im2col matrix one chunk of a batch may build
-
-LENET_SPEC: dict[str, Any] = {
-    "input": [1, 32, 32],
-    "classes": 10,
-    "layers": [
-        {"type": "conv", "filters": 6, "kernel_size": 5},
-        {"type": "relu"},
-        {"type": "maxpool", "kernel_size": 2},
-        {"type": "conv", "filters": 16, "kernel_size": 5},
-        {"type": "relu"},
-        {"type": "maxpool", "kernel_size": 2},
-        {"type": "flatten"},
-        {"type": "linear", "units": 120},
-        {"type": "relu"},
-        {"type": "dropout", "rate": 0.25},
-        {"type": "linear", "units": 100},
-        {"type": "relu"},
-        {"type": "dropout", "rate": 0.25},
-        {"type": "linear", "units": 10},
-    ],
-}
-
-
-# -- the plan: a spec checked and worked out, with no array allocated ------------------------------
-
-
-@dataclass(frozen=True)
-class LayerPlan:
-    """One spec layer with its fields filled in, its shapes, and the named layer it reports under."""
-
-    index: int
-    type: str
-    owner: str  # the named layer this belongs to (itself, for conv, pool and linear)
-    config: dict[str, Any]
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-
-    @property
-    def named(self) -> bool:
-        return self.type in NAMED_TYPES
-
-
-def _words(pair: tuple[int, int]) -> str:
-    return f"{pair[0]}x{pair[1]}"
-
-
-def _number(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
-
-
-def _size_formula(n: int, k: int, s: int, p: int, d: int) -> tuple[str, float]:
-    exact = (n + 2 * p - d * (k - 1) - 1) / s + 1
-    return f"({n} + 2*{p} - {d}*({k}-1) - 1)/{s} + 1 = {_number(round(exact, 2))}", exact
-
-
-def _as_int(value: Any, what: str, index: int, name: str | None, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise SpecError(f"{what} must be a whole number, got {_short(value)}", index=index, name=name)
-    if not minimum <= value <= MAX_SIZE:
-        raise SpecError(f"{what} must be between {minimum} and {MAX_SIZE}, got {_short(value)}", index=index, name=name)
-    return int(value)
-
-
-def _as_pair(value: Any, what: str, index: int, name: str | None, minimum: int) -> tuple[int, int]:
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        if len(value) != 2:
-            raise SpecError(f"{what} must be an int or [height, width], got {_short(value)}", index=index, name=name)
-        return (_as_int(value[0], what, index, name, minimum), _as_int(value[1], what, index, name, minimum))
-    single = _as_int(value, what, index, name, minimum)
-    return (single, single)
-
-
-def _short(value: Any) -> str:
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10**12 else "a very large number"
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _pair_or_int(pair: tuple[int, int]) -> int | list[int]:
-    return pair[0] if pair[0] == pair[1] else list(pair)
-
-
-def _fill_fields(index: int, raw: Mapping[str, Any], name: str | None) -> dict[str, Any]:
-    kind = raw["type"]
-    allowed = FIELDS[kind]
-    extra = sorted(set(raw) - set(allowed) - {"type", "name"})
-    if extra:
-        fields = ", ".join(["type", *allowed, *(["name"] if kind in NAMED_TYPES else [])])
-        raise SpecError(
-            f"unknown field {extra[0]!r} for a {kind} layer; its fields are {fields}", index=index, name=name
-        )
-    if "name" in raw and kind not in NAMED_TYPES:
-        raise SpecError(
-            f"a {kind} layer takes no name: it belongs to the conv, pool or linear layer before it",
-            index=index,
-            name=name,
-        )
-    config: dict[str, Any] = {}
-    for key, default in allowed.items():
-        if key in raw:
-            config[key] = raw[key]
-        elif default is REQUIRED:
-            raise SpecError(f"a {kind} layer needs {key!r}", index=index, name=name)
-        else:
-            config[key] = default
-    return config
-
-
-def plan_network(spec: Mapping[str, Any], into: list[LayerPlan] | None = None) -> list[LayerPlan]:
-    """Checks a spec and works out every layer's shapes; raises :class:`SpecError` naming the layer.
-
-    Nothing is allocated, so a spec with a billion parameters costs nothing to refuse. ``into``, if
-    given, receives each layer's plan as it is worked out, so a caller keeps the layers before a bad one.
-    """
-    if not isinstance(spec, Mapping):
-        raise SpecError(f"a network spec is an object with input, classes and layers; got {_short(spec)}")
-    unknown = sorted(set(spec) - {"input", "classes", "layers"})
-    if unknown:
-        raise SpecError(f"unknown spec field {unknown[0]!r}; a spec has input, classes and layers")
-    for key in ("input", "classes", "layers"):
-        if key not in spec:
-            raise SpecError(f"the spec needs {key!r}")
-    raw_input = spec["input"]
-    if not isinstance(raw_input, Sequence) or isinstance(raw_input, str) or len(raw_input) != 3:
-        raise SpecError(f"input must be [channels, height, width], got {_short(raw_input)}")
-    shape: tuple[int, ...] = tuple(_as_int(v, "input", None, None, 1) for v in raw_input)  # type: ignore[arg-type]
-    classes = spec["classes"]
-    if isinstance(classes, bool) or not isinstance(classes, int) or not 2 <= classes <= MAX_SIZE:
-        raise SpecError(f"classes must be a whole number of at least 2, got {_short(classes)}")
-    layers = spec["layers"]
-    if not isinstance(layers, Sequence) or isinstance(layers, str) or not layers:
-        raise SpecError("layers must be a non-empty list")
-
-    plans: list[LayerPlan] = [] if into is None else into
-    counters: dict[str, int] = {}
-    names: set[str] = set()
-    owner: str | None = None
-    for index, raw in enumerate(layers):
-        if not isinstance(raw, Mapping) or "type" not in raw:
-            raise SpecError('each layer is an object with a "type"', index=index)
-        kind = raw["type"]
-        if kind not in LAYER_TYPES:
-            raise SpecError(f"unknown layer type {_short(kind)}; types are {', '.join(LAYER_TYPES)}", index=index)
-        name = None
-        if kind in NAMED_TYPES:
-            prefix = NAME_PREFIX[kind]
-            counters[prefix] = counters.get(prefix, 0) + 1
-            name = raw.get("name", f"{prefix}{counters[prefix]}")
-            if not isinstance(name, str) or not name.isidentifier() or len(name) > 32 or name == "input":
-                raise SpecError(
-                    f"a layer name is a word of letters, digits and _ (at most 32, not 'input'), got {_short(name)}",
-                    index=index,
-                )
-            if name in names:
-                raise SpecError(f"the name {name!r} is used twice", index=index, name=name)
-            names.add(name)
-        config = _fill_fields(index, raw, name or kind)
-        output = _output_shape(index, name or kind, kind, config, shape)
-        if name is not None:
-            owner = name
-        elif kind != "flatten" and owner is None:
-            raise SpecError(
-                f"a {kind} layer needs a conv, pool or linear layer before it to belong to", index=index, name=kind
-            )
-        plans.append(LayerPlan(index, kind, owner or "input", config, shape, output))
-        shape = output
-    if shape != (classes,):
-        last = plans[-1]
-        got = "x".join(map(str, shape))
-        raise SpecError(
-            f"the network must end with {classes} outputs (one per class) but gives {got}; "
-            f"end with a flatten and a linear layer of {classes} units",
-            index=last.index,
-            name=last.owner if last.named else last.type,
-        )
-    return plans
-
-
-@dataclass(frozen=True)
-class SpecCheck:
-    """What the shape table shows for a spec that may be broken: the layers that could be worked out
-    (as :func:`describe_plan` gives them), their parameters, and the first error (None when it builds)."""
-
-    layers: list[dict[str, Any]]
-    parameters: int
-    plans: list[LayerPlan]
-    error: SpecError | None
-
-
-def check_spec(spec: Mapping[str, Any]) -> SpecCheck:
-    """Like :func:`plan_network`, but keeps going as far as it can instead of raising."""
-    plans: list[LayerPlan] = []
-    error = None
-    try:
-        plan_network(spec, into=plans)
-    except SpecError as caught:
-        error = caught
-    raw_input = spec.get("input") if isinstance(spec, Mapping) else None
-    sizes = list(raw_input) if isinstance(raw_input, Sequence) and not isinstance(raw_input, str) else []
-    fine = len(sizes) == 3 and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIZE for v in sizes)
-    rows = describe_plan(plans, sizes) if fine else []
-    return SpecCheck(rows, count_parameters(plans), plans, error)
-
-
-def _output_shape(index: int, name: str, kind: str, config: dict[str, Any], shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The layer's output shape, or a :class:`SpecError` in the lecture's terms. Normalises ``config``."""
-    flat = len(shape) == 1
-    if kind in ("conv", "maxpool", "avgpool"):
-        if flat:
-            raise SpecError(
-                f"a {kind} layer needs a volume (channels x height x width) but its input is flat "
-                f"({shape[0]} values): put it before the flatten",
-                index=index,
-                name=name,
-            )
-        c, h, w = shape
-        kernel = _as_pair(config["kernel_size"], "kernel_size", index, name, 1)
-        stride = _as_pair(config["stride"] if config["stride"] is not None else list(kernel), "stride", index, name, 1)
-        padding, dilation = (0, 0), (1, 1)
-        channels = c
-        if kind == "conv":
-            channels = _as_int(config["filters"], "filters", index, name, 1)
-            padding = _as_pair(config["padding"], "padding", index, name, 0)
-            dilation = _as_pair(config["dilation"], "dilation", index, name, 1)
-            mode = config["padding_mode"]
-            if mode not in PADDING_MODES:
-                raise SpecError(
-                    f"padding_mode must be one of {', '.join(PADDING_MODES)}, got {_short(mode)}",
-                    index=index,
-                    name=name,
-                )
-            for axis, n, p in (("height", h, padding[0]), ("width", w, padding[1])):
-                if mode == "reflect" and p >= n:
-                    raise SpecError(
-                        f"reflect padding {p} needs an input {axis} above {p}, got {n}", index=index, name=name
-                    )
-                if mode == "circular" and p > n:
-                    raise SpecError(
-                        f"circular padding {p} needs an input {axis} of at least {p}, got {n}", index=index, name=name
-                    )
-            config.update(filters=channels, padding=_pair_or_int(padding), dilation=_pair_or_int(dilation))
-        config.update(kernel_size=_pair_or_int(kernel), stride=_pair_or_int(stride))
-        sizes = []
-        for a in (0, 1):
-            formula, exact = _size_formula((h, w)[a], kernel[a], stride[a], padding[a], dilation[a])
-            if exact < 1:
-                span = effective_size(kernel[a], dilation[a])
-                what = f"a {_words(kernel)} kernel" + (
-                    f" (spanning {span} with dilation {dilation[a]})" if span > kernel[a] else ""
-                )
-                raise SpecError(f"{what} does not fit a {h}x{w} input: {formula}", index=index, name=name)
-            sizes.append(int(exact // 1))
-        return (channels, sizes[0], sizes[1])
-    if kind == "flatten":
-        if flat:
-            raise SpecError("the input is already flat", index=index, name=name)
-        return (int(np.prod(shape)),)
-    if kind == "linear":
-        if not flat:
-            raise SpecError(
-                f"a linear layer needs a flat input but gets a {'x'.join(map(str, shape))} volume: "
-                "add a flatten layer before it",
-                index=index,
-                name=name,
-            )
-        return (_as_int(config["units"], "units", index, name, 1),)
-    if kind == "dropout":
-        rate = config["rate"]
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise SpecError(f"rate must be a number in [0, 1), got {_short(rate)}", index=index, name=name)
-        config["rate"] = float(rate)
-    return shape  # activations and dropout keep the shape
-
-
-def _pair(value: int | list[int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (value[0], value[1])
-
-
-def parameter_shapes(plan: LayerPlan) -> dict[str, tuple[int, ...]]:
-    """PyTorch's parameter shapes: conv (F, C, KH, KW) and (F,), linear (out, in) and (out,)."""
-    if plan.type == "conv":
-        kh, kw = _pair(plan.config["kernel_size"])
-        f = plan.output_shape[0]
-        return {f"{plan.owner}.weight": (f, plan.input_shape[0], kh, kw), f"{plan.owner}.bias": (f,)}
-    if plan.type == "linear":
-        out = plan.output_shape[0]
-        return {f"{plan.owner}.weight": (out, plan.input_shape[0]), f"{plan.owner}.bias": (out,)}
-    return {}
-
-
-def count_parameters(plans: Sequence[LayerPlan]) -> int:
-    return sum(int(np.prod(s)) for p in plans for s in parameter_shapes(p).values())
-
-
-# -- describing a plan in the lecture's words --------------------------------------------------------
-
-
-def _parameter_formula(plan: LayerPlan) -> str | None:
-    """``6 × (5·5·1 + 1) = 156``: filters times (weights per filter + one bias)."""
-    if plan.type == "conv":
-        f, c, kh, kw = parameter_shapes(plan)[f"{plan.owner}.weight"]
-        return f"{f} × ({kh}·{kw}·{c} + 1) = {f * (kh * kw * c + 1)}"
-    if plan.type == "linear":
-        out, inp = parameter_shapes(plan)[f"{plan.owner}.weight"]
-        return f"{out} × ({inp} + 1) = {out * (inp + 1)}"
-    return None
-
-
-def _size_text(plan: LayerPlan) -> tuple[str | None, bool]:
-    """The output-size formula with this layer's numbers, and whether the windows tile the input exactly."""
-    if plan.type not in ("conv", "maxpool", "avgpool"):
-        return None, True
-    cfg = plan.config
-    kernel, stride = _pair(cfg["kernel_size"]), _pair(cfg["stride"])
-    padding, dilation = _pair(cfg.get("padding", 0)), _pair(cfg.get("dilation", 1))
-    _, h, w = plan.input_shape
-    parts = [_size_formula((h, w)[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1)]
-    fits = all(float(exact).is_integer() for _, exact in parts)
-    if parts[0][0] == parts[1][0]:
-        return parts[0][0], fits
-    return f"height {parts[0][0]}; width {parts[1][0]}", fits
-
-
-@dataclass(frozen=True)
-class Field:
-    """Where one unit of a layer looks on the input: ``size`` cells, the first unit's top-left at
-    ``start`` (negative inside the padding), and neighbouring units ``step`` cells apart."""
-
-    size: tuple[int, int]
-    step: tuple[int, int]
-    start: tuple[int, int]
-
-    def box(self, i: int, j: int, input_hw: tuple[int, int]) -> tuple[int, int, int, int]:
-        """Unit (i, j)'s field as [y0, x0, y1, x1) clipped to the input."""
-        y0, x0 = self.start[0] + i * self.step[0], self.start[1] + j * self.step[1]
-        return (
-            max(y0, 0),
-            max(x0, 0),
-            min(y0 + self.size[0], input_hw[0]),
-            min(x0 + self.size[1], input_hw[1]),
-        )
-
-
-def receptive_fields(plans: Sequence[LayerPlan], input_shape: Sequence[int]) -> dict[str, Field]:
-    """Each named layer's receptive field on the input: ``r += D(K-1)*step``, ``step *= S``,
-    ``start += (-P)*step``. A linear layer sees the whole input."""
-    size, step, start = [1, 1], [1, 1], [0, 0]
-    fields: dict[str, Field] = {}
-    whole = (int(input_shape[1]), int(input_shape[2]))
-    for plan in plans:
-        if plan.type in ("conv", "maxpool", "avgpool"):
-            cfg = plan.config
-            kernel, stride = _pair(cfg["kernel_size"]), _pair(cfg["stride"])
-            padding, dilation = _pair(cfg.get("padding", 0)), _pair(cfg.get("dilation", 1))
-            for a in (0, 1):
-                start[a] -= padding[a] * step[a]
-                size[a] += (effective_size(kernel[a], dilation[a]) - 1) * step[a]
-                step[a] *= stride[a]
-            fields[plan.owner] = Field((size[0], size[1]), (step[0], step[1]), (start[0], start[1]))
-        elif plan.type == "linear":
-            fields[plan.owner] = Field(whole, whole, (0, 0))
-    return fields
-
-
-def describe_plan(plans: Sequence[LayerPlan], input_shape: Sequence[int]) -> list[dict[str, Any]]:
-    """One entry per named layer, after an entry for the input: what the shape table shows."""
-    fields = receptive_fields(plans, input_shape)
-    rows: list[dict[str, Any]] = [
-        {
-            "name": "input",
-            "type": "input",
-            "output_shape": list(input_shape),
-            "parameters": 0,
-            "receptive_field": [1, 1],
-        }
-    ]
-    for plan in plans:
-        if plan.named:
-            formula, fits = _size_text(plan)
-            field_ = fields[plan.owner]
-            rows.append(
-                {
-                    "name": plan.owner,
-                    "type": plan.type,
-                    "index": plan.index,
-                    "config": dict(plan.config),
-                    "input_shape": list(plan.input_shape),
-                    "output_shape": list(plan.output_shape),
-                    "parameters": sum(int(np.prod(s)) for s in parameter_shapes(plan).values()),
-                    "parameter_formula": _parameter_formula(plan),
-                    "formula": formula,
-                    "fits": fits,
-                    "receptive_field": list(field_.size),
-                    "receptive_step": list(field_.step),
-                    "receptive_start": list(field_.start),
-                    "activation": None,
-                    "dropout": None,
-                }
-            )
-        elif plan.type in ACTIVATIONS:
-            rows[-1]["activation"] = plan.type
-        elif plan.type == "dropout":
-            rows[-1]["dropout"] = plan.config["rate"]
-        if plan.named or plan.type in ACTIVATIONS or plan.type == "dropout":
-            rows[-1]["output_shape"] = list(plan.output_shape)
-    return rows
-
+from engine.spec import (
+    ACTIVATIONS,
+    Field,
+    LayerPlan,
+    describe_plan,
+    parameter_shapes,
+    plan_network,
+    receptive_fields,
+)
 
 # -- forward and backward, one layer at a time --------------------------------------------------------
 
 
 def _conv_args(cfg: dict[str, Any]) -> dict[str, Any]:
     return {
-        "stride": _pair(cfg["stride"]),
-        "padding": _pair(cfg["padding"]),
-        "dilation": _pair(cfg["dilation"]),
+        "stride": pair(cfg["stride"]),
+        "padding": pair(cfg["padding"]),
+        "dilation": pair(cfg["dilation"]),
     }
 
 
@@ -517,14 +74,8 @@ def _layer_forward(
         if not keep:
             return conv2d(x, w, b, padding_mode=cfg["padding_mode"], **args), None
         # im2col once, kept for the backward pass (which needs the same columns for dW)
-        n, f = len(x), w.shape[0]
-        _, oh, ow = plan.output_shape
-        columns = im2col(pad2d(x, args["padding"], cfg["padding_mode"]), w.shape[2:], args["stride"], args["dilation"])
-        out = (w.reshape(f, -1) @ columns).reshape(f, n, oh, ow)
-        if cfg["padding_mode"] == "partial":
-            out *= partial_conv_ratio(x.shape[2:], w.shape[2:], **args).astype(out.dtype)
-        out += b[:, None, None, None]
-        return np.ascontiguousarray(out.transpose(1, 0, 2, 3)), (x, columns)
+        out, columns = conv2d_with_columns(x, w, b, padding_mode=cfg["padding_mode"], **args)
+        return out, (x, columns)
     if kind == "maxpool":
         out = max_pool2d(x, cfg["kernel_size"], cfg["stride"])
         return out, (x, out)
@@ -598,36 +149,6 @@ def _layer_backward(
 # -- the network ---------------------------------------------------------------------------------------
 
 
-def available_cores() -> int:
-    """The cores this process may run on (its affinity and cgroup quota), not every core of the machine."""
-    return usable_cpus()
-
-
-@cache
-def _executor(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="network")
-
-
-@cache
-def _blas_controller():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-@contextmanager
-def _one_blas_thread():
-    """Holds BLAS to one thread while the engine runs slices of a batch on threads of its own, so
-    that (say) two slices with two BLAS threads each never fight over two cores."""
-    controller = _blas_controller()
-    infos = [i for i in controller.info() if i.get("user_api") == "blas"]
-    if max((i.get("num_threads", 1) for i in infos), default=1) == 1:
-        yield  # already so (as `convscope serve` runs): skip the switch
-        return
-    with controller.limit(limits=1, user_api="blas"):
-        yield
-
-
 @dataclass
 class Network:
     """A built network: its spec, parameters by name (PyTorch's shapes) and metadata.
@@ -694,33 +215,6 @@ class Network:
             x = x.astype(np.float32)
         return x
 
-    def _in_slices(
-        self, fn: Callable, x: np.ndarray, *more: np.ndarray | list, min_batch: int, rows: np.ndarray | None = None
-    ) -> list:
-        """``fn(slice, *(m[k] for m in more))`` on slice k of the batch, one per core, with BLAS held to one
-        thread; ``more`` holds per-slice arguments (one entry when the batch stays whole); ``rows``, if
-        given, is an array with a row per input, cut like the batch and passed after ``more``.
-
-        NumPy releases the GIL in its copies and products, so threads run the slices in parallel; BLAS's
-        own threads are kept out of every engine pass, since two of them on two cores only fight (and,
-        measured here, make mid-sized products several times slower). A batch under ``min_batch`` is
-        one slice: splitting it would cost more than it saves.
-        """
-        check_time()  # a caller past its time budget stops here, between passes
-        cores = available_cores()
-        whole = (x, *(m[0] for m in more), *(() if rows is None else (rows,)))
-        if len(x) < BLAS_QUIET_BATCH:  # products this small run on one BLAS thread anyway
-            return [fn(*whole)]
-        with _one_blas_thread():
-            if len(x) < min_batch or cores == 1:
-                return [fn(*whole)]
-            bounds = np.linspace(0, len(x), cores + 1).astype(int)
-            jobs = [
-                (x[a:b], *(m[i] for m in more), *(() if rows is None else (rows[a:b],)))
-                for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))
-            ]
-            return list(_executor(cores).map(lambda job: fn(*job), jobs))
-
     def activations(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every named layer's output in order (after its activation); the last is the logits."""
         x = self._check_input(x)
@@ -733,7 +227,7 @@ class Network:
                     out[plan.owner] = x
             return out
 
-        return self._in_slices(run, x, min_batch=len(x) + 1)[0]
+        return in_slices(run, x, min_batch=len(x) + 1)[0]
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
         for plan in self.plans:
@@ -743,7 +237,7 @@ class Network:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) -> logits (N, classes); a large batch is split across the cores."""
         x = self._check_input(x)
-        return np.concatenate(self._in_slices(self._logits, x, min_batch=PARALLEL_MIN_BATCH))
+        return np.concatenate(in_slices(self._logits, x, min_batch=PARALLEL_MIN_BATCH))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) -> probabilities (N, classes), each row summing to 1."""
@@ -754,7 +248,7 @@ class Network:
         per_input = 1
         for plan in self.plans:
             if plan.type == "conv":
-                kh, kw = _pair(plan.config["kernel_size"])
+                kh, kw = pair(plan.config["kernel_size"])
                 _, oh, ow = plan.output_shape
                 per_input = max(per_input, plan.input_shape[0] * kh * kw * oh * ow * 4)
         return max(1, budget_bytes // per_input)
@@ -804,11 +298,10 @@ class Network:
         labels = np.asarray(labels)
         cores = available_cores()
         if len(x) < PARALLEL_MIN_TRAIN_BATCH or cores == 1:
-            return self._in_slices(self._loss_and_gradients, x, [labels], [dropout_rng], min_batch=len(x) + 1)[0]
-        bounds = np.linspace(0, len(x), cores + 1).astype(int)
+            return in_slices(self._loss_and_gradients, x, [labels], [dropout_rng], min_batch=len(x) + 1)[0]
         rngs = dropout_rng.spawn(cores) if dropout_rng is not None else [None] * cores
-        slices = [labels[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        parts = self._in_slices(self._loss_and_gradients, x, slices, rngs, min_batch=PARALLEL_MIN_TRAIN_BATCH)
+        slices = [labels[a:b] for a, b in slice_bounds(len(x), cores)]
+        parts = in_slices(self._loss_and_gradients, x, slices, rngs, min_batch=PARALLEL_MIN_TRAIN_BATCH)
         shares = [len(part[1]) / len(x) for part in parts]
         loss = sum(part[0] * share for part, share in zip(parts, shares))
         grads = {k: sum(part[2][k] * share for part, share in zip(parts, shares)) for k in self.params}
@@ -855,7 +348,7 @@ class Network:
 
         # each slice of the batch gets its own rows of the seed, so slices can go to different cores
         min_batch = PARALLEL_MIN_TRAIN_BATCH if at_layers is None else len(x) + 1
-        parts = self._in_slices(run, x, min_batch=min_batch, rows=fixed)
+        parts = in_slices(run, x, min_batch=min_batch, rows=fixed)
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def layer_gradient(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine._checks import pair
 from engine.conv import IntOrPair, conv2d, conv_transpose2d, conv_windows
 from engine.errors import EngineError
 from engine.padding import pad2d
@@ -21,15 +22,11 @@ def window_positions(
     out_h: int, out_w: int, kernel: tuple[int, ...], stride: IntOrPair, dilation: IntOrPair
 ) -> np.ndarray:
     """(OH, OW, KH*KW, 2): the padded-frame ``[i*SH + u*DH, j*SW + v*DW]`` of every tap of every window."""
-    (sh, sw), (dh, dw) = _pair(stride), _pair(dilation)
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
     i, j, u, v = np.meshgrid(
         np.arange(out_h), np.arange(out_w), np.arange(kernel[0]), np.arange(kernel[1]), indexing="ij"
     )
     return np.stack([i * sh + u * dh, j * sw + v * dw], axis=-1).reshape(out_h, out_w, -1, 2)
-
-
-def _pair(value: IntOrPair) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 def clean(values: np.ndarray | float) -> np.ndarray:
@@ -70,8 +67,8 @@ def trace_conv2d(
             "extends the full depth of the input"
         )
     out = conv2d(x[None], kernel[None], np.array([bias]), stride, padding, dilation, padding_mode)[0, 0]
-    xp = pad2d(x[None], _pair(padding), padding_mode)[0]
-    windows = conv_windows(xp[None], kernel.shape[1:], _pair(stride), _pair(dilation))[0]
+    xp = pad2d(x[None], pair(padding), padding_mode)[0]
+    windows = conv_windows(xp[None], kernel.shape[1:], pair(stride), pair(dilation))[0]
     # c i j u v -> i j c u v: each cell's products, channel by channel
     products = (windows * kernel[:, None, None]).transpose(1, 2, 0, 3, 4).reshape(*out.shape, -1)
     positions = window_positions(out.shape[0], out.shape[1], kernel.shape[1:], stride, dilation)
@@ -118,8 +115,8 @@ def trace_pool2d(
     """Max or average pooling of a (H, W) grid (sizes an int or (height, width)), with every window's cells."""
     if mode not in ("max", "avg"):
         raise EngineError(f"mode must be max or avg, got {mode!r}")
-    kernel = _pair(kernel_size)
-    strides = kernel if stride is None else _pair(stride)
+    kernel = pair(kernel_size)
+    strides = kernel if stride is None else pair(stride)
     reduce = max_pool2d if mode == "max" else avg_pool2d
     out = reduce(x[None, None], kernel, strides)[0, 0]
     values = conv_windows(x[None, None], kernel, strides, (1, 1))[0, 0].reshape(*out.shape, -1)

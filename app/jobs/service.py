@@ -18,9 +18,11 @@ from app.errors import Conflict, NotFound, OverQuota, Refused
 from app.jobs.registry import ModelRef, ModelRegistry
 from app.jobs.store import JobStore, QueueCaps, QueueFull, now
 from app.workspaces import Workspace
+from engine._checks import pair
 from engine.datasets import load_dataset
 from engine.memory import largest_layer, megabytes, training_bytes
-from engine.network import LayerPlan, Network, count_parameters, describe_plan, plan_network
+from engine.network import Network
+from engine.spec import LayerPlan, count_parameters, describe_plan, plan_network
 from engine.train import accuracy_and_confusion
 
 TRAINING_FACTOR = 3  # a training step costs about three forward passes (forward, and backward to weights and inputs)
@@ -34,8 +36,7 @@ def multiply_adds(plans: Sequence[LayerPlan]) -> int:
     for plan in plans:
         if plan.type == "conv":
             f, oh, ow = plan.output_shape
-            kernel = plan.config["kernel_size"]
-            kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+            kh, kw = pair(plan.config["kernel_size"])
             total += f * plan.input_shape[0] * kh * kw * oh * ow
         elif plan.type == "linear":
             total += plan.input_shape[0] * plan.output_shape[0]

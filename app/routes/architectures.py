@@ -14,7 +14,7 @@ from app.jsonutil import json_response
 from app.schemas.models import SpecCheckResponse
 from engine.architectures import ARCHITECTURES
 from engine.datasets import load_dataset
-from engine.network import check_spec
+from engine.spec import check_spec
 
 router = APIRouter(prefix="/api/architectures", tags=["models"])
 

@@ -18,9 +18,8 @@ from app.schemas import (
     ConvolveResponse,
     PoolRequest,
     PoolResponse,
-    pair,
 )
-from engine._checks import output_size
+from engine._checks import output_size, pair
 from engine.arithmetic import explain_layer
 from engine.trace import trace_conv2d, trace_conv_transpose2d, trace_pool2d
 

@@ -32,10 +32,6 @@ def Size(lo: int, hi: int):  # noqa: N802 - a type, named like one
     return one | tuple[one, one]
 
 
-def pair(value: int | tuple[int, int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (value[0], value[1])
-
-
 # A grid arrives as nested JSON lists and leaves its validator as a float64 array (see as_grid).
 Grid = Annotated[Any, WithJsonSchema({"type": "array", "items": {}})]
 

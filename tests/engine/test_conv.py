@@ -5,6 +5,7 @@ import pytest
 from scipy import ndimage, signal
 
 from engine import conv2d, conv2d_backward, conv_transpose2d, partial_conv_ratio
+from engine.conv import conv2d_with_columns
 from engine.padding import PADDING_MODES
 from tests.reference import conv2d_naive, conv_transpose2d_naive, numeric_gradient
 
@@ -171,3 +172,17 @@ def test_large_inputs_are_convolved_band_by_band_with_the_same_result(monkeypatc
     whole = conv2d(x, weight, padding=1, stride=2, padding_mode="partial")
     monkeypatch.setattr(engine.conv, "IM2COL_MAX_ELEMENTS", 200)  # forces one output row per band
     np.testing.assert_allclose(conv2d(x, weight, padding=1, stride=2, padding_mode="partial"), whole, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "partial"])
+def test_conv2d_with_columns_is_conv2d_and_its_columns_give_the_same_gradients(mode):
+    rng = np.random.default_rng(7)
+    x, weight, bias = rng.normal(size=(3, 2, 9, 8)), rng.normal(size=(4, 2, 3, 3)), rng.normal(size=4)
+    args = {"stride": (2, 1), "padding": 1, "dilation": 1, "padding_mode": mode}
+    out, columns = conv2d_with_columns(x, weight, bias, **args)
+    np.testing.assert_allclose(out, conv2d(x, weight, bias, **args), rtol=1e-10, atol=1e-10)
+    grad_out = rng.normal(size=out.shape)
+    with_columns = conv2d_backward(grad_out, x, weight, columns=columns, **args)
+    without = conv2d_backward(grad_out, x, weight, **args)
+    for a, b in zip(with_columns, without):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
