@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.schemas import LIMITS
+from app.limits import limits
 from engine.budget import OutOfTime
 from engine.errors import EngineError, SpecError
 
@@ -168,7 +168,7 @@ def install_error_handlers(app: FastAPI) -> None:
             # digits and lists nested about a thousand deep
             message = (
                 "the body is not JSON this server can read: numbers may have at most 4300 digits (and values "
-                f"here stay within ±{LIMITS.max_grid_value:g}), and lists may nest at most a few levels deep"
+                f"here stay within ±{limits().max_grid_value:g}), and lists may nest at most a few levels deep"
             )
             return JSONResponse({"detail": message}, status_code=422)
         if exc.status_code == 404 and not request.url.path.startswith("/api/") and request.method in ("GET", "HEAD"):

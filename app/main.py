@@ -20,6 +20,7 @@ from app.jobs.queue import TrainingQueue
 from app.jobs.registry import ModelRegistry
 from app.jobs.store import open_store
 from app.lifecycle import leave_with_parent
+from app.limits import RequestSettings
 from app.logs import AccessLog, configure_logging
 from app.middleware import BodySizeLimit, ComputeSlots, HeaderLimits, SecurityHeaders, TimeBudget
 from app.routes import (
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(TimeBudget, seconds=settings.request_timeout_seconds)
     app.add_middleware(WorkspaceCookie, secure=settings.cookie_secure)
+    app.add_middleware(RequestSettings, settings=settings)  # the request models' validators read these
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderLimits, max_count=settings.max_header_count)
     app.add_middleware(SecurityHeaders)  # wraps everything, the 413 above included

@@ -11,8 +11,8 @@ from fastapi.responses import Response
 
 from app.errors import ApiError
 from app.jsonutil import json_response
+from app.limits import limits
 from app.schemas import (
-    LIMITS,
     ArithmeticResponse,
     ConvolveRequest,
     ConvolveResponse,
@@ -27,11 +27,11 @@ router = APIRouter(prefix="/api", tags=["arithmetic"])
 
 
 def _check_step_budget(cells: int, taps: int, what: str) -> None:
-    if cells * taps > LIMITS.max_step_values:
+    if cells * taps > limits().max_step_values:
         raise ApiError(
             413,
             f"{what} would list {cells} steps of {taps} products = {cells * taps} values; "
-            f"at most {LIMITS.max_step_values} are allowed: send include_steps=false or a smaller input",
+            f"at most {limits().max_step_values} are allowed: send include_steps=false or a smaller input",
         )
 
 

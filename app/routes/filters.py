@@ -13,7 +13,8 @@ from PIL import Image
 from app.deps import SettingsDep, one_file_part
 from app.errors import ApiError
 from app.imaging import decode_image, encode_png, standard_mode, to_channels
-from app.schemas import LIMITS, FilterInfo, OutputMapping, PaddingMode, as_grid
+from app.limits import limits
+from app.schemas import DOCUMENTED, FilterInfo, OutputMapping, PaddingMode, as_grid
 from engine.filters import PRESETS, filter_values, to_pixels, with_alpha
 
 router = APIRouter(prefix="/api/filters", tags=["filters"])
@@ -48,7 +49,8 @@ def parse_kernel(preset: str | None, kernel: str | None) -> np.ndarray:
     assert kernel is not None  # one of the two, as checked above
     if len(kernel) > 20_000:
         raise ApiError(
-            413, f"kernel: {len(kernel)} characters is too long for a {LIMITS.kernel_side}x{LIMITS.kernel_side} kernel"
+            413,
+            f"kernel: {len(kernel)} characters is too long for a {limits().kernel_side}x{limits().kernel_side} kernel",
         )
     try:
         values = json.loads(kernel)
@@ -62,7 +64,7 @@ def parse_kernel(preset: str | None, kernel: str | None) -> np.ndarray:
             "kernel: numbers may have at most 4300 digits and the list must be 2-D, like [[0,1,0],[1,-4,1],[0,1,0]]",
         ) from None
     try:
-        return as_grid(values, field="kernel", ndims=(2,), max_side=LIMITS.kernel_side)
+        return as_grid(values, field="kernel", ndims=(2,), max_side=limits().kernel_side)
     except ValueError as error:
         raise ApiError(422, str(error)) from None
 
@@ -92,8 +94,8 @@ def apply_filter(
         str | None, Form(description="a JSON 2-D list, up to 15x15", examples=["[[0,1,0],[1,-4,1],[0,1,0]]"])
     ] = None,
     padding_mode: Annotated[PaddingMode, Form()] = "zeros",
-    stride: Annotated[int, Form(ge=1, le=LIMITS.max_filter_stride)] = 1,
-    dilation: Annotated[int, Form(ge=1, le=LIMITS.max_grid_dilation)] = 1,
+    stride: Annotated[int, Form(ge=1, description=f"at most {DOCUMENTED.max_filter_stride}")] = 1,
+    dilation: Annotated[int, Form(ge=1, description=f"at most {DOCUMENTED.max_grid_dilation}")] = 1,
     grayscale: Annotated[bool, Form()] = False,
     output: Annotated[
         OutputMapping | None,
@@ -109,6 +111,12 @@ def apply_filter(
     ``X-Output-Min`` / ``X-Output-Max`` give the range of the values before the mapping. Pictures larger than
     ``CONVSCOPE_MAX_FILTER_SIDE`` (1024) pixels on their longer side are first downscaled, and the
     ``X-Resized: WxH`` header says so."""
+    for name, value, most in (
+        ("stride", stride, settings.max_filter_stride),
+        ("dilation", dilation, settings.max_grid_dilation),
+    ):
+        if value > most:
+            raise ApiError(422, f"{name}: Input should be less than or equal to {most} (got {value})")
     weights = parse_kernel(preset, kernel)
     image = decode_image(file.file.read(), settings, field="file", fit=settings.max_filter_side)
     image, resized = downscale(standard_mode(image, grayscale=grayscale), settings.max_filter_side)

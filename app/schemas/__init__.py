@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from app.config import get_settings
+from app.limits import limits
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular", "partial"]
 OutputMapping = Literal["clip", "abs", "rescale"]
@@ -18,17 +19,24 @@ LECTURE_IMAGE: list[Any] = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [
 LECTURE_FILTER: list[Any] = [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
 LECTURE_POOL_INPUT: list[Any] = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
 
-# Bounds of everything a caller controls live in Settings (the README's "Limits"); schemas are built
-# once, so they take the values of the environment the process started with.
-LIMITS = get_settings()
+# Bounds of everything a caller controls live in Settings (the README's "Limits"). Validators read the
+# serving app's settings at request time (app.limits); the descriptions /docs shows quote the defaults.
+DOCUMENTED = get_settings()
 
 
 NUMBER_TYPES = {int, float}
 
 
-def Size(lo: int, hi: int):  # noqa: N802 - a type, named like one
-    """A size along both axes: one whole number, or [height, width], each from ``lo`` to ``hi``."""
-    one = Annotated[int, Field(ge=lo, le=hi)]
+def Size(lo: int, bound: str):  # noqa: N802 - a type, named like one
+    """A size along both axes: one whole number, or [height, width], each from ``lo`` to the setting ``bound``."""
+
+    def within(value: int) -> int:
+        hi = getattr(limits(), bound)
+        if value > hi:
+            raise ValueError(f"Input should be less than or equal to {hi}")
+        return value
+
+    one = Annotated[int, Field(ge=lo), AfterValidator(within)]
     return one | tuple[one, one]
 
 
@@ -64,10 +72,12 @@ def as_grid(
     min_side: int = 1,
     lo: float | None = None,
     hi: float | None = None,
-    max_abs: float = LIMITS.max_grid_value,
+    max_abs: float | None = None,
 ) -> np.ndarray:
     """A nested list -> float64 array, refusing anything but plain numbers (no strings, no true/false),
-    ragged lists, the wrong depth, NaN/inf, values past ``max_abs`` and sizes out of bounds."""
+    ragged lists, the wrong depth, NaN/inf, values past ``max_abs`` (the setting by default) and sizes out
+    of bounds."""
+    max_abs = limits().max_grid_value if max_abs is None else max_abs
     _, rows = _shape_of(values, field, ndims)
     for row in rows:
         if not isinstance(row, list) or not set(map(type, row)) <= NUMBER_TYPES:
@@ -91,10 +101,10 @@ def as_grid(
         raise ValueError(
             f"{field} must be between {min_side}x{min_side} and {max_side}x{max_side}, got {spatial[0]}x{spatial[1]}"
         )
-    if array.ndim >= 3 and not 1 <= array.shape[-3] <= LIMITS.grid_channels:
-        raise ValueError(f"{field} may have 1 to {LIMITS.grid_channels} channels, got {array.shape[-3]}")
-    if array.ndim == 4 and not 1 <= array.shape[0] <= LIMITS.grid_filters:
-        raise ValueError(f"{field} may hold 1 to {LIMITS.grid_filters} filters, got {array.shape[0]}")
+    if array.ndim >= 3 and not 1 <= array.shape[-3] <= limits().grid_channels:
+        raise ValueError(f"{field} may have 1 to {limits().grid_channels} channels, got {array.shape[-3]}")
+    if array.ndim == 4 and not 1 <= array.shape[0] <= limits().grid_filters:
+        raise ValueError(f"{field} may hold 1 to {limits().grid_filters} filters, got {array.shape[0]}")
     if not np.isfinite(array).all():
         raise ValueError(f"{field} must hold finite numbers: NaN and infinity are not allowed")
     if lo is not None and hi is not None:
@@ -116,8 +126,8 @@ class PredictRequest(BaseModel):
 
     pixels: Grid | None = Field(
         None,
-        description=f"grayscale values 0..255, from {LIMITS.pixels_min_side}x{LIMITS.pixels_min_side} up to "
-        f"{LIMITS.pixels_max_side}x{LIMITS.pixels_max_side}; ink dark or light",
+        description=f"grayscale values 0..255, from {DOCUMENTED.pixels_min_side}x{DOCUMENTED.pixels_min_side} up to "
+        f"{DOCUMENTED.pixels_max_side}x{DOCUMENTED.pixels_max_side}; ink dark or light",
     )
     image: str | None = Field(
         None, description="PNG/JPEG/WebP as base64 or a data URL (canvas.toDataURL())", max_length=16_000_000
@@ -125,7 +135,7 @@ class PredictRequest(BaseModel):
     frame: Grid | None = Field(
         None,
         description="the network's own input, run without preprocessing: H×W (one channel) or C×H×W "
-        f"floats in 0..1 of the model's input shape (LeNet: 32×32), up to {LIMITS.frame_side}×{LIMITS.frame_side}",
+        f"floats in 0..1 of the model's input shape (LeNet: 32×32), up to {DOCUMENTED.frame_side} per side",
     )
 
     model_config = ConfigDict(
@@ -151,7 +161,7 @@ class PredictRequest(BaseModel):
     def _frame_grid(cls, value):
         if value is None:
             return None
-        return as_grid(value, field="frame", ndims=(2, 3), max_side=LIMITS.frame_side, lo=0, hi=1)
+        return as_grid(value, field="frame", ndims=(2, 3), max_side=limits().frame_side, lo=0, hi=1)
 
     @field_validator("pixels")
     @classmethod
@@ -163,8 +173,8 @@ class PredictRequest(BaseModel):
             value,
             field="pixels",
             ndims=(2,),
-            min_side=LIMITS.pixels_min_side,
-            max_side=LIMITS.pixels_max_side,
+            min_side=limits().pixels_min_side,
+            max_side=limits().pixels_max_side,
             lo=0,
             hi=255,
         )
@@ -248,18 +258,18 @@ class FilterInfo(BaseModel):
 
 class ConvolveRequest(BaseModel):
     input: Grid = Field(
-        description=f"2-D (H, W) or 3-D (C, H, W) list of numbers, up to {LIMITS.grid_side}x{LIMITS.grid_side}"
+        description=f"2-D (H, W) or 3-D (C, H, W) list of numbers, up to {DOCUMENTED.grid_side}x{DOCUMENTED.grid_side}"
     )
     kernel: Grid = Field(
         description=f"2-D (KH, KW), 3-D (C, KH, KW) or several filters 4-D (F, C, KH, KW), up to "
-        f"{LIMITS.kernel_side}x{LIMITS.kernel_side}"
+        f"{DOCUMENTED.kernel_side}x{DOCUMENTED.kernel_side}"
     )
     bias: float | list[float] = Field(
         0.0, description="one bias, or one per filter when the kernel holds several (F, C, KH, KW)"
     )
-    stride: Size(1, LIMITS.max_grid_stride) = Field(1, description="a number, or [height, width]")  # type: ignore[valid-type]
-    padding: Size(0, LIMITS.max_grid_padding) = Field(0, description="a number, or [height, width]")  # type: ignore[valid-type]
-    dilation: Size(1, LIMITS.max_grid_dilation) = Field(1, description="a number, or [height, width]")  # type: ignore[valid-type]
+    stride: Size(1, "max_grid_stride") = Field(1, description="a number, or [height, width]")  # type: ignore[valid-type]
+    padding: Size(0, "max_grid_padding") = Field(0, description="a number, or [height, width]")  # type: ignore[valid-type]
+    dilation: Size(1, "max_grid_dilation") = Field(1, description="a number, or [height, width]")  # type: ignore[valid-type]
     padding_mode: PaddingMode = "zeros"
     include_steps: bool = Field(True, description="list every output cell's window and products")
     first_step: int = Field(0, ge=0, le=1_000_000, description="list the steps from this one on")
@@ -277,21 +287,21 @@ class ConvolveRequest(BaseModel):
     @field_validator("input")
     @classmethod
     def _input_grid(cls, value):
-        return as_grid(value, field="input", ndims=(2, 3), max_side=LIMITS.grid_side)
+        return as_grid(value, field="input", ndims=(2, 3), max_side=limits().grid_side)
 
     @field_validator("kernel")
     @classmethod
     def _kernel_grid(cls, value):
-        return as_grid(value, field="kernel", ndims=(2, 3, 4), max_side=LIMITS.kernel_side)
+        return as_grid(value, field="kernel", ndims=(2, 3, 4), max_side=limits().kernel_side)
 
     @field_validator("bias")
     @classmethod
     def _bias_values(cls, value):
         values = value if isinstance(value, list) else [value]
-        if not 1 <= len(values) <= LIMITS.grid_filters:
-            raise ValueError(f"bias must be a number or a list of 1 to {LIMITS.grid_filters}, got {len(values)}")
-        if not all(np.isfinite(v) and abs(v) <= LIMITS.max_grid_value for v in values):
-            raise ValueError(f"bias values must be finite and within ±{LIMITS.max_grid_value:g}")
+        if not 1 <= len(values) <= limits().grid_filters:
+            raise ValueError(f"bias must be a number or a list of 1 to {limits().grid_filters}, got {len(values)}")
+        if not all(np.isfinite(v) and abs(v) <= limits().max_grid_value for v in values):
+            raise ValueError(f"bias values must be finite and within ±{limits().max_grid_value:g}")
         return value
 
 
@@ -337,9 +347,9 @@ class ConvolveResponse(BaseModel):
 
 
 class PoolRequest(BaseModel):
-    input: Grid = Field(description=f"2-D list of numbers, up to {LIMITS.grid_side}x{LIMITS.grid_side}")
-    kernel_size: Size(1, LIMITS.kernel_side) = Field(2, description="a number, or [height, width]")  # type: ignore[valid-type]
-    stride: Size(1, LIMITS.max_grid_stride) | None = Field(None, description="defaults to kernel_size")  # type: ignore[valid-type]
+    input: Grid = Field(description=f"2-D list of numbers, up to {DOCUMENTED.grid_side}x{DOCUMENTED.grid_side}")
+    kernel_size: Size(1, "kernel_side") = Field(2, description="a number, or [height, width]")  # type: ignore[valid-type]
+    stride: Size(1, "max_grid_stride") | None = Field(None, description="defaults to kernel_size")  # type: ignore[valid-type]
     mode: Literal["max", "avg"] = "max"
 
     model_config = ConfigDict(
@@ -349,7 +359,7 @@ class PoolRequest(BaseModel):
     @field_validator("input")
     @classmethod
     def _input_grid(cls, value):
-        return as_grid(value, field="input", ndims=(2,), max_side=LIMITS.grid_side)
+        return as_grid(value, field="input", ndims=(2,), max_side=limits().grid_side)
 
 
 class PoolStep(BaseModel):

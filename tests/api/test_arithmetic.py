@@ -211,3 +211,21 @@ def test_the_api_padding_modes_are_the_engines():
     from engine import PADDING_MODES
 
     assert set(PaddingMode.__args__) == set(PADDING_MODES)
+
+
+def test_an_apps_own_settings_bound_its_requests(client, tmp_path):
+    """Bounds come from the settings the app was created with, not from the environment at import."""
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    grid = [[1] * 10 for _ in range(10)]
+    body = {"input": grid, "kernel": [[1, 0], [0, 1]], "stride": 3}
+    assert client.post("/api/convolve", json=body).status_code == 200
+    with TestClient(create_app(Settings(data_dir=tmp_path, grid_side=8, max_grid_stride=2))) as small:
+        too_big = small.post("/api/convolve", json={**body, "stride": 1})
+        assert too_big.status_code == 422 and "8" in too_big.json()["detail"]
+        too_far = small.post("/api/convolve", json={**body, "input": [row[:6] for row in grid[:6]]})
+        assert too_far.status_code == 422 and "less than or equal to 2" in too_far.json()["detail"]
+    assert client.post("/api/convolve", json=body).status_code == 200  # the first app keeps its own
