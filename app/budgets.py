@@ -14,10 +14,9 @@ from math import prod
 
 from app.config import Settings
 from app.errors import Refused
+from engine.memory import FLOAT_BYTES as FLOAT
 from engine.memory import PASS_BYTES, inference_bytes, kept_bytes, megabytes, training_bytes
 from engine.network import Network
-
-FLOAT = 4
 
 
 def check(settings: Settings, what: str, needed: int, advice: str) -> None:

@@ -95,6 +95,25 @@ class Settings(BaseSettings):
         ge=1024 * 1024,
         description="memory one training batch may take: every layer's output and its gradient, times the batch",
     )
+    model_input_sides: tuple[int, int] = Field(
+        (8, 64), description="smallest and largest side of a trained network's input (the data sets are 28x28)"
+    )
+    snapshots_per_job: int = Field(
+        20, ge=0, le=200, description="weight snapshots kept per job (fewer if past its bytes)"
+    )
+    training_macs_per_second: float = Field(
+        2.5e9, gt=0, description="training throughput the time estimate assumes (LeNet measures 4-6e9 on 2 cores)"
+    )
+    heartbeat_seconds: float = Field(2.0, gt=0, le=60, description="how often a training worker says it is alive")
+    cancel_poll_seconds: float = Field(0.5, gt=0, le=10, description="how often a training job looks for a cancel")
+    store_retry_seconds: float = Field(
+        30.0, ge=0, le=600, description="how long a worker retries a store that does not answer"
+    )
+    event_poll_seconds: float = Field(0.25, gt=0, le=10, description="how often a web process reads new job events")
+    stream_heartbeat_seconds: float = Field(
+        15.0, gt=0, le=300, description="a comment this often keeps proxies from closing an idle event stream"
+    )
+    max_dataset_images: int = Field(200, ge=1, le=10_000, description="pictures one /api/datasets request returns")
     max_job_bytes: int = Field(
         25 * 1024 * 1024, ge=1024 * 1024, description="what one job may store: its events, snapshots and weights"
     )

@@ -64,9 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = ModelRegistry(store, settings.weights_path, settings.model_cache_bytes)
         app.state.model = app.state.registry.shipped["lenet"]
         app.state.queue = TrainingQueue(settings, store)
-        app.state.events = EventHub(
-            store, settings.job_stale_seconds, settings.max_streams_per_workspace, settings.max_streams_per_address
-        )
+        app.state.events = EventHub(store, settings)
         app.state.learned = LearnedCache(store, settings.learned_cache_bytes)
         leave_with_parent()
         # CPU-bound routes take one of `threads` compute slots (ComputeSlots); the thread pool itself has

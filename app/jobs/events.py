@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 import anyio
 from anyio import CapacityLimiter
 
+from app.config import Settings
 from app.errors import OverQuota
 from app.jobs.store import JobStore
 from app.jobs.worker import reap_stale
 
-POLL_SECONDS = 0.25
-HEARTBEAT_SECONDS = 15.0  # a comment line this often keeps proxies from closing an idle stream
 END_EVENTS = ("done", "failed", "cancelled")
 
 
@@ -39,12 +38,13 @@ class EventHub:
     """One per web process (on ``app.state``); store reads run on a few threads of their own so
     they never wait behind the compute slots."""
 
-    def __init__(self, store: JobStore, stale_seconds: float, per_workspace: int = 8, per_address: int = 400) -> None:
+    def __init__(self, store: JobStore, settings: Settings) -> None:
         self.store = store
-        self.stale_seconds = stale_seconds
+        self.stale_seconds = settings.job_stale_seconds
+        self.poll_seconds, self.heartbeat_seconds = settings.event_poll_seconds, settings.stream_heartbeat_seconds
         self.feeds: dict[str, _Feed] = {}
         self.limiter = CapacityLimiter(4)
-        self.per_workspace, self.per_address = per_workspace, per_address
+        self.per_workspace, self.per_address = settings.max_streams_per_workspace, settings.max_streams_per_address
         self.open: dict[str, int] = {}  # open streams by "w:<workspace>" and "a:<address>"
 
     def admit(self, workspace: str | None, address: str) -> list[str]:
@@ -89,11 +89,11 @@ class EventHub:
                 idle = 0
             elif not feed.ended:
                 idle += 1
-                if idle % 40 == 0:  # every ten quiet seconds, make sure the job still has a worker
+                if idle % max(1, round(10 / self.poll_seconds)) == 0:  # every ten quiet seconds: has it a worker?
                     await anyio.to_thread.run_sync(reap_stale, self.store, self.stale_seconds, limiter=self.limiter)
             if feed.ended:
                 return
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(self.poll_seconds)
 
     async def follow(self, job_id: str, after: int, admitted: list[str]) -> AsyncIterator[str]:
         """Server-sent events after id ``after``, until the job ends; heartbeat comments meanwhile. The
@@ -125,7 +125,7 @@ class EventHub:
                     feed.task = asyncio.create_task(self._poll(job_id, feed))
                 changed = feed.changed
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), HEARTBEAT_SECONDS)
+                    await asyncio.wait_for(changed.wait(), self.heartbeat_seconds)
                     continue
                 yield ": heartbeat\n\n"
         finally:

@@ -17,17 +17,16 @@ from app.config import Settings
 from app.errors import Conflict, NotFound, OverQuota, Refused
 from app.jobs.registry import ModelRef, ModelRegistry
 from app.jobs.store import JobStore, QueueCaps, QueueFull, now
+from app.schemas.models import MAX_NAME
 from app.workspaces import Workspace
 from engine._checks import pair
-from engine.datasets import load_dataset
+from engine.datasets import Dataset, load_dataset
 from engine.memory import largest_layer, megabytes, training_bytes
 from engine.network import Network
 from engine.spec import LayerPlan, count_parameters, describe_plan, plan_network
-from engine.train import accuracy_and_confusion
+from engine.train import predict_classes
 
 TRAINING_FACTOR = 3  # a training step costs about three forward passes (forward, and backward to weights and inputs)
-MACS_PER_SECOND = 2.5e9  # the engine's training throughput on one slow core (measured on LeNet: 4-6e9 on 2 cores)
-MAX_NAME = 60
 
 
 def multiply_adds(plans: Sequence[LayerPlan]) -> int:
@@ -43,12 +42,12 @@ def multiply_adds(plans: Sequence[LayerPlan]) -> int:
     return total
 
 
-def estimate_seconds(plans: Sequence[LayerPlan], images: int, epochs: int, test_images: int) -> float:
+def estimate_seconds(plans: Sequence[LayerPlan], images: int, epochs: int, test_images: int, rate: float) -> float:
     """A job's predicted training time: multiply-adds x images x epochs (x3 for the backward pass), plus
-    a test pass per epoch, at the engine's measured rate, plus a second of start-up."""
+    a test pass per epoch, at ``rate`` multiply-adds a second, plus a second of start-up."""
     macs = multiply_adds(plans)
     work = macs * images * epochs * TRAINING_FACTOR + macs * test_images * epochs
-    return 1.0 + work / MACS_PER_SECOND
+    return 1.0 + work / rate
 
 
 def check_architecture(spec: dict[str, Any], settings: Settings, classes: int, batch_size: int) -> list[LayerPlan]:
@@ -58,10 +57,11 @@ def check_architecture(spec: dict[str, Any], settings: Settings, classes: int, b
         raise Refused(f"architecture: at most {settings.max_layers} layers are trained here, got {len(spec['layers'])}")
     plans = plan_network(spec)
     channels, height, width = spec["input"]
-    if channels != 1 or not 8 <= height <= 64 or not 8 <= width <= 64:
+    low, high = settings.model_input_sides
+    if channels != 1 or not low <= height <= high or not low <= width <= high:
         raise Refused(
             f"architecture.input: the data sets are grayscale 28x28 pictures, so the input must be "
-            f"[1, H, W] with H and W from 8 to 64 (28 fits them exactly, 32 pads them); got {spec['input']}"
+            f"[1, H, W] with H and W from {low} to {high} (28 fits them exactly, 32 pads them); got {spec['input']}"
         )
     if spec["classes"] != classes:
         raise Refused(f"architecture.classes: the data set has {classes} classes, got {spec['classes']}")
@@ -169,7 +169,7 @@ def submit_training(
     train_size = request.get("train_size") or len(train)
     if train_size > len(train):
         raise Refused(f"train_size: the {request['dataset']} training split has {len(train)} images, got {train_size}")
-    estimate = estimate_seconds(plans, train_size, request["epochs"], len(test))
+    estimate = estimate_seconds(plans, train_size, request["epochs"], len(test), settings.training_macs_per_second)
     if estimate > settings.max_training_seconds:
         raise Refused(
             f"this job would train for about {estimate:,.0f} s, more than the {settings.max_training_seconds:g} s "
@@ -407,37 +407,49 @@ def create_edit(
         )
     dataset = base.meta.get("dataset", "digits")
     test = load_dataset(dataset, "test")
-    before, confusion_before = accuracy_and_confusion(base, test.images, test.labels)
-    after, confusion_after = accuracy_and_confusion(edited, test.images, test.labels)
+    before, after = test_metrics(base, test), test_metrics(edited, test)
     # an edit of an edit is named after the first model and every change since
     base_name = clean_name(base.meta.get("base_name") or base.meta.get("name", ref.id))
     chain = [*base.meta.get("chain", []), *edits]
     title = clean_name(name) if name else edit_name(base_name, chain)
-    edited.meta.update(name=title, base=ref.id, base_name=base_name, edits=edits, chain=chain, test_accuracy=after)
+    edited.meta.update(
+        name=title, base=ref.id, base_name=base_name, edits=edits, chain=chain, test_accuracy=after["test_accuracy"]
+    )
     record = {
         "id": "e" + uuid.uuid4().hex[:12],
         "kind": "edited",
         "name": title,
         "dataset": dataset,
         "settings": {"base": ref.id, "edits": edits},
-        "metrics": {
-            "test_accuracy": after,
-            "test_size": int(len(test)),
-            "confusion": confusion_after.tolist(),
-            "per_class_accuracy": per_class(confusion_after).tolist(),
-        },
+        "metrics": after,
     }
     job = store_model(store, workspace, address, edited, record)
     return {
         "id": job["id"],
         "name": title,
         "base": ref.id,
-        "accuracy_before": before,
-        "accuracy_after": after,
-        "per_class_before": per_class(confusion_before),
-        "per_class_after": per_class(confusion_after),
+        "accuracy_before": before["test_accuracy"],
+        "accuracy_after": after["test_accuracy"],
+        "per_class_before": before["per_class_accuracy"],
+        "per_class_after": after["per_class_accuracy"],
     }
 
 
 def per_class(confusion: np.ndarray) -> np.ndarray:
+    """Each class's share of its test pictures read right (a confusion matrix's diagonal over its rows)."""
     return (confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)).round(5)
+
+
+def test_metrics(network: Network, test: Dataset) -> dict[str, Any]:
+    """A model's test accuracy, confusion matrix, per-class accuracy and each test picture's guess: what a
+    finished job and an edited model both report."""
+    guesses = predict_classes(network, test.images)
+    confusion = np.zeros((network.classes, network.classes), np.int64)
+    np.add.at(confusion, (test.labels.astype(np.intp), guesses), 1)
+    return {
+        "test_accuracy": float((guesses == test.labels).mean()) if len(test) else 0.0,
+        "test_size": int(len(test)),
+        "confusion": confusion.tolist(),
+        "per_class_accuracy": per_class(confusion).tolist(),
+        "predictions": guesses.tolist(),  # which pictures fill each confusion cell
+    }

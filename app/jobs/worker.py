@@ -26,21 +26,17 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import store_errors
-from app.jobs.service import queue_place, snapshot_count
+from app.jobs.service import queue_place, snapshot_count, test_metrics
 from app.jobs.store import JobStore, now
 from app.jsonutil import rounded
 from engine.datasets import load_dataset
 from engine.errors import EngineError
 from engine.network import Network, build_network
-from engine.train import predict_classes, train_network
+from engine.train import train_network
 
 log = logging.getLogger("convscope.jobs")
 
-HEARTBEAT_SECONDS = 2.0
-CANCEL_POLL_SECONDS = 0.5
-SNAPSHOTS = 20  # snapshots kept per job, spread evenly over its steps (fewer if they would pass the job's bytes)
 EVENT_FILTERS = 16  # a snapshot event carries at most this many first-layer filters (the page shows these)
-STORE_RETRY_SECONDS = 30.0  # how long the worker keeps retrying a store that does not answer
 STOPPED = "the server stopped while training this job; submit it again"
 
 T = TypeVar("T")
@@ -51,7 +47,7 @@ class RetryingStore:
     """The store, with every call retried with backoff (0.1 s doubling to 2 s) for up to ``seconds``
     while the store cannot be reached; after that the error goes up as usual."""
 
-    def __init__(self, store: JobStore, seconds: float = STORE_RETRY_SECONDS) -> None:
+    def __init__(self, store: JobStore, seconds: float) -> None:
         self._store = store
         self._seconds = seconds
 
@@ -132,15 +128,15 @@ def announce_positions(store: JobStore, settings: Settings) -> None:
 class Heartbeat:
     """Beats the job's heartbeat from a thread of its own, however long a training step takes."""
 
-    def __init__(self, store: JobStore, job_id: str) -> None:
-        self.store, self.job_id = store, job_id
+    def __init__(self, store: JobStore, job_id: str, seconds: float) -> None:
+        self.store, self.job_id, self.seconds = store, job_id, seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
 
     def _beat(self) -> None:
         # a store that does not answer is tried again at the next beat: a short outage costs a few beats,
         # never the job (the job goes stale only after CONVSCOPE_JOB_STALE_SECONDS of silence)
-        while not self._stop.wait(HEARTBEAT_SECONDS):
+        while not self._stop.wait(self.seconds):
             try:
                 self.store.update(self.job_id, heartbeat=now())
             except store_errors() as error:
@@ -158,7 +154,7 @@ class Heartbeat:
 def run_jobs(settings: Settings, store: JobStore) -> int:
     """Trains queued jobs in the fair order, one after another, until none may start (or the worker is
     stopping); returns how many it trained."""
-    store = RetryingStore(store)  # type: ignore[assignment]
+    store = RetryingStore(store, settings.store_retry_seconds)  # type: ignore[assignment]
     count = 0
     while not stopping.is_set():
         job = store.claim_next(settings.max_running_per_workspace, now())
@@ -175,8 +171,8 @@ def run_job(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
     store.append_event(job_id, "started", {})
     announce_positions(store, settings)
     try:
-        with Heartbeat(store, job_id):
-            _train(settings, store, job)
+        with Heartbeat(store, job_id, settings.heartbeat_seconds):
+            TrainingRun(settings, store, job).run()
     except EngineError as error:  # the engine said why, in words (the loss diverged, ...)
         fail(store, job_id, str(error))
     except Exception:  # a bug: the job fails in words, the worker goes on with the next
@@ -186,123 +182,105 @@ def run_job(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
     store.add_bytes(job_id, sum(len(json.dumps(data)) + len(kind) for _, kind, data in store.events(job_id)))
 
 
-def _train(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
-    job_id, options = job["id"], job["settings"]
-    train, test = load_dataset(job["dataset"], "train"), load_dataset(job["dataset"], "test")
-    network = build_network(job["architecture"], seed=options["seed"])
-    network.meta.update(name=job["name"], dataset=job["dataset"], labels=list(train.classes), job=job_id)
-    size = options["train_size"]
-    steps = options["epochs"] * -(-size // options["batch_size"])
-    deadline = time.monotonic() + settings.max_training_seconds
-    stop: dict[str, Any] = {"reason": None, "checked": 0.0}
+class TrainingRun:
+    """One job's training: what the engine reports goes to the store as events, and the store's cancel
+    mark, the time limit and the worker's own stop end it between two steps."""
 
-    def should_stop() -> bool:
-        # the store is asked at most twice a second; the clock every step
+    def __init__(self, settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
+        self.settings, self.store, self.job, self.job_id = settings, store, job, job["id"]
+        self.options = job["settings"]
+        self.train = load_dataset(job["dataset"], "train")
+        self.test = load_dataset(job["dataset"], "test")
+        self.network = build_network(job["architecture"], seed=self.options["seed"])
+        self.network.meta.update(
+            name=job["name"], dataset=job["dataset"], labels=list(self.train.classes), job=job["id"]
+        )
+        self.size = self.options["train_size"]
+        self.steps = self.options["epochs"] * -(-self.size // self.options["batch_size"])
+        self.deadline = time.monotonic() + settings.max_training_seconds
+        self.reason: str | None = None
+        self.checked = 0.0
+
+    def should_stop(self) -> bool:
+        # the store is asked a couple of times a second; the clock and the worker's stop every step
         if stopping.is_set():
-            stop["reason"] = "stopping"
-            return True
-        if time.monotonic() > deadline:
-            stop["reason"] = "time"
-            return True
-        if time.monotonic() - stop["checked"] >= CANCEL_POLL_SECONDS:
-            stop["checked"] = time.monotonic()
-            current = store.get(job_id)
+            self.reason = "stopping"
+        elif time.monotonic() > self.deadline:
+            self.reason = "time"
+        elif time.monotonic() - self.checked >= self.settings.cancel_poll_seconds:
+            self.checked = time.monotonic()
+            current = self.store.get(self.job_id)
             if current is None or current["cancel"]:
-                stop["reason"] = "cancel"
-                return True
-        return False
+                self.reason = "cancel"
+        return self.reason is not None
 
-    def on_progress(p: dict) -> None:
-        store.append_event(
-            job_id,
-            "progress",
-            {
-                "epoch": p["epoch"],
-                "step": p["step"],
-                "steps": p["steps"],
-                "loss": round(p["loss"], 5),
-                "accuracy": round(p["accuracy"], 5),
-                "examples_per_second": round(p["examples_per_second"], 1),
-                "eta_seconds": round(p["eta_seconds"], 1),
-            },
+    def on_progress(self, p: dict) -> None:
+        rounded_keys = {"loss": 5, "accuracy": 5, "examples_per_second": 1, "eta_seconds": 1}
+        event = {k: p[k] for k in ("epoch", "step", "steps")} | {k: round(p[k], d) for k, d in rounded_keys.items()}
+        self.store.append_event(self.job_id, "progress", event)
+
+    def on_epoch(self, row: dict) -> None:
+        event = {k: row[k] for k in ("epoch", "val_accuracy", "seconds")}
+        self.store.append_event(self.job_id, "epoch", event | {k: round(row[k], 5) for k in ("loss", "accuracy")})
+
+    def on_snapshot(self, step: int, params: dict[str, np.ndarray]) -> None:
+        data = network_bytes(Network(self.network.spec, params, self.network.meta))
+        self.store.put_blob(f"{self.job_id}/snapshot/{step}", data)
+        self.store.add_bytes(self.job_id, len(data))
+        event = {"step": step, "filters": first_filters(self.network, params)}
+        self.store.append_event(self.job_id, "snapshot", event)
+
+    def run(self) -> None:
+        options = self.options
+        snapshots = snapshot_count(
+            self.network.parameter_count, self.settings.max_job_bytes, self.settings.snapshots_per_job
         )
-
-    def on_epoch(row: dict) -> None:
-        store.append_event(
-            job_id,
-            "epoch",
-            {
-                "epoch": row["epoch"],
-                "val_accuracy": row["val_accuracy"],
-                "loss": round(row["loss"], 5),
-                "accuracy": round(row["accuracy"], 5),
-                "seconds": row["seconds"],
-            },
+        result = train_network(
+            self.network,
+            self.train.images[: self.size],
+            self.train.labels[: self.size],
+            **{k: options[k] for k in ("epochs", "batch_size", "learning_rate", "optimizer", "seed")},
+            augment=self.job["dataset"] if options["augment"] else None,
+            val_images=self.test.images,
+            val_labels=self.test.labels,
+            on_progress=self.on_progress,
+            on_epoch=self.on_epoch,
+            should_stop=self.should_stop,
+            # the first and last snapshots are always taken (when any fit): the rest spread between them
+            snapshot_every=max(1, -(-self.steps // (snapshots - 2))) if snapshots > 2 else 0,
+            on_snapshot=self.on_snapshot if snapshots >= 2 else None,
         )
+        if self.reason is None:
+            self.finish(result.steps, result.seconds)
+        elif self.reason == "cancel":
+            end_cancelled(self.store, self.job_id, result.steps)
+        elif self.reason == "stopping":
+            fail(self.store, self.job_id, STOPPED)
+        else:
+            fail(
+                self.store,
+                self.job_id,
+                f"training took longer than {self.settings.max_training_seconds:g} s and was stopped at step "
+                f"{result.steps} of {self.steps}; train fewer epochs, fewer images or a smaller network",
+            )
 
-    def on_snapshot(step: int, params: dict[str, np.ndarray]) -> None:
-        data = network_bytes(Network(network.spec, params, network.meta))
-        store.put_blob(f"{job_id}/snapshot/{step}", data)
-        store.add_bytes(job_id, len(data))
-        store.append_event(job_id, "snapshot", {"step": step, "filters": first_filters(network, params)})
-
-    snapshots = snapshot_count(network.parameter_count, settings.max_job_bytes, SNAPSHOTS)
-
-    result = train_network(
-        network,
-        train.images[:size],
-        train.labels[:size],
-        epochs=options["epochs"],
-        batch_size=options["batch_size"],
-        learning_rate=options["learning_rate"],
-        optimizer=options["optimizer"],
-        augment=job["dataset"] if options["augment"] else None,
-        seed=options["seed"],
-        val_images=test.images,
-        val_labels=test.labels,
-        on_progress=on_progress,
-        on_epoch=on_epoch,
-        should_stop=should_stop,
-        # the first and last snapshots are always taken (when any fit): the rest spread between them
-        snapshot_every=max(1, -(-steps // (snapshots - 2))) if snapshots > 2 else 0,
-        on_snapshot=on_snapshot if snapshots >= 2 else None,
-    )
-    if stop["reason"] == "cancel":
-        end_cancelled(store, job_id, result.steps)
-        return
-    if stop["reason"] == "stopping":
-        fail(store, job_id, STOPPED)
-        return
-    if stop["reason"] == "time":
-        fail(
-            store,
-            job_id,
-            f"training took longer than {settings.max_training_seconds:g} s and was stopped at step "
-            f"{result.steps} of {steps}; train fewer epochs, fewer images or a smaller network",
+    def finish(self, steps: int, seconds: float) -> None:
+        """Stores the trained network with its test metrics, and ends the job done (unless a cancel landed)."""
+        metrics = test_metrics(self.network, self.test) | {"training_seconds": round(seconds, 2)}
+        self.network.meta.update(
+            test_accuracy=metrics["test_accuracy"], training_seconds=metrics["training_seconds"], train_size=self.size
         )
-        return
-    guesses = predict_classes(network, test.images)
-    confusion = np.zeros((network.classes, network.classes), np.int64)
-    np.add.at(confusion, (test.labels.astype(np.intp), guesses), 1)
-    accuracy = float((guesses == test.labels).mean())
-    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
-    network.meta.update(test_accuracy=accuracy, training_seconds=round(result.seconds, 2), train_size=size)
-    data = network_bytes(network)
-    store.put_blob(f"{job_id}/model", data)
-    store.add_bytes(job_id, len(data))
-    metrics = {
-        "test_accuracy": accuracy,
-        "test_size": int(len(test)),
-        "confusion": confusion.tolist(),
-        "per_class_accuracy": [round(float(v), 5) for v in per_class],
-        "predictions": guesses.tolist(),  # each test picture's guess: which fill each confusion cell
-        "training_seconds": round(result.seconds, 2),
-    }
-    # a cancel acknowledged while the last steps ran wins: the job ends cancelled, never done
-    if store.transition(job_id, ["running"], "done", unless_cancelled=True, finished=now(), metrics=metrics):
-        store.append_event(job_id, "done", {"test_accuracy": accuracy, "confusion": metrics["confusion"]})
-    else:
-        end_cancelled(store, job_id, result.steps)
+        data = network_bytes(self.network)
+        self.store.put_blob(f"{self.job_id}/model", data)
+        self.store.add_bytes(self.job_id, len(data))
+        # a cancel acknowledged while the last steps ran wins: the job ends cancelled, never done
+        if self.store.transition(
+            self.job_id, ["running"], "done", unless_cancelled=True, finished=now(), metrics=metrics
+        ):
+            done = {"test_accuracy": metrics["test_accuracy"], "confusion": metrics["confusion"]}
+            self.store.append_event(self.job_id, "done", done)
+        else:
+            end_cancelled(self.store, self.job_id, steps)
 
 
 def end_cancelled(store: JobStore, job_id: str, steps: int) -> None:

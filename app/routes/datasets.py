@@ -8,6 +8,7 @@ import numpy as np
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from app.deps import SettingsDep
 from app.errors import ApiError
 from app.jsonutil import json_response
 from app.schemas.models import DatasetImages, DatasetLabels
@@ -15,28 +16,30 @@ from engine.datasets import load_dataset
 
 router = APIRouter(prefix="/api/datasets", tags=["models"])
 
-MAX_IMAGES = 200
-
 
 @router.get("/{name}/images", response_model=DatasetImages, summary="Pictures of a shipped data set")
 def images(
+    settings: SettingsDep,
     name: Literal["digits", "fashion"],
     split: Literal["train", "test"] = "test",
     indices: str | None = Query(None, max_length=2000, description="comma-separated indices, e.g. 3,17,42"),
     start: int = Query(0, ge=0),
-    count: int = Query(24, ge=1, le=MAX_IMAGES),
+    count: int = Query(24, ge=1, description="at most CONVSCOPE_MAX_DATASET_IMAGES (200)"),
     label: int | None = Query(None, ge=0, le=9, description="only pictures of this class"),
 ) -> Response:
     """28x28 uint8 pictures (white on black) with their labels: by ``indices``, or ``count`` from ``start``
-    (of one class if ``label`` is given). At most 200 at a time."""
+    (of one class if ``label`` is given). At most ``CONVSCOPE_MAX_DATASET_IMAGES`` (200) at a time."""
+    most = settings.max_dataset_images
+    if count > most:
+        raise ApiError(422, f"count: Input should be less than or equal to {most} (got {count})")
     data = load_dataset(name, split)
     if indices is not None:
         try:
             chosen = np.array([int(i) for i in indices.split(",") if i.strip()], dtype=np.int64)
         except ValueError:
             raise ApiError(422, f"indices: comma-separated whole numbers, got {indices[:40]!r}") from None
-        if len(chosen) > MAX_IMAGES:
-            raise ApiError(422, f"indices: at most {MAX_IMAGES} at a time, got {len(chosen)}")
+        if len(chosen) > most:
+            raise ApiError(422, f"indices: at most {most} at a time, got {len(chosen)}")
         if len(chosen) and (chosen.min() < 0 or chosen.max() >= len(data)):
             raise ApiError(422, f"indices: the {name} {split} split has pictures 0..{len(data) - 1}")
     else:
