@@ -49,11 +49,11 @@ the field, the bound and the value received.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    configure_logging(settings.log_level)
-    # Pillow's own decompression-bomb guard, set explicitly rather than left at its default
-    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+ROUTERS = (health, predict, explain, filters, arithmetic, model, workspace, models, learned, architectures, datasets)
+
+
+def lifespan_for(settings: Settings):
+    """What each web process opens at start and closes at the end: the store and what is built on it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -73,38 +73,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         store.close()
 
-    # /docs is served by routes/pages.py from local files (no CDN, no inline script)
-    app = FastAPI(
-        title="convscope", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
-    )
-    app.state.settings = settings
-    # a redirect to add a slash would be built from the Host header: answer 404 instead
-    app.router.redirect_slashes = False
-    install_error_handlers(app)
-    routers = (
-        health,
-        predict,
-        explain,
-        filters,
-        arithmetic,
-        model,
-        workspace,
-        models,
-        learned,
-        architectures,
-        datasets,
-        pages,
-    )
-    for router in (r.router for r in routers):
-        app.include_router(router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return lifespan
+
+
+def add_middleware(app: FastAPI, settings: Settings) -> None:
+    """Innermost first: each one added wraps those before it."""
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type"],
-            expose_headers=["X-Resized", "X-Output-Size"],
+            allow_headers=["Content-Type", "Authorization"],
+            expose_headers=["X-Resized", "X-Output-Size", "X-Workspace-Token"],
         )
     if settings.trusted_hosts != ["*"]:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.trusted_hosts)
@@ -121,6 +101,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HeaderLimits, max_count=settings.max_header_count)
     app.add_middleware(SecurityHeaders)  # wraps everything, the 413 above included
     app.add_middleware(AccessLog)  # outermost: the duration covers the whole request
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    # Pillow's own decompression-bomb guard, set explicitly rather than left at its default
+    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+    # /docs is served by routes/pages.py from local files (no CDN, no inline script)
+    app = FastAPI(
+        title="convscope",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan_for(settings),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    # a redirect to add a slash would be built from the Host header: answer 404 instead
+    app.router.redirect_slashes = False
+    install_error_handlers(app)
+    for router in (*ROUTERS, pages):  # the pages last: their 404 page catches what nothing else took
+        app.include_router(router.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    add_middleware(app, settings)
     return app
 
 

@@ -27,8 +27,15 @@ class Arithmetic:
     output_volume: tuple[int, int, int] | None = None
 
 
-def _number(x: float) -> str:
+def number_text(x: float) -> str:
+    """``6`` for a whole number, ``6.50`` otherwise: how the formulas print a result."""
     return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
+def size_formula(n: int, k: int, s: int, p: int, d: int) -> tuple[str, float]:
+    """``(N + 2P - D(F-1) - 1)/S + 1`` with the numbers filled in, and its exact (unrounded) value."""
+    exact = (n + 2 * p - d * (k - 1) - 1) / s + 1
+    return f"({n} + 2*{p} - {d}*({k}-1) - 1)/{s} + 1 = {number_text(round(exact, 2))}", exact
 
 
 def parameter_count(kernel_size: int, in_channels: int, filters: int) -> int:
@@ -57,30 +64,9 @@ def explain(
     kernel_words = f"a {f}x{f} {'window' if pooling else 'filter'}" + (f" with dilation {d}" if d > 1 else "")
 
     if transposed:
-        size = (n - 1) * s - 2 * p + d * (f - 1) + 1
-        formula = f"({n} - 1)*{s} - 2*{p} + {d}*({f}-1) + 1 = {size}"
-        fits = size >= 1
-        message = (
-            f"each of the {n}x{n} inputs scatters {kernel_words} onto the output, {s} cells apart: "
-            f"the output is {size}x{size}"
-            if fits
-            else f"padding {p} crops away the whole {size + 2 * p}x{size + 2 * p} output; use less padding"
-        )
-        return Arithmetic(
-            float(size),
-            fits,
-            max(size, 0),
-            formula,
-            message,
-            span,
-            0,
-            parameters,
-            (filters, size, size) if filters and fits else None,
-        )
-
+        return _transposed(n, f, s, p, d, kernel_words, parameters, filters)
     reach = n + 2 * p - span  # how far the window's top-left corner can travel
-    exact = reach / s + 1
-    formula = f"({n} + 2*{p} - {d}*({f}-1) - 1)/{s} + 1 = {_number(round(exact, 2))}"
+    formula, exact = size_formula(n, f, s, p, d)
     if reach < 0:
         message = (
             f"{kernel_words} spans {span} cells, more than the {n + 2 * p} cells of the "
@@ -88,15 +74,37 @@ def explain(
             + ("use a smaller window" if pooling else "use a smaller filter or more padding")
         )
         return Arithmetic(round(exact, 4), False, 0, formula, message, span, 0, parameters, None)
-
-    size = reach // s + 1
-    uncovered = reach % s
-    fits = uncovered == 0
+    size, uncovered = reach // s + 1, reach % s
     volume = (filters, size, size) if filters else None
-    if fits:
+    if uncovered == 0:
         message = f"{kernel_words} with stride {s} and padding {p} fits a {n}x{n} input: the output is {size}x{size}"
         return Arithmetic(round(exact, 4), True, size, formula, message, span, 0, parameters, volume)
+    message = _misfit(n, s, p, span, reach, exact, size, kernel_words, pooling)
+    return Arithmetic(round(exact, 4), False, size, formula, message, span, uncovered, parameters, volume)
 
+
+def _transposed(
+    n: int, f: int, s: int, p: int, d: int, kernel_words: str, parameters: int | None, filters: int | None
+) -> Arithmetic:
+    """``(N - 1)S - 2P + D(F-1) + 1``: each input cell scatters the kernel onto the output."""
+    size = (n - 1) * s - 2 * p + d * (f - 1) + 1
+    formula = f"({n} - 1)*{s} - 2*{p} + {d}*({f}-1) + 1 = {size}"
+    fits = size >= 1
+    message = (
+        f"each of the {n}x{n} inputs scatters {kernel_words} onto the output, {s} cells apart: "
+        f"the output is {size}x{size}"
+        if fits
+        else f"padding {p} crops away the whole {size + 2 * p}x{size + 2 * p} output; use less padding"
+    )
+    volume = (filters, size, size) if filters and fits else None
+    return Arithmetic(float(size), fits, max(size, 0), formula, message, d * (f - 1) + 1, 0, parameters, volume)
+
+
+def _misfit(
+    n: int, s: int, p: int, span: int, reach: int, exact: float, size: int, kernel_words: str, pooling: bool
+) -> str:
+    """Why a stride does not tile the input, and the strides or padding that would."""
+    uncovered = reach % s
     strides = [t for t in range(1, s + 3) if reach % t == 0 and t != s]
     paddings = [] if pooling else [q for q in range(p + 1, p + s + 1) if (n + 2 * q - span) % s == 0][:1]
     hints = []
@@ -104,15 +112,13 @@ def explain(
         hints.append("stride " + " or ".join(map(str, strides[:3])))
     if paddings:
         hints.append(f"padding {paddings[0]}")
+    plural = "s" if uncovered > 1 else ""
     message = (
-        f"{kernel_words} with stride {s} does not fit a {n}x{n} input: {_number(round(exact, 2))} is not a "
-        f"whole number, so the last {uncovered} row{'s' if uncovered > 1 else ''} and column"
-        f"{'s' if uncovered > 1 else ''} of the padded input are never covered "
-        f"(frameworks silently round down to {size})"
+        f"{kernel_words} with stride {s} does not fit a {n}x{n} input: {number_text(round(exact, 2))} is not a "
+        f"whole number, so the last {uncovered} row{plural} and column{plural} of the padded input are never "
+        f"covered (frameworks silently round down to {size})"
     )
-    if hints:
-        message += "; try " + ", or ".join(hints)
-    return Arithmetic(round(exact, 4), False, size, formula, message, span, uncovered, parameters, volume)
+    return message + ("; try " + ", or ".join(hints) if hints else "")
 
 
 # -- a whole layer: rectangular sizes, groups, the PyTorch line ---------------------------------------

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from engine._checks import effective_size, pair
+from engine.arithmetic import size_formula
 from engine.errors import SpecError
 from engine.padding import PADDING_MODES
 
@@ -86,15 +87,6 @@ class LayerPlan:
 
 def _words(pair: tuple[int, int]) -> str:
     return f"{pair[0]}x{pair[1]}"
-
-
-def _number(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
-
-
-def _size_formula(n: int, k: int, s: int, p: int, d: int) -> tuple[str, float]:
-    exact = (n + 2 * p - d * (k - 1) - 1) / s + 1
-    return f"({n} + 2*{p} - {d}*({k}-1) - 1)/{s} + 1 = {_number(round(exact, 2))}", exact
 
 
 def _as_int(value: Any, what: str, index: int, name: str | None, minimum: int) -> int:
@@ -285,7 +277,7 @@ def _output_shape(index: int, name: str, kind: str, config: dict[str, Any], shap
         config.update(kernel_size=_pair_or_int(kernel), stride=_pair_or_int(stride))
         sizes = []
         for a in (0, 1):
-            formula, exact = _size_formula((h, w)[a], kernel[a], stride[a], padding[a], dilation[a])
+            formula, exact = size_formula((h, w)[a], kernel[a], stride[a], padding[a], dilation[a])
             if exact < 1:
                 span = effective_size(kernel[a], dilation[a])
                 what = f"a {_words(kernel)} kernel" + (
@@ -353,7 +345,7 @@ def _size_text(plan: LayerPlan) -> tuple[str | None, bool]:
     kernel, stride = pair(cfg["kernel_size"]), pair(cfg["stride"])
     padding, dilation = pair(cfg.get("padding", 0)), pair(cfg.get("dilation", 1))
     _, h, w = plan.input_shape
-    parts = [_size_formula((h, w)[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1)]
+    parts = [size_formula((h, w)[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1)]
     fits = all(float(exact).is_integer() for _, exact in parts)
     if parts[0][0] == parts[1][0]:
         return parts[0][0], fits

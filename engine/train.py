@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -310,14 +311,7 @@ def train_network(
     - ``on_snapshot(step, params)`` at step 0, every ``snapshot_every`` steps and at the end, with a
       copy of the weights as they would be used then (the averaged ones when ``ema_decay`` is set).
     """
-    if optimizer not in OPTIMIZERS:
-        raise EngineError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-    if schedule not in SCHEDULES:
-        raise EngineError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
-        raise EngineError("epochs and batch_size must be at least 1 and learning_rate above 0")
-    if len(images) != len(labels) or not len(images):
-        raise EngineError(f"images ({len(images)}) and labels ({len(labels)}) must be as many, and not none")
+    _check_run(optimizer, schedule, epochs, batch_size, learning_rate, len(images), len(labels))
     rng = np.random.default_rng(seed)
     step_rule = (
         Adam(network.params, weight_decay=weight_decay)
@@ -329,80 +323,122 @@ def train_network(
     images_f = images.astype(np.float32) / 255.0
     labels = np.asarray(labels, np.intp)
     steps_per_epoch = int(np.ceil(len(images) / batch_size))
-    total_steps = epochs * steps_per_epoch
-    history: list[dict] = []
+    clock = _Clock(epochs * steps_per_epoch, batch_size, progress_seconds, on_progress)
     epoch_rows: list[dict] = []
-    started = last_report = time.perf_counter()
-    step = 0
     stopped = False
 
     def snapshot() -> None:
         if on_snapshot is not None:
-            on_snapshot(step, {k: v.copy() for k, v in current().items()})
+            on_snapshot(clock.step, {k: v.copy() for k, v in current().items()})
 
     snapshot()
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(images))
-        seen = correct = 0
-        running = 0.0
+        tally = _Tally()
         for batch_step in range(steps_per_epoch):
             if should_stop is not None and should_stop():
                 stopped = True
                 break
             idx = order[batch_step * batch_size : (batch_step + 1) * batch_size]
-            batch = images_f[idx]
-            if augment:
-                batch = augment_images(batch, augment, rng, elastic)
-            x = to_network_input(batch, network.input_shape, scale=1.0)
-            loss, logits, grads = _gradients(network, x, labels[idx], rng)
-            if not np.isfinite(loss) or loss > DIVERGED_LOSS:
-                raise TrainingFailed(
-                    f"the loss became {loss:.3g} at step {step + 1}: training diverged, the learning rate "
-                    f"({learning_rate:g}) is too high for this network; try a tenth of it"
-                )
-            fraction = step / total_steps
-            rate = learning_rate * (0.5 * (1 + np.cos(np.pi * fraction)) if schedule == "cosine" else 1.0)
-            step_rule.step(grads, float(rate))
+            batch = augment_images(images_f[idx], augment, rng, elastic) if augment else images_f[idx]
+            loss, logits, grads = _step(network, batch, labels[idx], rng, clock.step, learning_rate)
+            step_rule.step(grads, _rate(learning_rate, schedule, clock.step / clock.total))
             if average is not None:
                 average.update(network.params)
-            step += 1
-            seen += len(idx)
-            correct += int((logits.argmax(axis=1) == labels[idx]).sum())
-            running += loss * len(idx)
-            now = time.perf_counter()
-            point = {"step": step, "epoch": epoch, "loss": running / seen, "accuracy": correct / seen}
-            if now - last_report >= progress_seconds or batch_step == steps_per_epoch - 1 or step == 1:
-                last_report = now
-                history.append(point)
-                if on_progress is not None:
-                    elapsed = now - started
-                    on_progress(
-                        {
-                            **point,
-                            "steps": total_steps,
-                            "examples_per_second": step * batch_size / elapsed if elapsed > 0 else 0.0,
-                            "eta_seconds": elapsed / step * (total_steps - step),
-                        }
-                    )
-            if snapshot_every and step % snapshot_every == 0 and step < total_steps:
+            tally.add(loss, logits, labels[idx])
+            clock.tick(epoch, tally, last_of_epoch=batch_step == steps_per_epoch - 1)
+            if snapshot_every and clock.step % snapshot_every == 0 and clock.step < clock.total:
                 snapshot()
         if stopped:
             break
-        row = {
-            "epoch": epoch,
-            "loss": running / max(seen, 1),
-            "accuracy": correct / max(seen, 1),
-            "val_accuracy": None,
-            "seconds": round(time.perf_counter() - started, 2),
-        }
+        row = tally.row(epoch, clock.seconds())
         if val_images is not None and len(val_images):
-            row["val_accuracy"], _ = accuracy_and_confusion(
-                Network(network.spec, current(), network.meta), val_images, np.asarray(val_labels)
-            )
+            validated = Network(network.spec, current(), network.meta)
+            row["val_accuracy"], _ = accuracy_and_confusion(validated, val_images, np.asarray(val_labels))
         epoch_rows.append(row)
         if on_epoch is not None:
             on_epoch(row)
     if average is not None:
         network.params = {k: v.copy() for k, v in average.params.items()}
     snapshot()
-    return TrainingResult(network, history, epoch_rows, stopped, time.perf_counter() - started, step)
+    return TrainingResult(network, clock.history, epoch_rows, stopped, clock.seconds(exact=True), clock.step)
+
+
+def _check_run(
+    optimizer: str, schedule: str, epochs: int, batch_size: int, learning_rate: float, images: int, labels: int
+) -> None:
+    if optimizer not in OPTIMIZERS:
+        raise EngineError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    if schedule not in SCHEDULES:
+        raise EngineError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+        raise EngineError("epochs and batch_size must be at least 1 and learning_rate above 0")
+    if images != labels or not images:
+        raise EngineError(f"images ({images}) and labels ({labels}) must be as many, and not none")
+
+
+def _step(
+    network: Network, batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator, step: int, learning_rate: float
+) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
+    """One batch forward and back: loss, logits and gradients; a diverging loss stops the run in words."""
+    x = to_network_input(batch, network.input_shape, scale=1.0)
+    loss, logits, grads = _gradients(network, x, labels, rng)
+    if not np.isfinite(loss) or loss > DIVERGED_LOSS:
+        raise TrainingFailed(
+            f"the loss became {loss:.3g} at step {step + 1}: training diverged, the learning rate "
+            f"({learning_rate:g}) is too high for this network; try a tenth of it"
+        )
+    return loss, logits, grads
+
+
+def _rate(learning_rate: float, schedule: str, fraction: float) -> float:
+    """The learning rate a fraction of the way through the run: constant, or cosine-annealed."""
+    return float(learning_rate * (0.5 * (1 + np.cos(np.pi * fraction)) if schedule == "cosine" else 1.0))
+
+
+@dataclass
+class _Tally:
+    """An epoch's running loss and accuracy."""
+
+    seen: int = 0
+    correct: int = 0
+    loss_sum: float = 0.0
+
+    def add(self, loss: float, logits: np.ndarray, labels: np.ndarray) -> None:
+        self.seen += len(labels)
+        self.correct += int((logits.argmax(axis=1) == labels).sum())
+        self.loss_sum += loss * len(labels)
+
+    def point(self) -> dict[str, float]:
+        return {"loss": self.loss_sum / max(self.seen, 1), "accuracy": self.correct / max(self.seen, 1)}
+
+    def row(self, epoch: int, seconds: float) -> dict[str, Any]:
+        return {"epoch": epoch, **self.point(), "val_accuracy": None, "seconds": seconds}
+
+
+class _Clock:
+    """Counts steps and reports progress at least every ``every`` seconds (and at each epoch's end)."""
+
+    def __init__(self, total: int, batch_size: int, every: float, on_progress: Callable[[dict], None] | None) -> None:
+        self.total, self.batch_size, self.every, self.on_progress = total, batch_size, every, on_progress
+        self.step = 0
+        self.history: list[dict] = []
+        self.started = self.last_report = time.perf_counter()
+
+    def seconds(self, exact: bool = False) -> float:
+        elapsed = time.perf_counter() - self.started
+        return elapsed if exact else round(elapsed, 2)
+
+    def tick(self, epoch: int, tally: _Tally, last_of_epoch: bool) -> None:
+        self.step += 1
+        now = time.perf_counter()
+        if not (now - self.last_report >= self.every or last_of_epoch or self.step == 1):
+            return
+        self.last_report = now
+        point = {"step": self.step, "epoch": epoch, **tally.point()}
+        self.history.append(point)
+        if self.on_progress is not None:
+            elapsed = now - self.started
+            speed = self.step * self.batch_size / elapsed if elapsed > 0 else 0.0
+            eta = elapsed / self.step * (self.total - self.step)
+            self.on_progress({**point, "steps": self.total, "examples_per_second": speed, "eta_seconds": eta})
