@@ -154,6 +154,25 @@ def _architecture(args: argparse.Namespace, recipe_name: str) -> dict:
         raise ValueError(f"{choice} is not JSON: {error}") from None
 
 
+def _console_progress(epochs: int):
+    """A progress line rewritten in place on stderr, and a line per finished epoch."""
+
+    def report(p: dict) -> None:
+        print(
+            f"\repoch {p['epoch']}/{epochs}  step {p['step']}/{p['steps']}  loss {p['loss']:.4f}  "
+            f"acc {p['accuracy']:.2%}  {p['examples_per_second']:.0f} img/s  eta {p['eta_seconds']:.0f} s ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def epoch_done(row: dict) -> None:
+        val = f"  val acc {row['val_accuracy']:.2%}" if row["val_accuracy"] is not None else ""
+        print(f"{val}  ({row['seconds']:.0f} s)", file=sys.stderr)
+
+    return report, epoch_done
+
+
 def _train(args: argparse.Namespace) -> int:
     from engine.network import build_network
     from engine.train import RECIPES, accuracy_and_confusion, train_network
@@ -171,19 +190,7 @@ def _train(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
 
-    def report(p: dict) -> None:
-        print(
-            f"\repoch {p['epoch']}/{recipe['epochs']}  step {p['step']}/{p['steps']}  loss {p['loss']:.4f}  "
-            f"acc {p['accuracy']:.2%}  {p['examples_per_second']:.0f} img/s  eta {p['eta_seconds']:.0f} s ",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def epoch_done(row: dict) -> None:
-        val = f"  val acc {row['val_accuracy']:.2%}" if row["val_accuracy"] is not None else ""
-        print(f"{val}  ({row['seconds']:.0f} s)", file=sys.stderr)
-
+    report, epoch_done = _console_progress(recipe["epochs"])
     result = train_network(
         network,
         images,

@@ -89,7 +89,7 @@ def _words(pair: tuple[int, int]) -> str:
     return f"{pair[0]}x{pair[1]}"
 
 
-def _as_int(value: Any, what: str, index: int, name: str | None, minimum: int) -> int:
+def _as_int(value: Any, what: str, index: int | None, name: str | None, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise SpecError(f"{what} must be a whole number, got {_short(value)}", index=index, name=name)
     if not minimum <= value <= MAX_SIZE:
@@ -97,7 +97,7 @@ def _as_int(value: Any, what: str, index: int, name: str | None, minimum: int) -
     return int(value)
 
 
-def _as_pair(value: Any, what: str, index: int, name: str | None, minimum: int) -> tuple[int, int]:
+def _as_pair(value: Any, what: str, index: int | None, name: str | None, minimum: int) -> tuple[int, int]:
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != 2:
             raise SpecError(f"{what} must be an int or [height, width], got {_short(value)}", index=index, name=name)
@@ -147,25 +147,7 @@ def plan_network(spec: Mapping[str, Any], into: list[LayerPlan] | None = None) -
     Nothing is allocated, so a spec with a billion parameters costs nothing to refuse. ``into``, if
     given, receives each layer's plan as it is worked out, so a caller keeps the layers before a bad one.
     """
-    if not isinstance(spec, Mapping):
-        raise SpecError(f"a network spec is an object with input, classes and layers; got {_short(spec)}")
-    unknown = sorted(set(spec) - {"input", "classes", "layers"})
-    if unknown:
-        raise SpecError(f"unknown spec field {unknown[0]!r}; a spec has input, classes and layers")
-    for key in ("input", "classes", "layers"):
-        if key not in spec:
-            raise SpecError(f"the spec needs {key!r}")
-    raw_input = spec["input"]
-    if not isinstance(raw_input, Sequence) or isinstance(raw_input, str) or len(raw_input) != 3:
-        raise SpecError(f"input must be [channels, height, width], got {_short(raw_input)}")
-    shape: tuple[int, ...] = tuple(_as_int(v, "input", None, None, 1) for v in raw_input)  # type: ignore[arg-type]
-    classes = spec["classes"]
-    if isinstance(classes, bool) or not isinstance(classes, int) or not 2 <= classes <= MAX_SIZE:
-        raise SpecError(f"classes must be a whole number of at least 2, got {_short(classes)}")
-    layers = spec["layers"]
-    if not isinstance(layers, Sequence) or isinstance(layers, str) or not layers:
-        raise SpecError("layers must be a non-empty list")
-
+    shape, classes, layers = _check_top_level(spec)
     plans: list[LayerPlan] = [] if into is None else into
     counters: dict[str, int] = {}
     names: set[str] = set()
@@ -176,19 +158,7 @@ def plan_network(spec: Mapping[str, Any], into: list[LayerPlan] | None = None) -
         kind = raw["type"]
         if kind not in LAYER_TYPES:
             raise SpecError(f"unknown layer type {_short(kind)}; types are {', '.join(LAYER_TYPES)}", index=index)
-        name = None
-        if kind in NAMED_TYPES:
-            prefix = NAME_PREFIX[kind]
-            counters[prefix] = counters.get(prefix, 0) + 1
-            name = raw.get("name", f"{prefix}{counters[prefix]}")
-            if not isinstance(name, str) or not name.isidentifier() or len(name) > 32 or name == "input":
-                raise SpecError(
-                    f"a layer name is a word of letters, digits and _ (at most 32, not 'input'), got {_short(name)}",
-                    index=index,
-                )
-            if name in names:
-                raise SpecError(f"the name {name!r} is used twice", index=index, name=name)
-            names.add(name)
+        name = _layer_name(index, raw, counters, names) if kind in NAMED_TYPES else None
         config = _fill_fields(index, raw, name or kind)
         output = _output_shape(index, name or kind, kind, config, shape)
         if name is not None:
@@ -209,6 +179,45 @@ def plan_network(spec: Mapping[str, Any], into: list[LayerPlan] | None = None) -
             name=last.owner if last.named else last.type,
         )
     return plans
+
+
+def _check_top_level(spec: Any) -> tuple[tuple[int, ...], int, Sequence[Any]]:
+    """A spec's input shape, class count and layer list, each checked."""
+    if not isinstance(spec, Mapping):
+        raise SpecError(f"a network spec is an object with input, classes and layers; got {_short(spec)}")
+    unknown = sorted(set(spec) - {"input", "classes", "layers"})
+    if unknown:
+        raise SpecError(f"unknown spec field {unknown[0]!r}; a spec has input, classes and layers")
+    for key in ("input", "classes", "layers"):
+        if key not in spec:
+            raise SpecError(f"the spec needs {key!r}")
+    raw_input = spec["input"]
+    if not isinstance(raw_input, Sequence) or isinstance(raw_input, str) or len(raw_input) != 3:
+        raise SpecError(f"input must be [channels, height, width], got {_short(raw_input)}")
+    shape = tuple(_as_int(v, "input", None, None, 1) for v in raw_input)
+    classes = spec["classes"]
+    if isinstance(classes, bool) or not isinstance(classes, int) or not 2 <= classes <= MAX_SIZE:
+        raise SpecError(f"classes must be a whole number of at least 2, got {_short(classes)}")
+    layers = spec["layers"]
+    if not isinstance(layers, Sequence) or isinstance(layers, str) or not layers:
+        raise SpecError("layers must be a non-empty list")
+    return shape, classes, layers
+
+
+def _layer_name(index: int, raw: Mapping[str, Any], counters: dict[str, int], names: set[str]) -> str:
+    """A named layer's name: the spec's, or its kind's prefix numbered (conv1, pool2, fc3); unique."""
+    prefix = NAME_PREFIX[raw["type"]]
+    counters[prefix] = counters.get(prefix, 0) + 1
+    name = raw.get("name", f"{prefix}{counters[prefix]}")
+    if not isinstance(name, str) or not name.isidentifier() or len(name) > 32 or name == "input":
+        raise SpecError(
+            f"a layer name is a word of letters, digits and _ (at most 32, not 'input'), got {_short(name)}",
+            index=index,
+        )
+    if name in names:
+        raise SpecError(f"the name {name!r} is used twice", index=index, name=name)
+    names.add(name)
+    return name
 
 
 @dataclass(frozen=True)
@@ -248,44 +257,7 @@ def _output_shape(index: int, name: str, kind: str, config: dict[str, Any], shap
                 index=index,
                 name=name,
             )
-        c, h, w = shape
-        kernel = _as_pair(config["kernel_size"], "kernel_size", index, name, 1)
-        stride = _as_pair(config["stride"] if config["stride"] is not None else list(kernel), "stride", index, name, 1)
-        padding, dilation = (0, 0), (1, 1)
-        channels = c
-        if kind == "conv":
-            channels = _as_int(config["filters"], "filters", index, name, 1)
-            padding = _as_pair(config["padding"], "padding", index, name, 0)
-            dilation = _as_pair(config["dilation"], "dilation", index, name, 1)
-            mode = config["padding_mode"]
-            if mode not in PADDING_MODES:
-                raise SpecError(
-                    f"padding_mode must be one of {', '.join(PADDING_MODES)}, got {_short(mode)}",
-                    index=index,
-                    name=name,
-                )
-            for axis, n, p in (("height", h, padding[0]), ("width", w, padding[1])):
-                if mode == "reflect" and p >= n:
-                    raise SpecError(
-                        f"reflect padding {p} needs an input {axis} above {p}, got {n}", index=index, name=name
-                    )
-                if mode == "circular" and p > n:
-                    raise SpecError(
-                        f"circular padding {p} needs an input {axis} of at least {p}, got {n}", index=index, name=name
-                    )
-            config.update(filters=channels, padding=_pair_or_int(padding), dilation=_pair_or_int(dilation))
-        config.update(kernel_size=_pair_or_int(kernel), stride=_pair_or_int(stride))
-        sizes = []
-        for a in (0, 1):
-            formula, exact = size_formula((h, w)[a], kernel[a], stride[a], padding[a], dilation[a])
-            if exact < 1:
-                span = effective_size(kernel[a], dilation[a])
-                what = f"a {_words(kernel)} kernel" + (
-                    f" (spanning {span} with dilation {dilation[a]})" if span > kernel[a] else ""
-                )
-                raise SpecError(f"{what} does not fit a {h}x{w} input: {formula}", index=index, name=name)
-            sizes.append(int(exact // 1))
-        return (channels, sizes[0], sizes[1])
+        return _window_output(index, name, kind, config, shape)
     if kind == "flatten":
         if flat:
             raise SpecError("the input is already flat", index=index, name=name)
@@ -305,6 +277,48 @@ def _output_shape(index: int, name: str, kind: str, config: dict[str, Any], shap
             raise SpecError(f"rate must be a number in [0, 1), got {_short(rate)}", index=index, name=name)
         config["rate"] = float(rate)
     return shape  # activations and dropout keep the shape
+
+
+def _window_output(
+    index: int, name: str, kind: str, config: dict[str, Any], shape: tuple[int, ...]
+) -> tuple[int, int, int]:
+    """A conv or pooling layer's output volume: its window's fields checked and normalised in ``config``."""
+    c, h, w = shape
+    kernel = _as_pair(config["kernel_size"], "kernel_size", index, name, 1)
+    stride = _as_pair(config["stride"] if config["stride"] is not None else list(kernel), "stride", index, name, 1)
+    padding, dilation, channels = (0, 0), (1, 1), c
+    if kind == "conv":
+        channels = _as_int(config["filters"], "filters", index, name, 1)
+        padding = _as_pair(config["padding"], "padding", index, name, 0)
+        dilation = _as_pair(config["dilation"], "dilation", index, name, 1)
+        _check_padding_mode(index, name, config["padding_mode"], (h, w), padding)
+        config.update(filters=channels, padding=_pair_or_int(padding), dilation=_pair_or_int(dilation))
+    config.update(kernel_size=_pair_or_int(kernel), stride=_pair_or_int(stride))
+    sizes = []
+    for a in (0, 1):
+        formula, exact = size_formula((h, w)[a], kernel[a], stride[a], padding[a], dilation[a])
+        if exact < 1:
+            span = effective_size(kernel[a], dilation[a])
+            what = f"a {_words(kernel)} kernel" + (
+                f" (spanning {span} with dilation {dilation[a]})" if span > kernel[a] else ""
+            )
+            raise SpecError(f"{what} does not fit a {h}x{w} input: {formula}", index=index, name=name)
+        sizes.append(int(exact // 1))
+    return (channels, sizes[0], sizes[1])
+
+
+def _check_padding_mode(index: int, name: str, mode: Any, size: tuple[int, int], padding: tuple[int, int]) -> None:
+    if mode not in PADDING_MODES:
+        raise SpecError(
+            f"padding_mode must be one of {', '.join(PADDING_MODES)}, got {_short(mode)}", index=index, name=name
+        )
+    for axis, n, p in (("height", size[0], padding[0]), ("width", size[1], padding[1])):
+        if mode == "reflect" and p >= n:
+            raise SpecError(f"reflect padding {p} needs an input {axis} above {p}, got {n}", index=index, name=name)
+        if mode == "circular" and p > n:
+            raise SpecError(
+                f"circular padding {p} needs an input {axis} of at least {p}, got {n}", index=index, name=name
+            )
 
 
 def parameter_shapes(plan: LayerPlan) -> dict[str, tuple[int, ...]]:
