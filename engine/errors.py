@@ -6,6 +6,8 @@ to HTTP 422 in one place.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class EngineError(ValueError):
     """An argument the engine cannot work with: the message says what was wrong and what is allowed."""
@@ -21,7 +23,7 @@ class SpecError(EngineError):
         self.name = name
         self.reason = message
 
-    def layer(self) -> dict | None:
+    def layer(self) -> dict[str, Any] | None:
         """The layer at fault as plain data: its spec index, its 1-based number, its name and the reason."""
         if self.index is None:
             return None

@@ -49,7 +49,7 @@ def _onehot(network: Network, n: int, target: int) -> np.ndarray:
 
 def saliency(network: Network, x: np.ndarray, target: int) -> np.ndarray:
     """``d logit_target / d x``, shaped like ``x``."""
-    return network.input_gradient(_one(network, x)[None], target)[0]
+    return np.asarray(network.input_gradient(_one(network, x)[None], target)[0])
 
 
 def smoothgrad(
@@ -63,7 +63,7 @@ def smoothgrad(
     spread = float(x.max() - x.min()) or 1.0
     rng = np.random.default_rng(seed)
     noisy = x[None] + rng.normal(0.0, noise * spread, (samples, *x.shape)).astype(np.float32)
-    return network.input_gradient(noisy, target).mean(axis=0)
+    return np.asarray(network.input_gradient(noisy, target).mean(axis=0))
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def upsample(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
     top = grid[y0][:, x0] * (1 - fx) + grid[y0][:, x1] * fx
     bottom = grid[y1][:, x0] * (1 - fx) + grid[y1][:, x1] * fx
-    return top * (1 - fy) + bottom * fy
+    return np.asarray(top * (1 - fy) + bottom * fy)
 
 
 @dataclass(frozen=True)

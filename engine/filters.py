@@ -36,7 +36,7 @@ _UNSHARP_5 = -_BINOMIAL_5.copy()
 _UNSHARP_5[2, 2] = 2 * 256 - 36
 
 
-def _rows(a) -> tuple[tuple[int, ...], ...]:
+def _rows(a: np.ndarray | list[list[int]]) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(int(v) for v in row) for row in np.asarray(a))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from engine.errors import EngineError
@@ -15,7 +17,7 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) ->
             f"got x {x.shape} and weight {weight.shape}"
         )
     y = x @ weight.T
-    return y if bias is None else y + bias
+    return np.asarray(y if bias is None else y + bias)
 
 
 def linear_backward(
@@ -27,7 +29,7 @@ def linear_backward(
 
 def relu(x: np.ndarray) -> np.ndarray:
     """``max(x, 0)`` elementwise."""
-    return np.maximum(x, 0)
+    return np.asarray(np.maximum(x, 0))
 
 
 def relu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -39,13 +41,13 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """``exp(z_i) / sum_j exp(z_j)``, shifted by the maximum so large logits cannot overflow."""
     shifted = logits - logits.max(axis=axis, keepdims=True)
     e = np.exp(shifted)
-    return e / e.sum(axis=axis, keepdims=True)
+    return np.asarray(e / e.sum(axis=axis, keepdims=True))
 
 
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """``z_i - log sum_j exp(z_j)``, computed stably."""
     shifted = logits - logits.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    return np.asarray(shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True)))
 
 
 def _check_labels(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -73,12 +75,12 @@ def cross_entropy_backward(logits: np.ndarray, labels: np.ndarray) -> np.ndarray
 
 def tanh(x: np.ndarray) -> np.ndarray:
     """``tanh(x)`` elementwise, squashing to (-1, 1)."""
-    return np.tanh(x)
+    return np.asarray(np.tanh(x))
 
 
 def tanh_backward(grad_out: np.ndarray, y: np.ndarray) -> np.ndarray:
     """From the output ``y = tanh(x)``: ``dy/dx = 1 - y^2``."""
-    return grad_out * (1 - y * y)
+    return np.asarray(grad_out * (1 - y * y))
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -88,12 +90,14 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 def sigmoid_backward(grad_out: np.ndarray, y: np.ndarray) -> np.ndarray:
     """From the output ``y = sigmoid(x)``: ``dy/dx = y (1 - y)``."""
-    return grad_out * y * (1 - y)
+    return np.asarray(grad_out * y * (1 - y))
 
 
-def dropout_mask(shape: tuple[int, ...], rate: float, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
+def dropout_mask(
+    shape: tuple[int, ...], rate: float, rng: np.random.Generator, dtype: type[np.floating[Any]] = np.float32
+) -> np.ndarray:
     """Inverted dropout: each unit is kept with probability ``1 - rate`` and scaled by ``1 / (1 - rate)``,
     so that at inference the layer is the identity. Forward and backward both multiply by the mask."""
     if not 0 <= rate < 1:
         raise EngineError(f"dropout rate must be in [0, 1), got {rate}")
-    return (rng.random(shape) >= rate).astype(dtype) / dtype(1 - rate)
+    return np.asarray((rng.random(shape) >= rate).astype(dtype) / dtype(1 - rate))

@@ -31,7 +31,7 @@ class UnitSummary:
 def summarise(network: Network, x: np.ndarray) -> dict[str, UnitSummary]:
     """Every named layer's summary from one pass per batch: what the unit cards need, cached once."""
     names = network.layer_names
-    parts: dict[str, tuple[list, list]] = {name: ([], []) for name in names}
+    parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {name: ([], []) for name in names}
     chunk = batch_within(kept_bytes(network.plans), PASS_BYTES, 256)
     for start in range(0, len(x), chunk):
         acts = network.activations(x[start : start + chunk])
@@ -77,7 +77,7 @@ def _blur(x: np.ndarray) -> np.ndarray:
     """A light 3x3 binomial blur of (C, H, W), edges replicated: keeps the image from turning to noise."""
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode="edge")
     rows = padded[:, :-2] + 2 * padded[:, 1:-1] + padded[:, 2:]
-    return (rows[:, :, :-2] + 2 * rows[:, :, 1:-1] + rows[:, :, 2:]) / 16
+    return np.asarray((rows[:, :, :-2] + 2 * rows[:, :, 1:-1] + rows[:, :, 2:]) / 16)
 
 
 def synthetic_input(
@@ -168,7 +168,7 @@ class Embedding:
     explained: np.ndarray  # the share of variance along each axis
 
     def place(self, features: np.ndarray) -> np.ndarray:
-        return (features - self.mean) @ self.axes.T
+        return np.asarray((features - self.mean) @ self.axes.T)
 
 
 def pca_embedding(features: np.ndarray) -> Embedding:

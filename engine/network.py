@@ -138,7 +138,7 @@ def _layer_backward(
     if kind == "flatten":
         return grad.reshape(cache)
     if kind == "relu":
-        return grad * (cache > 0)
+        return np.asarray(grad * (cache > 0))
     if kind == "tanh":
         return tanh_backward(grad, cache)
     if kind == "sigmoid":
@@ -227,7 +227,8 @@ class Network:
                     out[plan.owner] = x
             return out
 
-        return in_slices(run, x, min_batch=len(x) + 1)[0]
+        activations: dict[str, np.ndarray] = in_slices(run, x, min_batch=len(x) + 1)[0]
+        return activations
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
         for plan in self.plans:
@@ -263,8 +264,8 @@ class Network:
         return x, caches
 
     def _backward(
-        self, grad: np.ndarray, caches: list[Any], need_input_grad: bool, at_layers: dict | None = None
-    ) -> tuple[np.ndarray, dict]:
+        self, grad: np.ndarray, caches: list[Any], need_input_grad: bool, at_layers: dict[str, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Back through every layer; ``at_layers``, if given, receives the gradient with respect to each
         named layer's reported output (what :meth:`activations` gives), as Grad-CAM needs."""
         grads: dict[str, np.ndarray] = {}
@@ -298,7 +299,10 @@ class Network:
         labels = np.asarray(labels)
         cores = available_cores()
         if len(x) < PARALLEL_MIN_TRAIN_BATCH or cores == 1:
-            return in_slices(self._loss_and_gradients, x, [labels], [dropout_rng], min_batch=len(x) + 1)[0]
+            whole: tuple[float, np.ndarray, dict[str, np.ndarray]] = in_slices(
+                self._loss_and_gradients, x, [labels], [dropout_rng], min_batch=len(x) + 1
+            )[0]
+            return whole
         rngs = dropout_rng.spawn(cores) if dropout_rng is not None else [None] * cores
         slices = [labels[a:b] for a, b in slice_bounds(len(x), cores)]
         parts = in_slices(self._loss_and_gradients, x, slices, rngs, min_batch=PARALLEL_MIN_TRAIN_BATCH)
@@ -331,7 +335,10 @@ class Network:
         return self.backward_to_input(x, seed)[1]
 
     def backward_to_input(
-        self, x: np.ndarray, seed: Callable[[np.ndarray], np.ndarray] | np.ndarray, at_layers: dict | None = None
+        self,
+        x: np.ndarray,
+        seed: Callable[[np.ndarray], np.ndarray] | np.ndarray,
+        at_layers: dict[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The logits (N, classes) and ``d (sum of seed * logits) / d x``: any gradient of the logits (a
         one-hot, a loss's) carried back to the input. ``seed`` is an (N, classes) array, or a function of

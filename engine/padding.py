@@ -97,7 +97,7 @@ def _valid_taps(size: int, kernel: int, stride: int, padding: int, dilation: int
     # first padded-frame coordinate of each window, shifted back to input coordinates
     starts = np.arange(n_out) * stride - padding
     taps = starts[:, None] + np.arange(kernel)[None, :] * dilation
-    return ((taps >= 0) & (taps < size)).sum(axis=1)
+    return np.asarray(((taps >= 0) & (taps < size)).sum(axis=1))
 
 
 def partial_conv_ratio(spatial: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:

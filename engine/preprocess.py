@@ -47,7 +47,7 @@ def _fit_box(ink: np.ndarray) -> np.ndarray:
     scale = BOX / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL wants (width, height)
     resized = Image.fromarray(ink.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
-    return np.clip(np.asarray(resized), 0.0, 1.0)  # Lanczos rings slightly below 0 and above 1
+    return np.asarray(np.clip(np.asarray(resized), 0.0, 1.0))  # Lanczos rings slightly below 0 and above 1
 
 
 def _centre_by_mass(digit: np.ndarray) -> np.ndarray:
@@ -72,7 +72,7 @@ def _gray(image: np.ndarray) -> np.ndarray:
         raise EngineError(f"image must be a 2-D grayscale array of at least 2x2, got shape {image.shape}")
     if not np.isfinite(image).all():
         raise EngineError("image values must be finite numbers 0..255")
-    return np.clip(image, 0, 255) / 255.0
+    return np.asarray(np.clip(image, 0, 255) / 255.0)
 
 
 def preprocess_digit(image: np.ndarray) -> DigitFrame:
@@ -126,7 +126,7 @@ def fit_frame(frame: np.ndarray, input_shape: tuple[int, int, int]) -> np.ndarra
     the same picture in every channel (as :func:`engine.datasets.to_network_input` fits data sets)."""
     from engine.datasets import to_network_input
 
-    return to_network_input(np.asarray(frame, np.float32)[None], input_shape, scale=1.0)[0]
+    return np.asarray(to_network_input(np.asarray(frame, np.float32)[None], input_shape, scale=1.0)[0])
 
 
 def frame_for(

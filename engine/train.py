@@ -25,7 +25,7 @@ from engine.network import Network
 def _gaussian_kernel(sigma: float) -> np.ndarray:
     radius = int(3 * sigma)
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    return (taps / taps.sum()).astype(np.float32)
+    return np.asarray((taps / taps.sum()).astype(np.float32))
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int, int], sigma: float) -> np.ndarray:
@@ -73,16 +73,17 @@ def random_warp(
     fy, fx = (src_y - y0).astype(np.float32), (src_x - x0).astype(np.float32)
     batch = np.arange(b)[:, None, None]
 
-    def sample(yi, xi):
+    def sample(yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
         inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
-        return images[batch, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)] * inside
+        return np.asarray(images[batch, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)] * inside)
 
-    return (
+    warped = (
         sample(y0, x0) * (1 - fy) * (1 - fx)
         + sample(y0, x0 + 1) * (1 - fy) * fx
         + sample(y0 + 1, x0) * fy * (1 - fx)
         + sample(y0 + 1, x0 + 1) * fy * fx
-    ).astype(np.float32)
+    )
+    return np.asarray(warped, dtype=np.float32)
 
 
 @dataclass
@@ -145,7 +146,7 @@ def random_shift_flip(images: np.ndarray, rng: np.random.Generator, *, shift: in
     cols = offsets[1][:, None] + np.arange(w)[None]
     flip = np.asarray(rng.random(b) < 0.5)
     cols = np.where(flip[:, None], cols[:, ::-1], cols)
-    return padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return np.asarray(padded[np.arange(b)[:, None, None], rows[:, :, None], cols[:, None, :]])
 
 
 AUGMENTATIONS = ("digits", "fashion")
@@ -186,7 +187,7 @@ SCHEDULES = ("cosine", "constant")
 
 
 # The recipes of the shipped models; `convscope train` falls back to them for unset options.
-RECIPES: dict[str, dict] = {
+RECIPES: dict[str, dict[str, Any]] = {
     "digits": {
         "epochs": 150,
         "batch_size": 64,
@@ -251,8 +252,8 @@ class TrainingResult:
     whether ``should_stop`` ended the run early."""
 
     network: Network
-    history: list[dict]
-    epochs: list[dict]
+    history: list[dict[str, Any]]
+    epochs: list[dict[str, Any]]
     stopped: bool
     seconds: float
     steps: int
@@ -294,8 +295,8 @@ def train_network(
     seed: int = 0,
     val_images: np.ndarray | None = None,
     val_labels: np.ndarray | None = None,
-    on_progress: Callable[[dict], None] | None = None,
-    on_epoch: Callable[[dict], None] | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     snapshot_every: int | None = None,
     on_snapshot: Callable[[int, dict[str, np.ndarray]], None] | None = None,
@@ -319,12 +320,16 @@ def train_network(
         else SGD(network.params, momentum=momentum, weight_decay=weight_decay)
     )
     average = WeightAverage(network.params, decay=ema_decay) if ema_decay else None
-    current = (lambda: average.params) if average else (lambda: network.params)
+
+    def current() -> dict[str, np.ndarray]:
+        """The weights as they would be used now: the averaged ones when ``ema_decay`` is set."""
+        return average.params if average is not None else network.params
+
     images_f = images.astype(np.float32) / 255.0
     labels = np.asarray(labels, np.intp)
     steps_per_epoch = int(np.ceil(len(images) / batch_size))
     clock = _Clock(epochs * steps_per_epoch, batch_size, progress_seconds, on_progress)
-    epoch_rows: list[dict] = []
+    epoch_rows: list[dict[str, Any]] = []
     stopped = False
 
     def snapshot() -> None:
@@ -419,10 +424,12 @@ class _Tally:
 class _Clock:
     """Counts steps and reports progress at least every ``every`` seconds (and at each epoch's end)."""
 
-    def __init__(self, total: int, batch_size: int, every: float, on_progress: Callable[[dict], None] | None) -> None:
+    def __init__(
+        self, total: int, batch_size: int, every: float, on_progress: Callable[[dict[str, Any]], None] | None
+    ) -> None:
         self.total, self.batch_size, self.every, self.on_progress = total, batch_size, every, on_progress
         self.step = 0
-        self.history: list[dict] = []
+        self.history: list[dict[str, Any]] = []
         self.started = self.last_report = time.perf_counter()
 
     def seconds(self, exact: bool = False) -> float:
