@@ -8,7 +8,7 @@ import { cssColor, diverging, scaleFor, sequential } from "./colors.js";
 import { extent, legend, outlineCells, paintGrid } from "./draw.js";
 import { setupExplain } from "./explain.js";
 import { setupLearned } from "./learned.js";
-import { ACTIVATIONS, geometry, receptiveField, weightedSum, windowOf } from "./network.js";
+import { ACTIVATIONS, geometry, inputField, weightedSum, windowOf, windowSpan } from "./network.js";
 import { buildNetworkView, linkNetworkView, paintNetworkView } from "./network-view-draw.js";
 import { Sketchpad } from "./sketchpad.js";
 import { gallery, probabilityBars } from "./train-draw.js";
@@ -390,7 +390,7 @@ function highlight({ view, channel, row, col }) {
   const { layer } = view;
   restoreHighlights();
 
-  const field = receptiveField(state.layers, layer.name, row, col, "input");
+  const field = inputField(layer, row, col);
   outlineCells(el.downsampled, state.inputImage, ...field);
   mirrorInput();
   const tile = view.tiles[channel];
@@ -398,7 +398,7 @@ function highlight({ view, channel, row, col }) {
   outlineCells(tile.canvas, tile.image, row, col, row + 1, col + 1, "#22d3ee", 1);
   tile.canvas.classList.add("focused");
 
-  const span = layer.from === "input" ? field : receptiveField(state.layers, layer.name, row, col, layer.from);
+  const span = layer.from === "input" ? field : windowSpan(layer, row, col);
   // a convolution looks through every channel of the layer before; pooling only through its own
   const channels = layer.from === "input" ? [0] : layer.kind === "conv" ? state.views[layer.from].tiles.map((_, c) => c) : [channel];
   if (layer.from !== "input") {

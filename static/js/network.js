@@ -7,7 +7,8 @@ const pair = (v, fallback) => (v === undefined || v === null ? [fallback, fallba
 
 /**
  * The named layers in order, each with its kind (conv, pool, fc), window (k), stride (s), padding (p),
- * dilation (d), padding mode, activation, the layer it reads (from) and its output shape.
+ * dilation (d), padding mode, activation, the layer it reads (from), its output shape, and its receptive
+ * field on the input as the API works it out (size, step between neighbouring units, first unit's start).
  */
 export function geometry(layers) {
   const named = layers.filter((l) => l.type !== "input");
@@ -28,30 +29,31 @@ export function geometry(layers) {
       from: i === 0 ? "input" : named[i - 1].name,
       inputShape: layer.input_shape,
       shape: layer.output_shape,
+      field: { size: layer.receptive_field, step: layer.receptive_step, start: layer.receptive_start },
     };
   });
 }
 
 /**
- * Cells [r0, c0, r1, c1) (end exclusive, possibly reaching into the padding) of layer `target`
- * that unit (row, col) of layer `name` depends on. One layer back, a span [a, b) becomes
- * [a*S - P, (b-1)*S - P + D(K-1) + 1).
+ * Cells [r0, c0, r1, c1) of the input (end exclusive, possibly reaching into the padding) that unit
+ * (row, col) of `layer` depends on: the API's receptive field, moved `step` cells per unit.
  */
-export function receptiveField(layers, name, row, col, target = "input") {
-  let span = [row, col, row + 1, col + 1];
-  let layer = layers.find((l) => l.name === name);
-  while (layer && layer.kind !== "fc") {
-    const { k, s, p, d } = layer;
-    span = [
-      span[0] * s[0] - p[0],
-      span[1] * s[1] - p[1],
-      (span[2] - 1) * s[0] - p[0] + d[0] * (k[0] - 1) + 1,
-      (span[3] - 1) * s[1] - p[1] + d[1] * (k[1] - 1) + 1,
-    ];
-    if (layer.from === target) return span;
-    layer = layers.find((l) => l.name === layer.from);
-  }
-  throw new Error(`${target} does not come before ${name} through convolutions and pooling`);
+export function inputField(layer, row, col) {
+  const { size, step, start } = layer.field;
+  const r0 = start[0] + row * step[0];
+  const c0 = start[1] + col * step[1];
+  return [r0, c0, r0 + size[0], c0 + size[1]];
+}
+
+/**
+ * Cells [r0, c0, r1, c1) of the layer before that unit (row, col) of a conv or pooling `layer` reads:
+ * [i*S - P, i*S - P + D(K-1) + 1) along each axis.
+ */
+export function windowSpan(layer, row, col) {
+  const { k, s, p, d } = layer;
+  const r0 = row * s[0] - p[0];
+  const c0 = col * s[1] - p[1];
+  return [r0, c0, r0 + d[0] * (k[0] - 1) + 1, c0 + d[1] * (k[1] - 1) + 1];
 }
 
 /**

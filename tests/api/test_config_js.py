@@ -1,4 +1,5 @@
-"""The front end's shared values (static/js/config.js) are the server's: one source of truth."""
+"""The front end's shared values (static/js/config.js) are the server's: one source of truth. (The
+JavaScript arithmetic itself is checked against the engine in Chromium: tests/browser/test_js_matches_engine.py.)"""
 
 import json
 from pathlib import Path
@@ -27,9 +28,3 @@ def test_config_js_holds_the_servers_values():
         "lecturePool": LECTURE_POOL_INPUT,
         "maxBodyBytes": defaults.max_body_bytes,
     }
-
-
-def test_the_output_size_formula_is_written_once_in_javascript():
-    scripts = Path(CONFIG_JS).parent
-    writers = [p.name for p in scripts.glob("*.js") if "2 * padding - dilation" in p.read_text()]
-    assert writers == ["kernels.js"]
