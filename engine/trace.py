@@ -99,6 +99,36 @@ def trace_conv_transpose2d(
 
 
 @dataclass(frozen=True)
+class DirectTrace:
+    """A transposed convolution written as a direct one: ``input`` is x with S - 1 zeros between its cells
+    and ``padding`` = D(F-1) - P zeros around them, read by ``kernel`` (the kernel turned 180°) at stride 1
+    and dilation D; ``trace`` is that convolution cell by cell (its output equals the transposed one's)."""
+
+    input: np.ndarray
+    padding: int
+    kernel: np.ndarray
+    trace: ConvTrace
+
+
+def direct_view_of_transposed(
+    x: np.ndarray, kernel: np.ndarray, bias: float = 0.0, stride: int = 1, padding: int = 0, dilation: int = 1
+) -> DirectTrace | None:
+    """The direct view of :func:`trace_conv_transpose2d`'s layer, or None when P > D(F-1) (the view would
+    need negative padding, a crop)."""
+    if x.ndim != 2 or kernel.ndim != 2:
+        raise EngineError("transposed convolution takes a 2-D input and a 2-D kernel here")
+    q = dilation * (kernel.shape[0] - 1) - padding
+    if q < 0 or dilation * (kernel.shape[1] - 1) - padding < 0:
+        return None
+    h, w = (x.shape[0] - 1) * stride + 1, (x.shape[1] - 1) * stride + 1
+    inserted = np.zeros((h + 2 * q, w + 2 * q), dtype=np.float64)
+    inserted[q : q + h : stride, q : q + w : stride] = x
+    flipped = kernel[::-1, ::-1]
+    trace = trace_conv2d(inserted[None], flipped[None], bias, 1, 0, dilation)
+    return DirectTrace(inserted, q, flipped, trace)
+
+
+@dataclass(frozen=True)
 class PoolTrace:
     """``output`` (OH, OW); per output cell: ``positions`` (OH, OW, K*K, 2), ``values`` (OH, OW, K*K) and,
     for max pooling, ``winners`` (OH, OW, 2): the cell the engine picked (the first maximum, as PyTorch)."""

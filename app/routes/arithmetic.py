@@ -21,7 +21,7 @@ from app.schemas import (
 )
 from engine._checks import output_size, pair
 from engine.arithmetic import explain_layer
-from engine.trace import trace_conv2d, trace_conv_transpose2d, trace_pool2d
+from engine.trace import DirectTrace, direct_view_of_transposed, trace_conv2d, trace_conv_transpose2d, trace_pool2d
 
 router = APIRouter(prefix="/api", tags=["arithmetic"])
 
@@ -120,14 +120,35 @@ def _convolve_transposed(request: ConvolveRequest) -> Response:
             }
             for i, j in _cells(request.input.shape)
         ]
+    direct = direct_view_of_transposed(
+        request.input, request.kernel, request.bias, request.stride, request.padding, request.dilation
+    )
     return json_response(
         {
             "output": trace.output,
             "output_size": list(trace.output.shape),
             "padded_input": request.input,
             "steps": steps,
+            "direct": None if direct is None else _direct(direct, request.include_steps),
         }
     )
+
+
+def _direct(direct: DirectTrace, include_steps: bool) -> dict:
+    """The transposed layer as a direct convolution over the zero-inserted input (the page's "direct" view)."""
+    trace = direct.trace
+    return {
+        "input": direct.input,
+        "padding": direct.padding,
+        "kernel": direct.kernel,
+        "output": trace.output,
+        "steps": [
+            {"output": [i, j], "positions": trace.positions[i, j], "products": trace.products[i, j], "value": v}
+            for (i, j), v in np.ndenumerate(trace.output)
+        ]
+        if include_steps
+        else [],
+    }
 
 
 @router.post("/pool", response_model=PoolResponse, summary="Pool a small grid, step by step")

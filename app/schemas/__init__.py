@@ -319,11 +319,24 @@ class ConvolveStep(BaseModel):
     value: float = Field(examples=[4.0])
 
 
+class DirectView(BaseModel):
+    """A transposed convolution written as a direct one, cell by cell."""
+
+    input: list = Field(description="the input with S - 1 zeros between cells and D(F-1) - P zeros around")
+    padding: int = Field(description="the zeros around: D(F-1) - P")
+    kernel: list = Field(description="the kernel turned 180°")
+    output: list = Field(description="equal to the transposed convolution's output")
+    steps: list[ConvolveStep]
+
+
 class ConvolveResponse(BaseModel):
     output: list = Field(description="(OH, OW), or (F, OH, OW) for several filters")
     output_size: list[int] = Field(examples=[[3, 3]])
     padded_input: list = Field(description="the input after padding, (C, H+2P, W+2P) or (H+2P, W+2P)")
     steps: list[ConvolveStep]
+    direct: DirectView | None = Field(
+        None, description="transposed: the same layer as a direct convolution (null when P > D(F-1))"
+    )
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -393,42 +393,23 @@ function directView() {
 }
 
 /**
- * A transposed convolution as a direct one: the input with S − 1 zeros inserted between cells and
- * q = D(F − 1) − P zeros around it, read by the flipped kernel at stride 1 with dilation D.
- * Returns that grid, q, and one step per output cell (null when P > D(F − 1): the padding would be negative).
+ * A transposed convolution as a direct one, from the server (its `direct` view): the input with S − 1
+ * zeros inserted between cells and q = D(F − 1) − P zeros around it, read by the flipped kernel at
+ * stride 1 with dilation D, one step per output cell (no steps when P > D(F − 1): the padding would be negative).
  */
 function directSteps() {
-  // built once per server result: stepping and drawing ask for it many times
-  if (state.direct?.result !== state.result) state.direct = { result: state.result, ...zeroInsertedConvolution() };
+  // shaped once per server result: stepping and drawing ask for it many times
+  if (state.direct?.result !== state.result) state.direct = { result: state.result, ...serverDirectView(state.result) };
   return state.direct;
 }
 
-function zeroInsertedConvolution() {
-  const { n, s, d, f, p } = state;
-  const q = d * (f - 1) - p;
-  if (q < 0) return { grid: null, q, steps: [] };
-  const side = (n - 1) * s + 1 + 2 * q;
-  const grid = Array.from({ length: side }, () => new Array(side).fill(0));
-  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) grid[q + r * s][q + c * s] = state.input[r][c];
-  const out = side - d * (f - 1);
-  const flipped = rotated(state.kernel);
-  const result = [];
-  for (let i = 0; i < out; i++) {
-    for (let j = 0; j < out; j++) {
-      const positions = [];
-      const weights = [];
-      let value = 0;
-      for (let u = 0; u < f; u++) {
-        for (let v = 0; v < f; v++) {
-          positions.push([i + u * d, j + v * d]);
-          weights.push(flipped[u][v]);
-          value += grid[i + u * d][j + v * d] * flipped[u][v];
-        }
-      }
-      result.push({ output: [i, j], positions, weights, value });
-    }
-  }
-  return { grid, q, steps: result };
+function serverDirectView(result) {
+  const { d, f, p } = state;
+  const direct = result.direct;
+  if (!direct) return { grid: null, q: d * (f - 1) - p, steps: [] };
+  const weights = direct.kernel.flat();
+  const steps = direct.steps.map((step) => ({ ...step, weights }));
+  return { grid: direct.input, q: direct.padding, steps };
 }
 
 function renderGrids() {

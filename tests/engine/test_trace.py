@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.padding import PADDING_MODES
-from engine.trace import trace_conv2d, trace_conv_transpose2d, trace_pool2d
+from engine.trace import direct_view_of_transposed, trace_conv2d, trace_conv_transpose2d, trace_pool2d
 from tests.reference import source_index
 
 LECTURE_IMAGE = np.array([[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]], float)
@@ -66,3 +66,21 @@ def test_a_transposed_convolution_is_the_sum_of_each_input_cells_scatter():
                     rebuilt[r, c] += product
     np.testing.assert_allclose(rebuilt, trace.output)
     assert trace.output.shape == ((2 - 1) * 2 - 2 + 3, (3 - 1) * 2 - 2 + 3)
+
+
+@pytest.mark.parametrize(("stride", "padding", "dilation"), [(1, 0, 1), (2, 0, 1), (2, 1, 1), (3, 2, 2), (2, 3, 1)])
+def test_the_direct_view_of_a_transposed_convolution_gives_the_same_output(stride, padding, dilation):
+    """Zero-insert S - 1 between cells, pad D(F-1) - P, read with the flipped kernel: the transposed output."""
+    rng = np.random.default_rng(stride * 10 + padding)
+    x, kernel = rng.normal(size=(3, 4)), rng.normal(size=(3, 3))
+    direct = direct_view_of_transposed(x, kernel, 0.5, stride, padding, dilation)
+    if dilation * 2 - padding < 0:
+        assert direct is None
+        return
+    assert direct is not None and direct.padding == dilation * 2 - padding
+    np.testing.assert_allclose(
+        direct.trace.output, trace_conv_transpose2d(x, kernel, 0.5, stride, padding, dilation).output
+    )
+    np.testing.assert_array_equal(direct.kernel, kernel[::-1, ::-1])
+    border = 2 * direct.padding
+    assert direct.input.shape == ((3 - 1) * stride + 1 + border, (4 - 1) * stride + 1 + border)
