@@ -62,6 +62,20 @@ FIELDS: dict[str, dict[str, Any]] = {
     "sigmoid": {},
     "flatten": {},
 }
+# What a new layer starts with where a spec must give a value (the design page's "Add a layer")
+SUGGESTED = {"filters": 8, "kernel_size": 3, "units": 10}
+
+
+def layer_catalogue() -> dict[str, Any]:
+    """Every layer type with its fields and their defaults (None: required, or for a pooling stride, "the
+    kernel size"), the fields a new layer starts with, and the padding modes: what a design page offers."""
+    fields = {kind: {k: None if v is REQUIRED else v for k, v in spec.items()} for kind, spec in FIELDS.items()}
+    new_layer = {
+        kind: {k: SUGGESTED.get(k) if v is REQUIRED else v for k, v in spec.items()} for kind, spec in FIELDS.items()
+    }
+    return {"types": list(LAYER_TYPES), "fields": fields, "new_layer": new_layer, "padding_modes": list(PADDING_MODES)}
+
+
 # No size in a spec may pass this: it keeps a typo (or a hostile number) from reaching an allocation.
 MAX_SIZE = 65536
 

@@ -14,9 +14,17 @@ from app.jsonutil import json_response
 from app.schemas.models import SpecCheckResponse
 from engine.architectures import ARCHITECTURES
 from engine.datasets import load_dataset
-from engine.spec import check_spec
+from engine.spec import check_spec, layer_catalogue
 
 router = APIRouter(prefix="/api/architectures", tags=["models"])
+
+
+@router.get("/layers", summary="The layer types a design may use")
+def layer_types() -> dict[str, Any]:
+    """Each layer type's fields with their defaults (null: required; a pooling stride's null follows the
+    kernel size), what a new layer starts with, and the padding modes: the design page builds its rows
+    from this, so it never shows a field or a default the engine does not have."""
+    return layer_catalogue()
 
 
 @router.get("", summary="Ready-made architectures")

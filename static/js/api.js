@@ -75,6 +75,7 @@ export const models = {
   workspace: () => getJSON("/api/workspace"),
   eventsUrl: (id) => `/api/models/${encodeURIComponent(id)}/events`,
   architectures: () => getJSON("/api/architectures"),
+  layerTypes: () => getJSON("/api/architectures/layers"),
   check: (architecture, dataset, { signal } = {}) =>
     postJSON("/api/architectures/check", { architecture, dataset }, { signal }),
   info: (query) => getJSON(`/api/model?${new URLSearchParams(query)}`),

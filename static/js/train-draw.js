@@ -5,21 +5,15 @@ import { cssColor, diverging, sequential } from "./colors.js";
 import { paintPicture } from "./draw.js";
 import { formatPercent, h } from "./ui.js";
 
-export const LAYER_TYPES = ["conv", "relu", "maxpool", "avgpool", "tanh", "sigmoid", "flatten", "linear", "dropout"];
-
-// the fields each layer type shows, with PyTorch's defaults for a new layer
-export const FIELDS = {
-  conv: { filters: 8, kernel_size: 3, stride: 1, padding: 0, dilation: 1, padding_mode: "zeros" },
-  maxpool: { kernel_size: 2, stride: 2 },
-  avgpool: { kernel_size: 2, stride: 2 },
-  linear: { units: 10 },
-  dropout: { rate: 0.25 },
-};
-const PADDING_MODES = ["zeros", "reflect", "replicate", "circular", "partial"];
 const LABELS = { kernel_size: "kernel", padding_mode: "padding mode", units: "units", rate: "rate" };
 
 function pairText(value) {
   return Array.isArray(value) ? value.join(",") : String(value ?? "");
+}
+
+function fieldValue(key, text, numeric) {
+  if (key === "stride" && text.trim() === "") return null; // follows the kernel size
+  return numeric ? Number(text) : parseSize(text);
 }
 
 /** "3" -> 3, "3,5" -> [3, 5]; anything else is kept as typed so the API names the problem. */
@@ -31,32 +25,37 @@ export function parseSize(text) {
   return text;
 }
 
-/** One <li> of the design: a type select, its fields, and move/remove buttons. */
-export function layerRow(layer, index, count, { onType, onField, onMove, onRemove }) {
+/** One <li> of the design: a type select, its fields, and move/remove buttons. `catalogue` is the API's
+ * layer types (GET /api/architectures/layers): the types, each one's fields and defaults, the padding modes. */
+export function layerRow(layer, index, count, catalogue, { onType, onField, onMove, onRemove }) {
   const number = index + 1;
   const type = h(
     "select",
     { "data-testid": "layer-type", "aria-label": `Layer ${number} type`, onchange: (e) => onType(index, e.target.value) },
-    ...LAYER_TYPES.map((t) => h("option", { value: t, selected: t === layer.type, text: t })),
+    ...catalogue.types.map((t) => h("option", { value: t, selected: t === layer.type, text: t })),
   );
-  const fields = Object.keys(FIELDS[layer.type] ?? {}).map((key) => {
+  const defaults = catalogue.fields[layer.type] ?? {};
+  const fields = Object.keys(defaults).map((key) => {
     const label = `${LABELS[key] ?? key}`;
     let control;
     if (key === "padding_mode") {
       control = h(
         "select",
         { "data-field": key, "aria-label": `Layer ${number} ${label}`, onchange: (e) => onField(index, key, e.target.value) },
-        ...PADDING_MODES.map((m) => h("option", { value: m, selected: m === (layer[key] ?? "zeros"), text: m })),
+        ...catalogue.padding_modes.map((m) => h("option", { value: m, selected: m === (layer[key] ?? defaults[key]), text: m })),
       );
     } else {
       const numeric = key === "rate";
+      // a pooling stride left empty follows the kernel, as the engine's does: say so, with the number
+      const follows = key === "stride" && defaults[key] === null ? `= kernel (${pairText(layer.kernel_size)})` : null;
       control = h("input", {
         "data-field": key,
         "aria-label": `Layer ${number} ${label}`,
         inputmode: numeric ? "decimal" : "numeric",
-        size: 4,
-        value: pairText(layer[key] ?? FIELDS[layer.type][key]),
-        onchange: (e) => onField(index, key, numeric ? Number(e.target.value) : parseSize(e.target.value)),
+        size: follows ? follows.length : 4,
+        value: pairText(layer[key] ?? defaults[key]),
+        placeholder: follows,
+        onchange: (e) => onField(index, key, fieldValue(key, e.target.value, numeric)),
       });
     }
     return h("label", { class: "field" }, `${label} `, control);

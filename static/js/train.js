@@ -4,7 +4,6 @@
 
 import { models } from "./api.js";
 import {
-  FIELDS,
   confusionTable,
   filterTiles,
   gallery,
@@ -31,6 +30,7 @@ const el = Object.fromEntries(
 
 const state = {
   presets: {},
+  catalogue: null, // GET /api/architectures/layers: types, fields and defaults, padding modes
   preset: "lenet",
   spec: null, // the design: { input, classes, layers }
   valid: false,
@@ -59,7 +59,7 @@ function renderDesign() {
   const { layers } = state.spec;
   const handlers = {
     onType: (i, type) => {
-      layers[i] = { type, ...(FIELDS[type] ?? {}) };
+      layers[i] = newLayer(type);
       changed();
     },
     onField: (i, key, value) => {
@@ -77,7 +77,9 @@ function renderDesign() {
       changed();
     },
   };
-  el["layer-list"].replaceChildren(...layers.map((layer, i) => layerRow(layer, i, layers.length, handlers)));
+  el["layer-list"].replaceChildren(
+    ...layers.map((layer, i) => layerRow(layer, i, layers.length, state.catalogue, handlers)),
+  );
   el["input-line"].textContent = `Input: ${state.spec.input.join(" × ")} (channels × height × width); ${state.spec.classes} classes out.`;
 }
 
@@ -421,9 +423,16 @@ async function reopen(modelId) {
   }
 }
 
+/** A layer of `type` as the API says a new one starts (a pooling stride left to follow the kernel). */
+function newLayer(type) {
+  const fields = Object.entries(state.catalogue.new_layer[type] ?? {}).filter(([, value]) => value !== null);
+  return { type, ...Object.fromEntries(fields) };
+}
+
 async function start() {
   try {
-    state.presets = await models.architectures();
+    [state.presets, state.catalogue] = await Promise.all([models.architectures(), models.layerTypes()]);
+    el["add-type"].replaceChildren(...state.catalogue.types.map((t) => h("option", { value: t, text: t })));
   } catch (error) {
     showError(el.error, `The ready-made designs could not be loaded: ${error.message}`);
     return;
@@ -457,7 +466,7 @@ for (const button of document.querySelectorAll("[data-preset]")) {
 el["add-layer"].addEventListener("click", () => {
   const type = el["add-type"].value;
   // a new layer goes before the last one (the output), where it usually belongs
-  state.spec.layers.splice(Math.max(state.spec.layers.length - 1, 0), 0, { type, ...(FIELDS[type] ?? {}) });
+  state.spec.layers.splice(Math.max(state.spec.layers.length - 1, 0), 0, newLayer(type));
   changed();
 });
 for (const id of ["dataset", "epochs", "batch-size", "learning-rate", "optimizer", "train-size", "augment", "model-name"]) {

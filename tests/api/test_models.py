@@ -184,3 +184,19 @@ def test_the_model_list_starts_with_the_shipped_models(client):
     assert shipped["status"] == "done" and shipped["classes"][0] == "T-shirt/top"
     download = client.get("/api/models/lenet/weights")
     assert download.status_code == 200 and download.headers["content-disposition"].endswith('lenet.npz"')
+
+
+def test_the_design_pages_layer_types_come_from_the_engine(client):
+    catalogue = ok(client.get("/api/architectures/layers"))
+    assert catalogue["types"][:4] == ["conv", "maxpool", "avgpool", "linear"] and "dropout" in catalogue["types"]
+    assert catalogue["fields"]["conv"]["filters"] is None  # required
+    assert catalogue["fields"]["maxpool"]["stride"] is None  # follows the kernel size
+    assert catalogue["new_layer"]["conv"] == {
+        "filters": 8,
+        "kernel_size": 3,
+        "stride": 1,
+        "padding": 0,
+        "dilation": 1,
+        "padding_mode": "zeros",
+    }
+    assert catalogue["padding_modes"] == ["zeros", "reflect", "replicate", "circular", "partial"]

@@ -166,3 +166,19 @@ def test_an_unknown_model_is_said_in_words(page, server_url):
     page.get_by_test_id("model-error").wait_for()
     assert "There is no model “nosuchmodel”" in page.get_by_test_id("model-error").text_content()
     page.console_errors.check(allowed=("status of 404",))
+
+
+def test_a_pooling_stride_that_follows_the_kernel_is_shown_as_such(train_page):
+    """The Tiny preset's max pool has no stride of its own: the field says "= kernel (4)", as it trains."""
+    train_page.click("[data-preset=tiny]")
+    stride = train_page.locator("[data-testid=layer-row]").nth(2).locator("[data-field=stride]")
+    stride.wait_for()
+    assert stride.input_value() == "" and stride.get_attribute("placeholder") == "= kernel (4)"
+    train_page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=shape-row]')].some((r) => r.textContent.includes('4 × 6 × 6'))"
+    )
+    added = train_page.locator("[data-testid=add-layer]")
+    train_page.select_option("#add-type", "dropout")
+    added.click()
+    rate = train_page.locator("[data-testid=layer-row]").nth(4).locator("[data-field=rate]")
+    assert rate.input_value() == "0.5"  # the engine's default, from GET /api/architectures/layers
