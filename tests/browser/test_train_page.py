@@ -174,9 +174,8 @@ def test_a_pooling_stride_that_follows_the_kernel_is_shown_as_such(train_page):
     stride = train_page.locator("[data-testid=layer-row]").nth(2).locator("[data-field=stride]")
     stride.wait_for()
     assert stride.input_value() == "" and stride.get_attribute("placeholder") == "= kernel (4)"
-    train_page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=shape-row]')].some((r) => r.textContent.includes('4 × 6 × 6'))"
-    )
+    rows = "[...document.querySelectorAll('[data-testid=shape-row]')]"
+    train_page.wait_for_function(f"() => {rows}.some((r) => r.textContent.includes('4 × 6 × 6'))")
     added = train_page.locator("[data-testid=add-layer]")
     train_page.select_option("#add-type", "dropout")
     added.click()
