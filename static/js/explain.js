@@ -1,9 +1,17 @@
 // The drawing page's "why" panels: an attribution heat map, a frame editor (the counterfactual brush)
 // and "fool the network". Wiring only: the maths is the server's, the drawing is explain-draw.js's.
+// Each panel is set up on its own over one shared context ({ el, state, query, ... }).
 
 import { postJSON } from "./api.js";
-import { heatmap, layerChanges, paintFrame, perturbation } from "./explain-draw.js";
-import { cellAt, formatPercent, h, showError } from "./ui.js";
+import { adversarialWords, heatmap, layerChanges, paintFrame, paintExplanation, perturbation, softBrush } from "./explain-draw.js";
+import { cellAt, showError } from "./ui.js";
+
+const IDS = [
+  "explain-method", "explain-target", "explain-words", "heatmap", "heat-legend", "explain-check", "gradcam-maps",
+  "frame-editor", "frame-reset", "fool-target", "fool-method", "epsilon", "epsilon-value", "fool-run",
+  "fool-original", "fool-perturbation", "perturbation-scale", "adversarial-image", "adversarial-guess", "fool-layers",
+  "error",
+];
 
 const WORDS = {
   saliency: "How much each input pixel would move this class's score if it changed a little: the gradient. Red raises the score, blue lowers it.",
@@ -13,19 +21,40 @@ const WORDS = {
   occlusion: "How much the probability drops when a 6×6 black patch covers each place: red where hiding it hurts the guess.",
 };
 
-export function setupExplain({ query, labels, sendFrame, readUrl, writeUrl }) {
-  const el = Object.fromEntries(
-    [
-      "explain-method", "explain-target", "explain-words", "heatmap", "heat-legend", "explain-check", "gradcam-maps",
-      "frame-editor", "frame-reset", "fool-target", "fool-method", "epsilon", "epsilon-value", "fool-run",
-      "fool-original", "fool-perturbation", "perturbation-scale", "adversarial-image", "adversarial-guess", "fool-layers",
-      "error",
-    ].map((id) => [id, document.getElementById(id)]),
-  );
-  const state = { frame: null, timer: null, inFlight: false, again: false, painting: false };
+/** The frame as one H x W grid (a 1-channel C x H x W frame's only plane). */
+function grid2d(frame) {
+  return Array.isArray(frame[0][0]) ? frame[0] : frame;
+}
 
+export function setupExplain({ query, labels, sendFrame, readUrl, writeUrl }) {
+  const el = Object.fromEntries(IDS.map((id) => [id, document.getElementById(id)]));
+  const ctx = { el, query, sendFrame, state: { frame: null, timer: null, inFlight: false, again: false, painting: false } };
+  restoreChoices(el, labels, readUrl);
+  const save = () =>
+    writeUrl({ method: el["explain-method"].value, target: el["fool-target"].value, epsilon: el.epsilon.value, attack: el["fool-method"].value });
+  const heat = heatPanel(ctx, save);
+  const editor = frameEditor(ctx);
+  foolPanel(ctx, save);
+  return {
+    /** A new input was read: explain it, and show it in the editor (unless it came from there). */
+    update(frame, empty, fromEditor) {
+      ctx.state.frame = empty ? null : structuredClone(frame);
+      if (!ctx.state.frame) {
+        el.heatmap.getContext("2d").clearRect(0, 0, el.heatmap.width, el.heatmap.height);
+        return;
+      }
+      if (!fromEditor) editor.paint();
+      heat.schedule();
+    },
+    onReset(handler) {
+      el["frame-reset"].addEventListener("click", handler);
+    },
+  };
+}
+
+function restoreChoices(el, labels, readUrl) {
   for (const select of [el["explain-target"], el["fool-target"]]) {
-    select.append(...labels.map((name, k) => h("option", { value: String(k), text: name })));
+    select.append(...labels.map((name, k) => new Option(name, String(k))));
   }
   const saved = readUrl();
   if (saved.method in WORDS) el["explain-method"].value = saved.method;
@@ -33,27 +62,11 @@ export function setupExplain({ query, labels, sendFrame, readUrl, writeUrl }) {
   if (saved.epsilon !== null) el.epsilon.value = String(saved.epsilon);
   if (saved.attack) el["fool-method"].value = saved.attack;
   el["epsilon-value"].textContent = Number(el.epsilon.value).toFixed(2);
+}
 
-  function save() {
-    writeUrl({
-      method: el["explain-method"].value,
-      target: el["fool-target"].value,
-      epsilon: el.epsilon.value,
-      attack: el["fool-method"].value,
-    });
-  }
-
-  function grid2d(frame) {
-    return Array.isArray(frame[0][0]) ? frame[0] : frame;
-  }
-
-  // -- the heat map ------------------------------------------------------------------------
-
-  function schedule() {
-    clearTimeout(state.timer);
-    state.timer = setTimeout(explain, 120);
-  }
-
+/** The heat map: one method for one class, asked again (one request at a time) as the input changes. */
+function heatPanel({ el, state, query }, save) {
+  let timer = null;
   async function explain() {
     if (!state.frame) return;
     if (state.inFlight) {
@@ -66,8 +79,7 @@ export function setupExplain({ query, labels, sendFrame, readUrl, writeUrl }) {
     el["explain-words"].textContent = WORDS[method];
     try {
       const body = { frame: state.frame, methods: [method], ...(target === "" ? {} : { target: Number(target) }) };
-      const result = await postJSON(`/api/explain?${new URLSearchParams(query)}`, body);
-      showExplanation(method, result);
+      paintExplanation(el, method, await postJSON(`/api/explain?${new URLSearchParams(query)}`, body), grid2d);
     } catch (error) {
       showError(el.error, `The explanation failed: ${error.message}`);
     } finally {
@@ -78,62 +90,32 @@ export function setupExplain({ query, labels, sendFrame, readUrl, writeUrl }) {
       }
     }
   }
+  el["explain-method"].addEventListener("change", () => {
+    save();
+    explain();
+  });
+  el["explain-target"].addEventListener("change", explain);
+  return {
+    schedule() {
+      clearTimeout(timer);
+      timer = setTimeout(explain, 120);
+    },
+  };
+}
 
-  function showExplanation(method, result) {
-    const name = result.labels[result.target];
-    let map;
-    el["explain-check"].textContent = "";
-    el["gradcam-maps"].replaceChildren();
-    if (method === "integrated_gradients") {
-      const ig = result.integrated_gradients;
-      map = grid2d(ig.attribution);
-      el["explain-check"].textContent = `The shares add up to ${ig.completeness.sum.toFixed(3)}; the score of “${name}” went from the black picture to this one by ${ig.completeness.logit_difference.toFixed(3)}.`;
-    } else if (method === "gradcam") {
-      const layers = Object.entries(result.gradcam);
-      map = layers[layers.length - 1][1].upsampled;
-      el["gradcam-maps"].replaceChildren(
-        ...layers.map(([layer, cam]) => {
-          const canvas = h("canvas", { class: "gradcam-map", "aria-label": `Grad-CAM of ${layer}` });
-          heatmap(canvas, cam.map, null);
-          return h("figure", {}, canvas, h("figcaption", { text: `${layer} (${cam.map.length}×${cam.map[0].length})` }));
-        }),
-      );
-    } else if (method === "occlusion") {
-      map = result.occlusion.map;
-    } else {
-      map = grid2d(result[method]);
-    }
-    heatmap(el.heatmap, map, el["heat-legend"]);
-    el.heatmap.dataset.target = name;
-  }
-
-  // -- the frame editor ---------------------------------------------------------------------
-
-  function paintEditor() {
-    if (state.frame) paintFrame(el["frame-editor"], grid2d(state.frame));
-  }
-
+/** The frame editor: paint or erase the network's input with a soft brush, and watch the guess move. */
+function frameEditor({ el, state, sendFrame }) {
+  const editor = el["frame-editor"];
+  const paint = () => state.frame && paintFrame(editor, grid2d(state.frame));
   function brush(event) {
     if (!state.frame) return;
-    const cell = cellAt(el["frame-editor"], event);
+    const cell = cellAt(editor, event);
     if (!cell) return;
-    const value = document.querySelector("input[name=brush]:checked").value === "paint" ? 1 : 0;
-    const grid = grid2d(state.frame);
-    // a soft round brush of radius ~1.5 px, like a pen stroke on MNIST's scale
-    for (let dr = -2; dr <= 2; dr++) {
-      for (let dc = -2; dc <= 2; dc++) {
-        const r = cell.row + dr;
-        const c = cell.col + dc;
-        if (r < 0 || c < 0 || r >= grid.length || c >= grid[0].length) continue;
-        const weight = Math.max(0, 1 - Math.hypot(dr, dc) / 2.2);
-        grid[r][c] = value ? Math.max(grid[r][c], weight) : Math.min(grid[r][c], 1 - weight);
-      }
-    }
-    paintEditor();
+    const ink = document.querySelector("input[name=brush]:checked").value === "paint";
+    softBrush(grid2d(state.frame), cell, ink);
+    paint();
     sendFrame(state.frame);
   }
-
-  const editor = el["frame-editor"];
   editor.addEventListener("pointerdown", (e) => {
     state.painting = true;
     editor.setPointerCapture(e.pointerId);
@@ -142,9 +124,11 @@ export function setupExplain({ query, labels, sendFrame, readUrl, writeUrl }) {
   editor.addEventListener("pointermove", (e) => state.painting && brush(e));
   editor.addEventListener("pointerup", () => (state.painting = false));
   editor.addEventListener("pointercancel", () => (state.painting = false));
+  return { paint };
+}
 
-  // -- fooling it ---------------------------------------------------------------------------
-
+/** "Fool the network": FGSM or PGD within ε, the change amplified, and how far each layer moved. */
+function foolPanel({ el, state, query }, save) {
   async function fool() {
     if (!state.frame) {
       el["adversarial-guess"].textContent = "Draw something first.";
@@ -164,11 +148,7 @@ export function setupExplain({ query, labels, sendFrame, readUrl, writeUrl }) {
       paintFrame(el["fool-original"], grid2d(result.input));
       perturbation(el["fool-perturbation"], grid2d(result.perturbation), el["perturbation-scale"]);
       paintFrame(el["adversarial-image"], grid2d(result.adversarial));
-      const before = `${result.original.label} (${formatPercent(result.original.probabilities[result.original.class])})`;
-      const after = `${result.result.label} (${formatPercent(result.result.probabilities[result.result.class])})`;
-      el["adversarial-guess"].textContent = result.flipped
-        ? `Fooled: ${before} became ${after}, changing no pixel by more than ${result.linf.toFixed(3)} (${result.steps_taken} step${result.steps_taken > 1 ? "s" : ""}).`
-        : `Not fooled at ε = ${body.epsilon}: still ${after}. Allow a larger change.`;
+      el["adversarial-guess"].textContent = adversarialWords(result, body.epsilon);
       el["adversarial-guess"].dataset.flipped = String(result.flipped);
       layerChanges(el["fool-layers"], result.layers);
     } catch (error) {
@@ -177,12 +157,6 @@ export function setupExplain({ query, labels, sendFrame, readUrl, writeUrl }) {
       el["fool-run"].disabled = false;
     }
   }
-
-  el["explain-method"].addEventListener("change", () => {
-    save();
-    explain();
-  });
-  el["explain-target"].addEventListener("change", explain);
   el["fool-target"].addEventListener("change", save);
   el["fool-method"].addEventListener("change", save);
   el.epsilon.addEventListener("input", () => {
@@ -190,20 +164,4 @@ export function setupExplain({ query, labels, sendFrame, readUrl, writeUrl }) {
     save();
   });
   el["fool-run"].addEventListener("click", fool);
-
-  return {
-    /** A new input was read: explain it, and show it in the editor (unless it came from there). */
-    update(frame, empty, fromEditor) {
-      state.frame = empty ? null : structuredClone(frame);
-      if (!state.frame) {
-        el.heatmap.getContext("2d").clearRect(0, 0, el.heatmap.width, el.heatmap.height);
-        return;
-      }
-      if (!fromEditor) paintEditor();
-      schedule();
-    },
-    onReset(handler) {
-      el["frame-reset"].addEventListener("click", handler);
-    },
-  };
 }

@@ -104,3 +104,42 @@ export function neighbourTiles(container, body) {
   );
 }
 
+
+/** The index of the point of the class map nearest the pointer (within 8 px), or null. */
+export function nearestPoint(canvas, event, points, scale) {
+  const rect = canvas.getBoundingClientRect();
+  const px = ((event.clientX - rect.left) / rect.width) * canvas.width;
+  const py = ((event.clientY - rect.top) / rect.height) * canvas.height;
+  let best = null;
+  let bestDistance = 8;
+  points.forEach(([x, y], k) => {
+    const d = Math.hypot(scale.x(x) - px, scale.y(y) - py);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  });
+  return best;
+}
+
+/** A unit's card (GET /api/models/{id}/units/{layer}/{unit}): its 9 favourite test pictures with their
+ * fields, a picture made to excite it, and a conv unit's filters. */
+export function unitCard(data, { layerName, unit, layer, labels, currentValue, onClose }) {
+  const what = data.label !== null ? `the class “${data.label}”` : `${data.kind} unit ${unit}`;
+  const tops = data.top.map((t) =>
+    h("figure", { "data-testid": "unit-top" }, pictureWithBox(t.picture, t.box), h("figcaption", { text: `${labels[t.label]} · ${formatNumber(t.activation)}` })),
+  );
+  const synthetic = frameCanvas(Array.isArray(data.synthetic[0][0]) ? data.synthetic[0] : data.synthetic, "made to excite it");
+  const parts = [
+    h("div", { class: "card-head" },
+      h("h3", { text: `${layerName}: ${what}` }),
+      h("button", { type: "button", class: "close", "aria-label": "Close the card", onclick: onClose, text: "✕" })),
+    h("p", { class: "hint", text: `The 9 test pictures where it fires most (its field outlined), and a picture made to excite it. ` +
+      `Your input gives it ${currentValue === null ? "–" : formatNumber(currentValue)}; the test pictures ${formatNumber(data.mean_activation)} on average, the made-up one ${formatNumber(data.synthetic_activation)}.` }),
+    h("div", { class: "card-row" },
+      h("div", { class: "gallery" }, ...tops),
+      h("figure", { class: "synthetic", "data-testid": "unit-synthetic" }, synthetic, h("figcaption", { text: `made for it: ${formatNumber(data.synthetic_activation)}` }))),
+  ];
+  if (data.weights && layer.kind === "conv") {
+    const filters = data.weights.weight.slice(0, 16).map((w, c) => h("figure", {}, weightCanvas(w, `channel ${c}`), h("figcaption", { text: `ch ${c}` })));
+    parts.push(h("div", { class: "card-row weights", "data-testid": "unit-weights" }, ...filters, h("p", { class: "hint", text: `bias ${formatNumber(data.weights.bias, 3)}` })));
+  }
+  return parts;
+}

@@ -3,27 +3,48 @@
 
 import { api, learned, models } from "./api.js";
 import { paintPicture } from "./draw.js";
-import {
-  drawClassMap,
-  frameCanvas,
-  mapLegend,
-  mapScale,
-  neighbourTiles,
-  pictureWithBox,
-  weightCanvas,
-} from "./learned-draw.js";
-import { formatNumber, formatPercent, h, showError } from "./ui.js";
+import { drawClassMap, mapLegend, mapScale, nearestPoint, neighbourTiles, unitCard } from "./learned-draw.js";
+import { formatPercent, h, showError } from "./ui.js";
 
 export function setupLearned({ modelId, info, layers, error }) {
   const el = Object.fromEntries(
     ["unit-card", "class-map", "map-legend", "map-hover", "neighbours"].map((id) => [id, document.getElementById(id)]),
   );
-  const state = { map: null, scale: null, input: null, timer: null, inFlight: false, again: false, presets: null };
-  const labels = info.labels;
-  const dataset = info.meta?.dataset ?? "digits";
+  const ctx = { el, modelId, layers, error, labels: info.labels, dataset: info.meta?.dataset ?? "digits" };
+  ctx.state = { map: null, scale: null, input: null, timer: null, inFlight: false, again: false, presets: null };
+  const map = classMap(ctx);
 
-  // -- the class map ------------------------------------------------------------------------
+  async function open(layerName, unit, currentValue) {
+    const card = el["unit-card"];
+    card.hidden = false;
+    card.replaceChildren(h("p", { class: "hint", text: `Loading ${layerName}, unit ${unit}…` }));
+    let data;
+    try {
+      data = await learned.unit(modelId, layerName, unit, 9);
+    } catch (err) {
+      card.replaceChildren(h("p", { class: "error", text: `The card could not be made: ${err.message}` }));
+      return;
+    }
+    const layer = layers.find((l) => l.name === layerName);
+    const parts = unitCard(data, { layerName, unit, layer, labels: ctx.labels, currentValue, onClose: () => (card.hidden = true) });
+    if (data.weights) parts.push(surgeryControls(ctx, layerName, unit, layer));
+    card.replaceChildren(...parts);
+  }
 
+  return {
+    open,
+    /** A new input was read: move its dot and find its neighbours. */
+    update(input, empty) {
+      ctx.state.input = empty ? null : input;
+      clearTimeout(ctx.state.timer);
+      if (ctx.state.input) ctx.state.timer = setTimeout(map.placeInput, 150);
+    },
+  };
+}
+
+/** The class map: every test picture by its features, the input's dot and its nearest training pictures,
+ * and the test picture under the pointer. */
+function classMap({ el, state, modelId, dataset, error }) {
   learned.embedding(modelId).then(
     (map) => {
       state.map = map;
@@ -59,15 +80,7 @@ export function setupLearned({ modelId, info, layers, error }) {
   let hoverIndex = null;
   el["class-map"].addEventListener("pointermove", async (event) => {
     if (!state.map) return;
-    const rect = el["class-map"].getBoundingClientRect();
-    const px = ((event.clientX - rect.left) / rect.width) * el["class-map"].width;
-    const py = ((event.clientY - rect.top) / rect.height) * el["class-map"].height;
-    let best = null;
-    let bestDistance = 8;
-    state.map.points.forEach(([x, y], k) => {
-      const d = Math.hypot(state.scale.x(x) - px, state.scale.y(y) - py);
-      if (d < bestDistance) [best, bestDistance] = [k, d];
-    });
+    const best = nearestPoint(el["class-map"], event, state.map.points, state.scale);
     if (best === null || best === hoverIndex) return;
     hoverIndex = best;
     const data = await models.images(dataset, { indices: String(best) });
@@ -76,108 +89,63 @@ export function setupLearned({ modelId, info, layers, error }) {
     paintPicture(canvas, data.images[0]);
     el["map-hover"].replaceChildren(canvas, ` test picture ${best}: ${state.map.classes[state.map.labels[best]]}`);
   });
+  return { placeInput };
+}
 
-  // -- unit cards -----------------------------------------------------------------------------
-
-  async function open(layerName, unit, currentValue) {
-    const card = el["unit-card"];
-    card.hidden = false;
-    card.replaceChildren(h("p", { class: "hint", text: `Loading ${layerName}, unit ${unit}…` }));
-    let data;
-    try {
-      data = await learned.unit(modelId, layerName, unit, 9);
-    } catch (err) {
-      card.replaceChildren(h("p", { class: "error", text: `The card could not be made: ${err.message}` }));
-      return;
-    }
-    const layer = layers.find((l) => l.name === layerName);
-    const what = data.label !== null ? `the class “${data.label}”` : `${data.kind} unit ${unit}`;
-    const tops = data.top.map((t) =>
-      h("figure", { "data-testid": "unit-top" }, pictureWithBox(t.picture, t.box), h("figcaption", { text: `${labels[t.label]} · ${formatNumber(t.activation)}` })),
-    );
-    const synthetic = frameCanvas(Array.isArray(data.synthetic[0][0]) ? data.synthetic[0] : data.synthetic, "made to excite it");
-    const parts = [
-      h("div", { class: "card-head" },
-        h("h3", { text: `${layerName}: ${what}` }),
-        h("button", { type: "button", class: "close", "aria-label": "Close the card", onclick: () => (el["unit-card"].hidden = true), text: "✕" })),
-      h("p", { class: "hint", text: `The 9 test pictures where it fires most (its field outlined), and a picture made to excite it. ` +
-        `Your input gives it ${currentValue === null ? "–" : formatNumber(currentValue)}; the test pictures ${formatNumber(data.mean_activation)} on average, the made-up one ${formatNumber(data.synthetic_activation)}.` }),
-      h("div", { class: "card-row" },
-        h("div", { class: "gallery" }, ...tops),
-        h("figure", { class: "synthetic", "data-testid": "unit-synthetic" }, synthetic, h("figcaption", { text: `made for it: ${formatNumber(data.synthetic_activation)}` }))),
-    ];
-    if (data.weights && layer.kind === "conv") {
-      const filters = data.weights.weight.slice(0, 16).map((w, c) => h("figure", {}, weightCanvas(w, `channel ${c}`), h("figcaption", { text: `ch ${c}` })));
-      parts.push(h("div", { class: "card-row weights", "data-testid": "unit-weights" }, ...filters, h("p", { class: "hint", text: `bias ${formatNumber(data.weights.bias, 3)}` })));
-    }
-    if (data.weights) parts.push(surgeryControls(layerName, unit, layer));
-    card.replaceChildren(...parts);
-  }
-
-  function surgeryControls(layerName, unit, layer) {
-    const result = h("p", { class: "surgery-result", "data-testid": "surgery-result", "aria-live": "polite" });
-    const off = h("button", {
+/** Network surgery on the card: switch the unit off, or (first conv layer) put a playground kernel in its place. */
+function surgeryControls(ctx, layerName, unit, layer) {
+  const result = h("p", { class: "surgery-result", "data-testid": "surgery-result", "aria-live": "polite" });
+  const off = h("button", {
+    type: "button",
+    "data-testid": "switch-off",
+    text: layer.kind === "conv" ? "Switch off this filter" : "Switch off this unit",
+    onclick: () => operate(ctx, [{ op: "zero", layer: layerName, unit }], result),
+  });
+  const controls = [off];
+  const first = ctx.layers.find((l) => l.kind === "conv");
+  if (first && first.name === layerName) {
+    const select = h("select", { "aria-label": "A kernel to put in its place", "data-testid": "replace-kernel" });
+    const replace = h("button", {
       type: "button",
-      "data-testid": "switch-off",
-      text: layer.kind === "conv" ? "Switch off this filter" : "Switch off this unit",
-      onclick: () => operate([{ op: "zero", layer: layerName, unit }], result),
+      "data-testid": "replace-filter",
+      text: "Replace with this kernel",
+      onclick: () => {
+        const preset = ctx.state.presets?.find((p) => p.name === select.value);
+        if (preset) operate(ctx, [{ op: "set_filter", layer: layerName, unit, kernel: preset.kernel }], result);
+      },
     });
-    const controls = [off];
-    const first = layers.find((l) => l.kind === "conv");
-    if (first && first.name === layerName) {
-      const select = h("select", { "aria-label": "A kernel to put in its place", "data-testid": "replace-kernel" });
-      const replace = h("button", {
-        type: "button",
-        "data-testid": "replace-filter",
-        text: "Replace with this kernel",
-        onclick: () => {
-          const preset = state.presets?.find((p) => p.name === select.value);
-          if (preset) operate([{ op: "set_filter", layer: layerName, unit, kernel: preset.kernel }], result);
-        },
-      });
-      loadPresets(layer).then((presets) => {
-        select.replaceChildren(...presets.map((p) => h("option", { value: p.name, text: p.label })));
-        if (!presets.length) replace.disabled = true;
-      });
-      controls.push(select, replace);
+    loadPresets(ctx.state, layer).then((presets) => {
+      select.replaceChildren(...presets.map((p) => h("option", { value: p.name, text: p.label })));
+      if (!presets.length) replace.disabled = true;
+    });
+    controls.push(select, replace);
+  }
+  return h("div", { class: "surgery" }, h("div", { class: "button-row" }, ...controls), result);
+}
+
+async function loadPresets(state, layer) {
+  state.presets ??= await api.filters();
+  // the playground's kernels that have this layer's filter size
+  return state.presets.filter((p) => p.kernel.length === layer.k[0] && p.kernel[0].length === layer.k[1]);
+}
+
+async function operate({ modelId, state }, edits, result) {
+  result.textContent = "Editing a copy of the network and testing it…";
+  try {
+    const edit = await learned.edit(modelId, edits);
+    let comparison = "";
+    if (state.input) {
+      const [before, after] = await Promise.all([
+        models.predict({ model: modelId, activations: "false" }, { frame: state.input }),
+        models.predict({ model: edit.id, activations: "false" }, { frame: state.input }),
+      ]);
+      comparison = ` Your input: “${before.label}” (${formatPercent(before.top[0].probability)}) before, “${after.label}” (${formatPercent(after.top[0].probability)}) after.`;
     }
-    return h("div", { class: "surgery" }, h("div", { class: "button-row" }, ...controls), result);
+    result.replaceChildren(
+      `Test accuracy ${formatPercent(edit.accuracy_before)} → ${formatPercent(edit.accuracy_after)}.${comparison} `,
+      h("a", { href: `/?model=${encodeURIComponent(edit.id)}`, text: "Open the edited network" }),
+    );
+  } catch (err) {
+    result.textContent = `The edit failed: ${err.message}`;
   }
-
-  async function loadPresets(layer) {
-    state.presets ??= await api.filters();
-    // the playground's kernels that have this layer's filter size
-    return state.presets.filter((p) => p.kernel.length === layer.k[0] && p.kernel[0].length === layer.k[1]);
-  }
-
-  async function operate(edits, result) {
-    result.textContent = "Editing a copy of the network and testing it…";
-    try {
-      const edit = await learned.edit(modelId, edits);
-      let comparison = "";
-      if (state.input) {
-        const [before, after] = await Promise.all([
-          models.predict({ model: modelId, activations: "false" }, { frame: state.input }),
-          models.predict({ model: edit.id, activations: "false" }, { frame: state.input }),
-        ]);
-        comparison = ` Your input: “${before.label}” (${formatPercent(before.top[0].probability)}) before, “${after.label}” (${formatPercent(after.top[0].probability)}) after.`;
-      }
-      result.replaceChildren(
-        `Test accuracy ${formatPercent(edit.accuracy_before)} → ${formatPercent(edit.accuracy_after)}.${comparison} `,
-        h("a", { href: `/?model=${encodeURIComponent(edit.id)}`, text: "Open the edited network" }),
-      );
-    } catch (err) {
-      result.textContent = `The edit failed: ${err.message}`;
-    }
-  }
-
-  return {
-    open,
-    /** A new input was read: move its dot and find its neighbours. */
-    update(input, empty) {
-      state.input = empty ? null : input;
-      clearTimeout(state.timer);
-      if (state.input) state.timer = setTimeout(placeInput, 150);
-    },
-  };
 }
