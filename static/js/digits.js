@@ -1,14 +1,16 @@
 // The drawing page: wires the sketchpad (or, for clothing models, a gallery and an upload), the
 // chosen model (?model=ID&snapshot=STEP) and the layer views together. Layers, colour scales and
-// explanations are built from the model's description, for any architecture.
+// explanations are built from the model's description, for any architecture; the DOM of a layer and of
+// a cell's worked sum is digits-draw.js's.
 
 import { models } from "./api.js";
+import { convDetail, layerSection, poolDetail } from "./digits-draw.js";
 import { pickerGroups } from "./models-draw.js";
-import { cssColor, diverging, scaleFor, sequential } from "./colors.js";
+import { scaleFor, sequential } from "./colors.js";
 import { extent, legend, outlineCells, paintGrid } from "./draw.js";
 import { setupExplain } from "./explain.js";
 import { setupLearned } from "./learned.js";
-import { ACTIVATIONS, geometry, inputField, weightedSum, windowOf, windowSpan } from "./network.js";
+import { geometry, inputField, windowOf, windowSpan } from "./network.js";
 import { buildNetworkView, linkNetworkView, paintNetworkView } from "./network-view-draw.js";
 import { Sketchpad } from "./sketchpad.js";
 import { gallery, probabilityBars } from "./train-draw.js";
@@ -197,20 +199,7 @@ function buildLayerViews() {
     box.addEventListener("change", () => (state.views[layer.name].section.hidden = !box.checked));
     el.toggles.append(h("label", { class: "toggle" }, box, ` ${layer.label}`));
 
-    const title = h("h3", { text: layer.label });
-    const scale = h("div", { class: "legend" });
-    const tiles = h("div", { class: "tiles" });
-    const kind = layer.label === "output" ? "layer-fc layer-output" : `layer-${layer.kind}`;
-    const section = h("section", { class: `layer ${kind}`, "data-testid": "layer", dataset: { layer: layer.name } }, title, scale, tiles);
-    // many maps are drawn smaller, so that a layer of 32 still fits a projector's width
-    const maps = layer.kind === "fc" ? 1 : layer.shape[0];
-    section.style.setProperty("--map-size", maps <= 8 ? "84px" : maps <= 16 ? "60px" : "44px");
-    if (layer.label === "output") {
-      // the output units are the classes: label them under the strip
-      const labels = h("div", { class: "unit-labels" }, ...state.info.labels.map((name) => h("span", { title: name, text: name })));
-      labels.style.setProperty("--units", String(state.info.labels.length));
-      section.append(labels);
-    }
+    const { section, title, scale, tiles } = layerSection(layer, state.info.labels);
     el.layers.append(section);
     state.views[layer.name] = { layer, section, title, scale, tilesBox: tiles, tiles: [] };
   }
@@ -447,96 +436,18 @@ function previousMaps(layer) {
 function showDetail(view, channel, row, col) {
   const { layer } = view;
   const value = view.values[channel][row][col];
-  const parts = [h("h3", { text: `${layer.label}, channel ${channel}, cell (${row}, ${col}) = ${formatNumber(value, 3)}` })];
+  const title = h("h3", { text: `${layer.label}, channel ${channel}, cell (${row}, ${col}) = ${formatNumber(value, 3)}` });
   const maps = previousMaps(layer);
   const windows = windowOf(layer, layer.kind === "conv" ? maps : [maps[channel]], row, col);
   const where = `rows ${row * layer.s[0] - layer.p[0]}–${row * layer.s[0] - layer.p[0] + layer.d[0] * (layer.k[0] - 1)}`;
-
-  if (layer.kind === "pool") {
-    const grid = windows[0].map((r) => r.map((t) => t.value));
-    const taps = grid.flat();
-    const verb = layer.type === "maxpool" ? "max" : "mean";
-    parts.push(paragraph(`${layer.k.join("×")} ${verb} pooling of ${layer.from} channel ${channel}, ${where}:`));
-    // the engine sends the gradient to the first tap equal to the maximum (PyTorch's rule): mark that one only
-    const winner = layer.type === "maxpool" ? taps.indexOf(Math.max(...taps)) : -1;
-    parts.push(numberGrid(grid, false, winner));
-    parts.push(paragraph(`${verb}(${taps.map((v) => formatNumber(v)).join(", ")}) = ${formatNumber(value, 3)}`));
-  } else {
-    const weights = state.weights[layer.name];
-    if (!weights) {
-      parts.push(paragraph("Loading the filter's weights…"));
-    } else {
-      const filter = weights.weight[channel];
-      const bias = weights.bias[channel];
-      const { perChannel, ratio, total } = weightedSum(windows, filter, bias, layer.mode);
-      const source = layer.from === "input" ? "the input" : `all ${maps.length} channels of ${layer.from}`;
-      const size = `${layer.k.join("×")}${maps.length > 1 ? `×${maps.length}` : ""}`;
-      parts.push(paragraph(`Filter ${channel} (${size}) over ${source}, ${where}${layer.p[0] ? `, ${layer.mode} padding` : ""}.`));
-      // one row per input channel: the patch it sees, the weights on it, and what they add up to;
-      // each weight's product (weight × input) is in its cell's tooltip
-      const rows = h("div", { class: "channel-rows", "data-testid": "channel-rows" });
-      filter.forEach((w, c) => {
-        const patch = windows[c].map((r) => r.map((t) => t.value));
-        const [inputs, taps] = [patch.flat(), w.flat()];
-        const weightsGrid = numberGrid(w, true);
-        weightsGrid.querySelectorAll("td").forEach((td, k) => {
-          td.title = `${formatNumber(taps[k], 3)} × ${formatNumber(inputs[k], 3)} = ${formatNumber(taps[k] * inputs[k], 3)}`;
-        });
-        rows.append(
-          h(
-            "div",
-            { class: "channel-row", "data-testid": "channel-row" },
-            h("figure", {}, numberGrid(patch, false), h("figcaption", { text: `${layer.from === "input" ? "input" : `${layer.from} ch ${c}`}` })),
-            h("span", { class: "times", text: "·" }),
-            h(
-              "figure",
-              {},
-              weightsGrid,
-              h("figcaption", {}, `weights ch ${c}, Σ `, h("span", { class: "channel-sum", text: `= ${formatNumber(perChannel[c], 2)}` })),
-            ),
-          ),
-        );
-      });
-      parts.push(rows);
-      const terms = maps.length > 1
-        ? perChannel.map((s) => formatNumber(s, 2)).join(" + ")
-        : windows[0].flat().map((t, k) => `${formatNumber(filter[0].flat()[k], 2)}·${formatNumber(t.value, 2)}`).join(" + ");
-      const scaled = ratio !== 1 ? ` (× ${formatNumber(ratio, 3)}, partial padding)` : "";
-      const activation = ACTIVATIONS[layer.activation];
-      const after = activation ? `; ${layer.activation} → ${formatNumber(activation(total), 3)}` : "";
-      parts.push(h("p", { class: "dot-product", text: `${terms}${scaled} + bias ${formatNumber(bias, 2)} = ${formatNumber(total, 3)}${after}` }));
-    }
-  }
-  el.detail.replaceChildren(...parts);
-}
-
-function paragraph(text) {
-  return h("p", { text });
-}
-
-/** A small table of numbers; weights get a diverging background; the cell at flat index `winner` is marked. */
-function numberGrid(grid, signed, winner = -1) {
-  const bound = Math.max(...grid.flat().map(Math.abs)) || 1;
-  return h(
-    "table",
-    { class: "number-grid" },
-    ...grid.map((rowValues, r) =>
-      h(
-        "tr",
-        {},
-        ...rowValues.map((v, c) => {
-          const td = h("td", { text: formatNumber(v, 2) });
-          td.style.background = cssColor(signed ? diverging(v / bound) : sequential(v / bound));
-          if (!signed) td.style.color = v / bound > 0.6 ? "#111" : "#fff";
-          if (r * rowValues.length + c === winner) {
-            td.classList.add("winner");
-            td.title = "the maximum the engine picked (the first one, on ties)";
-          }
-          return td;
-        }),
-      ),
-    ),
-  );
+  const weights = state.weights[layer.name];
+  const parts =
+    layer.kind === "pool"
+      ? poolDetail(layer, channel, windows, value, where)
+      : weights
+        ? convDetail(layer, channel, windows, maps.length, weights, where)
+        : [h("p", { text: "Loading the filter's weights…" })];
+  el.detail.replaceChildren(title, ...parts);
 }
 
 // -- inputs: the sketchpad and samples (digits), a gallery and an upload (pictures) --------

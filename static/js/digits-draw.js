@@ -1,0 +1,101 @@
+// The drawing page's DOM builders: a layer's section, and the worked explanation of one cell (a pooling
+// window, or a convolution's patch times weights, channel by channel). Pure: digits.js wires them.
+
+import { cssColor, diverging, sequential } from "./colors.js";
+import { ACTIVATIONS, weightedSum } from "./network.js";
+import { formatNumber, h } from "./ui.js";
+
+/** A layer's section: its title, its colour legend, a box for its maps, and (for the output) the class names. */
+export function layerSection(layer, labels) {
+  const title = h("h3", { text: layer.label });
+  const scale = h("div", { class: "legend" });
+  const tiles = h("div", { class: "tiles" });
+  const kind = layer.label === "output" ? "layer-fc layer-output" : `layer-${layer.kind}`;
+  const section = h("section", { class: `layer ${kind}`, "data-testid": "layer", dataset: { layer: layer.name } }, title, scale, tiles);
+  // many maps are drawn smaller, so that a layer of 32 still fits a projector's width
+  const maps = layer.kind === "fc" ? 1 : layer.shape[0];
+  section.style.setProperty("--map-size", maps <= 8 ? "84px" : maps <= 16 ? "60px" : "44px");
+  if (layer.label === "output") {
+    // the output units are the classes: label them under the strip
+    const names = h("div", { class: "unit-labels" }, ...labels.map((name) => h("span", { title: name, text: name })));
+    names.style.setProperty("--units", String(labels.length));
+    section.append(names);
+  }
+  return { section, title, scale, tiles };
+}
+
+/** A pooling cell: its window, the tap the engine picked for max pooling, and the max or mean written out. */
+export function poolDetail(layer, channel, windows, value, where) {
+  const grid = windows[0].map((r) => r.map((t) => t.value));
+  const taps = grid.flat();
+  const verb = layer.type === "maxpool" ? "max" : "mean";
+  // the engine sends the gradient to the first tap equal to the maximum (PyTorch's rule): mark that one only
+  const winner = layer.type === "maxpool" ? taps.indexOf(Math.max(...taps)) : -1;
+  return [
+    h("p", { text: `${layer.k.join("×")} ${verb} pooling of ${layer.from} channel ${channel}, ${where}:` }),
+    numberGrid(grid, false, winner),
+    h("p", { text: `${verb}(${taps.map((v) => formatNumber(v)).join(", ")}) = ${formatNumber(value, 3)}` }),
+  ];
+}
+
+/** A convolution cell: one row per input channel (the patch it sees, the weights on it, each product in
+ * its cell's tooltip, the channel's sum), then the whole sum with the bias and the activation. */
+export function convDetail(layer, channel, windows, channels, weights, where) {
+  const filter = weights.weight[channel];
+  const bias = weights.bias[channel];
+  const { perChannel, ratio, total } = weightedSum(windows, filter, bias, layer.mode);
+  const source = layer.from === "input" ? "the input" : `all ${channels} channels of ${layer.from}`;
+  const size = `${layer.k.join("×")}${channels > 1 ? `×${channels}` : ""}`;
+  const intro = h("p", { text: `Filter ${channel} (${size}) over ${source}, ${where}${layer.p[0] ? `, ${layer.mode} padding` : ""}.` });
+  const rows = h("div", { class: "channel-rows", "data-testid": "channel-rows" });
+  filter.forEach((w, c) => rows.append(channelRow(layer, c, windows[c].map((r) => r.map((t) => t.value)), w, perChannel[c])));
+  const terms = channels > 1
+    ? perChannel.map((v) => formatNumber(v, 2)).join(" + ")
+    : windows[0].flat().map((t, k) => `${formatNumber(filter[0].flat()[k], 2)}·${formatNumber(t.value, 2)}`).join(" + ");
+  const scaled = ratio !== 1 ? ` (× ${formatNumber(ratio, 3)}, partial padding)` : "";
+  const activation = ACTIVATIONS[layer.activation];
+  const after = activation ? `; ${layer.activation} → ${formatNumber(activation(total), 3)}` : "";
+  const sum = h("p", { class: "dot-product", text: `${terms}${scaled} + bias ${formatNumber(bias, 2)} = ${formatNumber(total, 3)}${after}` });
+  return [intro, rows, sum];
+}
+
+function channelRow(layer, c, patch, weights, channelSum) {
+  const [inputs, taps] = [patch.flat(), weights.flat()];
+  const weightsGrid = numberGrid(weights, true);
+  weightsGrid.querySelectorAll("td").forEach((td, k) => {
+    td.title = `${formatNumber(taps[k], 3)} × ${formatNumber(inputs[k], 3)} = ${formatNumber(taps[k] * inputs[k], 3)}`;
+  });
+  const from = layer.from === "input" ? "input" : `${layer.from} ch ${c}`;
+  return h(
+    "div",
+    { class: "channel-row", "data-testid": "channel-row" },
+    h("figure", {}, numberGrid(patch, false), h("figcaption", { text: from })),
+    h("span", { class: "times", text: "·" }),
+    h("figure", {}, weightsGrid, h("figcaption", {}, `weights ch ${c}, Σ `, h("span", { class: "channel-sum", text: `= ${formatNumber(channelSum, 2)}` }))),
+  );
+}
+
+/** A small table of numbers; weights get a diverging background; the cell at flat index `winner` is marked. */
+export function numberGrid(grid, signed, winner = -1) {
+  const bound = Math.max(...grid.flat().map(Math.abs)) || 1;
+  return h(
+    "table",
+    { class: "number-grid" },
+    ...grid.map((rowValues, r) =>
+      h(
+        "tr",
+        {},
+        ...rowValues.map((v, c) => {
+          const td = h("td", { text: formatNumber(v, 2) });
+          td.style.background = cssColor(signed ? diverging(v / bound) : sequential(v / bound));
+          if (!signed) td.style.color = v / bound > 0.6 ? "#111" : "#fff";
+          if (r * rowValues.length + c === winner) {
+            td.classList.add("winner");
+            td.title = "the maximum the engine picked (the first one, on ties)";
+          }
+          return td;
+        }),
+      ),
+    ),
+  );
+}
