@@ -84,3 +84,70 @@ export function linkCells(overlay, from, to) {
   const y2 = b.top + b.height / 2 - box.top;
   overlay.append(node("line", { x1, y1, x2, y2 }), node("circle", { cx: x2, cy: y2, r: 4 }));
 }
+
+// -- volume mode: the input's channels, the filters as stacks, one output map per filter --------------
+
+/** One figure per channel of the padded input, the current window's taps marked on every channel. */
+export function channelSlices(padded, { p, size, taps, show, positions }) {
+  const np = padded[0]?.length ?? 0;
+  return padded.map((slice, c) =>
+    volumeFigure(`channel ${c}`, "channel-slice", (svg) => {
+      const cellPx = drawGrid(svg, np, np, {
+        classOf: (r, q) => (taps.has(`${r},${q}`) ? "tap" : r < p || q < p || r >= np - p || q >= np - p ? "pad" : ""),
+        valueOf: (r, q) => (show ? slice[r][q] : null),
+        size,
+      });
+      if (positions) drawWindow(svg, cellPx, positions, [], false);
+    }),
+  );
+}
+
+/** Each filter as a stack of its channels' weights and its bias; the `current` one outlined. */
+export function filterStacks(volume, { current, f, c }) {
+  return volume.filters.map((filter, k) => {
+    const stack = document.createElement("div");
+    stack.className = `filter-stack${k === current ? " current" : ""}`;
+    stack.setAttribute("data-testid", "filter-stack");
+    const title = document.createElement("p");
+    title.textContent = `filter ${k} (${f}×${f}×${c})`;
+    stack.append(title);
+    filter.forEach((weights, channel) => {
+      stack.append(
+        volumeFigure(`ch ${channel}`, null, (svg) =>
+          drawGrid(svg, f, f, { valueOf: (r, q) => (f <= 5 ? weights[r][q] : null), size: Math.max(14, Math.min(24, Math.floor(120 / f))) }),
+        ),
+      );
+    });
+    const bias = document.createElement("p");
+    bias.textContent = `bias b${k} = ${volume.biases[k]}`;
+    stack.append(bias);
+    return stack;
+  });
+}
+
+/** `maps` output maps of oh × ow, cells numbered map by map: those before `step` filled, `step` current. */
+export function outputMaps(maps, oh, ow, { step, values, onClick }) {
+  const cells = oh * ow;
+  return Array.from({ length: maps }, (_, k) =>
+    volumeFigure(`map ${k}`, "output-map", (svg) => {
+      drawGrid(svg, oh, ow, {
+        classOf: (r, q) => (k * cells + r * ow + q === step ? "current" : k * cells + r * ow + q < step ? "filled" : ""),
+        valueOf: (r, q) => (values && k * cells + r * ow + q <= step ? values[k][r][q] : null),
+        onClick: (r, q) => onClick(k * cells + r * ow + q),
+        testid: "output-cell",
+        size: Math.max(cellSize(Math.max(oh, ow), 160), 8),
+      });
+    }),
+  );
+}
+
+function volumeFigure(caption, testid, draw) {
+  const figure = document.createElement("figure");
+  if (testid) figure.setAttribute("data-testid", testid);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  draw(svg);
+  const text = document.createElement("figcaption");
+  text.textContent = caption;
+  figure.append(svg, text);
+  return figure;
+}

@@ -3,7 +3,17 @@
 
 import { api } from "./api.js";
 import { CONFIG } from "./config.js";
-import { MIN_CELL, MIN_LABELLED_CELL, cellSize, drawGrid, drawWindow, linkCells } from "./arithmetic-draw.js";
+import {
+  MIN_CELL,
+  MIN_LABELLED_CELL,
+  cellSize,
+  channelSlices,
+  drawGrid,
+  drawWindow,
+  filterStacks,
+  linkCells,
+  outputMaps,
+} from "./arithmetic-draw.js";
 import { cellCursor, formatNumber, showError as showErrorIn } from "./ui.js";
 
 /** 4 -> "4", 2.3333 -> "2.33" */
@@ -618,53 +628,12 @@ function renderVolume() {
   const p = state.p;
   const np = state.n + 2 * p;
   const size = cellSize(np, state.n > VOLUME_NUMBERS_UP_TO ? 220 : 200);
-  el.channelSlices.replaceChildren(
-    ...padded.map((slice, c) => volumeFigure(`channel ${c}`, "channel-slice", (svg) => {
-      const cellPx = drawGrid(svg, np, np, {
-        classOf: (r, q) => (taps.has(`${r},${q}`) ? "tap" : r < p || q < p || r >= np - p || q >= np - p ? "pad" : ""),
-        valueOf: (r, q) => (show ? slice[r][q] : null),
-        size,
-      });
-      if (step) drawWindow(svg, cellPx, step.positions, [], false);
-    })),
-  );
-  const current = step?.filter ?? 0;
-  el.filterStacks.replaceChildren(
-    ...volume.filters.map((filter, f) => {
-      const stack = document.createElement("div");
-      stack.className = `filter-stack${f === current ? " current" : ""}`;
-      stack.setAttribute("data-testid", "filter-stack");
-      const title = document.createElement("p");
-      title.textContent = `filter ${f} (${state.f}×${state.f}×${state.c})`;
-      stack.append(title);
-      filter.forEach((weights, c) => {
-        stack.append(volumeFigure(`ch ${c}`, null, (svg) => drawGrid(svg, state.f, state.f, {
-          valueOf: (r, q) => (state.f <= 5 ? weights[r][q] : null),
-          size: Math.max(14, Math.min(24, Math.floor(120 / state.f))),
-        })));
-      });
-      const bias = document.createElement("p");
-      bias.textContent = `bias b${f} = ${volume.biases[f]}`;
-      stack.append(bias);
-      return stack;
-    }),
-  );
+  el.channelSlices.replaceChildren(...channelSlices(padded, { p, size, taps, show, positions: step?.positions }));
+  el.filterStacks.replaceChildren(...filterStacks(volume, { current: step?.filter ?? 0, f: state.f, c: state.c }));
   const [oh, ow] = arithmetic.output_shape;
-  const cells = oh * ow;
+  const maps = arithmetic.output_size >= 1 ? volume.filters.length : 0;
   el.outputMaps.replaceChildren(
-    ...(arithmetic.output_size >= 1 ? volume.filters : []).map((_, f) => volumeFigure(`map ${f}`, "output-map", (svg) => {
-      drawGrid(svg, oh, ow, {
-        classOf: (r, q) => {
-          const number = f * cells + r * ow + q;
-          if (number === state.step) return "current";
-          return number < state.step ? "filled" : "";
-        },
-        valueOf: (r, q) => (show && f * cells + r * ow + q <= state.step && result ? result.output[f][r][q] : null),
-        onClick: (r, q) => jumpTo(f * cells + r * ow + q),
-        testid: "output-cell",
-        size: Math.max(cellSize(Math.max(oh, ow), 160), 8),
-      });
-    })),
+    ...outputMaps(maps, oh, ow, { step: state.step, values: show && result ? result.output : null, onClick: jumpTo }),
   );
   if (!step) {
     el.volumeSum.textContent = arithmetic.message;
@@ -678,17 +647,6 @@ function renderVolume() {
     `Filter ${step.filter} over all ${state.c} channels at output (${i}, ${j}): ` +
     step.channel_sums.map((v, c) => `channel ${c} gives ${num(v)}`).join(", ") +
     `; their sum plus the bias b${step.filter} = ${num(step.bias)} is w·x + b = ${num(step.value)}, written to map ${step.filter}, cell (${i}, ${j}).`;
-}
-
-function volumeFigure(caption, testid, draw) {
-  const figure = document.createElement("figure");
-  if (testid) figure.setAttribute("data-testid", testid);
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  draw(svg);
-  const text = document.createElement("figcaption");
-  text.textContent = caption;
-  figure.append(svg, text);
-  return figure;
 }
 
 // -- stepping ---------------------------------------------------------------------------------
