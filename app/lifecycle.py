@@ -13,6 +13,7 @@ import threading
 import time
 
 PARENT_ENV = "CONVSCOPE_PARENT_PID"
+_watching = threading.Event()  # one watcher a process, however many apps it creates
 
 
 def mark_parent() -> None:
@@ -23,9 +24,14 @@ def mark_parent() -> None:
 def leave_with_parent(poll_seconds: float = 0.5) -> None:
     """In a child of ``convscope serve``: exits this process once that parent is gone (re-parented)."""
     value = os.environ.get(PARENT_ENV)
-    if not value or int(value) == os.getpid() or os.getppid() != int(value):
-        return  # not a child of serve (tests, a bare uvicorn), or serve itself
+    if not value or int(value) == os.getpid():
+        return  # not started by serve (tests, a bare uvicorn), or serve itself
     parent = int(value)
+    if os.getppid() != parent:
+        os._exit(0)  # serve died while this process was still starting
+    if _watching.is_set():
+        return
+    _watching.set()
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -66,7 +66,6 @@ def lifespan_for(settings: Settings):
         app.state.queue = TrainingQueue(settings, store)
         app.state.events = EventHub(store, settings)
         app.state.learned = LearnedCache(store, settings.learned_cache_bytes)
-        leave_with_parent()
         # CPU-bound routes take one of `threads` compute slots (ComputeSlots); the thread pool itself has
         # room beyond them, so that static files and light reads never wait behind the computing
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads + 32
@@ -104,6 +103,7 @@ def add_middleware(app: FastAPI, settings: Settings) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    leave_with_parent()  # a web worker of `convscope serve` watches it from the start, before its slow imports finish
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     # Pillow's own decompression-bomb guard, set explicitly rather than left at its default

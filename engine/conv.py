@@ -133,11 +133,8 @@ def conv2d(
     zeros, reflect, replicate, circular, partial (see :mod:`engine.padding`).
     """
     x, weight, bias, stride, padding, dilation, kernel = _conv_args(x, weight, bias, stride, padding, dilation)
-    spatial = (x.shape[2], x.shape[3])
-    check_padding_mode(padding_mode, padding, spatial)
+    oh, ow = _output_hw(x, kernel, stride, padding, dilation, padding_mode)
     n, f = x.shape[0], weight.shape[0]
-    oh, ow = (output_size(spatial[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
-
     windows = conv_windows(pad2d(x, padding, padding_mode), kernel, stride, dilation)
     flat_weight = weight.reshape(f, -1)
     out = np.empty((f, n, oh, ow), dtype=x.dtype)
@@ -148,8 +145,32 @@ def conv2d(
         band = windows[:, :, r0 : r0 + rows]
         # f (c u v), (c u v) (n i j) -> f (n i j)
         out[:, :, r0 : r0 + rows] = (flat_weight @ windows_to_columns(band)).reshape(f, n, band.shape[2], ow)
+    return _finish(out, x, bias, kernel, stride, padding, dilation, padding_mode)
+
+
+def _output_hw(
+    x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, padding_mode: str
+) -> tuple[int, int]:
+    """The output's (OH, OW), after checking the padding mode against the input."""
+    spatial = (x.shape[2], x.shape[3])
+    check_padding_mode(padding_mode, padding, spatial)
+    oh, ow = (output_size(spatial[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
+    return oh, ow
+
+
+def _finish(
+    out: np.ndarray,
+    x: np.ndarray,
+    bias: np.ndarray | None,
+    kernel: Pair,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    padding_mode: str,
+) -> np.ndarray:
+    """(F, N, OH, OW) products -> (N, F, OH, OW) with partial padding's re-weighting and the bias added."""
     if padding_mode == "partial":
-        out *= partial_conv_ratio(spatial, kernel, stride, padding, dilation).astype(out.dtype)
+        out *= partial_conv_ratio((x.shape[2], x.shape[3]), kernel, stride, padding, dilation).astype(out.dtype)
     if bias is not None:
         out += bias[:, None, None, None]
     return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
@@ -167,17 +188,11 @@ def conv2d_with_columns(
     """:func:`conv2d`, and the im2col columns of its padded input, (C*KH*KW, N*OH*OW), built once for the
     whole batch: a training step keeps them, and :func:`conv2d_backward` takes them for dW."""
     x, weight, bias, stride, padding, dilation, kernel = _conv_args(x, weight, bias, stride, padding, dilation)
-    spatial = (x.shape[2], x.shape[3])
-    check_padding_mode(padding_mode, padding, spatial)
+    oh, ow = _output_hw(x, kernel, stride, padding, dilation, padding_mode)
     n, f = x.shape[0], weight.shape[0]
-    oh, ow = (output_size(spatial[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
     columns = im2col(pad2d(x, padding, padding_mode), kernel, stride, dilation)
     out = (weight.reshape(f, -1) @ columns).reshape(f, n, oh, ow)
-    if padding_mode == "partial":
-        out *= partial_conv_ratio(spatial, kernel, stride, padding, dilation).astype(out.dtype)
-    if bias is not None:
-        out += bias[:, None, None, None]
-    return np.ascontiguousarray(out.transpose(1, 0, 2, 3)), columns
+    return _finish(out, x, bias, kernel, stride, padding, dilation, padding_mode), columns
 
 
 def conv2d_backward(

@@ -5,6 +5,7 @@ views and attacks past their budget; and through all of it the training worker s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -230,51 +231,40 @@ async def _hold_streams(url: str, headers: list[dict], seconds: float) -> list[i
         return statuses
 
 
-def test_a_thousand_open_streams_leave_health_and_predictions_answering(tmp_path):
-    env = base_env(
-        tmp_path,
-        CONVSCOPE_MAX_STREAMS_PER_ADDRESS="5000",
-        CONVSCOPE_MAX_STREAMS_PER_WORKSPACE="1000",
-        CONVSCOPE_THREADS="4",
-    )
+@contextlib.contextmanager
+def following_a_long_job(tmp_path, **env: str):
+    """A server (one web worker) with a long job of a fresh workspace: (server, url, client, events path).
+    The job is cancelled and the server stopped afterwards."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = serve(env, port, workers=1)
+    server = serve(base_env(tmp_path, **env), port, workers=1)
     try:
         client = workspace_client(url)
         job = client.post("/api/models", json={**QUICK, "epochs": 30, "train_size": 7200}).json()
-        path = f"/api/models/{job['id']}/events"
-        with ThreadPoolExecutor(1) as pool:
-            held = pool.submit(hold_streams, url, [{"path": path, **client.headers}] * 1000, 8)
-            time.sleep(5)
-            started = time.monotonic()
-            assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
-            assert httpx.post(f"{url}/api/predict", json=PIXELS, timeout=10).status_code == 200
-            assert time.monotonic() - started < 3
-            statuses = held.result(timeout=120)
-        assert statuses.count(200) == 1000
+        yield server, url, client, f"/api/models/{job['id']}/events"
         client.post(f"/api/models/{job['id']}/cancel")
     finally:
         server.stop()
+
+
+def test_a_thousand_open_streams_leave_health_and_predictions_answering(tmp_path):
+    limits = {"CONVSCOPE_MAX_STREAMS_PER_ADDRESS": "5000", "CONVSCOPE_MAX_STREAMS_PER_WORKSPACE": "1000"}
+    with following_a_long_job(tmp_path, **limits) as (_, url, client, path), ThreadPoolExecutor(1) as pool:
+        held = pool.submit(hold_streams, url, [{"path": path, **client.headers}] * 1000, 8)
+        time.sleep(5)
+        started = time.monotonic()
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+        assert httpx.post(f"{url}/api/predict", json=PIXELS, timeout=10).status_code == 200
+        assert time.monotonic() - started < 3
+        assert held.result(timeout=120).count(200) == 1000
 
 
 def test_streams_per_workspace_are_capped_with_429(tmp_path):
-    env = base_env(tmp_path, CONVSCOPE_MAX_STREAMS_PER_WORKSPACE="2")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = serve(env, port, workers=1)
-    try:
-        client = workspace_client(url)
-        job = client.post("/api/models", json={**QUICK, "epochs": 30, "train_size": 7200}).json()
-        path = f"/api/models/{job['id']}/events"
+    with following_a_long_job(tmp_path, CONVSCOPE_MAX_STREAMS_PER_WORKSPACE="2") as (server, url, client, path):
         statuses = hold_streams(url, [{"path": path, **client.headers}] * 3, 2)
         assert sorted(statuses) == [200, 200, 429]
-        other = workspace_client(url)
-        assert other.get(path).status_code == 404  # and another workspace cannot follow it at all
-        client.post(f"/api/models/{job['id']}/cancel")
+        assert workspace_client(url).get(path).status_code == 404  # another workspace cannot follow it at all
         record_worker_rss(server, "streams")
-    finally:
-        server.stop()
 
 
 def test_floods_of_learned_views_and_attacks_get_answers_or_503_never_500(tmp_path):
@@ -303,19 +293,10 @@ def test_floods_of_learned_views_and_attacks_get_answers_or_503_never_500(tmp_pa
 @pytest.mark.parametrize(("trusted", "statuses"), [("127.0.0.1", [200, 200]), ("10.0.0.1", [200, 429])])
 def test_x_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path, trusted, statuses):
     """One stream per address here: two forwarded addresses are two clients only when the proxy is trusted."""
-    env = base_env(tmp_path, CONVSCOPE_MAX_STREAMS_PER_ADDRESS="1", CONVSCOPE_FORWARDED_ALLOW_IPS=trusted)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = serve(env, port, workers=1)
-    try:
-        client = workspace_client(url)
-        job = client.post("/api/models", json={**QUICK, "epochs": 30, "train_size": 7200}).json()
-        path = f"/api/models/{job['id']}/events"
+    env = {"CONVSCOPE_MAX_STREAMS_PER_ADDRESS": "1", "CONVSCOPE_FORWARDED_ALLOW_IPS": trusted}
+    with following_a_long_job(tmp_path, **env) as (_, url, client, path):
         forwarded = [{"path": path, **client.headers, "X-Forwarded-For": f"203.0.113.{k}"} for k in (1, 2)]
         assert sorted(hold_streams(url, forwarded, 2)) == statuses
-        client.post(f"/api/models/{job['id']}/cancel")
-    finally:
-        server.stop()
 
 
 def test_forty_parallel_submissions_and_cancels_raced_against_the_end_of_training(tmp_path):
