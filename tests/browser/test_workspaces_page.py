@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.architectures import ARCHITECTURES
 from tests.browser.conftest import RESULTS, watch_console
 from tests.browser.drawing import ONE, draw, open_digits_page, wait_for_guess
 
@@ -74,20 +75,7 @@ def test_a_waiting_job_says_its_place_in_line_and_its_wait(two_students, server_
     first.goto(server_url + "/train")
     first.wait_for_selector("[data-testid=shape-row]")
     # a long job holds the training worker; the second student's job waits behind it
-    long = {
-        "architecture": {
-            "input": [1, 28, 28],
-            "classes": 10,
-            "layers": [
-                {"type": "conv", "filters": 4, "kernel_size": 5},
-                {"type": "relu"},
-                {"type": "maxpool", "kernel_size": 2},
-                {"type": "flatten"},
-                {"type": "linear", "units": 10},
-            ],
-        },
-        "epochs": 20,
-    }
+    long = {"architecture": ARCHITECTURES["tiny"], "epochs": 20}
     running = first.request.post(f"{server_url}/api/models", data=long).json()
     second.goto(server_url + "/train")
     second.wait_for_selector("[data-testid=shape-row]")
