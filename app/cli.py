@@ -232,7 +232,7 @@ def format_confusion(confusion) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from engine import load_model
+    from engine import SHIPPED_MODELS, load_network
     from engine.data import load_digits
     from engine.datasets import DATASETS, load_dataset
     from engine.train import accuracy_and_confusion
@@ -245,16 +245,25 @@ def _evaluate(args: argparse.Namespace) -> int:
         images, labels = test.images, test.labels
     else:
         images, labels = load_digits(source, split="test")
-    model = load_model(args.weights)
+    data_set = source if source in DATASETS else "digits"
+    # by default each data set's own shipped model: the digit network would score clothes at chance
+    model = load_network(args.weights or SHIPPED_MODELS["fashion" if data_set == "fashion" else "lenet"])
+    trained_on = model.meta.get("dataset", "digits")
+    if trained_on != data_set:
+        raise ValueError(
+            f"{args.weights} was trained on {trained_on}, not {data_set}: its classes are not this data set's; "
+            f"evaluate it on --dataset {trained_on}, or leave --weights out to use {data_set}'s own model"
+        )
     accuracy, confusion = accuracy_and_confusion(model, images, labels)
-    print(f"accuracy {accuracy:.2%} on {len(labels)} images ({source})")
+    print(f"accuracy {accuracy:.2%} on {len(labels)} images ({source}) with {model.meta.get('name', 'the network')}")
     print(format_confusion(confusion))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convscope", description="Teach CNNs by touching them.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the web app with uvicorn")
     serve.add_argument("--host", help="address to bind (default from CONVSCOPE_HOST or 127.0.0.1)")
@@ -300,13 +309,26 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="print accuracy and the confusion matrix")
     ev.add_argument("--dataset", help="digits or fashion (their test split), or a path as for --data")
     ev.add_argument("--data", help=".npz, IDX images file, or MNIST folder (uses t10k-* files)")
-    ev.add_argument("--weights", type=Path, help="network .npz (default: the shipped LeNet)")
+    ev.add_argument("--weights", type=Path, help="network .npz (default: the data set's own shipped model)")
     ev.set_defaults(run=_evaluate)
     return parser
 
 
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("convscope")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0.1.0"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `convscope` alone: say what it can do
+        parser.print_help()
+        return 0
     try:
         return args.run(args)
     except (FileNotFoundError, ValueError) as error:

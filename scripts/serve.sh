@@ -4,5 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
-"$PYTHON" -m pip install --quiet -e .
+if ! .venv/bin/python -c 'import app, fastapi, numpy' 2>/dev/null; then
+  echo "installing convscope and its dependencies into .venv (once; a minute or two)" >&2
+  "$PYTHON" -m pip install --progress-bar on -e . >&2
+else
+  "$PYTHON" -m pip install --quiet -e .
+fi
+echo "starting convscope on http://${CONVSCOPE_HOST:-127.0.0.1}:${CONVSCOPE_PORT:-8000} (scripts/serve.sh --port N to change)" >&2
 exec .venv/bin/convscope serve "$@"

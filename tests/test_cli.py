@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 
 from app.cli import main
-from engine import load_digits, load_network
+from engine import SHIPPED_MODELS, load_digits, load_network
 from tests.conftest import SAMPLE_PATH, free_port, wait_until_up
 
 
@@ -85,3 +85,20 @@ def test_serve_starts_the_app(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_evaluate_scores_each_data_set_with_its_own_model_and_refuses_a_mismatch(capsys):
+    assert main(["evaluate", "--dataset", "fashion"]) == 0
+    report = capsys.readouterr().out.splitlines()[0]
+    accuracy = float(report.split()[1].rstrip("%"))
+    assert accuracy > 85 and "Clothing classifier" in report  # not the digit network's 8.5% on clothes
+    lenet = str(SHIPPED_MODELS["lenet"])
+    assert main(["evaluate", "--dataset", "fashion", "--weights", lenet]) == 2
+    assert "was trained on digits, not fashion" in capsys.readouterr().err
+
+
+def test_convscope_alone_prints_its_help_and_has_a_version(capsys):
+    assert main([]) == 0
+    assert "usage: convscope" in capsys.readouterr().out
+    done = subprocess.run([sys.executable, "-m", "app.cli", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("convscope ")
