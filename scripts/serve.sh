@@ -10,5 +10,5 @@ if ! .venv/bin/python -c 'import app, fastapi, numpy' 2>/dev/null; then
 else
   "$PYTHON" -m pip install --quiet -e .
 fi
-echo "starting convscope on http://${CONVSCOPE_HOST:-127.0.0.1}:${CONVSCOPE_PORT:-8000} (scripts/serve.sh --port N to change)" >&2
+echo "starting convscope: http://127.0.0.1:8000 unless --port or CONVSCOPE_PORT says otherwise" >&2
 exec .venv/bin/convscope serve "$@"
