@@ -90,6 +90,7 @@ def job_view(job: dict, store, settings, model_id: str) -> dict:
         "id": model_id,
         **{k: job.get(k) for k in ("parameters", "created", "started", "finished", "message", "settings", "metrics")},
         "kind": job.get("kind", "trained"),
+        "test_accuracy": (job.get("metrics") or {}).get("test_accuracy"),
         "estimate_seconds": job.get("estimate_seconds"),
         "bytes": job.get("bytes", 0),
         **(service.queue_place(store, settings, job["id"]) if job["status"] == "queued" else {"position": None}),

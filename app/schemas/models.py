@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,7 +37,9 @@ class TrainRequest(BaseModel):
 
     name: str = Field("my network", max_length=MAX_NAME, description="plain text, at most 60 characters")
     dataset: Literal["digits", "fashion"] = Field("digits", description="the shipped data set to train on")
-    architecture: dict[str, Any] = Field(description="a network spec: input, classes, layers")
+    architecture: dict[str, Any] | str = Field(
+        description="a network spec (input, classes, layers), or a ready-made one's name (GET /api/architectures)"
+    )
     epochs: int = Field(1, ge=1, le=30)
     batch_size: int = Field(32, ge=1, le=512)
     learning_rate: float = Field(0.003, gt=0, le=1, allow_inf_nan=False)
@@ -44,6 +47,15 @@ class TrainRequest(BaseModel):
     augment: bool = Field(False, description="random warps (digits) or shifts and mirror images (fashion)")
     train_size: int | None = Field(None, ge=1, description="training images used (default: the whole split)")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="initial weights, shuffling and augmentation")
+
+    @field_validator("architecture")
+    @classmethod
+    def _named_preset(cls, value: dict[str, Any] | str) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return value
+        if value not in ARCHITECTURES:
+            raise ValueError(f"not a ready-made architecture; the names are {', '.join(ARCHITECTURES)}, or send a spec")
+        return copy.deepcopy(ARCHITECTURES[value])
 
     @field_validator("name")
     @classmethod
@@ -107,6 +119,7 @@ class ModelJob(BaseModel):
     estimate_seconds: float | None = Field(None, description="predicted training time, from the spec")
     bytes: int = Field(0, description="what it stores: events, snapshots and weights")
     message: str | None = Field(None, description="why it failed, in words")
+    test_accuracy: float | None = Field(None, description="metrics.test_accuracy, where GET /api/models puts it")
     settings: dict[str, Any]
     history: list[HistoryPoint]
     epochs: list[EpochRow]

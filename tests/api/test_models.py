@@ -72,7 +72,7 @@ def with_change(change) -> dict:
         ({"architecture": TINY, "name": "x" * 61}, 422, "name"),
         ({"architecture": TINY, "name": "\x00\x07"}, 422, "name must have at least one visible character"),
         ({"architecture": TINY, "colour": "red"}, 422, "colour"),
-        ({"architecture": "lenet"}, 422, "architecture"),
+        ({"architecture": "alexnet"}, 422, "not a ready-made architecture; the names are lenet, tiny"),
         ({}, 422, "architecture"),
     ],
 )
@@ -137,6 +137,7 @@ def test_a_job_run_by_a_worker_is_used_everywhere_and_replayed_from_its_snapshot
     assert run_jobs(settings, client.app.state.store) == 1  # what the worker process does
     record = ok(client.get(f"/api/models/{job_id}"))
     assert record["status"] == "done" and record["metrics"]["test_accuracy"] > 0.8
+    assert record["test_accuracy"] == record["metrics"]["test_accuracy"]  # one shape with GET /api/models
     assert sum(map(sum, record["metrics"]["confusion"])) == 800
     assert len(record["metrics"]["per_class_accuracy"]) == 10
     assert record["settings"]["train_size"] == 4000 and len(record["snapshots"]) <= 21
@@ -200,3 +201,10 @@ def test_the_design_pages_layer_types_come_from_the_engine(client):
         "padding_mode": "zeros",
     }
     assert catalogue["padding_modes"] == ["zeros", "reflect", "replicate", "circular", "partial"]
+
+
+def test_a_ready_made_architecture_may_be_named_instead_of_spelled_out(fresh):
+    client, _ = fresh
+    job = ok(client.post("/api/models", json={"architecture": "tiny", "train_size": 100}), 202)
+    record = ok(client.get(f"/api/models/{job['id']}"))
+    assert record["architecture"] == ARCHITECTURES["tiny"] and record["test_accuracy"] is None
