@@ -79,10 +79,12 @@ class Unavailable(ServiceError):
 
 
 ERROR_WORDS = {
+    400: "the form could not be read (a broken multipart body)",
     401: "the bearer token names no workspace here",
     404: "no such thing that you may see (another workspace's models are never shown)",
     409: "not in a state that allows this (still training, already ended)",
     413: "the request body is too large",
+    415: "the upload is not a picture this server reads (PNG, JPEG or WebP)",
     422: "a value out of bounds, or a request that would take too much memory or time; the message says which",
     429: "a cap of your workspace or address is reached; see Retry-After",
     503: "the server or its store is busy or unreachable; see Retry-After",

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from app import budgets
 from app.deps import ModelDep, ModelIdDep, SettingsDep
-from app.errors import ApiError
+from app.errors import ApiError, error_responses
 from app.inputs import network_input
 from app.jsonutil import json_response
 from app.schemas.explain import AdversarialRequest, AdversarialResponse, ExplainRequest, ExplainResponse
@@ -16,6 +16,9 @@ from engine import explain as attributions
 from engine.network import Network, classify
 
 router = APIRouter(prefix="/api", tags=["explain"])
+
+# a request naming a model (?model=): unknown or another workspace's, still training, or a bad token
+MODEL_ERRORS = error_responses(401, 404, 409)
 
 
 def _given(model: Network, request, settings) -> np.ndarray:
@@ -33,7 +36,12 @@ def _target(model: Network, target: int | None, x: np.ndarray) -> int:
     return target
 
 
-@router.post("/explain", response_model=ExplainResponse, summary="Why the network chose a class")
+@router.post(
+    "/explain",
+    response_model=ExplainResponse,
+    summary="Why the network chose a class",
+    responses=MODEL_ERRORS,
+)
 def explain(request: ExplainRequest, model: ModelDep, model_id: ModelIdDep, settings: SettingsDep) -> Response:
     """Attribution maps for ``target`` (default: the top guess), each in the input's shape, raw signed values:
     saliency, SmoothGrad, integrated gradients (with the completeness check), Grad-CAM per conv layer
@@ -88,7 +96,12 @@ def layer_changes(model: Network, original: np.ndarray, changed: np.ndarray) -> 
     return changes
 
 
-@router.post("/adversarial", response_model=AdversarialResponse, summary="Fool the network")
+@router.post(
+    "/adversarial",
+    response_model=AdversarialResponse,
+    summary="Fool the network",
+    responses=MODEL_ERRORS,
+)
 def adversarial(request: AdversarialRequest, model: ModelDep, model_id: ModelIdDep, settings: SettingsDep) -> Response:
     """FGSM (one step) or PGD: a change of at most ``epsilon`` per pixel that makes the network say another
     class (or ``target``), stopping at the first step that does; and how far each layer's output moved."""

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from PIL import Image
 
 from app.deps import SettingsDep, one_file_part
-from app.errors import ApiError
+from app.errors import ApiError, error_responses
 from app.imaging import decode_image, encode_png, standard_mode, to_channels
 from app.limits import limits
 from app.schemas import DOCUMENTED, FilterInfo, OutputMapping, PaddingMode, as_grid
@@ -82,7 +82,10 @@ def downscale(image: Image.Image, max_side: int) -> tuple[Image.Image, bool]:
 @router.post(
     "/apply",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "the filtered picture as PNG"}},
+    responses={
+        200: {"content": {"image/png": {}}, "description": "the filtered picture as PNG"},
+        **error_responses(400, 413, 415),
+    },
     summary="Apply a kernel to a picture",
 )
 def apply_filter(

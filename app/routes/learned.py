@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from app import budgets
 from app.deps import AddressDep, OwnerDep, RegistryDep, SettingsDep, StoreDep, ViewerDep
-from app.errors import ApiError
+from app.errors import ApiError, error_responses
 from app.inputs import network_input
 from app.jobs import service
 from app.jobs.learned_cache import LearnedCache
@@ -23,6 +23,9 @@ from engine.learned import apply_edits, nearest, penultimate, synthetic_input, t
 from engine.network import Network
 
 router = APIRouter(prefix="/api/models", tags=["learned"])
+
+# a request naming a model (?model=): unknown or another workspace's, still training, or a bad token
+MODEL_ERRORS = error_responses(401, 404, 409)
 
 ModelPath = Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -42,7 +45,12 @@ def _model(request: Request, model_id: str, workspace: Workspace | None) -> tupl
     return network, registry.cache_id(ref)
 
 
-@router.get("/{model_id}/units/{layer}/{unit}", response_model=UnitCard, summary="What a unit responds to")
+@router.get(
+    "/{model_id}/units/{layer}/{unit}",
+    response_model=UnitCard,
+    summary="What a unit responds to",
+    responses=MODEL_ERRORS,
+)
 def unit_card(
     request: Request,
     workspace: ViewerDep,
@@ -109,7 +117,12 @@ def _synthetic(request: Request, cache_id: str, network: Network, layer: str, un
     return x
 
 
-@router.get("/{model_id}/embedding", response_model=EmbeddingMap, summary="Where each test picture sits")
+@router.get(
+    "/{model_id}/embedding",
+    response_model=EmbeddingMap,
+    summary="Where each test picture sits",
+    responses=MODEL_ERRORS,
+)
 def embedding(request: Request, workspace: ViewerDep, model_id: str = ModelPath) -> Response:
     """Every test picture's features in the layer before the last, mapped to 2-D by PCA (the two
     directions along which the features vary most; exact, fast and the same every time)."""
@@ -128,7 +141,12 @@ def embedding(request: Request, workspace: ViewerDep, model_id: str = ModelPath)
     )
 
 
-@router.post("/{model_id}/neighbours", response_model=NeighboursResponse, summary="The nearest training pictures")
+@router.post(
+    "/{model_id}/neighbours",
+    response_model=NeighboursResponse,
+    summary="The nearest training pictures",
+    responses=MODEL_ERRORS,
+)
 def neighbours(
     body: NeighboursRequest,
     request: Request,

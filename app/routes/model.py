@@ -5,13 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.deps import ModelDep, ModelIdDep
-from app.errors import ApiError
+from app.errors import ApiError, error_responses
 from app.schemas import LayerWeights, ModelInfo
 
 router = APIRouter(prefix="/api/model", tags=["model"])
 
+# a request naming a model (?model=): unknown or another workspace's, still training, or a bad token
+MODEL_ERRORS = error_responses(401, 404, 409)
 
-@router.get("", response_model=ModelInfo, summary="The network's layers")
+
+@router.get("", response_model=ModelInfo, summary="The network's layers", responses=MODEL_ERRORS)
 def model_info(model: ModelDep, model_id: ModelIdDep) -> dict:
     """Layers in order with kind, output shape and parameter count, the total, and how it was trained
     (``?model=ID``, default the shipped LeNet; ``&snapshot=STEP`` for a trained model mid-training)."""
@@ -26,7 +29,12 @@ def model_info(model: ModelDep, model_id: ModelIdDep) -> dict:
     }
 
 
-@router.get("/layers/{name}/weights", response_model=LayerWeights, summary="One layer's learned weights")
+@router.get(
+    "/layers/{name}/weights",
+    response_model=LayerWeights,
+    summary="One layer's learned weights",
+    responses=MODEL_ERRORS,
+)
 def layer_weights(name: str, model: ModelDep) -> dict:
     """A conv layer's filters (F, C, KH, KW) or a linear layer's matrix (out, in), and the biases."""
     if name not in model.layer_names:

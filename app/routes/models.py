@@ -26,7 +26,7 @@ from app.schemas.models import (
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
-NOT_YOURS = error_responses(404)
+NOT_YOURS = error_responses(401, 404)
 
 
 @router.post(

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from app import budgets
 from app.deps import ModelDep, ModelIdDep, SettingsDep, one_file_part
+from app.errors import error_responses
 from app.imaging import decode_image
 from app.inputs import NetworkInput, from_picture, grayscale_for_digit, network_input
 from app.jsonutil import json_response
@@ -17,6 +18,9 @@ from app.schemas import PredictRequest, PredictResponse
 from engine.network import Network, classify
 
 router = APIRouter(prefix="/api/predict", tags=["predict"])
+
+# a request naming a model (?model=): unknown or another workspace's, still training, or a bad token
+MODEL_ERRORS = error_responses(401, 404, 409)
 
 ActivationsQuery = Query(False, description="add every layer's output (LeNet: conv1 ... fc3) to the response")
 
@@ -62,7 +66,7 @@ def prediction(model: Network, model_id: str, given: NetworkInput, with_layers: 
 # network's NumPy work never block the event loop.
 
 
-@router.post("", response_model=PredictResponse, summary="Guess the digit in a drawing")
+@router.post("", response_model=PredictResponse, summary="Guess the digit in a drawing", responses=MODEL_ERRORS)
 def predict(
     request: PredictRequest,
     model: ModelDep,
@@ -76,7 +80,12 @@ def predict(
     return json_response(prediction(model, model_id, network_input(model, request, settings), activations))
 
 
-@router.post("/file", response_model=PredictResponse, summary="Guess the digit in an uploaded image")
+@router.post(
+    "/file",
+    response_model=PredictResponse,
+    summary="Guess the digit in an uploaded image",
+    responses={**MODEL_ERRORS, **error_responses(400, 413, 415)},
+)
 def predict_file(
     file: Annotated[UploadFile, File(description="PNG, JPEG or WebP picture")],
     _single: Annotated[None, Depends(one_file_part)],

@@ -12,7 +12,12 @@ import tempfile
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from app.config import Settings
 from app.main import create_app
@@ -28,4 +33,5 @@ EXAMPLES = int(os.environ.get("CONVSCOPE_FUZZ_EXAMPLES", "25"))
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_input_makes_the_server_fail(case):
-    case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    case.call_and_validate(checks=checks)
