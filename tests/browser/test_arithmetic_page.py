@@ -234,3 +234,16 @@ def test_space_plays_and_pauses(page, server_url):
     page.wait_for_function("() => !location.search.includes('step=0')")
     page.keyboard.press(" ")
     assert "Play" in page.get_by_test_id("play").text_content()
+
+
+def test_fields_of_other_modes_stay_hidden(page, server_url):
+    """In plain convolution with Square ticked, the volume's channels, the five width fields and the
+    transposed-only checkbox are not shown (the hidden attribute wins over .field's display)."""
+    open_page(page, server_url)
+    for selector in (".volume-only", ".rect-only", ".transposed-only"):
+        shown = page.evaluate(
+            "s => [...document.querySelectorAll(s)].filter((e) => e.getClientRects().length > 0).length", selector
+        )
+        assert shown == 0, selector
+    page.get_by_test_id("square").uncheck()
+    assert page.locator(".rect-only").first.is_visible()
