@@ -17,7 +17,9 @@ export function layerSection(layer, labels) {
   section.style.setProperty("--map-size", maps <= 8 ? "84px" : maps <= 16 ? "60px" : "44px");
   if (layer.label === "output") {
     // the output units are the classes: label them under the strip
-    const names = h("div", { class: "unit-labels" }, ...labels.map((name) => h("span", { title: name, text: name })));
+    // names longer than a digit stand upright, so "Ankle boot" is read whole under its narrow column
+    const long = labels.some((name) => name.length > 3);
+    const names = h("div", { class: `unit-labels${long ? " long" : ""}` }, ...labels.map((name) => h("span", { title: name, text: name })));
     names.style.setProperty("--units", String(labels.length));
     section.append(names);
   }

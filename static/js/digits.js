@@ -41,6 +41,9 @@ const el = {
   detailInput: document.getElementById("detail-input"),
   detailInputCaption: document.querySelector(".detail-input figcaption"),
   picker: document.getElementById("model-picker"),
+  pageTitle: document.getElementById("page-title"),
+  pageIntro: document.getElementById("page-intro"),
+  trueLabel: document.getElementById("true-label"),
   undoEdit: document.getElementById("undo-edit"),
   share: document.getElementById("share-model"),
   copy: document.getElementById("copy-model"),
@@ -482,11 +485,18 @@ function loadSample(digit) {
 async function showGallery() {
   el.drawBox.hidden = true;
   el.pictureBox.hidden = false;
+  // a model of pictures, not digits: the page says so from its title on
+  const title = "Show it a picture, watch the network read it";
+  el.pageTitle.textContent = title;
+  document.title = `${title} · convscope`;
+  el.pageIntro.textContent = `${state.info.name} reads ${state.info.labels.length} kinds of picture (${state.info.labels.join(", ")}). Choose a test picture it never saw while training, or upload your own; below, every layer shows what it made of it: hover or tap a cell to see which pixels it looks at and the weighted sum that gave its value.`;
   el.inputAbout.textContent = "The whole picture scaled to fit 28×28 (a light background is turned dark), as Fashion-MNIST's pictures were.";
   const dataset = state.info.meta.dataset;
   const data = await models.images(dataset, { count: 30, start: 0 });
   gallery(el.gallery, data.images, data.labels, data.classes, (k) => {
     for (const b of el.gallery.children) b.setAttribute("aria-pressed", String(Number(b.dataset.index) === k));
+    el.trueLabel.hidden = false;
+    el.trueLabel.textContent = `The test set says this is: ${data.classes[data.labels[k]]}.`;
     state.epoch++;
     sendInput({ pixels: data.images[k] });
   });

@@ -154,6 +154,15 @@ def test_the_clothing_model_gallery_classifies_a_clicked_picture(page, server_ur
     assert page.get_by_test_id("draw-canvas").is_hidden()
     page.get_by_test_id("gallery-image").nth(1).click()  # the second test picture: a trouser
     page.wait_for_function("() => document.querySelector('[data-testid=prediction]').textContent === 'Trouser'")
+    assert page.get_by_test_id("true-label").text_content() == "The test set says this is: Trouser."
+    assert page.get_by_test_id("page-title").text_content() == "Show it a picture, watch the network read it"
+    assert "Draw a digit" not in page.title() and "Ankle boot" in page.locator("#page-intro").text_content()
+    # the output's class names are whole, not clipped to "Ankle boc"
+    clipped = page.evaluate(
+        "() => [...document.querySelectorAll('.unit-labels span')].filter((s) => s.scrollHeight > s.clientHeight + 1"
+        " || s.scrollWidth > s.clientWidth + 1).map((s) => s.textContent)"
+    )
+    assert clipped == []
     assert page.get_by_test_id("probability-bar").count() == 10
     assert page.locator("[data-testid=layer]").count() == 6
     picker = page.get_by_test_id("model-picker")
