@@ -71,3 +71,14 @@ def test_keyboard_reaches_the_training_controls(page, server_url):
     page.goto(server_url + "/train?preset=tiny")
     page.wait_for_selector("[data-testid=shape-row]")
     assert {"layer-type", "add-layer", "dataset", "epochs", "train-button"} <= tab_through(page, 80)
+
+
+@pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic", "/train"])
+def test_on_a_laptop_or_projector_each_page_keeps_a_one_line_introduction(page_at, server_url, path):
+    page = page_at(1366, 768)
+    page.goto(server_url + path)
+    intro = page.locator(".intro p")
+    assert intro.is_visible()
+    line = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.intro p')).lineHeight)")
+    assert intro.bounding_box()["height"] <= line * 1.5  # one line, not the whole paragraph
+    page.console_errors.check()
