@@ -681,19 +681,30 @@ function tick() {
 
 // -- wiring -----------------------------------------------------------------------------------
 
-for (const key of Object.keys(FIELDS)) {
-  el[key].addEventListener("change", () => {
-    state[key] = clamp(key, el[key].value);
-    state.step = 0;
-    refresh();
-  });
+/** The field's value within its bounds; a value that had to change is written back and said, not swallowed. */
+function boundedField(key, input) {
+  const value = clamp(key, input.value);
+  const typed = input.value;
+  input.value = String(value);
+  const [lo, hi] = BOUNDS[key];
+  const name = input.labels?.[0]?.textContent.trim().split("\n")[0] ?? key;
+  const note = String(value) === typed.trim() ? "" : `${name} is ${lo} to ${hi} here: ${typed.trim() || "an empty field"} became ${value}.`;
+  return { value, note };
 }
+
 for (const key of Object.keys(FIELDS)) {
-  el.widths[key].addEventListener("change", () => {
-    state.w[key] = clamp(key, el.widths[key].value);
-    state.step = 0;
-    refresh();
-  });
+  for (const [input, put] of [
+    [el[key], (v) => (state[key] = v)],
+    [el.widths[key], (v) => (state.w[key] = v)],
+  ]) {
+    input.addEventListener("change", async () => {
+      const { value, note } = boundedField(key, input);
+      put(value);
+      state.step = 0;
+      await refresh();
+      if (note) showError(note);
+    });
+  }
 }
 el.square.addEventListener("change", () => {
   state.square = el.square.checked;

@@ -247,3 +247,20 @@ def test_fields_of_other_modes_stay_hidden(page, server_url):
         assert shown == 0, selector
     page.get_by_test_id("square").uncheck()
     assert page.locator(".rect-only").first.is_visible()
+
+
+def test_a_value_out_of_bounds_is_corrected_in_words(page, server_url):
+    open_page(page, server_url)
+    page.get_by_test_id("stride").fill("0")
+    page.get_by_test_id("stride").press("Enter")
+    error = page.get_by_test_id("error")
+    error.wait_for()
+    assert error.text_content() == "Stride S is 1 to 8 here: 0 became 1."
+    assert page.get_by_test_id("stride").input_value() == "1"
+    page.get_by_test_id("input-size").fill("200")
+    page.get_by_test_id("input-size").press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=error]').textContent.startsWith('Input size N is 1 to 32')"
+    )
+    assert page.get_by_test_id("input-size").input_value() == "32"
+    settle(page, "+ 1 = 30")
