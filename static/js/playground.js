@@ -58,7 +58,8 @@ const state = {
 function setGrid(weights) {
   const k = weights.length;
   el.kernelSize.value = String(k);
-  el.kernelGrid.style.gridTemplateColumns = `repeat(${k}, auto)`;
+  // the columns share the width the panel has: a 7x7 grid's last column is never cut off
+  el.kernelGrid.style.gridTemplateColumns = `repeat(${k}, minmax(0, 3.2rem))`;
   const cells = [];
   for (let r = 0; r < k; r++) {
     for (let c = 0; c < k; c++) {
@@ -83,19 +84,26 @@ function resizeGrid(k) {
   setGrid(weights);
 }
 
+/** The grid's weights, each cell read as the scale is (a number, or a fraction such as 1/2); NaN where it is neither. */
 function readGridWeights() {
   const cells = [...el.kernelGrid.querySelectorAll("input")];
   const k = Math.round(Math.sqrt(cells.length));
-  return Array.from({ length: k }, (_, r) => Array.from({ length: k }, (_, c) => Number(cells[r * k + c].value)));
+  return Array.from({ length: k }, (_, r) => Array.from({ length: k }, (_, c) => parseScale(cells[r * k + c].value)));
 }
 
-/** The kernel to apply, or an error message saying what to fix. */
+/** The kernel to apply, or an error message saying what to fix (a bad cell by its row and column, and marked). */
 function currentKernel() {
   const scale = parseScale(el.kernelScale.value);
   if (!Number.isFinite(scale)) return { error: `Scale "${el.kernelScale.value}" is not a number or a fraction such as 1/9.` };
   const weights = readGridWeights();
-  const bad = weights.flat().findIndex((w) => !Number.isFinite(w));
-  if (bad >= 0) return { error: `Weight ${bad + 1} is not a number.` };
+  const cells = [...el.kernelGrid.querySelectorAll("input")];
+  const flat = weights.flat();
+  cells.forEach((cell, k) => cell.setAttribute("aria-invalid", String(!Number.isFinite(flat[k]))));
+  const bad = flat.findIndex((w) => !Number.isFinite(w));
+  if (bad >= 0) {
+    const [row, col] = [Math.floor(bad / weights.length) + 1, (bad % weights.length) + 1];
+    return { error: `Row ${row}, column ${col}: "${cells[bad].value}" is not a number or a fraction such as 1/2.` };
+  }
   return { kernel: weights.map((row) => row.map((w) => w * scale)), weights, scale };
 }
 
@@ -282,8 +290,8 @@ async function apply() {
     return;
   }
   const { stride, dilation } = settings();
-  if (!(stride >= 1 && stride <= 8 && dilation >= 1 && dilation <= 8)) {
-    showError("Stride and dilation must be whole numbers from 1 to 8.", "filter");
+  if (![stride, dilation].every((v) => Number.isInteger(v) && v >= 1 && v <= 8)) {
+    showError(`Stride and dilation must be whole numbers from 1 to 8 (got stride ${el.stride.value}, dilation ${el.dilation.value}).`, "filter");
     settled();
     return;
   }

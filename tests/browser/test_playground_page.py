@@ -277,3 +277,31 @@ def test_a_bad_upload_says_so_on_the_page(playground, tmp_path):
     truncated.write_bytes(buffer.getvalue()[:60])
     page.get_by_test_id("upload").set_input_files(truncated)
     page.wait_for_function("() => !document.querySelector('[data-testid=error]').hidden")
+
+
+def test_the_kernel_editor_takes_fractions_names_a_bad_cell_and_fits_a_7x7_grid(playground):
+    page = playground
+    current = output_after(page)
+    cells = page.get_by_test_id("kernel-cell")
+    cells.nth(1).fill("1/2")  # a fraction, as the scale takes
+    current = output_after(page, current[3])
+    assert page.get_by_test_id("error").is_hidden()
+    cells.nth(5).fill("abc")
+    error = page.get_by_test_id("error")
+    error.wait_for()
+    assert error.text_content() == 'Row 2, column 3: "abc" is not a number or a fraction such as 1/2.'
+    assert cells.nth(5).get_attribute("aria-invalid") == "true"
+    cells.nth(5).fill("0")
+    page.get_by_test_id("stride").fill("1.5")
+    page.get_by_test_id("stride").dispatch_event("change")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=error]').textContent.includes('whole numbers from 1 to 8')"
+    )
+    assert "Input should be" not in error.text_content()  # the page's words, not the server's raw message
+    page.get_by_test_id("stride").fill("1")
+    page.get_by_test_id("kernel-size").select_option("7")
+    assert cells.count() == 49
+    panel = page.locator("#kernel-grid").evaluate("g => g.parentElement.getBoundingClientRect().right")
+    assert all(
+        cells.nth(k).bounding_box()["x"] + cells.nth(k).bounding_box()["width"] <= panel + 1 for k in range(42, 49)
+    )
