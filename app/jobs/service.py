@@ -214,8 +214,8 @@ def submit_training(
 def queue_place(store: JobStore, settings: Settings, job_id: str) -> dict[str, Any]:
     """``{position, wait_seconds}`` of a queued job: its place in the fair order, and the predicted time
     until it starts (what runs now and what is ahead of it, shared among the training slots)."""
-    active = store.active()
-    order = [j["id"] for j in store.fair_queue()]
+    active = store.active()  # one reading for the order and the estimates: jobs start and end meanwhile
+    order = [j["id"] for j in store.fair_queue(active)]
     if job_id not in order:
         return {"position": None, "wait_seconds": None}
     position = order.index(job_id) + 1

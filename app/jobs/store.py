@@ -214,9 +214,10 @@ class JobStore(ABC):
                     return self.get(job["id"])
         return None
 
-    def fair_queue(self) -> list[dict[str, Any]]:
-        """The queued jobs in the order workers take them (:func:`fair_order`)."""
-        return self._fair_queue(self.active())
+    def fair_queue(self, active: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The queued jobs in the order workers take them (:func:`fair_order`), of ``active`` (a list the
+        caller already read, so that both agree) or of the store's active jobs now."""
+        return self._fair_queue(self.active() if active is None else active)
 
     def _fair_queue(self, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
         queued = [j["created"] for j in active if j["status"] == "queued"]

@@ -45,7 +45,9 @@ def lesson(url: str, number: int) -> dict:
     assert first.status_code == 202, first.text
     second = None
     if number % 3 == 0:
-        second = student.post("/api/models", json={**QUICK, "name": f"student {number}, again"}).json()
+        again = student.post("/api/models", json={**QUICK, "name": f"student {number}, again"})
+        assert again.status_code == 202, again.text
+        second = again.json()
         if number % 6 == 0:
             assert student.post(f"/api/models/{second['id']}/cancel").status_code == 202
     jobs = [first.json()] + ([second] if second else [])
