@@ -6,7 +6,8 @@
 import { h } from "./ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const HEADER = 40; // px above the columns: each layer's name and shape, or on a phone three staggered lines of names
+const HEADER = 44; // px above the columns: each layer's name and shape, or on a phone three staggered lines of names
+const HEADER_WIDTH = 112; // px of a column's name and shape: 14 px type, legible on a projector
 const NAME_LINE = 13; // px, one line of names on a phone
 // a layer with more maps than this gets side-by-side sub-columns (16 on a phone, where width is short)
 const MAPS_PER_COLUMN = { wide: 8, narrow: 16 };
@@ -59,7 +60,8 @@ function layoutNetworkView(view) {
   const narrow = width < 600;
   const height = narrow ? 220 : 300;
   const minGap = narrow ? 8 : 36; // room for the links between columns
-  const labelWidth = Math.max(0, ...columns.flatMap((c) => c.labels.map((l) => l.textContent.length))) * 6.5 + 4;
+  const charWidth = narrow ? 6.5 : 8.5; // the class labels' monospace at 11 px (phone) or 14 px
+  const labelWidth = Math.max(0, ...columns.flatMap((c) => c.labels.map((l) => l.textContent.length))) * charWidth + 4;
   for (const column of columns) {
     column.subColumns = Math.ceil(column.canvases.length / MAPS_PER_COLUMN[narrow ? "narrow" : "wide"]);
     column.rows = Math.ceil(column.canvases.length / column.subColumns);
@@ -89,13 +91,18 @@ function layoutNetworkView(view) {
     // take three staggered lines, so that neighbours do not run into each other
     const centre = x + (column.width + (column.labels.length ? labelWidth : 0)) / 2;
     const line = narrow ? (i % 3) * NAME_LINE : 0;
-    place(column.header, Math.min(Math.max(centre - 40, 0), width - 80), line, 80, HEADER - line);
+    // a name that would run past an edge is set flush with that edge instead of centred, so it stays
+    // over its own column rather than drifting over its neighbour's
+    const headerWidth = narrow ? 80 : HEADER_WIDTH;
+    const left = Math.min(Math.max(centre - headerWidth / 2, 0), width - headerWidth);
+    column.header.style.textAlign = left === 0 && centre < headerWidth / 2 ? "left" : left < centre - headerWidth / 2 ? "right" : "center";
+    place(column.header, left, line, headerWidth, HEADER - line);
     if (column.kind === "fc") {
       column.rects = [{ x, y: HEADER, w: STRIP, h: height }];
       column.labels.forEach((label, u) => {
         const step = height / column.labels.length;
         place(label, x + STRIP + 3, HEADER + u * step, labelWidth, step);
-        label.style.fontSize = `${Math.min(11, step)}px`;
+        label.style.fontSize = `${Math.min(narrow ? 11 : 14, step)}px`;
       });
     } else {
       const block = column.rows * column.mapHeight + (column.rows - 1) * column.gap;

@@ -258,6 +258,24 @@ def test_the_whole_network_is_one_view_with_links_from_the_selected_unit(page_at
     page.get_by_test_id("unit-card").get_by_text("Switch off this filter").wait_for()  # the click's card is in
     network.scroll_into_view_if_needed()
     page.screenshot(path=RESULTS / "digits-network-1280x720.png")
+    # legible on a projector: the view's names and class labels and the worked sum in 14 px type or more
+    sizes = page.evaluate(
+        """() => [...document.querySelectorAll('.network-header, .network-header span, .network-label, .dot-product')]
+            .map((e) => [e.className, parseFloat(getComputedStyle(e).fontSize)])"""
+    )
+    assert sizes and all(size >= 14 for _, size in sizes), sizes
+    # and no column's name runs into its neighbour's
+    texts = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid=network-column]')].map((h) => {
+            const walker = document.createTreeWalker(h, NodeFilter.SHOW_TEXT);
+            let left = Infinity, right = -Infinity;
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                const r = document.createRange(); r.selectNodeContents(node);
+                for (const b of r.getClientRects()) { left = Math.min(left, b.left); right = Math.max(right, b.right); }
+            }
+            return [left, right]; })"""
+    )
+    assert all(a[1] <= b[0] + 1 for a, b in zip(texts, texts[1:])), texts
     # pointing in the view itself pins the unit under the pointer, and the explanation follows
     thumb = network.locator("canvas[data-layer=pool1][data-channel='1']")
     thumb.click(position={"x": 2, "y": 2})
