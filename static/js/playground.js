@@ -276,9 +276,18 @@ function describeSize(kernel) {
   const p = samePadding(k, dilation);
   const ow = outputSize(width, k, stride, p, dilation);
   const oh = outputSize(height, k, stride, p, dilation);
+  // the lecture's (N − F + 2P)/S + 1 with this picture's numbers; a dilated kernel spans F' = D(F − 1) + 1
+  const span = dilation * (k - 1) + 1;
+  const f = dilation > 1 ? `${span}` : `${k}`;
+  const side = (n, out) => {
+    const exact = (n - span + 2 * p) / stride + 1;
+    return `(${n} − ${f} + 2·${p})/${stride} + 1 = ${Number.isInteger(exact) ? out : `${+exact.toFixed(2)} → ${out}`}`;
+  };
+  const padding = k % 2
+    ? `"same" padding ${p} for a ${k}×${k} kernel${dilation > 1 ? ` spanning ${span} with dilation ${dilation}` : ""}`
+    : `padding ${p}: a ${k}×${k} kernel has no centre, so no padding keeps the size exactly`;
   el.outputSize.textContent =
-    `Output ${ow} × ${oh}: (N + 2·${p} − ${dilation}·(${k}−1) − 1)/${stride} + 1 per side, ` +
-    `with "same" padding ${p} for a ${k}×${k} kernel.`;
+    `Input ${width} × ${height} → output ${ow} × ${oh}: width ${side(width, ow)}, height ${side(height, oh)}, with ${padding}.`;
 }
 
 async function apply() {

@@ -239,7 +239,15 @@ def test_stride_dilation_and_grayscale_change_the_output_size(playground):
     page.get_by_test_id("stride").dispatch_event("change")
     current = output_after(page)
     page.wait_for_function("() => document.querySelector('[data-testid=output-image]').naturalWidth === 32")
-    assert "Output 32 × 24" in page.get_by_test_id("output-size").text_content()
+    words = page.get_by_test_id("output-size").text_content()
+    # the lecture's (N − F + 2P)/S + 1 with the picture's numbers, both sizes printed
+    assert words.startswith("Input 64 × 48 → output 32 × 24: width (64 − 3 + 2·1)/2 + 1 = 32.5 → 32, height")
+    assert "(48 − 3 + 2·1)/2 + 1 = 24.5 → 24" in words
+    page.get_by_test_id("kernel-size").select_option("2")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=output-size]').textContent.includes('no centre')"
+    )
+    assert "padding 0: a 2×2 kernel has no centre" in page.get_by_test_id("output-size").text_content()
     page.get_by_test_id("grayscale").check()
     output_after(page, current[3])
     assert "grayscale=true" in page.url
