@@ -9,7 +9,7 @@ import { pickerGroups } from "./models-draw.js";
 import { scaleFor, sequential } from "./colors.js";
 import { extent, legend, outlineCells, paintGrid } from "./draw.js";
 import { setupExplain } from "./explain.js";
-import { setupLearned } from "./learned.js";
+import { CARRIED_INPUT, setupLearned } from "./learned.js";
 import { geometry, inputField, windowOf, windowSpan } from "./network.js";
 import { buildNetworkView, linkNetworkView, paintNetworkView } from "./network-view-draw.js";
 import { Sketchpad } from "./sketchpad.js";
@@ -648,5 +648,18 @@ if (await loadModel()) {
   if (!isDigits()) {
     el.prompt.textContent = "Choose a picture to see what the network thinks it is.";
     await showGallery();
+  }
+  takeCarriedInput();
+}
+
+/** The input a page opened with "Open the edited network" was looking at: read it again here, once. */
+function takeCarriedInput() {
+  const carried = sessionStorage.getItem(CARRIED_INPUT);
+  sessionStorage.removeItem(CARRIED_INPUT);
+  if (!carried) return;
+  try {
+    sendFrame(JSON.parse(carried));
+  } catch {
+    // a frame of another shape or a broken value: start empty, as without one
   }
 }

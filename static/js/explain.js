@@ -40,7 +40,14 @@ export function setupExplain({ query, labels, sendFrame, readUrl, writeUrl }) {
     update(frame, empty, fromEditor) {
       ctx.state.frame = empty ? null : structuredClone(frame);
       if (!ctx.state.frame) {
-        el.heatmap.getContext("2d").clearRect(0, 0, el.heatmap.width, el.heatmap.height);
+        // a cleared drawing leaves nothing of the old one: no heat map, no frame to edit, no attack
+        for (const id of ["heatmap", "frame-editor", "fool-original", "fool-perturbation", "adversarial-image"]) {
+          el[id].getContext("2d").clearRect(0, 0, el[id].width, el[id].height);
+        }
+        el["explain-check"].textContent = "";
+        el["gradcam-maps"].replaceChildren();
+        el["adversarial-guess"].textContent = "";
+        el["fool-layers"].replaceChildren();
         return;
       }
       if (!fromEditor) editor.paint();

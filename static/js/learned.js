@@ -6,6 +6,9 @@ import { paintPicture } from "./draw.js";
 import { drawClassMap, mapLegend, mapScale, nearestPoint, neighbourTiles, unitCard } from "./learned-draw.js";
 import { formatPercent, h, showError } from "./ui.js";
 
+/** Where "Open the edited network" leaves the input for the page it opens (see digits.js). */
+export const CARRIED_INPUT = "convscope-carried-input";
+
 export function setupLearned({ modelId, info, layers, error }) {
   const el = Object.fromEntries(
     ["unit-card", "class-map", "map-legend", "map-hover", "neighbours"].map((id) => [id, document.getElementById(id)]),
@@ -38,6 +41,7 @@ export function setupLearned({ modelId, info, layers, error }) {
       ctx.state.input = empty ? null : input;
       clearTimeout(ctx.state.timer);
       if (ctx.state.input) ctx.state.timer = setTimeout(map.placeInput, 150);
+      else map.clearInput(); // a cleared drawing: no ring on the map, no nearest pictures
     },
   };
 }
@@ -89,7 +93,11 @@ function classMap({ el, state, modelId, dataset, error }) {
     paintPicture(canvas, data.images[0]);
     el["map-hover"].replaceChildren(canvas, ` test picture ${best}: ${state.map.classes[state.map.labels[best]]}`);
   });
-  return { placeInput };
+  function clearInput() {
+    if (state.map) drawClassMap(el["class-map"], state.map.points, state.map.labels, state.scale);
+    el.neighbours.replaceChildren();
+  }
+  return { placeInput, clearInput };
 }
 
 /** Network surgery on the card: switch the unit off, or (first conv layer) put a playground kernel in its place. */
@@ -141,9 +149,11 @@ async function operate({ modelId, state }, edits, result) {
       ]);
       comparison = ` Your input: “${before.label}” (${formatPercent(before.top[0].probability)}) before, “${after.label}” (${formatPercent(after.top[0].probability)}) after.`;
     }
+    // the edited network opens on the same input: the drawing travels in this tab's session storage
+    const carry = () => state.input && sessionStorage.setItem(CARRIED_INPUT, JSON.stringify(state.input));
     result.replaceChildren(
       `Test accuracy ${formatPercent(edit.accuracy_before)} → ${formatPercent(edit.accuracy_after)}.${comparison} `,
-      h("a", { href: `/?model=${encodeURIComponent(edit.id)}`, text: "Open the edited network" }),
+      h("a", { href: `/?model=${encodeURIComponent(edit.id)}`, text: "Open the edited network", onclick: carry }),
     );
   } catch (err) {
     result.textContent = `The edit failed: ${err.message}`;

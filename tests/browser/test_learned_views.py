@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser.drawing import ZERO, draw, wait_for_guess
+from tests.browser.drawing import ZERO, count_pixels, draw, wait_for_guess
 
 pytestmark = pytest.mark.browser
 
@@ -75,4 +75,31 @@ def test_a_keyboard_cell_cursor_moves_over_a_map_and_the_explanation_follows(dra
     assert "conv1, channel 1, cell (1, 3)" in detail.text_content() and "pinned" in detail.get_attribute("class")
     page.keyboard.press("Escape")
     assert "pinned" not in detail.get_attribute("class")
+    page.console_errors.check()
+
+
+def test_clear_leaves_nothing_of_the_old_drawing(drawn_one):
+    """The class map's ring, the nearest pictures, the frame editor and the attack all go with the drawing."""
+    page = drawn_one
+    page.wait_for_function("() => document.querySelector('[data-testid=class-map]').dataset.input")
+    assert page.get_by_test_id("neighbour").count() == 6
+    ink = "r + g + b > 0"
+    assert count_pixels(page, "[data-testid=frame-editor]", ink) > 0
+    page.get_by_test_id("clear").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=class-map]').dataset.input === ''")
+    assert page.get_by_test_id("neighbour").count() == 0
+    assert count_pixels(page, "[data-testid=frame-editor]", ink) == 0
+    page.console_errors.check()
+
+
+def test_the_edited_network_opens_on_the_same_drawing(drawn_one):
+    page = drawn_one
+    page.locator("[data-testid=layer][data-layer=conv1] [data-testid=activation-map]").nth(0).click()
+    page.get_by_test_id("switch-off").click()
+    link = page.get_by_test_id("surgery-result").locator("a")
+    link.wait_for(timeout=20_000)
+    link.click()
+    page.wait_for_url(lambda url: "model=e" in url)
+    page.wait_for_function("() => document.querySelector('[data-testid=prediction]').textContent.trim() !== ''")
+    assert count_pixels(page, "#downsampled", "r + g + b > 0") > 0  # the network sees the carried drawing
     page.console_errors.check()
