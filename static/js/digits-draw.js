@@ -48,7 +48,7 @@ export function convDetail(layer, channel, windows, channels, weights, where) {
   const { perChannel, ratio, total } = weightedSum(windows, filter, bias, layer.mode);
   const source = layer.from === "input" ? "the input" : `all ${channels} channels of ${layer.from}`;
   const size = `${layer.k.join("×")}${channels > 1 ? `×${channels}` : ""}`;
-  const intro = h("p", { text: `Filter ${channel} (${size}) over ${source}, ${where}${layer.p[0] ? `, ${layer.mode} padding` : ""}.` });
+  const intro = h("p", { text: `Filter ${channel} (${size}), which makes channel ${channel}, over ${source}, ${where}${layer.p[0] ? `, ${layer.mode} padding` : ""}.` });
   const rows = h("div", { class: "channel-rows", "data-testid": "channel-rows" });
   filter.forEach((w, c) => rows.append(channelRow(layer, c, windows[c].map((r) => r.map((t) => t.value)), w, perChannel[c])));
   const terms = channels > 1
@@ -67,13 +67,13 @@ function channelRow(layer, c, patch, weights, channelSum) {
   weightsGrid.querySelectorAll("td").forEach((td, k) => {
     td.title = `${formatNumber(taps[k], 3)} × ${formatNumber(inputs[k], 3)} = ${formatNumber(taps[k] * inputs[k], 3)}`;
   });
-  const from = layer.from === "input" ? "input" : `${layer.from} ch ${c}`;
+  const from = layer.from === "input" ? "input" : `${layer.from} channel ${c}`;
   return h(
     "div",
     { class: "channel-row", "data-testid": "channel-row" },
     h("figure", {}, numberGrid(patch, false), h("figcaption", { text: from })),
     h("span", { class: "times", text: "·" }),
-    h("figure", {}, weightsGrid, h("figcaption", {}, `weights ch ${c}, Σ `, h("span", { class: "channel-sum", text: `= ${formatNumber(channelSum, 2)}` }))),
+    h("figure", {}, weightsGrid, h("figcaption", {}, `weights on channel ${c}, Σ `, h("span", { class: "channel-sum", text: `= ${formatNumber(channelSum, 2)}` }))),
   );
 }
 

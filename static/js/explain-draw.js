@@ -33,13 +33,18 @@ export function perturbation(canvas, grid, caption) {
 
 /** One small map per layer: where its output moved, with the relative size of the change. */
 export function layerChanges(container, layers) {
+  const words = "How far each layer's output moved: the size of the change as a share of the output's own size " +
+    "(‖after − before‖ / ‖before‖), and where it moved, brighter where more.";
   container.replaceChildren(
-    ...layers.map(({ name, relative_change: relative, map }) => {
+    h("p", { class: "hint", "data-testid": "layer-change-words", text: words }),
+    ...layers.map(({ name, relative_change: relative, map }, k) => {
+      // the last layer is the output, as the maps above call it
+      const label = k === layers.length - 1 ? "output" : name;
       const grid = Array.isArray(map[0]) ? map : [map];
-      const canvas = h("canvas", { class: grid.length > 1 ? "change-map" : "change-strip", "aria-label": `${name} change` });
+      const canvas = h("canvas", { class: grid.length > 1 ? "change-map" : "change-strip", "aria-label": `${label} change` });
       const top = Math.max(...grid.flat()) || 1;
       paintGrid(canvas, grid, (v) => sequential(v / top));
-      return h("figure", { "data-testid": "layer-change" }, canvas, h("figcaption", { text: `${name}: ${(100 * relative).toFixed(0)}%` }));
+      return h("figure", { "data-testid": "layer-change" }, canvas, h("figcaption", { text: `${label}: ${(100 * relative).toFixed(0)}%` }));
     }),
   );
 }

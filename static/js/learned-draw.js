@@ -122,7 +122,10 @@ export function nearestPoint(canvas, event, points, scale) {
 /** A unit's card (GET /api/models/{id}/units/{layer}/{unit}): its 9 favourite test pictures with their
  * fields, a picture made to excite it, and a conv unit's filters. */
 export function unitCard(data, { layerName, unit, layer, labels, currentValue, onClose }) {
-  const what = data.label !== null ? `the class “${data.label}”` : `${data.kind} unit ${unit}`;
+  // one name for one thing: a conv or pool map is a "channel", as the maps and the explanations say
+  const what = data.label !== null ? `the class “${data.label}”` : data.kind === "linear" ? `unit ${unit}` : `channel ${unit}`;
+  const spatial = data.kind !== "linear";
+  const yours = currentValue === null ? "–" : formatNumber(currentValue);
   const tops = data.top.map((t) =>
     h("figure", { "data-testid": "unit-top" }, pictureWithBox(t.picture, t.box), h("figcaption", { text: `${labels[t.label]} · ${formatNumber(t.activation)}` })),
   );
@@ -132,13 +135,14 @@ export function unitCard(data, { layerName, unit, layer, labels, currentValue, o
       h("h3", { text: `${layerName}: ${what}` }),
       h("button", { type: "button", class: "close", "aria-label": "Close the card", onclick: onClose, text: "✕" })),
     h("p", { class: "hint", text: `The 9 test pictures where it fires most (its field outlined), and a picture made to excite it. ` +
-      `Your input gives it ${currentValue === null ? "–" : formatNumber(currentValue)}; the test pictures ${formatNumber(data.mean_activation)} on average, the made-up one ${formatNumber(data.synthetic_activation)}.` }),
+      (spatial ? `Its strongest cell for your input: ${yours} (the largest over the whole map, not the cell you point at)` : `Your input gives it ${yours}`) +
+      `; the test pictures ${formatNumber(data.mean_activation)} on average, the made-up one ${formatNumber(data.synthetic_activation)}.` }),
     h("div", { class: "card-row" },
       h("div", { class: "gallery" }, ...tops),
       h("figure", { class: "synthetic", "data-testid": "unit-synthetic" }, synthetic, h("figcaption", { text: `made for it: ${formatNumber(data.synthetic_activation)}` }))),
   ];
   if (data.weights && layer.kind === "conv") {
-    const filters = data.weights.weight.slice(0, 16).map((w, c) => h("figure", {}, weightCanvas(w, `channel ${c}`), h("figcaption", { text: `ch ${c}` })));
+    const filters = data.weights.weight.slice(0, 16).map((w, c) => h("figure", {}, weightCanvas(w, `channel ${c}`), h("figcaption", { text: `on channel ${c}` })));
     parts.push(h("div", { class: "card-row weights", "data-testid": "unit-weights" }, ...filters, h("p", { class: "hint", text: `bias ${formatNumber(data.weights.bias, 3)}` })));
   }
   return parts;

@@ -206,7 +206,7 @@ def test_conv2s_sum_is_one_row_per_input_channel_readable_on_a_projector(page_at
     assert rows.count() == 6  # conv2 looks through all six pool1 channels
     first = rows.first
     assert first.locator("table").count() == 2 and first.locator("table").nth(1).locator("td").count() == 25
-    assert "pool1 ch 0" in first.text_content()
+    assert "pool1 channel 0" in first.text_content()
     sums = [float(row.locator(".channel-sum").text_content().strip("= ")) for row in rows.all()]
     total = page.get_by_test_id("unit-detail").locator(".dot-product").text_content()
     assert " + ".join(f"{v:.2f}" for v in sums) in total

@@ -57,6 +57,9 @@ def test_fooling_the_network_at_a_large_epsilon_changes_its_guess(drawn_one):
     assert count_pixels(page, "[data-testid=perturbation]", "Math.abs(r - b) > 40") > 20
     assert count_pixels(page, "[data-testid=adversarial-image]", "r > 0") > 0
     assert page.get_by_test_id("layer-change").count() == 7
+    # the last layer is "output" as everywhere on the page, and the percentages say what they are
+    assert page.get_by_test_id("layer-change").last.text_content().startswith("output: ")
+    assert "as a share of the output's own size" in page.get_by_test_id("layer-change-words").text_content()
     assert "epsilon=0.4" in page.url
     page.get_by_test_id("fool-target").select_option("3")
     assert "target=3" in page.url

@@ -22,7 +22,12 @@ def test_a_unit_card_opens_from_a_map_by_click_or_keyboard(drawn_one):
     assert card.get_by_test_id("unit-top").count() == 9
     assert card.get_by_test_id("unit-synthetic").is_visible()
     assert card.get_by_test_id("unit-weights").locator("canvas").count() == 6  # 5x5 over conv2's 6 input channels
-    assert "conv2" in card.locator("h3").text_content() and "Your input gives it" in card.text_content()
+    # one name for one thing: the map is "channel 3" here as in the explanation, and the value is the map's largest
+    assert card.locator("h3").text_content() == "conv2: channel 3"
+    assert (
+        "Its strongest cell for your input:" in card.text_content()
+        and "not the cell you point at" in card.text_content()
+    )
     page.locator("[data-testid=layer][data-layer=fc3] [data-testid=activation-map]").click(position={"x": 5, "y": 10})
     page.wait_for_selector("[data-testid=unit-card] h3:has-text('the class “0”')")
     page.console_errors.check()
