@@ -565,7 +565,7 @@ async function loadModel() {
     state.info = await models.info(query);
   } catch (error) {
     const words = error.status === 404
-      ? `There is no model “${query.model}”${query.snapshot ? ` at step ${query.snapshot}` : ""}. Pick one from the list.`
+      ? `There is no model “${query.model}”${query.snapshot ? ` at step ${query.snapshot}` : ""} in your workspace. Pick one from the list; a model made in another browser opens with its share link.`
       : error.status === 409
         ? `That model cannot be used yet: ${error.message}`
         : `The model could not be loaded: ${error.message}`;

@@ -418,7 +418,8 @@ async function reopen(modelId) {
     await check();
     follow({ id: record.id, status: record.status, dataset: record.dataset, epochs: record.settings.epochs });
   } catch (error) {
-    showError(el.error, error.status === 404 ? `There is no model “${modelId}”. Design a new one below.` : error.message);
+    const missing = `There is no model “${modelId}” in your workspace (a model made in another browser opens with its share link). Design a new one below.`;
+    showError(el.error, error.status === 404 ? missing : error.message);
     setDesign(state.presets.lenet, "lenet");
   }
 }

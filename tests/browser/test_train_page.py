@@ -173,7 +173,9 @@ def test_the_clothing_model_gallery_classifies_a_clicked_picture(page, server_ur
 def test_an_unknown_model_is_said_in_words(page, server_url):
     page.goto(server_url + "/?model=nosuchmodel")
     page.get_by_test_id("model-error").wait_for()
-    assert "There is no model “nosuchmodel”" in page.get_by_test_id("model-error").text_content()
+    words = page.get_by_test_id("model-error").text_content()
+    assert "There is no model “nosuchmodel” in your workspace" in words and "share link" in words  # and what to do
+    assert page.locator("header nav a").count() >= 4  # the navigation stays
     page.console_errors.check(allowed=("status of 404",))
 
 
