@@ -16,6 +16,11 @@ function fieldValue(key, text, numeric) {
   return numeric ? Number(text) : parseSize(text);
 }
 
+/** "2 pictures of “7” read as “9”": a count never runs into a digit class's name. */
+export function readAs(count, truth, guess) {
+  return `${count} picture${count === 1 ? "" : "s"} of “${truth}” read as “${guess}”`;
+}
+
 /** "3" -> 3, "3,5" -> [3, 5]; anything else is kept as typed so the API names the problem. */
 export function parseSize(text) {
   const parts = text.split(",").map((p) => p.trim());
@@ -191,7 +196,7 @@ export function confusionTable(table, confusion, classes, onPick) {
           class: "confusion-cell" + (t === g ? " diagonal" : ""),
           "data-testid": "confusion-cell",
           dataset: { true: String(t), guess: String(g), count: String(count) },
-          "aria-label": `${count} ${classes[t]} read as ${classes[g]}`,
+          "aria-label": readAs(count, classes[t], classes[g]),
           text: String(count),
           onclick: () => onPick(t, g),
         });

@@ -11,6 +11,7 @@ import {
   lineChart,
   perClassList,
   probabilityBars,
+  readAs,
   shapeRows,
 } from "./train-draw.js";
 import { formatDuration, formatPercent, h, showError } from "./ui.js";
@@ -329,7 +330,7 @@ async function showCell(trueClass, guess, predictions) {
   const { dataset, classes } = state.job;
   testLabels ??= (await models.labels(dataset)).labels;
   const indices = predictions.flatMap((g, k) => (g === guess && testLabels[k] === trueClass ? [k] : []));
-  const title = `${indices.length} ${classes[trueClass]} pictures read as ${classes[guess]}`;
+  const title = readAs(indices.length, classes[trueClass], classes[guess]);
   if (!indices.length) {
     el.misclassified.replaceChildren(h("h3", { text: title }));
     return;

@@ -66,7 +66,8 @@ def test_train_tiny_watch_it_learn_replay_it_and_try_it(train_page, server_url):
     assert len(counts) == 100 and sum(counts) == 800
     page.locator("[data-testid=confusion-cell][data-true='4'][data-guess='4']").click()
     page.wait_for_selector("[data-testid=misclassified-image]")
-    assert "4 pictures read as 4" in page.get_by_test_id("misclassified").text_content()
+    # the count and the digit class stay apart: never "73 4 pictures", always "… pictures of “4” read as “4”"
+    assert " pictures of “4” read as “4”" in page.get_by_test_id("misclassified").text_content()
 
     # the scrubber goes through the snapshots: the first filters are not the last
     scrubber = page.get_by_test_id("time-scrubber")
@@ -192,3 +193,14 @@ def test_a_pooling_stride_that_follows_the_kernel_is_shown_as_such(train_page):
     added.click()
     rate = train_page.locator("[data-testid=layer-row]").nth(4).locator("[data-field=rate]")
     assert rate.input_value() == "0.5"  # the engine's default, from GET /api/architectures/layers
+
+
+def test_the_settings_show_whole_names_and_a_real_checkbox(train_page):
+    dataset = train_page.get_by_test_id("dataset")
+    fits = dataset.evaluate(
+        """s => { const c = document.createElement('canvas').getContext('2d'); c.font = getComputedStyle(s).font;
+                  return c.measureText(s.selectedOptions[0].text).width + 28 <= s.clientWidth; }"""
+    )
+    assert fits  # "Handwritten digits (MNIST)" whole, beside the select's arrow
+    box = train_page.get_by_test_id("augment").bounding_box()
+    assert box["width"] >= 16 and box["height"] >= 16  # not a 6 px dot
