@@ -8,8 +8,6 @@ never leaks into another request's work. Code that sets none (training, the CLI,
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 
 from engine.errors import EngineError
@@ -24,15 +22,6 @@ class OutOfTime(EngineError):
 def start(seconds: float) -> None:
     """Sets a budget of ``seconds`` from now for the current context (and the tasks and threads it starts)."""
     _deadline.set(time.monotonic() + seconds)
-
-
-@contextmanager
-def time_budget(seconds: float) -> Iterator[None]:
-    token = _deadline.set(time.monotonic() + seconds)
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
 
 
 def check_time() -> None:

@@ -103,10 +103,6 @@ class ModelRegistry:
             self._cache.put(key, network)
         return network
 
-    def forget(self, model_id: str) -> None:
-        """Drops a deleted model from this process's cache (other processes find its record gone)."""
-        self._cache.discard(lambda key: isinstance(key, tuple) and key[0] == model_id)
-
     def cache_id(self, ref: ModelRef) -> str:
         """Where things computed from a model are kept: a stored model's own id, or for a shipped model a
         name that changes with its weights (CONVSCOPE_WEIGHTS_PATH may point elsewhere tomorrow)."""

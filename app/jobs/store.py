@@ -89,10 +89,6 @@ class JobStore(ABC):
         Two processes can never both start or end a job."""
 
     @abstractmethod
-    def recent(self, limit: int) -> list[dict[str, Any]]:
-        """The newest jobs first."""
-
-    @abstractmethod
     def active(self) -> list[dict[str, Any]]:
         """Queued and running jobs, oldest first."""
 
@@ -419,10 +415,6 @@ class SqliteStore(JobStore):
         )
         return cursor.rowcount == 1
 
-    def recent(self, limit: int) -> list[dict[str, Any]]:
-        rows = self._connect().execute("select * from jobs order by created desc limit ?", (limit,)).fetchall()
-        return [self._job(r) for r in rows]
-
     def active(self) -> list[dict[str, Any]]:
         rows = (
             self._connect()
@@ -529,8 +521,8 @@ return 0
 
 
 class RedisStore(JobStore):
-    """Keys under ``convscope:``: a hash per job, a list of events per job, a string per blob, a
-    sorted set of jobs by creation, a set of active jobs and a sorted set of ended jobs; a hash per
+    """Keys under ``convscope:``: a hash per job, a list of events per job, a string per blob, a set of
+    active jobs, a sorted set of ended jobs and one of started jobs; a hash per
     workspace (and its token's hash pointing to it), a sorted set of each workspace's jobs; a hash per
     share link, a set of each model's links and a sorted set of the links each workspace opened."""
 
@@ -593,7 +585,6 @@ class RedisStore(JobStore):
         fields.update(status=job["status"], workspace=job.get("workspace") or "", bytes="0")
         pipe = self.redis.pipeline()
         pipe.hset(self._key("job", job["id"]), mapping=fields)
-        pipe.zadd(self._key("jobs"), {job["id"]: job["created"]})
         if job.get("workspace"):
             pipe.zadd(self._key("wsjobs", job["workspace"]), {job["id"]: job["created"]})
         if job["status"] in ACTIVE:
@@ -694,9 +685,6 @@ class RedisStore(JobStore):
         jobs = [self._job(i.decode(), fields) for i, fields in zip(ids, pipe.execute())]
         return [j for j in jobs if j is not None]
 
-    def recent(self, limit: int) -> list[dict[str, Any]]:
-        return self._many(self.redis.zrevrange(self._key("jobs"), 0, limit - 1))
-
     def active(self) -> list[dict[str, Any]]:
         jobs = self._many(list(self.redis.smembers(self._key("active"))))
         return sorted((j for j in jobs if j["status"] in ACTIVE), key=lambda j: (j["created"], j["id"]))
@@ -725,7 +713,6 @@ class RedisStore(JobStore):
             pipe.delete(*(self._key("share", share) for share in shares))
         if job is not None and job.get("workspace"):
             pipe.zrem(self._key("wsjobs", job["workspace"]), job_id)
-        pipe.zrem(self._key("jobs"), job_id)
         pipe.zrem(self._key("ended"), job_id)
         pipe.zrem(self._key("started"), job_id)
         pipe.srem(self._key("active"), job_id)
