@@ -274,8 +274,17 @@ function makeTile(view, channel) {
     dataset: { channel: String(channel) },
     "aria-label": kind === "fc" ? `${view.layer.label} units` : `${view.layer.label} channel ${channel}`,
   });
-  // a click (or Enter on a focused map) pins the cell and opens the unit's card: what it responds to
-  canvas.tabIndex = 0;
+  // a click (or Enter on a focused map) pins the cell and opens the unit's card: what it responds to.
+  // One tab stop a layer (its first map); Page Down and Page Up walk its other maps
+  canvas.tabIndex = channel === 0 ? 0 : -1;
+  canvas.setAttribute("aria-describedby", "maps-keys");
+  canvas.addEventListener("keydown", (event) => {
+    const step = { PageDown: 1, PageUp: -1 }[event.key];
+    const next = step && view.tiles[channel + step];
+    if (!next) return;
+    event.preventDefault();
+    next.canvas.focus();
+  });
   canvas.addEventListener("click", (e) => {
     const unit = kind === "fc" ? cellAt(canvas, e)?.col : channel;
     if (unit !== undefined) openCard(view, unit);

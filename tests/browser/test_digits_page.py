@@ -309,3 +309,25 @@ def test_the_whole_network_fits_a_phone(page_at, server_url):
     assert network.locator("[data-testid=network-link]").count() == 1
     page.screenshot(path=RESULTS / "digits-network-phone.png")
     page.console_errors.check()
+
+
+def test_one_tab_stop_a_layer_page_down_walks_its_maps_and_a_skip_link_passes_them(drawn_one):
+    page = drawn_one
+    maps = page.locator("[data-testid=activation-map]")
+    tabbable = maps.evaluate_all(
+        "cs => cs.filter((c) => c.tabIndex === 0).map((c) => c.closest('[data-layer]').dataset.layer)"
+    )
+    assert tabbable == ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3"]  # 7 stops, not 47
+    conv2 = page.locator("[data-testid=layer][data-layer=conv2] [data-testid=activation-map]")
+    conv2.first.focus()
+    page.keyboard.press("PageDown")
+    page.keyboard.press("PageDown")
+    assert conv2.nth(2).evaluate("c => c === document.activeElement")
+    page.keyboard.press("PageUp")
+    assert conv2.nth(1).evaluate("c => c === document.activeElement")
+    skip = page.get_by_test_id("skip-maps")
+    skip.focus()
+    assert skip.is_visible()
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "explain-heading"
+    page.console_errors.check()
