@@ -307,9 +307,10 @@ def test_forty_parallel_submissions_and_cancels_raced_against_the_end_of_trainin
     server = serve(base_env(tmp_path, CONVSCOPE_MAX_JOBS_PER_WORKSPACE="5"), port, workers=2)
     try:
         client = workspace_client(url)
-        small = {**QUICK, "train_size": 200}
+        # jobs long enough (LeNet, 3 epochs) that none ends, freeing a place, while the 40 arrive
+        long = {"architecture": ARCHITECTURES["lenet"], "epochs": 3}
         with ThreadPoolExecutor(40) as pool:
-            answers = list(pool.map(lambda _: client.post("/api/models", json=small), range(40)))
+            answers = list(pool.map(lambda _: client.post("/api/models", json=long), range(40)))
         assert sorted(a.status_code for a in answers) == [202] * 5 + [429] * 35
         refusal = next(a for a in answers if a.status_code == 429).json()["detail"]
         assert "your workspace has 5 jobs queued or running, and 5 is the most" in refusal
@@ -320,13 +321,15 @@ def test_forty_parallel_submissions_and_cancels_raced_against_the_end_of_trainin
             cancel = client.post(f"/api/models/{job['id']}/cancel")
             if cancel.status_code == 202:
                 acknowledged.append(job["id"])
-        for delay in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8):
-            job = client.post("/api/models", json=small).json()
+        # LeNet on 3,000 pictures trains for about a second: cancels from right away to its very end
+        racing = {"architecture": ARCHITECTURES["lenet"], "train_size": 3000}
+        for delay in (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.4):
+            job = client.post("/api/models", json=racing).json()
             wait_for_status(client, job["id"], ("running", "done"), seconds=60)
             time.sleep(delay)
             if client.post(f"/api/models/{job['id']}/cancel").status_code == 202:
                 acknowledged.append(job["id"])
-        assert acknowledged
+        assert acknowledged, "no cancel landed while a job ran: the race was not exercised"
         for job_id in acknowledged:
             assert wait_for_status(client, job_id, ("done", "cancelled", "failed"))["status"] == "cancelled"
         record_worker_rss(server, "races")
