@@ -33,6 +33,7 @@ from engine.layers import (
     tanh,
     tanh_backward,
 )
+from engine.memory import batch_within, layer_memory
 from engine.parallel import (
     COLUMNS_BUDGET,
     PARALLEL_MIN_BATCH,
@@ -246,13 +247,8 @@ class Network:
 
     def max_batch(self, budget_bytes: int = COLUMNS_BUDGET) -> int:
         """How many inputs one pass may take before a conv layer's im2col matrix passes the budget."""
-        per_input = 1
-        for plan in self.plans:
-            if plan.type == "conv":
-                kh, kw = pair(plan.config["kernel_size"])
-                _, oh, ow = plan.output_shape
-                per_input = max(per_input, plan.input_shape[0] * kh * kw * oh * ow * 4)
-        return max(1, budget_bytes // per_input)
+        per_input = max((layer.columns_bytes for layer in layer_memory(self.plans)), default=0)
+        return batch_within(per_input, budget_bytes, budget_bytes)
 
     # -- gradients ---------------------------------------------------------------------------------
 

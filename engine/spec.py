@@ -354,6 +354,20 @@ def count_parameters(plans: Sequence[LayerPlan]) -> int:
 # -- describing a plan in the lecture's words --------------------------------------------------------
 
 
+def multiply_adds(plans: Sequence[LayerPlan]) -> int:
+    """Multiply-adds of one input's forward pass (conv ``F·C·KH·KW·OH·OW``, linear ``in·out``): what a
+    training step costs per picture, up to a constant."""
+    total = 0
+    for plan in plans:
+        if plan.type == "conv":
+            f, oh, ow = plan.output_shape
+            kh, kw = pair(plan.config["kernel_size"])
+            total += f * plan.input_shape[0] * kh * kw * oh * ow
+        elif plan.type == "linear":
+            total += plan.input_shape[0] * plan.output_shape[0]
+    return total
+
+
 def _parameter_formula(plan: LayerPlan) -> str | None:
     """``6 × (5·5·1 + 1) = 156``: filters times (weights per filter + one bias)."""
     if plan.type == "conv":

@@ -46,7 +46,8 @@ class ModelRef:
         return self.job is None
 
 
-def network_bytes(network: Network) -> int:
+def weights_bytes(network: Network) -> int:
+    """What a loaded network weighs in memory: its parameters."""
     return sum(int(v.nbytes) for v in network.params.values())
 
 
@@ -56,7 +57,7 @@ class ModelRegistry:
         paths = {**SHIPPED_MODELS, **({"lenet": Path(lenet_path)} if lenet_path else {})}
         self.shipped: dict[str, Network] = {name: load_network(path) for name, path in paths.items()}
         self.shipped_files = paths
-        self._cache: ByteLRU[Network] = ByteLRU(cache_bytes, network_bytes)
+        self._cache: ByteLRU[Network] = ByteLRU(cache_bytes, weights_bytes)
 
     def resolve(self, model_id: str, viewer: Workspace | None, remember: bool = False) -> ModelRef:
         """The model ``model_id`` names for ``viewer``; :class:`ModelNotFound` if it may not see it. With

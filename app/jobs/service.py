@@ -19,27 +19,13 @@ from app.jobs.registry import ModelRef, ModelRegistry
 from app.jobs.store import JobStore, QueueCaps, QueueFull, now
 from app.schemas.models import MAX_NAME
 from app.workspaces import Workspace
-from engine._checks import pair
 from engine.datasets import Dataset, load_dataset
 from engine.memory import largest_layer, megabytes, training_bytes
 from engine.network import Network
-from engine.spec import LayerPlan, count_parameters, describe_plan, plan_network
+from engine.spec import LayerPlan, count_parameters, describe_plan, multiply_adds, plan_network
 from engine.train import predict_classes
 
 TRAINING_FACTOR = 3  # a training step costs about three forward passes (forward, and backward to weights and inputs)
-
-
-def multiply_adds(plans: Sequence[LayerPlan]) -> int:
-    """Multiply-adds of one input's forward pass: what a training step costs per image."""
-    total = 0
-    for plan in plans:
-        if plan.type == "conv":
-            f, oh, ow = plan.output_shape
-            kh, kw = pair(plan.config["kernel_size"])
-            total += f * plan.input_shape[0] * kh * kw * oh * ow
-        elif plan.type == "linear":
-            total += plan.input_shape[0] * plan.output_shape[0]
-    return total
 
 
 def estimate_seconds(plans: Sequence[LayerPlan], images: int, epochs: int, test_images: int, rate: float) -> float:
@@ -113,7 +99,7 @@ def usage(store: JobStore, workspace: Workspace) -> dict[str, int]:
     jobs = store.workspace_jobs(workspace.id)
     hour_ago = now() - 3600
     return {
-        "models": sum(j["status"] != "failed" and j["status"] != "cancelled" for j in jobs),
+        "models": sum(j["status"] not in ("failed", "cancelled") for j in jobs),
         "bytes": sum(int(j.get("bytes") or 0) for j in jobs),
         "running": sum(j["status"] == "running" for j in jobs),
         "queued": sum(j["status"] == "queued" for j in jobs),
@@ -211,23 +197,27 @@ def submit_training(
     return {**job, **place}
 
 
-def queue_place(store: JobStore, settings: Settings, job_id: str) -> dict[str, Any]:
-    """``{position, wait_seconds}`` of a queued job: its place in the fair order, and the predicted time
-    until it starts (what runs now and what is ahead of it, shared among the training slots)."""
+def queue_places(store: JobStore, settings: Settings) -> dict[str, dict[str, Any]]:
+    """``{position, wait_seconds}`` of every queued job, from one reading of the active jobs: its place in
+    the fair order, and the predicted time until it starts (what runs now and what is ahead of it,
+    shared among the training slots)."""
     active = store.active()  # one reading for the order and the estimates: jobs start and end meanwhile
-    order = [j["id"] for j in store.fair_queue(active)]
-    if job_id not in order:
-        return {"position": None, "wait_seconds": None}
-    position = order.index(job_id) + 1
     clock = now()
-    running = sum(
+    wait = sum(
         max(0.0, (j.get("estimate_seconds") or 0) - (clock - (j["started"] or clock)))
         for j in active
         if j["status"] == "running"
     )
-    ahead = {j["id"]: j.get("estimate_seconds") or 0 for j in active}
-    waiting = sum(ahead[i] for i in order[: position - 1])
-    return {"position": position, "wait_seconds": round((running + waiting) / settings.training_slots, 1)}
+    places = {}
+    for position, job in enumerate(store.fair_queue(active), start=1):
+        places[job["id"]] = {"position": position, "wait_seconds": round(wait / settings.training_slots, 1)}
+        wait += job.get("estimate_seconds") or 0
+    return places
+
+
+def queue_place(store: JobStore, settings: Settings, job_id: str) -> dict[str, Any]:
+    """One queued job's place and predicted wait (:func:`queue_places`); both None when it is not queued."""
+    return queue_places(store, settings).get(job_id, {"position": None, "wait_seconds": None})
 
 
 def cancel_job(store: JobStore, ref: ModelRef) -> dict[str, Any]:
@@ -315,19 +305,26 @@ def share_model(store: JobStore, ref: ModelRef) -> dict[str, str]:
     }
 
 
+def network_file(network: Network) -> bytes:
+    """The network as the ``.npz`` the store keeps and ``GET /api/models/{id}/weights`` serves."""
+    buffer = io.BytesIO()
+    network.save(buffer)
+    return buffer.getvalue()
+
+
 def store_model(
     store: JobStore, workspace: Workspace, address: str | None, network: Network, record: dict[str, Any]
 ) -> dict[str, Any]:
-    """Writes a finished model (an edit, a copy) into the workspace: record, weights, and its byte count."""
-    buffer = io.BytesIO()
-    network.save(buffer)
-    data = buffer.getvalue()
+    """Writes a finished model (an edit, a copy) into the workspace: record, weights, and its byte count.
+    It is written ``done`` from the start, so no worker can take it for a job to train."""
+    data = network_file(network)
+    created = now()
     job = {
         "id": record.pop("id"),
-        "created": now(),
+        "created": created,
         "client": address,
         "workspace": workspace.id,
-        "status": "queued",
+        "status": "done",
         "classes": network.labels,
         "architecture": network.spec,
         "layers": network.describe(),
@@ -335,10 +332,9 @@ def store_model(
         **record,
     }
     metrics = job.pop("metrics")
+    store.put_blob(f"{job['id']}/model", data)  # the weights first: a listed model always has them
     store.create(job)
-    store.put_blob(f"{job['id']}/model", data)
-    store.add_bytes(job["id"], len(data))
-    store.transition(job["id"], ["queued"], "done", started=now(), finished=now(), metrics=metrics)
+    store.update(job["id"], started=created, finished=created, metrics=metrics, bytes=len(data))
     return job
 
 

@@ -25,6 +25,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,12 +200,9 @@ class JobStore(ABC):
         ``running`` and returns it; None when no queued job may start now."""
         with self.queue_lock():
             active = self.active()
-            running: dict[str, int] = {}
-            for j in active:
-                if j["status"] == "running":
-                    running[j.get("workspace") or ""] = running.get(j.get("workspace") or "", 0) + 1
-            for job in self._fair_queue(active):
-                if running.get(job.get("workspace") or "", 0) >= max_running:
+            running = Counter(j.get("workspace") or "" for j in active if j["status"] == "running")
+            for job in self.fair_queue(active):
+                if running[job.get("workspace") or ""] >= max_running:
                     continue
                 if self.transition(job["id"], ["queued"], "running", started=started, heartbeat=started):
                     return self.get(job["id"])
@@ -213,16 +211,11 @@ class JobStore(ABC):
     def fair_queue(self, active: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """The queued jobs in the order workers take them (:func:`fair_order`), of ``active`` (a list the
         caller already read, so that both agree) or of the store's active jobs now."""
-        return self._fair_queue(self.active() if active is None else active)
-
-    def _fair_queue(self, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        active = self.active() if active is None else active
         queued = [j["created"] for j in active if j["status"] == "queued"]
         if not queued:
             return []
-        served: dict[str, int] = {}
-        for owner in self.started_since(min(queued)):
-            served[owner] = served.get(owner, 0) + 1
-        return fair_order(active, served)
+        return fair_order(active, Counter(self.started_since(min(queued))))
 
     def position(self, job_id: str) -> int | None:
         """1 for the next job to start, 2 for the one after, ...; None when not queued."""
@@ -589,6 +582,8 @@ class RedisStore(JobStore):
             pipe.zadd(self._key("wsjobs", job["workspace"]), {job["id"]: job["created"]})
         if job["status"] in ACTIVE:
             pipe.sadd(self._key("active"), job["id"])
+        else:  # a model stored finished (an edit, a copy) ages towards its time-to-live from now
+            pipe.zadd(self._key("ended"), {job["id"]: job["created"]})
         pipe.execute()
 
     def queue_lock(self) -> contextlib.AbstractContextManager[None]:

@@ -13,7 +13,6 @@ job: the worker's writes are retried with backoff (:class:`RetryingStore`). A wo
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import random
@@ -26,7 +25,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import store_errors
-from app.jobs.service import queue_place, snapshot_count, test_metrics
+from app.jobs.service import network_file, queue_places, snapshot_count, test_metrics
 from app.jobs.store import JobStore, now
 from app.jsonutil import rounded
 from engine.datasets import load_dataset
@@ -72,12 +71,6 @@ def retry(call: Callable[[], T], seconds: float) -> T:
             delay = min(delay * 2, 2.0)
 
 
-def network_bytes(network: Network) -> bytes:
-    buffer = io.BytesIO()
-    network.save(buffer)
-    return buffer.getvalue()
-
-
 def first_filters(network: Network, params: dict[str, np.ndarray]) -> list | None:
     """The first conv layer's first ``EVENT_FILTERS`` filters (F, C, KH, KW), rounded to 4 decimals for the
     wire (in float64, so 0.0356 is sent as 0.0356, not as float32's 0.035599999129772186); None without
@@ -121,8 +114,8 @@ def housekeeping(settings: Settings, store: JobStore) -> bool:
 
 def announce_positions(store: JobStore, settings: Settings) -> None:
     """Tells every queued job its new place in the queue and predicted wait (after one has started)."""
-    for job in store.fair_queue():
-        store.append_event(job["id"], "queued", queue_place(store, settings, job["id"]))
+    for job_id, place in queue_places(store, settings).items():
+        store.append_event(job_id, "queued", place)
 
 
 class Heartbeat:
@@ -224,7 +217,7 @@ class TrainingRun:
         self.store.append_event(self.job_id, "epoch", event | {k: round(row[k], 5) for k in ("loss", "accuracy")})
 
     def on_snapshot(self, step: int, params: dict[str, np.ndarray]) -> None:
-        data = network_bytes(Network(self.network.spec, params, self.network.meta))
+        data = network_file(Network(self.network.spec, params, self.network.meta))
         self.store.put_blob(f"{self.job_id}/snapshot/{step}", data)
         self.store.add_bytes(self.job_id, len(data))
         event = {"step": step, "filters": first_filters(self.network, params)}
@@ -270,7 +263,7 @@ class TrainingRun:
         self.network.meta.update(
             test_accuracy=metrics["test_accuracy"], training_seconds=metrics["training_seconds"], train_size=self.size
         )
-        data = network_bytes(self.network)
+        data = network_file(self.network)
         self.store.put_blob(f"{self.job_id}/model", data)
         self.store.add_bytes(self.job_id, len(data))
         # a cancel acknowledged while the last steps ran wins: the job ends cancelled, never done

@@ -181,3 +181,10 @@ def test_workspaces_share_links_and_byte_counts(store):
     assert store.shares_of("m") == ["s1"] and store.shared_with("w2") == ["s1"]
     store.delete("m")
     assert store.share("s1") is None and store.workspace_jobs("w1") == []
+
+
+def test_a_model_stored_finished_ages_towards_its_time_to_live(store):
+    """An edit or a copy is written done from the start (no worker may claim it), and still expires."""
+    store.create({**owned("e1", 5.0, "alice"), "status": "done"})
+    assert store.active() == [] and store.claim_next(max_running=1, started=6.0) is None
+    assert store.finished_before(1e12) == ["e1"]
