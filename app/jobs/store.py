@@ -36,6 +36,7 @@ MUTABLE = ("status", "started", "finished", "message", "metrics", "heartbeat", "
 FIXED_COLUMNS = ("id", "created", "client", "workspace")
 ACTIVE = ("queued", "running")
 TERMINAL = ("done", "failed", "cancelled")
+TURNS_SECONDS = 3600  # how far back a workspace's started jobs count as turns it has had (a lesson's length)
 
 
 class QueueFull(Exception):
@@ -53,8 +54,8 @@ class QueueCaps:
 
 def fair_order(active: list[dict], served: dict[str, int] | None = None) -> list[dict]:
     """The queued jobs in the order workers take them: round-robin across workspaces. ``served`` counts
-    the jobs each workspace has started since the oldest waiting job was queued (its turns already
-    taken, running or ended); a workspace's next waiting job comes after every workspace with fewer
+    the jobs each workspace has started lately (its turns already taken, running or ended, see
+    :meth:`JobStore.fair_queue`); a workspace's next waiting job comes after every workspace with fewer
     turns, and ties go to the older job. So one workspace's ten jobs never hold back another's first.
     A job whose workspace already runs as many jobs as it may keeps its place but is skipped by
     :meth:`JobStore.claim_next` until one of them ends."""
@@ -215,7 +216,10 @@ class JobStore(ABC):
         queued = [j["created"] for j in active if j["status"] == "queued"]
         if not queued:
             return []
-        return fair_order(active, Counter(self.started_since(min(queued))))
+        # a workspace's turns: the jobs it started in the last TURNS_SECONDS (or since the oldest waiting
+        # job was queued, if that is longer ago), ended ones too: who trained less lately goes first
+        since = min(min(queued), time.time() - TURNS_SECONDS)
+        return fair_order(active, Counter(self.started_since(since)))
 
     def position(self, job_id: str) -> int | None:
         """1 for the next job to start, 2 for the one after, ...; None when not queued."""
