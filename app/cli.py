@@ -248,7 +248,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     data_set = source if source in DATASETS else "digits"
     # by default each data set's own shipped model: the digit network would score clothes at chance
     model = load_network(args.weights or SHIPPED_MODELS["fashion" if data_set == "fashion" else "lenet"])
-    trained_on = model.meta.get("dataset", "digits")
+    trained_on = model.dataset
     if trained_on != data_set:
         raise ValueError(
             f"{args.weights} was trained on {trained_on}, not {data_set}: its classes are not this data set's; "

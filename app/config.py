@@ -95,6 +95,10 @@ class Settings(BaseSettings):
         ge=1024 * 1024,
         description="memory one training batch may take: every layer's output and its gradient, times the batch",
     )
+    import_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1024, description="largest .onnx file POST /api/models/import takes (413 beyond)"
+    )
+    import_max_nodes: int = Field(500, ge=8, le=100_000, description="most nodes in an imported ONNX graph")
     model_input_sides: tuple[int, int] = Field(
         (8, 64), description="smallest and largest side of a trained network's input (the data sets are 28x28)"
     )

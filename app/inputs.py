@@ -50,8 +50,8 @@ def grayscale_for_digit(image: Image.Image, settings: Settings, field: str) -> n
 
 def from_picture(model: Network, gray: np.ndarray) -> NetworkInput:
     """A grayscale picture (H, W) 0..255, prepared as the model's data set was (digits: MNIST's crop,
-    box and centre of mass; clothing: the whole picture)."""
-    x, frame = frame_for(model.meta.get("dataset", "digits"), gray, model.input_shape)
+    box and centre of mass; clothing: the whole picture; an imported model: as its import said)."""
+    x, frame = frame_for(model.preparation, gray, model.input_shape)
     return NetworkInput(x, frame.empty, frame.inverted, frame.too_small)
 
 

@@ -30,6 +30,7 @@ from app.routes import (
     explain,
     filters,
     health,
+    interchange,
     learned,
     model,
     models,
@@ -49,7 +50,20 @@ the field, the bound and the value received.
 """
 
 
-ROUTERS = (health, predict, explain, filters, arithmetic, model, workspace, models, learned, architectures, datasets)
+ROUTERS = (
+    health,
+    predict,
+    explain,
+    filters,
+    arithmetic,
+    model,
+    workspace,
+    interchange,
+    models,
+    learned,
+    architectures,
+    datasets,
+)
 
 
 def lifespan_for(settings: Settings):
@@ -96,7 +110,9 @@ def add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(TimeBudget, seconds=settings.request_timeout_seconds)
     app.add_middleware(WorkspaceCookie, secure=settings.cookie_secure)
     app.add_middleware(RequestSettings, settings=settings)  # the request models' validators read these
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # a model file to import may be larger than any picture: its route reads at most that much more
+    import_limit = {"/api/models/import": max(settings.max_body_bytes, settings.import_max_bytes + 64 * 1024)}
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=import_limit)
     app.add_middleware(HeaderLimits, max_count=settings.max_header_count)
     app.add_middleware(SecurityHeaders)  # wraps everything, the 413 above included
     app.add_middleware(AccessLog)  # outermost: the duration covers the whole request

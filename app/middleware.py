@@ -21,17 +21,19 @@ class BodySizeLimit:
     counted as it arrives and cut off as soon as it passes the limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}  # paths that take more (a model file to import)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send, int(declared))
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, int(declared), limit)
             return
 
         received = 0
@@ -45,11 +47,11 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes and not response_started:
+                if received > limit and not response_started:
                     # answer 413 now and tell the app the client is gone; whatever
                     # the app answers to that is dropped by guarded_send
                     refused = True
-                    await self._refuse(send, received)
+                    await self._refuse(send, received, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -62,11 +64,9 @@ class BodySizeLimit:
 
         await self.app(scope, counting_receive, guarded_send)
 
-    async def _refuse(self, send: Send, size: int) -> None:
-        message = (
-            f"request body is {size} bytes or more; at most {self.max_bytes} bytes are accepted "
-            "(downscale the image or send fewer values)"
-        )
+    async def _refuse(self, send: Send, size: int, limit: int) -> None:
+        hint = "a smaller model file" if limit != self.max_bytes else "downscale the image or send fewer values"
+        message = f"request body is {size} bytes or more; at most {limit} bytes are accepted ({hint})"
         await send_json(send, 413, message, [(b"connection", b"close")])
 
 

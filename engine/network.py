@@ -193,6 +193,19 @@ class Network:
         return sum(int(p.size) for p in self.params.values())
 
     @property
+    def dataset(self) -> str | None:
+        """The data set it was trained on (or given at import), whose test pictures its views show; None
+        for an imported model given none."""
+        name = self.meta.get("dataset", "digits")
+        return str(name) if name else None
+
+    @property
+    def preparation(self) -> str:
+        """How a picture becomes its input: ``digit`` (MNIST's crop, box and centre of mass), ``picture``
+        (the whole picture scaled to fit) or ``none`` (scaled as it is)."""
+        return str(self.meta.get("preprocess") or ("digit" if self.dataset in ("digits", None) else "picture"))
+
+    @property
     def labels(self) -> list[str]:
         """The class names (from the metadata), or the class numbers."""
         names = self.meta.get("labels")

@@ -17,6 +17,7 @@ bytes, too many nodes, non-float weights and unknown opsets are refused before a
 from __future__ import annotations
 
 from collections.abc import Callable
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +115,7 @@ def import_onnx(data: bytes, limits: Limits = Limits()) -> Imported:
     spec = {"input": list(input_shape), "classes": classes, "layers": converter.layers}
     labels = _labels(model, classes)
     try:
-        network = Network(spec, converter.params, {"labels": labels})
+        network = Network(spec, converter.params, {"labels": labels} if labels else {})
     except EngineError as error:
         raise ImportRefused(f"the converted network does not build: {error}") from None
     network.meta["import_check"] = {"seed": CHECK_SEED, "logits": _check_logits(network)}
@@ -222,9 +223,8 @@ def _inferred_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
     return shapes
 
 
-def _labels(model: onnx.ModelProto, classes: int) -> list[str]:
-    import json
-
+def _labels(model: onnx.ModelProto, classes: int) -> list[str] | None:
+    """The class names in the file's ``metadata_props["labels"]`` (a JSON list, or comma-separated)."""
     for prop in model.metadata_props:
         if prop.key == "labels":
             try:
@@ -233,7 +233,7 @@ def _labels(model: onnx.ModelProto, classes: int) -> list[str]:
                 names = prop.value.split(",")
             if isinstance(names, list) and len(names) == classes:
                 return [str(n)[:40] for n in names]
-    return [str(k) for k in range(classes)]
+    return None
 
 
 def _attributes(node: onnx.NodeProto) -> dict[str, Any]:

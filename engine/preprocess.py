@@ -130,9 +130,23 @@ def fit_frame(frame: np.ndarray, input_shape: tuple[int, int, int]) -> np.ndarra
 
 
 def frame_for(
-    network_dataset: str, image: np.ndarray, input_shape: tuple[int, int, int]
+    preparation: str, image: np.ndarray, input_shape: tuple[int, int, int]
 ) -> tuple[np.ndarray, DigitFrame]:
-    """A picture -> (the network's input (C, H, W), the frame before fitting), the way the network's data
-    set was prepared: MNIST's digit recipe for ``digits``, the whole picture for ``fashion``."""
-    frame = preprocess_digit(image) if network_dataset == "digits" else preprocess_picture(image)
+    """A grayscale picture -> (the network's input (C, H, W), the frame before fitting), prepared as the
+    network says (:attr:`engine.network.Network.preparation`): MNIST's digit recipe (``digit``), the whole
+    picture light on black (``picture``), or the picture only scaled to the input (``none``)."""
+    if preparation == "digit":
+        frame = preprocess_digit(image)
+    elif preparation == "picture":
+        frame = preprocess_picture(image)
+    else:
+        frame = scale_only(image, input_shape[1:])
+        return np.repeat(frame.pixels[None], input_shape[0], axis=0), frame
     return fit_frame(frame.pixels, input_shape), frame
+
+
+def scale_only(image: np.ndarray, size: tuple[int, int]) -> DigitFrame:
+    """A grayscale picture (H, W) 0..255 -> (height, width) in [0, 1], resized and nothing else."""
+    gray = Image.fromarray(_gray(image).astype(np.float32)).resize((size[1], size[0]), Image.Resampling.LANCZOS)
+    pixels = np.clip(np.asarray(gray, np.float32), 0, 1)
+    return DigitFrame(pixels, empty=not (pixels > INK_THRESHOLD).any(), inverted=False)

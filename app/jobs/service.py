@@ -261,7 +261,7 @@ def shipped_summary(model_id: str, network: Network) -> dict[str, Any]:
         "name": meta.get("name", model_id),
         "kind": "shipped",
         "group": "shipped",
-        "dataset": meta.get("dataset", "digits"),
+        "dataset": network.dataset,
         "status": "done",
         "test_accuracy": meta.get("test_accuracy"),
         "parameters": network.parameter_count,
@@ -345,7 +345,7 @@ def copy_model(
     ref = registry.resolve(model_id, workspace)
     network = registry.network(ref).copy()
     check_room(store, settings, workspace, job_bytes(network.parameter_count))
-    source = ref.job or {"name": network.meta.get("name", model_id), "dataset": network.meta.get("dataset", "digits")}
+    source = ref.job or {"name": network.meta.get("name", model_id), "dataset": network.dataset}
     metrics = (ref.job or {}).get("metrics") or {"test_accuracy": network.meta.get("test_accuracy")}
     record = {
         "id": "c" + uuid.uuid4().hex[:12],
@@ -401,16 +401,18 @@ def create_edit(
             f"({settings.max_edits_per_hour}); try again later",
             retry_after=300,
         )
-    dataset = base.meta.get("dataset", "digits")
-    test = load_dataset(dataset, "test")
-    before, after = test_metrics(base, test), test_metrics(edited, test)
+    dataset = base.dataset
+    untested: dict[str, Any] = {"test_accuracy": None, "per_class_accuracy": None}
+    before, after = untested, None  # an import without a data set: nothing to test it on
+    if dataset is not None:
+        test = load_dataset(dataset, "test")
+        before, after = test_metrics(base, test), test_metrics(edited, test)
     # an edit of an edit is named after the first model and every change since
     base_name = clean_name(base.meta.get("base_name") or base.meta.get("name", ref.id))
     chain = [*base.meta.get("chain", []), *edits]
     title = clean_name(name) if name else edit_name(base_name, chain)
-    edited.meta.update(
-        name=title, base=ref.id, base_name=base_name, edits=edits, chain=chain, test_accuracy=after["test_accuracy"]
-    )
+    accuracy = (after or untested)["test_accuracy"]
+    edited.meta.update(name=title, base=ref.id, base_name=base_name, edits=edits, chain=chain, test_accuracy=accuracy)
     record = {
         "id": "e" + uuid.uuid4().hex[:12],
         "kind": "edited",
@@ -425,9 +427,9 @@ def create_edit(
         "name": title,
         "base": ref.id,
         "accuracy_before": before["test_accuracy"],
-        "accuracy_after": after["test_accuracy"],
+        "accuracy_after": accuracy,
         "per_class_before": before["per_class_accuracy"],
-        "per_class_after": after["per_class_accuracy"],
+        "per_class_after": (after or untested)["per_class_accuracy"],
     }
 
 

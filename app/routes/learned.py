@@ -13,7 +13,7 @@ from app.deps import AddressDep, OwnerDep, RegistryDep, SettingsDep, StoreDep, V
 from app.errors import ApiError, error_responses
 from app.inputs import network_input
 from app.jobs import service
-from app.jobs.learned_cache import LearnedCache
+from app.jobs.learned_cache import Learned, LearnedCache
 from app.jobs.registry import ModelRegistry
 from app.jsonutil import json_response
 from app.schemas.learned import EditRequest, EditResponse, EmbeddingMap, NeighboursRequest, NeighboursResponse, UnitCard
@@ -34,15 +34,26 @@ def _learned(request: Request) -> LearnedCache:
     return request.app.state.learned
 
 
-def _model(request: Request, model_id: str, workspace: Workspace | None) -> tuple[Network, str]:
+def _model(request: Request, model_id: str, workspace: Workspace | None, need_data: bool = True) -> tuple[Network, str]:
     """The network the viewer may see under ``model_id`` and where what is computed from it is kept,
-    after checking that its summaries over the test pictures fit one request's memory."""
+    after checking that its summaries over the test pictures fit one request's memory. A model imported
+    without a data set has no pictures to summarise: 409 where they are needed."""
     registry: ModelRegistry = request.app.state.registry
     ref = registry.resolve(model_id, workspace)
     network = registry.network(ref)
-    test = load_dataset(network.meta.get("dataset", "digits"), "test")
+    if network.dataset is None:
+        if need_data:
+            raise ApiError(409, NO_DATA)
+        return network, registry.cache_id(ref)
+    test = load_dataset(network.dataset, "test")
     budgets.check_summaries(request.app.state.settings, network, len(test))
     return network, registry.cache_id(ref)
+
+
+NO_DATA = (
+    "model: it was imported without a data set, so there are no pictures to rank or map; import it again "
+    "with dataset=digits or dataset=fashion (if those are its classes) to see top examples and the class map"
+)
 
 
 @router.get(
@@ -62,17 +73,19 @@ def unit_card(
     """The ``k`` test pictures where the unit fires most (for a map, at its strongest position) with the
     receptive field there and the patch it covers, a picture made to excite it, and its weights. For the
     last layer a unit is a class: "what does the network think a 7 looks like"."""
-    network, cache_id = _model(request, model_id, workspace)
+    network, cache_id = _model(request, model_id, workspace, need_data=False)
     if layer not in network.layer_names:
         raise ApiError(404, f"no layer {layer!r} in {model_id}; layers are {', '.join(network.layer_names)}")
-    learned = _learned(request).get(cache_id, network)
-    summary = learned.summaries[layer]
-    if unit >= summary.values.shape[1]:
-        raise ApiError(404, f"{layer} has units 0..{summary.values.shape[1] - 1}, got {unit}")
-    examples = top_examples(network, summary, unit, k)
-    x = to_network_input(learned.test.images[[e.index for e in examples]], network.input_shape)
+    plan = next(p for p in network.plans if p.owner == layer and p.named)
+    if unit >= plan.output_shape[0]:
+        raise ApiError(404, f"{layer} has units 0..{plan.output_shape[0] - 1}, got {unit}")
     synthetic = _synthetic(request, cache_id, network, layer, unit)
-    plan_type = next(p.type for p in network.plans if p.owner == layer and p.named)
+    plan_type = plan.type
+    top: list[dict] = []
+    mean_activation = None
+    if network.dataset is not None:
+        learned = _learned(request).get(cache_id, network)
+        top, mean_activation = _top(network, learned, layer, unit, k)
     is_last = layer == network.layer_names[-1]
     weights = unit_weights(network, layer, unit)
     return json_response(
@@ -82,24 +95,34 @@ def unit_card(
             "unit": unit,
             "kind": "conv" if plan_type == "conv" else "linear" if plan_type == "linear" else "pool",
             "label": network.labels[unit] if is_last else None,
-            "top": [
-                {
-                    "index": e.index,
-                    "label": int(learned.test.labels[e.index]),
-                    "activation": round(e.activation, 5),
-                    "position": list(e.position),
-                    "box": list(e.box),
-                    "patch": np.round(x[n, 0, e.box[0] : e.box[2], e.box[1] : e.box[3]], 4),
-                    "picture": np.round(x[n, 0], 4),
-                }
-                for n, e in enumerate(examples)
-            ],
+            "top": top,
+            "note": None if network.dataset else "top examples need a data set: this model was imported without one",
             "synthetic": np.round(synthetic, 4),
             "synthetic_activation": float(unit_value(network, layer, unit, synthetic[None])[0]),
-            "mean_activation": float(summary.values[:, unit].mean()),
+            "mean_activation": mean_activation,
             "weights": None if weights is None else {"weight": np.round(weights["weight"], 5), "bias": weights["bias"]},
         }
     )
+
+
+def _top(network: Network, learned: Learned, layer: str, unit: int, k: int) -> tuple[list[dict], float]:
+    """The ``k`` test pictures where the unit fires most, and its mean over all of them."""
+    summary = learned.summaries[layer]
+    examples = top_examples(network, summary, unit, k)
+    x = to_network_input(learned.test.images[[e.index for e in examples]], network.input_shape)
+    top = [
+        {
+            "index": e.index,
+            "label": int(learned.test.labels[e.index]),
+            "activation": round(e.activation, 5),
+            "position": list(e.position),
+            "box": list(e.box),
+            "patch": np.round(x[n, 0, e.box[0] : e.box[2], e.box[1] : e.box[3]], 4),
+            "picture": np.round(x[n, 0], 4),
+        }
+        for n, e in enumerate(examples)
+    ]
+    return top, float(summary.values[:, unit].mean())
 
 
 def _synthetic(request: Request, cache_id: str, network: Network, layer: str, unit: int) -> np.ndarray:
@@ -156,14 +179,14 @@ def neighbours(
 ) -> Response:
     """The input's place on the class map, and the ``k`` training pictures nearest it in the same features."""
     network, cache_id = _model(request, model_id, workspace)
-    budgets.check_neighbours(settings, network, len(load_dataset(network.meta.get("dataset", "digits"), "train")))
+    train = load_dataset(network.dataset or "digits", "train")  # _model refused a model without one
+    budgets.check_neighbours(settings, network, len(train))
     given = network_input(network, body, settings)
     cache = _learned(request)
     learned = cache.get(cache_id, network)
     features = penultimate(network, given.x[None])[0]
     train_features = cache.train_features(cache_id, network)
     order, distances = nearest(train_features, features.astype(np.float32), body.k)
-    train = load_dataset(network.meta.get("dataset", "digits"), "train")
     return json_response(
         {
             "model": model_id,

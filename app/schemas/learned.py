@@ -30,7 +30,10 @@ class UnitCard(BaseModel):
     top: list[TopPicture]
     synthetic: list = Field(description="a picture made to excite the unit, in the input's shape (C x H x W)")
     synthetic_activation: float
-    mean_activation: float = Field(description="the unit's mean activation over the test pictures")
+    mean_activation: float | None = Field(
+        description="the unit's mean activation over the test pictures (null without a data set)"
+    )
+    note: str | None = Field(None, description="why the top pictures are missing (a model without a data set)")
     weights: dict[str, Any] | None = Field(description="the unit's filter (C x KH x KW) or weights, and its bias")
 
 
@@ -87,7 +90,7 @@ class EditRequest(BaseModel):
 class EditResponse(BaseModel):
     id: str = Field(description="the edited copy's model id (the original is unchanged)")
     base: str
-    accuracy_before: float
-    accuracy_after: float
-    per_class_before: list[float]
-    per_class_after: list[float]
+    accuracy_before: float | None = Field(description="on the model's test pictures (null: it has no data set)")
+    accuracy_after: float | None
+    per_class_before: list[float] | None
+    per_class_after: list[float] | None

@@ -104,9 +104,9 @@ JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 class ModelJob(BaseModel):
     id: str
     name: str
-    kind: Literal["shipped", "trained", "edited"] = "trained"
+    kind: Literal["shipped", "trained", "edited", "imported"] = "trained"
     status: JobStatus
-    dataset: str
+    dataset: str | None = Field(description="its data set; null for a model imported without one")
     classes: list[str]
     architecture: dict[str, Any]
     layers: list[LayerDescription]
@@ -130,14 +130,32 @@ class ModelJob(BaseModel):
 class ModelSummary(BaseModel):
     id: str = Field(examples=["lenet"], description="a model id, or the share id of a model shared with you")
     name: str = Field(examples=["LeNet"])
-    kind: Literal["shipped", "trained", "edited"]
+    kind: Literal["shipped", "trained", "edited", "imported"]
     group: Literal["shipped", "yours", "shared"] = Field(description="where the model picker lists it")
     base: str | None = Field(None, description="an edited model's original: open it to undo the edit")
-    dataset: str = Field(examples=["digits"])
+    dataset: str | None = Field(examples=["digits"], description="null for a model imported without one")
     status: JobStatus
     test_accuracy: float | None = Field(examples=[0.98875])
     parameters: int | None = Field(None, examples=[63802])
     created: float | None
+
+
+class ImportResponse(BaseModel):
+    id: str = Field(description="the imported model's id in your workspace (?model=ID on every page)")
+    name: str
+    spec: dict[str, Any] = Field(description="the network as convscope runs it")
+    labels: list[str]
+    parameters: int
+    dataset: str | None
+    preprocess: Literal["digit", "picture", "none"]
+    test_accuracy: float | None = Field(description="on the data set's test pictures, when one was given")
+    report: list[str] = Field(
+        description="what each node became, and what was folded or dropped",
+        examples=[["BatchNormalization '/bn1' after conv1 folded into conv1's weights"]],
+    )
+    check_logits: list[list[float]] = Field(
+        description="the engine's logits for three fixed inputs (black, grey 0.5, seeded noise), to compare"
+    )
 
 
 class ShareResponse(BaseModel):

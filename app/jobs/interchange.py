@@ -1,0 +1,134 @@
+"""Models in and out of convscope: an ONNX file imported into a workspace, any model exported as ONNX or
+as a PyTorch file. The conversions are the engine's (:mod:`engine.onnx_import`, :mod:`engine.onnx_export`,
+:mod:`engine.pytorch_export`); this module checks what a person sent and stores the result."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from app.config import Settings
+from app.errors import ApiError, Refused
+from app.jobs.registry import ModelRef
+from app.jobs.service import check_room, clean_name, job_bytes, store_model, test_metrics
+from app.jobs.store import JobStore
+from app.workspaces import Workspace
+from engine.datasets import DATASETS, load_dataset
+from engine.network import Network
+from engine.onnx_export import export_onnx
+from engine.onnx_import import Limits, import_onnx
+from engine.pytorch_export import export_pytorch
+from engine.spec import multiply_adds
+
+PREPARATIONS = ("digit", "picture", "none")
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What a person sends with the file, each part optional but the file."""
+
+    data: bytes
+    filename: str
+    name: str | None = None
+    labels: str | None = None  # a JSON list of class names
+    preprocess: str | None = None
+    dataset: str | None = None
+
+
+def import_model(
+    store: JobStore, settings: Settings, workspace: Workspace, address: str, request: ImportRequest
+) -> dict[str, Any]:
+    """Converts the ONNX file, checks it against the server's bounds and the data set it names, and stores
+    it in the workspace; the answer carries the model's id, spec and the conversion report."""
+    if len(request.data) > settings.import_max_bytes:
+        raise ApiError(
+            413, f"file: {len(request.data)} bytes; an imported model is at most {settings.import_max_bytes} bytes"
+        )
+    if request.dataset is not None and request.dataset not in DATASETS:
+        raise ApiError(422, f"dataset: {request.dataset!r} is not one; choose {', '.join(DATASETS)} or leave it out")
+    if request.preprocess is not None and request.preprocess not in PREPARATIONS:
+        raise ApiError(422, f"preprocess: {request.preprocess!r}; choose one of {', '.join(PREPARATIONS)}")
+    imported = import_onnx(request.data, Limits(settings.import_max_nodes, settings.model_input_sides))
+    network = imported.network
+    cost = multiply_adds(network.plans)
+    if cost > settings.max_multiply_adds:
+        raise Refused(
+            f"file: one picture costs this model {cost:,} multiply-adds, more than the "
+            f"{settings.max_multiply_adds:,} allowed here"
+        )
+    check_room(store, settings, workspace, job_bytes(network.parameter_count))
+    labels = _labels(request, network)
+    metrics = None
+    if request.dataset is not None:
+        test = load_dataset(request.dataset, "test")
+        if len(test.classes) != network.classes:
+            raise ApiError(
+                422,
+                f"dataset: {request.dataset} has {len(test.classes)} classes but the model gives "
+                f"{network.classes} scores; leave the data set out, or import a model of its classes",
+            )
+        labels = labels or (None if network.meta.get("labels") else list(test.classes))
+        metrics = test_metrics(network, test)
+    name = clean_name(request.name or re.sub(r"\.onnx$", "", request.filename, flags=re.I) or "Imported model")
+    preparation = request.preprocess or _default_preparation(request.dataset, network)
+    network.meta.update(
+        name=name, dataset=request.dataset, preprocess=preparation, import_report=imported.report, source="onnx"
+    )
+    if labels:
+        network.meta["labels"] = labels
+    record = {
+        "id": "i" + uuid.uuid4().hex[:12],
+        "kind": "imported",
+        "name": name,
+        "dataset": request.dataset,
+        "settings": {"imported_from": clean_name(request.filename), "preprocess": preparation},
+        "metrics": metrics,
+    }
+    job = store_model(store, workspace, address, network, record)
+    return {
+        "id": job["id"],
+        "name": name,
+        "spec": network.spec,
+        "labels": network.labels,
+        "parameters": network.parameter_count,
+        "dataset": request.dataset,
+        "preprocess": preparation,
+        "test_accuracy": metrics["test_accuracy"] if metrics else None,
+        "report": imported.report,
+        "check_logits": network.meta["import_check"]["logits"],
+    }
+
+
+def _labels(request: ImportRequest, network: Network) -> list[str] | None:
+    """The class names the request gives (a JSON list, one per output), or None to keep the file's."""
+    if not request.labels:
+        return None
+    try:
+        labels = json.loads(request.labels)
+    except ValueError:
+        raise ApiError(422, 'labels: not JSON; send a list of class names, e.g. ["cat", "dog"]') from None
+    if not isinstance(labels, list) or len(labels) != network.classes:
+        raise ApiError(422, f"labels: send a list of {network.classes} class names, one per output of the model")
+    return [clean_name(str(label))[:40] or str(k) for k, label in enumerate(labels)]
+
+
+def _default_preparation(dataset: str | None, network: Network) -> str:
+    """A data set's own recipe; without one, digits for a gray model and whole pictures for a colour one."""
+    if dataset == "digits" or (dataset is None and network.input_shape[0] == 1):
+        return "digit"
+    return "picture"
+
+
+EXPORT_FORMATS = ("onnx", "pytorch")
+
+
+def export_model(ref: ModelRef, network: Network, fmt: str) -> tuple[bytes, str, str]:
+    """(the file's bytes, its media type, its file name) for a model in ``fmt`` (onnx or pytorch)."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", str(network.meta.get("name") or ref.id)).strip("_").lower()[:40]
+    stem = stem if stem and stem[0].isalpha() else f"model_{stem}"
+    if fmt == "onnx":
+        return export_onnx(network), "application/octet-stream", f"{stem}.onnx"
+    return export_pytorch(network, module=stem).encode(), "text/x-python; charset=utf-8", f"{stem}.py"

@@ -1,0 +1,80 @@
+"""Your own model in (an ONNX file), every model out (ONNX, or a PyTorch file)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import Response
+
+from app.deps import AddressDep, OwnerDep, RegistryDep, SettingsDep, StoreDep, ViewerDep, one_file_part
+from app.errors import error_responses
+from app.jobs.interchange import ImportRequest, export_model, import_model
+from app.jsonutil import json_response
+from app.schemas.models import ImportResponse
+
+router = APIRouter(prefix="/api/models", tags=["interchange"])
+
+
+@router.post(
+    "/import",
+    status_code=201,
+    response_model=ImportResponse,
+    summary="Import a model from an ONNX file",
+    responses=error_responses(
+        401,
+        413,
+        s422="the file is not ONNX, or holds a graph convscope cannot run (names the node and its op)",
+        s429="your workspace's storage is at its cap",
+    ),
+)
+def import_file(
+    file: Annotated[UploadFile, File(description="the .onnx file (weights inside it, not as external data)")],
+    _single: Annotated[None, Depends(one_file_part)],
+    settings: SettingsDep,
+    store: StoreDep,
+    workspace: OwnerDep,
+    address: AddressDep,
+    name: Annotated[str | None, Form(max_length=200, description="the model's name (default: the file's)")] = None,
+    labels: Annotated[str | None, Form(max_length=20_000, description="class names as a JSON list")] = None,
+    preprocess: Annotated[
+        Literal["digit", "picture", "none"] | None,
+        Form(description="how a drawing or photo becomes its input (default: its data set's, else by channels)"),
+    ] = None,
+    dataset: Annotated[
+        str | None, Form(max_length=64, description="digits or fashion: its test pictures for the learned views")
+    ] = None,
+) -> Response:
+    """A chain of Conv, Relu/Tanh/Sigmoid, MaxPool/AveragePool/GlobalAveragePool, Flatten (or the Reshape
+    that flattens), Gemm or MatMul + Add, BatchNormalization (folded), Dropout, Identity, and a final
+    Softmax (dropped). The engine runs it; its logits on three fixed inputs are kept with it
+    (``check_logits``) so any ONNX runtime can be compared. It joins your workspace like a trained model."""
+    data = file.file.read(settings.import_max_bytes + 1)
+    request = ImportRequest(data, file.filename or "model.onnx", name, labels, preprocess, dataset or None)
+    return json_response(import_model(store, settings, workspace, address, request), status_code=201)
+
+
+@router.get(
+    "/{model_id}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/octet-stream": {}, "text/x-python": {}},
+            "description": "the model as an ONNX file (opset 17), or as one PyTorch .py file",
+        },
+        **error_responses(401, 404, 409),
+    },
+    summary="Download a model as ONNX or PyTorch",
+)
+def export(
+    model_id: str,
+    registry: RegistryDep,
+    workspace: ViewerDep,
+    format: Literal["onnx", "pytorch"] = Query("onnx", description="onnx, or pytorch (a .py file)"),  # noqa: A002
+) -> Response:
+    """ONNX: opset 17, checked by ``onnx.checker``, labels in ``metadata_props``; padding modes Conv cannot
+    express become Pad, Slice + Concat or a constant Mul. PyTorch: an ``nn.Module`` with the spec's layer
+    names and ``load(path)``, which reads ``GET /api/models/{id}/weights`` with NumPy."""
+    ref = registry.resolve(model_id, workspace)
+    data, media_type, filename = export_model(ref, registry.network(ref), format)
+    return Response(data, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
