@@ -473,7 +473,7 @@ class _Converter:
         if mode != "zeros":
             layer["padding_mode"] = mode
         self._after(layer, (int(len(weight)), *out))
-        self.report.append(f"{_where(node)} -> {name}")
+        self.report.append(f"{_where(node)} → {name}")
 
     def _pool(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
         c, h, w = self._volume(node)
@@ -498,13 +498,13 @@ class _Converter:
         name = self._name("pool")
         layer = {"type": kind, "kernel_size": list(kernel), "stride": window["stride"]}
         self._after(layer, (c, *out))
-        self.report.append(f"{_where(node)} -> {name}")
+        self.report.append(f"{_where(node)} → {name}")
 
     def _global_pool(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
         c, h, w = self._volume(node)
         name = self._name("pool")
         self._after({"type": "avgpool", "kernel_size": [h, w]}, (c, 1, 1))
-        self.report.append(f"{_where(node)} -> {name}: an average pool over the whole {h}x{w} map")
+        self.report.append(f"{_where(node)} → {name}: an average pool over the whole {h}x{w} map")
 
     def _flatten(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
         if attrs.get("axis", 1) != 1:
@@ -538,7 +538,7 @@ class _Converter:
         self.params[f"{name}.weight"] = weight.astype(np.float32)
         self.params[f"{name}.bias"] = np.broadcast_to(bias, (len(weight),)).astype(np.float32)
         self._after({"type": "linear", "units": int(len(weight))}, (int(len(weight)),))
-        self.report.append(f"{_where(node)} -> {name}")
+        self.report.append(f"{_where(node)} → {name}")
 
     def _gemm(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
         if attrs.get("transA", 0):

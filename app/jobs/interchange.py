@@ -84,7 +84,11 @@ def import_model(
         "kind": "imported",
         "name": name,
         "dataset": request.dataset,
-        "settings": {"imported_from": clean_name(request.filename), "preprocess": preparation},
+        "settings": {
+            "imported_from": clean_name(request.filename),
+            "preprocess": preparation,
+            "report": imported.report,
+        },
         "metrics": metrics,
     }
     job = store_model(store, workspace, address, network, record)

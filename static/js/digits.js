@@ -9,6 +9,7 @@ import { pickerGroups } from "./models-draw.js";
 import { scaleFor, sequential } from "./colors.js";
 import { extent, legend, outlineCells, paintGrid } from "./draw.js";
 import { setupExplain } from "./explain.js";
+import { showImportReport } from "./import-model.js";
 import { CARRIED_INPUT, setupLearned } from "./learned.js";
 import { geometry, inputField, windowOf, windowSpan } from "./network.js";
 import { buildNetworkView, linkNetworkView, paintNetworkView } from "./network-view-draw.js";
@@ -47,6 +48,8 @@ const el = {
   undoEdit: document.getElementById("undo-edit"),
   share: document.getElementById("share-model"),
   copy: document.getElementById("copy-model"),
+  exportOnnx: document.getElementById("export-onnx"),
+  exportPytorch: document.getElementById("export-pytorch"),
   shareResult: document.getElementById("share-result"),
   modelAbout: document.getElementById("model-about"),
   modelError: document.getElementById("model-error"),
@@ -464,8 +467,11 @@ function showDetail(view, channel, row, col) {
 
 // -- inputs: the sketchpad and samples (digits), a gallery and an upload (pictures) --------
 
+/** Whether the model reads drawn digits (a sketchpad) or pictures (a gallery and an upload). */
 function isDigits() {
-  return (state.info?.meta?.dataset ?? "digits") === "digits";
+  const meta = state.info?.meta ?? {};
+  if (meta.preprocess) return meta.preprocess === "digit"; // an imported model says how
+  return (meta.dataset ?? "digits") === "digits";
 }
 
 const sprite = new Image();
@@ -499,8 +505,15 @@ async function showGallery() {
   el.pageTitle.textContent = title;
   document.title = `${title} · convscope`;
   el.pageIntro.textContent = `${state.info.name} reads ${state.info.labels.length} kinds of picture (${state.info.labels.join(", ")}). Choose a test picture it never saw while training, or upload your own; below, every layer shows what it made of it: hover or tap a cell to see which pixels it looks at and the weighted sum that gave its value.`;
-  el.inputAbout.textContent = "The whole picture scaled to fit 28×28 (a light background is turned dark), as Fashion-MNIST's pictures were.";
+  const [, height, width] = state.info.input_shape;
+  el.inputAbout.textContent = state.info.meta.preprocess === "none"
+    ? `The picture only resized to ${height}×${width}, as this model's import asked.`
+    : `The whole picture scaled to fit ${height}×${width} (a light background is turned dark), as Fashion-MNIST's pictures were.`;
   const dataset = state.info.meta.dataset;
+  if (!dataset) {
+    el.gallery.replaceChildren(h("p", { class: "hint", text: "This model came without a data set: upload a picture of your own." }));
+    return;
+  }
   const data = await models.images(dataset, { count: 30, start: 0 });
   gallery(el.gallery, data.images, data.labels, data.classes, (k) => {
     for (const b of el.gallery.children) b.setAttribute("aria-pressed", String(Number(b.dataset.index) === k));
@@ -531,7 +544,9 @@ async function fillPicker() {
     const list = await models.list();
     const usable = list.filter((m) => m.status === "done" || m.id === query.model);
     el.picker.replaceChildren(...pickerGroups(usable, query.model));
-    showModelActions(list.find((m) => m.id === query.model), list);
+    const current = list.find((m) => m.id === query.model);
+    showModelActions(current, list);
+    showImportReport(current, { justImported: params.get("imported") === "1" });
   } catch (error) {
     showError(el.modelError, `The list of models could not be loaded: ${error.message}`);
   }
@@ -546,6 +561,8 @@ function showModelActions(current, list) {
   }
   el.share.hidden = current?.group !== "yours";
   el.copy.hidden = current?.group !== "shared";
+  el.exportOnnx.href = models.exportUrl(query.model, "onnx");
+  el.exportPytorch.href = models.exportUrl(query.model, "pytorch");
 }
 
 el.share.addEventListener("click", async () => {
@@ -657,8 +674,23 @@ if (await loadModel()) {
   if (!isDigits()) {
     el.prompt.textContent = "Choose a picture to see what the network thinks it is.";
     await showGallery();
+  } else {
+    const [, height, width] = state.info.input_shape;
+    el.inputAbout.textContent = `Your drawing cropped, scaled into a 20 px box and centred by its centre of mass in 28×28${height === 28 && width === 28 ? "" : `, then fitted to ${height}×${width}`}, as MNIST's digits were.`;
+    if (state.info.labels.some((label, k) => label !== String(k))) titleForClasses(state.info.labels);
   }
   takeCarriedInput();
+}
+
+/** A drawing model whose classes are not the digits (an imported one): the page names its classes. */
+function titleForClasses(labels) {
+  const named = labels.length <= 4 ? `${labels.slice(0, -1).join(", ")} or ${labels.at(-1)}` : "one of its classes";
+  const title = `Draw a ${named}, watch the network read it`;
+  el.pageTitle.textContent = title;
+  document.title = `${title} · convscope`;
+  el.pageIntro.textContent = `${state.info.name} tells ${labels.join(", ")} apart. Draw one; below, every layer shows what it made of your drawing: hover or tap a cell to see which pixels it looks at and the weighted sum that gave its value.`;
+  document.getElementById("draw-heading").textContent = "Draw here";
+  el.prompt.textContent = `Draw a ${named} to see what the network thinks it is.`;
 }
 
 /** The input a page opened with "Open the edited network" was looking at: read it again here, once. */

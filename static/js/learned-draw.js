@@ -134,9 +134,12 @@ export function unitCard(data, { layerName, unit, layer, labels, currentValue, o
     h("div", { class: "card-head" },
       h("h3", { text: `${layerName}: ${what}` }),
       h("button", { type: "button", class: "close", "aria-label": "Close the card", onclick: onClose, text: "✕" })),
-    h("p", { class: "hint", text: `The 9 test pictures where it fires most (its field outlined), and a picture made to excite it. ` +
+    h("p", { class: "hint", text: (data.note
+      ? `A picture made to excite it (${data.note}, so there are no test pictures to rank). `
+      : `The 9 test pictures where it fires most (its field outlined), and a picture made to excite it. `) +
       (spatial ? `Its strongest cell for your input: ${yours} (the largest over the whole map, not the cell you point at)` : `Your input gives it ${yours}`) +
-      `; the test pictures ${formatNumber(data.mean_activation)} on average, the made-up one ${formatNumber(data.synthetic_activation)}.` }),
+      (data.mean_activation === null ? "" : `; the test pictures ${formatNumber(data.mean_activation)} on average`) +
+      `; the made-up one ${formatNumber(data.synthetic_activation)}.` }),
     h("div", { class: "card-row" },
       h("div", { class: "gallery" }, ...tops),
       h("figure", { class: "synthetic", "data-testid": "unit-synthetic" }, synthetic, h("figcaption", { text: `made for it: ${formatNumber(data.synthetic_activation)}` }))),

@@ -13,7 +13,9 @@ export function setupLearned({ modelId, info, layers, error }) {
   const el = Object.fromEntries(
     ["unit-card", "class-map", "map-legend", "map-hover", "neighbours"].map((id) => [id, document.getElementById(id)]),
   );
-  const ctx = { el, modelId, layers, error, labels: info.labels, dataset: info.meta?.dataset ?? "digits" };
+  // a model imported without a data set has no test pictures to map
+  const dataset = info.meta && "dataset" in info.meta ? info.meta.dataset : "digits";
+  const ctx = { el, modelId, layers, error, labels: info.labels, dataset };
   ctx.state = { map: null, scale: null, input: null, timer: null, inFlight: false, again: false, presets: null };
   const map = classMap(ctx);
 
@@ -49,6 +51,11 @@ export function setupLearned({ modelId, info, layers, error }) {
 /** The class map: every test picture by its features, the input's dot and its nearest training pictures,
  * and the test picture under the pointer. */
 function classMap({ el, state, modelId, dataset, error }) {
+  if (!dataset) {
+    el["map-hover"].textContent = "This model was imported without a data set: there are no test pictures to map. Import it with one of the shipped data sets to see where its pictures sit.";
+    el["class-map"].hidden = true;
+    return { placeInput() {}, clearInput() {} };
+  }
   learned.embedding(modelId).then(
     (map) => {
       state.map = map;

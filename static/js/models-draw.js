@@ -23,5 +23,21 @@ export function pickerGroups(list, chosen) {
 function option(model, chosen) {
   const accuracy = model.test_accuracy ? `, ${formatPercent(model.test_accuracy)}` : "";
   const state = model.status === "done" ? "" : `, ${model.status}`;
-  return h("option", { value: model.id, selected: model.id === chosen, text: `${model.name} (${model.dataset}${accuracy}${state})` });
+  const data = model.dataset ?? "no data set";
+  return h("option", { value: model.id, selected: model.id === chosen, text: `${model.name} (${data}${accuracy}${state})` });
+}
+
+/** What an import made of the file: its layers, what was folded or dropped, and how pictures are prepared. */
+export function importReport(record) {
+  const { settings, layers, parameters } = record;
+  const preparation = { digit: "as a digit (MNIST's crop and centring)", picture: "as a whole picture", none: "only resized" };
+  const spec = layers.map((layer) => layer.name).join(" → ");
+  return [
+    h("h3", { text: `${record.name}: imported from ${settings.imported_from}` }),
+    h("p", { text: `${parameters.toLocaleString("en")} parameters: ${spec}. Drawings are prepared ${preparation[settings.preprocess]}.` }),
+    h("ul", { class: "import-lines" }, ...settings.report.map((line) => h("li", { text: line }))),
+    record.dataset
+      ? h("p", { text: `Tested on the ${record.dataset} test pictures: ${formatPercent(record.test_accuracy ?? 0)}.` })
+      : h("p", { class: "hint", text: "No data set was given, so the unit cards show the synthetic picture only and the class map is off." }),
+  ];
 }

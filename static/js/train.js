@@ -24,6 +24,7 @@ const el = Object.fromEntries(
     "layer-list", "add-layer", "add-type", "input-line", "shape-table", "param-count", "spec-error", "dataset", "epochs",
     "batch-size", "learning-rate", "optimizer", "train-size", "augment", "model-name", "train-button", "stop-button",
     "status", "progress", "error", "loss-chart", "accuracy-chart", "filters", "results", "test-accuracy", "try-model",
+    "export-onnx", "export-pytorch", "export-weights",
     "confusion-matrix", "per-class", "misclassified", "replay", "time-scrubber", "replay-step", "replay-filters",
     "replay-gallery", "replay-prediction", "replay-bars",
   ].map((id) => [id, document.getElementById(id)]),
@@ -205,6 +206,9 @@ function follow(job) {
   setStatus(`Queued…`);
   updateTrainButton();
   el["try-model"].href = `/?model=${encodeURIComponent(job.id)}`;
+  el["export-onnx"].href = models.exportUrl(job.id, "onnx");
+  el["export-pytorch"].href = models.exportUrl(job.id, "pytorch");
+  el["export-weights"].href = models.weightsUrl(job.id);
   // EventSource reconnects by itself (sending Last-Event-ID), so a dropped connection resumes
   const source = new EventSource(models.eventsUrl(job.id));
   state.source = source;

@@ -1,0 +1,90 @@
+"""Your own model on the drawing page: import an .onnx file (a BatchNorm CNN built by the suite), read how
+it was converted, draw on it with its own class names, and download any model as ONNX or PyTorch."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+
+from tests.browser.conftest import RESULTS, watch_console
+from tests.browser.drawing import ONE, draw, open_digits_page
+from tests.onnx_files import Builder
+
+pytestmark = pytest.mark.browser
+
+
+def digit_cnn_file(path) -> str:
+    """A 1x28x28 CNN with BatchNorm, as a PyTorch export would write it, with three class names inside."""
+    b = Builder((1, 28, 28), seed=4)
+    b.conv(6, 5, channels=1, pads=[2, 2, 2, 2])
+    b.batch_norm(6)
+    b.op("Relu")
+    b.op("MaxPool", kernel_shape=[2, 2], strides=[2, 2])
+    b.conv(8, 3, channels=6)
+    b.op("Relu")
+    b.op("GlobalAveragePool")
+    b.op("Flatten", axis=1)
+    b.gemm(3, 8)
+    b.op("Softmax", axis=1)
+    model = b.model()
+    onnx.helper.set_model_props(model, {"labels": '["check", "cross", "circle"]'})
+    onnx.save(model, str(path))
+    return str(path)
+
+
+@pytest.fixture
+def student(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
+    yield watch_console(context.new_page())
+    context.close()
+
+
+def test_an_imported_model_opens_with_its_report_and_reads_a_drawing(student, server_url, tmp_path):
+    page = student
+    open_digits_page(page, server_url)
+    page.get_by_test_id("import-model").locator("summary").click()
+    page.get_by_test_id("import-file").set_input_files(digit_cnn_file(tmp_path / "shapes.onnx"))
+    page.get_by_test_id("import-preprocess").select_option("digit")
+    page.get_by_test_id("import-submit").click()
+    page.wait_for_url(lambda url: "model=i" in url and "imported=1" in url)
+    page.wait_for_selector("[data-testid=layer]")
+    report = page.get_by_test_id("import-report")
+    report.wait_for()
+    text = report.inner_text()
+    assert "shapes: imported from shapes.onnx" in text
+    assert "folded into conv1" in text and "final Softmax dropped" in text
+    assert "GlobalAveragePool" in text and "No data set was given" in text
+    picker = page.get_by_test_id("model-picker")
+    assert picker.locator("optgroup[label=Yours] option").first.inner_text().startswith("shapes (no data set")
+    assert page.get_by_test_id("page-title").inner_text() == "Draw a check, cross or circle, watch the network read it"
+    page.screenshot(path=RESULTS / "import-report-1280x720.png")
+    page.get_by_test_id("draw-canvas").scroll_into_view_if_needed()
+    draw(page, ONE)
+    guess = "document.querySelector('[data-testid=prediction]').textContent.trim()"
+    page.wait_for_function(f"() => ['check', 'cross', 'circle'].includes({guess})", timeout=5000)
+    page.screenshot(path=RESULTS / "import-guess-1280x720.png", full_page=True)
+
+    with page.expect_download() as download:
+        page.get_by_test_id("export-onnx").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == "shapes.onnx"
+    onnx.checker.check_model(onnx.load(str(saved)))
+    with page.expect_download() as download:
+        page.get_by_test_id("export-pytorch").click()
+    assert download.value.suggested_filename == "shapes.py"
+    page.console_errors.check()
+
+
+def test_a_file_that_is_not_onnx_is_refused_on_the_page(student, server_url, tmp_path):
+    page = student
+    open_digits_page(page, server_url)
+    page.get_by_test_id("import-model").locator("summary").click()
+    bad = tmp_path / "notes.onnx"
+    bad.write_text("these are my lecture notes, not a model")
+    page.get_by_test_id("import-file").set_input_files(str(bad))
+    page.get_by_test_id("import-submit").click()
+    error = page.get_by_test_id("import-error")
+    error.wait_for()
+    assert "not an ONNX model" in error.inner_text()
+    page.console_errors.check(allowed=("422",))
