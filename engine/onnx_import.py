@@ -16,8 +16,8 @@ bytes, too many nodes, non-float weights and unknown opsets are refused before a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 

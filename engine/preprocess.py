@@ -129,9 +129,7 @@ def fit_frame(frame: np.ndarray, input_shape: tuple[int, int, int]) -> np.ndarra
     return np.asarray(to_network_input(np.asarray(frame, np.float32)[None], input_shape, scale=1.0)[0])
 
 
-def frame_for(
-    preparation: str, image: np.ndarray, input_shape: tuple[int, int, int]
-) -> tuple[np.ndarray, DigitFrame]:
+def frame_for(preparation: str, image: np.ndarray, input_shape: tuple[int, int, int]) -> tuple[np.ndarray, DigitFrame]:
     """A grayscale picture -> (the network's input (C, H, W), the frame before fitting), prepared as the
     network says (:attr:`engine.network.Network.preparation`): MNIST's digit recipe (``digit``), the whole
     picture light on black (``picture``), or the picture only scaled to the input (``none``)."""
