@@ -10,10 +10,10 @@ from PIL import Image
 
 from app.config import Settings
 from app.errors import ApiError
-from app.imaging import decode_base64_image, to_grayscale
+from app.imaging import decode_base64_image, standard_mode, to_grayscale
 from app.schemas import PredictRequest
 from engine.network import Network
-from engine.preprocess import frame_for
+from engine.preprocess import colour_input, frame_for
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class NetworkInput:
         return np.round(self.x[0] if self.x.shape[0] == 1 else self.x, 4)
 
 
-def grayscale_for_digit(image: Image.Image, settings: Settings, field: str) -> np.ndarray:
-    """A decoded picture -> (H, W) grayscale for the preprocessing, big photos shrunk first."""
+def _sized(image: Image.Image, settings: Settings, field: str) -> Image.Image:
+    """A decoded picture big enough to read, big photos shrunk first."""
     if min(image.size) < settings.pixels_min_side:
         raise ApiError(
             422,
@@ -45,7 +45,7 @@ def grayscale_for_digit(image: Image.Image, settings: Settings, field: str) -> n
         )
     # the digit ends up 20 px tall: a phone photo needs no more than a thousand pixels to get there
     image.thumbnail((settings.pixels_max_side, settings.pixels_max_side))
-    return to_grayscale(image)
+    return image
 
 
 def from_picture(model: Network, gray: np.ndarray) -> NetworkInput:
@@ -64,6 +64,21 @@ def from_frame(model: Network, frame: np.ndarray) -> NetworkInput:
     return NetworkInput(x.astype(np.float32), not x.any(), False)
 
 
+def reads_colour(model: Network) -> bool:
+    """A 3-channel model that takes pictures (not digits): a photo keeps its colours."""
+    return model.input_shape[0] == 3 and model.preparation != "digit"
+
+
+def from_image(model: Network, image: Image.Image, settings: Settings, field: str) -> NetworkInput:
+    """A decoded upload: in colour for a colour model, else grayscale prepared as its data set was."""
+    image = _sized(image, settings, field)
+    if not reads_colour(model):
+        return from_picture(model, to_grayscale(image))
+    rgb = np.asarray(standard_mode(image).convert("RGB"))
+    x = colour_input(rgb, model.input_shape, keep_aspect=model.preparation == "picture")
+    return NetworkInput(x, not (x > 0.02).any(), False)
+
+
 def network_input(model: Network, request: PredictRequest, settings: Settings) -> NetworkInput:
     """Whichever of ``pixels``, ``image`` or ``frame`` the request holds, as the network's input."""
     # the request's validators made its lists arrays already
@@ -73,4 +88,4 @@ def network_input(model: Network, request: PredictRequest, settings: Settings) -
         return from_picture(model, np.asarray(request.pixels))
     assert request.image is not None  # exactly one of the three, as the request's validator checked
     image = decode_base64_image(request.image, settings, fit=settings.pixels_max_side)
-    return from_picture(model, grayscale_for_digit(image, settings, "image"))
+    return from_image(model, image, settings, "image")

@@ -148,3 +148,21 @@ def scale_only(image: np.ndarray, size: tuple[int, int]) -> DigitFrame:
     gray = Image.fromarray(_gray(image).astype(np.float32)).resize((size[1], size[0]), Image.Resampling.LANCZOS)
     pixels = np.clip(np.asarray(gray, np.float32), 0, 1)
     return DigitFrame(pixels, empty=not (pixels > INK_THRESHOLD).any(), inverted=False)
+
+
+def colour_input(rgb: np.ndarray, input_shape: tuple[int, int, int], keep_aspect: bool) -> np.ndarray:
+    """A colour picture (H, W, 3) 0..255 -> a 3-channel network's input (3, h, w) in [0, 1]: scaled to fit
+    and centred on black (``keep_aspect``, a ``picture`` model) or stretched to the input (``none``); the
+    three channels stay red, green and blue, as a photo's volume is drawn in the lecture."""
+    _, height, width = input_shape
+    image = Image.fromarray(np.asarray(rgb, np.uint8)[:, :, :3], "RGB")
+    if not keep_aspect:
+        resized = np.asarray(image.resize((width, height), Image.Resampling.LANCZOS), np.float32)
+        return np.ascontiguousarray(resized.transpose(2, 0, 1) / 255.0)
+    scale = min(height / image.height, width / image.width)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    resized = np.asarray(image.resize(size, Image.Resampling.LANCZOS), np.float32) / 255.0
+    out = np.zeros((3, height, width), np.float32)
+    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+    out[:, top : top + resized.shape[0], left : left + resized.shape[1]] = resized.transpose(2, 0, 1)
+    return out

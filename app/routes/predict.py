@@ -12,7 +12,7 @@ from app import budgets
 from app.deps import ModelDep, ModelIdDep, SettingsDep, one_file_part
 from app.errors import error_responses
 from app.imaging import decode_image
-from app.inputs import NetworkInput, from_picture, grayscale_for_digit, network_input
+from app.inputs import NetworkInput, from_image, network_input
 from app.jsonutil import json_response
 from app.schemas import PredictRequest, PredictResponse
 from engine.network import Network, classify
@@ -96,6 +96,6 @@ def predict_file(
 ) -> Response:
     """The same as POST /api/predict, from a multipart upload field ``file`` (PNG, JPEG or WebP)."""
     image = decode_image(file.file.read(), settings, field="file", fit=settings.pixels_max_side)
-    given = from_picture(model, grayscale_for_digit(image, settings, "file"))
+    given = from_image(model, image, settings, "file")
     budgets.check_predict(settings, model, activations)
     return json_response(prediction(model, model_id, given, activations))

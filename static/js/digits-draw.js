@@ -46,11 +46,12 @@ export function convDetail(layer, channel, windows, channels, weights, where) {
   const filter = weights.weight[channel];
   const bias = weights.bias[channel];
   const { perChannel, ratio, total } = weightedSum(windows, filter, bias, layer.mode);
-  const source = layer.from === "input" ? "the input" : `all ${channels} channels of ${layer.from}`;
+  const colour = layer.from === "input" && channels === 3;
+  const source = colour ? "the input's red, green and blue channels" : layer.from === "input" ? "the input" : `all ${channels} channels of ${layer.from}`;
   const size = `${layer.k.join("×")}${channels > 1 ? `×${channels}` : ""}`;
   const intro = h("p", { text: `Filter ${channel} (${size}), which makes channel ${channel}, over ${source}, ${where}${layer.p[0] ? `, ${layer.mode} padding` : ""}.` });
   const rows = h("div", { class: "channel-rows", "data-testid": "channel-rows" });
-  filter.forEach((w, c) => rows.append(channelRow(layer, c, windows[c].map((r) => r.map((t) => t.value)), w, perChannel[c])));
+  filter.forEach((w, c) => rows.append(channelRow(layer, c, windows[c].map((r) => r.map((t) => t.value)), w, perChannel[c], colour)));
   const terms = channels > 1
     ? perChannel.map((v) => formatNumber(v, 2)).join(" + ")
     : windows[0].flat().map((t, k) => `${formatNumber(filter[0].flat()[k], 2)}·${formatNumber(t.value, 2)}`).join(" + ");
@@ -61,13 +62,15 @@ export function convDetail(layer, channel, windows, channels, weights, where) {
   return [intro, rows, sum];
 }
 
-function channelRow(layer, c, patch, weights, channelSum) {
+const RGB = ["red", "green", "blue"];
+
+function channelRow(layer, c, patch, weights, channelSum, colour) {
   const [inputs, taps] = [patch.flat(), weights.flat()];
   const weightsGrid = numberGrid(weights, true);
   weightsGrid.querySelectorAll("td").forEach((td, k) => {
     td.title = `${formatNumber(taps[k], 3)} × ${formatNumber(inputs[k], 3)} = ${formatNumber(taps[k] * inputs[k], 3)}`;
   });
-  const from = layer.from === "input" ? "input" : `${layer.from} channel ${c}`;
+  const from = colour ? `input, ${RGB[c]}` : layer.from === "input" ? "input" : `${layer.from} channel ${c}`;
   return h(
     "div",
     { class: "channel-row", "data-testid": "channel-row" },
@@ -99,5 +102,13 @@ export function numberGrid(grid, signed, winner = -1) {
         }),
       ),
     ),
+  );
+}
+
+/** Buttons for the colour photos shipped with the app, for a model without a data set of its own. */
+export function samplePhotos(photos, onChoose) {
+  return photos.map(([file, caption]) =>
+    h("button", { type: "button", class: "photo-sample", "data-testid": "sample-photo", "aria-label": `Show it the ${caption}`, onclick: () => onChoose(file) },
+      h("img", { src: `/static/samples/${file}`, alt: "", width: 96 }), h("span", { text: caption })),
   );
 }

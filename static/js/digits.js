@@ -4,7 +4,7 @@
 // a cell's worked sum is digits-draw.js's.
 
 import { models } from "./api.js";
-import { convDetail, layerSection, poolDetail } from "./digits-draw.js";
+import { convDetail, layerSection, poolDetail, samplePhotos } from "./digits-draw.js";
 import { pickerGroups } from "./models-draw.js";
 import { scaleFor, sequential } from "./colors.js";
 import { extent, legend, outlineCells, paintGrid } from "./draw.js";
@@ -186,12 +186,18 @@ function inputGrid(input) {
 }
 
 function paintInput(input) {
-  const [, height, width] = state.info?.input_shape ?? [1, 32, 32];
-  const grid = input ? inputGrid(input) : Array.from({ length: height }, () => new Array(width).fill(0));
-  state.inputImage = paintGrid(el.downsampled, grid, (v) => {
-    const g = Math.round(v * 255);
-    return [g, g, g];
-  });
+  const [channels, height, width] = state.info?.input_shape ?? [1, 32, 32];
+  if (channels === 3 && input) {
+    // a colour input: its three channels are the photo's red, green and blue
+    const rgb = input[0].map((row, r) => row.map((_, c) => [0, 1, 2].map((k) => Math.round(input[k][r][c] * 255))));
+    state.inputImage = paintGrid(el.downsampled, rgb, (pixel) => pixel);
+  } else {
+    const grid = input ? inputGrid(input) : Array.from({ length: height }, () => new Array(width).fill(0));
+    state.inputImage = paintGrid(el.downsampled, grid, (v) => {
+      const g = Math.round(v * 255);
+      return [g, g, g];
+    });
+  }
   mirrorInput();
 }
 
@@ -511,7 +517,8 @@ async function showGallery() {
     : `The whole picture scaled to fit ${height}×${width} (a light background is turned dark), as Fashion-MNIST's pictures were.`;
   const dataset = state.info.meta.dataset;
   if (!dataset) {
-    el.gallery.replaceChildren(h("p", { class: "hint", text: "This model came without a data set: upload a picture of your own." }));
+    el.gallery.replaceChildren(...samplePhotos(PHOTOS, showPhoto));
+    el.gallery.before(h("p", { class: "hint", text: "This model came without a data set: show it one of these photos, or one of your own." }));
     return;
   }
   const data = await models.images(dataset, { count: 30, start: 0 });
@@ -524,9 +531,20 @@ async function showGallery() {
   });
 }
 
-function readUpload() {
-  const file = el.upload.files[0];
-  if (!file) return;
+// colour photos shipped with the app (static/samples/README.md says whose they are)
+const PHOTOS = [["cat.jpg", "cat"], ["astronaut.jpg", "astronaut"], ["coffee.jpg", "coffee"], ["rocket.jpg", "rocket"]];
+
+async function showPhoto(file) {
+  const blob = await (await fetch(`/static/samples/${file}`)).blob();
+  readPicture(blob);
+}
+
+function readUpload(event) {
+  const file = event.target.files[0];
+  if (file) readPicture(file);
+}
+
+function readPicture(file) {
   const reader = new FileReader();
   reader.onload = () => {
     state.epoch++;
@@ -640,6 +658,7 @@ el.samples.addEventListener("click", (event) => {
   else sprite.addEventListener("load", () => loadSample(Number(button.dataset.digit)), { once: true });
 });
 el.upload.addEventListener("change", readUpload);
+document.getElementById("camera").addEventListener("change", readUpload);
 el.picker.addEventListener("change", () => {
   location.search = new URLSearchParams({ model: el.picker.value }).toString();
 });

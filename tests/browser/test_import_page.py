@@ -7,7 +7,7 @@ import onnx
 import pytest
 
 from tests.browser.conftest import RESULTS, watch_console
-from tests.browser.drawing import ONE, draw, open_digits_page
+from tests.browser.drawing import ONE, count_pixels, draw, open_digits_page
 from tests.onnx_files import Builder
 
 pytestmark = pytest.mark.browser
@@ -88,3 +88,55 @@ def test_a_file_that_is_not_onnx_is_refused_on_the_page(student, server_url, tmp
     error.wait_for()
     assert "not an ONNX model" in error.inner_text()
     page.console_errors.check(allowed=("422",))
+
+
+def colour_cnn(path) -> str:
+    """A 3x32x32 CNN (as CIFAR's are) with two classes and no data set."""
+    b = Builder((3, 32, 32), seed=5)
+    b.conv(4, 3, channels=3, pads=[1, 1, 1, 1])
+    b.op("Relu")
+    b.op("MaxPool", kernel_shape=[4, 4], strides=[4, 4])
+    b.op("Flatten", axis=1)
+    b.gemm(2, 4 * 8 * 8)
+    model = b.model()
+    onnx.helper.set_model_props(model, {"labels": '["day", "night"]'})
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def test_a_colour_model_reads_a_shipped_photo_in_colour_and_sums_over_three_channels(student, server_url, tmp_path):
+    page = student
+    open_digits_page(page, server_url)  # a workspace cookie first
+    with open(colour_cnn(tmp_path / "colours.onnx"), "rb") as handle:
+        answer = page.request.post(
+            f"{server_url}/api/models/import",
+            multipart={
+                "file": {"name": "colours.onnx", "mimeType": "application/octet-stream", "buffer": handle.read()}
+            },
+        )
+    assert answer.status == 201, answer.text()
+    assert answer.json()["preprocess"] == "picture"  # a colour model without a data set takes whole pictures
+    page.goto(f"{server_url}/?model={answer.json()['id']}")
+    page.wait_for_selector("[data-testid=layer]")
+    photos = page.get_by_test_id("sample-photo")
+    assert photos.count() == 4
+    photos.nth(1).click()  # the astronaut
+    page.wait_for_function(
+        "() => ['day', 'night'].includes(document.querySelector('[data-testid=prediction]').textContent.trim())"
+    )
+    colourful = count_pixels(page, "[data-testid=downsampled]", "Math.abs(r - b) > 40")
+    assert colourful > 20  # red and blue differ: the input is painted in colour, not one grey channel
+    tile = page.get_by_test_id("layer").nth(0).get_by_test_id("activation-map").nth(1)
+    tile.hover(position={"x": 30, "y": 30})
+    detail = page.get_by_test_id("unit-detail")
+    detail.locator(".dot-product").wait_for()
+    rows = detail.get_by_test_id("channel-row")
+    assert rows.count() == 3  # conv1's sum runs over the red, green and blue channels
+    assert [rows.nth(c).locator("figcaption").first.inner_text() for c in range(3)] == [
+        "input, red",
+        "input, green",
+        "input, blue",
+    ]
+    assert rows.nth(0).locator("table.number-grid").nth(0).locator("td").count() == 9  # a 3x3 patch of red
+    page.screenshot(path=RESULTS / "import-colour-1280x720.png")
+    page.console_errors.check()
