@@ -140,3 +140,23 @@ def test_a_colour_model_reads_a_shipped_photo_in_colour_and_sums_over_three_chan
     assert rows.nth(0).locator("table.number-grid").nth(0).locator("td").count() == 9  # a 3x3 patch of red
     page.screenshot(path=RESULTS / "import-colour-1280x720.png")
     page.console_errors.check()
+
+
+def test_on_a_phone_the_import_form_and_the_downloads_fit_the_screen(page_at, server_url):
+    page = page_at(390, 844, touch=True)
+    open_digits_page(page, server_url)
+    page.get_by_test_id("import-model").locator("summary").click()
+    for testid in (
+        "import-file",
+        "import-labels",
+        "import-preprocess",
+        "import-submit",
+        "export-onnx",
+        "export-pytorch",
+    ):
+        box = page.get_by_test_id(testid).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, testid
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.get_by_test_id("import-model").scroll_into_view_if_needed()
+    page.screenshot(path=RESULTS / "import-form-390x844.png")
+    page.console_errors.check()
