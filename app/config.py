@@ -95,6 +95,18 @@ class Settings(BaseSettings):
         ge=1024 * 1024,
         description="memory one training batch may take: every layer's output and its gradient, times the batch",
     )
+    max_class_members: int = Field(300, ge=2, le=10_000, description="most workspaces in one class")
+    max_classes_per_workspace: int = Field(20, ge=1, le=1000, description="most classes one workspace is in")
+    max_entries_per_student: int = Field(5, ge=1, le=100, description="challenge entries per student")
+    max_class_publications: int = Field(20, ge=1, le=200, description="models and designs one class holds")
+    class_poll_seconds: float = Field(1.0, gt=0, le=30, description="how often a lecturer's live view is re-read")
+    challenge_test_size: int = Field(400, ge=50, le=2000, description="held-out test pictures a challenge scores on")
+    class_code_delay_seconds: float = Field(
+        0.5, ge=0, le=5, description="every wrong class code is answered after this long (guessing is slow)"
+    )
+    class_code_failures_per_address: int = Field(
+        30, ge=1, description="wrong class codes one address may send in ten minutes before 429"
+    )
     import_max_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, description="largest .onnx file POST /api/models/import takes (413 beyond)"
     )

@@ -81,6 +81,7 @@ class Unavailable(ServiceError):
 ERROR_WORDS = {
     400: "the form could not be read (a broken multipart body)",
     401: "the bearer token names no workspace here",
+    403: "you are in the class, but only its lecturers may do this",
     404: "no such thing that you may see (another workspace's models are never shown)",
     409: "not in a state that allows this (still training, already ended)",
     413: "the request body is too large",

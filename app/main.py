@@ -26,6 +26,7 @@ from app.middleware import BodySizeLimit, ComputeSlots, HeaderLimits, SecurityHe
 from app.routes import (
     architectures,
     arithmetic,
+    classes,
     datasets,
     explain,
     filters,
@@ -63,6 +64,7 @@ ROUTERS = (
     learned,
     architectures,
     datasets,
+    classes,
 )
 
 

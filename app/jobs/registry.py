@@ -3,8 +3,9 @@ start-up), the ones trained, edited or copied in the app (blobs in the store, re
 kept in a cache bounded in bytes), and share links (``s...``) that stand for another workspace's model.
 ``?model=ID&snapshot=STEP`` names a model as it was at that training step.
 
-Who may see a stored model is decided here, for every route: the workspace that made it, and anyone
-holding one of its share links (read-only). To everyone else it does not exist (404, never 403). The
+Who may see a stored model is decided here, for every route: the workspace that made it, the lecturers
+of a class it is a student in (read-only), and anyone holding one of its share links (read-only). To
+everyone else it does not exist (404, never 403). The
 model's record is read on every use, so a model deleted by its time-to-live is gone from every process
 at once, whatever its caches still hold.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import Conflict, NotFound
+from app.jobs.classes import lecturer_sees
 from app.jobs.lru import ByteLRU
 from app.jobs.store import JobStore
 from app.workspaces import Workspace
@@ -74,7 +76,9 @@ class ModelRegistry:
                 self.store.remember_share(viewer.id, model_id)
             return ModelRef(job["id"], job, owned)
         job = self.store.get(model_id)
-        if job is None or not self.visible(job, viewer):
+        if job is None or not (
+            self.visible(job, viewer) or lecturer_sees(self.store, job.get("workspace") or "", viewer)
+        ):
             raise ModelNotFound(f"model: no model {model_id!r} in your workspace; GET /api/models lists yours")
         return ModelRef(job["id"], job, viewer is not None and viewer.id == job.get("workspace"))
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import Conflict, NotFound, OverQuota, Refused
+from app.jobs.classes import publications_for
 from app.jobs.registry import ModelRef, ModelRegistry
 from app.jobs.store import JobStore, QueueCaps, QueueFull, now
 from app.schemas.models import MAX_NAME
@@ -273,10 +274,20 @@ def shipped_summary(model_id: str, network: Network) -> dict[str, Any]:
 def list_models(
     store: JobStore, registry: ModelRegistry, workspace: Workspace | None, limit: int
 ) -> list[dict[str, Any]]:
-    """The shipped models, then the workspace's own (newest first), then the ones shared with it."""
+    """The shipped models, then the workspace's own (newest first), then the ones its lecturers published,
+    then the ones shared with it."""
     shipped = [shipped_summary(i, n) for i, n in registry.shipped.items()]
     if workspace is None:
         return shipped
+    published = []
+    for publication in publications_for(store, workspace):
+        if publication["kind"] != "model":
+            continue
+        model_id = publication["model"]
+        link = store.share(model_id) if model_id.startswith("s") else None
+        job = store.get(link["model"]) if link else None
+        if job is not None and job.get("workspace") != workspace.id:
+            published.append(summary(job, "lecturer", model_id=model_id))
     own = [summary(job, "yours") for job in store.workspace_jobs(workspace.id)[:limit]]
     shared = []
     for share_id in store.shared_with(workspace.id)[:limit]:
@@ -284,7 +295,7 @@ def list_models(
         job = store.get(link["model"]) if link else None
         if job is not None and job.get("workspace") != workspace.id:
             shared.append(summary(job, "shared", model_id=share_id))
-    return shipped + own + shared
+    return shipped + own + published + shared
 
 
 def share_model(store: JobStore, ref: ModelRef) -> dict[str, str]:

@@ -164,6 +164,26 @@ class JobStore(ABC):
     def shared_with(self, workspace: str) -> list[str]:
         """Share ids the workspace has opened, newest first."""
 
+    # -- documents: small records of one kind (a class, its members, entries), each indexed by an owner
+
+    @abstractmethod
+    def put_doc(self, kind: str, doc_id: str, owner: str, doc: dict[str, Any]) -> None:
+        """Writes (or replaces) a document, listed under ``owner`` in the order first written."""
+
+    @abstractmethod
+    def get_doc(self, kind: str, doc_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def docs(self, kind: str, owner: str) -> list[dict[str, Any]]:
+        """The documents of ``kind`` listed under ``owner``, oldest first."""
+
+    @abstractmethod
+    def delete_doc(self, kind: str, doc_id: str) -> None: ...
+
+    @abstractmethod
+    def doc_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Holds other processes off while a read-modify-write of documents runs."""
+
     @abstractmethod
     def started_since(self, timestamp: float) -> list[str]:
         """The workspace of every job started at or after ``timestamp`` (one entry per job)."""
@@ -253,6 +273,10 @@ create table if not exists shares (id text primary key, model text not null, wor
 create index if not exists shares_model on shares (model);
 create table if not exists shared_with (
     workspace text not null, share text not null, added real not null, primary key (workspace, share));
+create table if not exists docs (
+    kind text not null, id text not null, owner text not null, created real not null, doc text not null,
+    primary key (kind, id));
+create index if not exists docs_owner on docs (kind, owner, created);
 """
 
 # columns added after the first release: a store written by it is brought up to date on open
@@ -471,6 +495,29 @@ class SqliteStore(JobStore):
         )
         return [r[0] for r in rows]
 
+    def put_doc(self, kind: str, doc_id: str, owner: str, doc: dict[str, Any]) -> None:
+        self._connect().execute(
+            "insert into docs (kind, id, owner, created, doc) values (?, ?, ?, ?, ?) "
+            "on conflict (kind, id) do update set doc = excluded.doc, owner = excluded.owner",
+            (kind, doc_id, owner, time.time(), json.dumps(doc)),
+        )
+
+    def get_doc(self, kind: str, doc_id: str) -> dict[str, Any] | None:
+        row = self._connect().execute("select doc from docs where kind = ? and id = ?", (kind, doc_id)).fetchone()
+        return json.loads(row["doc"]) if row else None
+
+    def docs(self, kind: str, owner: str) -> list[dict[str, Any]]:
+        rows = self._connect().execute(
+            "select doc from docs where kind = ? and owner = ? order by created, id", (kind, owner)
+        )
+        return [json.loads(row["doc"]) for row in rows]
+
+    def delete_doc(self, kind: str, doc_id: str) -> None:
+        self._connect().execute("delete from docs where kind = ? and id = ?", (kind, doc_id))
+
+    def doc_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        return self.queue_lock()  # SQLite has one write lock: the database's
+
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
@@ -647,6 +694,34 @@ class RedisStore(JobStore):
 
     def shared_with(self, workspace: str) -> list[str]:
         return [i.decode() for i in self.redis.zrevrange(self._key("sharedwith", workspace), 0, -1)]
+
+    def put_doc(self, kind: str, doc_id: str, owner: str, doc: dict[str, Any]) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hset(self._key("doc", kind, doc_id), mapping={"owner": owner, "doc": json.dumps(doc)})
+        pipe.zadd(self._key("docs", kind, owner), {doc_id: time.time()}, nx=True)
+        pipe.execute()
+
+    def get_doc(self, kind: str, doc_id: str) -> dict[str, Any] | None:
+        raw = self.redis.hget(self._key("doc", kind, doc_id), "doc")
+        return json.loads(raw) if raw else None
+
+    def docs(self, kind: str, owner: str) -> list[dict[str, Any]]:
+        ids = self.redis.zrange(self._key("docs", kind, owner), 0, -1)
+        pipe = self.redis.pipeline()
+        for doc_id in ids:
+            pipe.hget(self._key("doc", kind, doc_id.decode()), "doc")
+        return [json.loads(raw) for raw in pipe.execute() if raw]
+
+    def delete_doc(self, kind: str, doc_id: str) -> None:
+        owner = self.redis.hget(self._key("doc", kind, doc_id), "owner")
+        pipe = self.redis.pipeline()
+        pipe.delete(self._key("doc", kind, doc_id))
+        if owner:
+            pipe.zrem(self._key("docs", kind, owner.decode()), doc_id)
+        pipe.execute()
+
+    def doc_lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        return self.redis.lock(self._key("doclock", name), timeout=30, blocking_timeout=15)
 
     def started_since(self, timestamp: float) -> list[str]:
         ids = self.redis.zrangebyscore(self._key("started"), timestamp, "+inf")

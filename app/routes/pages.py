@@ -56,6 +56,11 @@ def train_page(request: Request) -> HTMLResponse:
     return render(request, "train.html", page="train")
 
 
+@pages.api_route("/class", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def class_page(request: Request) -> HTMLResponse:
+    return render(request, "class.html", page="class")
+
+
 @router.api_route("/docs", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def api_docs(request: Request) -> HTMLResponse:
     """Swagger UI from the app's own static files: no CDN, no inline script (the CSP forbids both)."""

@@ -131,7 +131,9 @@ class ModelSummary(BaseModel):
     id: str = Field(examples=["lenet"], description="a model id, or the share id of a model shared with you")
     name: str = Field(examples=["LeNet"])
     kind: Literal["shipped", "trained", "edited", "imported"]
-    group: Literal["shipped", "yours", "shared"] = Field(description="where the model picker lists it")
+    group: Literal["shipped", "yours", "lecturer", "shared"] = Field(
+        description="where the model picker lists it (lecturer: published to a class you are in)"
+    )
     base: str | None = Field(None, description="an edited model's original: open it to undo the edit")
     dataset: str | None = Field(examples=["digits"], description="null for a model imported without one")
     status: JobStatus

@@ -44,6 +44,11 @@ export async function postJSON(path, body, { signal } = {}) {
   return response.json();
 }
 
+export async function sendJSON(method, path, body) {
+  const response = await request(path, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  return response.json();
+}
+
 export async function getBlob(path) {
   return (await request(path)).blob();
 }
@@ -87,6 +92,22 @@ export const models = {
     postJSON(`/api/predict?${new URLSearchParams({ activations: "true", ...query })}`, body, { signal }),
   images: (dataset, params) => getJSON(`/api/datasets/${dataset}/images?${new URLSearchParams(params)}`),
   labels: (dataset) => getJSON(`/api/datasets/${dataset}/labels`),
+};
+
+// A class: codes, the lecturer's view, publications, the challenge.
+export const classes = {
+  mine: () => getJSON("/api/classes"),
+  create: (name) => postJSON("/api/classes", { name }),
+  join: (body) => postJSON("/api/classes/join", body),
+  get: (id) => getJSON(`/api/classes/${encodeURIComponent(id)}`),
+  publications: () => getJSON("/api/classes/publications"),
+  publish: (id, body) => postJSON(`/api/classes/${encodeURIComponent(id)}/publish`, body),
+  setChallenge: (id, body) => sendJSON("PUT", `/api/classes/${encodeURIComponent(id)}/challenge`, body),
+  enter: (id, model) => postJSON(`/api/classes/${encodeURIComponent(id)}/entries`, { model }),
+  leaderboard: (id) => getJSON(`/api/classes/${encodeURIComponent(id)}/leaderboard`),
+  rename: (id, name) => sendJSON("PUT", `/api/classes/${encodeURIComponent(id)}/me`, { name }),
+  qrUrl: (id) => `/api/classes/${encodeURIComponent(id)}/qr.svg`,
+  eventsUrl: (id) => `/api/classes/${encodeURIComponent(id)}/events`,
 };
 
 // What a model learned.

@@ -5,6 +5,7 @@ import { formatPercent, h } from "./ui.js";
 
 const GROUPS = [
   ["yours", "Yours"],
+  ["lecturer", "From your lecturer"],
   ["shared", "Shared with you"],
   ["shipped", "Shipped"],
 ];

@@ -255,3 +255,10 @@ export function gallery(container, images, labels, classes, onPick, { testid = "
     }),
   );
 }
+
+/** Buttons for the designs a lecturer published to the learner's classes. */
+export function lecturerPresets(designs, onPick) {
+  return designs.map((design) =>
+    h("button", { type: "button", "data-testid": "lecturer-preset", title: `From ${design.class_name}`, text: `From your lecturer: ${design.name}`, onclick: () => onPick(design) }),
+  );
+}

@@ -2,12 +2,13 @@
 // the results and the replay. Drawing and DOM-building live in train-draw.js; every number
 // (shapes, parameters, receptive fields, accuracies) comes from the API.
 
-import { models } from "./api.js";
+import { classes, models } from "./api.js";
 import {
   confusionTable,
   filterTiles,
   gallery,
   layerRow,
+  lecturerPresets,
   lineChart,
   perClassList,
   probabilityBars,
@@ -435,6 +436,18 @@ function newLayer(type) {
   return { type, ...Object.fromEntries(fields) };
 }
 
+/** Designs the learner's lecturers published, as presets of their own (none outside a class). */
+async function showLecturerPresets() {
+  const box = document.getElementById("lecturer-presets");
+  try {
+    const designs = (await classes.publications()).publications.filter((p) => p.kind === "design");
+    box.replaceChildren(...lecturerPresets(designs, (design) => setDesign(structuredClone(design.architecture), null)));
+    box.hidden = designs.length === 0;
+  } catch (error) {
+    showError(el.error, `The designs from your lecturer could not be loaded: ${error.message}`);
+  }
+}
+
 async function start() {
   try {
     [state.presets, state.catalogue] = await Promise.all([models.architectures(), models.layerTypes()]);
@@ -443,6 +456,7 @@ async function start() {
     showError(el.error, `The ready-made designs could not be loaded: ${error.message}`);
     return;
   }
+  showLecturerPresets();
   const params = new URLSearchParams(location.search);
   readSettings(params);
   if (params.has("model")) {

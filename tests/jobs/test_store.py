@@ -188,3 +188,21 @@ def test_a_model_stored_finished_ages_towards_its_time_to_live(store):
     store.create({**owned("e1", 5.0, "alice"), "status": "done"})
     assert store.active() == [] and store.claim_next(max_running=1, started=6.0) is None
     assert store.finished_before(1e12) == ["e1"]
+
+
+def test_documents_are_kept_by_kind_listed_by_owner_oldest_first_and_replaced_in_place(store):
+    store.put_doc("member", "c1:w1", "c1", {"name": "Ada"})
+    store.put_doc("member", "c1:w2", "c1", {"name": "Grace"})
+    store.put_doc("member", "c2:w1", "c2", {"name": "Ada"})
+    store.put_doc("entry", "c1:w1", "c1", {"score": 0.9})  # another kind, the same id: a document of its own
+    assert [d["name"] for d in store.docs("member", "c1")] == ["Ada", "Grace"]
+    store.put_doc("member", "c1:w1", "c1", {"name": "Ada L."})  # replaced, keeping its place
+    assert [d["name"] for d in store.docs("member", "c1")] == ["Ada L.", "Grace"]
+    assert store.get_doc("entry", "c1:w1") == {"score": 0.9}
+    store.delete_doc("member", "c1:w1")
+    assert store.get_doc("member", "c1:w1") is None
+    assert [d["name"] for d in store.docs("member", "c1")] == ["Grace"]
+    assert store.docs("member", "nobody") == []
+    with store.doc_lock("c1"):
+        store.put_doc("member", "c1:w3", "c1", {"name": "Katherine"})
+    assert len(store.docs("member", "c1")) == 2
