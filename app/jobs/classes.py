@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.config import Settings
-from app.errors import ApiError, Conflict, NotFound, Refused
+from app.errors import ApiError, Conflict, NotFound, OverQuota
 from app.jobs.store import JobStore
 from app.workspaces import Workspace
 from engine.datasets import DATASETS, load_dataset
@@ -99,8 +99,7 @@ def _add_member(store: JobStore, klass: dict, workspace: Workspace, role: str, n
 
 def create_class(store: JobStore, settings: Settings, workspace: Workspace, name: str) -> dict[str, Any]:
     """A new class led by the caller: its id, code, a lecturer token (shown once) and the join URL."""
-    if len(store.docs("enrolment", workspace.id)) >= settings.max_classes_per_workspace:
-        raise Refused(f"a workspace may be in at most {settings.max_classes_per_workspace} classes; leave one first")
+    _check_class_count(store, settings, workspace)
     token = secrets.token_urlsafe(24)
     with store.doc_lock("classes"):
         code = new_code(store)
@@ -147,11 +146,15 @@ def join_class(
     return {**public_class(klass, role), "member_name": member["name"]}
 
 
+def _check_class_count(store: JobStore, settings: Settings, workspace: Workspace) -> None:
+    if len(store.docs("enrolment", workspace.id)) >= settings.max_classes_per_workspace:
+        raise OverQuota(f"a workspace may be in at most {settings.max_classes_per_workspace} classes; leave one first")
+
+
 def _check_room(store: JobStore, settings: Settings, workspace: Workspace, klass: dict) -> None:
     if len(store.docs("member", klass["id"])) >= settings.max_class_members:
-        raise Refused(f"the class is full ({settings.max_class_members} members); ask the lecturer")
-    if len(store.docs("enrolment", workspace.id)) >= settings.max_classes_per_workspace:
-        raise Refused(f"a workspace may be in at most {settings.max_classes_per_workspace} classes; leave one first")
+        raise Conflict(f"the class is full ({settings.max_class_members} members); ask the lecturer")
+    _check_class_count(store, settings, workspace)
 
 
 def public_class(klass: dict, role: str) -> dict[str, Any]:
@@ -288,7 +291,7 @@ def publish(
 
     klass = require_lecturer(store, class_id, workspace)
     if len(klass["publications"]) >= settings.max_class_publications:
-        raise Refused(f"a class holds at most {settings.max_class_publications} publications; remove one first")
+        raise Conflict(f"a class holds at most {settings.max_class_publications} publications")
     if model is not None:
         ref = registry.resolve(model, workspace)
         name = ref.job["name"] if ref.job else registry.shipped[ref.id].meta.get("name", ref.id)
@@ -402,8 +405,9 @@ def enter(
         )
     mine = [e for e in store.docs("entry", class_id) if e["workspace"] == member["workspace"]]
     if len(mine) >= settings.max_entries_per_student:
-        raise Refused(
-            f"you have entered {len(mine)} models, the most a student may ({settings.max_entries_per_student})"
+        raise OverQuota(
+            f"you have entered {len(mine)} models, the most a student may ({settings.max_entries_per_student})",
+            retry_after=3600,
         )
     images, labels = held_out(challenge)
     from engine.train import accuracy_and_confusion
