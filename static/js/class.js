@@ -13,6 +13,7 @@ const el = Object.fromEntries(
     "publish-design-button", "publish-result", "challenge-text", "challenge-form", "challenge-dataset",
     "challenge-parameters", "challenge-epochs", "challenge-minutes", "entry-form", "entry-model", "entry-result",
     "leaderboard", "rename-form", "member-name", "you-are", "publications-box", "publications", "train-first",
+    "publish-error", "challenge-error", "code-box",
   ].map((id) => [id, document.getElementById(id)]),
 );
 
@@ -55,7 +56,9 @@ async function openClass() {
   el["join-where"].textContent = `${location.host}/class`;
   el["class-qr"].src = classes.qrUrl(view.id);
   el["member-name"].value = view.member_name;
-  el["you-are"].textContent = `You are “${view.member_name}”, a ${view.role} in this class.`;
+  el["you-are"].textContent = `You are “${view.member_name}”, a ${view.role} in this class (code ${view.code}).`;
+  // the code large, with its QR code, is for the projector: the lecturer's screen
+  el["code-box"].hidden = view.role !== "lecturer";
   el.publications.replaceChildren(...publicationItems(view.publications));
   el["publications-box"].hidden = view.publications.length === 0;
   showToken(view);
@@ -115,21 +118,22 @@ async function refreshLeaderboard() {
   state.timer = setTimeout(refreshLeaderboard, 5000);
 }
 
-async function act(box, work) {
+/** Runs `work`, saying its result in `box`, or its error (the server's words) in `errorBox` beside it. */
+async function act(box, errorBox, work) {
   box.textContent = "";
-  showError(el["class-error"], "");
+  showError(errorBox, "");
   try {
     box.textContent = await work();
   } catch (error) {
-    showError(el["class-error"], error.message);
+    showError(errorBox, error.message);
   }
 }
 
 el["publish-model-button"].addEventListener("click", () =>
-  act(el["publish-result"], async () => `Published “${(await classes.publish(state.id, { model: el["publish-model"].value })).name}”: students find it under “From your lecturer”.`),
+  act(el["publish-result"], el["publish-error"], async () => `Published “${(await classes.publish(state.id, { model: el["publish-model"].value })).name}”: students find it under “From your lecturer”.`),
 );
 el["publish-design-button"].addEventListener("click", () =>
-  act(el["publish-result"], async () => {
+  act(el["publish-result"], el["publish-error"], async () => {
     const key = el["publish-design"].value;
     const design = await classes.publish(state.id, { design: { name: key, architecture: state.presets[key] } });
     return `Published the design “${design.name}”: students find it among the training page's designs.`;
@@ -144,14 +148,14 @@ el["challenge-form"].addEventListener("submit", (event) => {
     max_epochs: Number(el["challenge-epochs"].value),
     deadline: minutes > 0 ? Date.now() / 1000 + 60 * minutes : null,
   };
-  act(el["entry-result"], async () => {
+  act(el["entry-result"], el["challenge-error"], async () => {
     el["challenge-text"].textContent = challengeWords(await classes.setChallenge(state.id, body));
     return "The challenge is set.";
   });
 });
 el["entry-form"].addEventListener("submit", (event) => {
   event.preventDefault();
-  act(el["entry-result"], async () => {
+  act(el["entry-result"], el["challenge-error"], async () => {
     const entry = await classes.enter(state.id, el["entry-model"].value);
     refreshLeaderboard();
     return `Entered: ${formatPercent(entry.score)} on the held-out pictures with ${entry.parameters.toLocaleString("en")} parameters.`;
@@ -159,7 +163,7 @@ el["entry-form"].addEventListener("submit", (event) => {
 });
 el["rename-form"].addEventListener("submit", (event) => {
   event.preventDefault();
-  act(el["entry-result"], async () => `You are “${(await classes.rename(state.id, el["member-name"].value)).member_name}” in this class.`);
+  act(el["entry-result"], el["challenge-error"], async () => `You are “${(await classes.rename(state.id, el["member-name"].value)).member_name}” in this class.`);
 });
 
 async function start() {
