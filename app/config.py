@@ -107,6 +107,16 @@ class Settings(BaseSettings):
     class_code_failures_per_address: int = Field(
         30, ge=1, description="wrong class codes one address may send in ten minutes before 429"
     )
+    max_datasets_per_workspace: int = Field(10, ge=1, le=1000, description="own data sets one workspace holds")
+    max_dataset_classes: int = Field(20, ge=2, le=100, description="most classes in an own data set")
+    max_dataset_examples: int = Field(2000, ge=10, le=100_000, description="most examples in an own data set")
+    dataset_batch_examples: int = Field(100, ge=1, le=1000, description="most examples one request adds")
+    dataset_min_per_class: int = Field(5, ge=2, le=1000, description="examples each class needs before training")
+    dataset_zip_max_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="largest ImageFolder zip imported")
+    dataset_zip_max_files: int = Field(3000, ge=10, description="most files in an imported zip")
+    dataset_zip_max_ratio: float = Field(
+        100, ge=2, description="a zip member compressed more than this many times is refused as a zip bomb"
+    )
     import_max_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, description="largest .onnx file POST /api/models/import takes (413 beyond)"
     )

@@ -68,25 +68,32 @@ def load_dataset(name: str, split: str = "train") -> Dataset:
 def to_network_input(
     images: np.ndarray, input_shape: tuple[int, int, int] = (1, 32, 32), scale: float = 1 / 255
 ) -> np.ndarray:
-    """uint8 images (N, H, W) -> floats in [0, 1] shaped (N, C, H', W') for a network's input
-    (``scale=1`` for images that are floats in [0, 1] already).
+    """uint8 images (N, H, W), or (N, C, H, W) in colour, -> floats in [0, 1] shaped (N, C', H', W') for a
+    network's input (``scale=1`` for images that are floats in [0, 1] already).
 
     The picture is centred: padded with black (MNIST's 28x28 -> LeNet's 32x32 adds 2 on each side)
-    or cropped evenly; a grayscale picture fills every input channel alike.
+    or cropped evenly; a grayscale picture fills every input channel alike, a colour one fills a
+    one-channel input with its mean.
     """
     images = np.asarray(images)
-    if images.ndim != 3:
-        raise EngineError(f"images must be (N, H, W), got shape {images.shape}")
+    if images.ndim not in (3, 4):
+        raise EngineError(f"images must be (N, H, W) or (N, C, H, W), got shape {images.shape}")
     c, th, tw = input_shape
     x = images.astype(np.float32) * np.float32(scale)
-    for axis, target in ((1, th), (2, tw)):
+    x = x[:, None] if x.ndim == 3 else x
+    for axis, target in ((2, th), (3, tw)):
         size = x.shape[axis]
         if target > size:
             before = (target - size) // 2
-            pad = [(0, 0)] * 3
+            pad = [(0, 0)] * 4
             pad[axis] = (before, target - size - before)
             x = np.pad(x, pad)
         elif target < size:
             start = (size - target) // 2
             x = np.take(x, np.arange(start, start + target), axis=axis)
-    return np.repeat(x[:, None], c, axis=1) if c > 1 else x[:, None]
+    if x.shape[1] == c:
+        return x
+    if x.shape[1] == 1:
+        return np.repeat(x, c, axis=1)
+    mean: np.ndarray = x.mean(axis=1, keepdims=True)
+    return np.repeat(mean, c, axis=1)

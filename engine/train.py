@@ -10,7 +10,7 @@ A seed makes a run repeatable.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 from engine.conv import conv2d
 from engine.datasets import to_network_input
 from engine.errors import EngineError
+from engine.finetune import trainable
 from engine.network import Network
 
 
@@ -301,8 +302,11 @@ def train_network(
     snapshot_every: int | None = None,
     on_snapshot: Callable[[int, dict[str, np.ndarray]], None] | None = None,
     progress_seconds: float = 0.5,
+    frozen: Sequence[str] = (),
 ) -> TrainingResult:
-    """Trains ``network`` in place on uint8 images (N, H, W) with labels (N,).
+    """Trains ``network`` in place on uint8 images (N, H, W) or (N, C, H, W) with labels (N,).
+
+    - ``frozen`` layers keep their weights (fine-tuning): only the others' parameters are stepped.
 
     - ``on_progress({"epoch", "step", "steps", "loss", "accuracy", "examples_per_second",
       "eta_seconds"})`` at least every ``progress_seconds``; loss and accuracy are the running means
@@ -314,10 +318,11 @@ def train_network(
     """
     _check_run(optimizer, schedule, epochs, batch_size, learning_rate, len(images), len(labels))
     rng = np.random.default_rng(seed)
+    stepped = trainable(network, frozen)  # the network's own arrays: the step rule updates them in place
     step_rule = (
-        Adam(network.params, weight_decay=weight_decay)
+        Adam(stepped, weight_decay=weight_decay)
         if optimizer == "adam"
-        else SGD(network.params, momentum=momentum, weight_decay=weight_decay)
+        else SGD(stepped, momentum=momentum, weight_decay=weight_decay)
     )
     average = WeightAverage(network.params, decay=ema_decay) if ema_decay else None
 

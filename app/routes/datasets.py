@@ -1,16 +1,20 @@
-"""The shipped data sets' pictures: galleries to click, misclassified test images, replay examples."""
+"""Data sets: the shipped ones' pictures (galleries to click, misclassified test images, replay examples),
+and data sets of your own (classes you name, examples you draw, photograph or upload)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
-from app.deps import SettingsDep
-from app.errors import ApiError
+from app.deps import OwnerDep, SettingsDep, StoreDep, ViewerDep
+from app.errors import ApiError, error_responses
+from app.jobs import own_data
+from app.jobs.service import clean_name
 from app.jsonutil import json_response
+from app.schemas.datasets import DatasetCreate, DatasetList, DatasetSummary, DatasetView, ExamplesAdd
 from app.schemas.models import DatasetImages, DatasetLabels
 from engine.datasets import load_dataset
 
@@ -64,3 +68,78 @@ def labels(name: Literal["digits", "fashion"], split: Literal["train", "test"] =
     cell of the confusion matrix."""
     data = load_dataset(name, split)
     return json_response({"dataset": name, "split": split, "classes": list(data.classes), "labels": data.labels})
+
+
+# -- data sets of your own ---------------------------------------------------------------------------------
+
+OWN = error_responses(401, 404)
+
+
+@router.get("", response_model=DatasetList, summary="Your data sets")
+def own_datasets(store: StoreDep, workspace: ViewerDep) -> Response:
+    return json_response({"datasets": own_data.list_datasets(store, workspace)})
+
+
+@router.post("", status_code=201, response_model=DatasetSummary, summary="Make a data set of your own")
+def create_dataset(body: DatasetCreate, store: StoreDep, settings: SettingsDep, workspace: OwnerDep) -> Response:
+    """Name its classes (2 to 20) and its kind: ``digit`` (drawings, prepared as MNIST's digits, 1x28x28)
+    or ``picture`` (photos scaled to fit 3x32x32). Then add examples."""
+    made = own_data.create_dataset(store, settings, workspace, body.name, body.classes, body.kind)
+    return json_response(made, status_code=201)
+
+
+@router.post(
+    "/import",
+    status_code=201,
+    response_model=DatasetSummary,
+    summary="Import an ImageFolder zip",
+    responses=error_responses(401, 413, s422="not a zip, a hostile entry, or a class with too few pictures"),
+)
+def import_folder(
+    file: Annotated[UploadFile, File(description="a zip: one folder of PNG/JPEG/WebP pictures per class")],
+    store: StoreDep,
+    settings: SettingsDep,
+    workspace: OwnerDep,
+    name: Annotated[str, Form(min_length=1, max_length=60)] = "my pictures",
+    kind: Annotated[Literal["digit", "picture"], Form()] = "picture",
+) -> Response:
+    """torchvision's ImageFolder layout. Refused: paths out of the folder, links, zips inside, zip bombs,
+    more than 2 to 20 classes or fewer than 5 pictures in one. Files that are not pictures are skipped
+    and listed in ``skipped``."""
+    data = file.file.read(settings.dataset_zip_max_bytes + 1)
+    made = own_data.import_zip(store, settings, workspace, data, clean_name(name) or "my pictures", kind)
+    return json_response(made, status_code=201)
+
+
+@router.get("/{dataset_id}", response_model=DatasetView, summary="One of your data sets", responses=OWN)
+def own_dataset(dataset_id: str, store: StoreDep, workspace: ViewerDep) -> Response:
+    """Counts per class (train / held-out test), and every example with its thumbnail."""
+    return json_response(own_data.dataset_view(store, workspace, dataset_id))
+
+
+@router.post(
+    "/{dataset_id}/images", response_model=DatasetSummary, summary="Add examples", responses=error_responses(401, 404)
+)
+def add_examples(
+    dataset_id: str, body: ExamplesAdd, store: StoreDep, settings: SettingsDep, workspace: ViewerDep
+) -> Response:
+    """Each example is prepared as the data set's kind says, and goes to training or to the held-out test
+    split (at least 20% of each class is held out, chosen once and kept)."""
+    if workspace is None:
+        raise ApiError(404, f"dataset: no data set {dataset_id!r} in your workspace")
+    examples = [e.model_dump() for e in body.examples]
+    return json_response(own_data.add_examples(store, settings, workspace, dataset_id, examples))
+
+
+@router.delete(
+    "/{dataset_id}/images/{example_id}", response_model=DatasetSummary, summary="Delete an example", responses=OWN
+)
+def delete_example(dataset_id: str, example_id: str, store: StoreDep, workspace: ViewerDep) -> Response:
+    return json_response(own_data.delete_example(store, workspace, dataset_id, example_id))
+
+
+@router.delete("/{dataset_id}", status_code=204, summary="Delete a data set", responses=OWN)
+def delete_dataset(dataset_id: str, store: StoreDep, workspace: ViewerDep) -> Response:
+    """Models trained on it stay; their learned views lose its pictures."""
+    own_data.delete_dataset(store, workspace, dataset_id)
+    return Response(status_code=204)

@@ -1,0 +1,325 @@
+"""Data sets of one's own: classes named by a learner, examples drawn, photographed or uploaded (one by
+one or as an ImageFolder zip), each prepared the way its kind says, with a train/test split fixed as the
+examples arrive.
+
+A data set is a store document (``dataset``, owner: its workspace) listing its examples (id, class, split),
+and one blob of pictures (uint8, ``(N, 28, 28)`` for digits, ``(N, 3, 32, 32)`` for pictures) rewritten
+under the data set's lock when examples are added or deleted.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import uuid
+import zipfile
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from app.config import Settings
+from app.errors import ApiError, NotFound, OverQuota
+from app.imaging import decode_base64_image, decode_image, to_grayscale
+from app.jobs.store import JobStore, now
+from app.workspaces import Workspace
+from engine.datasets import DATASETS, Dataset, load_dataset
+from engine.preprocess import PAD, colour_input, preprocess_digit
+
+KINDS = {"digit": (1, 28, 28), "picture": (3, 32, 32)}
+TEST_SHARE = 0.2  # at least this share of each class is held out
+
+
+class DatasetNotFound(NotFound):
+    """No data set by that id in this workspace."""
+
+
+def _blob_key(dataset_id: str) -> str:
+    return f"dataset/{dataset_id}/images"
+
+
+def _pictures(store: JobStore, dataset_id: str) -> tuple[list[str], np.ndarray | None]:
+    blob = store.get_blob(_blob_key(dataset_id))
+    if blob is None:
+        return [], None
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        return [str(i) for i in data["ids"]], data["images"]
+
+
+def _save_pictures(store: JobStore, dataset_id: str, ids: list[str], images: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, ids=np.array(ids), images=images)
+    store.put_blob(_blob_key(dataset_id), buffer.getvalue())
+
+
+def owned(store: JobStore, workspace: Workspace | None, dataset_id: str) -> dict[str, Any]:
+    """The workspace's data set ``dataset_id``; 404 for anyone else's (it does not say it exists)."""
+    doc = store.get_doc("dataset", dataset_id)
+    if doc is None or workspace is None or doc["workspace"] != workspace.id:
+        raise DatasetNotFound(f"dataset: no data set {dataset_id!r} in your workspace; GET /api/datasets lists yours")
+    return doc
+
+
+def create_dataset(
+    store: JobStore, settings: Settings, workspace: Workspace, name: str, classes: list[str], kind: str
+) -> dict[str, Any]:
+    """A new, empty data set of ``classes`` (2 to the setting's most, distinct names)."""
+    if len(store.docs("dataset", workspace.id)) >= settings.max_datasets_per_workspace:
+        raise OverQuota(f"a workspace holds at most {settings.max_datasets_per_workspace} data sets; delete one first")
+    check_classes(classes, settings)
+    dataset_id = "d" + uuid.uuid4().hex[:12]
+    doc: dict[str, Any] = {
+        "id": dataset_id,
+        "workspace": workspace.id,
+        "name": name,
+        "kind": kind,
+        "input": list(KINDS[kind]),
+        "classes": classes,
+        "created": now(),
+        "examples": [],
+    }
+    store.put_doc("dataset", dataset_id, workspace.id, doc)
+    return summary(doc)
+
+
+def check_classes(classes: list[str], settings: Settings) -> None:
+    if not 2 <= len(classes) <= settings.max_dataset_classes:
+        raise ApiError(422, f"classes: {len(classes)} given; a data set has 2 to {settings.max_dataset_classes}")
+    if len({c.casefold() for c in classes}) != len(classes):
+        raise ApiError(422, "classes: two classes have the same name")
+
+
+def summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """A data set's counts: per class, how many examples train and how many are held out for testing."""
+    counts = {c: {"train": 0, "test": 0} for c in doc["classes"]}
+    for example in doc["examples"]:
+        counts[doc["classes"][example["label"]]][example["split"]] += 1
+    return {
+        "id": doc["id"],
+        "name": doc["name"],
+        "kind": doc["kind"],
+        "input": doc["input"],
+        "classes": doc["classes"],
+        "created": doc["created"],
+        "examples": len(doc["examples"]),
+        "counts": counts,
+    }
+
+
+def split_for(doc: dict[str, Any], label: int) -> str:
+    """Where a new example of class ``label`` goes: the test split while it holds fewer than 20% of the
+    class (rounded up), else training; chosen once and kept."""
+    held = sum(e["label"] == label and e["split"] == "test" for e in doc["examples"])
+    total = 1 + sum(e["label"] == label for e in doc["examples"])
+    return "test" if held < math.ceil(TEST_SHARE * total) else "train"
+
+
+def prepare(kind: str, example: dict[str, Any], settings: Settings, field: str) -> np.ndarray:
+    """One example (``image`` as a data URL, or ``pixels``) as the kind prepares it, uint8."""
+    if example.get("pixels") is not None:
+        gray = np.clip(np.asarray(example["pixels"], np.float32), 0, 255)
+        image = Image.fromarray(gray.astype(np.uint8))
+    else:
+        image = decode_base64_image(example["image"], settings, field=field, fit=settings.pixels_max_side)
+    return prepare_image(kind, image, field)
+
+
+def prepare_image(kind: str, image: Image.Image, field: str) -> np.ndarray:
+    """A decoded picture as the kind prepares it: a digit's 28x28 frame, or a 3x32x32 colour picture."""
+    if kind == "digit":
+        frame = preprocess_digit(to_grayscale(image))
+        if frame.empty:
+            raise ApiError(422, f"{field}: the drawing is blank; draw the example first")
+        return np.round(frame.pixels[PAD:-PAD, PAD:-PAD] * 255).astype(np.uint8)
+    rgb = np.asarray(image.convert("RGB"))
+    return np.round(colour_input(rgb, KINDS["picture"], keep_aspect=True) * 255).astype(np.uint8)
+
+
+def add_examples(
+    store: JobStore, settings: Settings, workspace: Workspace, dataset_id: str, examples: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Prepares every example first (a bad one refuses the batch, naming it), then adds them all at once."""
+    doc = owned(store, workspace, dataset_id)
+    prepared = []
+    for k, example in enumerate(examples):
+        if example["label"] not in doc["classes"]:
+            raise ApiError(422, f"examples[{k}].label: {example['label']!r} is not one of {', '.join(doc['classes'])}")
+        picture = prepare(doc["kind"], example, settings, f"examples[{k}]")
+        prepared.append((doc["classes"].index(example["label"]), picture))
+    return _store_prepared(store, settings, workspace, dataset_id, prepared)
+
+
+def _store_prepared(
+    store: JobStore, settings: Settings, workspace: Workspace, dataset_id: str, prepared: list[tuple[int, np.ndarray]]
+) -> dict[str, Any]:
+    """Adds prepared (class, picture) pairs under the data set's lock, each given its split."""
+    with store.doc_lock(f"dataset:{dataset_id}"):
+        doc = owned(store, workspace, dataset_id)
+        if len(doc["examples"]) + len(prepared) > settings.max_dataset_examples:
+            raise OverQuota(
+                f"the data set holds {len(doc['examples'])} examples; at most {settings.max_dataset_examples} in all"
+            )
+        ids, images = _pictures(store, dataset_id)
+        new = np.stack([p for _, p in prepared])
+        added: list[str] = []
+        for label, _ in prepared:
+            example_id = "x" + uuid.uuid4().hex[:10]
+            doc["examples"].append({"id": example_id, "label": label, "split": split_for(doc, label)})
+            added.append(example_id)
+        _save_pictures(store, dataset_id, ids + added, new if images is None else np.concatenate([images, new]))
+        store.put_doc("dataset", dataset_id, workspace.id, doc)
+    return {**summary(doc), "added": added}
+
+
+def delete_example(store: JobStore, workspace: Workspace | None, dataset_id: str, example_id: str) -> dict[str, Any]:
+    with store.doc_lock(f"dataset:{dataset_id}"):
+        doc = owned(store, workspace, dataset_id)
+        if not any(e["id"] == example_id for e in doc["examples"]):
+            raise DatasetNotFound(f"example: no example {example_id!r} in this data set")
+        doc["examples"] = [e for e in doc["examples"] if e["id"] != example_id]
+        ids, images = _pictures(store, dataset_id)
+        keep = [k for k, i in enumerate(ids) if i != example_id]
+        assert images is not None
+        _save_pictures(store, dataset_id, [ids[k] for k in keep], images[keep])
+        store.put_doc("dataset", dataset_id, doc["workspace"], doc)
+    return summary(doc)
+
+
+def delete_dataset(store: JobStore, workspace: Workspace | None, dataset_id: str) -> None:
+    """The data set and its pictures go; models trained on it stay (their learned views lose its pictures)."""
+    with store.doc_lock(f"dataset:{dataset_id}"):
+        owned(store, workspace, dataset_id)
+        store.delete_doc("dataset", dataset_id)
+        store.put_blob(_blob_key(dataset_id), b"")
+
+
+def list_datasets(store: JobStore, workspace: Workspace | None) -> list[dict[str, Any]]:
+    return [] if workspace is None else [summary(d) for d in store.docs("dataset", workspace.id)]
+
+
+def thumbnail(picture: np.ndarray) -> str:
+    """A picture as a PNG data URL (white on black for digits, in colour for pictures)."""
+    array = picture if picture.ndim == 2 else np.moveaxis(picture, 0, -1)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def dataset_view(store: JobStore, workspace: Workspace | None, dataset_id: str) -> dict[str, Any]:
+    """The data set with every example's class, split and thumbnail."""
+    doc = owned(store, workspace, dataset_id)
+    ids, images = _pictures(store, dataset_id)
+    where = {example_id: k for k, example_id in enumerate(ids)}
+    examples = [
+        {**e, "class": doc["classes"][e["label"]], "thumbnail": thumbnail(images[where[e["id"]]])}
+        for e in doc["examples"]
+        if images is not None and e["id"] in where
+    ]
+    return {**summary(doc), "examples": examples}
+
+
+def resolve(store: JobStore, name: str, split: str) -> Dataset:
+    """A shipped data set's split, or an own data set's (by id): the one place jobs and views read data."""
+    if name in DATASETS:
+        return load_dataset(name, split)
+    doc = store.get_doc("dataset", name)
+    if doc is None:
+        raise DatasetNotFound(f"dataset: the data set {name!r} has been deleted")
+    ids, images = _pictures(store, name)
+    where = {example_id: k for k, example_id in enumerate(ids)}
+    chosen = [e for e in doc["examples"] if e["split"] == split and e["id"] in where]
+    shape = tuple(doc["input"][1:]) if doc["kind"] == "digit" else tuple(doc["input"])
+    pictures = (
+        images[[where[e["id"]] for e in chosen]] if chosen and images is not None else np.zeros((0, *shape), np.uint8)
+    )
+    labels = np.array([e["label"] for e in chosen], np.uint8)
+    return Dataset(name, split, pictures, labels, tuple(doc["classes"]))
+
+
+# -- an ImageFolder zip -------------------------------------------------------------------------------
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def _members(data: bytes, settings: Settings) -> list[zipfile.ZipInfo]:
+    """The zip's file entries, after refusing what could harm the server: a path out of the folder, a
+    link, a zip inside the zip, too many files, a member compressed like a bomb."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise ApiError(422, "file: not a zip file (zip a folder with one folder of pictures per class)") from None
+    if len(infos) > settings.dataset_zip_max_files:
+        raise ApiError(422, f"file: {len(infos)} entries; a zip may hold at most {settings.dataset_zip_max_files}")
+    for info in infos:
+        name = info.filename
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts:
+            raise ApiError(422, f"file: the entry {name[:80]!r} points outside the folder; refused")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise ApiError(422, f"file: the entry {name[:80]!r} is a symbolic link; refused")
+        if name.lower().endswith(".zip"):
+            raise ApiError(422, f"file: the entry {name[:80]!r} is a zip inside the zip; refused")
+        if info.file_size > settings.dataset_zip_max_ratio * max(info.compress_size, 1) and info.file_size > 1 << 16:
+            raise ApiError(
+                422,
+                f"file: the entry {name[:80]!r} expands {info.file_size:,} bytes from "
+                f"{info.compress_size:,}: a zip bomb; refused",
+            )
+    return [i for i in infos if not i.is_dir()]
+
+
+def read_image_folder(data: bytes, settings: Settings) -> tuple[dict[str, list[bytes]], list[str]]:
+    """{class: [file bytes]} from an ImageFolder zip (one folder per class, perhaps inside one top folder),
+    and the files skipped, each with why."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    members = _members(data, settings)
+    paths = [m.filename.split("/") for m in members]
+    tops = {p[0] for p in paths if len(p) > 2}
+    strip = 1 if len(tops) == 1 and all(len(p) > 2 for p in paths if not p[-1].startswith(".")) else 0
+    found: dict[str, list[bytes]] = {}
+    skipped = []
+    per_file = settings.max_decoded_bytes
+    for member, path in zip(members, paths):
+        path = path[strip:]
+        if path[-1].startswith(".") or "__MACOSX" in path:
+            continue  # the operating system's own files
+        if len(path) != 2:
+            skipped.append(f"{member.filename}: not in a class folder")
+        elif not path[1].lower().endswith(IMAGE_SUFFIXES):
+            skipped.append(f"{member.filename}: not a PNG, JPEG or WebP picture")
+        elif member.file_size > per_file:
+            skipped.append(f"{member.filename}: {member.file_size:,} bytes, more than a picture may take")
+        else:
+            found.setdefault(path[0], []).append(archive.read(member))
+    return found, skipped
+
+
+def import_zip(
+    store: JobStore, settings: Settings, workspace: Workspace, data: bytes, name: str, kind: str
+) -> dict[str, Any]:
+    """A data set made from an ImageFolder zip; the pictures that cannot be read are skipped and said."""
+    if len(data) > settings.dataset_zip_max_bytes:
+        raise ApiError(413, f"file: {len(data):,} bytes; a zip may be {settings.dataset_zip_max_bytes:,} at most")
+    found, skipped = read_image_folder(data, settings)
+    classes = sorted(found)
+    check_classes(classes, settings)
+    examples: list[dict[str, Any]] = []
+    for label in classes:
+        for k, raw in enumerate(found[label]):
+            try:
+                image = decode_image(raw, settings, field=f"{label}/{k}", fit=settings.pixels_max_side)
+                examples.append({"label": label, "prepared": prepare_image(kind, image, f"{label}/{k}")})
+            except ApiError as error:
+                skipped.append(f"{label}: picture {k + 1}: {error.message}")
+    counts = {c: sum(e["label"] == c for e in examples) for c in classes}
+    short = {c: n for c, n in counts.items() if n < settings.dataset_min_per_class}
+    if short:
+        words = ", ".join(f"{c} has {n}" for c, n in short.items())
+        raise ApiError(422, f"file: each class needs at least {settings.dataset_min_per_class} pictures; {words}")
+    made = create_dataset(store, settings, workspace, name, classes, kind)
+    answer = _store_prepared(
+        store, settings, workspace, made["id"], [(classes.index(e["label"]), e["prepared"]) for e in examples]
+    )
+    return {**answer, "skipped": skipped}

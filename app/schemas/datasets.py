@@ -1,0 +1,107 @@
+"""Data sets of your own: requests and answers."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from app.jobs.service import clean_name
+from app.limits import limits
+
+
+def _plain(value: str) -> str:
+    text = clean_name(value)
+    if not text:
+        raise ValueError("a name needs at least one letter or digit")
+    return text
+
+
+class DatasetCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=60, examples=["my symbols"])
+    classes: list[str] = Field(min_length=2, max_length=100, examples=[["check", "cross", "circle"]])
+    kind: Literal["digit", "picture"] = Field(
+        "digit", description="digit: drawings prepared as MNIST's digits (1x28x28); picture: photos (3x32x32)"
+    )
+    input: list[int] | None = Field(None, description="[1, 28, 28] for digit, [3, 32, 32] for picture (implied)")
+
+    _name = field_validator("name")(_plain)
+
+    @field_validator("classes")
+    @classmethod
+    def _class_names(cls, value: list[str]) -> list[str]:
+        names = [clean_name(v)[:40] for v in value]
+        if not all(names):
+            raise ValueError("every class needs a name")
+        return names
+
+    @model_validator(mode="after")
+    def _input_of_kind(self) -> DatasetCreate:
+        wanted = [1, 28, 28] if self.kind == "digit" else [3, 32, 32]
+        if self.input is not None and self.input != wanted:
+            raise ValueError(f"a {self.kind} data set's input is {wanted}")
+        return self
+
+
+class Example(BaseModel):
+    label: str = Field(max_length=60, description="the class's name")
+    image: str | None = Field(None, description="a data URL (data:image/png;base64,...) or base64 picture")
+    pixels: list[list[float]] | None = Field(None, description="a grayscale picture, rows of 0..255")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Example:
+        if (self.image is None) == (self.pixels is None):
+            raise ValueError("send exactly one of image or pixels")
+        side = limits().pixels_max_side
+        if self.pixels is not None and (len(self.pixels) > side or any(len(r) > side for r in self.pixels)):
+            raise ValueError(f"pixels: at most {side}x{side}")
+        if self.image is not None and len(self.image) > limits().max_body_bytes:
+            raise ValueError("image: too large")
+        return self
+
+
+class ExamplesAdd(BaseModel):
+    examples: list[Example] = Field(
+        min_length=1, description="at most CONVSCOPE_DATASET_BATCH_EXAMPLES (100) a request"
+    )
+
+    @field_validator("examples")
+    @classmethod
+    def _batch(cls, value: list[Example]) -> list[Example]:
+        most = limits().dataset_batch_examples
+        if len(value) > most:
+            raise ValueError(f"at most {most} examples a request, got {len(value)}")
+        return value
+
+
+class ClassCounts(BaseModel):
+    train: int
+    test: int
+
+
+class DatasetSummary(BaseModel):
+    id: str
+    name: str
+    kind: Literal["digit", "picture"]
+    input: list[int]
+    classes: list[str]
+    created: float
+    examples: int
+    counts: dict[str, ClassCounts] = Field(description="per class: examples for training, and held out for testing")
+
+
+class DatasetView(BaseModel):
+    id: str
+    name: str
+    kind: Literal["digit", "picture"]
+    input: list[int]
+    classes: list[str]
+    created: float
+    counts: dict[str, ClassCounts]
+    examples: list[dict[str, Any]] = Field(
+        description="every example: id, label (class index), class, split, thumbnail (a PNG data URL)"
+    )
+
+
+class DatasetList(BaseModel):
+    datasets: list[DatasetSummary]
