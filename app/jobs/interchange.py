@@ -12,11 +12,12 @@ from typing import Any
 
 from app.config import Settings
 from app.errors import ApiError, Refused
+from app.jobs import own_data
 from app.jobs.registry import ModelRef
 from app.jobs.service import check_room, clean_name, job_bytes, store_model, test_metrics
 from app.jobs.store import JobStore
 from app.workspaces import Workspace
-from engine.datasets import DATASETS, load_dataset
+from engine.datasets import DATASETS
 from engine.network import Network
 from engine.onnx_export import export_onnx
 from engine.onnx_import import Limits, import_onnx
@@ -48,7 +49,11 @@ def import_model(
             413, f"file: {len(request.data)} bytes; an imported model is at most {settings.import_max_bytes} bytes"
         )
     if request.dataset is not None and request.dataset not in DATASETS:
-        raise ApiError(422, f"dataset: {request.dataset!r} is not one; choose {', '.join(DATASETS)} or leave it out")
+        if not request.dataset.startswith("d") or store.get_doc("dataset", request.dataset) is None:
+            raise ApiError(
+                422, f"dataset: {request.dataset!r} is not one; choose {', '.join(DATASETS)}, one of yours, or none"
+            )
+        own_data.owned(store, workspace, request.dataset)
     if request.preprocess is not None and request.preprocess not in PREPARATIONS:
         raise ApiError(422, f"preprocess: {request.preprocess!r}; choose one of {', '.join(PREPARATIONS)}")
     imported = import_onnx(request.data, Limits(settings.import_max_nodes, settings.model_input_sides))
@@ -63,7 +68,7 @@ def import_model(
     labels = _labels(request, network)
     metrics = None
     if request.dataset is not None:
-        test = load_dataset(request.dataset, "test")
+        test = own_data.resolve(store, request.dataset, "test")
         if len(test.classes) != network.classes:
             raise ApiError(
                 422,

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from app.jobs import own_data
 from app.jobs.lru import ByteLRU
 from app.jobs.store import JobStore
-from engine.datasets import Dataset, load_dataset, to_network_input
+from engine.datasets import Dataset, to_network_input
 from engine.learned import Embedding, UnitSummary, pca_embedding, penultimate, summarise
 from engine.network import Network
 
@@ -60,7 +61,7 @@ class LearnedCache:
                 with np.load(io.BytesIO(blob), allow_pickle=False) as data:
                     learned.train_features = data["features"]
             else:
-                train = load_dataset(network.dataset or "digits", "train")
+                train = own_data.resolve(self.store, network.dataset or "digits", "train")
                 features = penultimate(network, to_network_input(train.images, network.input_shape)).astype(np.float32)
                 buffer = io.BytesIO()
                 np.savez_compressed(buffer, features=features)
@@ -70,7 +71,7 @@ class LearnedCache:
         return learned.train_features
 
     def _compute(self, model_id: str, network: Network) -> Learned:
-        test = load_dataset(network.dataset or "digits", "test")
+        test = own_data.resolve(self.store, network.dataset or "digits", "test")
         x = to_network_input(test.images, network.input_shape)
         summaries = summarise(network, x)
         embedding = pca_embedding(penultimate(network, x))
@@ -101,4 +102,4 @@ class LearnedCache:
             embedding = Embedding(data["points"], data["mean"], data["axes"], data["explained"])
         if set(summaries) != set(network.layer_names):
             return None  # written for another version of the model: work it out again
-        return Learned(load_dataset(network.dataset or "digits", "test"), summaries, embedding)
+        return Learned(own_data.resolve(self.store, network.dataset or "digits", "test"), summaries, embedding)

@@ -15,12 +15,14 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import Conflict, NotFound, OverQuota, Refused
+from app.jobs import own_data
 from app.jobs.classes import publications_for
 from app.jobs.registry import ModelRef, ModelRegistry
 from app.jobs.store import JobStore, QueueCaps, QueueFull, now
 from app.schemas.models import MAX_NAME
 from app.workspaces import Workspace
 from engine.datasets import Dataset, load_dataset
+from engine.finetune import fine_tune_network
 from engine.memory import largest_layer, megabytes, training_bytes
 from engine.network import Network
 from engine.spec import LayerPlan, count_parameters, describe_plan, multiply_adds, plan_network
@@ -143,19 +145,24 @@ def limits(settings: Settings) -> dict[str, int]:
 def submit_training(
     store: JobStore,
     settings: Settings,
+    registry: ModelRegistry,
     workspace: Workspace,
     address: str,
     request: dict[str, Any],
     wake: Callable[[str], None],
 ) -> dict[str, Any]:
     """Checks a training request against the design bounds, the time estimate and the workspace's room,
-    then queues it (atomically counted against the caps) and ``wake``s a worker. Returns the job record."""
-    train = load_dataset(request["dataset"], "train")
-    test = load_dataset(request["dataset"], "test")
+    then queues it (atomically counted against the caps) and ``wake``s a worker. Returns the job record.
+    With ``start_from``, the design is the start model's with a new output layer, and its weights are
+    stored with the job for the worker to start from."""
+    train, test, data = training_data(store, settings, workspace, request["dataset"])
+    job_id = "m" + uuid.uuid4().hex[:12]
+    initial = None
+    if request.get("start_from"):
+        initial = fine_tune_start(registry, workspace, request, train, data["input"])
+        request["architecture"] = initial.spec
     plans = check_architecture(request["architecture"], settings, len(train.classes), request["batch_size"])
-    train_size = request.get("train_size") or len(train)
-    if train_size > len(train):
-        raise Refused(f"train_size: the {request['dataset']} training split has {len(train)} images, got {train_size}")
+    train_size = check_train_size(request, train)
     estimate = estimate_seconds(plans, train_size, request["epochs"], len(test), settings.training_macs_per_second)
     if estimate > settings.max_training_seconds:
         raise Refused(
@@ -171,7 +178,7 @@ def submit_training(
         )
     check_room(store, settings, workspace, job_bytes(parameters))
     job = {
-        "id": "m" + uuid.uuid4().hex[:12],
+        "id": job_id,
         "created": now(),
         "client": address,
         "workspace": workspace.id,
@@ -179,14 +186,18 @@ def submit_training(
         "kind": "trained",
         "name": request["name"],
         "dataset": request["dataset"],
+        "preprocess": data["preprocess"],
         "classes": list(train.classes),
         "architecture": request["architecture"],
         "layers": describe_plan(plans, request["architecture"]["input"]),
         "parameters": parameters,
         "estimate_seconds": round(estimate, 1),
         "settings": {k: request[k] for k in ("epochs", "batch_size", "learning_rate", "optimizer", "augment", "seed")}
-        | {"train_size": train_size},
+        | {"train_size": train_size, "start_from": request.get("start_from"), "freeze": request.get("freeze") or []},
+        "data": data["card"],
     }
+    if initial is not None:
+        store.put_blob(f"{job_id}/initial", network_file(initial))
     caps = QueueCaps(settings.max_jobs_per_workspace, settings.max_jobs_per_client, settings.max_queued_jobs)
     try:
         store.submit(job, caps)
@@ -196,6 +207,72 @@ def submit_training(
     store.append_event(job["id"], "queued", place)
     wake(job["id"])
     return {**job, **place}
+
+
+def training_data(
+    store: JobStore, settings: Settings, workspace: Workspace, name: str
+) -> tuple[Dataset, Dataset, dict[str, Any]]:
+    """The data set's train and test splits, its pictures' shape, how pictures are prepared for it, and
+    (for one of the workspace's own) what a model card says of it; each class must have enough examples."""
+    if name in ("digits", "fashion"):
+        train, test = load_dataset(name, "train"), load_dataset(name, "test")
+        preparation = "digit" if name == "digits" else "picture"
+        return train, test, {"input": [1, 28, 28], "preprocess": preparation, "card": None}
+    doc = own_data.owned(store, workspace, name)
+    counts = own_data.summary(doc)["counts"]
+    short = {
+        c: n["train"] + n["test"] for c, n in counts.items() if n["train"] + n["test"] < settings.dataset_min_per_class
+    }
+    if short:
+        words = ", ".join(f"{c!r} has {n}" for c, n in short.items())
+        raise Refused(f"dataset: each class needs at least {settings.dataset_min_per_class} examples; {words}")
+    train, test = own_data.resolve(store, name, "train"), own_data.resolve(store, name, "test")
+    card = {"name": doc["name"], "classes": doc["classes"], "counts": counts}
+    return train, test, {"input": doc["input"], "preprocess": doc["kind"], "card": card}
+
+
+def fine_tune_start(
+    registry: ModelRegistry, workspace: Workspace, request: dict[str, Any], train: Dataset, pictures: list[int]
+) -> Network:
+    """The network a fine-tune starts from: the start model's layers, a new output layer for the data set."""
+    ref = registry.resolve(request["start_from"], workspace)
+    start = registry.network(ref)
+    network, frozen = fine_tune_network(
+        start, len(train.classes), pictures, request.get("freeze") or [], request["seed"]
+    )
+    request["freeze"] = frozen
+    return network
+
+
+def check_train_size(request: dict[str, Any], train: Dataset) -> int:
+    train_size = request.get("train_size") or len(train)
+    if train_size > len(train):
+        raise Refused(f"train_size: the {request['dataset']} training split has {len(train)} images, got {train_size}")
+    return int(train_size)
+
+
+def model_card(job: dict[str, Any]) -> dict[str, Any] | None:
+    """For a model trained on a data set of one's own: the data set, its classes and examples per class,
+    how it was trained, and its accuracy per class on the held-out examples."""
+    data = job.get("data")
+    if not data:
+        return None
+    options = job.get("settings") or {}
+    start = options.get("start_from")
+    frozen = options.get("freeze") or []
+    how = f"fine-tuned from {start}" + (f", {', '.join(frozen)} frozen" if frozen else "") if start else "from scratch"
+    per_class = (job.get("metrics") or {}).get("per_class_accuracy")
+    return {
+        "dataset": data["name"],
+        "dataset_id": job["dataset"],
+        "classes": data["classes"],
+        "examples": data["counts"],
+        "trained": how,
+        "start_from": start,
+        "freeze": frozen,
+        "epochs": options.get("epochs"),
+        "held_out_accuracy": dict(zip(data["classes"], per_class)) if per_class else None,
+    }
 
 
 def queue_places(store: JobStore, settings: Settings) -> dict[str, dict[str, Any]]:
@@ -416,7 +493,7 @@ def create_edit(
     untested: dict[str, Any] = {"test_accuracy": None, "per_class_accuracy": None}
     before, after = untested, None  # an import without a data set: nothing to test it on
     if dataset is not None:
-        test = load_dataset(dataset, "test")
+        test = own_data.resolve(store, dataset, "test")
         before, after = test_metrics(base, test), test_metrics(edited, test)
     # an edit of an edit is named after the first model and every change since
     base_name = clean_name(base.meta.get("base_name") or base.meta.get("name", ref.id))

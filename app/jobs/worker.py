@@ -13,6 +13,7 @@ job: the worker's writes are retried with backoff (:class:`RetryingStore`). A wo
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import random
@@ -25,12 +26,12 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import store_errors
+from app.jobs import own_data
 from app.jobs.service import network_file, queue_places, snapshot_count, test_metrics
 from app.jobs.store import JobStore, now
 from app.jsonutil import rounded
-from engine.datasets import load_dataset
 from engine.errors import EngineError
-from engine.network import Network, build_network
+from engine.network import Network, build_network, load_network
 from engine.train import train_network
 
 log = logging.getLogger("convscope.jobs")
@@ -175,6 +176,13 @@ def run_job(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
     store.add_bytes(job_id, sum(len(json.dumps(data)) + len(kind) for _, kind, data in store.events(job_id)))
 
 
+def augmentation(job: dict[str, Any]) -> str | None:
+    """The shipped data sets' own augmentation; digit warps for drawn data sets, none for photos."""
+    if job["dataset"] in ("digits", "fashion"):
+        return str(job["dataset"])
+    return "digits" if job.get("preprocess") == "digit" else None
+
+
 class TrainingRun:
     """One job's training: what the engine reports goes to the store as events, and the store's cancel
     mark, the time limit and the worker's own stop end it between two steps."""
@@ -182,12 +190,17 @@ class TrainingRun:
     def __init__(self, settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
         self.settings, self.store, self.job, self.job_id = settings, store, job, job["id"]
         self.options = job["settings"]
-        self.train = load_dataset(job["dataset"], "train")
-        self.test = load_dataset(job["dataset"], "test")
-        self.network = build_network(job["architecture"], seed=self.options["seed"])
-        self.network.meta.update(
-            name=job["name"], dataset=job["dataset"], labels=list(self.train.classes), job=job["id"]
+        self.train = own_data.resolve(store, job["dataset"], "train")
+        self.test = own_data.resolve(store, job["dataset"], "test")
+        # a fine-tune starts from the weights its submission prepared; a design from scratch, from its seed
+        initial = store.get_blob(f"{job['id']}/initial")
+        self.network = (
+            load_network(io.BytesIO(initial))
+            if initial
+            else build_network(job["architecture"], seed=self.options["seed"])
         )
+        self.network.meta = {"name": job["name"], "dataset": job["dataset"], "labels": list(self.train.classes)}
+        self.network.meta.update(job=job["id"], preprocess=job.get("preprocess"))
         self.size = self.options["train_size"]
         self.steps = self.options["epochs"] * -(-self.size // self.options["batch_size"])
         self.deadline = time.monotonic() + settings.max_training_seconds
@@ -233,7 +246,8 @@ class TrainingRun:
             self.train.images[: self.size],
             self.train.labels[: self.size],
             **{k: options[k] for k in ("epochs", "batch_size", "learning_rate", "optimizer", "seed")},
-            augment=self.job["dataset"] if options["augment"] else None,
+            augment=augmentation(self.job) if options["augment"] else None,
+            frozen=options.get("freeze") or (),
             val_images=self.test.images,
             val_labels=self.test.labels,
             on_progress=self.on_progress,

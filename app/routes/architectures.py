@@ -7,13 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Body
 from fastapi.responses import Response
 
-from app.deps import SettingsDep
+from app.deps import SettingsDep, StoreDep, ViewerDep
 from app.errors import Refused
+from app.jobs import own_data
 from app.jobs.service import check_architecture
+from app.jobs.store import JobStore
 from app.jsonutil import json_response
 from app.schemas.models import SpecCheckResponse
+from app.workspaces import Workspace
 from engine.architectures import ARCHITECTURES
-from engine.datasets import load_dataset
+from engine.datasets import DATASETS, load_dataset
 from engine.spec import check_spec, layer_catalogue
 
 router = APIRouter(prefix="/api/architectures", tags=["models"])
@@ -33,11 +36,20 @@ def architectures() -> dict[str, Any]:
     return ARCHITECTURES
 
 
+def class_count(store: JobStore, workspace: Workspace | None, dataset: str) -> int:
+    """How many classes a data set has: a shipped one's, or one of the caller's own."""
+    if dataset in DATASETS:
+        return len(load_dataset(dataset, "train").classes)
+    return len(own_data.owned(store, workspace, dataset)["classes"])
+
+
 @router.post("/check", response_model=SpecCheckResponse, summary="The shapes and parameters of a design")
 def check(
     settings: SettingsDep,
+    store: StoreDep,
+    workspace: ViewerDep,
     architecture: dict[str, Any] = Body(examples=[ARCHITECTURES["broken"]]),
-    dataset: str = Body("digits", pattern="^(digits|fashion)$"),
+    dataset: str = Body("digits", pattern=r"^(digits|fashion|d[0-9a-f]{12})$"),
     batch_size: int = Body(32, ge=1, le=512, description="the training batch the memory bound is checked for"),
 ) -> Response:
     """Every layer that can be worked out (output shape, the size formula with its numbers, parameters as
@@ -53,7 +65,8 @@ def check(
         error = {"detail": str(e), "layer": layer}
     else:
         try:
-            check_architecture(architecture, settings, len(load_dataset(dataset, "train").classes), batch_size)
+            classes = class_count(store, workspace, dataset)
+            check_architecture(architecture, settings, classes, batch_size)
         except Refused as bound:
             error = {"detail": bound.message, "layer": None}
     return json_response(

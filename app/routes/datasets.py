@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import Response
 
 from app.deps import OwnerDep, SettingsDep, StoreDep, ViewerDep
@@ -20,23 +20,38 @@ from engine.datasets import load_dataset
 
 router = APIRouter(prefix="/api/datasets", tags=["models"])
 
+OWN = error_responses(401, 404)
 
-@router.get("/{name}/images", response_model=DatasetImages, summary="Pictures of a shipped data set")
+
+DatasetName = Annotated[str, Path(pattern=r"^(digits|fashion|d[0-9a-f]{12})$", description="digits, fashion or yours")]
+
+
+def readable(store, workspace, name: str, split: str):
+    """A shipped data set's split, or (for its owner) an own one's."""
+    if name in ("digits", "fashion"):
+        return load_dataset(name, split)
+    own_data.owned(store, workspace, name)
+    return own_data.resolve(store, name, split)
+
+
+@router.get("/{name}/images", response_model=DatasetImages, summary="Pictures of a data set", responses=OWN)
 def images(
     settings: SettingsDep,
-    name: Literal["digits", "fashion"],
+    store: StoreDep,
+    workspace: ViewerDep,
+    name: DatasetName,
     split: Literal["train", "test"] = "test",
     indices: str | None = Query(None, max_length=2000, description="comma-separated indices, e.g. 3,17,42"),
     start: int = Query(0, ge=0),
     count: int = Query(24, ge=1, description="at most CONVSCOPE_MAX_DATASET_IMAGES (200)"),
-    label: int | None = Query(None, ge=0, le=9, description="only pictures of this class"),
+    label: int | None = Query(None, ge=0, le=99, description="only pictures of this class"),
 ) -> Response:
     """28x28 uint8 pictures (white on black) with their labels: by ``indices``, or ``count`` from ``start``
     (of one class if ``label`` is given). At most ``CONVSCOPE_MAX_DATASET_IMAGES`` (200) at a time."""
     most = settings.max_dataset_images
     if count > most:
         raise ApiError(422, f"count: Input should be less than or equal to {most} (got {count})")
-    data = load_dataset(name, split)
+    data = readable(store, workspace, name, split)
     if indices is not None:
         try:
             chosen = np.array([int(i) for i in indices.split(",") if i.strip()], dtype=np.int64)
@@ -62,17 +77,17 @@ def images(
     )
 
 
-@router.get("/{name}/labels", response_model=DatasetLabels, summary="The labels of a shipped data set")
-def labels(name: Literal["digits", "fashion"], split: Literal["train", "test"] = "test") -> Response:
+@router.get("/{name}/labels", response_model=DatasetLabels, summary="The labels of a data set", responses=OWN)
+def labels(
+    store: StoreDep, workspace: ViewerDep, name: DatasetName, split: Literal["train", "test"] = "test"
+) -> Response:
     """Every picture's class, in order: with a model's ``predictions`` it says which pictures fill each
     cell of the confusion matrix."""
-    data = load_dataset(name, split)
+    data = readable(store, workspace, name, split)
     return json_response({"dataset": name, "split": split, "classes": list(data.classes), "labels": data.labels})
 
 
 # -- data sets of your own ---------------------------------------------------------------------------------
-
-OWN = error_responses(401, 404)
 
 
 @router.get("", response_model=DatasetList, summary="Your data sets")

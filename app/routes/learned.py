@@ -12,13 +12,13 @@ from app import budgets
 from app.deps import AddressDep, OwnerDep, RegistryDep, SettingsDep, StoreDep, ViewerDep
 from app.errors import ApiError, error_responses
 from app.inputs import network_input
-from app.jobs import service
+from app.jobs import own_data, service
 from app.jobs.learned_cache import Learned, LearnedCache
 from app.jobs.registry import ModelRegistry
 from app.jsonutil import json_response
 from app.schemas.learned import EditRequest, EditResponse, EmbeddingMap, NeighboursRequest, NeighboursResponse, UnitCard
 from app.workspaces import Workspace
-from engine.datasets import load_dataset, to_network_input
+from engine.datasets import to_network_input
 from engine.learned import apply_edits, nearest, penultimate, synthetic_input, top_examples, unit_value, unit_weights
 from engine.network import Network
 
@@ -45,7 +45,7 @@ def _model(request: Request, model_id: str, workspace: Workspace | None, need_da
         if need_data:
             raise ApiError(409, NO_DATA)
         return network, registry.cache_id(ref)
-    test = load_dataset(network.dataset, "test")
+    test = own_data.resolve(request.app.state.store, network.dataset, "test")
     budgets.check_summaries(request.app.state.settings, network, len(test))
     return network, registry.cache_id(ref)
 
@@ -179,7 +179,7 @@ def neighbours(
 ) -> Response:
     """The input's place on the class map, and the ``k`` training pictures nearest it in the same features."""
     network, cache_id = _model(request, model_id, workspace)
-    train = load_dataset(network.dataset or "digits", "train")  # _model refused a model without one
+    train = own_data.resolve(request.app.state.store, network.dataset or "digits", "train")  # _model refused none
     budgets.check_neighbours(settings, network, len(train))
     given = network_input(network, body, settings)
     cache = _learned(request)

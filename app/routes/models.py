@@ -44,13 +44,14 @@ def submit(
     body: TrainRequest,
     settings: SettingsDep,
     store: StoreDep,
+    registry: RegistryDep,
     queue: QueueDep,
     workspace: OwnerDep,
     address: AddressDep,
 ) -> dict:
     """Queues a training job and returns its id at once, with its place in the queue and the predicted
     wait; follow it at ``events``. Without a workspace, one is made and its token returned."""
-    job = service.submit_training(store, settings, workspace, address, body.model_dump(), wake=queue.submit)
+    job = service.submit_training(store, settings, registry, workspace, address, body.model_dump(), wake=queue.submit)
     return {
         "id": job["id"],
         "status": "queued",
@@ -97,6 +98,7 @@ def job_view(job: dict, store, settings, model_id: str) -> dict:
         "history": history,
         "epochs": epochs,
         "snapshots": snapshots,
+        "card": service.model_card(job),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.schemas import LayerDescription
 from engine.architectures import ARCHITECTURES
@@ -36,9 +36,24 @@ class TrainRequest(BaseModel):
     )
 
     name: str = Field("my network", max_length=MAX_NAME, description="plain text, at most 60 characters")
-    dataset: Literal["digits", "fashion"] = Field("digits", description="the shipped data set to train on")
-    architecture: dict[str, Any] | str = Field(
-        description="a network spec (input, classes, layers), or a ready-made one's name (GET /api/architectures)"
+    dataset: str = Field(
+        "digits",
+        pattern=r"^(digits|fashion|d[0-9a-f]{12})$",
+        description="a shipped data set (digits, fashion) or one of yours (its id, GET /api/datasets)",
+    )
+    architecture: dict[str, Any] | str | None = Field(
+        None,
+        description="a network spec (input, classes, layers), or a ready-made one's name (GET /api/architectures); "
+        "not needed with start_from",
+    )
+    start_from: str | None = Field(
+        None,
+        max_length=64,
+        description="fine-tune: a model you may see (e.g. lenet); its layers are kept and its output layer "
+        "replaced for the data set's classes",
+    )
+    freeze: list[str] = Field(
+        default_factory=list, max_length=32, description="with start_from: layers that keep their weights"
     )
     epochs: int = Field(1, ge=1, le=30)
     batch_size: int = Field(32, ge=1, le=512)
@@ -50,8 +65,8 @@ class TrainRequest(BaseModel):
 
     @field_validator("architecture")
     @classmethod
-    def _named_preset(cls, value: dict[str, Any] | str) -> dict[str, Any]:
-        if isinstance(value, dict):
+    def _named_preset(cls, value: dict[str, Any] | str | None) -> dict[str, Any] | None:
+        if value is None or isinstance(value, dict):
             return value
         if value not in ARCHITECTURES:
             raise ValueError(f"not a ready-made architecture; the names are {', '.join(ARCHITECTURES)}, or send a spec")
@@ -65,6 +80,14 @@ class TrainRequest(BaseModel):
         if not cleaned:
             raise ValueError("name must have at least one visible character")
         return cleaned
+
+    @model_validator(mode="after")
+    def _design_or_start(self) -> TrainRequest:
+        if self.architecture is None and self.start_from is None:
+            raise ValueError("send an architecture, or start_from (a model to fine-tune)")
+        if self.freeze and self.start_from is None:
+            raise ValueError("freeze needs start_from: only a model's existing layers can be kept")
+        return self
 
 
 class JobCreated(BaseModel):
@@ -125,6 +148,12 @@ class ModelJob(BaseModel):
     epochs: list[EpochRow]
     snapshots: list[int] = Field(description="training steps with saved weights (&snapshot=STEP)")
     metrics: Metrics | None
+    card: dict[str, Any] | None = Field(
+        None,
+        description="for a model trained on your own data set: the data set, its classes and examples per class, "
+        "how it was trained (from scratch, or fine-tuned from which model with which layers frozen), and its "
+        "accuracy per class on the held-out examples",
+    )
 
 
 class ModelSummary(BaseModel):
