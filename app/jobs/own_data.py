@@ -242,7 +242,7 @@ def resolve(store: JobStore, name: str, split: str) -> Dataset:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-def _members(data: bytes, settings: Settings) -> list[zipfile.ZipInfo]:
+def _members(data: bytes, settings: Settings) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
     """The zip's file entries, after refusing what could harm the server: a path out of the folder, a
     link, a zip inside the zip, too many files, a member compressed like a bomb."""
     try:
@@ -267,20 +267,25 @@ def _members(data: bytes, settings: Settings) -> list[zipfile.ZipInfo]:
                 f"file: the entry {name[:80]!r} expands {info.file_size:,} bytes from "
                 f"{info.compress_size:,}: a zip bomb; refused",
             )
-    return [i for i in infos if not i.is_dir()]
+    expanded = sum(i.file_size for i in infos)
+    if expanded > 4 * settings.dataset_zip_max_bytes:
+        raise ApiError(
+            422, f"file: the zip expands to {expanded:,} bytes; at most {4 * settings.dataset_zip_max_bytes:,}"
+        )
+    return archive, [i for i in infos if not i.is_dir()]
 
 
-def read_image_folder(data: bytes, settings: Settings) -> tuple[dict[str, list[bytes]], list[str]]:
-    """{class: [file bytes]} from an ImageFolder zip (one folder per class, perhaps inside one top folder),
-    and the files skipped, each with why."""
-    archive = zipfile.ZipFile(io.BytesIO(data))
-    members = _members(data, settings)
+def read_image_folder(
+    data: bytes, settings: Settings
+) -> tuple[zipfile.ZipFile, dict[str, list[zipfile.ZipInfo]], list[str]]:
+    """The zip, its pictures by class (one folder per class, perhaps inside one top folder), and the files
+    skipped, each with why. Pictures are read one at a time later, never all at once."""
+    archive, members = _members(data, settings)
     paths = [m.filename.split("/") for m in members]
     tops = {p[0] for p in paths if len(p) > 2}
     strip = 1 if len(tops) == 1 and all(len(p) > 2 for p in paths if not p[-1].startswith(".")) else 0
-    found: dict[str, list[bytes]] = {}
+    found: dict[str, list[zipfile.ZipInfo]] = {}
     skipped = []
-    per_file = settings.max_decoded_bytes
     for member, path in zip(members, paths):
         path = path[strip:]
         if path[-1].startswith(".") or "__MACOSX" in path:
@@ -289,11 +294,20 @@ def read_image_folder(data: bytes, settings: Settings) -> tuple[dict[str, list[b
             skipped.append(f"{member.filename}: not in a class folder")
         elif not path[1].lower().endswith(IMAGE_SUFFIXES):
             skipped.append(f"{member.filename}: not a PNG, JPEG or WebP picture")
-        elif member.file_size > per_file:
+        elif member.file_size > settings.max_decoded_bytes:
             skipped.append(f"{member.filename}: {member.file_size:,} bytes, more than a picture may take")
         else:
-            found.setdefault(path[0], []).append(archive.read(member))
-    return found, skipped
+            found.setdefault(path[0], []).append(member)
+    return archive, found, skipped
+
+
+def _read_picture(archive: zipfile.ZipFile, member: zipfile.ZipInfo, kind: str, settings: Settings) -> np.ndarray:
+    try:
+        raw = archive.read(member)
+    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError):  # damaged, or encrypted
+        raise ApiError(422, "it cannot be read from the zip") from None
+    image = decode_image(raw, settings, field=member.filename, fit=settings.pixels_max_side)
+    return prepare_image(kind, image, member.filename)
 
 
 def import_zip(
@@ -302,22 +316,23 @@ def import_zip(
     """A data set made from an ImageFolder zip; the pictures that cannot be read are skipped and said."""
     if len(data) > settings.dataset_zip_max_bytes:
         raise ApiError(413, f"file: {len(data):,} bytes; a zip may be {settings.dataset_zip_max_bytes:,} at most")
-    found, skipped = read_image_folder(data, settings)
+    archive, found, skipped = read_image_folder(data, settings)
     classes = sorted(found)
     check_classes(classes, settings)
     examples: list[dict[str, Any]] = []
     for label in classes:
-        for k, raw in enumerate(found[label]):
+        for member in found[label]:
             try:
-                image = decode_image(raw, settings, field=f"{label}/{k}", fit=settings.pixels_max_side)
-                examples.append({"label": label, "prepared": prepare_image(kind, image, f"{label}/{k}")})
+                examples.append({"label": label, "prepared": _read_picture(archive, member, kind, settings)})
             except ApiError as error:
-                skipped.append(f"{label}: picture {k + 1}: {error.message}")
+                skipped.append(f"{member.filename}: {error.message}")
     counts = {c: sum(e["label"] == c for e in examples) for c in classes}
     short = {c: n for c, n in counts.items() if n < settings.dataset_min_per_class}
     if short:
         words = ", ".join(f"{c} has {n}" for c, n in short.items())
         raise ApiError(422, f"file: each class needs at least {settings.dataset_min_per_class} pictures; {words}")
+    if len(examples) > settings.max_dataset_examples:
+        raise ApiError(422, f"file: {len(examples)} pictures; a data set holds at most {settings.max_dataset_examples}")
     made = create_dataset(store, settings, workspace, name, classes, kind)
     answer = _store_prepared(
         store, settings, workspace, made["id"], [(classes.index(e["label"]), e["prepared"]) for e in examples]

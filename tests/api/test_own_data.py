@@ -1,0 +1,229 @@
+"""Your own data, through the API: a data set of named classes filled with drawn examples, a split fixed as
+they arrive, ImageFolder zips (and the hostile ones refused), and a LeNet fine-tuned on it that then works
+on every route with its own class names."""
+
+from __future__ import annotations
+
+import base64
+import io
+import stat
+import zipfile
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.config import Settings
+from app.jobs.worker import run_jobs
+from app.main import create_app
+from engine.architectures import ARCHITECTURES
+from engine.symbols import draw_symbol
+from tests.api.conftest import ok
+
+CLASSES = ["check", "cross", "circle"]
+
+
+@pytest.fixture()
+def app(tmp_path):
+    settings = Settings(
+        data_dir=tmp_path, max_dataset_examples=60, dataset_batch_examples=40, dataset_zip_max_bytes=200_000
+    )
+    application = create_app(settings)
+    with TestClient(application):
+        yield application
+
+
+def browser(app) -> TestClient:
+    client = TestClient(app)
+    assert client.get("/").status_code == 200
+    return client
+
+
+def data_url(pixels: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def drawn(per_class: int, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [{"label": c, "image": data_url(draw_symbol(c, rng))} for c in CLASSES for _ in range(per_class)]
+
+
+@pytest.fixture()
+def symbols(app):
+    me = browser(app)
+    made = ok(me.post("/api/datasets", json={"name": "symbols", "classes": CLASSES, "kind": "digit"}), 201)
+    ok(me.post(f"/api/datasets/{made['id']}/images", json={"examples": drawn(10)}))
+    return me, made["id"]
+
+
+def test_examples_are_prepared_as_digits_and_a_fifth_of_each_class_is_held_out(symbols):
+    me, dataset = symbols
+    view = ok(me.get(f"/api/datasets/{dataset}"))
+    assert view["input"] == [1, 28, 28] and view["classes"] == CLASSES
+    assert view["counts"] == {c: {"train": 8, "test": 2} for c in CLASSES}
+    thumb = view["examples"][0]["thumbnail"]
+    picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(thumb.split(",")[1]))))
+    assert picture.shape == (28, 28) and picture[0].max() == 0 and picture.max() > 200  # white ink on black
+    splits = [(e["label"], e["split"]) for e in view["examples"]]
+    first = ok(me.post(f"/api/datasets/{dataset}/images", json={"examples": drawn(1, seed=9)[:1]}))
+    assert first["counts"]["check"] == {"train": 8, "test": 3}  # the 11th check: 20% rounded up is 3
+    view = ok(me.get(f"/api/datasets/{dataset}"))
+    assert [(e["label"], e["split"]) for e in view["examples"]][:30] == splits  # kept as they were
+    gone = ok(me.delete(f"/api/datasets/{dataset}/images/{view['examples'][0]['id']}"))
+    assert gone["examples"] == 30
+    assert [d["id"] for d in ok(me.get("/api/datasets"))["datasets"]] == [dataset]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"classes": ["only"]}, "classes"),
+        ({"classes": [f"c{k}" for k in range(21)]}, "21 given; a data set has 2 to 20"),
+        ({"classes": ["Cat", "cat"]}, "same name"),
+        ({"classes": ["a", "b"], "kind": "picture", "input": [1, 28, 28]}, "a picture data set's input is [3, 32, 32]"),
+    ],
+)
+def test_a_data_set_needs_two_to_twenty_distinct_classes_of_its_kind(app, body, words):
+    response = browser(app).post("/api/datasets", json={"name": "x", **body})
+    assert response.status_code == 422 and words in response.text
+
+
+def test_bad_examples_are_refused_naming_them_and_the_bounds_hold(symbols, app):
+    me, dataset = symbols
+    url = f"/api/datasets/{dataset}/images"
+    wrong = me.post(url, json={"examples": [{"label": "star", "pixels": [[0] * 8] * 8}]})
+    assert wrong.status_code == 422 and "'star' is not one of check, cross, circle" in wrong.text
+    blank = me.post(url, json={"examples": [drawn(1)[0], {"label": "cross", "pixels": [[255] * 28] * 28}]})
+    assert blank.status_code == 422 and "examples[1]: the drawing is blank" in blank.text
+    assert me.post(url, json={"examples": drawn(14)}).status_code == 422  # 42 in one request, 40 allowed
+    full = me.post(url, json={"examples": drawn(11)})  # 30 + 33 > 60
+    assert full.status_code == 429 and "at most 60" in full.text
+    assert browser(app).get(f"/api/datasets/{dataset}").status_code == 404  # another workspace's
+    assert browser(app).post(url, json={"examples": drawn(1)}).status_code == 404
+
+
+def zipped(entries: dict[str, bytes], links: tuple[str, ...] = ()) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            info = zipfile.ZipInfo(name)
+            if name in links:
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def png(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def folder(classes: dict[str, int]) -> dict[str, bytes]:
+    return {
+        f"photos/{c}/{k}.png": png((40 * i, 100, 200 - 40 * i))
+        for i, (c, n) in enumerate(classes.items())
+        for k in range(n)
+    }
+
+
+def test_an_imagefolder_zip_becomes_a_data_set_and_what_is_not_a_picture_is_skipped(app):
+    me = browser(app)
+    entries = folder({"red": 5, "blue": 6}) | {"photos/red/notes.txt": b"hi", "photos/.DS_Store": b""}
+    made = ok(
+        me.post("/api/datasets/import", files={"file": ("p.zip", zipped(entries))}, data={"name": "colours"}), 201
+    )
+    assert made["classes"] == ["blue", "red"] and made["input"] == [3, 32, 32] and made["examples"] == 11
+    assert made["skipped"] == ["photos/red/notes.txt: not a PNG, JPEG or WebP picture"]
+
+
+@pytest.mark.parametrize(
+    ("entries", "links", "words"),
+    [
+        ({"../escape/a.png": b"x", **folder({"a": 5, "b": 5})}, (), "points outside the folder"),
+        ({"/etc/a/a.png": b"x"}, (), "points outside the folder"),
+        ({"a/link.png": b"/etc/passwd", **folder({"a": 5, "b": 5})}, ("a/link.png",), "symbolic link"),
+        ({"a/inner.zip": b"PK", **folder({"a": 5, "b": 5})}, (), "zip inside the zip"),
+        ({"a/bomb.png": b"\0" * 150_000_000, **folder({"a": 5, "b": 5})}, (), "zip bomb"),
+        (folder({"only": 8}), (), "1 given"),
+        (folder({"a": 5, "b": 4}), (), "b has 4"),
+    ],
+)
+def test_hostile_and_unfit_zips_are_refused_with_a_message(app, entries, links, words):
+    response = browser(app).post("/api/datasets/import", files={"file": ("p.zip", zipped(entries, links))})
+    assert response.status_code == 422 and words in response.text, response.text
+
+
+def test_a_zip_that_is_not_one_or_too_large_is_refused(app):
+    me = browser(app)
+    assert "not a zip" in me.post("/api/datasets/import", files={"file": ("p.zip", b"PK but no")}).text
+    big = me.post("/api/datasets/import", files={"file": ("p.zip", b"\0" * 250_000)})
+    assert big.status_code == 413
+
+
+def test_lenet_fine_tuned_on_drawings_reads_new_drawings_by_their_class_names(symbols, app):
+    me, dataset = symbols
+    job = ok(
+        me.post(
+            "/api/models",
+            json={
+                "dataset": dataset,
+                "start_from": "lenet",
+                "freeze": ["conv1", "conv2"],
+                "epochs": 10,
+                "batch_size": 8,
+            },
+        ),
+        202,
+    )
+    run_jobs(app.state.settings, app.state.store)
+    model = ok(me.get(f"/api/models/{job['id']}"))
+    assert model["status"] == "done" and model["classes"] == CLASSES
+    assert model["architecture"]["input"] == [1, 32, 32]  # LeNet's own input: the 28x28 drawings padded
+    card = model["card"]
+    assert card["dataset"] == "symbols" and card["trained"] == "fine-tuned from lenet, conv1, conv2 frozen"
+    assert card["examples"]["circle"] == {"train": 8, "test": 2}
+    assert set(card["held_out_accuracy"]) == set(CLASSES) and model["test_accuracy"] >= 0.8
+    rng = np.random.default_rng(42)
+    right = 0
+    for label in CLASSES:
+        guess = ok(me.post(f"/api/predict?model={job['id']}", json={"image": data_url(draw_symbol(label, rng))}))
+        right += guess["label"] == label
+    assert right >= 2
+    cards = ok(me.get(f"/api/models/{job['id']}/units/fc3/1"))
+    assert cards["label"] == "cross" and len(cards["top"]) == 6  # the data set's 6 held-out examples
+    assert ok(me.get(f"/api/models/{job['id']}/embedding"))["classes"] == CLASSES
+    assert ok(me.get(f"/api/datasets/{dataset}/labels"))["classes"] == CLASSES
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"start_from": "lenet", "freeze": ["conv9"]}, 422, "has no layer 'conv9'"),
+        ({"start_from": "lenet", "freeze": ["fc3"]}, 422, "output layer"),
+        ({"start_from": "fashion", "freeze": []}, 200, ""),
+        ({"freeze": ["conv1"], "architecture": "tiny"}, 422, "freeze needs start_from"),
+        ({}, 422, "send an architecture, or start_from"),
+        ({"start_from": "m0123456789ab"}, 404, "no model"),
+    ],
+)
+def test_a_fine_tune_that_does_not_fit_is_refused_naming_it(symbols, body, status, words):
+    me, dataset = symbols
+    response = me.post("/api/models", json={"dataset": dataset, "epochs": 1, **body})
+    if status == 200:
+        assert response.status_code == 202  # clothing's network: a 28x28 input fits drawings as they are
+        return
+    assert response.status_code == status and words in response.text, response.text
+
+
+def test_training_needs_five_examples_a_class_and_another_workspaces_data_is_404(app, symbols):
+    me, dataset = symbols
+    few = ok(me.post("/api/datasets", json={"name": "few", "classes": CLASSES}), 201)
+    ok(me.post(f"/api/datasets/{few['id']}/images", json={"examples": drawn(4)}))
+    response = me.post("/api/models", json={"dataset": few["id"], "architecture": ARCHITECTURES["tiny"]})
+    assert response.status_code == 422 and "at least 5 examples; 'check' has 4" in response.text
+    stranger = browser(app).post("/api/models", json={"dataset": dataset, "architecture": "tiny"})
+    assert stranger.status_code == 404
