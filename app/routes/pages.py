@@ -56,6 +56,11 @@ def train_page(request: Request) -> HTMLResponse:
     return render(request, "train.html", page="train")
 
 
+@pages.api_route("/data", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def data_page(request: Request) -> HTMLResponse:
+    return render(request, "data.html", page="data")
+
+
 @pages.api_route("/class", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def class_page(request: Request) -> HTMLResponse:
     return render(request, "class.html", page="class")

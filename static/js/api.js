@@ -45,8 +45,8 @@ export async function postJSON(path, body, { signal } = {}) {
 }
 
 export async function sendJSON(method, path, body) {
-  const response = await request(path, { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  return response.json();
+  const options = body === undefined ? { method } : { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  return (await request(path, options)).json();
 }
 
 export async function getBlob(path) {
@@ -92,6 +92,16 @@ export const models = {
     postJSON(`/api/predict?${new URLSearchParams({ activations: "true", ...query })}`, body, { signal }),
   images: (dataset, params) => getJSON(`/api/datasets/${dataset}/images?${new URLSearchParams(params)}`),
   labels: (dataset) => getJSON(`/api/datasets/${dataset}/labels`),
+};
+
+// Data sets of your own.
+export const datasets = {
+  mine: () => getJSON("/api/datasets"),
+  create: (body) => postJSON("/api/datasets", body),
+  get: (id) => getJSON(`/api/datasets/${encodeURIComponent(id)}`),
+  add: (id, examples) => postJSON(`/api/datasets/${encodeURIComponent(id)}/images`, { examples }),
+  remove: (id, example) => sendJSON("DELETE", `/api/datasets/${encodeURIComponent(id)}/images/${encodeURIComponent(example)}`),
+  importZip: async (formData) => (await postForm("/api/datasets/import", formData)).blob.text().then(JSON.parse),
 };
 
 // A class: codes, the lecturer's view, publications, the challenge.

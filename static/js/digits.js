@@ -5,7 +5,7 @@
 
 import { models } from "./api.js";
 import { convDetail, layerSection, poolDetail, samplePhotos } from "./digits-draw.js";
-import { pickerGroups } from "./models-draw.js";
+import { modelCard, pickerGroups } from "./models-draw.js";
 import { scaleFor, sequential } from "./colors.js";
 import { extent, legend, outlineCells, paintGrid } from "./draw.js";
 import { setupExplain } from "./explain.js";
@@ -565,6 +565,7 @@ async function fillPicker() {
     const current = list.find((m) => m.id === query.model);
     showModelActions(current, list);
     showImportReport(current, { justImported: params.get("imported") === "1" });
+    if (current?.dataset?.startsWith("d") && current.group === "yours") showCard(current.id);
   } catch (error) {
     showError(el.modelError, `The list of models could not be loaded: ${error.message}`);
   }
@@ -581,6 +582,16 @@ function showModelActions(current, list) {
   el.copy.hidden = current?.group !== "shared";
   el.exportOnnx.href = models.exportUrl(query.model, "onnx");
   el.exportPytorch.href = models.exportUrl(query.model, "pytorch");
+}
+
+/** The card of a model trained on your own data, under the picker. */
+async function showCard(modelId) {
+  try {
+    const record = await models.get(modelId);
+    if (record.card) document.getElementById("model-card-box").replaceChildren(modelCard(record.card));
+  } catch (error) {
+    showError(el.modelError, `The model's card could not be loaded: ${error.message}`);
+  }
 }
 
 el.share.addEventListener("click", async () => {

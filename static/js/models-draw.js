@@ -42,3 +42,21 @@ export function importReport(record) {
       : h("p", { class: "hint", text: "No data set was given, so the unit cards show the synthetic picture only and the class map is off." }),
   ];
 }
+
+/** A model trained on your own data: its data set, examples per class, how it was trained, and its
+ * accuracy per class on the held-out examples. */
+export function modelCard(card) {
+  const rows = card.classes.map((name) => {
+    const n = card.examples[name];
+    const accuracy = card.held_out_accuracy ? formatPercent(card.held_out_accuracy[name], 0) : "–";
+    return h("tr", {}, h("td", { text: name }), h("td", { text: String(n.train) }), h("td", { text: String(n.test) }), h("td", { text: accuracy }));
+  });
+  return h(
+    "div",
+    { class: "model-card", "data-testid": "model-card" },
+    h("p", { text: `Trained on your data set “${card.dataset}”, ${card.trained}, ${card.epochs} epochs.` }),
+    h("table", { class: "card-table" },
+      h("thead", {}, h("tr", {}, ...["class", "train", "held out", "held-out accuracy"].map((t) => h("th", { text: t })))),
+      h("tbody", {}, ...rows)),
+  );
+}

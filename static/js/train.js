@@ -3,6 +3,8 @@
 // (shapes, parameters, receptive fields, accuracies) comes from the API.
 
 import { classes, models } from "./api.js";
+import { modelCard } from "./models-draw.js";
+import { addOwnDatasets, defaultFrozen, fitToData, freezeBoxes, showComparison, weightedNames } from "./train-data.js";
 import {
   confusionTable,
   filterTiles,
@@ -27,7 +29,8 @@ const el = Object.fromEntries(
     "status", "progress", "error", "loss-chart", "accuracy-chart", "filters", "results", "test-accuracy", "try-model",
     "export-onnx", "export-pytorch", "export-weights",
     "confusion-matrix", "per-class", "misclassified", "replay", "time-scrubber", "replay-step", "replay-filters",
-    "replay-gallery", "replay-prediction", "replay-bars",
+    "replay-gallery", "replay-prediction", "replay-bars", "fine-tune", "start-from", "freeze-list", "comparison",
+    "comparison-grid",
   ].map((id) => [id, document.getElementById(id)]),
 );
 
@@ -40,6 +43,10 @@ const state = {
   checkTimer: null,
   checkAbort: null,
   job: null, // { id, status, dataset, classes }
+  own: {}, // the workspace's own data sets, by id
+  fineTune: false, // start from LeNet, keeping the `frozen` layers' weights
+  frozen: [],
+  twin: null, // the from-scratch twin of a fine-tune, trained for the comparison
   source: null, // the EventSource following the job
   history: [], // progress points
   epochs: [], // epoch rows
@@ -83,7 +90,55 @@ function renderDesign() {
   el["layer-list"].replaceChildren(
     ...layers.map((layer, i) => layerRow(layer, i, layers.length, state.catalogue, handlers)),
   );
+  markFrozen();
   el["input-line"].textContent = `Input: ${state.spec.input.join(" × ")} (channels × height × width); ${state.spec.classes} classes out.`;
+}
+
+/** While fine-tuning the design is LeNet's: its rows are read-only, and the frozen ones say they are locked. */
+function markFrozen() {
+  el["layer-list"].inert = state.fineTune;
+  if (!state.fineTune) return;
+  const names = weightedNames(state.spec);
+  let k = 0;
+  [...el["layer-list"].children].forEach((row, i) => {
+    const type = state.spec.layers[i].type;
+    if (type !== "conv" && type !== "linear") return;
+    row.classList.toggle("locked", state.frozen.includes(names[k]));
+    k++;
+  });
+}
+
+/** The chosen data set's pictures and classes: a shipped one's, or one of yours. */
+function dataInfo() {
+  const own = state.own[el.dataset.value];
+  return own ? { input: own.input, classes: own.classes.length, kind: own.kind } : { input: INPUT_FOR[el.dataset.value], classes: 10, kind: "digit" };
+}
+
+function onDatasetChange() {
+  const info = dataInfo();
+  const own = Boolean(state.own[el.dataset.value]);
+  // LeNet reads 1-channel pictures of up to 32x32: a drawn data set's, not a photo one's
+  el["fine-tune"].hidden = !(own && info.kind === "digit");
+  if (el["fine-tune"].hidden) setFineTune(false);
+  if (state.fineTune) setDesign(fitToData(state.presets.lenet, info, true), null);
+  else setDesign(fitToData(state.spec, info, false), state.preset);
+}
+
+function setFineTune(on) {
+  state.fineTune = on;
+  el["start-from"].checked = on;
+  state.frozen = on ? defaultFrozen() : [];
+  el["freeze-list"].hidden = !on;
+  if (on) {
+    const spec = fitToData(state.presets.lenet, dataInfo(), true);
+    freezeBoxes(el["freeze-list"], spec, state.frozen, (name, frozen) => {
+      state.frozen = frozen ? [...state.frozen, name] : state.frozen.filter((n) => n !== name);
+      markFrozen();
+    });
+    setDesign(spec, null);
+  } else {
+    renderDesign();
+  }
 }
 
 function changed() {
@@ -159,10 +214,11 @@ function readSettings(params) {
 
 function settingsBody() {
   const number = (id) => (el[id].value === "" ? undefined : Number(el[id].value));
+  const design = state.fineTune ? { start_from: "lenet", freeze: state.frozen } : { architecture: state.spec };
   return {
     name: el["model-name"].value || "my network",
     dataset: el.dataset.value,
-    architecture: state.spec,
+    ...design,
     epochs: number("epochs"),
     batch_size: number("batch-size"),
     learning_rate: number("learning-rate"),
@@ -178,7 +234,14 @@ async function train() {
   showError(el.error, "");
   el["train-button"].disabled = true;
   try {
-    const job = await models.submit(settingsBody());
+    const body = settingsBody();
+    const job = await models.submit(body);
+    state.twin = null;
+    if (state.fineTune) {
+      // the same network from random weights, for the side-by-side comparison
+      const { start_from: _, freeze: __, ...rest } = body;
+      state.twin = (await models.submit({ ...rest, architecture: state.spec, name: `${body.name} (from scratch)` })).id;
+    }
     follow({ id: job.id, status: "queued", dataset: el.dataset.value, epochs: Number(el.epochs.value) || 1 });
   } catch (error) {
     const advice = error.status === 429 ? " (the server is busy: wait a little and try again)" : "";
@@ -327,6 +390,12 @@ async function showResults() {
   el["test-accuracy"].textContent = `${formatPercent(metrics.test_accuracy)} of ${metrics.test_size} pictures`;
   confusionTable(el["confusion-matrix"], metrics.confusion, classes, (t, g) => showCell(t, g, metrics.predictions));
   perClassList(el["per-class"], metrics.per_class_accuracy, classes);
+  document.getElementById("model-card-box").replaceChildren(...(record.card ? [modelCard(record.card)] : []));
+  if (state.twin) {
+    showComparison(el.comparison, el["comparison-grid"], state.job.id, state.twin).catch((error) =>
+      showError(el.error, `The comparison could not be shown: ${error.message}`),
+    );
+  }
 }
 
 let testLabels = null;
@@ -363,7 +432,10 @@ async function showReplay() {
   updateScrubber();
   if (!state.replayImages) {
     const dataset = state.job.dataset ?? el.dataset.value;
-    const firsts = await Promise.all([...Array(10).keys()].map((label) => models.images(dataset, { label, count: 1 })));
+    // one test picture of each class (as many classes as the data set has; a class may have none held out)
+    const first = await models.images(dataset, { label: 0, count: 1 });
+    const rest = await Promise.all(first.classes.slice(1).map((_, k) => models.images(dataset, { label: k + 1, count: 1 })));
+    const firsts = [first, ...rest].filter((d) => d.images.length);
     state.replayImages = {
       images: firsts.map((d) => d.images[0]),
       labels: firsts.map((d) => d.labels[0]),
@@ -457,8 +529,19 @@ async function start() {
     return;
   }
   showLecturerPresets();
+  try {
+    state.own = await addOwnDatasets(el.dataset);
+  } catch (error) {
+    showError(el.error, `Your data sets could not be listed: ${error.message}`);
+  }
   const params = new URLSearchParams(location.search);
   readSettings(params);
+  if (state.own[el.dataset.value] && !params.has("model")) {
+    setDesign(state.presets.lenet, "lenet");
+    onDatasetChange();
+    if (params.get("start") === "lenet" && !el["fine-tune"].hidden) setFineTune(true);
+    return;
+  }
   if (params.has("model")) {
     await reopen(params.get("model"));
     return;
@@ -479,8 +562,9 @@ async function start() {
 for (const button of document.querySelectorAll("[data-preset]")) {
   button.addEventListener("click", () => {
     const spec = structuredClone(state.presets[button.dataset.preset]);
-    if (button.dataset.preset !== "lenet") spec.input = INPUT_FOR[el.dataset.value];
-    setDesign(spec, button.dataset.preset);
+    setFineTune(false);
+    const fitted = button.dataset.preset === "lenet" && !state.own[el.dataset.value] ? spec : fitToData(spec, dataInfo(), false);
+    setDesign(fitted, button.dataset.preset);
   });
 }
 el["add-layer"].addEventListener("click", () => {
@@ -490,9 +574,10 @@ el["add-layer"].addEventListener("click", () => {
   changed();
 });
 for (const id of ["dataset", "epochs", "batch-size", "learning-rate", "optimizer", "train-size", "augment", "model-name"]) {
-  el[id].addEventListener("change", () => (id === "dataset" ? scheduleCheck() : writeUrl()));
+  el[id].addEventListener("change", () => (id === "dataset" ? onDatasetChange() : writeUrl()));
 }
 el["train-button"].addEventListener("click", train);
+el["start-from"].addEventListener("change", () => setFineTune(el["start-from"].checked));
 el["stop-button"].addEventListener("click", stop);
 el["time-scrubber"].addEventListener("input", showSnapshot);
 window.addEventListener("pagehide", () => state.source?.close());

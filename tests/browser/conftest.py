@@ -75,7 +75,7 @@ def watch_console(page):
     """Collects the page's console errors and uncaught exceptions in ``page.console_errors``."""
     errors = ConsoleErrors()
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("pageerror", lambda error: errors.append(f"{error}\n{error.stack}"))
     page.console_errors = errors
     return page
 

@@ -10,9 +10,9 @@ def open_digits_page(page, server_url, query=""):
     return page
 
 
-def draw(page, strokes):
+def draw(page, strokes, canvas="draw-canvas"):
     """Draws strokes given in canvas-relative fractions (0..1) with the mouse."""
-    box = page.get_by_test_id("draw-canvas").bounding_box()
+    box = page.get_by_test_id(canvas).bounding_box()
     for stroke in strokes:
         x, y = stroke[0]
         page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])

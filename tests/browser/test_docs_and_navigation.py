@@ -28,13 +28,13 @@ def test_api_docs_render_from_local_files(page, server_url):
     page.console_errors.check()
 
 
-@pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic", "/train", "/class"])
+@pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic", "/train", "/data", "/class"])
 def test_pages_load_no_third_party_assets_and_link_to_each_other(page, server_url, path):
     external = requests_elsewhere(page, server_url)
     page.goto(server_url + path)
     page.wait_for_load_state("networkidle")
     hrefs = page.evaluate("() => [...document.querySelectorAll('header nav a')].map(a => a.getAttribute('href'))")
-    assert hrefs == ["/", "/playground", "/arithmetic", "/train", "/class", "/docs"]
+    assert hrefs == ["/", "/playground", "/arithmetic", "/train", "/data", "/class", "/docs"]
     assert external == []
     page.console_errors.check()
 
@@ -73,7 +73,7 @@ def test_keyboard_reaches_the_training_controls(page, server_url):
     assert {"layer-type", "add-layer", "dataset", "epochs", "train-button"} <= tab_through(page, 80)
 
 
-@pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic", "/train", "/class"])
+@pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic", "/train", "/data", "/class"])
 def test_on_a_laptop_or_projector_each_page_keeps_a_one_line_introduction(page_at, server_url, path):
     page = page_at(1366, 768)
     page.goto(server_url + path)

@@ -1,0 +1,91 @@
+// The training page and your own data: your data sets in the data set list, "start from the digit
+// network" with the layers to freeze, and the fine-tuned run side by side with a from-scratch twin.
+
+import { datasets, models } from "./api.js";
+import { lineChart } from "./train-draw.js";
+import { formatPercent, h } from "./ui.js";
+
+const FROZEN_BY_DEFAULT = ["conv1", "conv2"];
+
+/** Adds the workspace's own data sets to the select; returns them by id. */
+export async function addOwnDatasets(select) {
+  const own = (await datasets.mine()).datasets;
+  if (own.length) {
+    const group = h("optgroup", { label: "Your data sets" });
+    group.append(...own.map((d) => h("option", { value: d.id, text: `${d.name} (${d.classes.length} classes, ${d.examples} examples)` })));
+    select.append(group);
+  }
+  return Object.fromEntries(own.map((d) => [d.id, d]));
+}
+
+/** The spec made to fit a data set: its input (unless fine-tuning keeps LeNet's) and one output per class. */
+export function fitToData(spec, { input, classes }, keepInput) {
+  const fitted = structuredClone(spec);
+  if (!keepInput) fitted.input = input;
+  fitted.classes = classes;
+  const last = [...fitted.layers].reverse().find((layer) => layer.type === "linear");
+  if (last) last.units = classes;
+  return fitted;
+}
+
+/** The named conv and linear layers of a spec, as the engine names them (conv1, fc2, ...). */
+export function weightedNames(spec) {
+  const counts = {};
+  const names = [];
+  for (const layer of spec.layers) {
+    const prefix = { conv: "conv", maxpool: "pool", avgpool: "pool", linear: "fc" }[layer.type];
+    if (!prefix) continue;
+    counts[prefix] = (counts[prefix] ?? 0) + 1;
+    if (prefix !== "pool") names.push(layer.name ?? `${prefix}${counts[prefix]}`);
+  }
+  return names;
+}
+
+/** Checkboxes for the layers that may keep their weights (all but the output layer, which is new). */
+export function freezeBoxes(container, spec, frozen, onChange) {
+  const names = weightedNames(spec).slice(0, -1);
+  container.replaceChildren(
+    h("span", { class: "hint", text: "Keep the weights of: " }),
+    ...names.map((name) =>
+      h("label", { class: "inline" }, h("input", { type: "checkbox", "data-testid": "freeze-layer", value: name, checked: frozen.includes(name), onchange: (e) => onChange(name, e.target.checked) }), ` ${name} `),
+    ),
+  );
+}
+
+export function defaultFrozen() {
+  return [...FROZEN_BY_DEFAULT];
+}
+
+async function finished(id) {
+  for (;;) {
+    const record = await models.get(id);
+    if (!["queued", "running"].includes(record.status)) return record;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+function column(record, title) {
+  const canvas = h("canvas", { width: 360, height: 160, role: "img", "aria-label": `${title}: training loss by step` });
+  const accuracy = record.status === "done" ? formatPercent(record.test_accuracy) : record.status;
+  const card = record.card;
+  const figure = h(
+    "figure",
+    { class: "comparison-run", "data-testid": "comparison-run" },
+    h("h3", { text: title }),
+    h("p", { class: "big-number" }, "Held-out accuracy: ", h("strong", { "data-testid": "comparison-accuracy", text: accuracy })),
+    canvas,
+    h("figcaption", { class: "hint", text: card ? `${card.trained}, ${record.settings.epochs} epochs` : "" }),
+  );
+  const points = record.history.map((p) => [p.step, p.loss]);
+  const xMax = Math.max(1, ...points.map(([x]) => x));
+  lineChart(canvas, [{ points, color: title.startsWith("Fine") ? "#2563eb" : "#dc2626" }], { xMax, yMax: Math.max(1.2, ...points.map(([, y]) => y)) });
+  return figure;
+}
+
+/** Waits for both runs and shows them side by side. */
+export async function showComparison(panel, grid, fineTunedId, scratchId) {
+  panel.hidden = false;
+  grid.replaceChildren(h("p", { class: "hint", text: "The from-scratch twin is training…" }));
+  const [fine, scratch] = await Promise.all([finished(fineTunedId), finished(scratchId)]);
+  grid.replaceChildren(column(fine, "Fine-tuned from LeNet"), column(scratch, "From scratch"));
+}

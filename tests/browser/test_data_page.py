@@ -1,0 +1,123 @@
+"""Your own data in the browser: name three classes, draw five examples of each on the pad (strokes with
+small random variations), fine-tune the digit network on them from the training page with its filters
+kept, compare it with a from-scratch twin, and read new drawings on the drawing page by their names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.browser.conftest import RESULTS, watch_console
+from tests.browser.drawing import draw
+
+pytestmark = pytest.mark.browser
+
+SHAPES = {
+    "check": [[(0.2, 0.55), (0.42, 0.8), (0.82, 0.2)]],
+    "cross": [[(0.22, 0.2), (0.78, 0.8)], [(0.78, 0.2), (0.22, 0.8)]],
+    "circle": [[(0.5 + 0.32 * np.cos(t), 0.5 + 0.32 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 24)]],
+}
+
+
+NAMES = str(list(SHAPES))
+
+
+def varied(strokes, rng):
+    """The strokes moved, scaled and jittered a little: no two examples alike."""
+    scale, dx, dy = rng.uniform(0.8, 1.1), *rng.uniform(-0.06, 0.06, 2)
+    return [
+        [
+            (0.5 + (x - 0.5) * scale + dx + rng.normal(0, 0.015), 0.5 + (y - 0.5) * scale + dy + rng.normal(0, 0.015))
+            for x, y in s
+        ]
+        for s in strokes
+    ]
+
+
+@pytest.fixture
+def learner(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    yield watch_console(context.new_page())
+    context.close()
+
+
+def test_draw_a_data_set_fine_tune_lenet_and_read_new_drawings(learner, server_url):
+    page = learner
+    rng = np.random.default_rng(7)
+    page.goto(f"{server_url}/data")
+    page.get_by_test_id("dataset-name").fill("symbols")
+    for name in SHAPES:
+        page.get_by_test_id("class-name-input").fill(name)
+        page.get_by_test_id("add-class").click()
+    page.get_by_test_id("create-dataset").click()
+    page.wait_for_url(lambda url: "dataset=" in url)
+    tabs = page.get_by_test_id("class-tab")
+    tabs.first.wait_for()
+    assert tabs.count() == 3
+    for k, strokes in enumerate(SHAPES.values()):
+        tabs.nth(k).click()
+        for n in range(5):
+            draw(page, varied(strokes, rng), canvas="example-pad")
+            page.get_by_test_id("add-example").click()
+            page.wait_for_function(
+                "(n) => document.querySelectorAll('[data-testid=example-thumb]').length === n", arg=n + 1
+            )
+        assert page.get_by_test_id("example-count").nth(k).inner_text() == "5"
+    summary = page.get_by_test_id("dataset-summary").inner_text()
+    assert "15 examples (12 to train, 3 held out to test)" in summary and "ready to train" in summary
+    # a bad example goes: delete one, and the class says it needs one more
+    page.get_by_test_id("delete-example").first.click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=dataset-summary]').textContent.includes('1 more circle')"
+    )
+    draw(page, varied(SHAPES["circle"], rng), canvas="example-pad")
+    page.get_by_test_id("add-example").click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=dataset-summary]').textContent.includes('ready to train')"
+    )
+    page.screenshot(path=RESULTS / "data-page-1280x720.png", full_page=True)
+
+    page.get_by_test_id("train-link").click()
+    page.wait_for_url(lambda url: "/train" in url)
+    page.wait_for_selector("[data-testid=start-from]:checked")  # the data page sent it to start from LeNet
+    assert [b.get_attribute("value") for b in page.get_by_test_id("freeze-layer").all() if b.is_checked()] == [
+        "conv1",
+        "conv2",
+    ]
+    assert page.locator("[data-testid=layer-list] li.locked").count() == 2
+    page.get_by_test_id("epochs").fill("10")
+    page.get_by_test_id("batch-size").fill("8")
+    page.get_by_test_id("model-name").fill("symbols from LeNet")
+    page.wait_for_selector("[data-testid=train-button]:not([disabled])")
+    page.get_by_test_id("train-button").click()
+    page.wait_for_selector("[data-testid=confusion-cell]", timeout=90_000)
+    card = page.get_by_test_id("model-card")
+    card.wait_for()
+    assert "fine-tuned from lenet, conv1, conv2 frozen" in card.inner_text()
+    assert card.locator("tbody tr").count() == 3
+    runs = page.get_by_test_id("comparison-run")
+    runs.nth(1).wait_for(timeout=90_000)
+    accuracies = [runs.nth(k).get_by_test_id("comparison-accuracy").inner_text() for k in range(2)]
+    assert all(a.endswith("%") for a in accuracies)
+    page.get_by_test_id("comparison").scroll_into_view_if_needed()
+    page.screenshot(path=RESULTS / "data-comparison-1280x720.png")
+    page.console_errors.check()
+
+    model = page.url.split("model=")[1].split("&")[0]
+    page.goto(f"{server_url}/?model={model}")
+    page.wait_for_selector("[data-testid=layer]")
+    assert page.get_by_test_id("page-title").inner_text() == "Draw a check, cross or circle, watch the network read it"
+    assert "symbols" in page.get_by_test_id("model-card").inner_text()
+    right = 0
+    for name, strokes in SHAPES.items():
+        page.get_by_test_id("clear").click()
+        page.get_by_test_id("draw-canvas").scroll_into_view_if_needed()
+        draw(page, varied(strokes, rng))
+        guess = page.get_by_test_id("prediction")
+        page.wait_for_function(
+            f"() => {NAMES}.includes(document.querySelector('[data-testid=prediction]').textContent.trim())"
+        )
+        page.wait_for_timeout(400)  # the last stroke's guess
+        right += guess.inner_text().strip() == name
+    assert right >= 2
+    page.console_errors.check()
