@@ -40,7 +40,11 @@ export class Sketchpad {
   #down(event) {
     if (event.button !== undefined && event.button !== 0) return;
     event.preventDefault();
-    this.canvas.setPointerCapture?.(event.pointerId);
+    try {
+      this.canvas.setPointerCapture?.(event.pointerId); // keep the stroke when a finger slides off the pad
+    } catch {
+      // a pointer the browser no longer tracks: the stroke still draws, only uncaptured
+    }
     this.current = [this.#point(event)];
     this.strokes.push(this.current);
     this.#dot(this.current[0]);

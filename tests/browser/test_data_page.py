@@ -121,3 +121,32 @@ def test_draw_a_data_set_fine_tune_lenet_and_read_new_drawings(learner, server_u
         right += guess.inner_text().strip() == name
     assert right >= 2
     page.console_errors.check()
+
+
+def test_on_a_phone_the_pad_the_tabs_and_the_camera_fit_and_a_finger_draws(page_at, server_url):
+    page = page_at(390, 844, touch=True)
+    page.goto(f"{server_url}/data")  # the workspace cookie first
+    made = page.request.post(f"{server_url}/api/datasets", data={"name": "shapes", "classes": list(SHAPES)}).json()
+    page.goto(f"{server_url}/data?dataset={made['id']}")
+    page.get_by_test_id("class-tab").first.wait_for()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    pad = page.get_by_test_id("example-pad")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] >= 250
+    assert page.get_by_test_id("example-camera").get_attribute("capture") == "environment"
+    # a finger's stroke: touch pointer events, as a tablet sends them
+    page.evaluate(
+        """() => {
+            const pad = document.querySelector('[data-testid=example-pad]');
+            const r = pad.getBoundingClientRect();
+            const at = (type, f) => pad.dispatchEvent(new PointerEvent(type, {pointerType: 'touch', pointerId: 7,
+                bubbles: true, button: 0, clientX: r.left + r.width * f, clientY: r.top + r.height * f}));
+            at('pointerdown', 0.2); for (let f = 0.25; f < 0.8; f += 0.05) at('pointermove', f); at('pointerup', 0.8);
+        }"""
+    )
+    page.get_by_test_id("add-example").click()
+    page.get_by_test_id("example-thumb").first.wait_for()
+    assert page.get_by_test_id("example-count").first.inner_text() == "1"
+    page.screenshot(path=RESULTS / "data-page-390x844.png", full_page=True)
+    page.console_errors.check()
