@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import Response
 
 from app.deps import SettingsDep, StoreDep, ViewerDep
-from app.errors import Refused
+from app.errors import Refused, error_responses
 from app.jobs import own_data
 from app.jobs.service import check_architecture
 from app.jobs.store import JobStore
@@ -43,7 +43,12 @@ def class_count(store: JobStore, workspace: Workspace | None, dataset: str) -> i
     return len(own_data.owned(store, workspace, dataset)["classes"])
 
 
-@router.post("/check", response_model=SpecCheckResponse, summary="The shapes and parameters of a design")
+@router.post(
+    "/check",
+    response_model=SpecCheckResponse,
+    summary="The shapes and parameters of a design",
+    responses=error_responses(401, 404),
+)
 def check(
     settings: SettingsDep,
     store: StoreDep,

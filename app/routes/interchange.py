@@ -23,6 +23,7 @@ router = APIRouter(prefix="/api/models", tags=["interchange"])
     summary="Import a model from an ONNX file",
     responses=error_responses(
         401,
+        404,
         413,
         s422="the file is not ONNX, or holds a graph convscope cannot run (names the node and its op)",
         s429="your workspace's storage is at its cap",

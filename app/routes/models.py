@@ -36,6 +36,7 @@ NOT_YOURS = error_responses(401, 404)
     summary="Train a network",
     responses=error_responses(
         401,
+        s404="no data set (one of yours) or start_from model by that name that you may see",
         s422="a bad architecture (names the layer), a value out of bounds, too much memory or too long a job",
         s429="your workspace's jobs or storage are at their cap; see Retry-After",
     ),

@@ -48,6 +48,7 @@ class TrainRequest(BaseModel):
     )
     start_from: str | None = Field(
         None,
+        min_length=1,
         max_length=64,
         description="fine-tune: a model you may see (e.g. lenet); its layers are kept and its output layer "
         "replaced for the data set's classes",

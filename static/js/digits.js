@@ -516,9 +516,10 @@ async function showGallery() {
     ? `The picture only resized to ${height}×${width}, as this model's import asked.`
     : `The whole picture scaled to fit ${height}×${width} (a light background is turned dark), as Fashion-MNIST's pictures were.`;
   const dataset = state.info.meta.dataset;
-  if (!dataset) {
+  if (!dataset || state.info.input_shape[0] === 3) {
+    // no shipped test pictures to click (an import without a data set, or colour photos of your own)
     el.gallery.replaceChildren(...samplePhotos(PHOTOS, showPhoto));
-    el.gallery.before(h("p", { class: "hint", text: "This model came without a data set: show it one of these photos, or one of your own." }));
+    el.gallery.before(h("p", { class: "hint", text: "Show it one of these photos, or one of your own." }));
     return;
   }
   const data = await models.images(dataset, { count: 30, start: 0 });
