@@ -56,7 +56,7 @@ PRESETS: dict[str, FilterPreset] = {
             _rows([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
             1,
             "Laplacian: four neighbours minus four times the centre, zero on flat areas, strong on edges.",
-            "abs",
+            "stretch",
         ),
         FilterPreset(
             "outline",
@@ -64,7 +64,7 @@ PRESETS: dict[str, FilterPreset] = {
             _rows([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
             1,
             "Eight-neighbour Laplacian: highlights every change of brightness, in all directions.",
-            "abs",
+            "stretch",
         ),
         FilterPreset(
             "sharpen",
@@ -94,7 +94,7 @@ PRESETS: dict[str, FilterPreset] = {
             _rows([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
             1,
             "Horizontal gradient: responds to vertical edges, smoothing along them.",
-            "abs",
+            "stretch",
         ),
         FilterPreset(
             "sobel_y",
@@ -102,7 +102,7 @@ PRESETS: dict[str, FilterPreset] = {
             _rows([[-1, -2, -1], [0, 0, 0], [1, 2, 1]]),
             1,
             "Vertical gradient: responds to horizontal edges, smoothing along them.",
-            "abs",
+            "stretch",
         ),
         FilterPreset(
             "gaussian_blur_5x5",
@@ -127,7 +127,10 @@ def same_padding(kernel_size: int, dilation: int = 1) -> int:
     return dilation * (kernel_size - 1) // 2
 
 
-OUTPUT_MAPPINGS = ("clip", "abs", "rescale")
+OUTPUT_MAPPINGS = ("clip", "abs", "stretch", "rescale")
+# the share of the strongest |values| that ``stretch`` lets saturate: a few extreme pixels must not
+# decide the brightness of every other edge
+STRETCH_PERCENTILE = 98.0
 
 
 def _check_output(output: str) -> None:
@@ -140,6 +143,8 @@ def to_pixels(values: np.ndarray, output: str = "clip") -> np.ndarray:
 
     ``clip``: round, then cut at 0 and 255 (negative edges vanish);
     ``abs``: round ``|v|``, then cut at 255 (edges of both signs show);
+    ``stretch``: ``|v|`` times the gain that makes the 98th percentile of ``|v|`` white (edges of both
+    signs, bright enough for a projector; the gain is ``stretch_gain``);
     ``rescale``: ``(v - min) / (max - min) * 255`` over the whole picture, rounded
     (a constant picture is clipped instead, as it has no range to stretch).
     """
@@ -147,11 +152,21 @@ def to_pixels(values: np.ndarray, output: str = "clip") -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if output == "abs":
         values = np.abs(values)
+    elif output == "stretch":
+        values = np.abs(values) * stretch_gain(values)
     elif output == "rescale" and values.size:
         low, high = float(values.min()), float(values.max())
         if high > low:
             values = (values - low) / (high - low) * 255
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def stretch_gain(values: np.ndarray) -> float:
+    """The factor ``stretch`` multiplies ``|v|`` by: 255 over the 98th percentile of ``|v|`` (1 when the
+    picture has no edges at all, and never below 1: faint output is brightened, strong output is left)."""
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    top = float(np.percentile(values, STRETCH_PERCENTILE)) if values.size else 0.0
+    return max(1.0, 255.0 / top) if top > 0 else 1.0
 
 
 def filter_values(

@@ -15,7 +15,7 @@ from app.errors import ApiError, error_responses
 from app.imaging import decode_image, encode_png, standard_mode, to_channels
 from app.limits import limits
 from app.schemas import DOCUMENTED, FilterInfo, OutputMapping, PaddingMode, as_grid
-from engine.filters import PRESETS, filter_values, to_pixels, with_alpha
+from engine.filters import PRESETS, filter_values, stretch_gain, to_pixels, with_alpha
 
 router = APIRouter(prefix="/api/filters", tags=["filters"])
 
@@ -103,9 +103,9 @@ def apply_filter(
     output: Annotated[
         OutputMapping | None,
         Form(
-            description="how filtered values become pixels: 'clip' to 0..255, 'abs' (|value|, then clip) or "
-            "'rescale' (the picture's min..max stretched to 0..255); default: the preset's choice, 'clip' for "
-            "a typed kernel"
+            description="how filtered values become pixels: 'clip' to 0..255, 'abs' (|value|, then clip), "
+            "'stretch' (|value| times the gain that makes the strongest edges white, X-Output-Gain) or 'rescale' "
+            "(the picture's min..max stretched to 0..255); default: the preset's choice, 'clip' for a typed kernel"
         ),
     ] = None,
 ) -> Response:
@@ -133,6 +133,7 @@ def apply_filter(
         "X-Output-Mapping": mapping,
         "X-Output-Min": f"{float(values.min()):.6g}",
         "X-Output-Max": f"{float(values.max()):.6g}",
+        "X-Output-Gain": f"{stretch_gain(values) if mapping == 'stretch' else 1.0:.6g}",
     }
     if resized:
         headers["X-Resized"] = f"{image.width}x{image.height}"

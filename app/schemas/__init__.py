@@ -11,7 +11,7 @@ from app.config import get_settings
 from app.limits import limits
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular", "partial"]
-OutputMapping = Literal["clip", "abs", "rescale"]
+OutputMapping = Literal["clip", "abs", "stretch", "rescale"]
 
 # an 8x8 vertical stroke: the smallest drawing the predict examples can show
 ONE_STROKE: list[Any] = [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2

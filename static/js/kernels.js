@@ -73,11 +73,13 @@ export function pixelSum({ pixel, width, height, kernel, scale = 1, row, col, st
 
 /**
  * One filtered value as a pixel, as the server's `output` mapping does: "clip" rounds and cuts at 0 and 255,
- * "abs" takes |value| first, "rescale" stretches the picture's range {low, high} to 0..255 (a flat picture is clipped).
+ * "abs" takes |value| first, "stretch" takes |value| times the picture's `range.gain`, "rescale" stretches the
+ * picture's range {low, high} to 0..255 (a flat picture is clipped).
  */
 export function toPixel(value, output = "clip", range = null) {
   let v = value;
   if (output === "abs") v = Math.abs(v);
+  else if (output === "stretch") v = Math.abs(v) * (range?.gain ?? 1);
   else if (output === "rescale" && range && range.high > range.low) v = ((v - range.low) / (range.high - range.low)) * 255;
   return Math.min(255, Math.max(0, roundHalfEven(v)));
 }
@@ -144,6 +146,7 @@ export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "z
     }
   }
   let range = null;
+  if (output === "stretch") range = { gain: stretchGain(values) };
   if (output === "rescale") {
     range = { low: Infinity, high: -Infinity };
     for (let k = 0; k < values.length; k += 4) {
@@ -158,6 +161,24 @@ export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "z
     out.data[k + 3] = 255;
   }
   return out;
+}
+
+/** What "stretch" multiplies |value| by: 255 over the 98th percentile of |value| (never below 1), as the
+ * engine's stretch_gain works it out. `values` holds RGBA quadruples; alpha is left out. */
+// the engine's STRETCH_PERCENTILE: the strongest 2% of edges saturate
+const STRETCH_PERCENTILE = 98;
+
+export function stretchGain(values) {
+  const magnitudes = new Float32Array((values.length / 4) * 3);
+  let n = 0;
+  for (let k = 0; k < values.length; k += 4) for (let c = 0; c < 3; c++) magnitudes[n++] = Math.abs(values[k + c]);
+  magnitudes.sort();
+  if (!n) return 1;
+  // NumPy's default percentile: linear between the two nearest ranks
+  const rank = (STRETCH_PERCENTILE / 100) * (n - 1);
+  const low = Math.floor(rank);
+  const top = magnitudes[low] + (magnitudes[Math.min(low + 1, n - 1)] - magnitudes[low]) * (rank - low);
+  return top > 0 ? Math.max(1, 255 / top) : 1;
 }
 
 function grayPlane(data, count) {

@@ -21,6 +21,7 @@ export function exactNumber(v) {
 const MAPPING_WORDS = {
   clip: (v, r) => (v < 0 || v > 255 ? `clipped to ${r}` : `rounded ${r}`),
   abs: (v, r) => `|${exactNumber(v)}| rounded and clipped: ${r}`,
+  stretch: (v, r, range) => `|${exactNumber(v)}| × ${exactNumber(range.gain.toFixed(3))} (the gain that makes the strongest edges white) = ${r}`,
   rescale: (v, r, range) =>
     `rescaled (v − ${exactNumber(range.low)}) / (${exactNumber(range.high)} − ${exactNumber(range.low)}) × 255 = ${r}`,
 };
@@ -88,4 +89,16 @@ export function windowZoom(taps, window, picture, [kh, kw]) {
   zoom.className = "window-zoom";
   zoom.append(canvas, caption);
   return zoom;
+}
+
+/** The output's caption: its size beside the input's, and how its values became pixels. */
+export function outputCaption([ow, oh], [iw, ih], output, gain) {
+  const how = {
+    clip: "values rounded and clipped to 0..255",
+    abs: "|value|, clipped to 0..255",
+    stretch: `|value| × ${exactNumber(gain.toFixed(2))}, so the strongest edges are white`,
+    rescale: "the picture's lowest..highest value stretched to 0..255",
+  }[output];
+  const smaller = ow !== iw || oh !== ih ? `, drawn to scale (the input is ${iw} × ${ih})` : "";
+  return `Output ${ow} × ${oh}${smaller}: ${how}.`;
 }

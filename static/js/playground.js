@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { CONFIG } from "./config.js";
-import { borderCropFigure, channelTable, windowZoom } from "./playground-draw.js";
+import { borderCropFigure, channelTable, outputCaption, windowZoom } from "./playground-draw.js";
 import { cellAt, cellCursor, showError as showErrorIn } from "./ui.js";
 import { filterImage, outputSize, parseScale, pixelSum, samePadding } from "./kernels.js";
 
@@ -23,6 +23,8 @@ const el = {
   kernelGrid: document.getElementById("kernel-grid"),
   paddingMode: document.getElementById("padding-mode"),
   outputMapping: document.getElementById("output-mapping"),
+  outputFrame: document.getElementById("output-frame"),
+  outputCaption: document.getElementById("output-caption"),
   inputWindow: document.getElementById("input-window"),
   outputMarker: document.getElementById("output-marker"),
   stride: document.getElementById("stride"),
@@ -290,6 +292,14 @@ function describeSize(kernel) {
     `Input ${width} × ${height} → output ${ow} × ${oh}: width ${side(width, ow)}, height ${side(height, oh)}, with ${padding}.`;
 }
 
+/** The output drawn at its true size next to the input's (stride 2: half as wide), captioned with both sizes. */
+function showOutputScale(size) {
+  const [ow, oh] = size.split("x").map(Number);
+  const { width, height } = state.picture;
+  el.outputFrame.style.width = `${Math.min(100, (100 * ow) / width)}%`;
+  el.outputCaption.textContent = outputCaption([ow, oh], [width, height], state.sum.output, state.sum.range.gain);
+}
+
 async function apply() {
   if (!state.picture) return;
   const { kernel, weights, scale, error } = currentKernel();
@@ -317,8 +327,13 @@ async function apply() {
     state.sum = {
       weights, scale, scaleText: el.kernelScale.value.trim(),
       output: headers.get("X-Output-Mapping") ?? el.outputMapping.value,
-      range: { low: Number(headers.get("X-Output-Min")), high: Number(headers.get("X-Output-Max")) },
+      range: {
+        low: Number(headers.get("X-Output-Min")),
+        high: Number(headers.get("X-Output-Max")),
+        gain: Number(headers.get("X-Output-Gain") ?? 1),
+      },
     };
+    showOutputScale(headers.get("X-Output-Size"));
     await el.outputImage.decode();
     hideError("filter"); // an upload refused meanwhile keeps its message
     reexplainPixel();

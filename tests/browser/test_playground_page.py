@@ -162,7 +162,7 @@ def test_edge_detection_shows_absolute_values_by_default_and_clip_is_darker(play
     page = playground
     page.get_by_test_id("preset").select_option("edge_detection")
     current = output_after(page)
-    assert page.get_by_test_id("output-mapping").input_value() == "abs"
+    assert page.get_by_test_id("output-mapping").input_value() == "stretch"
     absolute = page.evaluate(OUTPUT_MEAN)
     text, *_ = worked_sum(page, 40, 30)
     assert "|" in text and "(server:" not in page.get_by_test_id("pixel-detail").text_content()
@@ -313,3 +313,42 @@ def test_the_kernel_editor_takes_fractions_names_a_bad_cell_and_fits_a_7x7_grid(
     assert all(
         cells.nth(k).bounding_box()["x"] + cells.nth(k).bounding_box()["width"] <= panel + 1 for k in range(42, 49)
     )
+
+
+def test_the_laplacian_is_bright_on_a_projector_and_its_caption_says_how(page_at, server_url):
+    page = page_at(1280, 720)
+    page.goto(server_url + "/playground?preset=edge_detection")
+    output_after(page)
+    caption = page.get_by_test_id("output-caption")
+    page.wait_for_function("() => document.querySelector('[data-testid=output-caption]').textContent.includes('×')")
+    assert "|value| ×" in caption.inner_text() and "strongest edges are white" in caption.inner_text()
+    stretched = page.evaluate(OUTPUT_MEAN)
+    before = page.evaluate(OUTPUT_DIGEST)[3]
+    page.get_by_test_id("output-mapping").select_option("abs")
+    output_after(page, before)
+    assert stretched > page.evaluate(OUTPUT_MEAN) * 1.5  # the gain brightens what |value| left dark
+    page.console_errors.check()
+
+
+def test_a_strided_output_is_drawn_at_its_true_scale_and_the_sum_sits_beside_it(page_at, server_url):
+    page = page_at(1280, 720)
+    page.goto(server_url + "/playground?preset=box_blur&stride=2")
+    output_after(page)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=output-caption]').textContent.includes('drawn to scale')"
+    )
+    assert (
+        page.get_by_test_id("output-caption")
+        .inner_text()
+        .startswith("Output 200 × 133, drawn to scale (the input is 400 × 266)")
+    )
+    source = page.get_by_test_id("input-image").bounding_box()
+    output = page.get_by_test_id("output-image").bounding_box()
+    assert output["width"] == pytest.approx(source["width"] / 2, abs=2)  # stride 2: half as wide, half as tall
+    page.get_by_test_id("output-image").hover(position={"x": output["width"] / 2, "y": output["height"] / 2})
+    detail = page.get_by_test_id("pixel-detail")
+    detail.locator(".dot-product").first.wait_for()
+    where = detail.bounding_box()
+    assert where["x"] >= output["x"] + output["width"] and where["y"] < 720  # beside the pictures, in view
+    page.screenshot(path="test-results/playground-stride-1280x720.png")
+    page.console_errors.check()

@@ -1,9 +1,10 @@
-"""Mapping filtered values to pixels: clip, abs and rescale."""
+"""Mapping filtered values to pixels: clip, abs, stretch and rescale."""
 
 import numpy as np
 import pytest
 
 from engine import PRESETS, EngineError, apply_kernel, to_pixels
+from engine.filters import stretch_gain
 
 
 def test_the_three_mappings_on_a_row_of_signed_values():
@@ -29,5 +30,15 @@ def test_edge_detection_on_a_step_shows_both_sides_of_the_edge_with_abs():
 
 
 def test_an_unknown_mapping_is_refused():
-    with pytest.raises(EngineError, match="clip, abs, rescale"):
-        apply_kernel(np.zeros((3, 3, 1), np.uint8), np.ones((1, 1)), output="stretch")
+    with pytest.raises(EngineError, match="clip, abs, stretch, rescale"):
+        apply_kernel(np.zeros((3, 3, 1), np.uint8), np.ones((1, 1)), output="gamma")
+
+
+def test_stretch_brightens_faint_edges_until_the_strongest_are_white():
+    values = np.concatenate([np.linspace(-20, 20, 199), [30.0]])
+    gain = stretch_gain(values)
+    assert gain == pytest.approx(255 / np.percentile(np.abs(values), 98))
+    pixels = to_pixels(values, "stretch")
+    assert pixels.max() == 255 and pixels[0] == min(255, round(20 * gain))
+    assert stretch_gain(np.full(5, 400.0)) == 1  # already bright: never darkened
+    assert stretch_gain(np.zeros(5)) == 1  # a flat picture: nothing to stretch
