@@ -54,14 +54,21 @@ def explain(
     in_channels: int | None = None,
     filters: int | None = None,
     pooling: bool = False,
+    axis: str | None = None,
 ) -> Arithmetic:
     """The output size along one axis with its formula written out, and a sentence saying what it means.
     ``pooling``: the window is a pooling window, which the stepper slides without padding, so the advice
-    offers only what can be changed there (window and stride)."""
+    offers only what can be changed there (window and stride). ``axis`` ("height" or "width") words the
+    sentence for that axis alone, as a rectangular layer needs ("the filter's width 2 ... an input width
+    of 7"); without it the layer is square ("a 3x3 filter ... a 5x5 input")."""
     n, f, s, p, d = input_size, kernel_size, stride, padding, dilation
     span = d * (f - 1) + 1
     parameters = parameter_count(f, in_channels, filters) if in_channels and filters else None
-    kernel_words = f"a {f}x{f} {'window' if pooling else 'filter'}" + (f" with dilation {d}" if d > 1 else "")
+    thing = "window" if pooling else "filter"
+    kernel_words = (f"the {thing}'s {axis} {f}" if axis else f"a {f}x{f} {thing}") + (
+        f" with dilation {d}" if d > 1 else ""
+    )
+    words = _AxisWords(n, axis)
 
     if transposed:
         return _transposed(n, f, s, p, d, kernel_words, parameters, filters)
@@ -69,17 +76,17 @@ def explain(
     formula, exact = size_formula(n, f, s, p, d)
     if reach < 0:
         message = (
-            f"{kernel_words} spans {span} cells, more than the {n + 2 * p} cells of the "
-            f"{n}x{n} input with padding {p}: it does not fit at all; "
+            f"{kernel_words} spans {span} cells, more than the {n + 2 * p} cells of "
+            f"{words.input} with padding {p}: it does not fit at all; "
             + ("use a smaller window" if pooling else "use a smaller filter or more padding")
         )
         return Arithmetic(round(exact, 4), False, 0, formula, message, span, 0, parameters, None)
     size, uncovered = reach // s + 1, reach % s
     volume = (filters, size, size) if filters else None
     if uncovered == 0:
-        message = f"{kernel_words} with stride {s} and padding {p} fits a {n}x{n} input: the output is {size}x{size}"
+        message = f"{kernel_words} with stride {s} and padding {p} fits {words.input}: {words.output(size)}"
         return Arithmetic(round(exact, 4), True, size, formula, message, span, 0, parameters, volume)
-    message = _misfit(n, s, p, span, reach, exact, size, kernel_words, pooling)
+    message = _misfit(n, s, p, span, reach, exact, size, kernel_words, pooling, words)
     return Arithmetic(round(exact, 4), False, size, formula, message, span, uncovered, parameters, volume)
 
 
@@ -100,8 +107,36 @@ def _transposed(
     return Arithmetic(float(size), fits, max(size, 0), formula, message, d * (f - 1) + 1, 0, parameters, volume)
 
 
+@dataclass(frozen=True)
+class _AxisWords:
+    """How a sentence names the input and the output: a square's "5x5 input", or one axis's "input width of 7"."""
+
+    n: int
+    axis: str | None
+
+    @property
+    def input(self) -> str:
+        return f"an input {self.axis} of {self.n}" if self.axis else f"a {self.n}x{self.n} input"
+
+    def output(self, size: int) -> str:
+        return f"the output {self.axis} is {size}" if self.axis else f"the output is {size}x{size}"
+
+    @property
+    def lines(self) -> str:
+        return {"height": "row", "width": "column"}.get(self.axis or "", "row{s} and column")
+
+
 def _misfit(
-    n: int, s: int, p: int, span: int, reach: int, exact: float, size: int, kernel_words: str, pooling: bool
+    n: int,
+    s: int,
+    p: int,
+    span: int,
+    reach: int,
+    exact: float,
+    size: int,
+    kernel_words: str,
+    pooling: bool,
+    words: _AxisWords,
 ) -> str:
     """Why a stride does not tile the input, and the strides or padding that would."""
     uncovered = reach % s
@@ -113,9 +148,11 @@ def _misfit(
     if paddings:
         hints.append(f"padding {paddings[0]}")
     plural = "s" if uncovered > 1 else ""
+    lines = words.lines.replace("{s}", plural) + plural
+    verb = "are" if plural or not words.axis else "is"  # "row and column" are two things even when one each
     message = (
-        f"{kernel_words} with stride {s} does not fit a {n}x{n} input: {number_text(round(exact, 2))} is not a "
-        f"whole number, so the last {uncovered} row{plural} and column{plural} of the padded input are never "
+        f"{kernel_words} with stride {s} does not fit {words.input}: {number_text(round(exact, 2))} is not a "
+        f"whole number, so the last {uncovered} {lines} of the padded input {verb} never "
         f"covered (frameworks silently round down to {size})"
     )
     return message + ("; try " + ", or ".join(hints) if hints else "")
@@ -196,8 +233,18 @@ def explain_layer(
     """Both axes of a layer explained (conv, max/avg pooling, transposed), with groups and the PyTorch line.
     Pooling has no padding or dilation here and keeps the channels."""
     transposed, pooling = mode == "transposed", mode in ("max", "avg")
+    square = len({input_size[0], input_size[1]}) == 1 and all(v[0] == v[1] for v in (kernel, stride, padding, dilation))
     axes = [
-        explain(input_size[a], kernel[a], stride[a], padding[a], dilation[a], transposed=transposed, pooling=pooling)
+        explain(
+            input_size[a],
+            kernel[a],
+            stride[a],
+            padding[a],
+            dilation[a],
+            transposed=transposed,
+            pooling=pooling,
+            axis=None if square else ("height", "width")[a],
+        )
         for a in (0, 1)
     ]
     fits = all(axis.fits for axis in axes)

@@ -369,7 +369,10 @@ function render() {
   const a = state.arithmetic;
   el.formula.textContent = pretty(a.formula);
   const size = `${a.output_shape[0]} × ${a.output_shape[1]}`;
-  el.outputSize.textContent = a.fits ? size : a.output_size >= 1 ? `${num(a.exact)}: does not fit (frameworks round down to ${size})` : "does not fit at all";
+  // a rectangle's two axes each have their own exact size: "2.5 × 3" rounds down to "2 × 3"
+  const exact = a.height.exact === a.width.exact ? num(a.exact) : `${num(a.height.exact)} × ${num(a.width.exact)}`;
+  const some = a.output_shape.every((v) => v >= 1);
+  el.outputSize.textContent = a.fits ? size : some ? `${exact}: does not fit (frameworks round down to ${size})` : "does not fit at all";
   el.fitMessage.textContent = a.message;
   el.fitMessage.className = `fit-message ${a.fits ? "good" : "bad"}`;
   const pooling = state.mode === "max" || state.mode === "avg";

@@ -264,3 +264,14 @@ def test_a_value_out_of_bounds_is_corrected_in_words(page, server_url):
     )
     assert page.get_by_test_id("input-size").input_value() == "32"
     settle(page, "+ 1 = 30")
+
+
+def test_a_rectangular_layer_says_each_axiss_size_and_words_each_axis(page, server_url):
+    page.goto(f"{server_url}/arithmetic?input_size=5,7&kernel_size=3,2&stride=1,2")
+    size = page.get_by_test_id("output-size")
+    page.wait_for_function("() => document.querySelector('[data-testid=output-size]').textContent.includes('×')")
+    assert size.inner_text() == "3 × 3.50: does not fit (frameworks round down to 3 × 3)"
+    message = page.get_by_test_id("fit-message").inner_text()
+    assert "the filter's width 2 with stride 2 does not fit an input width of 7" in message
+    assert "2x2" not in message and "7x7" not in message
+    page.console_errors.check()
