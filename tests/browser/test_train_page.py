@@ -204,3 +204,22 @@ def test_the_settings_show_whole_names_and_a_real_checkbox(train_page):
     assert fits  # "Handwritten digits (MNIST)" whole, beside the select's arrow
     box = train_page.get_by_test_id("augment").bounding_box()
     assert box["width"] >= 16 and box["height"] >= 16  # not a 6 px dot
+
+
+def test_on_a_phone_the_shapes_table_and_the_confusion_matrix_stay_within_the_screen(page_at, server_url):
+    page = page_at(390, 844, touch=True)
+    page.goto(f"{server_url}/train?preset=tiny&train_size=600&epochs=1")
+    page.wait_for_selector("[data-testid=train-button]:not([disabled])")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.get_by_test_id("train-button").click()
+    page.wait_for_selector("[data-testid=confusion-cell]", timeout=60_000)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    for table in ("shape-table", "confusion-matrix"):
+        box = page.get_by_test_id(table).locator("xpath=..").bounding_box()  # its scrolling frame
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, table
+    matrix = page.get_by_test_id("confusion-matrix").bounding_box()
+    frame = page.get_by_test_id("confusion-matrix").locator("xpath=..").bounding_box()
+    assert matrix["x"] + matrix["width"] <= frame["x"] + frame["width"] + 1  # all ten columns in view
+    page.get_by_test_id("confusion-matrix").scroll_into_view_if_needed()
+    page.screenshot(path="test-results/train-phone-390x844.png")
+    page.console_errors.check()
