@@ -48,7 +48,9 @@ export function drawGrid(svg, rows, cols, { classOf = () => "", valueOf = () => 
       svg.append(rect);
       const value = valueOf(r, c);
       if (value !== null && value !== undefined && s >= MIN_LABELLED_CELL) {
-        svg.append(node("text", { x: c * s + 1 + s / 2, y: r * s + 1 + s / 2 + fontSize * 0.35, "text-anchor": "middle", "font-size": fontSize }, label(value)));
+        const text = node("text", { x: c * s + 1 + s / 2, y: r * s + 1 + s / 2 + fontSize * 0.35, "text-anchor": "middle", "font-size": fontSize }, label(value));
+        text.dataset.cell = `${r},${c}`;
+        svg.append(text);
       }
     }
   }
@@ -66,23 +68,35 @@ export function drawWindow(svg, size, positions, weights, showWeights) {
   const c1 = Math.max(...cols) + 1;
   svg.append(node("rect", { x: c0 * size + 1, y: r0 * size + 1, width: (c1 - c0) * size, height: (r1 - r0) * size, class: "window-span" }));
   if (!showWeights || size < 24) return;
+  // the weight sits in the cell's top band and the cell's own number moves to the bottom band: both legible
+  const markSize = Math.max(10, Math.round(size * 0.3));
   positions.forEach(([r, c], k) => {
-    svg.append(node("text", { x: c * size + 3, y: r * size + 10, class: "tap-weight" }, `×${label(weights[k])}`));
+    const value = svg.querySelector(`text[data-cell="${r},${c}"]`);
+    if (value) {
+      value.setAttribute("y", r * size + 1 + size - size * 0.12);
+      value.setAttribute("font-size", Math.min(Number(value.getAttribute("font-size")), size * 0.38));
+    }
+    svg.append(node("text", { x: c * size + 3, y: r * size + 1 + markSize, class: "tap-weight", "font-size": markSize }, `×${label(weights[k])}`));
   });
 }
 
-/** A dashed line in `overlay` (an SVG laid over both grids) from the right edge of `from` to a dot on the left edge of `to`. */
+/**
+ * A dashed bracket in `overlay` (an SVG laid over both grids) from above the window `from` to above the
+ * output cell `to`: it runs over the grids' top edges, never across a cell, so it crosses no number.
+ */
 export function linkCells(overlay, from, to) {
   overlay.replaceChildren();
   if (!from || !to) return;
   const box = overlay.getBoundingClientRect();
   const a = from.getBoundingClientRect();
   const b = to.getBoundingClientRect();
-  const x1 = a.right - box.left;
-  const y1 = a.top + a.height / 2 - box.top;
-  const x2 = b.left - box.left; // the edge, so the dot never covers the number
-  const y2 = b.top + b.height / 2 - box.top;
-  overlay.append(node("line", { x1, y1, x2, y2 }), node("circle", { cx: x2, cy: y2, r: 4 }));
+  const topA = (from.ownerSVGElement ?? from).getBoundingClientRect().top - box.top;
+  const topB = (to.ownerSVGElement ?? to).getBoundingClientRect().top - box.top;
+  const x1 = a.left + a.width / 2 - box.left;
+  const x2 = b.left + b.width / 2 - box.left;
+  const above = Math.min(topA, topB) - 8;
+  const points = `${x1},${topA} ${x1},${above} ${x2},${above} ${x2},${topB}`;
+  overlay.append(node("polyline", { points, fill: "none" }), node("circle", { cx: x2, cy: topB, r: 4 }));
 }
 
 // -- volume mode: the input's channels, the filters as stacks, one output map per filter --------------

@@ -158,14 +158,29 @@ def test_the_kernel_has_its_own_grid_and_a_line_links_the_window_to_its_output(p
     open_page(page, server_url, "?mode=conv&input_size=7&kernel_size=3&stride=2&padding=0&dilation=1&step=4")
     kernel = page.get_by_test_id("kernel-grid")
     assert kernel.locator("rect").count() == 9 and kernel.locator("text").count() == 9
-    line = page.locator("#link-overlay line")
-    line.wait_for(state="attached")
+    link = page.locator("#link-overlay polyline")
+    link.wait_for(state="attached")
     window = page.locator("#input-grid .window-span").bounding_box()
     cell = page.locator("#output-grid rect.current").bounding_box()
-    ends = line.evaluate("l => [l.x1.baseVal.value, l.x2.baseVal.value]")
     overlay = page.locator("#link-overlay").bounding_box()
-    assert ends[0] + overlay["x"] == pytest.approx(window["x"] + window["width"], abs=1)
-    assert ends[1] + overlay["x"] == pytest.approx(cell["x"], abs=2)  # the box includes the stroke
+    points = link.evaluate("l => [...l.points].map((p) => [p.x, p.y])")
+    (x1, y1), *_, (x2, y2) = points
+    assert x1 + overlay["x"] == pytest.approx(window["x"] + window["width"] / 2, abs=1)  # above the window
+    assert x2 + overlay["x"] == pytest.approx(cell["x"] + cell["width"] / 2, abs=1)  # above the output cell
+    grid_tops = [page.locator(f"#{g}").bounding_box()["y"] for g in ("input-grid", "output-grid")]
+    # the bracket runs above both grids: it crosses no cell, so no number
+    assert max(y for _, y in points) + overlay["y"] <= max(grid_tops) + 1
+    # each weight in its cell's top band, the cell's number below it: no mark overlaps a number
+    overlaps = page.evaluate(
+        """() => {
+            const boxes = (sel) => [...document.querySelectorAll(sel)].map((t) => t.getBoundingClientRect());
+            const marks = boxes('#input-grid text.tap-weight'), numbers = boxes('#input-grid text[data-cell]');
+            const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+            const crossed = marks.filter((m) => numbers.some((n) => hit(m, n))).length;
+            return [marks.length, Math.min(...marks.map((m) => m.height)), crossed];
+        }"""
+    )
+    assert overlaps[0] == 9 and overlaps[1] >= 9 and overlaps[2] == 0
     page.locator("[data-testid=preset][data-preset=pool-4x4]").click()
     page.wait_for_function("() => document.getElementById('kernel-figure').hidden")
     page.console_errors.check()
@@ -274,4 +289,21 @@ def test_a_rectangular_layer_says_each_axiss_size_and_words_each_axis(page, serv
     message = page.get_by_test_id("fit-message").inner_text()
     assert "the filter's width 2 with stride 2 does not fit an input width of 7" in message
     assert "2x2" not in message and "7x7" not in message
+    page.console_errors.check()
+
+
+def test_the_lecture_cases_and_the_stage_share_one_projector_screen(page_at, server_url):
+    page = page_at(1280, 720)
+    page.goto(f"{server_url}/arithmetic")
+    page.get_by_test_id("output-cell").first.wait_for()
+    cases = page.locator("[data-testid=lecture-cases] button")
+    assert cases.count() == 11
+    for k in range(cases.count()):
+        assert cases.nth(k).bounding_box()["y"] + cases.nth(k).bounding_box()["height"] <= 720
+    cases.nth(2).click()  # 7x7, stride 2
+    page.wait_for_function("() => document.querySelector('[data-testid=output-size]').textContent.startsWith('3 × 3')")
+    stage = page.locator("#stage-heading").bounding_box()
+    assert 0 <= stage["y"] <= 720 and page.evaluate("() => window.scrollY") == 0  # nothing scrolled away
+    assert page.get_by_test_id("output-cell").first.bounding_box()["y"] < 720
+    page.screenshot(path="test-results/arithmetic-cases-1280x720.png")
     page.console_errors.check()
