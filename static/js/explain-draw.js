@@ -15,6 +15,26 @@ export function heatmap(canvas, grid, legendBox) {
   return scale;
 }
 
+/**
+ * A heat map laid over the input it explains: each cell mixes the input's gray with the map's colour, the
+ * colour's share growing with the value's size (times `opacity`, 0..1), so where the map is near zero the
+ * digit shows through. `frame` is the input's H x W plane in [0, 1]; the legend is the map's own scale.
+ */
+export function overlayHeatmap(canvas, grid, frame, opacity, legendBox) {
+  const [min, max] = extent(grid);
+  const scale = scaleFor(min, max);
+  const top = Math.max(Math.abs(min), Math.abs(max)) || 1;
+  const pairs = grid.map((row, r) => row.map((v, c) => [v, frame?.[r]?.[c] ?? 0]));
+  paintGrid(canvas, pairs, ([v, ink]) => {
+    const share = opacity * Math.sqrt(Math.min(1, Math.abs(v) / top)); // the square root lifts the middling values
+    const heat = scale.color(v);
+    const gray = Math.min(Math.max(ink, 0), 1) * 255;
+    return heat.map((channel) => Math.round(gray * (1 - share) + channel * share));
+  });
+  if (legendBox) legend(legendBox, scale, 3);
+  return scale;
+}
+
 /** A frame (H x W in [0, 1]) in gray. */
 export function paintFrame(canvas, grid) {
   return paintGrid(canvas, grid, (v) => {
@@ -49,11 +69,13 @@ export function layerChanges(container, layers) {
   );
 }
 
-/** One method's answer (POST /api/explain) in the heat map, with Grad-CAM's maps per layer and the
- * integrated gradients' completeness check in words. `grid2d` takes a frame's only plane. */
-export function paintExplanation(el, method, result, grid2d) {
+/** One method's answer (POST /api/explain) laid over the input (`frame`, at `opacity`), with Grad-CAM's maps
+ * per layer, the integrated gradients' completeness check in words, and a caption naming the class explained
+ * (and Grad-CAM's layer). `grid2d` takes a frame's only plane. */
+export function paintExplanation(el, method, result, grid2d, { frame, opacity }) {
   const name = result.labels[result.target];
   let map;
+  let caption = `${METHOD_NAMES[method]}, for the class “${name}”: red raises its score, blue lowers it.`;
   el["explain-check"].textContent = "";
   el["gradcam-maps"].replaceChildren();
   if (method === "integrated_gradients") {
@@ -62,7 +84,9 @@ export function paintExplanation(el, method, result, grid2d) {
     el["explain-check"].textContent = `The shares add up to ${ig.completeness.sum.toFixed(3)}; the score of “${name}” went from the black picture to this one by ${ig.completeness.logit_difference.toFixed(3)}.`;
   } else if (method === "gradcam") {
     const layers = Object.entries(result.gradcam);
-    map = layers[layers.length - 1][1].upsampled;
+    const [last, cam] = layers[layers.length - 1];
+    map = cam.upsampled;
+    caption = `Grad-CAM of ${last} (its ${cam.map.length}×${cam.map[0].length} maps, stretched over the input) for the class “${name}”: brighter where that layer's maps matter most for it.`;
     el["gradcam-maps"].replaceChildren(
       ...layers.map(([layer, cam]) => {
         const canvas = h("canvas", { class: "gradcam-map", "aria-label": `Grad-CAM of ${layer}` });
@@ -71,13 +95,30 @@ export function paintExplanation(el, method, result, grid2d) {
       }),
     );
   } else if (method === "occlusion") {
-    map = result.occlusion.map;
+    map = frame ? overInput(result.occlusion, grid2d(frame)) : result.occlusion.map;
+    caption = `How much the probability of “${name}” drops when a 6×6 black patch covers each place: red where hiding it hurts “${name}”.`;
   } else {
     map = grid2d(result[method]);
   }
-  heatmap(el.heatmap, map, el["heat-legend"]);
+  overlayHeatmap(el.heatmap, map, frame ? grid2d(frame) : null, opacity, el["heat-legend"]);
   el.heatmap.dataset.target = name;
+  el["heat-caption"].textContent = caption;
 }
+
+/** Occlusion's map (one value per patch position, `stride` apart) laid out over the input's pixels: each
+ * pixel takes the value of the patch position centred nearest to it. */
+function overInput({ map, patch, stride }, frame) {
+  const place = (n, count) => Math.min(count - 1, Math.max(0, Math.round((n - (patch - 1) / 2) / stride)));
+  return frame.map((row, y) => row.map((_, x) => map[place(y, map.length)][place(x, map[0].length)]));
+}
+
+const METHOD_NAMES = {
+  saliency: "Saliency",
+  smoothgrad: "SmoothGrad",
+  integrated_gradients: "Integrated gradients",
+  gradcam: "Grad-CAM",
+  occlusion: "Occlusion",
+};
 
 /** A soft round brush of radius ~1.5 px (a pen stroke on MNIST's scale) painted (`ink`) or erased at `cell`. */
 export function softBrush(grid, cell, ink) {

@@ -8,6 +8,7 @@ import { cellAt, showError } from "./ui.js";
 
 const IDS = [
   "explain-method", "explain-target", "explain-words", "heatmap", "heat-legend", "explain-check", "gradcam-maps",
+  "heat-opacity", "heat-caption",
   "frame-editor", "frame-reset", "fool-target", "fool-method", "epsilon", "epsilon-value", "fool-run",
   "fool-original", "fool-perturbation", "perturbation-scale", "adversarial-image", "adversarial-guess", "fool-layers",
   "error",
@@ -45,6 +46,8 @@ export function setupExplain({ query, labels, sendFrame, readUrl, writeUrl }) {
           el[id].getContext("2d").clearRect(0, 0, el[id].width, el[id].height);
         }
         el["explain-check"].textContent = "";
+        el["heat-caption"].textContent = "";
+        ctx.state.explained = null;
         el["gradcam-maps"].replaceChildren();
         el["adversarial-guess"].textContent = "";
         el["fool-layers"].replaceChildren();
@@ -86,7 +89,9 @@ function heatPanel({ el, state, query }, save) {
     el["explain-words"].textContent = WORDS[method];
     try {
       const body = { frame: state.frame, methods: [method], ...(target === "" ? {} : { target: Number(target) }) };
-      paintExplanation(el, method, await postJSON(`/api/explain?${new URLSearchParams(query)}`, body), grid2d);
+      const result = await postJSON(`/api/explain?${new URLSearchParams(query)}`, body);
+      state.explained = { method, result, frame: body.frame };
+      repaint();
     } catch (error) {
       showError(el.error, `The explanation failed: ${error.message}`);
     } finally {
@@ -97,6 +102,12 @@ function heatPanel({ el, state, query }, save) {
       }
     }
   }
+  /** The last answer again, over the input it explained, at the slider's opacity (no new request). */
+  function repaint() {
+    const last = state.explained;
+    if (last) paintExplanation(el, last.method, last.result, grid2d, { frame: last.frame, opacity: el["heat-opacity"].value / 100 });
+  }
+  el["heat-opacity"].addEventListener("input", repaint);
   el["explain-method"].addEventListener("change", () => {
     save();
     explain();

@@ -64,3 +64,34 @@ def test_fooling_the_network_at_a_large_epsilon_changes_its_guess(drawn_one):
     page.get_by_test_id("fool-target").select_option("3")
     assert "target=3" in page.url
     page.console_errors.check()
+
+
+def test_the_heat_map_lies_over_the_digit_and_its_caption_names_the_class_and_layer(drawn_one):
+    page = drawn_one
+    page.wait_for_function("() => document.querySelector('[data-testid=heatmap]').dataset.target === '1'")
+    assert "for the class “1”" in page.get_by_test_id("heat-caption").inner_text()
+    # with the heat turned off, the heat map shows the digit itself: white strokes on black
+    page.get_by_test_id("heat-opacity").fill("0")
+    gray = count_pixels(page, "[data-testid=heatmap]", "r === g && g === b && r > 200")
+    assert gray > 20 and count_pixels(page, "[data-testid=heatmap]", "Math.abs(r - b) > 40") == 0
+    page.get_by_test_id("heat-opacity").fill("100")
+    assert count_pixels(page, "[data-testid=heatmap]", "Math.abs(r - b) > 40") > 10
+    page.get_by_test_id("explain-method").select_option("gradcam")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=heat-caption]').textContent.startsWith('Grad-CAM of conv2')"
+    )
+    assert (
+        "(its 10×10 maps, stretched over the input) for the class “1”"
+        in page.get_by_test_id("heat-caption").inner_text()
+    )
+    page.get_by_test_id("explain-method").select_option("occlusion")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=heat-caption]').textContent.includes('black patch')"
+    )
+    assert "the probability of “1” drops" in page.get_by_test_id("heat-caption").inner_text()
+    assert (
+        page.get_by_test_id("heatmap").evaluate("c => c.width") == 32
+    )  # over the input's pixels, not the 14 positions
+    page.get_by_test_id("heatmap").scroll_into_view_if_needed()
+    page.screenshot(path="test-results/explain-overlay-1280x720.png")
+    page.console_errors.check()
