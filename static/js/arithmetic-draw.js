@@ -101,19 +101,38 @@ export function linkCells(overlay, from, to) {
 
 // -- volume mode: the input's channels, the filters as stacks, one output map per filter --------------
 
-/** One figure per channel of the padded input, the current window's taps marked on every channel. */
-export function channelSlices(padded, { p, size, taps, show, positions }) {
+/** One figure per channel of the padded input, the current window's taps marked on every channel. A large
+ * slice is shown as the `side` x `side` window from `origin` (row, column) around the taps, captioned with
+ * where it lies, so its numbers stay readable on a projector. */
+export function channelSlices(padded, { p, size, taps, show, positions, origin = [0, 0], side = null }) {
   const np = padded[0]?.length ?? 0;
+  const [r0, c0] = origin;
+  const n = side ?? np;
+  const where = n < np ? ` · rows ${r0}–${r0 + n - 1}, cols ${c0}–${c0 + n - 1}` : "";
   return padded.map((slice, c) =>
-    volumeFigure(`channel ${c}`, "channel-slice", (svg) => {
-      const cellPx = drawGrid(svg, np, np, {
-        classOf: (r, q) => (taps.has(`${r},${q}`) ? "tap" : r < p || q < p || r >= np - p || q >= np - p ? "pad" : ""),
-        valueOf: (r, q) => (show ? slice[r][q] : null),
+    volumeFigure(`channel ${c}${where}`, "channel-slice", (svg) => {
+      const cellPx = drawGrid(svg, n, n, {
+        classOf: (r, q) => {
+          const [R, Q] = [r + r0, q + c0];
+          return taps.has(`${R},${Q}`) ? "tap" : R < p || Q < p || R >= np - p || Q >= np - p ? "pad" : "";
+        },
+        valueOf: (r, q) => (show ? slice[r + r0][q + c0] : null),
         size,
       });
-      if (positions) drawWindow(svg, cellPx, positions, [], false);
+      if (positions) drawWindow(svg, cellPx, positions.map(([r, q]) => [r - r0, q - c0]), [], false);
     }),
   );
+}
+
+/** Where a `side` x `side` window of an `np` x `np` slice starts so the taps sit in its middle. */
+export function windowOrigin(positions, np, side) {
+  const start = (axis) => {
+    const values = positions.map((pos) => pos[axis]);
+    const low = Math.min(...values);
+    const span = Math.max(...values) - low + 1;
+    return Math.min(Math.max(low - Math.floor((side - span) / 2), 0), np - side);
+  };
+  return positions.length ? [start(0), start(1)] : [0, 0];
 }
 
 /** Each filter as a stack of its channels' weights and its bias; the `current` one outlined. */
@@ -124,11 +143,13 @@ export function filterStacks(volume, { current, f, c }) {
     stack.setAttribute("data-testid", "filter-stack");
     const title = document.createElement("p");
     title.textContent = `filter ${k} (${f}×${f}×${c})`;
-    stack.append(title);
+    const channels = document.createElement("div");
+    channels.className = "filter-channels";
+    stack.append(title, channels);
     filter.forEach((weights, channel) => {
-      stack.append(
+      channels.append(
         volumeFigure(`ch ${channel}`, null, (svg) =>
-          drawGrid(svg, f, f, { valueOf: (r, q) => (f <= 5 ? weights[r][q] : null), size: Math.max(14, Math.min(24, Math.floor(120 / f))) }),
+          drawGrid(svg, f, f, { valueOf: (r, q) => (f <= 5 ? weights[r][q] : null), size: Math.max(MIN_LABELLED_CELL, Math.min(22, Math.floor(80 / f))) }),
         ),
       );
     });
@@ -149,7 +170,7 @@ export function outputMaps(maps, oh, ow, { step, values, onClick }) {
         valueOf: (r, q) => (values && k * cells + r * ow + q <= step ? values[k][r][q] : null),
         onClick: (r, q) => onClick(k * cells + r * ow + q),
         testid: "output-cell",
-        size: Math.max(cellSize(Math.max(oh, ow), 160), 8),
+        size: Math.max(Math.min(cellSize(Math.max(oh, ow), 160), Math.floor(112 / Math.max(oh, ow))), 3),
       });
     }),
   );

@@ -13,6 +13,7 @@ import {
   filterStacks,
   linkCells,
   outputMaps,
+  windowOrigin,
 } from "./arithmetic-draw.js";
 import { cellCursor, formatNumber, showError as showErrorIn } from "./ui.js";
 
@@ -26,7 +27,7 @@ const LECTURE_POOL = CONFIG.lecturePool;
 const BOUNDS = { n: [1, 32], f: [1, 11], s: [1, 8], p: [0, 8], d: [1, 5], c: [1, 4], k: [1, 6] };
 // a volume whose every step would make too long an answer is fetched a window of steps at a time
 const STEP_WINDOW = 256;
-const VOLUME_NUMBERS_UP_TO = 12; // larger slices are drawn without their numbers
+const VOLUME_WINDOW = 7; // a larger slice is shown as a window around the kernel (at least 7x7), numbers and all
 const PRESETS = {
   "lecture-5x5": { mode: "conv", n: 5, f: 3, s: 1, p: 0, d: 1 },
   "stride-1": { mode: "conv", n: 7, f: 3, s: 1, p: 0, d: 1 },
@@ -93,6 +94,10 @@ const el = {
   outputMaps: document.getElementById("output-maps"),
   volumeSum: document.getElementById("volume-sum"),
   volumeNote: document.getElementById("volume-note"),
+  jumpForm: document.getElementById("jump-form"),
+  jumpMap: document.getElementById("jump-map"),
+  jumpRow: document.getElementById("jump-row"),
+  jumpCol: document.getElementById("jump-col"),
   pytorchLine: document.getElementById("pytorch-line"),
   pytorchOutput: document.getElementById("pytorch-output"),
   copyPytorch: document.getElementById("copy-pytorch"),
@@ -617,35 +622,40 @@ function renderTransposed() {
 
 function renderVolume() {
   const { result, arithmetic, volume } = state;
-  const show = el.showValues.checked && state.n <= VOLUME_NUMBERS_UP_TO;
   const step = currentStep();
   const total = stepCount();
   el.counter.textContent = total ? `Step ${state.step + 1} of ${total}` : "No steps";
   el.prev.disabled = state.step <= 0;
   el.next.disabled = state.step >= total - 1;
-  el.volumeNote.textContent = state.n > VOLUME_NUMBERS_UP_TO
-    ? `At ${state.n}×${state.n} the numbers are too small to read, so they are hidden; the sums below are exact.`
+  const padded = result?.padded_input ?? [];
+  const np = state.n + 2 * state.p;
+  const side = Math.min(np, Math.max(VOLUME_WINDOW, state.f + 2));
+  const origin = step && np > side ? windowOrigin(step.positions, np, side) : [0, 0];
+  el.volumeNote.textContent = np > side
+    ? `Each ${np}×${np} slice is shown as the ${side}×${side} window around the kernel (its rows and columns under it); jump to any output cell above.`
     : "";
   const taps = new Set((step?.positions ?? []).map(([r, c]) => `${r},${c}`));
-  const padded = result?.padded_input ?? [];
-  const p = state.p;
-  const np = state.n + 2 * p;
-  const size = cellSize(np, state.n > VOLUME_NUMBERS_UP_TO ? 220 : 200);
-  el.channelSlices.replaceChildren(...channelSlices(padded, { p, size, taps, show, positions: step?.positions }));
+  el.channelSlices.replaceChildren(...channelSlices(padded, {
+    p: state.p, size: np > side ? MIN_LABELLED_CELL + 2 : cellSize(side, 200), taps, show: el.showValues.checked, positions: step?.positions, origin, side,
+  }));
   el.filterStacks.replaceChildren(...filterStacks(volume, { current: step?.filter ?? 0, f: state.f, c: state.c }));
   const [oh, ow] = arithmetic.output_shape;
   const maps = arithmetic.output_size >= 1 ? volume.filters.length : 0;
-  el.outputMaps.replaceChildren(
-    ...outputMaps(maps, oh, ow, { step: state.step, values: show && result ? result.output : null, onClick: jumpTo }),
-  );
+  const values = el.showValues.checked && result && oh <= 12 ? result.output : null; // more would be too small to read
+  el.outputMaps.replaceChildren(...outputMaps(maps, oh, ow, { step: state.step, values, onClick: jumpTo }));
+  describeVolumeStep(step, arithmetic);
+}
+
+function describeVolumeStep(step, arithmetic) {
   if (!step) {
     el.volumeSum.textContent = arithmetic.message;
     el.detail.textContent = "";
     return;
   }
   const [i, j] = step.output;
+  [el.jumpMap.value, el.jumpRow.value, el.jumpCol.value] = [step.filter, i, j];
   const sums = step.channel_sums.map((v) => num(v));
-  el.volumeSum.textContent = `${sums.join(" + ")} + ${num(step.bias)} = ${num(step.value)}`;
+  el.volumeSum.textContent = `map ${step.filter}, cell (${i}, ${j}): ${sums.join(" + ")} + ${num(step.bias)} = ${num(step.value)}`;
   el.detail.textContent =
     `Filter ${step.filter} over all ${state.c} channels at output (${i}, ${j}): ` +
     step.channel_sums.map((v, c) => `channel ${c} gives ${num(v)}`).join(", ") +
@@ -770,10 +780,18 @@ document.querySelectorAll("[data-preset]").forEach((button) => {
   button.addEventListener("click", () => {
     Object.assign(state, PRESETS[button.dataset.preset], { step: 0, customInput: false, customKernel: false });
     state.square = true;
-    if (state.mode === "volume") el.showValues.checked = state.n <= VOLUME_NUMBERS_UP_TO;
+    if (state.mode === "volume") el.showValues.checked = true; // a large volume shows a readable window
     setPlaying(false);
     refresh();
   });
+});
+el.jumpForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  // the steps go map by map, row by row: map k's cell (i, j) is step k·OH·OW + i·OW + j
+  const [oh, ow] = state.arithmetic.output_shape;
+  const bounded = (input, most) => Math.min(Math.max(Math.round(Number(input.value)) || 0, 0), most);
+  const map = bounded(el.jumpMap, state.volume.filters.length - 1);
+  jumpTo(map * oh * ow + bounded(el.jumpRow, oh - 1) * ow + bounded(el.jumpCol, ow - 1));
 });
 el.prev.addEventListener("click", () => jumpTo(state.step - 1));
 el.next.addEventListener("click", () => jumpTo(state.step + 1));

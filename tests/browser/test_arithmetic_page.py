@@ -307,3 +307,27 @@ def test_the_lecture_cases_and_the_stage_share_one_projector_screen(page_at, ser
     assert page.get_by_test_id("output-cell").first.bounding_box()["y"] < 720
     page.screenshot(path="test-results/arithmetic-cases-1280x720.png")
     page.console_errors.check()
+
+
+def test_the_lectures_32x32x3_volume_fits_a_projector_as_a_window_with_a_jump_to(page_at, server_url):
+    page = page_at(1280, 720)
+    page.goto(f"{server_url}/arithmetic")
+    page.get_by_test_id("output-cell").first.wait_for()
+    page.locator("[data-testid=preset][data-preset=lecture-volume-1]").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=step-counter]').textContent === 'Step 1 of 784'")
+    slices = page.get_by_test_id("channel-slice")
+    assert slices.count() == 3 and "rows 0–6, cols 0–6" in slices.first.inner_text()
+    assert slices.first.locator("text").count() == 49  # a 7x7 window, every number shown
+    parts = [page.locator(".volume-part").nth(k).bounding_box() for k in range(3)]
+    assert len({round(p["y"]) for p in parts}) == 1  # input, filters and output side by side
+    assert max(p["y"] + p["height"] for p in parts) <= 720  # on one projector screen
+    page.get_by_test_id("jump-row").fill("5")
+    page.get_by_test_id("jump-col").fill("7")
+    page.get_by_test_id("jump-go").click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=step-counter]').textContent === 'Step 148 of 784'"
+    )
+    assert "map 0, cell (5, 7)" in page.get_by_test_id("volume-sum").inner_text()
+    assert "rows 4–10, cols 6–12" in slices.first.inner_text()  # the window follows the kernel
+    page.screenshot(path="test-results/arithmetic-volume-32x32x3-1280x720.png")
+    page.console_errors.check()
