@@ -32,7 +32,27 @@ export function parseSize(text) {
 
 /** One <li> of the design: a type select, its fields, and move/remove buttons. `catalogue` is the API's
  * layer types (GET /api/architectures/layers): the types, each one's fields and defaults, the padding modes. */
-export function layerRow(layer, index, count, catalogue, { onType, onField, onMove, onRemove }) {
+/** A layer in a few words, for its collapsed row: "6 filters 5×5, stride 1, padding 0". */
+export function layerSummary(layer, defaults) {
+  const value = (key) => pairText(layer[key] ?? defaults[key]);
+  const square = (key) => {
+    const v = layer[key] ?? defaults[key];
+    return Array.isArray(v) ? `${v[0]}×${v[1]}` : `${v}×${v}`;
+  };
+  if (layer.type === "conv") {
+    const extras = [["dilation", 1], ["padding_mode", "zeros"]].filter(([k, d]) => (layer[k] ?? d) !== d).map(([k]) => `${k.replace("_", " ")} ${value(k)}`);
+    return [`${value("filters")} filters ${square("kernel_size")}`, `stride ${value("stride")}`, `padding ${value("padding")}`, ...extras].join(", ");
+  }
+  if (layer.type === "maxpool" || layer.type === "avgpool") {
+    const stride = layer.stride ?? null;
+    return `window ${square("kernel_size")}, stride ${stride === null ? `= window (${value("kernel_size")})` : pairText(stride)}`;
+  }
+  if (layer.type === "linear") return `${value("units")} units`;
+  if (layer.type === "dropout") return `rate ${value("rate")}`;
+  return "no settings";
+}
+
+export function layerRow(layer, index, count, catalogue, { onType, onField, onMove, onRemove, onToggle }, expanded = true) {
   const number = index + 1;
   const type = h(
     "select",
@@ -65,12 +85,27 @@ export function layerRow(layer, index, count, catalogue, { onType, onField, onMo
     }
     return h("label", { class: "field" }, `${label} `, control);
   });
+  // a collapsed row is one line: its type and its settings in words, a click away from the fields
+  const summary = h(
+    "button",
+    {
+      type: "button",
+      class: "layer-summary",
+      "data-testid": "layer-summary",
+      "aria-expanded": String(expanded),
+      "aria-label": `Layer ${number}: ${expanded ? "hide" : "show"} its settings`,
+      onclick: () => onToggle(index),
+    },
+    h("span", { text: expanded ? "▾" : "▸" }),
+    ` ${layerSummary(layer, defaults)}`,
+  );
   return h(
     "li",
-    { class: "layer-row", "data-testid": "layer-row", dataset: { index: String(index) } },
+    { class: `layer-row ${expanded ? "expanded" : "collapsed"}`, "data-testid": "layer-row", dataset: { index: String(index) } },
     h("span", { class: "layer-number", text: String(number) }),
     type,
-    h("span", { class: "layer-fields" }, ...fields),
+    summary,
+    expanded ? h("span", { class: "layer-fields" }, ...fields) : null,
     h(
       "span",
       { class: "layer-actions" },

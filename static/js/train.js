@@ -44,6 +44,7 @@ const state = {
   checkAbort: null,
   job: null, // { id, status, dataset, classes }
   own: {}, // the workspace's own data sets, by id
+  expanded: new Set(), // the layer rows showing their fields (the others are one line each)
   fineTune: false, // start from LeNet, keeping the `frozen` layers' weights
   frozen: [],
   twin: null, // the from-scratch twin of a fine-tune, trained for the comparison
@@ -60,6 +61,7 @@ const state = {
 
 function setDesign(spec, preset = null) {
   state.spec = structuredClone(spec);
+  state.expanded.clear();
   state.preset = preset;
   renderDesign();
   scheduleCheck();
@@ -79,16 +81,25 @@ function renderDesign() {
     onMove: (i, step) => {
       const [layer] = layers.splice(i, 1);
       layers.splice(i + step, 0, layer);
+      const [a, b] = [state.expanded.has(i), state.expanded.has(i + step)]; // open rows move with their layer
+      for (const [k, open] of [[i + step, a], [i, b]]) open ? state.expanded.add(k) : state.expanded.delete(k);
       changed();
       el["layer-list"].querySelectorAll("li")[i + step]?.querySelector("select")?.focus();
     },
     onRemove: (i) => {
       layers.splice(i, 1);
+      state.expanded.clear();
       changed();
+    },
+    onToggle: (i) => {
+      if (state.expanded.has(i)) state.expanded.delete(i);
+      else state.expanded.add(i);
+      renderDesign();
+      el["layer-list"].children[i]?.querySelector(".layer-summary")?.focus();
     },
   };
   el["layer-list"].replaceChildren(
-    ...layers.map((layer, i) => layerRow(layer, i, layers.length, state.catalogue, handlers)),
+    ...layers.map((layer, i) => layerRow(layer, i, layers.length, state.catalogue, handlers, state.expanded.has(i))),
   );
   markFrozen();
   el["input-line"].textContent = `Input: ${state.spec.input.join(" × ")} (channels × height × width); ${state.spec.classes} classes out.`;
@@ -165,8 +176,13 @@ async function check() {
     shapeRows(el["shape-table"].tBodies[0], result.layers, result.error);
     el["param-count"].textContent = result.parameters.toLocaleString("en");
     showError(el["spec-error"], result.error?.detail ?? "");
+    const broken = result.error?.layer?.index;
+    if (broken !== undefined && broken !== null && !state.expanded.has(broken)) {
+      state.expanded.add(broken); // the layer at fault opens, its fields in view
+      renderDesign();
+    }
     for (const row of el["layer-list"].children) {
-      row.classList.toggle("broken", result.error?.layer?.index === Number(row.dataset.index));
+      row.classList.toggle("broken", broken === Number(row.dataset.index));
     }
   } catch (error) {
     if (error.name === "AbortError") return;
@@ -570,7 +586,9 @@ for (const button of document.querySelectorAll("[data-preset]")) {
 el["add-layer"].addEventListener("click", () => {
   const type = el["add-type"].value;
   // a new layer goes before the last one (the output), where it usually belongs
-  state.spec.layers.splice(Math.max(state.spec.layers.length - 1, 0), 0, newLayer(type));
+  const at = Math.max(state.spec.layers.length - 1, 0);
+  state.spec.layers.splice(at, 0, newLayer(type));
+  state.expanded.add(at); // a new layer opens, to be set
   changed();
 });
 for (const id of ["dataset", "epochs", "batch-size", "learning-rate", "optimizer", "train-size", "augment", "model-name"]) {

@@ -183,6 +183,9 @@ def test_an_unknown_model_is_said_in_words(page, server_url):
 def test_a_pooling_stride_that_follows_the_kernel_is_shown_as_such(train_page):
     """The Tiny preset's max pool has no stride of its own: the field says "= kernel (4)", as it trains."""
     train_page.click("[data-preset=tiny]")
+    pool = train_page.locator("[data-testid=layer-row]").nth(2)
+    assert pool.get_by_test_id("layer-summary").inner_text().endswith("window 4×4, stride = window (4)")
+    pool.get_by_test_id("layer-summary").click()  # a row opens to show its fields
     stride = train_page.locator("[data-testid=layer-row]").nth(2).locator("[data-field=stride]")
     stride.wait_for()
     assert stride.input_value() == "" and stride.get_attribute("placeholder") == "= kernel (4)"
@@ -192,7 +195,7 @@ def test_a_pooling_stride_that_follows_the_kernel_is_shown_as_such(train_page):
     train_page.select_option("#add-type", "dropout")
     added.click()
     rate = train_page.locator("[data-testid=layer-row]").nth(4).locator("[data-field=rate]")
-    assert rate.input_value() == "0.5"  # the engine's default, from GET /api/architectures/layers
+    assert rate.input_value() == "0.5"  # a new layer opens; the engine's default, from GET /api/architectures/layers
 
 
 def test_the_settings_show_whole_names_and_a_real_checkbox(train_page):
@@ -222,4 +225,22 @@ def test_on_a_phone_the_shapes_table_and_the_confusion_matrix_stay_within_the_sc
     assert matrix["x"] + matrix["width"] <= frame["x"] + frame["width"] + 1  # all ten columns in view
     page.get_by_test_id("confusion-matrix").scroll_into_view_if_needed()
     page.screenshot(path="test-results/train-phone-390x844.png")
+    page.console_errors.check()
+
+
+def test_on_a_projector_the_design_is_one_line_a_layer_and_the_curves_sit_by_train(page_at, server_url):
+    page = page_at(1280, 720)
+    page.goto(f"{server_url}/train")
+    page.wait_for_selector("[data-testid=train-button]:not([disabled])")
+    rows = page.get_by_test_id("layer-row")
+    assert rows.count() == 14 and page.locator("[data-field]").count() == 0  # LeNet, every row collapsed
+    heights = [rows.nth(k).bounding_box()["height"] for k in range(14)]
+    assert max(heights) < 56  # one line each
+    assert rows.first.get_by_test_id("layer-summary").inner_text().endswith("6 filters 5×5, stride 1, padding 0")
+    train = page.get_by_test_id("train-button").bounding_box()
+    live = page.locator("#live-heading").bounding_box()
+    assert live["y"] < 720 and live["y"] - (train["y"] + train["height"]) < 200  # the curves right under Train
+    rows.first.get_by_test_id("layer-summary").press("Enter")  # the keyboard opens a row too
+    assert rows.first.locator("[data-field=filters]").input_value() == "6"
+    page.screenshot(path="test-results/train-design-1280x720.png")
     page.console_errors.check()
