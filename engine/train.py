@@ -426,13 +426,19 @@ class _Tally:
         return {"epoch": epoch, **self.point(), "val_accuracy": None, "seconds": seconds}
 
 
+# a run's curves get at least this many points, however short it is (a 3-second run is still a curve)
+POINTS_PER_RUN = 60
+
+
 class _Clock:
-    """Counts steps and reports progress at least every ``every`` seconds (and at each epoch's end)."""
+    """Counts steps and reports progress at least every ``every`` seconds, every ``total / POINTS_PER_RUN``
+    steps, and at each epoch's end."""
 
     def __init__(
         self, total: int, batch_size: int, every: float, on_progress: Callable[[dict[str, Any]], None] | None
     ) -> None:
         self.total, self.batch_size, self.every, self.on_progress = total, batch_size, every, on_progress
+        self.step_every = max(1, total // POINTS_PER_RUN)
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self.started = self.last_report = time.perf_counter()
@@ -444,7 +450,8 @@ class _Clock:
     def tick(self, epoch: int, tally: _Tally, last_of_epoch: bool) -> None:
         self.step += 1
         now = time.perf_counter()
-        if not (now - self.last_report >= self.every or last_of_epoch or self.step == 1):
+        due = now - self.last_report >= self.every or self.step % self.step_every == 0
+        if not (due or last_of_epoch or self.step == 1):
             return
         self.last_report = now
         point = {"step": self.step, "epoch": epoch, **tally.point()}

@@ -189,29 +189,41 @@ export function lineChart(canvas, series, { xMax, yMin = 0, yMax, yLabel = (v) =
 }
 
 /** One magnified canvas per filter (F, C, KH, KW): the mean over its input channels, red above zero, blue below. */
-export function filterTiles(container, filters) {
+export function filterTiles(container, filters, { since = null } = {}) {
   if (!filters) {
     container.replaceChildren(h("p", { class: "hint", text: "This network has no convolution layer, so no filters to show." }));
     return;
   }
-  const bound = Math.max(...filters.flat(3).map(Math.abs)) || 1;
   const tiles = filters.map((filter, f) => {
-    const kh = filter[0].length;
-    const kw = filter[0][0].length;
-    const canvas = h("canvas", { class: "filter-tile", width: kw, height: kh, "data-testid": "filter-tile", "aria-label": `filter ${f}` });
-    const ctx = canvas.getContext("2d");
-    const image = ctx.createImageData(kw, kh);
-    for (let r = 0; r < kh; r++) {
-      for (let c = 0; c < kw; c++) {
-        const mean = filter.reduce((s, channel) => s + channel[r][c], 0) / filter.length;
-        const [red, green, blue] = diverging(mean / bound);
-        image.data.set([red, green, blue, 255], 4 * (r * kw + c));
-      }
+    const weights = meanOverChannels(filter);
+    const figure = h("figure", { class: "filter-figure" }, tile(weights, `filter ${f}`, "filter-tile"));
+    if (since?.[f]) {
+      // what training changed: this filter minus itself at step 0, with its own contrast too
+      const start = meanOverChannels(since[f]);
+      figure.append(tile(weights.map((row, r) => row.map((v, c) => v - start[r][c])), `filter ${f}, change since step 0`, "filter-change"));
     }
-    ctx.putImageData(image, 0, 0);
-    return canvas;
+    figure.append(h("figcaption", { text: `filter ${f}` }));
+    return figure;
   });
   container.replaceChildren(...tiles);
+}
+
+function meanOverChannels(filter) {
+  return filter[0].map((row, r) => row.map((_, c) => filter.reduce((s, channel) => s + channel[r][c], 0) / filter.length));
+}
+
+/** One filter's weights with its own contrast (its largest |weight| is full colour), so a small filter's
+ * pattern shows as clearly as a large one's. */
+function tile(grid, label, testid) {
+  const kh = grid.length;
+  const kw = grid[0].length;
+  const bound = Math.max(...grid.flat().map(Math.abs)) || 1;
+  const canvas = h("canvas", { class: testid, width: kw, height: kh, "data-testid": testid, "aria-label": label });
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(kw, kh);
+  grid.forEach((row, r) => row.forEach((v, c) => image.data.set([...diverging(v / bound), 255], 4 * (r * kw + c))));
+  ctx.putImageData(image, 0, 0);
+  return canvas;
 }
 
 /** The confusion matrix as a table of buttons, each cell coloured by its count. */

@@ -29,7 +29,7 @@ const el = Object.fromEntries(
     "status", "progress", "error", "loss-chart", "accuracy-chart", "filters", "results", "test-accuracy", "try-model",
     "export-onnx", "export-pytorch", "export-weights",
     "confusion-matrix", "per-class", "misclassified", "replay", "time-scrubber", "replay-step", "replay-filters",
-    "replay-gallery", "replay-prediction", "replay-bars", "fine-tune", "start-from", "freeze-list", "comparison",
+    "replay-gallery", "replay-prediction", "replay-bars", "replay-play", "fine-tune", "start-from", "freeze-list", "comparison",
     "comparison-grid",
   ].map((id) => [id, document.getElementById(id)]),
 );
@@ -302,7 +302,7 @@ function follow(job) {
   });
   on("snapshot", (d) => {
     state.snapshots.push(d);
-    filterTiles(el.filters, d.filters);
+    filterTiles(el.filters, d.filters, { since: state.snapshots[0]?.filters });
     updateScrubber();
   });
   on("done", (d) => finish("done", `Done: ${formatPercent(d.test_accuracy)} of the test pictures read correctly.`));
@@ -471,7 +471,7 @@ async function showSnapshot() {
   const snapshot = state.snapshots[Number(el["time-scrubber"].value)];
   if (!snapshot) return;
   el["replay-step"].textContent = `step ${snapshot.step} of ${state.steps || snapshot.step}`;
-  filterTiles(el["replay-filters"], snapshot.filters);
+  filterTiles(el["replay-filters"], snapshot.filters, { since: state.snapshots[0]?.filters });
   drawCharts(snapshot.step);
   if (!state.replayImages) return;
   for (const button of el["replay-gallery"].children) {
@@ -596,6 +596,30 @@ for (const id of ["dataset", "epochs", "batch-size", "learning-rate", "optimizer
 }
 el["train-button"].addEventListener("click", train);
 el["start-from"].addEventListener("change", () => setFineTune(el["start-from"].checked));
+el["replay-play"].addEventListener("click", () => setReplaying(!state.replaying));
+
+/** Plays the snapshots one after another (from the start when at the end), as the training went. */
+function setReplaying(on) {
+  state.replaying = on;
+  el["replay-play"].textContent = on ? "❚❚ Pause" : "▶ Play";
+  el["replay-play"].setAttribute("aria-label", on ? "Pause the replay" : "Play the training");
+  clearTimeout(state.replayTimer);
+  if (!on) return;
+  const scrubber = el["time-scrubber"];
+  if (Number(scrubber.value) >= Number(scrubber.max)) scrubber.value = "0";
+  const advance = () => {
+    showSnapshot();
+    if (Number(scrubber.value) >= Number(scrubber.max)) {
+      setReplaying(false);
+      return;
+    }
+    state.replayTimer = setTimeout(() => {
+      scrubber.value = String(Number(scrubber.value) + 1);
+      advance();
+    }, 700);
+  };
+  advance();
+}
 el["stop-button"].addEventListener("click", stop);
 el["time-scrubber"].addEventListener("input", showSnapshot);
 window.addEventListener("pagehide", () => state.source?.close());

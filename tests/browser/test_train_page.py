@@ -74,12 +74,24 @@ def test_train_tiny_watch_it_learn_replay_it_and_try_it(train_page, server_url):
     assert int(scrubber.get_attribute("max")) >= 2
     scrubber.fill("0")
     page.wait_for_function("() => document.querySelector('#replay-step').textContent.startsWith('step 0 ')")
-    first = canvas_pixels(page, "[data-testid=replay-filters] canvas")
+    first = canvas_pixels(page, "[data-testid=replay-filters] canvas.filter-tile")
     page.wait_for_selector("[data-testid=replay-prediction]:has-text('At step 0')")
     scrubber.fill(scrubber.get_attribute("max"))
     page.wait_for_function("() => !document.querySelector('#replay-step').textContent.startsWith('step 0 ')")
-    last = canvas_pixels(page, "[data-testid=replay-filters] canvas")
+    last = canvas_pixels(page, "[data-testid=replay-filters] canvas.filter-tile")
     assert len(first) == 4 and first != last
+    # a curve of many points, filters large enough for a projector, and what training changed under each
+    assert int(page.get_by_test_id("loss-chart").get_attribute("data-points")) >= 50
+    tile = page.locator("[data-testid=filters] [data-testid=filter-tile]").first.bounding_box()
+    assert tile["width"] >= 96 and page.locator("[data-testid=filters] [data-testid=filter-change]").count() == 4
+    # Play walks through the snapshots to the last one by itself
+    scrubber.fill("0")
+    page.get_by_test_id("replay-play").click()
+    page.wait_for_function(
+        "() => { const s = document.querySelector('[data-testid=time-scrubber]'); return s.value === s.max; }",
+        timeout=30_000,
+    )
+    page.wait_for_function("() => document.querySelector('[data-testid=replay-play]').textContent.includes('Play')")
     assert page.get_by_test_id("replay-bars").locator("li").count() == 10
     page.screenshot(path="test-results/train-page-done.png", full_page=True)
     page.console_errors.check()

@@ -183,3 +183,11 @@ def test_clothing_augmentation_shifts_and_mirrors_without_changing_the_pixels():
             for dx in range(-2, 3)
         ]
         assert any(np.array_equal(result, c) for c in candidates)
+
+
+def test_a_short_run_still_reports_a_curve_of_many_points():
+    network = build_network(architecture("tiny"), seed=0)
+    digits = load_dataset("digits", "train")
+    result = train_network(network, digits.images[:3200], digits.labels[:3200], epochs=1, batch_size=32)
+    steps = [p["step"] for p in result.history]
+    assert len(steps) >= 50 and steps == sorted(steps)  # 100 steps: a point every second step at least
