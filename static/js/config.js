@@ -4,7 +4,7 @@
 // CONFIG-JSON-START
 export const CONFIG = {
   "paddingModes": ["zeros", "reflect", "replicate", "circular", "partial"],
-  "outputMappings": ["clip", "abs", "rescale"],
+  "outputMappings": ["clip", "abs", "stretch", "rescale"],
   "maxFilterSide": 1024,
   "lectureImage": [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]],
   "lecturePool": [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]],

@@ -67,7 +67,7 @@ def test_every_padding_mode_reads_the_same_source_pixel(js, mode):
 @pytest.mark.parametrize(
     ("mode", "stride", "dilation", "output"),
     [(m, 1, 1, "clip") for m in PADDING_MODES]
-    + [("reflect", 2, 1, "abs"), ("zeros", 1, 2, "rescale"), ("partial", 2, 2, "abs")],
+    + [("reflect", 2, 1, "abs"), ("zeros", 1, 2, "rescale"), ("partial", 2, 2, "abs"), ("zeros", 1, 1, "stretch")],
 )
 def test_the_live_filter_makes_the_servers_picture(js, mode, stride, dilation, output):
     rng = np.random.default_rng(3)

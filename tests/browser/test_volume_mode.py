@@ -21,6 +21,8 @@ def test_the_cs231n_preset_steps_through_an_output_volume_of_3x3x2(page, server_
     seen = []
     for step in range(18):
         text = page.get_by_test_id("volume-sum").text_content()
+        where, text = text.split(": ", 1)  # "map 0, cell (0, 0): -3 + 1 + 2 + 0 = 0"
+        assert where.startswith("map ")
         terms, value = text.split(" = ")
         assert sum(float(t) for t in terms.split(" + ")) == pytest.approx(float(value))
         seen.append(float(value))
@@ -36,12 +38,12 @@ def test_the_cs231n_preset_steps_through_an_output_volume_of_3x3x2(page, server_
     page.console_errors.check()
 
 
-def test_the_lecture_volumes_hide_their_numbers_and_fill_28x28x6(page, server_url):
+def test_the_lecture_volumes_show_a_window_of_numbers_and_fill_28x28x6(page, server_url):
     page.goto(server_url + "/arithmetic")
     page.locator("[data-preset=lecture-volume-6]").click()
     page.wait_for_selector("[data-testid=step-counter]:has-text('of 4704')")
     assert page.get_by_test_id("output-map").count() == 6
-    assert "too small to read" in page.locator("#volume-note").text_content()
+    assert "shown as the 7×7 window around the kernel" in page.locator("#volume-note").text_content()
     assert "6 × (5·5·3 + 1) = 456" in page.get_by_test_id("parameters").text_content()
     page.locator("[data-testid=output-map]").nth(2).locator("[data-testid=output-cell]").first.click()
     page.wait_for_selector("[data-testid=step-counter]:has-text('Step 1569 of 4704')")
