@@ -6,16 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from app.jobs.service import clean_name
-
-
-def _plain(value: str | None) -> str | None:
-    if value is None:
-        return None
-    text = clean_name(value)
-    if not text:
-        raise ValueError("a name needs at least one letter or digit")
-    return text
+from app.schemas.names import plain_name as _plain
 
 
 class CreateClass(BaseModel):

@@ -8,13 +8,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.jobs.service import clean_name
 from app.limits import limits
-
-
-def _plain(value: str) -> str:
-    text = clean_name(value)
-    if not text:
-        raise ValueError("a name needs at least one letter or digit")
-    return text
+from app.schemas.names import plain_name as _plain
 
 
 class DatasetCreate(BaseModel):
@@ -79,25 +73,21 @@ class ClassCounts(BaseModel):
     test: int
 
 
-class DatasetSummary(BaseModel):
+class DatasetFields(BaseModel):
     id: str
     name: str
     kind: Literal["digit", "picture"]
     input: list[int]
     classes: list[str]
     created: float
-    examples: int
     counts: dict[str, ClassCounts] = Field(description="per class: examples for training, and held out for testing")
 
 
-class DatasetView(BaseModel):
-    id: str
-    name: str
-    kind: Literal["digit", "picture"]
-    input: list[int]
-    classes: list[str]
-    created: float
-    counts: dict[str, ClassCounts]
+class DatasetSummary(DatasetFields):
+    examples: int
+
+
+class DatasetView(DatasetFields):
     examples: list[dict[str, Any]] = Field(
         description="every example: id, label (class index), class, split, thumbnail (a PNG data URL)"
     )

@@ -39,3 +39,10 @@ def ok(response, status: int = 200):
     """The JSON of a response whose status was checked first (its body says why when it was not)."""
     assert response.status_code == status, f"{response.status_code}: {response.text[:500]}"
     return response.json()
+
+
+def browser(app) -> TestClient:
+    """A browser of its own on ``app``: the first page visit gives it a workspace cookie."""
+    client = TestClient(app)
+    assert client.get("/").status_code == 200
+    return client

@@ -13,7 +13,7 @@ from app.config import Settings
 from app.jobs.worker import run_jobs
 from app.main import create_app
 from engine.architectures import ARCHITECTURES
-from tests.api.conftest import ok
+from tests.api.conftest import browser, ok
 
 TINY = ARCHITECTURES["tiny"]  # 1,554 parameters
 
@@ -30,12 +30,6 @@ def app(tmp_path):
     application = create_app(settings)
     with TestClient(application):
         yield application
-
-
-def browser(app) -> TestClient:
-    client = TestClient(app)
-    assert client.get("/").status_code == 200
-    return client
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from app.jobs.worker import run_jobs
 from app.main import create_app
 from engine.architectures import ARCHITECTURES
 from engine.onnx_import import check_inputs
-from tests.api.conftest import ok
+from tests.api.conftest import browser, ok
 from tests.onnx_files import Builder, reference_logits, small_cnn
 
 pytest.importorskip("onnxruntime")
@@ -27,12 +27,6 @@ def app(tmp_path):
     application = create_app(settings)
     with TestClient(application):
         yield application
-
-
-def browser(app) -> TestClient:
-    client = TestClient(app)
-    assert client.get("/").status_code == 200  # the first visit gives it a workspace
-    return client
 
 
 def upload(client: TestClient, data: bytes, **form: str):

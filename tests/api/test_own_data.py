@@ -19,7 +19,7 @@ from app.jobs.worker import run_jobs
 from app.main import create_app
 from engine.architectures import ARCHITECTURES
 from engine.symbols import draw_symbol
-from tests.api.conftest import ok
+from tests.api.conftest import browser, ok
 
 CLASSES = ["check", "cross", "circle"]
 
@@ -32,12 +32,6 @@ def app(tmp_path):
     application = create_app(settings)
     with TestClient(application):
         yield application
-
-
-def browser(app) -> TestClient:
-    client = TestClient(app)
-    assert client.get("/").status_code == 200
-    return client
 
 
 def data_url(pixels: np.ndarray) -> str:

@@ -15,6 +15,7 @@ from app.jobs.worker import housekeeping, run_jobs
 from app.main import create_app
 from app.workspaces import COOKIE
 from engine.architectures import ARCHITECTURES
+from tests.api.conftest import browser as student
 from tests.api.conftest import ok
 
 TINY = ARCHITECTURES["tiny"]
@@ -27,13 +28,6 @@ def app(tmp_path):
     application = create_app(settings)
     with TestClient(application):  # runs the lifespan once; each test opens the clients it needs
         yield application
-
-
-def student(app) -> TestClient:
-    """A browser of its own: the first page visit gives it a workspace cookie."""
-    client = TestClient(app)
-    assert client.get("/").status_code == 200
-    return client
 
 
 def trained(app, client: TestClient) -> str:
