@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -170,12 +171,8 @@ def epoch_seconds() -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    repeat = 5 if args.quick else 25
-
+def optional_references() -> tuple[Any, Any]:
+    """PyTorch (with as many threads as cores) and scipy.ndimage, or None where not installed."""
     try:
         import torch
 
@@ -186,16 +183,13 @@ def main() -> None:
         from scipy import ndimage
     except ImportError:
         ndimage = None
+    return torch, ndimage
 
-    rng = np.random.default_rng(0)
-    model = load_model()
-    results = lenet_rows(model, torch, repeat)
-    results.append(row("LeNet, 1 epoch on 7,200 digits (wall time)", epoch_seconds(), {"torch": None, "scipy": None}))
-    # the rest runs as `convscope serve` does: one BLAS thread per process
-    limit = threadpool_limits(limits=1, user_api="blas")
+
+def conv_row(torch: Any, ndimage: Any, rng: np.random.Generator, repeat: int) -> str:
+    """The same 3x3 kernel on each colour channel of a 512x512 picture, as the filter playground does."""
     image = rng.random((1, 3, 512, 512), dtype=np.float32)
     kernel = rng.random((3, 3), dtype=np.float32)
-    # the same 3x3 kernel on each colour channel separately (as the filter playground does)
     ours = median_seconds(lambda: conv2d(image.reshape(3, 1, 512, 512), kernel[None, None], padding=1), repeat)
     ref_torch = ref_scipy = None
     if torch:
@@ -207,44 +201,37 @@ def main() -> None:
         ref_scipy = median_seconds(
             lambda: [ndimage.correlate(image[0, c], kernel, mode="constant") for c in range(3)], repeat
         )
-    results.append(row("conv2d 3x3 on 512x512 RGB", ours, {"torch": ref_torch, "scipy": ref_scipy}))
+    return row("conv2d 3x3 on 512x512 RGB", ours, {"torch": ref_torch, "scipy": ref_scipy})
 
+
+def filter_row(ndimage: Any, rng: np.random.Generator, repeat: int) -> str:
     photo = (rng.random((512, 512, 3)) * 255).astype(np.uint8)
     blur = PRESETS["gaussian_blur"].kernel
     ours = median_seconds(lambda: apply_kernel(photo, blur), repeat)
     ref_scipy = None
     if ndimage:
-        ref_scipy = median_seconds(
-            lambda: np.stack(
-                [
-                    np.clip(np.rint(ndimage.correlate(photo[..., c].astype(np.float32), blur, mode="constant")), 0, 255)
-                    for c in range(3)
-                ],
-                axis=-1,
-            ).astype(np.uint8),
-            repeat,
-        )
-    results.append(row("filter apply (gaussian) 512x512 RGB", ours, {"torch": None, "scipy": ref_scipy}))
 
+        def scipy_blur() -> np.ndarray:
+            planes = [ndimage.correlate(photo[..., c].astype(np.float32), blur, mode="constant") for c in range(3)]
+            return np.stack([np.clip(np.rint(p), 0, 255) for p in planes], axis=-1).astype(np.uint8)
+
+        ref_scipy = median_seconds(scipy_blur, repeat)
+    return row("filter apply (gaussian) 512x512 RGB", ours, {"torch": None, "scipy": ref_scipy})
+
+
+def app_rows(repeat: int) -> list[str]:
     drawing = np.full((280, 280), 255.0)
     drawing[40:240, 130:150] = 0
-    ours = median_seconds(lambda: preprocess_digit(drawing), repeat)
-    results.append(row("preprocess a 280x280 drawing", ours, {"torch": None, "scipy": None}))
-    results.append(
-        row("API predict + activations, in-process", predict_in_process(repeat), {"torch": None, "scipy": None})
-    )
+    none = {"torch": None, "scipy": None}
+    return [
+        row("preprocess a 280x280 drawing", median_seconds(lambda: preprocess_digit(drawing), repeat), none),
+        row("API predict + activations, in-process", predict_in_process(repeat), none),
+    ]
 
-    limit.restore_original_limits()
-    header = " | ".join(
-        [
-            f"{'operation':<50}",
-            f"{'convscope':>11}",
-            f"{'torch':>11}",
-            f"{'ratio':>7}",
-            f"{'scipy':>11}",
-            f"{'ratio':>7}",
-        ]
-    )
+
+def print_table(results: list[str], torch: Any) -> None:
+    columns = [("operation", "<50"), ("convscope", ">11"), ("torch", ">11"), ("ratio", ">7"), ("scipy", ">11")]
+    header = " | ".join([*(f"{name:{fmt}}" for name, fmt in columns), f"{'ratio':>7}"])
     print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"))
     print(
         f"{available_cores()} cores; rows after the epoch run with one BLAS thread (as `convscope serve` "
@@ -254,6 +241,21 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     print("\n".join(results))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    repeat = 5 if parser.parse_args().quick else 25
+    torch, ndimage = optional_references()
+    rng = np.random.default_rng(0)
+    results = lenet_rows(load_model(), torch, repeat)
+    results.append(row("LeNet, 1 epoch on 7,200 digits (wall time)", epoch_seconds(), {"torch": None, "scipy": None}))
+    # the rest runs as `convscope serve` does: one BLAS thread per process
+    limit = threadpool_limits(limits=1, user_api="blas")
+    results += [conv_row(torch, ndimage, rng, repeat), filter_row(ndimage, rng, repeat), *app_rows(repeat)]
+    limit.restore_original_limits()
+    print_table(results, torch)
 
 
 if __name__ == "__main__":
