@@ -145,17 +145,7 @@ export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "z
       }
     }
   }
-  let range = null;
-  if (output === "stretch") range = { gain: stretchGain(values) };
-  if (output === "rescale") {
-    range = { low: Infinity, high: -Infinity };
-    for (let k = 0; k < values.length; k += 4) {
-      for (let c = 0; c < 3; c++) {
-        range.low = Math.min(range.low, values[k + c]);
-        range.high = Math.max(range.high, values[k + c]);
-      }
-    }
-  }
+  const range = mappingRange(values, output);
   for (let k = 0; k < values.length; k += 4) {
     for (let c = 0; c < 3; c++) out.data[k + c] = toPixel(values[k + c], output, range);
     out.data[k + 3] = 255;
@@ -163,11 +153,26 @@ export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "z
   return out;
 }
 
-/** What "stretch" multiplies |value| by: 255 over the 98th percentile of |value| (never below 1), as the
- * engine's stretch_gain works it out. `values` holds RGBA quadruples; alpha is left out. */
+/** What a mapping needs of the whole picture: "stretch" its gain, "rescale" its lowest and highest value
+ * (`values` holds RGBA quadruples; alpha is left out). */
+function mappingRange(values, output) {
+  if (output === "stretch") return { gain: stretchGain(values) };
+  if (output !== "rescale") return null;
+  const range = { low: Infinity, high: -Infinity };
+  for (let k = 0; k < values.length; k += 4) {
+    for (let c = 0; c < 3; c++) {
+      range.low = Math.min(range.low, values[k + c]);
+      range.high = Math.max(range.high, values[k + c]);
+    }
+  }
+  return range;
+}
+
 // the engine's STRETCH_PERCENTILE: the strongest 2% of edges saturate
 const STRETCH_PERCENTILE = 98;
 
+/** What "stretch" multiplies |value| by: 255 over the 98th percentile of |value| (never below 1), as the
+ * engine's stretch_gain works it out. `values` holds RGBA quadruples; alpha is left out. */
 export function stretchGain(values) {
   const magnitudes = new Float32Array((values.length / 4) * 3);
   let n = 0;
