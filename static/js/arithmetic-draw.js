@@ -57,6 +57,82 @@ export function drawGrid(svg, rows, cols, { classOf = () => "", valueOf = () => 
   return s;
 }
 
+/** The input of a sliding window (padded): the taps, max pooling's winner, cells no window covers (past
+ * `reach` rows and columns), the padding; and the window with each tap's weight. Returns the cell size. */
+export function slidingInput(svg, grid, { step, reach: [rh, rw], pad: [p, pw], winner, weights, show, size }) {
+  const np = grid.length;
+  const npw = grid[0]?.length ?? 0;
+  const taps = new Set((step?.positions ?? []).map(([r, c]) => `${r},${c}`));
+  const cell = drawGrid(svg, np, npw, {
+    size,
+    classOf: (r, c) => {
+      if (`${r},${c}` === winner) return "tap winner";
+      if (taps.has(`${r},${c}`)) return "tap";
+      if (r >= rh || c >= rw) return "uncovered";
+      return r < p || c < pw || r >= np - p || c >= npw - pw ? "pad" : "";
+    },
+    valueOf: (r, c) => (show ? grid[r][c] : null),
+  });
+  if (step) drawWindow(svg, cell, step.positions, weights ?? [], show && weights !== null);
+  return cell;
+}
+
+/** A transposed convolution's input as a direct one reads it: `q` zeros around, S − 1 inserted between. */
+export function directInput(svg, grid, { q, s, step, show, size }) {
+  const side = grid.length;
+  const taps = new Set((step?.positions ?? []).map(([r, c]) => `${r},${c}`));
+  const cell = drawGrid(svg, side, side, {
+    size,
+    classOf: (r, c) => {
+      if (taps.has(`${r},${c}`)) return "tap";
+      if (r < q || c < q || r >= side - q || c >= side - q) return "pad";
+      return (r - q) % s === 0 && (c - q) % s === 0 ? "" : "inserted";
+    },
+    valueOf: (r, c) => (show ? grid[r][c] : null),
+  });
+  if (step) drawWindow(svg, cell, step.positions, step.weights, show);
+  return cell;
+}
+
+/** The output as the steps fill it: the cells `done` with their numbers, the `step`'s own marked, each cell
+ * a click away (`onPick` with its step number). */
+export function outputPlane(svg, out, { step, done, show, size, onPick }) {
+  const width = out.length ? out[0].length : 0;
+  drawGrid(svg, out.length, width, {
+    classOf: (r, c) => (step && step.output[0] === r && step.output[1] === c ? "current" : done.has(`${r},${c}`) ? "filled" : ""),
+    valueOf: (r, c) => (show && done.has(`${r},${c}`) ? out[r][c] : null),
+    onClick: (r, c) => onPick(r * width + c),
+    testid: "output-cell",
+    size,
+  });
+}
+
+/**
+ * A transposed convolution as it scatters: each input cell (a click away) adds value × kernel onto the
+ * full `full` x `full` output, whose outer `p` ring padding crops; the output holds the sums of the `steps`
+ * done so far, the current `step`'s cells marked.
+ */
+export function scatterPlanes(inputSvg, outputSvg, { input, steps, step, full, p, show, size, onPick }) {
+  const n = input.length;
+  drawGrid(inputSvg, n, n, {
+    classOf: (r, c) => (step && step.input[0] === r && step.input[1] === c ? "current" : ""),
+    valueOf: (r, c) => (show ? input[r][c] : null),
+    onClick: (r, c) => onPick(r * n + c),
+    size,
+  });
+  const sums = Array.from({ length: full }, () => new Array(full).fill(0));
+  for (const s of steps) s.positions.forEach(([r, c], k) => (sums[r + p][c + p] += s.products[k]));
+  const scatter = new Set((step?.positions ?? []).map(([r, c]) => `${r + p},${c + p}`));
+  drawGrid(outputSvg, full, full, {
+    classOf: (r, c) => {
+      if (scatter.has(`${r},${c}`)) return "scatter";
+      return r < p || c < p || r >= full - p || c >= full - p ? "cropped" : "filled";
+    },
+    valueOf: (r, c) => (show ? sums[r][c] : null),
+    size,
+  });
+}
+
 /** A dashed box around the span the (dilated) kernel covers, and each tap's weight in its corner. */
 export function drawWindow(svg, size, positions, weights, showWeights) {
   if (!positions.length) return;

@@ -9,10 +9,13 @@ import {
   cellSize,
   channelSlices,
   drawGrid,
-  drawWindow,
   filterStacks,
+  directInput,
   linkCells,
   outputMaps,
+  outputPlane,
+  scatterPlanes,
+  slidingInput,
   windowOrigin,
 } from "./arithmetic-draw.js";
 import { cellCursor, formatNumber, showError as showErrorIn } from "./ui.js";
@@ -476,42 +479,30 @@ function renderSliding() {
   const np = grid.length;
   const npw = grid[0]?.length ?? 0;
   const step = currentStep();
-  const taps = new Set((step?.positions ?? []).map(([r, c]) => `${r},${c}`));
   // how far the windows reach along each axis: beyond it, cells are never covered
   const [oh, ow] = arithmetic.output_shape;
   const reach = oh >= 1 ? (oh - 1) * state.s + state.d * (state.f - 1) + 1 : 0;
   const reachW = ow >= 1 ? (ow - 1) * wide("s") + wide("d") * (wide("f") - 1) + 1 : 0;
   const p = pooling ? 0 : state.p;
   const pw = pooling ? 0 : wide("p");
-  // max pooling: the cell the engine took (the first maximum, on ties)
-  const winner = state.mode === "max" && step?.source ? step.source.join(",") : null;
-  const size = drawGrid(el.inputGrid, np, npw, {
+  const size = slidingInput(el.inputGrid, grid, {
+    step,
+    reach: [reach, reachW],
+    pad: [p, pw],
+    // max pooling: the cell the engine took (the first maximum, on ties)
+    winner: state.mode === "max" && step?.source ? step.source.join(",") : null,
+    weights: pooling ? null : appliedKernel().flat(),
+    show,
     size: planeCellSize(Math.max(np, npw), npw, ow),
-    classOf: (r, c) => {
-      if (`${r},${c}` === winner) return "tap winner";
-      if (taps.has(`${r},${c}`)) return "tap";
-      if (r >= reach || c >= reachW) return "uncovered";
-      return r < p || c < pw || r >= np - p || c >= npw - pw ? "pad" : "";
-    },
-    valueOf: (r, c) => (show ? grid[r][c] : null),
   });
-  if (step) {
-    const weights = pooling ? [] : appliedKernel().flat();
-    drawWindow(el.inputGrid, size, step.positions, weights, show && !pooling);
-  }
   const uncovered = [arithmetic.height.uncovered, arithmetic.width.uncovered];
   el.inputCaption.textContent = `Input ${state.n} × ${wide("n")}` + (p || pw ? `, padded to ${np} × ${npw}` : "") +
     (uncovered[0] || uncovered[1] ? `: the last ${uncovered[0]} row(s) and ${uncovered[1]} column(s) are never covered` : "");
 
   const out = result?.output ?? [];
   const done = new Set((result?.steps ?? []).slice(0, state.step + 1).map((s) => s.output.join(",")));
-  drawGrid(el.outputGrid, out.length, out.length ? out[0].length : 0, {
-    classOf: (r, c) => (step && step.output[0] === r && step.output[1] === c ? "current" : done.has(`${r},${c}`) ? "filled" : ""),
-    valueOf: (r, c) => (show && done.has(`${r},${c}`) ? out[r][c] : null),
-    onClick: (r, c) => jumpTo(r * out[0].length + c),
-    testid: "output-cell",
-    size, // the same cell size as the input's, so a smaller output looks smaller
-  });
+  // the same cell size as the input's, so a smaller output looks smaller
+  outputPlane(el.outputGrid, out, { step, done, show, size, onPick: jumpTo });
   el.outputCaption.textContent = out.length ? `Output ${out.length} × ${out[0].length}` : "No output";
   el.detail.textContent = step ? describeStep(step) : arithmetic.message;
   return size;
@@ -556,26 +547,10 @@ function renderDirect() {
   }
   const side = grid.length;
   const out = state.result.output;
-  const taps = new Set((step?.positions ?? []).map(([r, c]) => `${r},${c}`));
-  const size = drawGrid(el.inputGrid, side, side, {
-    size: planeCellSize(side, side, out.length),
-    classOf: (r, c) => {
-      if (taps.has(`${r},${c}`)) return "tap";
-      if (r < q || c < q || r >= side - q || c >= side - q) return "pad";
-      return (r - q) % s === 0 && (c - q) % s === 0 ? "" : "inserted";
-    },
-    valueOf: (r, c) => (show ? grid[r][c] : null),
-  });
-  if (step) drawWindow(el.inputGrid, size, step.positions, step.weights, show);
+  const size = directInput(el.inputGrid, grid, { q, s, step, show, size: planeCellSize(side, side, out.length) });
   el.inputCaption.textContent = `Input ${n} × ${n} with ${s - 1} zero${s === 2 ? "" : "s"} between cells and ${q} around it: ${side} × ${side}`;
   const done = new Set(steps().slice(0, state.step + 1).map((t) => t.output.join(",")));
-  drawGrid(el.outputGrid, out.length, out.length, {
-    classOf: (r, c) => (step && step.output[0] === r && step.output[1] === c ? "current" : done.has(`${r},${c}`) ? "filled" : ""),
-    valueOf: (r, c) => (show && done.has(`${r},${c}`) ? out[r][c] : null),
-    onClick: (r, c) => jumpTo(r * out.length + c),
-    testid: "output-cell",
-    size,
-  });
+  outputPlane(el.outputGrid, out, { step, done, show, size, onPick: jumpTo });
   el.outputCaption.textContent = `Output ${out.length} × ${out.length}: the same numbers as the scatter view`;
   el.detail.textContent = step
     ? `output (${step.output[0]}, ${step.output[1]}) = ${step.positions.map(([r, c], k) => `${num(step.weights[k])}·${num(grid[r][c])}`).join(" + ")} = ${num(step.value)} (flipped kernel)`
@@ -591,26 +566,11 @@ function renderTransposed() {
   // the full frame before padding crops it: (N-1)S + D(F-1) + 1
   const full = (state.n - 1) * state.s + state.d * (state.f - 1) + 1;
   const size = planeCellSize(full, state.n, full);
-  drawGrid(el.inputGrid, state.n, state.n, {
-    classOf: (r, c) => (step && step.input[0] === r && step.input[1] === c ? "current" : ""),
-    valueOf: (r, c) => (show ? state.input[r][c] : null),
-    onClick: (r, c) => jumpTo(r * state.n + c),
-    size,
+  const p = state.p;
+  scatterPlanes(el.inputGrid, el.outputGrid, {
+    input: state.input, steps: (result?.steps ?? []).slice(0, state.step + 1), step, full, p, show, size, onPick: jumpTo,
   });
   el.inputCaption.textContent = `Input ${state.n} × ${state.n}: each cell scatters value × kernel`;
-  const p = state.p;
-  const sums = Array.from({ length: full }, () => new Array(full).fill(0));
-  const steps = result?.steps ?? [];
-  for (const s of steps.slice(0, state.step + 1)) s.positions.forEach(([r, c], k) => (sums[r + p][c + p] += s.products[k]));
-  const scatter = new Set((step?.positions ?? []).map(([r, c]) => `${r + p},${c + p}`));
-  drawGrid(el.outputGrid, full, full, {
-    classOf: (r, c) => {
-      if (scatter.has(`${r},${c}`)) return "scatter";
-      return r < p || c < p || r >= full - p || c >= full - p ? "cropped" : "filled";
-    },
-    valueOf: (r, c) => (show ? sums[r][c] : null),
-    size,
-  });
   el.outputCaption.textContent = `Output ${result?.output_size.join(" × ") ?? "–"}` + (p ? ` (the outer ${p} ring is cropped by padding ${p})` : "");
   el.detail.textContent = step
     ? `input (${step.input[0]}, ${step.input[1]}) = ${num(step.value)} adds ${num(step.value)} × kernel at output rows ${step.positions[0][0]}…${step.positions.at(-1)[0]}, columns ${step.positions[0][1]}…${step.positions.at(-1)[1]}`
