@@ -171,9 +171,12 @@ def _finish(
     """(F, N, OH, OW) products -> (N, F, OH, OW) with partial padding's re-weighting and the bias added."""
     if padding_mode == "partial":
         out *= partial_conv_ratio((x.shape[2], x.shape[3]), kernel, stride, padding, dilation).astype(out.dtype)
-    if bias is not None:
-        out += bias[:, None, None, None]
-    return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
+    if bias is None:
+        return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
+    # the bias is added while the (F, N) axes are swapped: one pass over the output instead of two
+    result = np.empty((out.shape[1], out.shape[0], *out.shape[2:]), dtype=out.dtype)
+    np.add(out.transpose(1, 0, 2, 3), bias[None, :, None, None], out=result)
+    return result
 
 
 def conv2d_with_columns(

@@ -10,7 +10,7 @@ from engine import LENET_SPEC, SpecError, build_network, load_dataset, load_mode
 from engine.architectures import ARCHITECTURES, architecture
 from engine.conv import conv2d
 from engine.layers import linear, relu
-from engine.network import classify
+from engine.network import classify, inference_order
 from engine.padding import PADDING_MODES
 from engine.pool import max_pool2d
 from tests.reference import network_forward_naive, numeric_gradient
@@ -251,3 +251,13 @@ def test_classify_gives_probabilities_and_the_best_classes_first():
 def test_the_forward_refuses_the_wrong_input_shape():
     with pytest.raises(ValueError, match=r"input must be \(N, 1, 32, 32\)"):
         load_model().forward(np.zeros((1, 28, 28)))
+
+
+def test_an_activation_before_a_max_pool_may_run_after_it_with_the_same_logits():
+    network = load_model()
+    order = [p.type for p in inference_order(network.plans)]
+    assert order[:3] == ["conv", "maxpool", "relu"]  # swapped: max(relu(a), relu(b)) = relu(max(a, b))
+    assert [p.type for p in network.plans][:3] == ["conv", "relu", "maxpool"]  # the spec keeps its order
+    x = np.random.default_rng(5).random((70, 1, 32, 32), dtype=np.float32)
+    in_spec_order = network.activations(x)[network.layer_names[-1]]  # layer by layer, as the spec says
+    np.testing.assert_allclose(network.forward(x), in_spec_order, rtol=1e-5, atol=1e-6)
