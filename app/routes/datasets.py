@@ -127,9 +127,10 @@ def import_folder(
 
 
 @router.get("/{dataset_id}", response_model=DatasetView, summary="One of your data sets", responses=OWN)
-def own_dataset(dataset_id: str, store: StoreDep, workspace: ViewerDep) -> Response:
+def own_dataset(dataset_id: str, store: StoreDep, settings: SettingsDep, workspace: ViewerDep) -> Response:
     """Counts per class (train / held-out test), and every example with its thumbnail."""
-    return json_response(own_data.dataset_view(store, workspace, dataset_id))
+    view = own_data.dataset_view(store, workspace, dataset_id)
+    return json_response({**view, "min_per_class": settings.dataset_min_per_class})
 
 
 @router.post(

@@ -88,6 +88,7 @@ class DatasetSummary(DatasetFields):
 
 
 class DatasetView(DatasetFields):
+    min_per_class: int = Field(description="examples each class needs before the data set can train")
     examples: list[dict[str, Any]] = Field(
         description="every example: id, label (class index), class, split, thumbnail (a PNG data URL)"
     )

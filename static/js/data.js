@@ -6,9 +6,6 @@ import { classChips, classTabs, datasetLinks, exampleGallery, summaryWords } fro
 import { Sketchpad } from "./sketchpad.js";
 import { showError } from "./ui.js";
 
-// how many examples each class needs before it trains (the server's CONVSCOPE_DATASET_MIN_PER_CLASS)
-const NEEDED = 5;
-
 const el = Object.fromEntries(
   [
     "new-dataset", "create-form", "dataset-name", "dataset-kind", "class-form", "class-name-input", "new-classes",
@@ -77,7 +74,7 @@ el["dataset-upload"].addEventListener("change", async () => {
 function render() {
   const view = state.view;
   el["dataset-title"].textContent = `${view.name} (${view.kind === "digit" ? "drawings" : "photos"})`;
-  el["dataset-summary"].textContent = summaryWords(view, NEEDED);
+  el["dataset-summary"].textContent = summaryWords(view, view.min_per_class);
   el["class-tabs"].replaceChildren(...classTabs(view, state.label, (k) => {
     state.label = k;
     render();

@@ -56,7 +56,7 @@ def symbols(app):
 def test_examples_are_prepared_as_digits_and_a_fifth_of_each_class_is_held_out(symbols):
     me, dataset = symbols
     view = ok(me.get(f"/api/datasets/{dataset}"))
-    assert view["input"] == [1, 28, 28] and view["classes"] == CLASSES
+    assert view["input"] == [1, 28, 28] and view["classes"] == CLASSES and view["min_per_class"] == 5
     assert view["counts"] == {c: {"train": 8, "test": 2} for c in CLASSES}
     thumb = view["examples"][0]["thumbnail"]
     picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(thumb.split(",")[1]))))
