@@ -55,7 +55,7 @@ def new_code(store: JobStore) -> str:
 
 
 def normalise_code(code: str) -> str:
-    """What a student typed, as a code: capitals, no spaces or dashes, O read as 0's look-alike removed."""
+    """What a student typed, as a code: capitals, without the spaces or dashes put in to read it out."""
     return "".join(ch for ch in code.upper() if ch.isalnum())[: CODE_LENGTH + 4]
 
 
@@ -189,7 +189,7 @@ def rename(store: JobStore, class_id: str, workspace: Workspace | None, name: st
 
 def leave_class(store: JobStore, class_id: str, workspace: Workspace | None) -> None:
     """Takes the caller's workspace out of the class, with its entries (its models stay its own)."""
-    klass, member = require_member(store, class_id, workspace)
+    require_member(store, class_id, workspace)
     assert workspace is not None
     with store.doc_lock(class_id):
         for entry in store.docs("entry", class_id):
@@ -197,7 +197,6 @@ def leave_class(store: JobStore, class_id: str, workspace: Workspace | None) -> 
                 store.delete_doc("entry", entry["id"])
         store.delete_doc("member", f"{class_id}:{workspace.id}")
         store.delete_doc("enrolment", f"{workspace.id}:{class_id}")
-    del klass
 
 
 def delete_class(store: JobStore, class_id: str, workspace: Workspace | None) -> None:
