@@ -17,7 +17,7 @@ from app.jobs.registry import ModelRef
 from app.jobs.service import check_room, clean_name, job_bytes, store_model, test_metrics
 from app.jobs.store import JobStore
 from app.workspaces import Workspace
-from engine.datasets import DATASETS
+from engine.datasets import DATASETS, Dataset
 from engine.network import Network
 from engine.onnx_export import export_onnx
 from engine.onnx_import import Limits, import_onnx
@@ -44,18 +44,7 @@ def import_model(
 ) -> dict[str, Any]:
     """Converts the ONNX file, checks it against the server's bounds and the data set it names, and stores
     it in the workspace; the answer carries the model's id, spec and the conversion report."""
-    if len(request.data) > settings.import_max_bytes:
-        raise ApiError(
-            413, f"file: {len(request.data)} bytes; an imported model is at most {settings.import_max_bytes} bytes"
-        )
-    if request.dataset is not None and request.dataset not in DATASETS:
-        if not request.dataset.startswith("d") or store.get_doc("dataset", request.dataset) is None:
-            raise ApiError(
-                422, f"dataset: {request.dataset!r} is not one; choose {', '.join(DATASETS)}, one of yours, or none"
-            )
-        own_data.owned(store, workspace, request.dataset)
-    if request.preprocess is not None and request.preprocess not in PREPARATIONS:
-        raise ApiError(422, f"preprocess: {request.preprocess!r}; choose one of {', '.join(PREPARATIONS)}")
+    check_request(store, settings, workspace, request)
     imported = import_onnx(request.data, Limits(settings.import_max_nodes, settings.model_input_sides))
     network = imported.network
     cost = multiply_adds(network.plans)
@@ -65,16 +54,9 @@ def import_model(
             f"{settings.max_multiply_adds:,} allowed here"
         )
     check_room(store, settings, workspace, job_bytes(network.parameter_count))
-    labels = _labels(request, network)
-    metrics = None
+    labels, metrics = _labels(request, network), None
     if request.dataset is not None:
-        test = own_data.resolve(store, request.dataset, "test")
-        if len(test.classes) != network.classes:
-            raise ApiError(
-                422,
-                f"dataset: {request.dataset} has {len(test.classes)} classes but the model gives "
-                f"{network.classes} scores; leave the data set out, or import a model of its classes",
-            )
+        test = _dataset_test(store, request.dataset, network)
         labels = labels or (None if network.meta.get("labels") else list(test.classes))
         metrics = test_metrics(network, test)
     name = clean_name(request.name or re.sub(r"\.onnx$", "", request.filename, flags=re.I) or "Imported model")
@@ -84,19 +66,13 @@ def import_model(
     )
     if labels:
         network.meta["labels"] = labels
-    record = {
-        "id": "i" + uuid.uuid4().hex[:12],
-        "kind": "imported",
-        "name": name,
-        "dataset": request.dataset,
-        "settings": {
-            "imported_from": clean_name(request.filename),
-            "preprocess": preparation,
-            "report": imported.report,
-        },
-        "metrics": metrics,
+    settings_kept = {
+        "imported_from": clean_name(request.filename),
+        "preprocess": preparation,
+        "report": imported.report,
     }
-    job = store_model(store, workspace, address, network, record)
+    record = {"id": "i" + uuid.uuid4().hex[:12], "kind": "imported", "name": name, "dataset": request.dataset}
+    job = store_model(store, workspace, address, network, {**record, "settings": settings_kept, "metrics": metrics})
     return {
         "id": job["id"],
         "name": name,
@@ -109,6 +85,34 @@ def import_model(
         "report": imported.report,
         "check_logits": network.meta["import_check"]["logits"],
     }
+
+
+def check_request(store: JobStore, settings: Settings, workspace: Workspace, request: ImportRequest) -> None:
+    """The file's size, and a data set and preparation that exist (a data set of one's own must be one's own)."""
+    if len(request.data) > settings.import_max_bytes:
+        raise ApiError(
+            413, f"file: {len(request.data)} bytes; an imported model is at most {settings.import_max_bytes} bytes"
+        )
+    if request.dataset is not None and request.dataset not in DATASETS:
+        if not request.dataset.startswith("d") or store.get_doc("dataset", request.dataset) is None:
+            raise ApiError(
+                422, f"dataset: {request.dataset!r} is not one; choose {', '.join(DATASETS)}, one of yours, or none"
+            )
+        own_data.owned(store, workspace, request.dataset)
+    if request.preprocess is not None and request.preprocess not in PREPARATIONS:
+        raise ApiError(422, f"preprocess: {request.preprocess!r}; choose one of {', '.join(PREPARATIONS)}")
+
+
+def _dataset_test(store: JobStore, dataset: str, network: Network) -> Dataset:
+    """The data set's test split, when it has as many classes as the model has outputs."""
+    test = own_data.resolve(store, dataset, "test")
+    if len(test.classes) != network.classes:
+        raise ApiError(
+            422,
+            f"dataset: {dataset} has {len(test.classes)} classes but the model gives {network.classes} scores; "
+            "leave the data set out, or import a model of its classes",
+        )
+    return test
 
 
 def _labels(request: ImportRequest, network: Network) -> list[str] | None:

@@ -163,19 +163,8 @@ def submit_training(
         request["architecture"] = initial.spec
     plans = check_architecture(request["architecture"], settings, len(train.classes), request["batch_size"])
     train_size = check_train_size(request, train)
-    estimate = estimate_seconds(plans, train_size, request["epochs"], len(test), settings.training_macs_per_second)
-    if estimate > settings.max_training_seconds:
-        raise Refused(
-            f"this job would train for about {estimate:,.0f} s, more than the {settings.max_training_seconds:g} s "
-            f"a job may take here ({multiply_adds(plans):,} multiply-adds a picture x {train_size:,} pictures x "
-            f"{request['epochs']} epochs); use fewer epochs, fewer pictures or a smaller network"
-        )
+    estimate = check_job_size(settings, plans, train_size, request["epochs"], len(test))
     parameters = count_parameters(plans)
-    if job_bytes(parameters) * 2 > settings.max_job_bytes:
-        raise Refused(
-            f"architecture: {parameters:,} parameters take {megabytes(job_bytes(parameters))}; a job may store "
-            f"{megabytes(settings.max_job_bytes)}"
-        )
     check_room(store, settings, workspace, job_bytes(parameters))
     job = {
         "id": job_id,
@@ -207,6 +196,24 @@ def submit_training(
     store.append_event(job["id"], "queued", place)
     wake(job["id"])
     return {**job, **place}
+
+
+def check_job_size(settings: Settings, plans: Sequence[LayerPlan], pictures: int, epochs: int, tests: int) -> float:
+    """The job's predicted seconds, refused past the time a job may take or the bytes its weights may store."""
+    estimate = estimate_seconds(plans, pictures, epochs, tests, settings.training_macs_per_second)
+    if estimate > settings.max_training_seconds:
+        raise Refused(
+            f"this job would train for about {estimate:,.0f} s, more than the {settings.max_training_seconds:g} s "
+            f"a job may take here ({multiply_adds(plans):,} multiply-adds a picture x {pictures:,} pictures x "
+            f"{epochs} epochs); use fewer epochs, fewer pictures or a smaller network"
+        )
+    parameters = count_parameters(plans)
+    if job_bytes(parameters) * 2 > settings.max_job_bytes:
+        raise Refused(
+            f"architecture: {parameters:,} parameters take {megabytes(job_bytes(parameters))}; a job may store "
+            f"{megabytes(settings.max_job_bytes)}"
+        )
+    return estimate
 
 
 def training_data(
