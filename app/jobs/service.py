@@ -39,18 +39,24 @@ def estimate_seconds(plans: Sequence[LayerPlan], images: int, epochs: int, test_
     return 1.0 + work / rate
 
 
-def check_architecture(spec: dict[str, Any], settings: Settings, classes: int, batch_size: int) -> list[LayerPlan]:
-    """The engine's checks (a 422 naming the layer), then the service's bounds: layers, input size,
-    classes, parameters, multiply-adds, and the memory a training batch takes."""
+def check_architecture(
+    spec: dict[str, Any], settings: Settings, classes: int, batch_size: int, pictures: Sequence[int] = (1, 28, 28)
+) -> list[LayerPlan]:
+    """The engine's checks (a 422 naming the layer), then the service's bounds: layers, input size (the
+    data set's ``pictures`` channels, sides within bounds), classes, parameters, multiply-adds, and the
+    memory a training batch takes."""
     if isinstance(spec.get("layers"), list) and len(spec["layers"]) > settings.max_layers:
         raise Refused(f"architecture: at most {settings.max_layers} layers are trained here, got {len(spec['layers'])}")
     plans = plan_network(spec)
     channels, height, width = spec["input"]
     low, high = settings.model_input_sides
-    if channels != 1 or not low <= height <= high or not low <= width <= high:
+    c, h, w = pictures
+    if channels != c or not low <= height <= high or not low <= width <= high:
+        kind = "grayscale" if c == 1 else "colour"
         raise Refused(
-            f"architecture.input: the data sets are grayscale 28x28 pictures, so the input must be "
-            f"[1, H, W] with H and W from {low} to {high} (28 fits them exactly, 32 pads them); got {spec['input']}"
+            f"architecture.input: the data set's pictures are {kind} {h}x{w}, so the input must be "
+            f"[{c}, H, W] with H and W from {low} to {high} ({h} fits them exactly, more pads them); "
+            f"got {spec['input']}"
         )
     if spec["classes"] != classes:
         raise Refused(f"architecture.classes: the data set has {classes} classes, got {spec['classes']}")
@@ -161,7 +167,9 @@ def submit_training(
     if request.get("start_from"):
         initial = fine_tune_start(registry, workspace, request, train, data["input"])
         request["architecture"] = initial.spec
-    plans = check_architecture(request["architecture"], settings, len(train.classes), request["batch_size"])
+    plans = check_architecture(
+        request["architecture"], settings, len(train.classes), request["batch_size"], data["input"]
+    )
     train_size = check_train_size(request, train)
     estimate = check_job_size(settings, plans, train_size, request["epochs"], len(test))
     parameters = count_parameters(plans)

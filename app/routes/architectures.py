@@ -36,11 +36,12 @@ def architectures() -> dict[str, Any]:
     return ARCHITECTURES
 
 
-def class_count(store: JobStore, workspace: Workspace | None, dataset: str) -> int:
-    """How many classes a data set has: a shipped one's, or one of the caller's own."""
+def data_shape(store: JobStore, workspace: Workspace | None, dataset: str) -> tuple[int, list[int]]:
+    """How many classes a data set has and its pictures' shape: a shipped one's, or one of the caller's own."""
     if dataset in DATASETS:
-        return len(load_dataset(dataset, "train").classes)
-    return len(own_data.owned(store, workspace, dataset)["classes"])
+        return len(load_dataset(dataset, "train").classes), [1, 28, 28]
+    doc = own_data.owned(store, workspace, dataset)
+    return len(doc["classes"]), doc["input"]
 
 
 @router.post(
@@ -70,8 +71,8 @@ def check(
         error = {"detail": str(e), "layer": layer}
     else:
         try:
-            classes = class_count(store, workspace, dataset)
-            check_architecture(architecture, settings, classes, batch_size)
+            classes, pictures = data_shape(store, workspace, dataset)
+            check_architecture(architecture, settings, classes, batch_size, pictures)
         except Refused as bound:
             error = {"detail": bound.message, "layer": None}
     return json_response(

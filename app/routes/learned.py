@@ -110,6 +110,8 @@ def _top(network: Network, learned: Learned, layer: str, unit: int, k: int) -> t
     summary = learned.summaries[layer]
     examples = top_examples(network, summary, unit, k)
     x = to_network_input(learned.test.images[[e.index for e in examples]], network.input_shape)
+    # a colour picture keeps its three channels (C x H x W); a gray one is its only plane (H x W)
+    shown = x if x.shape[1] == 3 else x[:, 0]
     top = [
         {
             "index": e.index,
@@ -117,8 +119,8 @@ def _top(network: Network, learned: Learned, layer: str, unit: int, k: int) -> t
             "activation": round(e.activation, 5),
             "position": list(e.position),
             "box": list(e.box),
-            "patch": np.round(x[n, 0, e.box[0] : e.box[2], e.box[1] : e.box[3]], 4),
-            "picture": np.round(x[n, 0], 4),
+            "patch": np.round(shown[n, ..., e.box[0] : e.box[2], e.box[1] : e.box[3]], 4),
+            "picture": np.round(shown[n], 4),
         }
         for n, e in enumerate(examples)
     ]

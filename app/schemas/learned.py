@@ -17,8 +17,8 @@ class TopPicture(BaseModel):
     box: list[int] = Field(
         description="[y0, x0, y1, x1) of its receptive field on the input", examples=[[8, 6, 22, 20]]
     )
-    patch: list = Field(description="the input inside the box (H x W, 0..1)")
-    picture: list = Field(description="the whole input the network saw (H x W, 0..1)")
+    patch: list = Field(description="the input inside the box (H x W, 0..1; C x H x W for a colour input)")
+    picture: list = Field(description="the whole input the network saw (H x W, 0..1; C x H x W in colour)")
 
 
 class UnitCard(BaseModel):

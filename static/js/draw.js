@@ -71,7 +71,12 @@ export function legend(element, scale, digits = 2) {
   element.append(lo, bar, hi);
 }
 
-/** Paints a uint8 picture (white on black, 0..255) into a canvas of its size. */
+/** Paints a uint8 picture (0..255: H x W gray, white on black, or 3 x H x W in colour) at one pixel per cell. */
 export function paintPicture(canvas, picture) {
-  return paintGrid(canvas, picture, (v) => [v, v, v]);
+  if (Array.isArray(picture[0][0]) && picture.length === 3) {
+    // a colour picture, channels first: its red, green and blue planes
+    const [red, green, blue] = picture;
+    return paintGrid(canvas, red.map((row, r) => row.map((v, c) => [v, green[r][c], blue[r][c]])), (rgb) => rgb);
+  }
+  return paintGrid(canvas, Array.isArray(picture[0][0]) ? picture[0] : picture, (v) => [v, v, v]);
 }

@@ -57,12 +57,22 @@ export function mapLegend(container, classes) {
 }
 
 /** A test picture (its network input, 0..1) with the unit's receptive field outlined. */
+/** A picture of values 0..1: a colour one (3 x H x W) keeps its red, green and blue, a gray one (H x W, or
+ * 1 x H x W) is gray. */
+function paintScaled(canvas, picture) {
+  const byte = (v) => Math.round(Math.min(Math.max(v, 0), 1) * 255);
+  if (Array.isArray(picture[0][0]) && picture.length === 3) {
+    const [red, green, blue] = picture;
+    paintGrid(canvas, red.map((row, r) => row.map((v, c) => [v, green[r][c], blue[r][c]])), (rgb) => rgb.map(byte));
+  } else {
+    const gray = Array.isArray(picture[0][0]) ? picture[0] : picture;
+    paintGrid(canvas, gray, (v) => [byte(v), byte(v), byte(v)]);
+  }
+}
+
 export function pictureWithBox(input, box) {
   const canvas = h("canvas", { class: "picture" });
-  paintGrid(canvas, input, (v) => {
-    const g = Math.round(v * 255);
-    return [g, g, g];
-  });
+  paintScaled(canvas, input);
   const [y0, x0, y1, x1] = box;
   const ctx = canvas.getContext("2d");
   ctx.strokeStyle = "#f59e0b";
@@ -74,10 +84,7 @@ export function pictureWithBox(input, box) {
 /** A frame (H x W, 0..1) magnified. */
 export function frameCanvas(grid, label) {
   const canvas = h("canvas", { class: "picture", "aria-label": label });
-  paintGrid(canvas, grid, (v) => {
-    const g = Math.round(Math.min(Math.max(v, 0), 1) * 255);
-    return [g, g, g];
-  });
+  paintScaled(canvas, grid);
   return canvas;
 }
 
@@ -129,7 +136,7 @@ export function unitCard(data, { layerName, unit, layer, labels, currentValue, o
   const tops = data.top.map((t) =>
     h("figure", { "data-testid": "unit-top" }, pictureWithBox(t.picture, t.box), h("figcaption", { text: `${labels[t.label]} · ${formatNumber(t.activation)}` })),
   );
-  const synthetic = frameCanvas(Array.isArray(data.synthetic[0][0]) ? data.synthetic[0] : data.synthetic, "made to excite it");
+  const synthetic = frameCanvas(data.synthetic, "made to excite it");
   const parts = [
     h("div", { class: "card-head" },
       h("h3", { text: `${layerName}: ${what}` }),

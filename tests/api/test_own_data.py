@@ -221,3 +221,29 @@ def test_training_needs_five_examples_a_class_and_another_workspaces_data_is_404
     assert response.status_code == 422 and "at least 5 examples; 'check' has 4" in response.text
     stranger = browser(app).post("/api/models", json={"dataset": dataset, "architecture": "tiny"})
     assert stranger.status_code == 404
+
+
+def test_a_network_trained_on_photos_of_your_own_shows_its_top_pictures_in_colour(app):
+    me = browser(app)
+    made = ok(me.post("/api/datasets/import", files={"file": ("p.zip", zipped(folder({"red": 6, "blue": 6})))}), 201)
+    spec = {
+        "input": [3, 32, 32],
+        "classes": 2,
+        "layers": [
+            {"type": "conv", "filters": 4, "kernel_size": 5},
+            {"type": "relu"},
+            {"type": "maxpool", "kernel_size": 4},
+            {"type": "flatten"},
+            {"type": "linear", "units": 2},
+        ],
+    }
+    job = ok(
+        me.post("/api/models", json={"dataset": made["id"], "architecture": spec, "epochs": 3, "batch_size": 4}), 202
+    )
+    run_jobs(app.state.settings, app.state.store)
+    assert ok(me.get(f"/api/models/{job['id']}"))["status"] == "done"
+    card = ok(me.get(f"/api/models/{job['id']}/units/conv1/0?k=2"))
+    picture = np.array(card["top"][0]["picture"])
+    assert picture.shape == (3, 32, 32)  # red, green and blue, as the photo was
+    assert not np.allclose(picture[0], picture[2])
+    assert np.array(card["top"][0]["patch"]).shape[0] == 3
