@@ -39,7 +39,7 @@ from app.routes import (
     predict,
     workspace,
 )
-from app.workspaces import WorkspaceCookie, Workspaces
+from app.workspaces import RecentEvents, WorkspaceCookie, Workspaces
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -81,6 +81,7 @@ def lifespan_for(settings: Settings):
         app.state.model = app.state.registry.shipped["lenet"]
         app.state.queue = TrainingQueue(settings, store)
         app.state.events = EventHub(store, settings)
+        app.state.wrong_codes = RecentEvents(600)  # wrong class codes per address, in the last ten minutes
         app.state.learned = LearnedCache(store, settings.learned_cache_bytes)
         # CPU-bound routes take one of `threads` compute slots (ComputeSlots); the thread pool itself has
         # room beyond them, so that static files and light reads never wait behind the computing

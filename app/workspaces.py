@@ -43,32 +43,56 @@ def _workspace(record: dict[str, Any]) -> Workspace:
     return Workspace(record["id"], record.get("name") or f"Workspace {record['id'][-4:]}", record["created"])
 
 
+class RecentEvents:
+    """When something happened, per key (an address), over the last ``window`` seconds, in this process:
+    the count behind a per-address guard. The quietest keys are forgotten rather than grow without end."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._times: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._times.setdefault(key, deque())
+        while times and times[0] < now - self.window:
+            times.popleft()
+        return times
+
+    def count(self, key: str) -> int:
+        with self._lock:
+            return len(self._recent(key, time.monotonic()))
+
+    def add(self, key: str, most: int | None = None) -> int:
+        """Counts one more for ``key`` unless it already has ``most``; returns the count before."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(key, now)
+            before = len(times)
+            if most is None or before < most:
+                times.append(now)
+            if len(self._times) > 10_000:
+                for quiet in [k for k, v in self._times.items() if not v or v[-1] < now - self.window]:
+                    del self._times[quiet]
+            return before
+
+
 class AddressFlood:
     """How many workspaces each address created in the last hour, per process: a guard against a script
     minting workspaces to escape the per-workspace limits (a class behind one address stays far below it)."""
 
     def __init__(self, per_hour: int) -> None:
         self.per_hour = per_hour
-        self._created: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.created = RecentEvents(3600)
 
     def admit(self, address: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            times = self._created.setdefault(address, deque())
-            while times and times[0] < now - 3600:
-                times.popleft()
-            if len(times) >= self.per_hour:
-                raise ApiError(
-                    429,
-                    f"{len(times)} workspaces were created from your address in the last hour, the most one address "
-                    f"may create ({self.per_hour}); keep using the one you have (its cookie or bearer token)",
-                    headers={"Retry-After": "600"},
-                )
-            times.append(now)
-            if len(self._created) > 10_000:  # forget the quietest addresses rather than grow without end
-                for key in [k for k, v in self._created.items() if not v or v[-1] < now - 3600]:
-                    del self._created[key]
+        created = self.created.add(address, most=self.per_hour)
+        if created >= self.per_hour:
+            raise ApiError(
+                429,
+                f"{created} workspaces were created from your address in the last hour, the most one address "
+                f"may create ({self.per_hour}); keep using the one you have (its cookie or bearer token)",
+                headers={"Retry-After": "600"},
+            )
 
 
 class Workspaces:

@@ -97,8 +97,8 @@ def _add_layer(graph: _Graph, plan: LayerPlan, params: dict[str, np.ndarray]) ->
         _add_conv(graph, plan, params)
     elif plan.type in ("maxpool", "avgpool"):
         op = "MaxPool" if plan.type == "maxpool" else "AveragePool"
-        stride = cfg["stride"] if cfg["stride"] is not None else cfg["kernel_size"]
-        graph.add(op, owner, [], kernel_shape=list(pair(cfg["kernel_size"])), strides=list(pair(stride)))
+        # the plan has filled in a stride that follows the kernel
+        graph.add(op, owner, [], kernel_shape=list(pair(cfg["kernel_size"])), strides=list(pair(cfg["stride"])))
     elif plan.type == "linear":
         weight = graph.constant(f"{owner}.weight", params[f"{owner}.weight"])
         bias = graph.constant(f"{owner}.bias", params[f"{owner}.bias"])

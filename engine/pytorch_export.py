@@ -70,9 +70,7 @@ if __name__ == "__main__":
 
 def _window(plan: LayerPlan) -> str:
     cfg = plan.config
-    args = f"kernel_size={pair(cfg['kernel_size'])}"
-    stride = cfg["stride"] if cfg["stride"] is not None else cfg["kernel_size"]
-    args += f", stride={pair(stride)}"
+    args = f"kernel_size={pair(cfg['kernel_size'])}, stride={pair(cfg['stride'])}"  # the plan filled the stride in
     if plan.type == "conv":
         args += f", padding={pair(cfg['padding'])}, dilation={pair(cfg['dilation'])}"
     return args

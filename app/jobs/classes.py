@@ -106,6 +106,7 @@ def create_class(store: JobStore, settings: Settings, workspace: Workspace, name
         class_id = "k" + uuid.uuid4().hex[:12]
         klass: dict[str, Any] = {
             "id": class_id,
+            "owner": workspace.id,  # the workspace it is listed under: the one that made it
             "name": name,
             "code": code,
             "created": time.time(),
@@ -303,22 +304,19 @@ def publish(
     with store.doc_lock(class_id):
         klass = store.get_doc("class", class_id) or klass
         klass["publications"].append(publication)
-        store.put_doc("class", class_id, _owner(store, klass), klass)
+        store.put_doc("class", class_id, klass["owner"], klass)
     return publication
-
-
-def _owner(store: JobStore, klass: dict) -> str:
-    """The workspace a class document is listed under (the one that made it)."""
-    lecturers = [m["workspace"] for m in store.docs("member", klass["id"]) if m["role"] == "lecturer"]
-    return lecturers[0] if lecturers else "orphans"
 
 
 def publications_for(store: JobStore, workspace: Workspace | None) -> list[dict[str, Any]]:
     """Everything the caller's lecturers published, with the class it came from."""
+    if workspace is None:
+        return []
     found = []
-    for klass in my_classes(store, workspace):
-        doc = store.get_doc("class", klass["id"]) or {"publications": []}
-        found += [{**p, "class": klass["id"], "class_name": klass["name"]} for p in doc["publications"]]
+    for enrolment in store.docs("enrolment", workspace.id):
+        klass = store.get_doc("class", enrolment["class"])
+        if klass is not None:
+            found += [{**p, "class": klass["id"], "class_name": klass["name"]} for p in klass["publications"]]
     return found
 
 
@@ -339,7 +337,7 @@ def set_challenge(
     with store.doc_lock(class_id):
         klass = store.get_doc("class", class_id) or klass
         klass["challenge"] = stored
-        store.put_doc("class", class_id, _owner(store, klass), klass)
+        store.put_doc("class", class_id, klass["owner"], klass)
     return public_challenge(stored) or {}
 
 

@@ -221,20 +221,30 @@ def dataset_view(store: JobStore, workspace: Workspace | None, dataset_id: str) 
 
 def resolve(store: JobStore, name: str, split: str) -> Dataset:
     """A shipped data set's split, or an own data set's (by id): the one place jobs and views read data."""
+    return resolve_splits(store, name, (split,))[0]
+
+
+def resolve_splits(store: JobStore, name: str, splits: tuple[str, ...] = ("train", "test")) -> list[Dataset]:
+    """Several splits of one data set, an own one's pictures read from the store once for all of them."""
     if name in DATASETS:
-        return load_dataset(name, split)
+        return [load_dataset(name, split) for split in splits]
     doc = store.get_doc("dataset", name)
     if doc is None:
         raise DatasetNotFound(f"dataset: the data set {name!r} has been deleted")
     ids, images = _pictures(store, name)
     where = {example_id: k for k, example_id in enumerate(ids)}
-    chosen = [e for e in doc["examples"] if e["split"] == split and e["id"] in where]
     shape = tuple(doc["input"][1:]) if doc["kind"] == "digit" else tuple(doc["input"])
-    pictures = (
-        images[[where[e["id"]] for e in chosen]] if chosen and images is not None else np.zeros((0, *shape), np.uint8)
-    )
-    labels = np.array([e["label"] for e in chosen], np.uint8)
-    return Dataset(name, split, pictures, labels, tuple(doc["classes"]))
+    found = []
+    for split in splits:
+        chosen = [e for e in doc["examples"] if e["split"] == split and e["id"] in where]
+        pictures = (
+            images[[where[e["id"]] for e in chosen]]
+            if chosen and images is not None
+            else np.zeros((0, *shape), np.uint8)
+        )
+        labels = np.array([e["label"] for e in chosen], np.uint8)
+        found.append(Dataset(name, split, pictures, labels, tuple(doc["classes"])))
+    return found
 
 
 # -- an ImageFolder zip -------------------------------------------------------------------------------

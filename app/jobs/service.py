@@ -241,7 +241,7 @@ def training_data(
     if short:
         words = ", ".join(f"{c!r} has {n}" for c, n in short.items())
         raise Refused(f"dataset: each class needs at least {settings.dataset_min_per_class} examples; {words}")
-    train, test = own_data.resolve(store, name, "train"), own_data.resolve(store, name, "test")
+    train, test = own_data.resolve_splits(store, name)
     card = {"name": doc["name"], "classes": doc["classes"], "counts": counts}
     return train, test, {"input": doc["input"], "preprocess": doc["kind"], "card": card}
 

@@ -190,8 +190,7 @@ class TrainingRun:
     def __init__(self, settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
         self.settings, self.store, self.job, self.job_id = settings, store, job, job["id"]
         self.options = job["settings"]
-        self.train = own_data.resolve(store, job["dataset"], "train")
-        self.test = own_data.resolve(store, job["dataset"], "test")
+        self.train, self.test = own_data.resolve_splits(store, job["dataset"])
         # a fine-tune starts from the weights its submission prepared; a design from scratch, from its seed
         initial = store.get_blob(f"{job['id']}/initial")
         self.network = (

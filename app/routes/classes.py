@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import time
-from collections import deque
 from collections.abc import AsyncIterator
 
 import anyio
@@ -33,6 +32,7 @@ from app.schemas.classes import (
     Publish,
     RenameMember,
 )
+from app.workspaces import RecentEvents
 
 router = APIRouter(prefix="/api/classes", tags=["classes"])
 
@@ -47,32 +47,6 @@ def create(body: CreateClass, store: StoreDep, settings: SettingsDep, workspace:
     return json_response(service.create_class(store, settings, workspace, body.name), status_code=201)
 
 
-class WrongCodes:
-    """Wrong class codes per address in the last ten minutes, per process: guessing codes is slow and
-    soon refused (a class behind one address mistypes far less often than that)."""
-
-    def __init__(self, most: int) -> None:
-        self.most = most
-        self.times: dict[str, deque[float]] = {}
-
-    def recent(self, address: str) -> int:
-        times = self.times.setdefault(address, deque())
-        while times and times[0] < time.monotonic() - 600:
-            times.popleft()
-        return len(times)
-
-    def add(self, address: str) -> None:
-        self.times.setdefault(address, deque()).append(time.monotonic())
-        if len(self.times) > 10_000:
-            self.times = {k: v for k, v in self.times.items() if v and v[-1] > time.monotonic() - 600}
-
-
-def _wrong_codes(request: Request, settings) -> WrongCodes:
-    if not hasattr(request.app.state, "wrong_codes"):
-        request.app.state.wrong_codes = WrongCodes(settings.class_code_failures_per_address)
-    return request.app.state.wrong_codes
-
-
 @router.post(
     "/join",
     response_model=Joined,
@@ -84,8 +58,8 @@ async def join(
 ) -> Response:
     """As a student, or as a lecturer with the class's ``lecturer_token``. A wrong code is 404 after a
     constant delay, and an address that sends many wrong codes gets 429 for a while."""
-    wrong = _wrong_codes(request, settings)
-    if wrong.recent(address) >= wrong.most:
+    wrong: RecentEvents = request.app.state.wrong_codes
+    if wrong.count(address) >= settings.class_code_failures_per_address:
         raise ApiError(
             429, "too many wrong class codes from your address; wait a few minutes", headers={"Retry-After": "300"}
         )

@@ -71,12 +71,14 @@ export function legend(element, scale, digits = 2) {
   element.append(lo, bar, hi);
 }
 
-/** Paints a uint8 picture (0..255: H x W gray, white on black, or 3 x H x W in colour) at one pixel per cell. */
-export function paintPicture(canvas, picture) {
+/** Paints a picture at one pixel per cell: H x W gray (white on black), 1 x H x W, or 3 x H x W in colour;
+ * values 0..255, or 0..1 with `scale` 255. */
+export function paintPicture(canvas, picture, { scale = 1 } = {}) {
+  const byte = (v) => Math.round(Math.min(Math.max(v * scale, 0), 255));
   if (Array.isArray(picture[0][0]) && picture.length === 3) {
     // a colour picture, channels first: its red, green and blue planes
     const [red, green, blue] = picture;
-    return paintGrid(canvas, red.map((row, r) => row.map((v, c) => [v, green[r][c], blue[r][c]])), (rgb) => rgb);
+    return paintGrid(canvas, red.map((row, r) => row.map((v, c) => [v, green[r][c], blue[r][c]])), (rgb) => rgb.map(byte));
   }
-  return paintGrid(canvas, Array.isArray(picture[0][0]) ? picture[0] : picture, (v) => [v, v, v]);
+  return paintGrid(canvas, Array.isArray(picture[0][0]) ? picture[0] : picture, (v) => [byte(v), byte(v), byte(v)]);
 }

@@ -57,22 +57,9 @@ export function mapLegend(container, classes) {
 }
 
 /** A test picture (its network input, 0..1) with the unit's receptive field outlined. */
-/** A picture of values 0..1: a colour one (3 x H x W) keeps its red, green and blue, a gray one (H x W, or
- * 1 x H x W) is gray. */
-function paintScaled(canvas, picture) {
-  const byte = (v) => Math.round(Math.min(Math.max(v, 0), 1) * 255);
-  if (Array.isArray(picture[0][0]) && picture.length === 3) {
-    const [red, green, blue] = picture;
-    paintGrid(canvas, red.map((row, r) => row.map((v, c) => [v, green[r][c], blue[r][c]])), (rgb) => rgb.map(byte));
-  } else {
-    const gray = Array.isArray(picture[0][0]) ? picture[0] : picture;
-    paintGrid(canvas, gray, (v) => [byte(v), byte(v), byte(v)]);
-  }
-}
-
 export function pictureWithBox(input, box) {
   const canvas = h("canvas", { class: "picture" });
-  paintScaled(canvas, input);
+  paintPicture(canvas, input, { scale: 255 });
   const [y0, x0, y1, x1] = box;
   const ctx = canvas.getContext("2d");
   ctx.strokeStyle = "#f59e0b";
@@ -84,7 +71,7 @@ export function pictureWithBox(input, box) {
 /** A frame (H x W, 0..1) magnified. */
 export function frameCanvas(grid, label) {
   const canvas = h("canvas", { class: "picture", "aria-label": label });
-  paintScaled(canvas, grid);
+  paintPicture(canvas, grid, { scale: 255 });
   return canvas;
 }
 
