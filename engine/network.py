@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from engine import channels_last
 from engine._checks import pair
 from engine.architectures import LENET_SPEC
 from engine.conv import conv2d, conv2d_backward, conv2d_with_columns
@@ -42,7 +43,6 @@ from engine.parallel import (
     in_slices,
     slice_bounds,
 )
-from engine.pool import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 from engine.spec import (
     ACTIVATIONS,
     Field,
@@ -54,14 +54,64 @@ from engine.spec import (
 )
 
 # -- forward and backward, one layer at a time --------------------------------------------------------
+# Between layers a batch of maps is channels-last, (N, H, W, C), the layout :mod:`engine.channels_last`
+# runs fastest in; what the network reports (activations, gradients) is (N, C, H, W), as PyTorch's.
+
+
+def _geometry(cfg: dict[str, Any]) -> channels_last.ConvGeometry:
+    return channels_last.ConvGeometry(
+        pair(cfg["kernel_size"]), pair(cfg["stride"]), pair(cfg["padding"]), pair(cfg["dilation"])
+    )
 
 
 def _conv_args(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of :mod:`engine.conv`'s ops, for the padding modes that copy or re-weight."""
     return {
         "stride": pair(cfg["stride"]),
         "padding": pair(cfg["padding"]),
         "dilation": pair(cfg["dilation"]),
+        "padding_mode": cfg["padding_mode"],
     }
+
+
+def _conv_forward(plan: LayerPlan, x: np.ndarray, params: dict[str, np.ndarray], keep: bool) -> tuple[np.ndarray, Any]:
+    w, b = params[f"{plan.owner}.weight"], params[f"{plan.owner}.bias"]
+    if plan.config["padding_mode"] == "zeros":
+        return channels_last.conv2d(x, channels_last.flat_weights(w), b, _geometry(plan.config)), x
+    # reflect, replicate, circular and partial padding run in (N, C, H, W) through engine.conv
+    x = channels_last.to_channels_first(x)
+    if not keep:
+        return channels_last.to_channels_last(conv2d(x, w, b, **_conv_args(plan.config))), None
+    out, columns = conv2d_with_columns(x, w, b, **_conv_args(plan.config))
+    return channels_last.to_channels_last(out), (x, columns)
+
+
+def _conv_backward(
+    plan: LayerPlan,
+    grad: np.ndarray,
+    cache: Any,
+    params: dict[str, np.ndarray],
+    grads: dict[str, np.ndarray],
+    need_input_grad: bool,
+) -> np.ndarray:
+    w = params[f"{plan.owner}.weight"]
+    if plan.config["padding_mode"] == "zeros":
+        grad_x, grad_w, grads[f"{plan.owner}.bias"] = channels_last.conv2d_backward(
+            grad, cache, channels_last.flat_weights(w), _geometry(plan.config), need_input_grad
+        )
+        f, c, kh, kw = w.shape
+        grads[f"{plan.owner}.weight"] = np.ascontiguousarray(grad_w.reshape(kh, kw, c, f).transpose(3, 2, 0, 1))
+        return np.empty((0,), w.dtype) if grad_x is None else grad_x
+    x, columns = cache
+    grad_x, grads[f"{plan.owner}.weight"], grads[f"{plan.owner}.bias"] = conv2d_backward(
+        channels_last.to_channels_first(grad),
+        x,
+        w,
+        columns=columns,
+        need_input_grad=need_input_grad,
+        **_conv_args(plan.config),
+    )
+    return channels_last.to_channels_last(grad_x) if need_input_grad else grad_x
 
 
 def _layer_forward(
@@ -70,35 +120,28 @@ def _layer_forward(
     """One layer's output and, when ``keep``, what its backward pass needs (cs231n's cache)."""
     kind, cfg = plan.type, plan.config
     if kind == "conv":
-        w, b = params[f"{plan.owner}.weight"], params[f"{plan.owner}.bias"]
-        args = _conv_args(cfg)
-        if not keep:
-            return conv2d(x, w, b, padding_mode=cfg["padding_mode"], **args), None
-        # im2col once, kept for the backward pass (which needs the same columns for dW)
-        out, columns = conv2d_with_columns(x, w, b, padding_mode=cfg["padding_mode"], **args)
-        return out, (x, columns)
+        return _conv_forward(plan, x, params, keep)
     if kind == "maxpool":
-        out = max_pool2d(x, cfg["kernel_size"], cfg["stride"])
-        return out, (x, out)
+        out, winners = channels_last.max_pool2d(x, pair(cfg["kernel_size"]), pair(cfg["stride"]), keep)
+        return out, (x.shape, winners)
     if kind == "avgpool":
-        return avg_pool2d(x, cfg["kernel_size"], cfg["stride"]), x
+        return channels_last.avg_pool2d(x, pair(cfg["kernel_size"]), pair(cfg["stride"])), x.shape
     if kind == "linear":
         return linear(x, params[f"{plan.owner}.weight"], params[f"{plan.owner}.bias"]), x
-    if kind == "flatten":
-        return x.reshape(len(x), -1), x.shape
-    if kind == "relu":
-        y = relu(x)
-        return y, y
-    if kind == "tanh":
-        y = tanh(x)
-        return y, y
-    if kind == "sigmoid":
-        y = sigmoid(x)
+    if kind == "flatten":  # in PyTorch's (C, H, W) order, as the next layer's weights expect
+        maps = channels_last.to_channels_first(x) if x.ndim == 4 else x
+        return maps.reshape(len(x), -1), x.shape
+    if kind in ACTIVATIONS:
+        y = {"relu": relu, "tanh": tanh, "sigmoid": sigmoid}[kind](x)
         return y, y
     # dropout: the identity at inference, a random mask while training
     if rng is None or cfg["rate"] == 0:
         return x, None
-    mask = dropout_mask(x.shape, cfg["rate"], rng, x.dtype.type)
+    if x.ndim == 4:  # drawn in (N, C, H, W) order, so a seed drops the same units in either layout
+        nchw = (x.shape[0], x.shape[3], x.shape[1], x.shape[2])
+        mask = channels_last.to_channels_last(dropout_mask(nchw, cfg["rate"], rng, x.dtype.type))
+    else:
+        mask = dropout_mask(x.shape, cfg["rate"], rng, x.dtype.type)
     return x * mask, mask
 
 
@@ -114,30 +157,24 @@ def _layer_backward(
     (an empty array instead when ``need_input_grad`` is false for a conv layer)."""
     kind, cfg = plan.type, plan.config
     if kind == "conv":
-        x, columns = cache
-        w = params[f"{plan.owner}.weight"]
-        grad_x, grads[f"{plan.owner}.weight"], grads[f"{plan.owner}.bias"] = conv2d_backward(
-            grad,
-            x,
-            w,
-            padding_mode=cfg["padding_mode"],
-            columns=columns,
-            need_input_grad=need_input_grad,
-            **_conv_args(cfg),
-        )
-        return grad_x
+        return _conv_backward(plan, grad, cache, params, grads, need_input_grad)
     if kind == "linear":
         grad_x, grads[f"{plan.owner}.weight"], grads[f"{plan.owner}.bias"] = linear_backward(
             grad, cache, params[f"{plan.owner}.weight"]
         )
         return grad_x
     if kind == "maxpool":
-        x, out = cache
-        return max_pool2d_backward(grad, x, cfg["kernel_size"], cfg["stride"], out=out)
+        x_shape, winners = cache
+        return channels_last.max_pool2d_backward(
+            grad, winners, x_shape, pair(cfg["kernel_size"]), pair(cfg["stride"])
+        )
     if kind == "avgpool":
-        return avg_pool2d_backward(grad, cache, cfg["kernel_size"], cfg["stride"])
+        return channels_last.avg_pool2d_backward(grad, cache, pair(cfg["kernel_size"]), pair(cfg["stride"]))
     if kind == "flatten":
-        return grad.reshape(cache)
+        if len(cache) != 4:
+            return grad.reshape(cache)
+        n, h, w, c = cache
+        return channels_last.to_channels_last(grad.reshape(n, c, h, w))
     if kind == "relu":
         return np.asarray(grad * (cache > 0))
     if kind == "tanh":
@@ -145,6 +182,11 @@ def _layer_backward(
     if kind == "sigmoid":
         return sigmoid_backward(grad, cache)
     return grad if cache is None else grad * cache  # dropout
+
+
+def _reported(x: np.ndarray) -> np.ndarray:
+    """A layer's output as the network reports it: maps in (N, C, H, W)."""
+    return channels_last.to_channels_first(x) if x.ndim == 4 else x
 
 
 # -- the network ---------------------------------------------------------------------------------------
@@ -235,16 +277,18 @@ class Network:
 
         def run(x: np.ndarray) -> dict[str, np.ndarray]:
             out: dict[str, np.ndarray] = {}
+            x = channels_last.to_channels_last(x)
             for plan in self.plans:
                 x, _ = _layer_forward(plan, x, self.params, None, keep=False)
                 if plan.owner != "input" and plan.type != "flatten":
                     out[plan.owner] = x
-            return out
+            return {name: _reported(output) for name, output in out.items()}
 
         activations: dict[str, np.ndarray] = in_slices(run, x, min_batch=len(x) + 1)[0]
         return activations
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
+        x = channels_last.to_channels_last(x)
         for plan in inference_order(self.plans):
             x, _ = _layer_forward(plan, x, self.params, None, keep=False)
         return x
@@ -265,26 +309,37 @@ class Network:
 
     # -- gradients ---------------------------------------------------------------------------------
 
-    def _forward_keep(self, x: np.ndarray, rng: np.random.Generator | None) -> tuple[np.ndarray, list[Any]]:
+    def _forward_keep(
+        self, x: np.ndarray, rng: np.random.Generator | None, plans: Sequence[LayerPlan]
+    ) -> tuple[np.ndarray, list[Any]]:
+        """The logits of (N, C, H, W) inputs, and each plan's cache, running ``plans`` (the network's own,
+        or :func:`training_order`'s)."""
         caches = []
-        for plan in self.plans:
+        x = channels_last.to_channels_last(x)
+        for plan in plans:
             x, cache_ = _layer_forward(plan, x, self.params, rng, keep=True)
             caches.append(cache_)
         return x, caches
 
     def _backward(
-        self, grad: np.ndarray, caches: list[Any], need_input_grad: bool, at_layers: dict[str, np.ndarray] | None = None
+        self,
+        grad: np.ndarray,
+        caches: list[Any],
+        need_input_grad: bool,
+        plans: Sequence[LayerPlan],
+        at_layers: dict[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Back through every layer; ``at_layers``, if given, receives the gradient with respect to each
-        named layer's reported output (what :meth:`activations` gives), as Grad-CAM needs."""
+        """Back through every layer to the input's gradient (N, C, H, W); ``at_layers``, if given (with the
+        network's own plans), receives the gradient with respect to each named layer's reported output
+        (what :meth:`activations` gives), as Grad-CAM needs."""
         grads: dict[str, np.ndarray] = {}
         reported = self._reported_plans()
-        for i in range(len(self.plans) - 1, -1, -1):
+        for i in range(len(plans) - 1, -1, -1):
             if at_layers is not None and i in reported:
-                at_layers[self.plans[i].owner] = grad
+                at_layers[plans[i].owner] = _reported(grad)
             # the first layer's input gradient is only wanted for input gradients
-            grad = _layer_backward(self.plans[i], grad, caches[i], self.params, grads, need_input_grad or i > 0)
-        return grad, grads
+            grad = _layer_backward(plans[i], grad, caches[i], self.params, grads, need_input_grad or i > 0)
+        return (_reported(grad) if need_input_grad else grad), grads
 
     def _reported_plans(self) -> set[int]:
         """Indices of the plans whose output is a named layer's reported output (its last, bar flatten)."""
@@ -323,9 +378,10 @@ class Network:
     def _loss_and_gradients(
         self, x: np.ndarray, labels: np.ndarray, dropout_rng: np.random.Generator | None
     ) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
-        logits, caches = self._forward_keep(x, dropout_rng)
+        plans = training_order(self.plans)
+        logits, caches = self._forward_keep(x, dropout_rng, plans)
         loss = cross_entropy(logits, labels)
-        _, grads = self._backward(cross_entropy_backward(logits, labels).astype(logits.dtype), caches, False)
+        _, grads = self._backward(cross_entropy_backward(logits, labels).astype(logits.dtype), caches, False, plans)
         return loss, logits, grads
 
     def check_target(self, target: int | np.ndarray, n: int) -> np.ndarray:
@@ -356,9 +412,10 @@ class Network:
         fixed = None if callable(seed) else np.asarray(seed)
 
         def run(x: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-            logits, caches = self._forward_keep(x, None)
+            plans = self.plans if at_layers is not None else training_order(self.plans)
+            logits, caches = self._forward_keep(x, None, plans)
             gradient = rows if rows is not None else seed(logits)  # type: ignore[operator]
-            grad_x, _ = self._backward(np.asarray(gradient, logits.dtype), caches, True, at_layers)
+            grad_x, _ = self._backward(np.asarray(gradient, logits.dtype), caches, True, plans, at_layers)
             assert grad_x is not None
             return logits, grad_x
 
@@ -383,15 +440,12 @@ class Network:
         if not owned:
             raise EngineError(f"no layer named {layer!r}; layers are {', '.join(self.layer_names)}")
         last = min(owned) if before_activation else max(owned)
-        out, caches = x, []
-        for plan in self.plans[: last + 1]:
-            out, cache_ = _layer_forward(plan, out, self.params, None, keep=True)
-            caches.append(cache_)
-        grad = np.asarray(seed(out), out.dtype)
-        grads: dict[str, np.ndarray] = {}
-        for i in range(last, -1, -1):
-            grad = _layer_backward(self.plans[i], grad, caches[i], self.params, grads, True)
-        return out, grad
+        out, caches = self._forward_keep(x, None, self.plans[: last + 1])
+        reported = _reported(out)
+        grad = np.asarray(seed(reported), out.dtype)
+        grad = channels_last.to_channels_last(grad) if grad.ndim == 4 else grad
+        grad_x, _ = self._backward(grad, caches, True, self.plans[: last + 1])
+        return reported, grad_x
 
     # -- persistence -------------------------------------------------------------------------------
 
@@ -406,13 +460,25 @@ class Network:
         np.savez_compressed(path, **{**arrays, **self.params})
 
 
+def training_order(plans: Sequence[LayerPlan]) -> list[LayerPlan]:
+    """The plans in the order a training step may run them: a ReLU just before a max pool swaps with it.
+    The outputs are equal (see :func:`inference_order`), and so are the gradients: where a window's
+    maximum is positive both orders send the gradient to the same first maximum, and where it is not,
+    both send zero. The ReLU and its gradient then touch a quarter of the values (for a 2x2 pool)."""
+    return _swapped_before_pool(plans, ("relu",))
+
+
 def inference_order(plans: Sequence[LayerPlan]) -> list[LayerPlan]:
     """The plans in the order a forward pass without gradients may run them: an activation just before a
     max pool swaps with it. ReLU, tanh and the sigmoid never decrease, so ``max(f(a), f(b)) = f(max(a, b))``
     exactly, and the activation then runs on a quarter of the values (for a 2x2 pool)."""
+    return _swapped_before_pool(plans, ACTIVATIONS)
+
+
+def _swapped_before_pool(plans: Sequence[LayerPlan], activations: Sequence[str]) -> list[LayerPlan]:
     order = list(plans)
     for k in range(len(order) - 1):
-        if order[k].type in ACTIVATIONS and order[k + 1].type == "maxpool":
+        if order[k].type in activations and order[k + 1].type == "maxpool":
             order[k], order[k + 1] = order[k + 1], order[k]
     return order
 
