@@ -28,6 +28,10 @@ from engine._checks import Pair, effective_size, output_size
 # fastest with two slices of a batch on two threads, where smaller steps spend their time passing
 # the GIL between the threads and larger ones go out to memory
 CHUNK_ELEMENTS = 1 << 20
+# dX of a stride-1 layer runs as a full correlation (one product per chunk, at the forward pass's speed)
+# unless the input is this much larger than the output, when the zeros it multiplies cost more than
+# the tap-by-tap adds (measured: "same" padding -> correlation, LeNet's valid 5x5 on 14x14 -> taps)
+FULL_CORRELATION_AREA = 1.5
 # below this many numbers per row of columns (KW*C), copying rows of (N, C, H, W)-like "taps" is faster
 SHORT_RUN = 16
 
@@ -129,9 +133,8 @@ def conv2d_backward(
     -> grad_x (N, H, W, C) (None without ``need_input_grad``), grad_weights (KH*KW*C, F), grad_bias (F,).
 
     ``dW = columns^T @ dOut``, with the columns rebuilt chunk by chunk rather than kept from the
-    forward pass (the copy is cheaper than a trip through memory, and a training step holds less).
-    At stride 1, ``dX`` is the "full" correlation of ``dOut`` with the kernel turned by 180 degrees,
-    which runs through :func:`conv2d` itself; a strided layer adds each window back instead.
+    forward pass (the copy is cheaper than a trip through memory, and a training step holds less);
+    ``dX`` is a full correlation (:func:`_full_correlation`) or col2im tap by tap (:func:`_add_windows_back`).
     """
     n, oh, ow, f = grad_out.shape
     flat_grad = grad_out.reshape(-1, f)
@@ -139,44 +142,49 @@ def conv2d_backward(
     cells = oh * ow
     for a, b, columns in _column_chunks(x, geometry):
         grad_weights += columns.T @ flat_grad[a * cells : b * cells]
-    grad_bias = flat_grad.sum(axis=0)
+    grad_bias = (
+        np.ones(len(flat_grad), flat_grad.dtype) @ flat_grad
+    )  # a product: sum(axis=0) of a narrow matrix is slow
     if not need_input_grad:
         return None, grad_weights, grad_bias
-    if geometry.stride == (1, 1):
-        return _full_correlation(grad_out, weights, geometry, x.shape[1:3]), grad_weights, grad_bias
-    return _add_windows_back(flat_grad @ weights.T, x.shape, geometry), grad_weights, grad_bias
+    h, w = x.shape[1:3]
+    if geometry.stride == (1, 1) and h * w <= FULL_CORRELATION_AREA * oh * ow:
+        return _full_correlation(grad_out, weights, geometry), grad_weights, grad_bias
+    return _add_windows_back(flat_grad, weights, x.shape, geometry), grad_weights, grad_bias
 
 
-def _full_correlation(grad_out: np.ndarray, weights: np.ndarray, geometry: ConvGeometry, hw: Pair) -> np.ndarray:
-    """dX of a stride-1 convolution: ``dOut`` padded by D(K-1) - P (cropped where that is negative),
-    correlated with the turned kernel whose channels swap roles, (KH*KW*F, C)."""
+def _full_correlation(grad_out: np.ndarray, weights: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+    """dX of a stride-1 convolution as the "full" correlation of ``dOut`` with the kernel turned by 180
+    degrees, whose channels swap roles, (KH*KW*F, C): ``dOut`` padded by D(K-1) - P (cropped where that is
+    negative) runs through :func:`conv2d` itself."""
     (kh, kw), (dh, dw), (ph, pw) = geometry.kernel, geometry.dilation, geometry.padding
     f = grad_out.shape[3]
-    c = weights.shape[0] // (kh * kw)
-    turned = weights.reshape(kh, kw, c, f)[::-1, ::-1].transpose(0, 1, 3, 2).reshape(-1, c)
+    turned = weights.reshape(kh, kw, -1, f)[::-1, ::-1].transpose(0, 1, 3, 2).reshape(kh * kw * f, -1)
     edge = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
-    crop = tuple(max(0, -e) for e in edge)
+    crop = (max(0, -edge[0]), max(0, -edge[1]))
     grad = grad_out[:, crop[0] : grad_out.shape[1] - crop[0], crop[1] : grad_out.shape[2] - crop[1]]
     full = ConvGeometry((kh, kw), (1, 1), (max(0, edge[0]), max(0, edge[1])), (dh, dw))
-    grad_x = conv2d(np.ascontiguousarray(grad), np.ascontiguousarray(turned), None, full)
-    assert grad_x.shape[1:3] == hw, (grad_x.shape, hw)
-    return grad_x
+    return conv2d(np.ascontiguousarray(grad), np.ascontiguousarray(turned), None, full)
 
 
-def _add_windows_back(grad_columns: np.ndarray, x_shape: tuple[int, ...], geometry: ConvGeometry) -> np.ndarray:
-    """col2im in channels-last order: (N*OH*OW, KH*KW*C) window gradients -> (N, H, W, C), each
-    window's numbers added onto the input cells it read (overlaps sum); one strided add per kernel tap."""
+def _add_windows_back(
+    flat_grad: np.ndarray, weights: np.ndarray, x_shape: tuple[int, ...], geometry: ConvGeometry
+) -> np.ndarray:
+    """dX, one kernel tap at a time: tap (u, v) sent ``dOut (N*OH*OW, F) @ w[u, v] (F, C)`` to the input cells
+    it read, ``xp[n, i*S + u*D, j*S + v*D, :]``; overlapping windows sum. At stride 1 each tap's cells are
+    one contiguous run of OW*C numbers per row, so the add streams; no (N*OH*OW, KH*KW*C) matrix is made."""
     n, h, w, c = x_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geometry.kernel, geometry.stride, geometry.padding, geometry.dilation
     oh, ow = geometry.output_hw(h, w)
-    windows = grad_columns.reshape(n, oh, ow, kh, kw, c)
-    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), grad_columns.dtype)
+    per_tap = weights.reshape(kh, kw, c, -1)
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), flat_grad.dtype)
+    sent = np.empty((flat_grad.shape[0], c), flat_grad.dtype)
     for u in range(kh):
+        rows = slice(u * dh, u * dh + sh * (oh - 1) + 1, sh)
         for v in range(kw):
-            padded[:, u * dh : u * dh + sh * (oh - 1) + 1 : sh, v * dw : v * dw + sw * (ow - 1) + 1 : sw] += windows[
-                :, :, :, u, v
-            ]
-    return np.ascontiguousarray(padded[:, ph : ph + h, pw : pw + w])
+            np.matmul(flat_grad, per_tap[u, v].T, out=sent)
+            padded[:, rows, v * dw : v * dw + sw * (ow - 1) + 1 : sw] += sent.reshape(n, oh, ow, c)
+    return padded if ph == pw == 0 else np.ascontiguousarray(padded[:, ph : ph + h, pw : pw + w])
 
 
 # -- pooling, each channel on its own ---------------------------------------------------------------
@@ -188,7 +196,10 @@ def _pool_taps(x: np.ndarray, kernel: Pair, stride: Pair) -> Iterator[tuple[tupl
     oh, ow = (output_size(x.shape[1 + a], kernel[a], stride[a], 0, 1) for a in (0, 1))
     for u in range(kernel[0]):
         for v in range(kernel[1]):
-            where = (slice(u, u + stride[0] * (oh - 1) + 1, stride[0]), slice(v, v + stride[1] * (ow - 1) + 1, stride[1]))
+            where = (
+                slice(u, u + stride[0] * (oh - 1) + 1, stride[0]),
+                slice(v, v + stride[1] * (ow - 1) + 1, stride[1]),
+            )
             yield where, x[:, where[0], where[1]]
 
 
@@ -206,7 +217,9 @@ def max_pool2d(
     windows = _tiles(x, kernel)  # (N, OH, KH, OW, KW, C)
     row_best, column = _first_maximum(windows, axis=4, keep=keep_winners)
     out, row = _first_maximum(row_best, axis=2, keep=keep_winners)
-    return out, ((column, row) if keep_winners else None)
+    if column is None or row is None:
+        return out, None
+    return out, (column, row)
 
 
 def _tiles(x: np.ndarray, kernel: Pair) -> np.ndarray:

@@ -165,9 +165,7 @@ def _layer_backward(
         return grad_x
     if kind == "maxpool":
         x_shape, winners = cache
-        return channels_last.max_pool2d_backward(
-            grad, winners, x_shape, pair(cfg["kernel_size"]), pair(cfg["stride"])
-        )
+        return channels_last.max_pool2d_backward(grad, winners, x_shape, pair(cfg["kernel_size"]), pair(cfg["stride"]))
     if kind == "avgpool":
         return channels_last.avg_pool2d_backward(grad, cache, pair(cfg["kernel_size"]), pair(cfg["stride"]))
     if kind == "flatten":
