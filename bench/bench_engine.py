@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import apply_kernel, build_network, conv2d, load_dataset, load_model, preprocess_digit
-from engine.architectures import architecture
+from engine.architectures import FASHION_SPEC, architecture
 from engine.filters import PRESETS
 from engine.network import Network
 from engine.parallel import available_cores
@@ -162,6 +162,103 @@ def lenet_rows(model: Network, torch, repeat: int) -> list[str]:
     return rows
 
 
+NETWORKS = ("tiny", "lenet", "clothing", "tinyvgg")
+BATCHES = (1, 4, 16, 64, 256, 1024)
+
+
+def onnx_session(network: Network) -> Any:
+    """An onnxruntime session of the network's ONNX export (threads as many as cores), or None."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    from engine.onnx_export import export_onnx
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = available_cores()
+    return onnxruntime.InferenceSession(export_onnx(network), options, providers=["CPUExecutionProvider"])
+
+
+def training_step(network: Network, x: np.ndarray, labels: np.ndarray) -> Callable[[], None]:
+    optimizer, rng = Adam(network.params), np.random.default_rng(0)
+
+    def step() -> None:
+        _, _, grads = network.loss_and_gradients(x, labels, dropout_rng=rng)
+        optimizer.step(grads, 1e-3)
+
+    return step
+
+
+def torch_training_step(torch: Any, network: Network, x: np.ndarray, labels: np.ndarray) -> Callable[[], None]:
+    twin = torch_twin(network).train()
+    optimizer = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(twin(xt), yt).backward()
+        optimizer.step()
+
+    return step
+
+
+def peak_mib(fn: Callable[[], object]) -> float:
+    """The most memory NumPy held at once during ``fn`` (tracemalloc sees its arrays), in MiB."""
+    import tracemalloc
+
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def scaling_row(name: str, batch: int, torch: Any, repeat: int) -> str:
+    """One row: a network's forward pass (against PyTorch and onnxruntime) and training step (against
+    PyTorch) at one batch size, the multiply-adds per picture, and the training step's peak memory."""
+    from engine.spec import multiply_adds
+
+    network = build_network(FASHION_SPEC if name == "clothing" else architecture(name), seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, *network.input_shape), dtype=np.float32)
+    labels = rng.integers(0, network.classes, batch)
+    repeat = max(3, repeat if batch <= 256 else repeat // 4)
+    cells = [f"{name:<9}", f"{batch:>5}", f"{multiply_adds(network.plans) / 1e6:8.2f}"]
+    forward = median_seconds(lambda: network.forward(x), repeat)
+    references: list[float | None] = [None, None]
+    session = onnx_session(network)
+    if session is not None:
+        references[1] = median_seconds(lambda: session.run(None, {session.get_inputs()[0].name: x}), repeat)
+    if torch:
+        twin = torch_twin(network).eval()
+        with torch.inference_mode():
+            references[0] = median_seconds(lambda: twin(torch.from_numpy(x)), repeat)
+    cells += [fmt(forward), *(ratio(forward, ref) for ref in references)]
+    step = training_step(network, x, labels)
+    ours = median_seconds(step, repeat)
+    ref = median_seconds(torch_training_step(torch, network.copy(), x, labels), repeat) if torch else None
+    cells += [fmt(ours), ratio(ours, ref), f"{peak_mib(step):8.1f}"]
+    return " | ".join(cells)
+
+
+def ratio(ours: float, ref: float | None) -> str:
+    return f"{ours / ref:6.2f}x" if ref else f"{'—':>7}"
+
+
+def scaling_table(torch: Any, repeat: int) -> None:
+    """How cost grows with the work: LeNet over batch sizes, then every preset at batch 64 and 256."""
+    print("\nForward pass and training step (fwd+bwd+Adam) against batch size and network size;")
+    print("ratios are convscope / reference in this run; peak = most NumPy memory during one step")
+    columns = [f"{'network':<9}", "batch", "MMAC/pic", f"{'forward':>11}", "  torch", "    ort", f"{'train step':>11}"]
+    header = " | ".join([*columns, "  torch", "peak MiB"])
+    print(header)
+    print("-" * len(header))
+    rows = [("lenet", batch) for batch in BATCHES]
+    rows += [(name, batch) for batch in (64, 256) for name in NETWORKS if name != "lenet"]
+    for name, batch in rows:
+        print(scaling_row(name, batch, torch, repeat), flush=True)
+
+
 def epoch_seconds() -> float:
     """One epoch of LeNet on the 7,200 training digits with the app's default settings."""
     train = load_dataset("digits", "train")
@@ -256,6 +353,7 @@ def main() -> None:
     results += [conv_row(torch, ndimage, rng, repeat), filter_row(ndimage, rng, repeat), *app_rows(repeat)]
     limit.restore_original_limits()
     print_table(results, torch)
+    scaling_table(torch, repeat)
 
 
 if __name__ == "__main__":
