@@ -62,6 +62,22 @@ function layoutNetworkView(view) {
   const minGap = narrow ? 8 : 36; // room for the links between columns
   const charWidth = narrow ? 6.5 : 8.5; // the class labels' monospace at 11 px (phone) or 14 px
   const labelWidth = Math.max(0, ...columns.flatMap((c) => c.labels.map((l) => l.textContent.length))) * charWidth + 4;
+  const frame = { width, height, narrow, labelWidth };
+  sizeColumns(columns, frame, minGap);
+  const used = columns.reduce((n, c) => n + c.width, 0) + labelWidth;
+  const gap = columns.length > 1 ? Math.max(minGap, (width - used) / (columns.length - 1)) : 0;
+  let x = 0;
+  columns.forEach((column, i) => {
+    placeColumn(column, x, i, frame);
+    x += column.width + gap;
+  });
+  root.style.height = `${HEADER + height + 4}px`;
+  view.links.setAttribute("viewBox", `0 0 ${width} ${HEADER + height + 4}`);
+  linkNetworkView(view, view.selection);
+}
+
+/** Each column's grid of maps (sub-columns, rows, gaps) and map size; a fully connected layer is a strip. */
+function sizeColumns(columns, { width, height, narrow, labelWidth }, minGap) {
   for (const column of columns) {
     column.subColumns = Math.ceil(column.canvases.length / MAPS_PER_COLUMN[narrow ? "narrow" : "wide"]);
     column.rows = Math.ceil(column.canvases.length / column.subColumns);
@@ -82,44 +98,38 @@ function layoutNetworkView(view) {
     column.width = column.subColumns * column.mapWidth + (column.subColumns - 1) * 2;
   }
   for (const column of columns.filter((c) => c.kind === "fc")) column.width = STRIP;
-  const used = columns.reduce((n, c) => n + c.width, 0) + labelWidth;
-  const gap = columns.length > 1 ? Math.max(minGap, (width - used) / (columns.length - 1)) : 0;
+}
 
-  let x = 0;
-  columns.forEach((column, i) => {
-    // centred over the column and its class labels, never cut off at either edge; on a phone the names
-    // take three staggered lines, so that neighbours do not run into each other
-    const centre = x + (column.width + (column.labels.length ? labelWidth : 0)) / 2;
-    const line = narrow ? (i % 3) * NAME_LINE : 0;
-    // a name that would run past an edge is set flush with that edge instead of centred, so it stays
-    // over its own column rather than drifting over its neighbour's
-    const headerWidth = narrow ? 80 : HEADER_WIDTH;
-    const left = Math.min(Math.max(centre - headerWidth / 2, 0), width - headerWidth);
-    column.header.style.textAlign = left === 0 && centre < headerWidth / 2 ? "left" : left < centre - headerWidth / 2 ? "right" : "center";
-    place(column.header, left, line, headerWidth, HEADER - line);
-    if (column.kind === "fc") {
-      column.rects = [{ x, y: HEADER, w: STRIP, h: height }];
-      column.labels.forEach((label, u) => {
-        const step = height / column.labels.length;
-        place(label, x + STRIP + 3, HEADER + u * step, labelWidth, step);
-        label.style.fontSize = `${Math.min(narrow ? 11 : 14, step)}px`;
-      });
-    } else {
-      const block = column.rows * column.mapHeight + (column.rows - 1) * column.gap;
-      const top = HEADER + (height - block) / 2;
-      column.rects = column.canvases.map((_, k) => ({
-        x: x + Math.floor(k / column.rows) * (column.mapWidth + 2),
-        y: top + (k % column.rows) * (column.mapHeight + column.gap),
-        w: column.mapWidth,
-        h: column.mapHeight,
-      }));
-    }
-    column.canvases.forEach((canvas, k) => place(canvas, column.rects[k].x, column.rects[k].y, column.rects[k].w, column.rects[k].h));
-    x += column.width + gap;
-  });
-  root.style.height = `${HEADER + height + 4}px`;
-  view.links.setAttribute("viewBox", `0 0 ${width} ${HEADER + height + 4}`);
-  linkNetworkView(view, view.selection);
+/** Puts column ``i``'s name, maps (or strip and class labels) at ``x``. */
+function placeColumn(column, x, i, { width, height, narrow, labelWidth }) {
+  // centred over the column and its class labels, never cut off at either edge; on a phone the names
+  // take three staggered lines, so that neighbours do not run into each other
+  const centre = x + (column.width + (column.labels.length ? labelWidth : 0)) / 2;
+  const line = narrow ? (i % 3) * NAME_LINE : 0;
+  // a name that would run past an edge is set flush with that edge instead of centred, so it stays
+  // over its own column rather than drifting over its neighbour's
+  const headerWidth = narrow ? 80 : HEADER_WIDTH;
+  const left = Math.min(Math.max(centre - headerWidth / 2, 0), width - headerWidth);
+  column.header.style.textAlign = left === 0 && centre < headerWidth / 2 ? "left" : left < centre - headerWidth / 2 ? "right" : "center";
+  place(column.header, left, line, headerWidth, HEADER - line);
+  if (column.kind === "fc") {
+    column.rects = [{ x, y: HEADER, w: STRIP, h: height }];
+    column.labels.forEach((label, u) => {
+      const step = height / column.labels.length;
+      place(label, x + STRIP + 3, HEADER + u * step, labelWidth, step);
+      label.style.fontSize = `${Math.min(narrow ? 11 : 14, step)}px`;
+    });
+  } else {
+    const block = column.rows * column.mapHeight + (column.rows - 1) * column.gap;
+    const top = HEADER + (height - block) / 2;
+    column.rects = column.canvases.map((_, k) => ({
+      x: x + Math.floor(k / column.rows) * (column.mapWidth + 2),
+      y: top + (k % column.rows) * (column.mapHeight + column.gap),
+      w: column.mapWidth,
+      h: column.mapHeight,
+    }));
+  }
+  column.canvases.forEach((canvas, k) => place(canvas, column.rects[k].x, column.rects[k].y, column.rects[k].w, column.rects[k].h));
 }
 
 function place(element, x, y, w, hgt) {

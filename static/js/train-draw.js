@@ -60,31 +60,7 @@ export function layerRow(layer, index, count, catalogue, { onType, onField, onMo
     ...catalogue.types.map((t) => h("option", { value: t, selected: t === layer.type, text: t })),
   );
   const defaults = catalogue.fields[layer.type] ?? {};
-  const fields = Object.keys(defaults).map((key) => {
-    const label = `${LABELS[key] ?? key}`;
-    let control;
-    if (key === "padding_mode") {
-      control = h(
-        "select",
-        { "data-field": key, "aria-label": `Layer ${number} ${label}`, onchange: (e) => onField(index, key, e.target.value) },
-        ...catalogue.padding_modes.map((m) => h("option", { value: m, selected: m === (layer[key] ?? defaults[key]), text: m })),
-      );
-    } else {
-      const numeric = key === "rate";
-      // a pooling stride left empty follows the kernel, as the engine's does: say so, with the number
-      const follows = key === "stride" && defaults[key] === null ? `= kernel (${pairText(layer.kernel_size)})` : null;
-      control = h("input", {
-        "data-field": key,
-        "aria-label": `Layer ${number} ${label}`,
-        inputmode: numeric ? "decimal" : "numeric",
-        size: follows ? follows.length : 4,
-        value: pairText(layer[key] ?? defaults[key]),
-        placeholder: follows,
-        onchange: (e) => onField(index, key, fieldValue(key, e.target.value, numeric)),
-      });
-    }
-    return h("label", { class: "field" }, `${label} `, control);
-  });
+  const fields = Object.keys(defaults).map((key) => layerField(layer, index, key, defaults, catalogue, onField));
   // a collapsed row is one line: its type and its settings in words, a click away from the fields
   const summary = h(
     "button",
@@ -114,6 +90,34 @@ export function layerRow(layer, index, count, catalogue, { onType, onField, onMo
       h("button", { type: "button", "aria-label": `Remove layer ${number}`, onclick: () => onRemove(index), text: "✕" }),
     ),
   );
+}
+
+/** One setting of layer ``index`` as a labelled control: the padding mode a list, the rest a text field. */
+function layerField(layer, index, key, defaults, catalogue, onField) {
+  const label = `${LABELS[key] ?? key}`;
+  const ariaLabel = `Layer ${index + 1} ${label}`;
+  if (key === "padding_mode") {
+    const current = layer[key] ?? defaults[key];
+    const control = h(
+      "select",
+      { "data-field": key, "aria-label": ariaLabel, onchange: (e) => onField(index, key, e.target.value) },
+      ...catalogue.padding_modes.map((m) => h("option", { value: m, selected: m === current, text: m })),
+    );
+    return h("label", { class: "field" }, `${label} `, control);
+  }
+  const numeric = key === "rate";
+  // a pooling stride left empty follows the kernel, as the engine's does: say so, with the number
+  const follows = key === "stride" && defaults[key] === null ? `= kernel (${pairText(layer.kernel_size)})` : null;
+  const control = h("input", {
+    "data-field": key,
+    "aria-label": ariaLabel,
+    inputmode: numeric ? "decimal" : "numeric",
+    size: follows ? follows.length : 4,
+    value: pairText(layer[key] ?? defaults[key]),
+    placeholder: follows,
+    onchange: (e) => onField(index, key, fieldValue(key, e.target.value, numeric)),
+  });
+  return h("label", { class: "field" }, `${label} `, control);
 }
 
 /** The shape table's rows from the API's description; the row of a layer that does not fit is marked. */
