@@ -24,10 +24,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from engine._checks import Pair, effective_size, output_size
 
-# numbers of the column matrix built per step (4 MiB of float32, about a core's L2 cache): measured
-# fastest with two slices of a batch on two threads, where smaller steps spend their time passing
-# the GIL between the threads and larger ones go out to memory
-CHUNK_ELEMENTS = 1 << 20
+# numbers of the column matrix built per step (1 MiB of float32, half a core's L2 cache): measured
+# fastest with two slices of a batch on two threads (against 256 KiB and 4 MiB), where smaller steps
+# spend their time passing the GIL between the threads and larger ones go out to memory
+CHUNK_ELEMENTS = 1 << 18
 # dX of a stride-1 layer runs as a full correlation (one product per chunk, at the forward pass's speed)
 # unless the input is this much larger than the output, when the zeros it multiplies cost more than
 # the tap-by-tap adds (measured: "same" padding -> correlation, LeNet's valid 5x5 on 14x14 -> taps)
