@@ -70,8 +70,11 @@ def flat_weights(weight: np.ndarray) -> np.ndarray:
 def _windows(x: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     """Every window of ``x`` (N, H, W, C) after zero padding, as a view (N, OH, OW, C, KH, KW)."""
     (ph, pw), (sh, sw), (dh, dw) = geometry.padding, geometry.stride, geometry.dilation
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    if ph or pw:  # a zeroed array and one copy: several times faster than np.pad for a small batch
+        n, h, w, c = x.shape
+        padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), x.dtype)
+        padded[:, ph : ph + h, pw : pw + w] = x
+        x = padded
     span = (effective_size(geometry.kernel[0], dh), effective_size(geometry.kernel[1], dw))
     return sliding_window_view(x, span, axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]
 
@@ -96,7 +99,7 @@ def _column_chunks(x: np.ndarray, geometry: ConvGeometry) -> Iterator[tuple[int,
     numbers, cells = geometry.kernel[0] * geometry.kernel[1] * c, oh * ow
     step = max(1, CHUNK_ELEMENTS // (cells * numbers))
     scratch = np.empty(min(n, step) * cells * numbers, x.dtype)
-    rows = geometry.kernel[1] * c >= SHORT_RUN
+    rows = _uses_rows(c, geometry)
     for a in range(0, n, step):
         b = min(n, a + step)
         block = scratch[: (b - a) * cells * numbers]
