@@ -60,7 +60,7 @@ def import_model(
         labels = labels or (None if network.meta.get("labels") else list(test.classes))
         metrics = test_metrics(network, test)
     name = clean_name(request.name or re.sub(r"\.onnx$", "", request.filename, flags=re.I) or "Imported model")
-    preparation = request.preprocess or _default_preparation(request.dataset, network)
+    preparation = request.preprocess or _default_preparation(store, request.dataset, network)
     network.meta.update(
         name=name, dataset=request.dataset, preprocess=preparation, import_report=imported.report, source="onnx"
     )
@@ -128,11 +128,11 @@ def _labels(request: ImportRequest, network: Network) -> list[str] | None:
     return [clean_name(str(label))[:40] or str(k) for k, label in enumerate(labels)]
 
 
-def _default_preparation(dataset: str | None, network: Network) -> str:
+def _default_preparation(store: JobStore, dataset: str | None, network: Network) -> str:
     """A data set's own recipe; without one, digits for a gray model and whole pictures for a colour one."""
-    if dataset == "digits" or (dataset is None and network.input_shape[0] == 1):
-        return "digit"
-    return "picture"
+    if dataset is not None:
+        return own_data.preparation(store, dataset)
+    return "digit" if network.input_shape[0] == 1 else "picture"
 
 
 EXPORT_FORMATS = ("onnx", "pytorch")

@@ -219,6 +219,15 @@ def dataset_view(store: JobStore, workspace: Workspace | None, dataset_id: str) 
     return {**summary(doc), "examples": examples}
 
 
+def preparation(store: JobStore, name: str) -> str:
+    """How a picture is prepared for the data set ``name``: ``digit`` (MNIST's crop, box and centre of mass)
+    for the shipped digits and an own data set of drawn digits, ``picture`` (scaled to fit) otherwise."""
+    if name in DATASETS:
+        return "digit" if name == "digits" else "picture"
+    doc = store.get_doc("dataset", name)
+    return str(doc["kind"]) if doc is not None else "picture"
+
+
 def resolve(store: JobStore, name: str, split: str) -> Dataset:
     """A shipped data set's split, or an own data set's (by id): the one place jobs and views read data."""
     return resolve_splits(store, name, (split,))[0]

@@ -231,8 +231,7 @@ def training_data(
     (for one of the workspace's own) what a model card says of it; each class must have enough examples."""
     if name in ("digits", "fashion"):
         train, test = load_dataset(name, "train"), load_dataset(name, "test")
-        preparation = "digit" if name == "digits" else "picture"
-        return train, test, {"input": [1, 28, 28], "preprocess": preparation, "card": None}
+        return train, test, {"input": [1, 28, 28], "preprocess": own_data.preparation(store, name), "card": None}
     doc = own_data.owned(store, workspace, name)
     counts = own_data.summary(doc)["counts"]
     short = {

@@ -191,6 +191,11 @@ def test_lenet_fine_tuned_on_drawings_reads_new_drawings_by_their_class_names(sy
     assert cards["label"] == "cross" and len(cards["top"]) == 6  # the data set's 6 held-out examples
     assert ok(me.get(f"/api/models/{job['id']}/embedding"))["classes"] == CLASSES
     assert ok(me.get(f"/api/datasets/{dataset}/labels"))["classes"] == CLASSES
+    # exported and imported back against the drawings, it is prepared as they are: as digits
+    exported = me.get(f"/api/models/{job['id']}/export?format=onnx").content
+    back = me.post("/api/models/import", files={"file": ("mine.onnx", exported)}, data={"dataset": dataset})
+    assert ok(back, 201)["preprocess"] == "digit" and back.json()["labels"] == CLASSES
+    assert back.json()["test_accuracy"] == pytest.approx(model["test_accuracy"], abs=0.01)
 
 
 @pytest.mark.parametrize(
