@@ -28,22 +28,14 @@ export function fitToData(spec, { input, classes }, keepInput) {
   return fitted;
 }
 
-/** The named conv and linear layers of a spec, as the engine names them (conv1, fc2, ...). */
-export function weightedNames(spec) {
-  const counts = {};
-  const names = [];
-  for (const layer of spec.layers) {
-    const prefix = { conv: "conv", maxpool: "pool", avgpool: "pool", linear: "fc" }[layer.type];
-    if (!prefix) continue;
-    counts[prefix] = (counts[prefix] ?? 0) + 1;
-    if (prefix !== "pool") names.push(layer.name ?? `${prefix}${counts[prefix]}`);
-  }
-  return names;
+/** The layers with weights in the API's description of a design (its shape table's rows): conv and linear. */
+export function weightedLayers(description) {
+  return description.filter((row) => row.type === "conv" || row.type === "linear");
 }
 
 /** Checkboxes for the layers that may keep their weights (all but the output layer, which is new). */
-export function freezeBoxes(container, spec, frozen, onChange) {
-  const names = weightedNames(spec).slice(0, -1);
+export function freezeBoxes(container, description, frozen, onChange) {
+  const names = weightedLayers(description).slice(0, -1).map((row) => row.name);
   container.replaceChildren(
     h("span", { class: "hint", text: "Keep the weights of: " }),
     ...names.map((name) =>

@@ -4,7 +4,7 @@
 
 import { classes, models } from "./api.js";
 import { modelCard } from "./models-draw.js";
-import { addOwnDatasets, defaultFrozen, fitToData, freezeBoxes, showComparison, weightedNames } from "./train-data.js";
+import { addOwnDatasets, defaultFrozen, fitToData, freezeBoxes, showComparison, weightedLayers } from "./train-data.js";
 import {
   confusionTable,
   filterTiles,
@@ -37,6 +37,7 @@ const el = Object.fromEntries(
 const state = {
   presets: {},
   catalogue: null, // GET /api/architectures/layers: types, fields and defaults, padding modes
+  description: [], // the API's rows for the design as last checked: each named layer's name, type and index
   preset: "lenet",
   spec: null, // the design: { input, classes, layers }
   valid: false,
@@ -109,13 +110,16 @@ function renderDesign() {
 function markFrozen() {
   el["layer-list"].inert = state.fineTune;
   if (!state.fineTune) return;
-  const names = weightedNames(state.spec);
-  let k = 0;
-  [...el["layer-list"].children].forEach((row, i) => {
-    const type = state.spec.layers[i].type;
-    if (type !== "conv" && type !== "linear") return;
-    row.classList.toggle("locked", state.frozen.includes(names[k]));
-    k++;
+  for (const layer of weightedLayers(state.description)) {
+    el["layer-list"].children[layer.index]?.classList.toggle("locked", state.frozen.includes(layer.name));
+  }
+}
+
+/** The freeze checkboxes, from the API's names for the start model's layers (after its design is checked). */
+function renderFreezeBoxes() {
+  freezeBoxes(el["freeze-list"], state.description, state.frozen, (name, frozen) => {
+    state.frozen = frozen ? [...state.frozen, name] : state.frozen.filter((n) => n !== name);
+    markFrozen();
   });
 }
 
@@ -141,12 +145,8 @@ function setFineTune(on) {
   state.frozen = on ? defaultFrozen() : [];
   el["freeze-list"].hidden = !on;
   if (on) {
-    const spec = fitToData(state.presets.lenet, dataInfo(), true);
-    freezeBoxes(el["freeze-list"], spec, state.frozen, (name, frozen) => {
-      state.frozen = frozen ? [...state.frozen, name] : state.frozen.filter((n) => n !== name);
-      markFrozen();
-    });
-    setDesign(spec, null);
+    el["freeze-list"].textContent = "Reading LeNet's layers…"; // the boxes come with the design's check
+    setDesign(fitToData(state.presets.lenet, dataInfo(), true), null);
   } else {
     renderDesign();
   }
@@ -174,6 +174,9 @@ async function check() {
     const result = await models.check(state.spec, el.dataset.value, { signal: abort.signal });
     state.valid = result.valid;
     shapeRows(el["shape-table"].tBodies[0], result.layers, result.error);
+    state.description = result.layers;
+    if (state.fineTune) renderFreezeBoxes();
+    markFrozen();
     el["param-count"].textContent = result.parameters.toLocaleString("en");
     showError(el["spec-error"], result.error?.detail ?? "");
     const broken = result.error?.layer?.index;

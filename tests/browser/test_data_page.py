@@ -80,6 +80,7 @@ def test_draw_a_data_set_fine_tune_lenet_and_read_new_drawings(learner, server_u
     page.get_by_test_id("train-link").click()
     page.wait_for_url(lambda url: "/train" in url)
     page.wait_for_selector("[data-testid=start-from]:checked")  # the data page sent it to start from LeNet
+    page.wait_for_selector("[data-testid=freeze-layer]")  # named by the API's check of LeNet's design
     assert [b.get_attribute("value") for b in page.get_by_test_id("freeze-layer").all() if b.is_checked()] == [
         "conv1",
         "conv2",
