@@ -241,11 +241,9 @@ def _job_line(store: JobStore, job: dict[str, Any]) -> dict[str, Any]:
         "progress": None,
         "created": job["created"],
     }
-    if job["status"] == "running":
-        progress = [data for _, kind, data in store.events(job["id"]) if kind == "progress"]
-        if progress:
-            last = progress[-1]
-            line["progress"] = {k: last.get(k) for k in ("step", "steps", "epoch", "loss", "accuracy")}
+    last = store.last_event(job["id"], "progress") if job["status"] == "running" else None
+    if last:
+        line["progress"] = {k: last.get(k) for k in ("step", "steps", "epoch", "loss", "accuracy")}
     return line
 
 

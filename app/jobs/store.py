@@ -103,6 +103,10 @@ class JobStore(ABC):
         """The job's events with an id above ``after``, in order."""
 
     @abstractmethod
+    def last_event(self, job_id: str, kind: str) -> dict[str, Any] | None:
+        """The data of the job's latest event of ``kind`` (read from the end, not the whole history)."""
+
+    @abstractmethod
     def put_blob(self, key: str, data: bytes) -> None: ...
 
     @abstractmethod
@@ -462,6 +466,14 @@ class SqliteStore(JobStore):
         )
         return [(r["seq"], r["kind"], json.loads(r["data"])) for r in rows]
 
+    def last_event(self, job_id: str, kind: str) -> dict[str, Any] | None:
+        row = (
+            self._connect()
+            .execute("select data from events where job_id = ? and kind = ? order by seq desc limit 1", (job_id, kind))
+            .fetchone()
+        )
+        return json.loads(row["data"]) if row else None
+
     def put_blob(self, key: str, data: bytes) -> None:
         self._connect().execute("insert or replace into blobs (key, value) values (?, ?)", (key, data))
 
@@ -770,6 +782,19 @@ class RedisStore(JobStore):
     def events(self, job_id: str, after: int = 0) -> list[tuple[int, str, dict[str, Any]]]:
         raw = self.redis.lrange(self._key("events", job_id), after, -1)
         return [(after + i + 1, *json.loads(item)) for i, item in enumerate(raw)]
+
+    def last_event(self, job_id: str, kind: str) -> dict[str, Any] | None:
+        key, page = self._key("events", job_id), 16
+        end = -1
+        while True:  # a page at a time from the end: the latest of a frequent kind is a few events back
+            raw = self.redis.lrange(key, end - page + 1, end)
+            for item in reversed(raw):
+                event_kind, data = json.loads(item)
+                if event_kind == kind:
+                    return dict(data)
+            if len(raw) < page:
+                return None
+            end -= page
 
     def put_blob(self, key: str, data: bytes) -> None:
         self.redis.set(self._key("blob", key), data)

@@ -80,6 +80,18 @@ def test_events_get_increasing_ids_even_from_many_writers(store):
     assert [seq for seq, *_ in store.events("a", after=75)] == [76, 77, 78, 79, 80]
 
 
+def test_the_latest_event_of_a_kind_is_found_however_far_back_it_is(store):
+    store.create(job("a", 1.0))
+    assert store.last_event("a", "progress") is None
+    store.append_event("a", "progress", {"step": 1})
+    for i in range(40):  # more than a page of other events after it
+        store.append_event("a", "snapshot", {"i": i})
+    assert store.last_event("a", "progress") == {"step": 1}
+    store.append_event("a", "progress", {"step": 2})
+    assert store.last_event("a", "progress") == {"step": 2} and store.last_event("a", "snapshot") == {"i": 39}
+    assert store.last_event("a", "done") is None and store.last_event("nobody", "progress") is None
+
+
 def test_blobs_and_deleting_a_job_with_everything_it_owns(store):
     store.create(job("a", 1.0))
     store.create(job("b", 2.0))
