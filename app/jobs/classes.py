@@ -29,6 +29,7 @@ from app.workspaces import Workspace
 from engine.datasets import DATASETS, load_dataset
 from engine.network import Network
 from engine.spec import plan_network
+from engine.train import accuracy_and_confusion
 
 if TYPE_CHECKING:
     from app.jobs.registry import ModelRegistry
@@ -62,8 +63,17 @@ def normalise_code(code: str) -> str:
 # -- membership ------------------------------------------------------------------------------------
 
 
+def _member_id(class_id: str, workspace_id: str) -> str:
+    """The id of the ``member`` document of a workspace in a class (its ``enrolment`` is the reverse)."""
+    return f"{class_id}:{workspace_id}"
+
+
+def _enrolment_id(workspace_id: str, class_id: str) -> str:
+    return f"{workspace_id}:{class_id}"
+
+
 def membership(store: JobStore, class_id: str, workspace: Workspace | None) -> dict[str, Any] | None:
-    return None if workspace is None else store.get_doc("member", f"{class_id}:{workspace.id}")
+    return None if workspace is None else store.get_doc("member", _member_id(class_id, workspace.id))
 
 
 def require_member(store: JobStore, class_id: str, workspace: Workspace | None) -> tuple[dict, dict]:
@@ -92,8 +102,9 @@ def _add_member(store: JobStore, klass: dict, workspace: Workspace, role: str, n
         "name": name or ("Lecturer" if role == "lecturer" else f"Student {number}"),
         "joined": time.time(),
     }
-    store.put_doc("member", f"{klass['id']}:{workspace.id}", klass["id"], member)
-    store.put_doc("enrolment", f"{workspace.id}:{klass['id']}", workspace.id, {"class": klass["id"], "role": role})
+    store.put_doc("member", _member_id(klass["id"], workspace.id), klass["id"], member)
+    enrolment = {"class": klass["id"], "role": role}
+    store.put_doc("enrolment", _enrolment_id(workspace.id, klass["id"]), workspace.id, enrolment)
     return member
 
 
@@ -139,7 +150,7 @@ def join_class(
         if member is not None and (member["role"] == "lecturer" or role == "student"):
             if name:
                 member["name"] = name
-                store.put_doc("member", f"{klass['id']}:{workspace.id}", klass["id"], member)
+                store.put_doc("member", _member_id(klass["id"], workspace.id), klass["id"], member)
             return {**public_class(klass, member["role"]), "member_name": member["name"]}
         if member is None:
             _check_room(store, settings, workspace, klass)
@@ -170,21 +181,26 @@ def public_class(klass: dict, role: str) -> dict[str, Any]:
     }
 
 
-def my_classes(store: JobStore, workspace: Workspace | None) -> list[dict[str, Any]]:
+def _enrolled(store: JobStore, workspace: Workspace | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each class the workspace is in, with its enrolment (its role there)."""
     if workspace is None:
         return []
     found = []
     for enrolment in store.docs("enrolment", workspace.id):
         klass = store.get_doc("class", enrolment["class"])
         if klass is not None:
-            found.append(public_class(klass, enrolment["role"]))
+            found.append((enrolment, klass))
     return found
+
+
+def my_classes(store: JobStore, workspace: Workspace | None) -> list[dict[str, Any]]:
+    return [public_class(klass, enrolment["role"]) for enrolment, klass in _enrolled(store, workspace)]
 
 
 def rename(store: JobStore, class_id: str, workspace: Workspace | None, name: str) -> dict[str, Any]:
     klass, member = require_member(store, class_id, workspace)
     member["name"] = name
-    store.put_doc("member", f"{class_id}:{member['workspace']}", class_id, member)
+    store.put_doc("member", _member_id(class_id, member["workspace"]), class_id, member)
     return {**public_class(klass, member["role"]), "member_name": name}
 
 
@@ -196,8 +212,8 @@ def leave_class(store: JobStore, class_id: str, workspace: Workspace | None) -> 
         for entry in store.docs("entry", class_id):
             if entry["workspace"] == workspace.id:
                 store.delete_doc("entry", entry["id"])
-        store.delete_doc("member", f"{class_id}:{workspace.id}")
-        store.delete_doc("enrolment", f"{workspace.id}:{class_id}")
+        store.delete_doc("member", _member_id(class_id, workspace.id))
+        store.delete_doc("enrolment", _enrolment_id(workspace.id, class_id))
 
 
 def delete_class(store: JobStore, class_id: str, workspace: Workspace | None) -> None:
@@ -205,8 +221,8 @@ def delete_class(store: JobStore, class_id: str, workspace: Workspace | None) ->
     klass = require_lecturer(store, class_id, workspace)
     with store.doc_lock(class_id):
         for member in store.docs("member", class_id):
-            store.delete_doc("enrolment", f"{member['workspace']}:{class_id}")
-            store.delete_doc("member", f"{class_id}:{member['workspace']}")
+            store.delete_doc("enrolment", _enrolment_id(member["workspace"], class_id))
+            store.delete_doc("member", _member_id(class_id, member["workspace"]))
         for entry in store.docs("entry", class_id):
             store.delete_doc("entry", entry["id"])
         store.delete_doc("classcode", klass["code"])
@@ -220,7 +236,7 @@ def lecturer_sees(store: JobStore, owner: str, viewer: Workspace | None) -> bool
     for enrolment in store.docs("enrolment", owner):
         if enrolment["role"] != "student":
             continue
-        member = store.get_doc("member", f"{enrolment['class']}:{viewer.id}")
+        member = store.get_doc("member", _member_id(enrolment["class"], viewer.id))
         if member is not None and member["role"] == "lecturer":
             return True
     return False
@@ -285,7 +301,7 @@ def publish(
 ) -> dict[str, Any]:
     """Hands the class a model (through a share link, read-only; students copy it to change it) or a
     network design (a named spec, offered among the training page's presets)."""
-    from app.jobs.service import share_model
+    from app.jobs.service import share_model  # here: the service module imports this one
 
     klass = require_lecturer(store, class_id, workspace)
     if len(klass["publications"]) >= settings.max_class_publications:
@@ -308,14 +324,11 @@ def publish(
 
 def publications_for(store: JobStore, workspace: Workspace | None) -> list[dict[str, Any]]:
     """Everything the caller's lecturers published, with the class it came from."""
-    if workspace is None:
-        return []
-    found = []
-    for enrolment in store.docs("enrolment", workspace.id):
-        klass = store.get_doc("class", enrolment["class"])
-        if klass is not None:
-            found += [{**p, "class": klass["id"], "class_name": klass["name"]} for p in klass["publications"]]
-    return found
+    return [
+        {**p, "class": klass["id"], "class_name": klass["name"]}
+        for _, klass in _enrolled(store, workspace)
+        for p in klass["publications"]
+    ]
 
 
 # -- the challenge -----------------------------------------------------------------------------------
@@ -373,7 +386,7 @@ def enter(
 ) -> dict[str, Any]:
     """Scores a student's own trained model on the challenge's held-out pictures and lists it on the
     leaderboard (through a share link, so the class can open it). Over budget: 422 with the figure."""
-    from app.jobs.service import share_model
+    from app.jobs.service import share_model  # here: the service module imports this one
 
     klass, member = require_member(store, class_id, workspace)
     challenge = _open_challenge(klass, member)
@@ -405,8 +418,6 @@ def enter(
             retry_after=3600,
         )
     images, labels = held_out(challenge)
-    from engine.train import accuracy_and_confusion
-
     score, _ = accuracy_and_confusion(network, images, labels)
     entry = {
         "id": "n" + uuid.uuid4().hex[:12],
@@ -436,7 +447,7 @@ def _open_challenge(klass: dict, member: dict) -> dict[str, Any]:
 
 
 def public_entry(store: JobStore, entry: dict[str, Any]) -> dict[str, Any]:
-    member = store.get_doc("member", f"{entry['class']}:{entry['workspace']}")
+    member = store.get_doc("member", _member_id(entry["class"], entry["workspace"]))
     student = member["name"] if member else entry["student"]  # the name chosen now, if it changed
     fields = ("id", "model", "model_name", "score", "parameters", "layers", "created")
     return {"student": student, **{k: entry[k] for k in fields}, "url": f"/?model={entry['model']}"}

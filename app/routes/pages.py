@@ -1,7 +1,9 @@
-"""The HTML pages: drawing a digit, the filter playground, the convolution-arithmetic stepper, training."""
+"""The HTML pages: drawing a digit, the filter playground, the convolution-arithmetic stepper, training, your
+data, a class, and the API's docs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
@@ -36,34 +38,26 @@ def render(request: Request, template: str, **context) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(request, template, context)
 
 
-@pages.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def digits_page(request: Request) -> HTMLResponse:
-    return render(request, "digits.html", page="digits")
+# each page's path and its template (templates/{name}.html); the nav marks ``page`` as the current one
+PAGES = {
+    "/": "digits",
+    "/playground": "playground",
+    "/arithmetic": "arithmetic",
+    "/train": "train",
+    "/data": "data",
+    "/class": "class",
+}
 
 
-@pages.api_route("/playground", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def playground_page(request: Request) -> HTMLResponse:
-    return render(request, "playground.html", page="playground")
+def _page(name: str) -> Callable[[Request], HTMLResponse]:
+    def show(request: Request) -> HTMLResponse:
+        return render(request, f"{name}.html", page=name)
+
+    return show
 
 
-@pages.api_route("/arithmetic", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def arithmetic_page(request: Request) -> HTMLResponse:
-    return render(request, "arithmetic.html", page="arithmetic")
-
-
-@pages.api_route("/train", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def train_page(request: Request) -> HTMLResponse:
-    return render(request, "train.html", page="train")
-
-
-@pages.api_route("/data", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def data_page(request: Request) -> HTMLResponse:
-    return render(request, "data.html", page="data")
-
-
-@pages.api_route("/class", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def class_page(request: Request) -> HTMLResponse:
-    return render(request, "class.html", page="class")
+for path, name in PAGES.items():
+    pages.add_api_route(path, _page(name), methods=["GET", "HEAD"], response_class=HTMLResponse, name=f"{name}_page")
 
 
 @router.api_route("/docs", methods=["GET", "HEAD"], response_class=HTMLResponse)
