@@ -14,6 +14,7 @@ import io
 import math
 import uuid
 import zipfile
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -107,11 +108,9 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def split_for(doc: dict[str, Any], label: int) -> str:
-    """Where a new example of class ``label`` goes: the test split while it holds fewer than 20% of the
-    class (rounded up), else training; chosen once and kept."""
-    held = sum(e["label"] == label and e["split"] == "test" for e in doc["examples"])
-    total = 1 + sum(e["label"] == label for e in doc["examples"])
+def split_for(held: int, total: int) -> str:
+    """Where a new example goes in a class of ``total`` examples with it, ``held`` of the others held out: the
+    test split while it holds fewer than 20% of the class (rounded up), else training; chosen once and kept."""
     return "test" if held < math.ceil(TEST_SHARE * total) else "train"
 
 
@@ -162,10 +161,16 @@ def _store_prepared(
             )
         ids, images = _pictures(store, dataset_id)
         new = np.stack([p for _, p in prepared])
+        # per class, the examples so far and those held out, counted once and kept up as examples arrive
+        total = Counter(e["label"] for e in doc["examples"])
+        held = Counter(e["label"] for e in doc["examples"] if e["split"] == "test")
         added: list[str] = []
         for label, _ in prepared:
+            total[label] += 1
+            split = split_for(held[label], total[label])
+            held[label] += split == "test"
             example_id = "x" + uuid.uuid4().hex[:10]
-            doc["examples"].append({"id": example_id, "label": label, "split": split_for(doc, label)})
+            doc["examples"].append({"id": example_id, "label": label, "split": split})
             added.append(example_id)
         _save_pictures(store, dataset_id, ids + added, new if images is None else np.concatenate([images, new]))
         store.put_doc("dataset", dataset_id, workspace.id, doc)
@@ -191,7 +196,7 @@ def delete_dataset(store: JobStore, workspace: Workspace | None, dataset_id: str
     with store.doc_lock(f"dataset:{dataset_id}"):
         owned(store, workspace, dataset_id)
         store.delete_doc("dataset", dataset_id)
-        store.put_blob(_blob_key(dataset_id), b"")
+        store.delete_blob(_blob_key(dataset_id))
 
 
 def list_datasets(store: JobStore, workspace: Workspace | None) -> list[dict[str, Any]]:

@@ -113,6 +113,9 @@ class JobStore(ABC):
     def get_blob(self, key: str) -> bytes | None: ...
 
     @abstractmethod
+    def delete_blob(self, key: str) -> None: ...
+
+    @abstractmethod
     def delete(self, job_id: str) -> None:
         """Removes a job with its events, its blobs (keys starting ``{job_id}/``) and its share links."""
 
@@ -481,6 +484,9 @@ class SqliteStore(JobStore):
         row = self._connect().execute("select value from blobs where key = ?", (key,)).fetchone()
         return bytes(row[0]) if row else None
 
+    def delete_blob(self, key: str) -> None:
+        self._connect().execute("delete from blobs where key = ?", (key,))
+
     def delete(self, job_id: str) -> None:
         db = self._connect()
         db.execute("begin immediate")
@@ -801,6 +807,9 @@ class RedisStore(JobStore):
 
     def get_blob(self, key: str) -> bytes | None:
         return self.redis.get(self._key("blob", key))
+
+    def delete_blob(self, key: str) -> None:
+        self.redis.delete(self._key("blob", key))
 
     def delete(self, job_id: str) -> None:
         blobs = list(self.redis.scan_iter(match=self._key("blob", f"{job_id}/*"), count=100))

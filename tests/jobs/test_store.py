@@ -92,6 +92,14 @@ def test_the_latest_event_of_a_kind_is_found_however_far_back_it_is(store):
     assert store.last_event("a", "done") is None and store.last_event("nobody", "progress") is None
 
 
+def test_a_blob_is_deleted_by_its_key_alone(store):
+    store.put_blob("dataset/d1/images", b"pictures")
+    store.put_blob("dataset/d2/images", b"others")
+    store.delete_blob("dataset/d1/images")
+    store.delete_blob("dataset/d9/images")  # nothing there: nothing happens
+    assert store.get_blob("dataset/d1/images") is None and store.get_blob("dataset/d2/images") == b"others"
+
+
 def test_blobs_and_deleting_a_job_with_everything_it_owns(store):
     store.create(job("a", 1.0))
     store.create(job("b", 2.0))
