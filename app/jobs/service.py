@@ -21,7 +21,7 @@ from app.jobs.registry import ModelRef, ModelRegistry
 from app.jobs.store import JobStore, QueueCaps, QueueFull, now
 from app.schemas.models import MAX_NAME
 from app.workspaces import Workspace
-from engine.datasets import Dataset, load_dataset
+from engine.datasets import DATASETS, Dataset, load_dataset
 from engine.finetune import fine_tune_network
 from engine.memory import largest_layer, megabytes, training_bytes
 from engine.network import Network
@@ -229,7 +229,7 @@ def training_data(
 ) -> tuple[Dataset, Dataset, dict[str, Any]]:
     """The data set's train and test splits, its pictures' shape, how pictures are prepared for it, and
     (for one of the workspace's own) what a model card says of it; each class must have enough examples."""
-    if name in ("digits", "fashion"):
+    if name in DATASETS:
         train, test = load_dataset(name, "train"), load_dataset(name, "test")
         return train, test, {"input": [1, 28, 28], "preprocess": own_data.preparation(store, name), "card": None}
     doc = own_data.owned(store, workspace, name)
@@ -370,23 +370,17 @@ def list_models(
     shipped = [shipped_summary(i, n) for i, n in registry.shipped.items()]
     if workspace is None:
         return shipped
-    published = []
-    for publication in publications_for(store, workspace):
-        if publication["kind"] != "model":
-            continue
-        model_id = publication["model"]
-        link = store.share(model_id) if model_id.startswith("s") else None
-        job = store.get(link["model"]) if link else None
-        if job is not None and job.get("workspace") != workspace.id:
-            published.append(summary(job, "lecturer", model_id=model_id))
     own = [summary(job, "yours") for job in store.workspace_jobs(workspace.id)[:limit]]
-    shared = []
-    for share_id in store.shared_with(workspace.id)[:limit]:
-        link = store.share(share_id)
+    # a published shipped model is already listed: only share links (s...) are looked up
+    links = [(p["model"], "lecturer") for p in publications_for(store, workspace) if p["kind"] == "model"]
+    links += [(share_id, "shared") for share_id in store.shared_with(workspace.id)[:limit]]
+    others = []
+    for share_id, group in links:
+        link = store.share(share_id) if share_id.startswith("s") else None
         job = store.get(link["model"]) if link else None
         if job is not None and job.get("workspace") != workspace.id:
-            shared.append(summary(job, "shared", model_id=share_id))
-    return shipped + own + published + shared
+            others.append(summary(job, group, model_id=share_id))
+    return shipped + own + others
 
 
 def share_model(store: JobStore, ref: ModelRef) -> dict[str, str]:
@@ -504,8 +498,8 @@ def create_edit(
             retry_after=300,
         )
     dataset = base.dataset
-    untested: dict[str, Any] = {"test_accuracy": None, "per_class_accuracy": None}
-    before, after = untested, None  # an import without a data set: nothing to test it on
+    # an import without a data set has nothing to be tested on
+    before = after = {"test_accuracy": None, "per_class_accuracy": None}
     if dataset is not None:
         test = own_data.resolve(store, dataset, "test")
         before, after = test_metrics(base, test), test_metrics(edited, test)
@@ -513,7 +507,7 @@ def create_edit(
     base_name = clean_name(base.meta.get("base_name") or base.meta.get("name", ref.id))
     chain = [*base.meta.get("chain", []), *edits]
     title = clean_name(name) if name else edit_name(base_name, chain)
-    accuracy = (after or untested)["test_accuracy"]
+    accuracy = after["test_accuracy"]
     edited.meta.update(name=title, base=ref.id, base_name=base_name, edits=edits, chain=chain, test_accuracy=accuracy)
     record = {
         "id": "e" + uuid.uuid4().hex[:12],
@@ -531,7 +525,7 @@ def create_edit(
         "accuracy_before": before["test_accuracy"],
         "accuracy_after": accuracy,
         "per_class_before": before["per_class_accuracy"],
-        "per_class_after": (after or untested)["per_class_accuracy"],
+        "per_class_after": after["per_class_accuracy"],
     }
 
 
