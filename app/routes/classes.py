@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
 import json
 import time
@@ -211,8 +209,7 @@ async def _class_stream(request: Request, class_id: str, workspace, admitted: li
             elif quiet >= settings.stream_heartbeat_seconds:
                 quiet = 0.0
                 yield ": heartbeat\n\n"
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.sleep(settings.class_poll_seconds)
+            await anyio.sleep(settings.class_poll_seconds)
             quiet += settings.class_poll_seconds
     finally:
         hub.release(admitted)

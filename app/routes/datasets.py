@@ -16,7 +16,7 @@ from app.jobs.service import clean_name
 from app.jsonutil import json_response
 from app.schemas.datasets import DatasetCreate, DatasetList, DatasetSummary, DatasetView, ExamplesAdd
 from app.schemas.models import DatasetImages, DatasetLabels
-from engine.datasets import load_dataset
+from engine.datasets import DATASETS
 
 router = APIRouter(prefix="/api/datasets", tags=["models"])
 
@@ -28,9 +28,8 @@ DatasetName = Annotated[str, Path(pattern=r"^(digits|fashion|d[0-9a-f]{12})$", d
 
 def readable(store, workspace, name: str, split: str):
     """A shipped data set's split, or (for its owner) an own one's."""
-    if name in ("digits", "fashion"):
-        return load_dataset(name, split)
-    own_data.owned(store, workspace, name)
+    if name not in DATASETS:
+        own_data.owned(store, workspace, name)
     return own_data.resolve(store, name, split)
 
 
