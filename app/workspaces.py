@@ -59,8 +59,8 @@ class RecentEvents:
         return times
 
     def count(self, key: str) -> int:
-        with self._lock:
-            return len(self._recent(key, time.monotonic()))
+        with self._lock:  # a key with nothing recorded is not added by being asked about
+            return len(self._recent(key, time.monotonic())) if key in self._times else 0
 
     def add(self, key: str, most: int | None = None) -> int:
         """Counts one more for ``key`` unless it already has ``most``; returns the count before."""

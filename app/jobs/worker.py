@@ -30,6 +30,7 @@ from app.jobs import own_data
 from app.jobs.service import network_file, queue_places, snapshot_count, test_metrics
 from app.jobs.store import JobStore, now
 from app.jsonutil import rounded
+from engine.datasets import DATASETS
 from engine.errors import EngineError
 from engine.network import Network, build_network, load_network
 from engine.train import train_network
@@ -178,7 +179,7 @@ def run_job(settings: Settings, store: JobStore, job: dict[str, Any]) -> None:
 
 def augmentation(job: dict[str, Any]) -> str | None:
     """The shipped data sets' own augmentation; digit warps for drawn data sets, none for photos."""
-    if job["dataset"] in ("digits", "fashion"):
+    if job["dataset"] in DATASETS:
         return str(job["dataset"])
     return "digits" if job.get("preprocess") == "digit" else None
 
