@@ -75,4 +75,5 @@ def fine_tune_network(
 
 def trainable(network: Network, frozen: Sequence[str]) -> dict[str, np.ndarray]:
     """The parameters that train: every one but the frozen layers' (the same arrays, updated in place)."""
-    return {k: v for k, v in network.params.items() if k.split(".")[0] not in set(frozen)}
+    kept = set(frozen)
+    return {k: v for k, v in network.params.items() if k.split(".")[0] not in kept}

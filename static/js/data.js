@@ -4,7 +4,7 @@
 import { datasets } from "./api.js";
 import { classChips, classTabs, datasetLinks, exampleGallery, summaryWords } from "./data-draw.js";
 import { Sketchpad } from "./sketchpad.js";
-import { showError } from "./ui.js";
+import { readDataUrl, showError } from "./ui.js";
 
 const el = Object.fromEntries(
   [
@@ -123,19 +123,10 @@ el["add-example"].addEventListener("click", async () => {
 el["clear-pad"].addEventListener("click", () => pad.clear());
 el["undo-pad"].addEventListener("click", () => pad.undo());
 
-function readFile(file) {
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(reader.result);
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(file);
-  });
-}
-
 for (const input of [el["example-upload"], el["example-camera"]]) {
   input.addEventListener("change", async () => {
     const label = state.view.classes[state.label];
-    const images = await Promise.all([...input.files].map(readFile));
+    const images = await Promise.all([...input.files].map(readDataUrl));
     await addExamples(images.map((image) => ({ label, image })));
     input.value = "";
   });

@@ -15,7 +15,7 @@ import { geometry, inputField, windowOf, windowSpan } from "./network.js";
 import { buildNetworkView, linkNetworkView, paintNetworkView } from "./network-view-draw.js";
 import { Sketchpad } from "./sketchpad.js";
 import { gallery, probabilityBars } from "./train-draw.js";
-import { cellAt, cellCursor, formatNumber, formatPercent, h, showError } from "./ui.js";
+import { cellAt, cellCursor, formatNumber, formatPercent, h, readDataUrl, showError } from "./ui.js";
 
 const DEBOUNCE_MS = 90;
 
@@ -545,13 +545,10 @@ function readUpload(event) {
   if (file) readPicture(file);
 }
 
-function readPicture(file) {
-  const reader = new FileReader();
-  reader.onload = () => {
-    state.epoch++;
-    sendInput({ image: reader.result });
-  };
-  reader.readAsDataURL(file);
+async function readPicture(file) {
+  const image = await readDataUrl(file);
+  state.epoch++;
+  sendInput({ image });
 }
 
 // -- the model --------------------------------------------------------------------------

@@ -79,3 +79,13 @@ export function cellCursor(element, { size, onMove, onEnter = () => {}, onLeave 
   });
   element.addEventListener("blur", () => (cell = null));
 }
+
+/** A picture file (an upload, a camera shot, a fetched sample) as a data URL, as the API takes pictures. */
+export function readDataUrl(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
