@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     )
     embedded_worker: bool = Field(True, description="`convscope serve` also starts one training worker")
     training_slots: int = Field(1, ge=1, le=16, description="jobs trained at once per training worker")
+    helper_processes: bool = Field(
+        True, description="a training step on 2+ cores computes its slices in helper processes (off: threads)"
+    )
     max_queued_jobs: int = Field(500, ge=1, le=100_000, description="queued jobs in all before submissions get 429")
     max_training_seconds: float = Field(
         600, gt=0, le=86_400, description="a job running longer fails; one estimated longer is refused"

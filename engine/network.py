@@ -9,6 +9,7 @@ split across the cores by :mod:`engine.parallel`.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from engine import channels_last
+from engine import channels_last, processes
 from engine._checks import pair
 from engine.architectures import LENET_SPEC
+from engine.budget import check_time
 from engine.conv import conv2d, conv2d_backward, conv2d_with_columns
 from engine.errors import EngineError
 from engine.layers import (
@@ -41,6 +43,7 @@ from engine.parallel import (
     PARALLEL_MIN_TRAIN_BATCH,
     available_cores,
     in_slices,
+    one_blas_thread,
     slice_bounds,
 )
 from engine.spec import (
@@ -366,12 +369,50 @@ class Network:
             )[0]
             return whole
         rngs = dropout_rng.spawn(cores) if dropout_rng is not None else [None] * cores
-        slices = [labels[a:b] for a, b in slice_bounds(len(x), cores)]
-        parts = in_slices(self._loss_and_gradients, x, slices, rngs, min_batch=PARALLEL_MIN_TRAIN_BATCH)
-        shares = [len(part[1]) / len(x) for part in parts]
-        loss = sum(part[0] * share for part, share in zip(parts, shares))
-        grads = {k: sum(part[2][k] * share for part, share in zip(parts, shares)) for k in self.params}
-        return float(loss), np.concatenate([part[1] for part in parts]), grads
+        parts: list[tuple[float, np.ndarray, dict[str, np.ndarray]]]
+        with processes.borrowed(cores - 1 if self._shareable(x) else 0) as helpers:
+            if helpers:
+                parts = self._step_with_helpers(x, labels, rngs, helpers)
+            else:
+                slices = [labels[a:b] for a, b in slice_bounds(len(x), cores)]
+                parts = in_slices(self._loss_and_gradients, x, slices, rngs, min_batch=PARALLEL_MIN_TRAIN_BATCH)
+            # averaged while the helpers are still lent to this step: their parts are views of shared memory
+            shares = [len(part[1]) / len(x) for part in parts]
+            loss = sum(part[0] * share for part, share in zip(parts, shares))
+            grads = {k: parts[0][2][k] * shares[0] for k in self.params}
+            for part, share in zip(parts[1:], shares[1:]):
+                for k, total in grads.items():
+                    total += part[2][k] * share
+            return float(loss), np.concatenate([part[1] for part in parts]), grads
+
+    def _shareable(self, x: np.ndarray) -> bool:
+        """Whether a step may go to helper processes, whose shared memory holds float32 only."""
+        return x.dtype == np.float32 and all(p.dtype == np.float32 for p in self.params.values())
+
+    def _step_with_helpers(
+        self,
+        x: np.ndarray,
+        labels: np.ndarray,
+        rngs: Sequence[np.random.Generator | None],
+        helpers: Sequence[processes.Helper],
+    ) -> list[tuple[float, np.ndarray, dict[str, np.ndarray]]]:
+        """Slice 0 here, slice k on helper k-1 meanwhile; a slice whose helper failed is computed here after."""
+        check_time()
+        bounds = slice_bounds(len(x), len(helpers) + 1)
+        spec = json.dumps(self.spec)
+        labels = labels.astype(np.int64, copy=False)
+        for helper, (a, b), rng in zip(helpers, bounds[1:], rngs[1:]):
+            helper.submit(spec, self.classes, self.params, x[a:b], labels[a:b], rng)
+        (a, b), started = bounds[0], time.monotonic()
+        try:
+            with one_blas_thread():
+                parts = [self._loss_and_gradients(x[a:b], labels[a:b], rngs[0])]
+        finally:  # collected even when this slice failed, so the helpers are free for the next step
+            wait = processes.SILENCE_SECONDS + processes.SILENCE_FACTOR * (time.monotonic() - started)
+            answers = [helper.collect(wait) for helper in helpers]
+        for answer, (a, b), rng in zip(answers, bounds[1:], rngs[1:]):
+            parts.append(answer if answer is not None else self._loss_and_gradients(x[a:b], labels[a:b], rng))
+        return parts
 
     def _loss_and_gradients(
         self, x: np.ndarray, labels: np.ndarray, dropout_rng: np.random.Generator | None

@@ -30,6 +30,7 @@ from app.jobs import own_data
 from app.jobs.service import network_file, queue_places, snapshot_count, test_metrics
 from app.jobs.store import JobStore, now
 from app.jsonutil import rounded
+from engine import processes
 from engine.datasets import DATASETS
 from engine.errors import EngineError
 from engine.network import Network, build_network, load_network
@@ -149,6 +150,7 @@ class Heartbeat:
 def run_jobs(settings: Settings, store: JobStore) -> int:
     """Trains queued jobs in the fair order, one after another, until none may start (or the worker is
     stopping); returns how many it trained."""
+    processes.use_helper_processes(settings.helper_processes)
     store = RetryingStore(store, settings.store_retry_seconds)  # type: ignore[assignment]
     count = 0
     while not stopping.is_set():
