@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from engine.architectures import ARCHITECTURES
+from engine.cpus import usable_cpus
 from tests.conftest import free_port
 from tests.jobs.conftest import TINY_DIGITS, Process, base_env, serve, wait_for_status, workspace_client
 
@@ -201,6 +202,60 @@ def test_sigterm_stops_serve_within_ten_seconds_while_a_job_trains(tmp_path):
     try:
         record = workspace_reuse(client, url).get(f"/api/models/{job['id']}").json()
         assert record["status"] == "failed" and "the server stopped" in record["message"]
+    finally:
+        server.stop()
+
+
+def helper_processes(root: int) -> list[int]:
+    """The engine's helper processes (engine.processes) below ``root``."""
+    found = []
+    for pid in children(root):
+        with contextlib.suppress(OSError):
+            if b"run_helper" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
+
+
+def process_state(pid: int) -> tuple[str, int]:
+    """A process's state letter (Z for a zombie) and parent, or ("gone", 0)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return "gone", 0
+    return fields[0], int(fields[1])
+
+
+def wait_for_helper(root: int, other_than: tuple[int, ...] = (), seconds: float = 30) -> int:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        fresh = [pid for pid in helper_processes(root) if pid not in other_than]
+        if fresh:
+            return fresh[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no helper process started below {root} in {seconds} s")
+
+
+@pytest.mark.skipif(usable_cpus() < 2, reason="a training step is split only on two or more cores")
+def test_a_helper_process_killed_mid_job_loses_nothing_and_a_helper_leaves_with_its_worker(tmp_path):
+    port = free_port()
+    server = serve(base_env(tmp_path), port, workers=1)
+    try:
+        client = workspace_client(f"http://127.0.0.1:{port}")
+        spec = {"architecture": ARCHITECTURES["lenet"], "epochs": 6, "batch_size": 64}
+        job = client.post("/api/models", json=spec).json()
+        wait_for_status(client, job["id"], ("running",))
+        killed = wait_for_helper(server.popen.pid)
+        os.kill(killed, signal.SIGKILL)
+        replacement = wait_for_helper(server.popen.pid, other_than=(killed,))  # started by a later step
+        done = wait_for_status(client, job["id"], ("done", "failed"), seconds=180)
+        assert done["status"] == "done", done["message"]
+        assert done["metrics"]["test_accuracy"] > 0.9  # the slices computed without the helper were not lost
+        state, worker = process_state(replacement)
+        os.kill(worker, signal.SIGKILL)  # its socket closes: the helper ends too
+        deadline = time.monotonic() + 10
+        while process_state(replacement)[0] not in ("gone", "Z"):
+            assert time.monotonic() < deadline, "a helper outlived its training worker"
+            time.sleep(0.1)
     finally:
         server.stop()
 
