@@ -130,10 +130,16 @@ def conv2d(x: np.ndarray, weights: np.ndarray, bias: np.ndarray | None, geometry
 
 
 def conv2d_backward(
-    grad_out: np.ndarray, x: np.ndarray, weights: np.ndarray, geometry: ConvGeometry, need_input_grad: bool = True
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    grad_out: np.ndarray,
+    x: np.ndarray,
+    weights: np.ndarray,
+    geometry: ConvGeometry,
+    need_input_grad: bool = True,
+    need_weight_grad: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Gradients of :func:`conv2d`: grad_out (N, OH, OW, F), x (N, H, W, C), weights (KH*KW*C, F)
-    -> grad_x (N, H, W, C) (None without ``need_input_grad``), grad_weights (KH*KW*C, F), grad_bias (F,).
+    -> grad_x (N, H, W, C), grad_weights (KH*KW*C, F), grad_bias (F,); None for grad_x without
+    ``need_input_grad`` and for the other two without ``need_weight_grad`` (a frozen layer).
 
     ``dW = columns^T @ dOut``, with the columns rebuilt chunk by chunk rather than kept from the
     forward pass (the copy is cheaper than a trip through memory, and a training step holds less);
@@ -141,13 +147,14 @@ def conv2d_backward(
     """
     n, oh, ow, f = grad_out.shape
     flat_grad = grad_out.reshape(-1, f)
-    grad_weights = np.zeros(weights.shape, dtype=x.dtype)
-    cells = oh * ow
-    for a, b, columns in _column_chunks(x, geometry):
-        grad_weights += columns.T @ flat_grad[a * cells : b * cells]
-    grad_bias = (
-        np.ones(len(flat_grad), flat_grad.dtype) @ flat_grad
-    )  # a product: sum(axis=0) of a narrow matrix is slow
+    grad_weights = grad_bias = None
+    if need_weight_grad:
+        grad_weights = np.zeros(weights.shape, dtype=x.dtype)
+        cells = oh * ow
+        for a, b, columns in _column_chunks(x, geometry):
+            grad_weights += columns.T @ flat_grad[a * cells : b * cells]
+        # a product: sum(axis=0) of a narrow matrix is slow
+        grad_bias = np.ones(len(flat_grad), flat_grad.dtype) @ flat_grad
     if not need_input_grad:
         return None, grad_weights, grad_bias
     h, w = x.shape[1:3]

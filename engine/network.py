@@ -8,9 +8,10 @@ split across the cores by :mod:`engine.parallel`.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -51,6 +52,7 @@ from engine.spec import (
     Field,
     LayerPlan,
     describe_plan,
+    first_trained,
     parameter_shapes,
     plan_network,
     receptive_fields,
@@ -96,17 +98,20 @@ def _conv_backward(
     params: dict[str, np.ndarray],
     grads: dict[str, np.ndarray],
     need_input_grad: bool,
+    need_param_grads: bool,
 ) -> np.ndarray:
     w = params[f"{plan.owner}.weight"]
     if plan.config["padding_mode"] == "zeros":
-        grad_x, grad_w, grads[f"{plan.owner}.bias"] = channels_last.conv2d_backward(
-            grad, cache, channels_last.flat_weights(w), _geometry(plan.config), need_input_grad
+        grad_x, grad_w, grad_b = channels_last.conv2d_backward(
+            grad, cache, channels_last.flat_weights(w), _geometry(plan.config), need_input_grad, need_param_grads
         )
-        f, c, kh, kw = w.shape
-        grads[f"{plan.owner}.weight"] = np.ascontiguousarray(grad_w.reshape(kh, kw, c, f).transpose(3, 2, 0, 1))
+        if grad_w is not None and grad_b is not None:
+            f, c, kh, kw = w.shape
+            grads[f"{plan.owner}.weight"] = np.ascontiguousarray(grad_w.reshape(kh, kw, c, f).transpose(3, 2, 0, 1))
+            grads[f"{plan.owner}.bias"] = grad_b
         return np.empty((0,), w.dtype) if grad_x is None else grad_x
     x, columns = cache
-    grad_x, grads[f"{plan.owner}.weight"], grads[f"{plan.owner}.bias"] = conv2d_backward(
+    grad_x, grad_w, grad_b = conv2d_backward(
         channels_last.to_channels_first(grad),
         x,
         w,
@@ -114,6 +119,8 @@ def _conv_backward(
         need_input_grad=need_input_grad,
         **_conv_args(plan.config),
     )
+    if need_param_grads:
+        grads[f"{plan.owner}.weight"], grads[f"{plan.owner}.bias"] = grad_w, grad_b
     return channels_last.to_channels_last(grad_x) if need_input_grad else grad_x
 
 
@@ -155,16 +162,19 @@ def _layer_backward(
     params: dict[str, np.ndarray],
     grads: dict[str, np.ndarray],
     need_input_grad: bool,
+    need_param_grads: bool = True,
 ) -> np.ndarray:
-    """d loss / d layer input from d loss / d layer output; parameter gradients go into ``grads``
-    (an empty array instead when ``need_input_grad`` is false for a conv layer)."""
+    """d loss / d layer input from d loss / d layer output (an empty array instead when ``need_input_grad``
+    is false for a conv layer); parameter gradients go into ``grads`` unless ``need_param_grads`` is false
+    (a frozen layer)."""
     kind, cfg = plan.type, plan.config
     if kind == "conv":
-        return _conv_backward(plan, grad, cache, params, grads, need_input_grad)
+        return _conv_backward(plan, grad, cache, params, grads, need_input_grad, need_param_grads)
     if kind == "linear":
-        grad_x, grads[f"{plan.owner}.weight"], grads[f"{plan.owner}.bias"] = linear_backward(
-            grad, cache, params[f"{plan.owner}.weight"]
-        )
+        weight = params[f"{plan.owner}.weight"]
+        if not need_param_grads:
+            return np.asarray(grad @ weight)
+        grad_x, grads[f"{plan.owner}.weight"], grads[f"{plan.owner}.bias"] = linear_backward(grad, cache, weight)
         return grad_x
     if kind == "maxpool":
         x_shape, winners = cache
@@ -329,17 +339,21 @@ class Network:
         need_input_grad: bool,
         plans: Sequence[LayerPlan],
         at_layers: dict[str, np.ndarray] | None = None,
+        frozen: Collection[str] = (),
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Back through every layer to the input's gradient (N, C, H, W); ``at_layers``, if given (with the
+        """Back through the layers to the input's gradient (N, C, H, W); ``at_layers``, if given (with the
         network's own plans), receives the gradient with respect to each named layer's reported output
-        (what :meth:`activations` gives), as Grad-CAM needs."""
+        (what :meth:`activations` gives), as Grad-CAM needs. ``frozen`` layers get no parameter gradients,
+        and without ``need_input_grad`` the pass stops at the first layer that trains."""
         grads: dict[str, np.ndarray] = {}
         reported = self._reported_plans()
-        for i in range(len(plans) - 1, -1, -1):
+        first = 0 if need_input_grad else first_trained(plans, frozen)
+        for i in range(len(plans) - 1, first - 1, -1):
             if at_layers is not None and i in reported:
                 at_layers[plans[i].owner] = _reported(grad)
             # the first layer's input gradient is only wanted for input gradients
-            grad = _layer_backward(plans[i], grad, caches[i], self.params, grads, need_input_grad or i > 0)
+            needed = need_input_grad or i > first
+            grad = _layer_backward(plans[i], grad, caches[i], self.params, grads, needed, plans[i].owner not in frozen)
         return (_reported(grad) if need_input_grad else grad), grads
 
     def _reported_plans(self) -> set[int]:
@@ -351,7 +365,11 @@ class Network:
         return set(last.values())
 
     def loss_and_gradients(
-        self, x: np.ndarray, labels: np.ndarray, dropout_rng: np.random.Generator | None = None
+        self,
+        x: np.ndarray,
+        labels: np.ndarray,
+        dropout_rng: np.random.Generator | None = None,
+        frozen: Collection[str] = (),
     ) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
         """Mean cross-entropy, the logits (N, classes), and d loss / d parameter keyed like ``params``.
 
@@ -359,27 +377,31 @@ class Network:
         pass is deterministic, as gradient checks need. A batch of ``PARALLEL_MIN_TRAIN_BATCH`` or
         more is split across the cores like :meth:`forward` (each slice with its own dropout
         stream spawned from ``dropout_rng``), and the slices' gradients are averaged by their size.
+        ``frozen`` layers (fine-tuning) get no gradients, and the backward pass ends at the first layer
+        that trains.
         """
         x = self._check_input(x)
         labels = np.asarray(labels)
+        frozen = frozenset(frozen)
+        step = functools.partial(self._loss_and_gradients, frozen=frozen)
         cores = available_cores()
         if len(x) < PARALLEL_MIN_TRAIN_BATCH or cores == 1:
             whole: tuple[float, np.ndarray, dict[str, np.ndarray]] = in_slices(
-                self._loss_and_gradients, x, [labels], [dropout_rng], min_batch=len(x) + 1
+                step, x, [labels], [dropout_rng], min_batch=len(x) + 1
             )[0]
             return whole
         rngs = dropout_rng.spawn(cores) if dropout_rng is not None else [None] * cores
         parts: list[tuple[float, np.ndarray, dict[str, np.ndarray]]]
         with processes.borrowed(cores - 1 if self._shareable(x) else 0) as helpers:
             if helpers:
-                parts = self._step_with_helpers(x, labels, rngs, helpers)
+                parts = self._step_with_helpers(x, labels, rngs, helpers, frozen)
             else:
                 slices = [labels[a:b] for a, b in slice_bounds(len(x), cores)]
-                parts = in_slices(self._loss_and_gradients, x, slices, rngs, min_batch=PARALLEL_MIN_TRAIN_BATCH)
+                parts = in_slices(step, x, slices, rngs, min_batch=PARALLEL_MIN_TRAIN_BATCH)
             # averaged while the helpers are still lent to this step: their parts are views of shared memory
             shares = [len(part[1]) / len(x) for part in parts]
             loss = sum(part[0] * share for part, share in zip(parts, shares))
-            grads = {k: parts[0][2][k] * shares[0] for k in self.params}
+            grads = {k: g * shares[0] for k, g in parts[0][2].items()}
             for part, share in zip(parts[1:], shares[1:]):
                 for k, total in grads.items():
                     total += part[2][k] * share
@@ -395,6 +417,7 @@ class Network:
         labels: np.ndarray,
         rngs: Sequence[np.random.Generator | None],
         helpers: Sequence[processes.Helper],
+        frozen: frozenset[str],
     ) -> list[tuple[float, np.ndarray, dict[str, np.ndarray]]]:
         """Slice 0 here, slice k on helper k-1 meanwhile; a slice whose helper failed is computed here after."""
         check_time()
@@ -402,25 +425,30 @@ class Network:
         spec = json.dumps(self.spec)
         labels = labels.astype(np.int64, copy=False)
         for helper, (a, b), rng in zip(helpers, bounds[1:], rngs[1:]):
-            helper.submit(spec, self.classes, self.params, x[a:b], labels[a:b], rng)
+            helper.submit(spec, self.classes, self.params, frozen, x[a:b], labels[a:b], rng)
         (a, b), started = bounds[0], time.monotonic()
         try:
             with one_blas_thread():
-                parts = [self._loss_and_gradients(x[a:b], labels[a:b], rngs[0])]
+                parts = [self._loss_and_gradients(x[a:b], labels[a:b], rngs[0], frozen)]
         finally:  # collected even when this slice failed, so the helpers are free for the next step
             wait = processes.SILENCE_SECONDS + processes.SILENCE_FACTOR * (time.monotonic() - started)
             answers = [helper.collect(wait) for helper in helpers]
         for answer, (a, b), rng in zip(answers, bounds[1:], rngs[1:]):
-            parts.append(answer if answer is not None else self._loss_and_gradients(x[a:b], labels[a:b], rng))
+            parts.append(answer if answer is not None else self._loss_and_gradients(x[a:b], labels[a:b], rng, frozen))
         return parts
 
     def _loss_and_gradients(
-        self, x: np.ndarray, labels: np.ndarray, dropout_rng: np.random.Generator | None
+        self,
+        x: np.ndarray,
+        labels: np.ndarray,
+        dropout_rng: np.random.Generator | None,
+        frozen: Collection[str] = (),
     ) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
         plans = training_order(self.plans)
         logits, caches = self._forward_keep(x, dropout_rng, plans)
         loss = cross_entropy(logits, labels)
-        _, grads = self._backward(cross_entropy_backward(logits, labels).astype(logits.dtype), caches, False, plans)
+        grad = cross_entropy_backward(logits, labels).astype(logits.dtype)
+        _, grads = self._backward(grad, caches, False, plans, frozen=frozen)
         return loss, logits, grads
 
     def check_target(self, target: int | np.ndarray, n: int) -> np.ndarray:

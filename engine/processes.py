@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -80,14 +80,21 @@ class Layout:
         return max(self.logits.end, 1)
 
 
-def plan_layout(params: Mapping[str, np.ndarray], x_shape: tuple[int, ...], classes: int) -> Layout:
-    """Places for a slice of inputs ``x_shape`` (n, C, H, W), float32 throughout but int64 labels; the
-    same object for the same shapes, so a helper is sent it only when it changes."""
-    return _layout(tuple((key, value.shape) for key, value in params.items()), tuple(x_shape), classes)
+def plan_layout(
+    params: Mapping[str, np.ndarray], x_shape: tuple[int, ...], classes: int, frozen: Collection[str] = ()
+) -> Layout:
+    """Places for a slice of inputs ``x_shape`` (n, C, H, W), float32 throughout but int64 labels, with
+    gradients for the parameters of the layers not ``frozen``; the same object for the same shapes, so a
+    helper is sent it only when it changes."""
+    shapes = tuple((key, value.shape) for key, value in params.items())
+    trained = tuple(key for key in params if key.split(".")[0] not in frozen)
+    return _layout(shapes, trained, tuple(x_shape), classes)
 
 
 @functools.lru_cache(maxsize=16)
-def _layout(shapes: tuple[tuple[str, tuple[int, ...]], ...], x_shape: tuple[int, ...], classes: int) -> Layout:
+def _layout(
+    shapes: tuple[tuple[str, tuple[int, ...]], ...], trained: tuple[str, ...], x_shape: tuple[int, ...], classes: int
+) -> Layout:
     end = 0
 
     def place(shape: tuple[int, ...], dtype: str = "float32") -> Place:
@@ -98,7 +105,7 @@ def _layout(shapes: tuple[tuple[str, tuple[int, ...]], ...], x_shape: tuple[int,
         return Place(start, tuple(int(s) for s in shape), dtype, stop)
 
     weights = {key: place(shape) for key, shape in shapes}
-    grads = {key: place(shape) for key, shape in shapes}
+    grads = {key: place(shape) for key, shape in shapes if key in trained}
     x = place(x_shape)
     labels = place((x_shape[0],), "int64")
     return Layout(weights, grads, x, labels, place((x_shape[0], classes)))
@@ -174,11 +181,19 @@ class Helper:
         return self.ready and self.alive
 
     def submit(
-        self, spec: str, classes: int, params: Mapping[str, np.ndarray], x: np.ndarray, labels: np.ndarray, rng: Any
+        self,
+        spec: str,
+        classes: int,
+        params: Mapping[str, np.ndarray],
+        frozen: frozenset[str],
+        x: np.ndarray,
+        labels: np.ndarray,
+        rng: Any,
     ) -> None:
         """Starts the helper on one slice of the network ``spec`` (JSON); it works while the caller
-        computes its own. ``rng`` is the slice's dropout generator (or None)."""
-        layout = plan_layout(params, x.shape, classes)
+        computes its own. ``rng`` is the slice's dropout generator (or None); ``frozen`` layers get no
+        gradients."""
+        layout = plan_layout(params, x.shape, classes, frozen)
         self.memory.ensure(layout.size)
         for key, value in params.items():
             self.memory.array(layout.params[key])[...] = value
@@ -189,6 +204,7 @@ class Helper:
             spec if spec != self.spec_sent else None,
             self.memory.size,
             layout if layout is not self.layout_sent else None,
+            frozen,
             rng,
         )
         try:
@@ -327,7 +343,7 @@ class _HelperState:
         self.network: Any = None
         self.layout: Layout | None = None
 
-    def step(self, spec: str | None, size: int, layout: Layout | None, rng: Any) -> float:
+    def step(self, spec: str | None, size: int, layout: Layout | None, frozen: frozenset[str], rng: Any) -> float:
         from engine.network import Network
 
         if size != self.memory.size:
@@ -343,7 +359,8 @@ class _HelperState:
         if self.network is None:
             raise RuntimeError("a slice came before its network's spec")
         self.network.params = params
-        loss, logits, grads = self.network._loss_and_gradients(memory.array(layout.x), memory.array(layout.labels), rng)
+        x, labels = memory.array(layout.x), memory.array(layout.labels)
+        loss, logits, grads = self.network._loss_and_gradients(x, labels, rng, frozen)
         for key, place in layout.grads.items():
             memory.array(place)[...] = grads[key]
         memory.array(layout.logits)[...] = logits

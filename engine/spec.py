@@ -28,7 +28,7 @@ Shapes along the way follow ``OH = floor((H + 2P - D(KH-1) - 1) / S) + 1``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -366,6 +366,13 @@ def multiply_adds(plans: Sequence[LayerPlan]) -> int:
         elif plan.type == "linear":
             total += plan.input_shape[0] * plan.output_shape[0]
     return total
+
+
+def first_trained(plans: Sequence[LayerPlan], frozen: Collection[str] = ()) -> int:
+    """The index of the first plan with parameters outside the ``frozen`` layers (``len(plans)`` if none):
+    a training step's backward pass need not go below it."""
+    trained = (i for i, plan in enumerate(plans) if parameter_shapes(plan) and plan.owner not in frozen)
+    return next(trained, len(plans))
 
 
 def _parameter_formula(plan: LayerPlan) -> str | None:

@@ -261,20 +261,21 @@ class TrainingResult:
 
 
 def _gradients(
-    network: Network, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+    network: Network, x: np.ndarray, labels: np.ndarray, rng: np.random.Generator, frozen: Sequence[str] = ()
 ) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
-    """loss_and_gradients over a batch, in chunks when the batch would build too large an im2col."""
+    """loss_and_gradients over a batch, in chunks when the batch would build too large an im2col; none
+    for the ``frozen`` layers."""
     chunk = network.max_batch()
     if len(x) <= chunk:
-        return network.loss_and_gradients(x, labels, dropout_rng=rng)
-    total_loss, logits, grads = 0.0, [], {k: np.zeros_like(v) for k, v in network.params.items()}
+        return network.loss_and_gradients(x, labels, dropout_rng=rng, frozen=frozen)
+    total_loss, logits, grads = 0.0, [], dict[str, np.ndarray]()
     for i in range(0, len(x), chunk):
         share = len(x[i : i + chunk]) / len(x)  # the mean loss is the share-weighted mean of the chunks'
-        loss, part_logits, part = network.loss_and_gradients(x[i : i + chunk], labels[i : i + chunk], rng)
+        loss, part_logits, part = network.loss_and_gradients(x[i : i + chunk], labels[i : i + chunk], rng, frozen)
         total_loss += loss * share
         logits.append(part_logits)
         for k, g in part.items():
-            grads[k] += g * share
+            grads[k] = grads[k] + g * share if k in grads else g * share
     return total_loss, np.concatenate(logits), grads
 
 
@@ -351,7 +352,7 @@ def train_network(
                 break
             idx = order[batch_step * batch_size : (batch_step + 1) * batch_size]
             batch = augment_images(images_f[idx], augment, rng, elastic) if augment else images_f[idx]
-            loss, logits, grads = _step(network, batch, labels[idx], rng, clock.step, learning_rate)
+            loss, logits, grads = _step(network, batch, labels[idx], rng, clock.step, learning_rate, frozen)
             step_rule.step(grads, _rate(learning_rate, schedule, clock.step / clock.total))
             if average is not None:
                 average.update(network.params)
@@ -388,11 +389,18 @@ def _check_run(
 
 
 def _step(
-    network: Network, batch: np.ndarray, labels: np.ndarray, rng: np.random.Generator, step: int, learning_rate: float
+    network: Network,
+    batch: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    step: int,
+    learning_rate: float,
+    frozen: Sequence[str],
 ) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
-    """One batch forward and back: loss, logits and gradients; a diverging loss stops the run in words."""
+    """One batch forward and back: loss, logits and the gradients of the layers not ``frozen``; a
+    diverging loss stops the run in words."""
     x = to_network_input(batch, network.input_shape, scale=1.0)
-    loss, logits, grads = _gradients(network, x, labels, rng)
+    loss, logits, grads = _gradients(network, x, labels, rng, frozen)
     if not np.isfinite(loss) or loss > DIVERGED_LOSS:
         raise TrainingFailed(
             f"the loss became {loss:.3g} at step {step + 1}: training diverged, the learning rate "

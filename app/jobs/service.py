@@ -25,17 +25,21 @@ from engine.datasets import DATASETS, Dataset, load_dataset
 from engine.finetune import fine_tune_network
 from engine.memory import largest_layer, megabytes, training_bytes
 from engine.network import Network
-from engine.spec import LayerPlan, count_parameters, describe_plan, multiply_adds, plan_network
+from engine.spec import LayerPlan, count_parameters, describe_plan, first_trained, multiply_adds, plan_network
 from engine.train import predict_classes
 
-TRAINING_FACTOR = 3  # a training step costs about three forward passes (forward, and backward to weights and inputs)
+BACKWARD_FACTOR = 2  # the backward pass through a layer costs about two forward passes (to weights and inputs)
 
 
-def estimate_seconds(plans: Sequence[LayerPlan], images: int, epochs: int, test_images: int, rate: float) -> float:
-    """A job's predicted training time: multiply-adds x images x epochs (x3 for the backward pass), plus
-    a test pass per epoch, at ``rate`` multiply-adds a second, plus a second of start-up."""
+def estimate_seconds(
+    plans: Sequence[LayerPlan], images: int, epochs: int, test_images: int, rate: float, frozen: Sequence[str] = ()
+) -> float:
+    """A job's predicted training time: per image and epoch, the forward pass's multiply-adds and twice
+    those of the layers the backward pass visits (down to the first that trains, :func:`first_trained`),
+    plus a test pass per epoch, at ``rate`` multiply-adds a second, plus a second of start-up."""
     macs = multiply_adds(plans)
-    work = macs * images * epochs * TRAINING_FACTOR + macs * test_images * epochs
+    step = macs + BACKWARD_FACTOR * multiply_adds(plans[first_trained(plans, frozen) :])
+    work = step * images * epochs + macs * test_images * epochs
     return 1.0 + work / rate
 
 
@@ -171,7 +175,7 @@ def submit_training(
         request["architecture"], settings, len(train.classes), request["batch_size"], data["input"]
     )
     train_size = check_train_size(request, train)
-    estimate = check_job_size(settings, plans, train_size, request["epochs"], len(test))
+    estimate = check_job_size(settings, plans, train_size, request["epochs"], len(test), request.get("freeze") or ())
     parameters = count_parameters(plans)
     check_room(store, settings, workspace, job_bytes(parameters))
     job = {
@@ -206,9 +210,11 @@ def submit_training(
     return {**job, **place}
 
 
-def check_job_size(settings: Settings, plans: Sequence[LayerPlan], pictures: int, epochs: int, tests: int) -> float:
+def check_job_size(
+    settings: Settings, plans: Sequence[LayerPlan], pictures: int, epochs: int, tests: int, frozen: Sequence[str] = ()
+) -> float:
     """The job's predicted seconds, refused past the time a job may take or the bytes its weights may store."""
-    estimate = estimate_seconds(plans, pictures, epochs, tests, settings.training_macs_per_second)
+    estimate = estimate_seconds(plans, pictures, epochs, tests, settings.training_macs_per_second, frozen)
     if estimate > settings.max_training_seconds:
         raise Refused(
             f"this job would train for about {estimate:,.0f} s, more than the {settings.max_training_seconds:g} s "

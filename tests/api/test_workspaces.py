@@ -15,6 +15,7 @@ from app.jobs.worker import housekeeping, run_jobs
 from app.main import create_app
 from app.workspaces import COOKIE
 from engine.architectures import ARCHITECTURES
+from engine.spec import multiply_adds, plan_network
 from tests.api.conftest import browser as student
 from tests.api.conftest import ok
 
@@ -213,6 +214,21 @@ def test_a_job_estimated_past_the_time_limit_is_refused_up_front_with_the_figure
         response = client.post("/api/models", json={"architecture": ARCHITECTURES["lenet"], "epochs": 30})
     assert response.status_code == 422
     assert "would train for about" in response.json()["detail"] and "5 s a job may take" in response.json()["detail"]
+
+
+def test_a_fine_tune_with_frozen_convolutions_is_estimated_at_its_shorter_backward_pass(app):
+    client = student(app)
+    plans = plan_network(ARCHITECTURES["lenet"])
+    estimates = {}
+    for frozen in ([], ["conv1", "conv2"]):
+        body = {"dataset": "digits", "start_from": "lenet", "freeze": frozen, "epochs": 2, "train_size": 1000}
+        estimates[len(frozen)] = ok(client.post("/api/models", json=body), 202)["estimate_seconds"]
+    rate = app.state.settings.training_macs_per_second
+    macs = multiply_adds(plans)
+    head = multiply_adds([plan for plan in plans if plan.type == "linear"])  # fc1..fc3: where backward stops
+    tests = 2 * macs * 800  # a test pass of the 800 held-out digits each epoch
+    assert estimates[0] == pytest.approx(1 + (3 * macs * 1000 * 2 + tests) / rate, abs=0.1)
+    assert estimates[2] == pytest.approx(1 + ((macs + 2 * head) * 1000 * 2 + tests) / rate, abs=0.1)
 
 
 def test_a_job_stores_few_bytes_and_compact_events(app):

@@ -67,3 +67,40 @@ def test_colour_pictures_fill_a_colour_input_and_a_grey_one_with_their_mean():
     grey = to_network_input(rgb, (1, 28, 28))
     np.testing.assert_allclose(grey, 1 / 3, rtol=1e-6)
     assert to_network_input(np.zeros((1, 28, 28), np.uint8), (3, 24, 24)).shape == (1, 3, 24, 24)
+
+
+@pytest.mark.parametrize(
+    ("frozen", "weight_grads", "input_grads"),
+    [
+        # the convolutions frozen: the backward pass ends at fc1, no conv layer is visited
+        (["conv1", "conv2"], 0, 0),
+        # conv1 frozen: conv2 gets its weights' gradient, and nothing is sent below it
+        (["conv1"], 1, 0),
+        # conv2 frozen under a trained conv1: conv2 passes the gradient down without its own
+        (["conv2"], 1, 1),
+    ],
+)
+def test_frozen_layers_get_no_gradients_and_the_backward_pass_stops_at_the_first_that_trains(
+    lenet, monkeypatch, frozen, weight_grads, input_grads
+):
+    import engine.channels_last as cl
+
+    calls = []
+    original = cl.conv2d_backward
+
+    def counted(grad, x, weights, geometry, need_input_grad=True, need_weight_grad=True):
+        calls.append((need_input_grad, need_weight_grad))
+        return original(grad, x, weights, geometry, need_input_grad, need_weight_grad)
+
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 1, 32, 32), dtype=np.float32)
+    labels = rng.integers(0, 10, 8)
+    _, logits, every = lenet.loss_and_gradients(x, labels)
+    monkeypatch.setattr(cl, "conv2d_backward", counted)
+    _, frozen_logits, grads = lenet.loss_and_gradients(x, labels, frozen=frozen)
+    assert sorted(grads) == sorted(k for k in lenet.params if k.split(".")[0] not in frozen)
+    for key, grad in grads.items():
+        np.testing.assert_allclose(grad, every[key], rtol=1e-5, atol=1e-7, err_msg=key)
+    np.testing.assert_allclose(frozen_logits, logits, rtol=1e-6)
+    assert sum(weight for _, weight in calls) == weight_grads
+    assert sum(needed for needed, _ in calls) == input_grads

@@ -56,9 +56,9 @@ def _helper_steps(monkeypatch):
     calls = []
     original = engine.network.Network._step_with_helpers
 
-    def counted(self, *args):
-        calls.append(len(args[-1]))
-        return original(self, *args)
+    def counted(self, x, labels, rngs, helpers, frozen):
+        calls.append(len(helpers))
+        return original(self, x, labels, rngs, helpers, frozen)
 
     monkeypatch.setattr(engine.network.Network, "_step_with_helpers", counted)
     return calls
@@ -75,6 +75,27 @@ def test_a_step_split_with_a_helper_process_is_the_step_split_on_threads(two_cor
     # the helper keeps the last spec; a second network in the same process is sent its own
     _assert_same_step(other.loss_and_gradients(x2, labels2, dropout_rng=np.random.default_rng(3)), expected[1])
     assert used == [1, 1]
+
+
+def test_a_fine_tuning_step_on_a_helper_returns_the_trained_layers_gradients_alone(two_cores, monkeypatch):
+    network = build_network(architecture("lenet"))
+    x, labels = _batch(network)
+    frozen = ("conv1", "conv2")
+    processes.use_helper_processes(False)
+    expected = network.loss_and_gradients(x, labels, dropout_rng=np.random.default_rng(2), frozen=frozen)
+    processes.use_helper_processes(True)
+    assert processes.wait_until_ready(1)
+    used = _helper_steps(monkeypatch)
+    got = network.loss_and_gradients(x, labels, dropout_rng=np.random.default_rng(2), frozen=frozen)
+    assert used == [1] and sorted(got[2]) == [
+        "fc1.bias",
+        "fc1.weight",
+        "fc2.bias",
+        "fc2.weight",
+        "fc3.bias",
+        "fc3.weight",
+    ]
+    _assert_same_step(got, expected)
 
 
 def test_a_helper_killed_during_a_step_loses_nothing_and_is_replaced(two_cores, monkeypatch):
@@ -144,7 +165,7 @@ def test_the_helper_loop_answers_an_error_in_words_and_goes_on():
     loop = threading.Thread(target=processes.serve, args=(helper, memory))
     loop.start()
     assert caller.recv() == "ready"
-    caller.send((None, 0, None, None))  # a slice with neither layout nor spec
+    caller.send((None, 0, None, frozenset(), None))  # a slice with neither layout nor spec
     kind, detail = caller.recv()
     assert kind == "error" and "layout" in detail
     caller.close()  # the caller is gone: the loop ends
