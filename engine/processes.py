@@ -3,15 +3,16 @@
 Why processes: a training step is a few hundred NumPy calls, most of them tens of microseconds long.
 Threads share the GIL, and a matrix product lets it go but copies, pools and activations mostly keep
 it, so two threads spend the step handing it back and forth (measured on 2 cores: LeNet's step at
-batch 64 took 8.8 ms on two threads, 10 ms on one, and 6.0 ms with a helper process).
+batch 64 took 8.3-9.0 ms on two threads, 10 ms on one, and 6.4-6.9 ms with a helper process).
 
 How: a step whose batch is large enough sends each slice but the first to a helper, computes the
 first itself, and averages the gradients by slice size as the threads did; every slice gets the same
 dropout stream as on a thread, so the result is the same. Each helper is a Python started as
-``python -c`` importing this module (it never imports the caller's ``__main__``), joined to this process by
-a socket for short messages and one block of shared memory (a memfd) for the arrays: parameters, the
-slice and its labels go in, logits and gradients come out, nothing is pickled but the spec and the
-dropout generator. A helper builds the network once per spec and reads the parameters in place.
+``python -c`` importing this module (it never imports the caller's ``__main__``), joined to this
+process by a socket for short messages and one block of shared memory (a memfd) for the arrays:
+parameters, the slice and its labels go in, logits and gradients come out. Only the dropout generator,
+the frozen layers' names and, when they change, the spec and the layout are pickled. A helper builds
+the network once per spec and reads the parameters in place.
 
 Nothing is lost when a helper fails: one that dies, answers with an error or is silent too long is
 stopped and its slice is computed here. A later step starts a new one (:data:`MAX_STARTS` in all per
@@ -159,10 +160,16 @@ class Helper:
             "MKL_NUM_THREADS": "1",
         }
         command = [sys.executable, "-c", HELPER_MAIN, str(theirs.fileno()), str(self.memory.fd)]
-        self.process = subprocess.Popen(
-            command, pass_fds=(theirs.fileno(), self.memory.fd), env=env, stdin=subprocess.DEVNULL
-        )
-        theirs.close()
+        try:
+            self.process = subprocess.Popen(
+                command, pass_fds=(theirs.fileno(), self.memory.fd), env=env, stdin=subprocess.DEVNULL
+            )
+        except OSError:
+            ours.close()
+            self.memory.close()
+            raise
+        finally:
+            theirs.close()
         self.connection = Connection(ours.detach())
         self.ready = False
         self.alive = True
@@ -252,7 +259,6 @@ class Helper:
 class _Pool:
     """This process's helpers, and the lock that lends them to one step at a time."""
 
-    pid: int = field(default_factory=os.getpid)
     helpers: list[Helper] = field(default_factory=list)
     starts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -260,7 +266,6 @@ class _Pool:
 
 _enabled = True
 _pool = _Pool()
-_pool_guard = threading.Lock()
 
 
 def use_helper_processes(enabled: bool) -> None:
