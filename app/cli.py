@@ -174,8 +174,11 @@ def _console_progress(epochs: int):
 
 
 def _train(args: argparse.Namespace) -> int:
+    from engine.allocator import keep_freed_memory
     from engine.network import build_network
     from engine.train import RECIPES, accuracy_and_confusion, train_network
+
+    keep_freed_memory()  # this process trains: freed arrays stay for the next step
 
     (images, labels), (val_images, val_labels), classes, recipe_name, data_label = _training_data(args)
     network = build_network(_architecture(args, recipe_name), seed=args.seed)

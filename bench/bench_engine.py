@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine import apply_kernel, build_network, conv2d, load_dataset, load_model, preprocess_digit, processes
+from engine.allocator import keep_freed_memory
 from engine.architectures import FASHION_SPEC, architecture
 from engine.datasets import to_network_input
 from engine.filters import PRESETS
@@ -383,6 +384,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     repeat = 5 if parser.parse_args().quick else 25
     torch, ndimage = optional_references()
+    keep_freed_memory()  # as the training worker does
     processes.wait_until_ready(available_cores() - 1)  # steps timed as in a worker that has trained before
     rng = np.random.default_rng(0)
     results = lenet_rows(load_model(), torch, repeat)

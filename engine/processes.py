@@ -393,4 +393,7 @@ def serve(connection: Connection, memory: SharedBlock) -> None:
 
 def run_helper(arguments: list[str]) -> None:
     """A helper's entry point (:data:`HELPER_MAIN`): its socket's and its shared block's descriptors."""
+    from engine.allocator import keep_freed_memory
+
+    keep_freed_memory()
     serve(Connection(int(arguments[0])), SharedBlock(int(arguments[1])))

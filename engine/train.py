@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from engine.conv import conv2d
 from engine.datasets import to_network_input
 from engine.errors import EngineError
 from engine.finetune import trainable
@@ -30,13 +29,25 @@ def _gaussian_kernel(sigma: float) -> np.ndarray:
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int, int], sigma: float) -> np.ndarray:
-    """Uniform noise in [-1, 1] (B, H, W) blurred by a Gaussian, with two 1-D passes of our own conv2d."""
+    """Uniform noise in [-1, 1] (B, H, W) blurred by a Gaussian with replicated edges: two 1-D passes,
+    each a product with a blur matrix (:func:`blur_matrix`) instead of a sliding window."""
     taps = _gaussian_kernel(sigma)
-    k = len(taps)
-    noise = rng.uniform(-1, 1, shape).astype(np.float32)[:, None]
-    noise = conv2d(noise, taps.reshape(1, 1, 1, k), padding=(0, k // 2), padding_mode="replicate")
-    noise = conv2d(noise, taps.reshape(1, 1, k, 1), padding=(k // 2, 0), padding_mode="replicate")
-    return noise[:, 0]
+    b, h, w = shape
+    noise = rng.uniform(-1, 1, shape).astype(np.float32)
+    across = noise.reshape(b * h, w) @ blur_matrix(w, taps).T  # along each row
+    down = blur_matrix(h, taps) @ across.reshape(b, h, w).transpose(1, 0, 2).reshape(h, b * w)  # each column
+    return np.ascontiguousarray(down.reshape(h, b, w).transpose(1, 0, 2))
+
+
+def blur_matrix(n: int, taps: np.ndarray) -> np.ndarray:
+    """The (n, n) matrix of a 1-D correlation with ``taps`` (odd length, centred) over n samples whose
+    edges are replicated: ``M[i, j]`` sums the taps that read sample j for output i, so
+    ``out = M @ signal`` is the same as padding with the edge values and sliding the taps."""
+    radius = len(taps) // 2
+    reads = np.clip(np.arange(n)[:, None] + np.arange(-radius, radius + 1)[None], 0, n - 1)
+    matrix = np.zeros((n, n), np.float32)
+    np.add.at(matrix, (np.repeat(np.arange(n), len(taps)), reads.ravel()), np.tile(taps, n))
+    return matrix
 
 
 def random_warp(
@@ -61,30 +72,40 @@ def random_warp(
     zoom = rng.uniform(1 - scale, 1 + scale, b)
     ty, tx = rng.uniform(-shift, shift, (2, b))
     cy, cx = (h - 1) / 2, (w - 1) / 2
-    yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
-    cos, sin = (np.cos(angle) / zoom)[:, None, None], (np.sin(angle) / zoom)[:, None, None]
-    dy, dx = yy[None] - ty[:, None, None], xx[None] - tx[:, None, None]
-    src_y = cos * dy - sin * dx + cy
-    src_x = sin * dy + cos * dx + cx
+    cos, sin = np.cos(angle) / zoom, np.sin(angle) / zoom
+    # A^-1 (p - c - t) + c is a linear map of the centred grid (yy, xx) plus an offset, both per image;
+    # float32 throughout (coordinates of a few dozen pixels keep five decimals)
+    yy = (np.arange(h, dtype=np.float32) - cy)[None, :, None]
+    xx = (np.arange(w, dtype=np.float32) - cx)[None, None, :]
+    per_image = (slice(None), None, None)
+    c, s = cos.astype(np.float32)[per_image], sin.astype(np.float32)[per_image]
+    src_y = c * yy - s * xx + (cy - cos * ty + sin * tx).astype(np.float32)[per_image]
+    src_x = s * yy + c * xx + (cx - sin * ty - cos * tx).astype(np.float32)[per_image]
     if elastic > 0:
-        src_y = src_y + elastic * smooth_noise(rng, (b, h, w), sigma)
-        src_x = src_x + elastic * smooth_noise(rng, (b, h, w), sigma)
+        src_y += elastic * smooth_noise(rng, (b, h, w), sigma)
+        src_x += elastic * smooth_noise(rng, (b, h, w), sigma)
+    return bilinear_sample(images, src_y, src_x)
 
-    y0, x0 = np.floor(src_y).astype(np.intp), np.floor(src_x).astype(np.intp)
-    fy, fx = (src_y - y0).astype(np.float32), (src_x - x0).astype(np.float32)
-    batch = np.arange(b)[:, None, None]
 
-    def sample(yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
-        inside = (yi >= 0) & (yi < h) & (xi >= 0) & (xi < w)
-        return np.asarray(images[batch, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)] * inside)
+def bilinear_sample(images: np.ndarray, src_y: np.ndarray, src_x: np.ndarray) -> np.ndarray:
+    """``out[b, i, j]`` = ``images[b]`` read bilinearly at (``src_y[b, i, j]``, ``src_x[b, i, j]``), zero
+    outside; (B, H, W) each, float32.
 
-    warped = (
-        sample(y0, x0) * (1 - fy) * (1 - fx)
-        + sample(y0, x0 + 1) * (1 - fy) * fx
-        + sample(y0 + 1, x0) * fy * (1 - fx)
-        + sample(y0 + 1, x0 + 1) * fy * fx
-    )
-    return np.asarray(warped, dtype=np.float32)
+    The images get a border of zeros and every corner index is clipped into it, so a corner outside the
+    picture reads a zero without a mask, and the four corners are read by one flat ``take`` each."""
+    b, h, w = images.shape
+    padded = np.zeros((b, h + 2, w + 2), np.float32)
+    padded[:, 1:-1, 1:-1] = images
+    y0, x0 = np.floor(src_y), np.floor(src_x)
+    fy, fx = (src_y - y0).astype(np.float32, copy=False), (src_x - x0).astype(np.float32, copy=False)
+    rows = [np.clip(y0 + k, -1, h).astype(np.intp) + 1 for k in (0, 1)]  # in the padded picture
+    cols = [np.clip(x0 + k, -1, w).astype(np.intp) + 1 for k in (0, 1)]
+    base = (np.arange(b) * ((h + 2) * (w + 2)))[:, None, None]
+    flat = padded.reshape(-1)
+    top, bottom = (flat.take(base + row * (w + 2) + cols[0]) for row in rows)
+    top += fx * (flat.take(base + rows[0] * (w + 2) + cols[1]) - top)
+    bottom += fx * (flat.take(base + rows[1] * (w + 2) + cols[1]) - bottom)
+    return np.asarray(top + fy * (bottom - top), dtype=np.float32)
 
 
 @dataclass

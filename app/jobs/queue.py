@@ -68,6 +68,9 @@ class TrainingQueue:
 
         housekeeping(self.settings, self.store)  # a worker that died left its jobs running: end them
         from app.jobs import worker
+        from engine.allocator import keep_freed_memory
+
+        keep_freed_memory()  # this process trains: freed arrays stay for the next step
 
         consumer = self.huey.create_consumer(
             workers=self.settings.training_slots,

@@ -11,6 +11,8 @@ from engine.train import (
     Adam,
     TrainingFailed,
     accuracy_and_confusion,
+    bilinear_sample,
+    blur_matrix,
     random_shift_flip,
     random_warp,
     train_network,
@@ -168,6 +170,44 @@ def test_digit_warps_keep_the_ink_roughly_in_place():
     assert np.abs(moved.sum(axis=(1, 2)) / images.sum(axis=(1, 2)) - 1).max() < 0.3
     identity = random_warp(images, np.random.default_rng(0), degrees=0, scale=0, shift=0)
     np.testing.assert_allclose(identity, images, atol=1e-5)
+
+
+def _bilinear_naive(image, y, x):
+    """One point, read the textbook way: the four neighbours, zero outside, weighted by distance."""
+    h, w = image.shape
+    y0, x0 = int(np.floor(y)), int(np.floor(x))
+    total = 0.0
+    for yi, wy in ((y0, 1 - (y - y0)), (y0 + 1, y - y0)):
+        for xi, wx in ((x0, 1 - (x - x0)), (x0 + 1, x - x0)):
+            if 0 <= yi < h and 0 <= xi < w:
+                total += wy * wx * float(image[yi, xi])
+    return total
+
+
+def test_bilinear_sampling_matches_the_point_by_point_reading_in_and_far_outside_the_picture():
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 7, 5), dtype=np.float32)
+    # points inside, on the border, half a pixel out, and far out on every side; some exactly on pixels
+    src_y = rng.uniform(-4, 10, (3, 7, 5)).astype(np.float32)
+    src_x = rng.uniform(-4, 8, (3, 7, 5)).astype(np.float32)
+    src_y[:, 0, :], src_x[:, 0, :] = np.arange(5, dtype=np.float32), 2.0
+    src_y[:, 1, :2], src_x[:, 1, :2] = -0.5, 4.5
+    out = bilinear_sample(images, src_y, src_x)
+    expected = [
+        [[_bilinear_naive(images[b], src_y[b, i, j], src_x[b, i, j]) for j in range(5)] for i in range(7)]
+        for b in range(3)
+    ]
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_blur_matrix_is_the_edge_padded_sliding_correlation():
+    rng = np.random.default_rng(1)
+    taps = np.array([0.1, 0.2, 0.4, 0.2, 0.1], np.float32)
+    signal = rng.random(6).astype(np.float32)  # shorter than twice the radius plus one on purpose
+    padded = np.pad(signal, 2, mode="edge")
+    expected = [sum(taps[k] * padded[i + k] for k in range(5)) for i in range(6)]
+    np.testing.assert_allclose(blur_matrix(6, taps) @ signal, expected, rtol=1e-6)
+    np.testing.assert_allclose(blur_matrix(6, taps).sum(axis=1), 1, rtol=1e-6)  # a blur keeps the mean
 
 
 def test_clothing_augmentation_shifts_and_mirrors_without_changing_the_pixels():
