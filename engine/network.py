@@ -3,7 +3,8 @@ pass of every layer type, one layer at a time (cs231n's layer/cache style).
 
 Parameters are ``{name}.weight`` / ``{name}.bias`` with PyTorch's shapes, conv ``(F, C, KH, KW)`` and
 linear ``(out, in)``, so a weight file maps one-to-one onto the same ``torch.nn`` model. Batches are
-split across the cores by :mod:`engine.parallel`.
+split across the cores by :mod:`engine.parallel`, a training step's slices on helper processes
+(:mod:`engine.processes`).
 """
 
 from __future__ import annotations
@@ -375,8 +376,9 @@ class Network:
 
         Dropout layers drop units only when ``dropout_rng`` is given (training); without it the
         pass is deterministic, as gradient checks need. A batch of ``PARALLEL_MIN_TRAIN_BATCH`` or
-        more is split across the cores like :meth:`forward` (each slice with its own dropout
-        stream spawned from ``dropout_rng``), and the slices' gradients are averaged by their size.
+        more is split across the cores (each slice with its own dropout stream spawned from
+        ``dropout_rng``), on helper processes once they are ready and on threads until then or without
+        them, and the slices' gradients are averaged by their size.
         ``frozen`` layers (fine-tuning) get no gradients, and the backward pass ends at the first layer
         that trains.
         """
