@@ -250,7 +250,7 @@ def test_a_helper_process_killed_mid_job_loses_nothing_and_a_helper_leaves_with_
         done = wait_for_status(client, job["id"], ("done", "failed"), seconds=180)
         assert done["status"] == "done", done["message"]
         assert done["metrics"]["test_accuracy"] > 0.9  # the slices computed without the helper were not lost
-        state, worker = process_state(replacement)
+        _, worker = process_state(replacement)
         os.kill(worker, signal.SIGKILL)  # its socket closes: the helper ends too
         deadline = time.monotonic() + 10
         while process_state(replacement)[0] not in ("gone", "Z"):
