@@ -35,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -81,21 +81,15 @@ class Layout:
         return max(self.logits.end, 1)
 
 
-def plan_layout(
-    params: Mapping[str, np.ndarray], x_shape: tuple[int, ...], classes: int, frozen: Collection[str] = ()
-) -> Layout:
-    """Places for a slice of inputs ``x_shape`` (n, C, H, W), float32 throughout but int64 labels, with
-    gradients for the parameters of the layers not ``frozen``; the same object for the same shapes, so a
-    helper is sent it only when it changes."""
-    shapes = tuple((key, value.shape) for key, value in params.items())
-    trained = tuple(key for key in params if key.split(".")[0] not in frozen)
-    return _layout(shapes, trained, tuple(x_shape), classes)
+def plan_layout(params: Mapping[str, np.ndarray], x_shape: tuple[int, ...], classes: int) -> Layout:
+    """Places for a slice of inputs ``x_shape`` (n, C, H, W), float32 throughout but int64 labels (a place
+    for every parameter's gradient; a frozen layer's stays unwritten); the same object for the same
+    shapes, so a helper is sent it only when it changes."""
+    return _layout(tuple((key, value.shape) for key, value in params.items()), tuple(x_shape), classes)
 
 
 @functools.lru_cache(maxsize=16)
-def _layout(
-    shapes: tuple[tuple[str, tuple[int, ...]], ...], trained: tuple[str, ...], x_shape: tuple[int, ...], classes: int
-) -> Layout:
+def _layout(shapes: tuple[tuple[str, tuple[int, ...]], ...], x_shape: tuple[int, ...], classes: int) -> Layout:
     end = 0
 
     def place(shape: tuple[int, ...], dtype: str = "float32") -> Place:
@@ -106,7 +100,7 @@ def _layout(
         return Place(start, tuple(int(s) for s in shape), dtype, stop)
 
     weights = {key: place(shape) for key, shape in shapes}
-    grads = {key: place(shape) for key, shape in shapes if key in trained}
+    grads = {key: place(shape) for key, shape in shapes}
     x = place(x_shape)
     labels = place((x_shape[0],), "int64")
     return Layout(weights, grads, x, labels, place((x_shape[0], classes)))
@@ -200,7 +194,7 @@ class Helper:
         """Starts the helper on one slice of the network ``spec`` (JSON); it works while the caller
         computes its own. ``rng`` is the slice's dropout generator (or None); ``frozen`` layers get no
         gradients."""
-        layout = plan_layout(params, x.shape, classes, frozen)
+        layout = plan_layout(params, x.shape, classes)
         self.memory.ensure(layout.size)
         for key, value in params.items():
             self.memory.array(layout.params[key])[...] = value
@@ -241,8 +235,9 @@ class Helper:
         if kind != "done":
             log.warning("a helper process could not compute its slice (%s); computed here", detail)
             return None
-        grads = {key: self.memory.array(place) for key, place in layout.grads.items()}
-        return float(detail), self.memory.array(layout.logits), grads
+        loss, computed = detail  # the gradients the helper wrote: none for frozen layers
+        grads = {key: self.memory.array(layout.grads[key]) for key in computed}
+        return float(loss), self.memory.array(layout.logits), grads
 
     def stop(self) -> None:
         self.alive = False
@@ -348,7 +343,10 @@ class _HelperState:
         self.network: Any = None
         self.layout: Layout | None = None
 
-    def step(self, spec: str | None, size: int, layout: Layout | None, frozen: frozenset[str], rng: Any) -> float:
+    def step(
+        self, spec: str | None, size: int, layout: Layout | None, frozen: frozenset[str], rng: Any
+    ) -> tuple[float, list[str]]:
+        """One slice: its loss, and the names of the gradients written to the shared block."""
         from engine.network import Network
 
         if size != self.memory.size:
@@ -366,10 +364,10 @@ class _HelperState:
         self.network.params = params
         x, labels = memory.array(layout.x), memory.array(layout.labels)
         loss, logits, grads = self.network._loss_and_gradients(x, labels, rng, frozen)
-        for key, place in layout.grads.items():
-            memory.array(place)[...] = grads[key]
+        for key, grad in grads.items():
+            memory.array(layout.grads[key])[...] = grad
         memory.array(layout.logits)[...] = logits
-        return float(loss)
+        return float(loss), list(grads)
 
 
 def serve(connection: Connection, memory: SharedBlock) -> None:

@@ -30,8 +30,6 @@ export function parseSize(text) {
   return text;
 }
 
-/** One <li> of the design: a type select, its fields, and move/remove buttons. `catalogue` is the API's
- * layer types (GET /api/architectures/layers): the types, each one's fields and defaults, the padding modes. */
 /** A layer in a few words, for its collapsed row: "6 filters 5×5, stride 1, padding 0". */
 export function layerSummary(layer, defaults) {
   const value = (key) => pairText(layer[key] ?? defaults[key]);
@@ -52,6 +50,9 @@ export function layerSummary(layer, defaults) {
   return "no settings";
 }
 
+/** One <li> of the design: a type select, its fields (collapsed: its settings in one line), and move/remove
+ * buttons. `catalogue` is the API's layer types (GET /api/architectures/layers): the types, each one's
+ * fields and defaults, the padding modes. */
 export function layerRow(layer, index, count, catalogue, { onType, onField, onMove, onRemove, onToggle }, expanded = true) {
   const number = index + 1;
   const type = h(

@@ -49,6 +49,8 @@ const state = {
   fineTune: false, // start from LeNet, keeping the `frozen` layers' weights
   frozen: [],
   twin: null, // the from-scratch twin of a fine-tune, trained for the comparison
+  replaying: false, // the replay playing its snapshots one after another
+  replayTimer: null,
   source: null, // the EventSource following the job
   history: [], // progress points
   epochs: [], // epoch rows
