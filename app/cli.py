@@ -26,6 +26,16 @@ def _serve(args: argparse.Namespace) -> int:
     from app.lifecycle import mark_parent
     from app.logs import uvicorn_log_config
 
+    # the web workers read their settings from the environment: where they listen is part of them (a class
+    # page tells students the addresses it is reachable at)
+    for name, value in (
+        ("CONVSCOPE_HOST", args.host),
+        ("CONVSCOPE_PORT", args.port),
+        ("CONVSCOPE_WORKERS", args.workers),
+    ):
+        if value:
+            os.environ[name] = str(value)
+    get_settings.cache_clear()
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     mark_parent()  # the web workers and the training worker leave if this process is killed outright
@@ -34,9 +44,9 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run(
             "app.main:create_app",
             factory=True,
-            host=args.host or settings.host,
-            port=args.port or settings.port,
-            workers=args.workers or settings.workers,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
             log_level=settings.log_level,
             access_log=False,  # the app logs each request itself, with its duration
             # h11 bounds a request's head (the request line and headers) while it is read;

@@ -108,7 +108,22 @@ class Settings(BaseSettings):
         0.5, ge=0, le=5, description="every wrong class code is answered after this long (guessing is slow)"
     )
     class_code_failures_per_address: int = Field(
-        30, ge=1, description="wrong class codes one address may send in ten minutes before 429"
+        1500,
+        ge=1,
+        description="wrong class codes and lecturer tokens one address may send in ten minutes before 429 (a "
+        "flood guard: 300 students behind one school address, each mistyping a few times, stay far below it)",
+    )
+    class_code_slow_after: int = Field(
+        3, ge=1, le=100, description="wrong codes in a row after which a workspace's next answers come slower"
+    )
+    class_code_failures_per_workspace: int = Field(
+        10, ge=2, le=1000, description="wrong codes or lecturer tokens in a row after which a workspace gets 429"
+    )
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s?#]+$",
+        description="the address students reach this server at (e.g. http://10.0.0.5:8000): class join links "
+        "and QR codes use it",
     )
     max_datasets_per_workspace: int = Field(10, ge=1, le=1000, description="own data sets one workspace holds")
     max_dataset_classes: int = Field(20, ge=2, le=100, description="most classes in an own data set")

@@ -54,6 +54,12 @@ class NotFound(ServiceError):
     status = 404
 
 
+class Forbidden(ServiceError):
+    """The caller may see the thing but not do this to it (a student ending a class, a wrong lecturer token)."""
+
+    status = 403
+
+
 class Conflict(ServiceError):
     """The thing is not in a state that allows this (a model still training, a job already ended)."""
 

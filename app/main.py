@@ -14,7 +14,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.jobs.events import EventHub
+from app.jobs.events import ClassHub, EventHub
 from app.jobs.learned_cache import LearnedCache
 from app.jobs.queue import TrainingQueue
 from app.jobs.registry import ModelRegistry
@@ -39,7 +39,7 @@ from app.routes import (
     predict,
     workspace,
 )
-from app.workspaces import RecentEvents, WorkspaceCookie, Workspaces
+from app.workspaces import WorkspaceCookie, Workspaces
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -81,7 +81,7 @@ def lifespan_for(settings: Settings):
         app.state.model = app.state.registry.shipped["lenet"]
         app.state.queue = TrainingQueue(settings, store)
         app.state.events = EventHub(store, settings)
-        app.state.wrong_codes = RecentEvents(600)  # wrong class codes per address, in the last ten minutes
+        app.state.classes = ClassHub(store, settings, app.state.events)
         app.state.learned = LearnedCache(store, settings.learned_cache_bytes)
         # CPU-bound routes take one of `threads` compute slots (ComputeSlots); the thread pool itself has
         # room beyond them, so that static files and light reads never wait behind the computing

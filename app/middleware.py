@@ -171,8 +171,11 @@ class TimeBudget:
 
 # GETs that compute with a model (the learned views) take a compute slot like the POSTs
 HEAVY_GET = re.compile(r"^/api/models/[^/]+/(units/|embedding$)")
-# POSTs that only write a record (a class pressing Train at once must never be told the server is busy)
-LIGHT_POST = re.compile(r"^/api/(workspace|models|models/[^/]+/(cancel|share|copy))$")
+# POSTs that only write a record (a class pressing Train at once must never be told the server is busy; a
+# wrong class code's delay must never hold a compute slot)
+LIGHT_POST = re.compile(
+    r"^/api/(workspace|models|models/[^/]+/(cancel|share|copy)|classes|classes/join|classes/[^/]+/lecturer-token)$"
+)
 
 
 def is_compute(scope: Scope) -> bool:

@@ -1,15 +1,20 @@
-"""A class on one server: a lecturer's workspace makes a class with a code students type; the lecturer
-sees the class's members, their jobs and their models, publishes models and designs to it, and sets a
-design challenge whose entries are scored on a held-out part of the shipped test split.
+"""A class on one server: a lecturer's workspace makes a class with a code students type; the lecturers
+see the class's members, their jobs and their models, publish models and designs to it, and set a design
+challenge whose entries are scored on a held-out part of the shipped test split.
+
+Roles: the workspace that made the class is its **owner** (a lecturer who alone may end the class or
+make a new lecturer secret); another browser becomes a **lecturer** with the secret (the token, or the
+lecturer link that carries it); everyone else who types the code is a **student**. The secret is
+answered once, when the class is made, and only its hash is kept.
 
 Everything is kept as store documents (:meth:`JobStore.put_doc`):
 
-- ``class`` (owner: the workspace that made it): name, code, the lecturer token's hash, the challenge,
-  the publications;
+- ``class`` (owner: the workspace that made it): name, code, the lecturer token's hash, the challenge
+  (with its round and the seed of its held-out pictures, never shown), earlier rounds, the publications;
 - ``classcode`` (owner ``codes``): code -> class id;
 - ``member`` (owner: the class), ``enrolment`` (owner: the workspace): one pair per workspace in a class,
-  with its role (``lecturer`` or ``student``) and, for a student, the name it chose;
-- ``entry`` (owner: the class): a student's model entered in the challenge, with its score.
+  with its role, its ``member_id`` (what the lecturer's view names it by) and, for a student, its name;
+- ``entry`` (owner: the class): a student's model entered in a round of the challenge, with its score.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.config import Settings
-from app.errors import ApiError, Conflict, NotFound, OverQuota
+from app.errors import Conflict, Forbidden, NotFound, OverQuota, Refused
 from app.jobs.store import JobStore
 from app.workspaces import Workspace
 from engine.datasets import DATASETS, load_dataset
@@ -32,15 +37,20 @@ from engine.spec import plan_network
 from engine.train import accuracy_and_confusion
 
 if TYPE_CHECKING:
-    from app.jobs.registry import ModelRegistry
+    from app.jobs.registry import ModelRef, ModelRegistry
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: a code is read off a projector
 CODE_LENGTH = 6
-ROLES = ("lecturer", "student")
+GUESS_WINDOW = 600  # wrong codes count for ten minutes
+ROUND_RULES = ("dataset", "max_parameters", "max_epochs")  # changing one of these starts a new round
 
 
 class ClassNotFound(NotFound):
     """No class by that id that this workspace is in (404, never 403: it does not say the class exists)."""
+
+
+class WrongLecturerToken(Forbidden):
+    """A lecturer token (or link) that is not the class's current one."""
 
 
 def _hash(token: str) -> str:
@@ -60,20 +70,70 @@ def normalise_code(code: str) -> str:
     return "".join(ch for ch in code.upper() if ch.isalnum())[: CODE_LENGTH + 4]
 
 
+# -- guessing: wrong codes and tokens, counted in the store for every process ----------------------------
+
+
+def _guess_keys(workspace_id: str, address: str) -> tuple[str, str]:
+    return f"wrong-code:w:{workspace_id}", f"wrong-code:a:{address}"
+
+
+def check_guesses(store: JobStore, settings: Settings, workspace_id: str, address: str) -> None:
+    """Refuses (429) a workspace that has sent too many wrong codes or tokens in a row, or an address that
+    floods (a threshold a school's typing mistakes never reach): a classmate's right code still goes in."""
+    mine, theirs = _guess_keys(workspace_id, address)
+    if store.tally_count(theirs) >= settings.class_code_failures_per_address:
+        raise OverQuota(
+            f"more than {settings.class_code_failures_per_address:,} wrong class codes came from your address in "
+            "ten minutes; wait a few minutes",
+            retry_after=300,
+        )
+    if store.tally_count(mine) >= settings.class_code_failures_per_workspace:
+        raise OverQuota(
+            f"{settings.class_code_failures_per_workspace} wrong class codes or lecturer tokens in a row from your "
+            "browser; check the code on the lecturer's screen and try again in ten minutes",
+            retry_after=GUESS_WINDOW,
+        )
+
+
+def count_wrong_guess(store: JobStore, settings: Settings, workspace_id: str, address: str) -> float:
+    """Counts a wrong code or token; returns how long its answer waits: the constant delay, doubling for
+    each wrong one in a row past ``class_code_slow_after`` (at most 8 s)."""
+    keys = _guess_keys(workspace_id, address)
+    store.tally_add(uuid.uuid4().hex, [(key, 1 << 30) for key in keys], ttl=GUESS_WINDOW)
+    over = store.tally_count(keys[0]) - settings.class_code_slow_after
+    return (
+        settings.class_code_delay_seconds * (2 ** min(max(over, 0), 4))
+        if over > 0
+        else settings.class_code_delay_seconds
+    )
+
+
+def clear_wrong_guesses(store: JobStore, workspace_id: str) -> None:
+    """A right code ends a run of wrong ones."""
+    store.tally_remove([_guess_keys(workspace_id, "")[0]])
+
+
 # -- membership ------------------------------------------------------------------------------------
 
 
-def _member_id(class_id: str, workspace_id: str) -> str:
+def _member_key(class_id: str, workspace_id: str) -> str:
     """The id of the ``member`` document of a workspace in a class (its ``enrolment`` is the reverse)."""
     return f"{class_id}:{workspace_id}"
 
 
-def _enrolment_id(workspace_id: str, class_id: str) -> str:
+def _enrolment_key(workspace_id: str, class_id: str) -> str:
     return f"{workspace_id}:{class_id}"
 
 
+def member_id(member: dict[str, Any]) -> str:
+    """The id a lecturer names a member by (made when it joined; derived for members of older classes)."""
+    if member.get("member_id"):
+        return str(member["member_id"])
+    return "u" + hashlib.sha256(_member_key(member["class"], member["workspace"]).encode()).hexdigest()[:12]
+
+
 def membership(store: JobStore, class_id: str, workspace: Workspace | None) -> dict[str, Any] | None:
-    return None if workspace is None else store.get_doc("member", _member_id(class_id, workspace.id))
+    return None if workspace is None else store.get_doc("member", _member_key(class_id, workspace.id))
 
 
 def require_member(store: JobStore, class_id: str, workspace: Workspace | None) -> tuple[dict, dict]:
@@ -88,28 +148,51 @@ def require_member(store: JobStore, class_id: str, workspace: Workspace | None) 
 def require_lecturer(store: JobStore, class_id: str, workspace: Workspace | None) -> dict[str, Any]:
     klass, member = require_member(store, class_id, workspace)
     if member["role"] != "lecturer":
-        raise ApiError(403, "only the class's lecturers may do this; students see it with GET")
+        raise Forbidden("only the class's lecturers may do this; students see it with GET")
     return klass
 
 
-def _add_member(store: JobStore, klass: dict, workspace: Workspace, role: str, name: str | None) -> dict:
+def require_owner(store: JobStore, class_id: str, workspace: Workspace | None) -> dict[str, Any]:
+    klass = require_lecturer(store, class_id, workspace)
+    assert workspace is not None
+    if klass["owner"] != workspace.id:
+        raise Forbidden("only the class's owner (the lecturer who made it) may do this")
+    return klass
+
+
+def _add_member(
+    store: JobStore, klass: dict, workspace: Workspace, role: str, name: str | None, via: str
+) -> dict[str, Any]:
+    """Writes a workspace's membership: ``via`` is how it joined (``created``, ``token`` or ``code``)."""
     members = store.docs("member", klass["id"])
     number = 1 + sum(m["role"] == "student" for m in members)
+    clock = time.time()
     member = {
         "class": klass["id"],
         "workspace": workspace.id,
+        "member_id": "u" + secrets.token_hex(6),
         "role": role,
+        "via": via,
         "name": name or ("Lecturer" if role == "lecturer" else f"Student {number}"),
-        "joined": time.time(),
+        "joined": clock,
+        "lecturer_since": clock if role == "lecturer" else None,
     }
-    store.put_doc("member", _member_id(klass["id"], workspace.id), klass["id"], member)
-    enrolment = {"class": klass["id"], "role": role}
-    store.put_doc("enrolment", _enrolment_id(workspace.id, klass["id"]), workspace.id, enrolment)
+    store.put_doc("member", _member_key(klass["id"], workspace.id), klass["id"], member)
+    store.put_doc("enrolment", _enrolment_key(workspace.id, klass["id"]), workspace.id, {"class": klass["id"]})
     return member
 
 
+def _drop_member(store: JobStore, class_id: str, workspace_id: str) -> None:
+    """Takes a workspace out of a class with its entries (its models stay its own). Under the class's lock."""
+    for entry in store.docs("entry", class_id):
+        if entry["workspace"] == workspace_id:
+            store.delete_doc("entry", entry["id"])
+    store.delete_doc("member", _member_key(class_id, workspace_id))
+    store.delete_doc("enrolment", _enrolment_key(workspace_id, class_id))
+
+
 def create_class(store: JobStore, settings: Settings, workspace: Workspace, name: str) -> dict[str, Any]:
-    """A new class led by the caller: its id, code, a lecturer token (shown once) and the join URL."""
+    """A new class owned by the caller: its id, code, join URL, and the lecturer token (answered this once)."""
     _check_class_count(store, settings, workspace)
     token = secrets.token_urlsafe(24)
     with store.doc_lock("classes"):
@@ -117,25 +200,26 @@ def create_class(store: JobStore, settings: Settings, workspace: Workspace, name
         class_id = "k" + uuid.uuid4().hex[:12]
         klass: dict[str, Any] = {
             "id": class_id,
-            "owner": workspace.id,  # the workspace it is listed under: the one that made it
+            "owner": workspace.id,
             "name": name,
             "code": code,
             "created": time.time(),
             "token_hash": _hash(token),
             "challenge": None,
+            "rounds": [],
             "publications": [],
         }
         store.put_doc("class", class_id, workspace.id, klass)
         store.put_doc("classcode", code, "codes", {"class": class_id})
-        _add_member(store, klass, workspace, "lecturer", None)
-    return {**public_class(klass, "lecturer"), "lecturer_token": token}
+        _add_member(store, klass, workspace, "lecturer", None, "created")
+    return {**public_class(klass, "lecturer", settings, owner=True), "lecturer_token": token}
 
 
 def join_class(
     store: JobStore, settings: Settings, workspace: Workspace, code: str, lecturer_token: str | None, name: str | None
 ) -> dict[str, Any]:
     """Puts the caller's workspace in the class with that code: a lecturer with the right token, else a
-    student. Joining again changes nothing but a lecturer token's promotion (and a name given)."""
+    student. Joining again changes nothing but a token's promotion (and a name given)."""
     entry = store.get_doc("classcode", normalise_code(code))
     klass = store.get_doc("class", entry["class"]) if entry else None
     if klass is None:
@@ -143,19 +227,38 @@ def join_class(
     role = "student"
     if lecturer_token:
         if not secrets.compare_digest(_hash(lecturer_token), klass["token_hash"]):
-            raise ApiError(403, "lecturer_token: it is not this class's; join without it as a student")
+            raise WrongLecturerToken(
+                "lecturer_token: it is not this class's current lecturer secret (the owner may have made a new "
+                "one); join without it as a student, or ask the owner for the new link"
+            )
         role = "lecturer"
     with store.doc_lock(klass["id"]):
         member = membership(store, klass["id"], workspace)
         if member is not None and (member["role"] == "lecturer" or role == "student"):
             if name:
                 member["name"] = name
-                store.put_doc("member", _member_id(klass["id"], workspace.id), klass["id"], member)
-            return {**public_class(klass, member["role"]), "member_name": member["name"]}
-        if member is None:
+                store.put_doc("member", _member_key(klass["id"], workspace.id), klass["id"], member)
+        elif member is not None:  # a student promoted by the token keeps the name the class knows
+            member.update(role="lecturer", via="token", lecturer_since=time.time(), name=name or member["name"])
+            store.put_doc("member", _member_key(klass["id"], workspace.id), klass["id"], member)
+        else:
             _check_room(store, settings, workspace, klass)
-        member = _add_member(store, klass, workspace, role, name or (member or {}).get("name"))
-    return {**public_class(klass, role), "member_name": member["name"]}
+            member = _add_member(store, klass, workspace, role, name, "token" if role == "lecturer" else "code")
+    owner = klass["owner"] == workspace.id
+    return {**public_class(klass, member["role"], settings, owner), "member_name": member["name"]}
+
+
+def rotate_lecturer_token(store: JobStore, class_id: str, workspace: Workspace | None) -> dict[str, str]:
+    """A new lecturer secret (the owner only): the old token and every link carrying it stop working at once."""
+    require_owner(store, class_id, workspace)
+    token = secrets.token_urlsafe(24)
+    with store.doc_lock(class_id):
+        klass = store.get_doc("class", class_id)
+        if klass is None:
+            raise ClassNotFound(f"class: no class {class_id!r}")
+        klass["token_hash"] = _hash(token)
+        store.put_doc("class", class_id, klass["owner"], klass)
+    return {"lecturer_token": token}
 
 
 def _check_class_count(store: JobStore, settings: Settings, workspace: Workspace) -> None:
@@ -169,60 +272,81 @@ def _check_room(store: JobStore, settings: Settings, workspace: Workspace, klass
     _check_class_count(store, settings, workspace)
 
 
-def public_class(klass: dict, role: str) -> dict[str, Any]:
+def join_url(klass: dict[str, Any], settings: Settings) -> str:
+    """The join link with the code in it: absolute on ``CONVSCOPE_PUBLIC_URL`` when that is set."""
+    return f"{settings.public_url or ''}/class?code={klass['code']}"
+
+
+def public_class(klass: dict, role: str, settings: Settings, owner: bool = False) -> dict[str, Any]:
     """What any member sees of a class (never the lecturer token, nor its hash)."""
     return {
         "id": klass["id"],
         "name": klass["name"],
         "code": klass["code"],
         "role": role,
-        "join_url": f"/class?code={klass['code']}",
+        "owner": owner,
+        "join_url": join_url(klass, settings),
         "created": klass["created"],
     }
 
 
 def _enrolled(store: JobStore, workspace: Workspace | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Each class the workspace is in, with its enrolment (its role there)."""
+    """Each class the workspace is in, with its membership there."""
     if workspace is None:
         return []
     found = []
     for enrolment in store.docs("enrolment", workspace.id):
         klass = store.get_doc("class", enrolment["class"])
-        if klass is not None:
-            found.append((enrolment, klass))
+        member = store.get_doc("member", _member_key(enrolment["class"], workspace.id)) if klass else None
+        if klass is not None and member is not None:
+            found.append((member, klass))
     return found
 
 
-def my_classes(store: JobStore, workspace: Workspace | None) -> list[dict[str, Any]]:
-    return [public_class(klass, enrolment["role"]) for enrolment, klass in _enrolled(store, workspace)]
+def my_classes(store: JobStore, settings: Settings, workspace: Workspace | None) -> list[dict[str, Any]]:
+    return [
+        public_class(klass, member["role"], settings, klass["owner"] == member["workspace"])
+        for member, klass in _enrolled(store, workspace)
+    ]
 
 
-def rename(store: JobStore, class_id: str, workspace: Workspace | None, name: str) -> dict[str, Any]:
+def rename(
+    store: JobStore, settings: Settings, class_id: str, workspace: Workspace | None, name: str
+) -> dict[str, Any]:
     klass, member = require_member(store, class_id, workspace)
     member["name"] = name
-    store.put_doc("member", _member_id(class_id, member["workspace"]), class_id, member)
-    return {**public_class(klass, member["role"]), "member_name": name}
+    store.put_doc("member", _member_key(class_id, member["workspace"]), class_id, member)
+    owner = klass["owner"] == member["workspace"]
+    return {**public_class(klass, member["role"], settings, owner), "member_name": name}
 
 
 def leave_class(store: JobStore, class_id: str, workspace: Workspace | None) -> None:
     """Takes the caller's workspace out of the class, with its entries (its models stay its own)."""
-    require_member(store, class_id, workspace)
-    assert workspace is not None
+    klass, member = require_member(store, class_id, workspace)
+    if klass["owner"] == member["workspace"]:
+        raise Conflict("you own this class, so it would be left without an owner: end it instead")
     with store.doc_lock(class_id):
-        for entry in store.docs("entry", class_id):
-            if entry["workspace"] == workspace.id:
-                store.delete_doc("entry", entry["id"])
-        store.delete_doc("member", _member_id(class_id, workspace.id))
-        store.delete_doc("enrolment", _enrolment_id(workspace.id, class_id))
+        _drop_member(store, class_id, member["workspace"])
+
+
+def remove_member(store: JobStore, class_id: str, workspace: Workspace | None, removed_id: str) -> None:
+    """A lecturer takes a member out (never the owner): their entries go, their models stay theirs."""
+    klass = require_lecturer(store, class_id, workspace)
+    with store.doc_lock(class_id):
+        member = next((m for m in store.docs("member", class_id) if member_id(m) == removed_id), None)
+        if member is None:
+            raise NotFound(f"member_id: no member {removed_id!r} in this class; GET /api/classes/{class_id} lists them")
+        if member["workspace"] == klass["owner"]:
+            raise Forbidden("the class's owner cannot be removed; the owner ends the class instead")
+        _drop_member(store, class_id, member["workspace"])
 
 
 def delete_class(store: JobStore, class_id: str, workspace: Workspace | None) -> None:
-    """Ends the class (a lecturer only): memberships, entries and the code go; every model stays where it is."""
-    klass = require_lecturer(store, class_id, workspace)
+    """Ends the class (its owner only): memberships, entries and the code go; every model stays where it is."""
+    klass = require_owner(store, class_id, workspace)
     with store.doc_lock(class_id):
         for member in store.docs("member", class_id):
-            store.delete_doc("enrolment", _enrolment_id(member["workspace"], class_id))
-            store.delete_doc("member", _member_id(class_id, member["workspace"]))
+            _drop_member(store, class_id, member["workspace"])
         for entry in store.docs("entry", class_id):
             store.delete_doc("entry", entry["id"])
         store.delete_doc("classcode", klass["code"])
@@ -234,22 +358,26 @@ def lecturer_sees(store: JobStore, owner: str, viewer: Workspace | None) -> bool
     if viewer is None:
         return False
     for enrolment in store.docs("enrolment", owner):
-        if enrolment["role"] != "student":
+        mine = store.get_doc("member", _member_key(enrolment["class"], owner))
+        if mine is None or mine["role"] != "student":
             continue
-        member = store.get_doc("member", _member_id(enrolment["class"], viewer.id))
-        if member is not None and member["role"] == "lecturer":
+        theirs = store.get_doc("member", _member_key(enrolment["class"], viewer.id))
+        if theirs is not None and theirs["role"] == "lecturer":
             return True
     return False
 
 
-# -- what the lecturer sees -----------------------------------------------------------------------------
+# -- what the lecturers see -----------------------------------------------------------------------------
 
 
 def _job_line(store: JobStore, job: dict[str, Any]) -> dict[str, Any]:
+    from app.jobs.service import origin_of  # here: the service module imports this one
+
     line = {
         "id": job["id"],
         "name": job["name"],
         "kind": job.get("kind", "trained"),
+        "origin": origin_of(job),
         "status": job["status"],
         "dataset": job.get("dataset"),
         "parameters": job.get("parameters"),
@@ -263,27 +391,68 @@ def _job_line(store: JobStore, job: dict[str, Any]) -> dict[str, Any]:
     return line
 
 
-def class_view(store: JobStore, class_id: str, workspace: Workspace | None) -> dict[str, Any]:
-    """The class as the caller sees it: a lecturer gets every member with their jobs and models, a
-    student the class, the publications and the challenge."""
+def _member_line(store: JobStore, klass: dict, member: dict, entered: set[str]) -> dict[str, Any]:
+    jobs = [_job_line(store, job) for job in store.workspace_jobs(member["workspace"])[:20]]
+    scores = [j["test_accuracy"] for j in jobs if j["status"] == "done" and j["test_accuracy"] is not None]
+    return {
+        "member_id": member_id(member),
+        "name": member["name"],
+        "role": member["role"],
+        "owner": member["workspace"] == klass["owner"],
+        "via": member.get("via", "created" if member["workspace"] == klass["owner"] else "code"),
+        "joined": member["joined"],
+        "lecturer_since": member.get("lecturer_since") if member["role"] == "lecturer" else None,
+        "best_accuracy": max(scores) if scores else None,
+        "entered": member["workspace"] in entered,
+        "jobs": jobs,
+    }
+
+
+def room_state(store: JobStore, class_id: str) -> tuple[dict[str, Any], set[str]] | None:
+    """One reading of a class as its lecturers see it (members with their jobs, counts, the challenge and
+    the publications), and the workspaces that lecture it; None when the class is gone. What every
+    lecturer's view shares: a process reads it once for all its lecturers' streams."""
+    klass = store.get_doc("class", class_id)
+    if klass is None:
+        return None
+    members = store.docs("member", class_id)
+    current = _round(klass["challenge"])
+    entered = {e["workspace"] for e in store.docs("entry", class_id) if e.get("round", 1) == current}
+    lines = [_member_line(store, klass, m, entered) for m in members]
+    students = [line for line in lines if line["role"] == "student"]
+    counts = {
+        "joined": len(students),
+        "training": sum(any(j["status"] == "running" for j in s["jobs"]) for s in students),
+        "with_model": sum(any(j["status"] == "done" and j["origin"] == "trained" for j in s["jobs"]) for s in students),
+        "entered": sum(s["entered"] for s in students),
+    }
+    state = {
+        "publications": klass["publications"],
+        "challenge": public_challenge(klass["challenge"]),
+        "counts": counts,
+        "members": lines,
+    }
+    return state, {m["workspace"] for m in members if m["role"] == "lecturer"}
+
+
+def class_view(store: JobStore, settings: Settings, class_id: str, workspace: Workspace | None) -> dict[str, Any]:
+    """The class as the caller sees it: a lecturer gets every member with their jobs and the room's counts,
+    a student the class, the publications and the challenge."""
     klass, member = require_member(store, class_id, workspace)
     view: dict[str, Any] = {
-        **public_class(klass, member["role"]),
+        **public_class(klass, member["role"], settings, klass["owner"] == member["workspace"]),
         "member_name": member["name"],
+        "member_id": member_id(member),
         "publications": klass["publications"],
-        "challenge": klass["challenge"],
+        "challenge": public_challenge(klass["challenge"]),
+        "counts": None,
         "members": None,
     }
     if member["role"] == "lecturer":
-        view["members"] = [
-            {
-                "name": m["name"],
-                "role": m["role"],
-                "joined": m["joined"],
-                "jobs": [_job_line(store, job) for job in store.workspace_jobs(m["workspace"])[:20]],
-            }
-            for m in store.docs("member", class_id)
-        ]
+        state = room_state(store, class_id)
+        if state is None:
+            raise ClassNotFound(f"class: no class {class_id!r} that you are in")
+        view.update(state[0])
     return view
 
 
@@ -331,31 +500,47 @@ def publications_for(store: JobStore, workspace: Workspace | None) -> list[dict[
     ]
 
 
-# -- the challenge -----------------------------------------------------------------------------------
+# -- the challenge, in rounds ----------------------------------------------------------------------------
+
+
+def _round(challenge: dict[str, Any] | None) -> int:
+    return 0 if challenge is None else int(challenge.get("round", 1))
 
 
 def set_challenge(
     store: JobStore, settings: Settings, class_id: str, workspace: Workspace | None, challenge: dict[str, Any]
 ) -> dict[str, Any]:
-    """Sets (or replaces) the class's challenge; the held-out pictures are drawn once, from a seed kept
-    with it, so every entry is scored on the same ones."""
-    klass = require_lecturer(store, class_id, workspace)
+    """Sets the class's challenge. New rules (data set, parameters or epochs) start a new round, with held-out
+    pictures drawn afresh from a seed kept with it (never shown); the same rules keep the round and its
+    pictures, so a changed deadline alone does not empty the board."""
+    require_lecturer(store, class_id, workspace)
     if challenge["dataset"] not in DATASETS:
-        raise ApiError(422, f"dataset: {challenge['dataset']!r}; a challenge runs on {', '.join(DATASETS)}")
-    test = load_dataset(challenge["dataset"], "test")
-    count = min(settings.challenge_test_size, len(test))
-    stored = {**challenge, "seed": secrets.randbelow(2**31), "test_size": count, "set": time.time()}
+        raise Refused(f"dataset: {challenge['dataset']!r}; a challenge runs on {', '.join(DATASETS)}")
+    count = min(settings.challenge_test_size, len(load_dataset(challenge["dataset"], "test")))
     with store.doc_lock(class_id):
-        klass = store.get_doc("class", class_id) or klass
-        klass["challenge"] = stored
+        klass = store.get_doc("class", class_id)
+        if klass is None:
+            raise ClassNotFound(f"class: no class {class_id!r}")
+        current = klass["challenge"]
+        rounds = klass.get("rounds") or ([public_challenge(current)] if current else [])
+        same = current is not None and all(current[k] == challenge[k] for k in ROUND_RULES)
+        if same:
+            stored = {**current, "deadline": challenge["deadline"], "set": time.time()}
+        else:
+            seed = secrets.randbelow(2**31)
+            stored = {**challenge, "seed": seed, "test_size": count, "round": len(rounds) + 1, "set": time.time()}
+        shown = public_challenge(stored)
+        klass["challenge"], klass["rounds"] = stored, [*rounds[: _round(stored) - 1], shown]
         store.put_doc("class", class_id, klass["owner"], klass)
-    return public_challenge(stored) or {}
+    return shown or {}
 
 
 def public_challenge(challenge: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What members see of a challenge: its rules and round, never the seed of its held-out pictures."""
     if challenge is None:
         return None
-    return {k: challenge[k] for k in ("dataset", "max_parameters", "max_epochs", "deadline", "test_size")}
+    shown = {k: challenge[k] for k in ("dataset", "max_parameters", "max_epochs", "deadline", "test_size")}
+    return {**shown, "round": _round(challenge)}
 
 
 def held_out(challenge: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -381,42 +566,87 @@ def layers_line(network: Network) -> str:
     return " → ".join(words)
 
 
+def weights_digest(network: Network) -> str:
+    """A fingerprint of a network's weights: byte-identical weights, and only those, give the same one."""
+    digest = hashlib.sha256()
+    for name in sorted(network.params):
+        value = np.ascontiguousarray(network.params[name], np.float32)
+        digest.update(name.encode() + str(value.shape).encode() + value.tobytes())
+    return digest.hexdigest()
+
+
+ORIGIN_REFUSALS = {
+    "copy": "it is a copy of another model",
+    "edit": "it is an edited model (network surgery on another one)",
+    "import": "it is an imported ONNX file",
+    "shipped": "it is a model shipped with convscope",
+}
+
+
+def entry_refusal(job: dict[str, Any] | None, owned: bool, entrant: str) -> str | None:
+    """Why a model may not be entered, or None: an entry is a model the entrant's workspace trained with a
+    training job, from scratch or fine-tuned from a shipped model or from its own trained model, checked
+    along the whole line of models it came from."""
+    from app.jobs.service import LINE_DEPTH, origin_of  # here: the service module imports this one
+
+    if job is None:
+        return ORIGIN_REFUSALS["shipped"]
+    if not owned:
+        return "it is someone else's model (shared with you, or published to the class)"
+    origin = origin_of(job)
+    if origin != "trained":
+        return ORIGIN_REFUSALS[origin]
+    line = job.get("line") or []
+    for step in line:
+        if step["origin"] == "shipped":
+            return None
+        if step["origin"] != "trained":
+            return f"it is fine-tuned from a model that {ORIGIN_REFUSALS[step['origin']].removeprefix('it ')}"
+        if step["workspace"] != entrant:
+            return "it is fine-tuned from another workspace's model"
+    if len(line) >= LINE_DEPTH:
+        return f"it is fine-tuned through more than {LINE_DEPTH} models, too many to check"
+    return None
+
+
+def _check_entry(ref: ModelRef, challenge: dict[str, Any], entrant: str) -> dict[str, Any]:
+    """The rules an entry meets before its weights are read: the student's own trained work, done, on the
+    challenge's data set."""
+    refusal = entry_refusal(ref.job, ref.owned, entrant)
+    if refusal or ref.job is None:
+        raise Refused(f"model: {refusal}; enter a model your workspace trained itself with a training job")
+    if ref.job["status"] != "done":
+        raise Conflict(f"model: {ref.id} is {ref.job['status']}; enter it when its training is done")
+    if ref.job["dataset"] != challenge["dataset"]:
+        raise Refused(f"model: it was trained on {ref.job['dataset']}; the challenge is on {challenge['dataset']}")
+    epochs = (ref.job.get("settings") or {}).get("epochs", 0)
+    if challenge.get("max_epochs") and epochs > challenge["max_epochs"]:
+        raise Refused(f"model: trained for {epochs} epochs; the challenge allows at most {challenge['max_epochs']}")
+    return ref.job
+
+
+def _check_budget(network: Network, challenge: dict[str, Any]) -> None:
+    if network.parameter_count > challenge["max_parameters"]:
+        raise Refused(
+            f"model: {network.parameter_count:,} parameters, over the challenge's budget of "
+            f"{challenge['max_parameters']:,}; make the network smaller (fewer filters or units)"
+        )
+
+
 def enter(
     store: JobStore, registry: ModelRegistry, settings: Settings, class_id: str, workspace: Workspace | None, model: str
 ) -> dict[str, Any]:
-    """Scores a student's own trained model on the challenge's held-out pictures and lists it on the
-    leaderboard (through a share link, so the class can open it). Over budget: 422 with the figure."""
+    """Scores a student's own trained model on the round's held-out pictures and lists it on the
+    leaderboard (through a share link, so the class can open it). The caps and duplicates are checked
+    under the class's lock, after scoring, so parallel entries cannot pass them."""
     from app.jobs.service import share_model  # here: the service module imports this one
 
     klass, member = require_member(store, class_id, workspace)
     challenge = _open_challenge(klass, member)
     ref = registry.resolve(model, workspace)
-    if not ref.owned or ref.job is None or ref.job.get("kind", "trained") != "trained":
-        raise ApiError(422, "model: enter a model you trained yourself (a copy, an edit or an import does not count)")
-    if ref.job["status"] != "done":
-        raise Conflict(f"model: {ref.id} is {ref.job['status']}; enter it when its training is done")
-    if ref.job["dataset"] != challenge["dataset"]:
-        raise ApiError(
-            422, f"model: it was trained on {ref.job['dataset']}; the challenge is on {challenge['dataset']}"
-        )
+    job = _check_entry(ref, challenge, member["workspace"])
     network = registry.network(ref)
-    if network.parameter_count > challenge["max_parameters"]:
-        raise ApiError(
-            422,
-            f"model: {network.parameter_count:,} parameters, over the challenge's budget of "
-            f"{challenge['max_parameters']:,}; make the network smaller (fewer filters or units)",
-        )
-    epochs = (ref.job.get("settings") or {}).get("epochs", 0)
-    if challenge.get("max_epochs") and epochs > challenge["max_epochs"]:
-        raise ApiError(
-            422, f"model: trained for {epochs} epochs; the challenge allows at most {challenge['max_epochs']}"
-        )
-    mine = [e for e in store.docs("entry", class_id) if e["workspace"] == member["workspace"]]
-    if len(mine) >= settings.max_entries_per_student:
-        raise OverQuota(
-            f"you have entered {len(mine)} models, the most a student may ({settings.max_entries_per_student})",
-            retry_after=3600,
-        )
+    _check_budget(network, challenge)
     images, labels = held_out(challenge)
     score, _ = accuracy_and_confusion(network, images, labels)
     entry = {
@@ -425,20 +655,48 @@ def enter(
         "workspace": member["workspace"],
         "student": member["name"],
         "model": share_model(store, ref)["share_id"],
-        "model_name": ref.job["name"],
+        "model_id": ref.id,
+        "model_name": job["name"],
+        "round": _round(challenge),
+        "digest": weights_digest(network),
         "score": round(float(score), 5),
         "parameters": network.parameter_count,
         "layers": layers_line(network),
         "created": time.time(),
     }
-    store.put_doc("entry", entry["id"], class_id, entry)
-    return public_entry(store, entry)
+    with store.doc_lock(class_id):
+        _check_unique(store, settings, class_id, entry)
+        store.put_doc("entry", entry["id"], class_id, entry)
+    return public_entry(store, entry, attempts=None)
+
+
+def _check_unique(store: JobStore, settings: Settings, class_id: str, entry: dict[str, Any]) -> None:
+    """A student's entries this round stay within the cap, the same model is entered once a round, and
+    no entry repeats another student's weights byte for byte."""
+    entries = store.docs("entry", class_id)
+    mine = [e for e in entries if e["workspace"] == entry["workspace"] and e.get("round", 1) == entry["round"]]
+    if any(e.get("model_id") == entry["model_id"] or e["model"] == entry["model"] for e in mine):
+        raise Conflict(f"model: {entry['model_name']!r} is already entered in this round")
+    if len(mine) >= settings.max_entries_per_student:
+        raise OverQuota(
+            f"you have entered {len(mine)} models this round, the most a student may "
+            f"({settings.max_entries_per_student})",
+            retry_after=3600,
+        )
+    twin = next(
+        (e for e in entries if e.get("digest") == entry["digest"] and e["workspace"] != entry["workspace"]), None
+    )
+    if twin is not None:
+        raise Conflict(
+            f"model: its weights are byte for byte those of {_student_of(store, twin)}'s entry "
+            f"{twin['model_name']!r} (entry {twin['id']}); enter a model you trained"
+        )
 
 
 def _open_challenge(klass: dict, member: dict) -> dict[str, Any]:
     challenge: dict[str, Any] | None = klass["challenge"]
     if member["role"] != "student":
-        raise ApiError(403, "lecturers set the challenge; students enter it")
+        raise Forbidden("lecturers set the challenge; students enter it")
     if challenge is None:
         raise Conflict("the class has no challenge yet; the lecturer sets one")
     if challenge.get("deadline") and time.time() > challenge["deadline"]:
@@ -446,15 +704,43 @@ def _open_challenge(klass: dict, member: dict) -> dict[str, Any]:
     return challenge
 
 
-def public_entry(store: JobStore, entry: dict[str, Any]) -> dict[str, Any]:
-    member = store.get_doc("member", _member_id(entry["class"], entry["workspace"]))
-    student = member["name"] if member else entry["student"]  # the name chosen now, if it changed
+def _student_of(store: JobStore, entry: dict[str, Any]) -> str:
+    member = store.get_doc("member", _member_key(entry["class"], entry["workspace"]))
+    return str(member["name"]) if member else str(entry["student"])  # the name chosen now, if it changed
+
+
+def public_entry(store: JobStore, entry: dict[str, Any], attempts: int | None) -> dict[str, Any]:
     fields = ("id", "model", "model_name", "score", "parameters", "layers", "created")
-    return {"student": student, **{k: entry[k] for k in fields}, "url": f"/?model={entry['model']}"}
+    return {
+        "student": _student_of(store, entry),
+        **{k: entry[k] for k in fields},
+        "round": entry.get("round", 1),
+        "attempts": attempts if attempts is not None else 1,
+        "url": f"/?model={entry['model']}",
+    }
 
 
-def leaderboard(store: JobStore, class_id: str, workspace: Workspace | None) -> dict[str, Any]:
-    """Every entry, best score first (ties: fewer parameters, then the earlier entry)."""
+def leaderboard(
+    store: JobStore, class_id: str, workspace: Workspace | None, round_number: int | None = None
+) -> dict[str, Any]:
+    """Each student's best entry in a round (the current one unless ``round_number`` names an earlier one),
+    best score first (ties: fewer parameters, then the earlier entry), with how many models they entered."""
     klass, _ = require_member(store, class_id, workspace)
-    entries = sorted(store.docs("entry", class_id), key=lambda e: (-e["score"], e["parameters"], e["created"]))
-    return {"challenge": public_challenge(klass["challenge"]), "entries": [public_entry(store, e) for e in entries]}
+    rounds = klass.get("rounds") or ([public_challenge(klass["challenge"])] if klass["challenge"] else [])
+    current = _round(klass["challenge"])
+    chosen = current if round_number is None else round_number
+    if round_number is not None and not 1 <= round_number <= len(rounds):
+        words = f"rounds 1 to {len(rounds)}" if rounds else "no rounds yet"
+        raise NotFound(f"round: the class has had {words}, not round {round_number}")
+    ranked = sorted(
+        (e for e in store.docs("entry", class_id) if e.get("round", 1) == chosen),
+        key=lambda e: (-e["score"], e["parameters"], e["created"]),
+    )
+    best: dict[str, dict[str, Any]] = {}
+    attempts: dict[str, int] = {}
+    for entry in ranked:
+        best.setdefault(entry["workspace"], entry)
+        attempts[entry["workspace"]] = attempts.get(entry["workspace"], 0) + 1
+    rows = [public_entry(store, e, attempts[w]) for w, e in best.items()]
+    challenge = rounds[chosen - 1] if chosen else None
+    return {"challenge": challenge, "round": chosen, "rounds": len(rounds), "entries": rows}

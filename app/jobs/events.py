@@ -3,7 +3,8 @@ per followed job reads new events from the store and wakes every client waiting 
 
 A client that connects late (or reconnects with ``Last-Event-ID``) first gets what it missed from
 the events kept here; a client that disconnects stops nothing but its own stream. Each workspace and
-each address may hold a bounded number of streams open in a process (:meth:`EventHub.admit`).
+each address may hold a bounded number of streams open, counted in the store for every process
+(:class:`StreamLeases`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -18,7 +20,7 @@ import anyio
 from anyio import CapacityLimiter
 
 from app.config import Settings
-from app.errors import OverQuota
+from app.errors import OverQuota, store_errors
 from app.jobs.store import JobStore
 from app.jobs.worker import reap_stale
 
@@ -34,6 +36,78 @@ class _Feed:
     ended: bool = False
 
 
+@dataclass(frozen=True)
+class Lease:
+    """One open stream's place under its address's and its workspace's caps (store tallies)."""
+
+    entry: str
+    keys: tuple[str, ...]
+
+
+class StreamLeases:
+    """Open event streams, counted in the store so that every process and replica enforces one cap per
+    workspace and per address. Each stream holds a lease the process renews while it is open; a process
+    that dies leaves leases that lapse after ``TTL`` seconds."""
+
+    TTL = 60.0
+
+    def __init__(self, store: JobStore, settings: Settings) -> None:
+        self.store = store
+        self.per_workspace, self.per_address = settings.max_streams_per_workspace, settings.max_streams_per_address
+        self.held: set[Lease] = set()
+        self._renewing: asyncio.Task | None = None
+
+    def admit(self, workspace: str | None, address: str) -> Lease:
+        """A lease for a new stream, or 429 naming the count and the cap it would pass (a store call: run
+        it on a thread)."""
+        caps = [(f"streams:a:{address}", self.per_address)]
+        if workspace:
+            caps.append((f"streams:w:{workspace}", self.per_workspace))
+        lease = Lease(uuid.uuid4().hex, tuple(key for key, _ in caps))
+        full = self.store.tally_add(lease.entry, caps, self.TTL)
+        if full is not None and full[0].startswith("streams:w:"):
+            raise OverQuota(
+                f"your workspace has {full[1]} event streams open, the most one may have ({self.per_workspace}); "
+                "close a tab that follows a job or a class",
+                retry_after=5,
+            )
+        if full is not None:
+            raise OverQuota(
+                f"{full[1]} event streams are open from your address, the most one address may have "
+                f"({self.per_address}); try again in a moment",
+                retry_after=5,
+            )
+        self.held.add(lease)
+        return lease
+
+    def release(self, lease: Lease) -> None:
+        """Gives the lease back without waiting (the stream may be closing because its task was cancelled):
+        a store that does not answer now lets it lapse."""
+        self.held.discard(lease)
+        try:
+            asyncio.get_running_loop().run_in_executor(None, self._forget, lease)
+        except RuntimeError:  # no loop any more (the stream is being collected at shutdown): at once
+            self._forget(lease)
+
+    def _forget(self, lease: Lease) -> None:
+        with contextlib.suppress(*store_errors()):
+            self.store.tally_remove(lease.keys, lease.entry)
+
+    def keep_renewed(self, limiter: CapacityLimiter) -> None:
+        """Starts the process's renewal task (once): every held lease is renewed a third of ``TTL`` apart."""
+        if self._renewing is None or self._renewing.done():
+            self._renewing = asyncio.create_task(self._renew(limiter))
+
+    async def _renew(self, limiter: CapacityLimiter) -> None:
+        while self.held:
+            await asyncio.sleep(self.TTL / 3)
+            for lease in list(self.held):
+                with contextlib.suppress(*store_errors()):
+                    await anyio.to_thread.run_sync(
+                        self.store.tally_renew, lease.entry, lease.keys, self.TTL, limiter=limiter
+                    )
+
+
 class EventHub:
     """One per web process (on ``app.state``); store reads run on a few threads of their own so
     they never wait behind the compute slots."""
@@ -44,34 +118,14 @@ class EventHub:
         self.poll_seconds, self.heartbeat_seconds = settings.event_poll_seconds, settings.stream_heartbeat_seconds
         self.feeds: dict[str, _Feed] = {}
         self.limiter = CapacityLimiter(4)
-        self.per_workspace, self.per_address = settings.max_streams_per_workspace, settings.max_streams_per_address
-        self.open: dict[str, int] = {}  # open streams by "w:<workspace>" and "a:<address>"
+        self.leases = StreamLeases(store, settings)
 
-    def admit(self, workspace: str | None, address: str) -> list[str]:
-        """Counts a new stream against its workspace's and address's bounds (429 past either); the keys
-        returned are given back by :meth:`release` when the stream ends."""
-        keys = [f"a:{address}"] + ([f"w:{workspace}"] if workspace else [])
-        if workspace and self.open.get(keys[1], 0) >= self.per_workspace:
-            raise OverQuota(
-                f"your workspace has {self.open[keys[1]]} event streams open, the most one may have "
-                f"({self.per_workspace}); close a tab that follows a job",
-                retry_after=5,
-            )
-        if self.open.get(keys[0], 0) >= self.per_address:
-            raise OverQuota(
-                f"{self.open[keys[0]]} event streams are open from your address, the most one address may have "
-                f"({self.per_address}); try again in a moment",
-                retry_after=5,
-            )
-        for key in keys:
-            self.open[key] = self.open.get(key, 0) + 1
-        return keys
-
-    def release(self, keys: list[str]) -> None:
-        for key in keys:
-            self.open[key] -= 1
-            if self.open[key] <= 0:
-                del self.open[key]
+    async def admit(self, workspace: str | None, address: str) -> Lease:
+        """Counts a new stream against its workspace's and address's caps, in the store (429 past either);
+        the lease is given back when the stream ends (:meth:`follow` does it)."""
+        lease = await anyio.to_thread.run_sync(self.leases.admit, workspace, address, limiter=self.limiter)
+        self.leases.keep_renewed(self.limiter)
+        return lease
 
     async def _read(self, job_id: str, after: int):
         return await anyio.to_thread.run_sync(self.store.events, job_id, after, limiter=self.limiter)
@@ -95,14 +149,14 @@ class EventHub:
                 return
             await asyncio.sleep(self.poll_seconds)
 
-    async def follow(self, job_id: str, after: int, admitted: list[str]) -> AsyncIterator[str]:
+    async def follow(self, job_id: str, after: int, lease: Lease) -> AsyncIterator[str]:
         """Server-sent events after id ``after``, until the job ends; heartbeat comments meanwhile. The
-        stream's ``admitted`` places (:meth:`admit`) are released when it ends, however it ends."""
+        stream's ``lease`` (:meth:`admit`) is given back when it ends, however it ends."""
         try:
             async for chunk in self._follow(job_id, after):
                 yield chunk
         finally:
-            self.release(admitted)
+            self.leases.release(lease)
 
     async def _follow(self, job_id: str, after: int = 0) -> AsyncIterator[str]:
         feed = self.feeds.setdefault(job_id, _Feed())
@@ -132,3 +186,70 @@ class EventHub:
             feed.listeners -= 1
             if feed.listeners == 0 and (feed.ended or len(self.feeds) > 256):
                 self.feeds.pop(job_id, None)  # ended jobs are read from the store again if asked
+
+
+@dataclass
+class _ClassFeed:
+    text: str | None = None  # the room's state as JSON (:func:`app.jobs.classes.room_state`)
+    lecturers: set[str] = field(default_factory=set)  # the workspaces that may follow it
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    listeners: int = 0
+    task: asyncio.Task | None = None
+    ended: bool = False
+
+
+class ClassHub:
+    """A class's live view for its lecturers: per process, one reading of the class a poll feeds every
+    lecturer's stream of it, however many follow it (a projector, a laptop, a tablet each)."""
+
+    def __init__(self, store: JobStore, settings: Settings, events: EventHub) -> None:
+        self.store = store
+        self.poll_seconds, self.heartbeat_seconds = settings.class_poll_seconds, settings.stream_heartbeat_seconds
+        self.events = events  # its store threads and stream leases are shared
+        self.feeds: dict[str, _ClassFeed] = {}
+
+    async def _poll(self, class_id: str, feed: _ClassFeed) -> None:
+        from app.jobs.classes import room_state  # here: the classes service imports this module's users
+
+        while feed.listeners > 0:
+            state = await anyio.to_thread.run_sync(room_state, self.store, class_id, limiter=self.events.limiter)
+            text = None if state is None else json.dumps(state[0])
+            if state is None or text != feed.text:
+                feed.ended = state is None
+                feed.text, feed.lecturers = text, state[1] if state else set()
+                feed.changed.set()
+                feed.changed = asyncio.Event()
+            if feed.ended:
+                return
+            await asyncio.sleep(self.poll_seconds)
+
+    async def follow(self, class_id: str, own: dict, workspace_id: str, lease: Lease) -> AsyncIterator[str]:
+        """``class`` events (the caller's ``own`` fields of the view with the room's shared state) whenever
+        the room changes, ``ended`` when the class ends or the caller is no longer one of its lecturers."""
+        feed = self.feeds.setdefault(class_id, _ClassFeed())
+        feed.listeners += 1
+        head = json.dumps(own)[:-1]  # the caller's fields, then the shared state's: one object, never re-parsed
+        try:
+            sent = None
+            while True:
+                if feed.task is None or feed.task.done():
+                    if feed.ended:
+                        yield "event: ended\ndata: {}\n\n"
+                        return
+                    feed.task = asyncio.create_task(self._poll(class_id, feed))
+                if feed.text is not None and workspace_id not in feed.lecturers:
+                    yield "event: ended\ndata: {}\n\n"
+                    return
+                if feed.text is not None and feed.text is not sent:
+                    sent = feed.text
+                    yield f"event: class\ndata: {head}, {sent[1:]}\n\n"
+                changed = feed.changed
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), self.heartbeat_seconds)
+                    continue
+                yield ": heartbeat\n\n"
+        finally:
+            feed.listeners -= 1
+            if feed.listeners == 0:
+                self.feeds.pop(class_id, None)
+            self.events.leases.release(lease)

@@ -71,7 +71,15 @@ def import_model(
         "preprocess": preparation,
         "report": imported.report,
     }
-    record = {"id": "i" + uuid.uuid4().hex[:12], "kind": "imported", "name": name, "dataset": request.dataset}
+    record: dict[str, Any] = {
+        "id": "i" + uuid.uuid4().hex[:12],
+        "kind": "imported",
+        "origin": "import",
+        "base": None,
+        "line": [],
+        "name": name,
+        "dataset": request.dataset,
+    }
     job = store_model(store, workspace, address, network, {**record, "settings": settings_kept, "metrics": metrics})
     return {
         "id": job["id"],

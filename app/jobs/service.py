@@ -167,10 +167,14 @@ def submit_training(
     stored with the job for the worker to start from."""
     train, test, data = training_data(store, settings, workspace, request["dataset"])
     job_id = "m" + uuid.uuid4().hex[:12]
-    initial = None
+    if request.get("seed") is None:
+        request["seed"] = secrets.randbelow(2**31)  # a run of its own; the job reports it to repeat the run
+    initial, base, line = None, None, []
     if request.get("start_from"):
-        initial = fine_tune_start(registry, workspace, request, train, data["input"])
+        start = registry.resolve(request["start_from"], workspace)
+        initial = fine_tune_start(registry.network(start), request, train, data["input"])
         request["architecture"] = initial.spec
+        base, line = start.id, line_from(start)
     plans = check_architecture(
         request["architecture"], settings, len(train.classes), request["batch_size"], data["input"]
     )
@@ -185,6 +189,9 @@ def submit_training(
         "workspace": workspace.id,
         "status": "queued",
         "kind": "trained",
+        "origin": "trained",
+        "base": base,
+        "line": line,
         "name": request["name"],
         "dataset": request["dataset"],
         "preprocess": data["preprocess"],
@@ -251,12 +258,8 @@ def training_data(
     return train, test, {"input": doc["input"], "preprocess": doc["kind"], "card": card}
 
 
-def fine_tune_start(
-    registry: ModelRegistry, workspace: Workspace, request: dict[str, Any], train: Dataset, pictures: list[int]
-) -> Network:
+def fine_tune_start(start: Network, request: dict[str, Any], train: Dataset, pictures: list[int]) -> Network:
     """The network a fine-tune starts from: the start model's layers, a new output layer for the data set."""
-    ref = registry.resolve(request["start_from"], workspace)
-    start = registry.network(ref)
     network, frozen = fine_tune_network(
         start, len(train.classes), pictures, request.get("freeze") or [], request["seed"]
     )
@@ -336,19 +339,55 @@ def cancel_job(store: JobStore, ref: ModelRef) -> dict[str, Any]:
 
 # -- models: listing, sharing, copying -------------------------------------------------------------
 
+ORIGINS = ("trained", "copy", "edit", "import", "shipped")
+LINE_DEPTH = 16  # how many ancestors a model's line keeps (a fine-tune of a fine-tune of ...)
+
+
+def origin_of(job: dict[str, Any] | None) -> str:
+    """How a model was made: ``trained`` by a training job (from scratch or fine-tuned), a ``copy``, an
+    ``edit`` (network surgery), an ``import`` (an ONNX file), or ``shipped``. Records written before the
+    origin was kept are read by their kind and id."""
+    if job is None:
+        return "shipped"
+    if job.get("origin"):
+        return str(job["origin"])
+    kind = job.get("kind", "trained")
+    if kind in ("edited", "imported"):
+        return "edit" if kind == "edited" else "import"
+    return "copy" if str(job["id"]).startswith("c") else "trained"
+
+
+def base_of(job: dict[str, Any]) -> str | None:
+    """The model a copy, an edit or a fine-tune was made from (its stored id, or a shipped model's name)."""
+    if "base" in job:
+        return job["base"]
+    options = job.get("settings") or {}
+    return options.get("base") or options.get("copied_from") or options.get("start_from")
+
+
+def line_from(ref: ModelRef) -> list[dict[str, Any]]:
+    """The line a model made from ``ref`` keeps: ``ref`` itself, then its own line, nearest first; each
+    step is ``{id, origin, workspace}``. It is written once, so it holds when the ancestors are deleted."""
+    if ref.shipped:
+        return [{"id": ref.id, "origin": "shipped", "workspace": None}]
+    assert ref.job is not None
+    step = {"id": ref.id, "origin": origin_of(ref.job), "workspace": ref.job.get("workspace")}
+    return [step, *ref.job.get("line", [])][:LINE_DEPTH]
+
 
 def summary(job: dict[str, Any], group: str, model_id: str | None = None) -> dict[str, Any]:
     return {
         "id": model_id or job["id"],
         "name": job["name"],
         "kind": job.get("kind", "trained"),
+        "origin": origin_of(job),
         "group": group,
         "dataset": job["dataset"],
         "status": job["status"],
         "test_accuracy": (job["metrics"] or {}).get("test_accuracy"),
         "parameters": job.get("parameters"),
         "created": job["created"],
-        "base": (job.get("settings") or {}).get("base"),
+        "base": base_of(job),
     }
 
 
@@ -358,6 +397,7 @@ def shipped_summary(model_id: str, network: Network) -> dict[str, Any]:
         "id": model_id,
         "name": meta.get("name", model_id),
         "kind": "shipped",
+        "origin": "shipped",
         "group": "shipped",
         "dataset": network.dataset,
         "status": "done",
@@ -452,6 +492,9 @@ def copy_model(
     record = {
         "id": "c" + uuid.uuid4().hex[:12],
         "kind": ref.job.get("kind", "trained") if ref.job else "trained",
+        "origin": "copy",
+        "base": ref.id,
+        "line": line_from(ref),
         "name": clean_name(f"{source['name']} (copy)"),
         "dataset": source["dataset"],
         "settings": {"copied_from": model_id},
@@ -518,6 +561,9 @@ def create_edit(
     record = {
         "id": "e" + uuid.uuid4().hex[:12],
         "kind": "edited",
+        "origin": "edit",
+        "base": ref.id,
+        "line": line_from(ref),
         "name": title,
         "dataset": dataset,
         "settings": {"base": ref.id, "edits": edits},

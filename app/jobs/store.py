@@ -26,7 +26,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,26 @@ class JobStore(ABC):
     def started_since(self, timestamp: float) -> list[str]:
         """The workspace of every job started at or after ``timestamp`` (one entry per job)."""
 
+    # -- tallies: counts every process and replica shares (wrong class codes, open event streams), each
+    # entry living ``ttl`` seconds unless renewed or removed first
+
+    @abstractmethod
+    def tally_add(self, entry: str, caps: Sequence[tuple[str, int]], ttl: float) -> tuple[str, int] | None:
+        """Adds ``entry`` under every key of ``caps`` (``[(key, cap), ...]``) unless a key already holds
+        ``cap`` live entries: then nothing is added and that key and its count are returned. Atomic."""
+
+    @abstractmethod
+    def tally_count(self, key: str) -> int:
+        """The live entries under ``key``."""
+
+    @abstractmethod
+    def tally_renew(self, entry: str, keys: Sequence[str], ttl: float) -> None:
+        """Gives ``entry`` another ``ttl`` seconds under each key it is still under."""
+
+    @abstractmethod
+    def tally_remove(self, keys: Sequence[str], entry: str | None = None) -> None:
+        """Removes ``entry`` from each key (every entry, when ``entry`` is None)."""
+
     @abstractmethod
     def ping(self) -> None:
         """Raises if the store cannot be reached."""
@@ -284,6 +304,8 @@ create table if not exists docs (
     kind text not null, id text not null, owner text not null, created real not null, doc text not null,
     primary key (kind, id));
 create index if not exists docs_owner on docs (kind, owner, created);
+create table if not exists tallies (
+    key text not null, entry text not null, expires real not null, primary key (key, entry));
 """
 
 # columns added after the first release: a store written by it is brought up to date on open
@@ -418,6 +440,40 @@ class SqliteStore(JobStore):
 
     def ping(self) -> None:
         self._connect().execute("select 1").fetchone()
+
+    def tally_add(self, entry: str, caps: Sequence[tuple[str, int]], ttl: float) -> tuple[str, int] | None:
+        db, clock = self._connect(), time.time()
+        with self.queue_lock():
+            for key, cap in caps:
+                db.execute("delete from tallies where key = ? and expires <= ?", (key, clock))
+                count = db.execute("select count(*) from tallies where key = ?", (key,)).fetchone()[0]
+                if count >= cap:
+                    return key, int(count)
+            db.executemany(
+                "insert or replace into tallies (key, entry, expires) values (?, ?, ?)",
+                [(key, entry, clock + ttl) for key, _ in caps],
+            )
+        return None
+
+    def tally_count(self, key: str) -> int:
+        row = (
+            self._connect()
+            .execute("select count(*) from tallies where key = ? and expires > ?", (key, time.time()))
+            .fetchone()
+        )
+        return int(row[0])
+
+    def tally_renew(self, entry: str, keys: Sequence[str], ttl: float) -> None:
+        self._connect().executemany(
+            "update tallies set expires = ? where key = ? and entry = ?", [(time.time() + ttl, k, entry) for k in keys]
+        )
+
+    def tally_remove(self, keys: Sequence[str], entry: str | None = None) -> None:
+        db = self._connect()
+        if entry is None:
+            db.executemany("delete from tallies where key = ?", [(k,) for k in keys])
+        else:
+            db.executemany("delete from tallies where key = ? and entry = ?", [(k, entry) for k in keys])
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         row = self._connect().execute("select * from jobs where id = ?", (job_id,)).fetchone()
@@ -571,6 +627,39 @@ end
 return 0
 """
 
+# tallies: a sorted set per key, each entry scored by when it expires (on Redis's clock, shared by every
+# machine); an add checks every key's live count before it touches any
+_TALLY_ADD = """
+local clock = redis.call('TIME')
+local now = clock[1] + clock[2] / 1e6
+local ttl = tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  local count = redis.call('ZCARD', key)
+  if count >= tonumber(ARGV[i + 2]) then return {i, count} end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + ttl, ARGV[1])
+  if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, math.ceil(ttl) + 1) end
+end
+return 0
+"""
+
+_TALLY_COUNT = """
+local clock = redis.call('TIME')
+return redis.call('ZCOUNT', KEYS[1], '(' .. (clock[1] + clock[2] / 1e6), '+inf')
+"""
+
+_TALLY_RENEW = """
+local clock = redis.call('TIME')
+local ttl = tonumber(ARGV[2])
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, 'XX', clock[1] + clock[2] / 1e6 + ttl, ARGV[1])
+  if redis.call('TTL', key) < ttl then redis.call('EXPIRE', key, math.ceil(ttl) + 1) end
+end
+return 0
+"""
+
 # a cancel request lands only on a job that has not ended
 _REQUEST_CANCEL = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -606,6 +695,9 @@ class RedisStore(JobStore):
         )
         self._transition = self.redis.register_script(_TRANSITION)
         self._request_cancel = self.redis.register_script(_REQUEST_CANCEL)
+        self._tally_add = self.redis.register_script(_TALLY_ADD)
+        self._tally_count = self.redis.register_script(_TALLY_COUNT)
+        self._tally_renew = self.redis.register_script(_TALLY_RENEW)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -750,6 +842,26 @@ class RedisStore(JobStore):
 
     def ping(self) -> None:
         self.redis.ping()
+
+    def tally_add(self, entry: str, caps: Sequence[tuple[str, int]], ttl: float) -> tuple[str, int] | None:
+        keys = [self._key("tally", key) for key, _ in caps]
+        full = self._tally_add(keys=keys, args=[entry, ttl, *(cap for _, cap in caps)])
+        return None if full == 0 else (caps[int(full[0]) - 1][0], int(full[1]))
+
+    def tally_count(self, key: str) -> int:
+        return int(self._tally_count(keys=[self._key("tally", key)]))
+
+    def tally_renew(self, entry: str, keys: Sequence[str], ttl: float) -> None:
+        self._tally_renew(keys=[self._key("tally", k) for k in keys], args=[entry, ttl])
+
+    def tally_remove(self, keys: Sequence[str], entry: str | None = None) -> None:
+        pipe = self.redis.pipeline()
+        for key in keys:
+            if entry is None:
+                pipe.delete(self._key("tally", key))
+            else:
+                pipe.zrem(self._key("tally", key), entry)
+        pipe.execute()
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self._job(job_id, self.redis.hgetall(self._key("job", job_id)))

@@ -9,7 +9,17 @@ import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from app.deps import AddressDep, OwnerDep, QueueDep, RegistryDep, SettingsDep, StoreDep, ViewerDep, current_workspace
+from app.deps import (
+    AddressDep,
+    OwnerDep,
+    QueueDep,
+    RegistryDep,
+    SettingsDep,
+    StoreDep,
+    ViewerDep,
+    client_address,
+    current_workspace,
+)
 from app.errors import ApiError, error_responses
 from app.jobs import service
 from app.jobs.worker import reap_stale
@@ -59,6 +69,7 @@ def submit(
         "position": job["position"],
         "wait_seconds": job["wait_seconds"],
         "estimate_seconds": job["estimate_seconds"],
+        "seed": job["settings"]["seed"],
         "events": f"/api/models/{job['id']}/events",
     }
 
@@ -92,6 +103,9 @@ def job_view(job: dict, store, settings, model_id: str) -> dict:
         "id": model_id,
         **{k: job.get(k) for k in ("parameters", "created", "started", "finished", "message", "settings", "metrics")},
         "kind": job.get("kind", "trained"),
+        "origin": service.origin_of(job),
+        "base": service.base_of(job),
+        "seed": (job.get("settings") or {}).get("seed"),
         "test_accuracy": (job.get("metrics") or {}).get("test_accuracy"),
         "estimate_seconds": job.get("estimate_seconds"),
         "bytes": job.get("bytes", 0),
@@ -172,8 +186,8 @@ async def events(
     if model_id in registry.shipped:
         raise ApiError(404, f"{model_id} is a shipped model: it has no training job to follow")
     job_id, workspace_id = await anyio.to_thread.run_sync(resolve, limiter=hub.limiter)
-    admitted = hub.admit(workspace_id, request.client.host if request.client else "unknown")
-    stream = hub.follow(job_id, last_event_id if last_event_id is not None else after or 0, admitted)
+    lease = await hub.admit(workspace_id, client_address(request))
+    stream = hub.follow(job_id, last_event_id if last_event_id is not None else after or 0, lease)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy buffering
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 

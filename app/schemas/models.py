@@ -62,7 +62,13 @@ class TrainRequest(BaseModel):
     optimizer: Literal["adam", "sgd"] = "adam"
     augment: bool = Field(False, description="random warps (digits) or shifts and mirror images (fashion)")
     train_size: int | None = Field(None, ge=1, description="training images used (default: the whole split)")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="initial weights, shuffling and augmentation")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**31 - 1,
+        description="initial weights, shuffling and augmentation; left out, a random one is drawn (and reported "
+        "in the job as settings.seed and seed), so the same design trained twice shows training's randomness",
+    )
 
     @field_validator("architecture")
     @classmethod
@@ -97,6 +103,7 @@ class JobCreated(BaseModel):
     position: int | None = Field(description="1: next to start", examples=[1])
     wait_seconds: float | None = Field(None, description="predicted time until it starts", examples=[40.0])
     estimate_seconds: float | None = Field(None, description="predicted training time", examples=[12.5])
+    seed: int = Field(description="the seed it trains with (drawn at random unless the request gave one)")
     events: str = Field(examples=["/api/models/m3f9a1c2b7d4e/events"])
 
 
@@ -123,12 +130,19 @@ class Metrics(BaseModel):
 
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+Origin = Literal["trained", "copy", "edit", "import", "shipped"]
+ORIGIN_WORDS = (
+    "how the model was made: trained by a training job here (from scratch or fine-tuned), a copy, an edit "
+    "(network surgery), an imported ONNX file, or shipped with convscope"
+)
 
 
 class ModelJob(BaseModel):
     id: str
     name: str
     kind: Literal["shipped", "trained", "edited", "imported"] = "trained"
+    origin: Origin = Field("trained", description=ORIGIN_WORDS)
+    base: str | None = Field(None, description="the model a copy, an edit or a fine-tune was made from")
     status: JobStatus
     dataset: str | None = Field(description="its data set; null for a model imported without one")
     classes: list[str]
@@ -145,6 +159,7 @@ class ModelJob(BaseModel):
     message: str | None = Field(None, description="why it failed, in words")
     test_accuracy: float | None = Field(None, description="metrics.test_accuracy, where GET /api/models puts it")
     settings: dict[str, Any]
+    seed: int | None = Field(None, description="the seed it was trained with: send it again to repeat the run")
     history: list[HistoryPoint]
     epochs: list[EpochRow]
     snapshots: list[int] = Field(description="training steps with saved weights (&snapshot=STEP)")
@@ -161,10 +176,13 @@ class ModelSummary(BaseModel):
     id: str = Field(examples=["lenet"], description="a model id, or the share id of a model shared with you")
     name: str = Field(examples=["LeNet"])
     kind: Literal["shipped", "trained", "edited", "imported"]
+    origin: Origin = Field(description=ORIGIN_WORDS)
     group: Literal["shipped", "yours", "lecturer", "shared"] = Field(
         description="where the model picker lists it (lecturer: published to a class you are in)"
     )
-    base: str | None = Field(None, description="an edited model's original: open it to undo the edit")
+    base: str | None = Field(
+        None, description="the model a copy, an edit or a fine-tune was made from (an edit's: open it to undo the edit)"
+    )
     dataset: str | None = Field(examples=["digits"], description="null for a model imported without one")
     status: JobStatus
     test_accuracy: float | None = Field(examples=[0.98875])

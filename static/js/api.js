@@ -49,6 +49,11 @@ export async function sendJSON(method, path, body) {
   return (await request(path, options)).json();
 }
 
+/** A request answered 204 (a delete): resolves to nothing, or throws the server's words. */
+export async function sendEmpty(method, path) {
+  await request(path, { method });
+}
+
 export async function getBlob(path) {
   return (await request(path)).blob();
 }
@@ -114,8 +119,14 @@ export const classes = {
   publish: (id, body) => postJSON(`/api/classes/${encodeURIComponent(id)}/publish`, body),
   setChallenge: (id, body) => sendJSON("PUT", `/api/classes/${encodeURIComponent(id)}/challenge`, body),
   enter: (id, model) => postJSON(`/api/classes/${encodeURIComponent(id)}/entries`, { model }),
-  leaderboard: (id) => getJSON(`/api/classes/${encodeURIComponent(id)}/leaderboard`),
+  leaderboard: (id, round = null) =>
+    getJSON(`/api/classes/${encodeURIComponent(id)}/leaderboard${round ? `?round=${round}` : ""}`),
   rename: (id, name) => sendJSON("PUT", `/api/classes/${encodeURIComponent(id)}/me`, { name }),
+  newSecret: (id) => postJSON(`/api/classes/${encodeURIComponent(id)}/lecturer-token`, {}),
+  removeMember: (id, member) =>
+    sendEmpty("DELETE", `/api/classes/${encodeURIComponent(id)}/members/${encodeURIComponent(member)}`),
+  leave: (id) => sendEmpty("DELETE", `/api/classes/${encodeURIComponent(id)}/me`),
+  end: (id) => sendEmpty("DELETE", `/api/classes/${encodeURIComponent(id)}`),
   qrUrl: (id) => `/api/classes/${encodeURIComponent(id)}/qr.svg`,
   eventsUrl: (id) => `/api/classes/${encodeURIComponent(id)}/events`,
 };

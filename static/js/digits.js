@@ -570,9 +570,10 @@ async function fillPicker() {
 }
 
 function showModelActions(current, list) {
-  const base = current?.base ? list.find((m) => m.id === current.base) : null;
-  el.undoEdit.hidden = !current?.base;
-  if (current?.base) {
+  const edited = current?.origin === "edit" && current.base; // a copy or a fine-tune has a base too: no undo
+  const base = edited ? list.find((m) => m.id === current.base) : null;
+  el.undoEdit.hidden = !edited;
+  if (edited) {
     el.undoEdit.href = `/?${new URLSearchParams({ model: current.base })}`;
     el.undoEdit.textContent = `Undo the edit: open ${base ? base.name : current.base}`;
   }

@@ -287,12 +287,12 @@ async def _hold_streams(url: str, headers: list[dict], seconds: float) -> list[i
 
 
 @contextlib.contextmanager
-def following_a_long_job(tmp_path, **env: str):
-    """A server (one web worker) with a long job of a fresh workspace: (server, url, client, events path).
-    The job is cancelled and the server stopped afterwards."""
+def following_a_long_job(tmp_path, workers: int = 1, **env: str):
+    """A server with a long job of a fresh workspace: (server, url, client, events path). The job is
+    cancelled and the server stopped afterwards."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = serve(base_env(tmp_path, **env), port, workers=1)
+    server = serve(base_env(tmp_path, **env), port, workers=workers)
     try:
         client = workspace_client(url)
         job = client.post("/api/models", json={**QUICK, "epochs": 30, "train_size": 7200}).json()
@@ -314,10 +314,12 @@ def test_a_thousand_open_streams_leave_health_and_predictions_answering(tmp_path
         assert held.result(timeout=120).count(200) == 1000
 
 
-def test_streams_per_workspace_are_capped_with_429(tmp_path):
-    with following_a_long_job(tmp_path, CONVSCOPE_MAX_STREAMS_PER_WORKSPACE="2") as (server, url, client, path):
-        statuses = hold_streams(url, [{"path": path, **client.headers}] * 3, 2)
-        assert sorted(statuses) == [200, 200, 429]
+def test_streams_per_workspace_are_capped_with_429_across_web_processes(tmp_path):
+    """24 streams from one workspace against two web processes: the cap of 8 is the server's, not each one's."""
+    env = {"CONVSCOPE_MAX_STREAMS_PER_WORKSPACE": "8"}
+    with following_a_long_job(tmp_path, workers=2, **env) as (server, url, client, path):
+        statuses = hold_streams(url, [{"path": path, **client.headers}] * 24, 2)
+        assert sorted(statuses) == [200] * 8 + [429] * 16
         assert workspace_client(url).get(path).status_code == 404  # another workspace cannot follow it at all
         record_worker_rss(server, "streams")
 

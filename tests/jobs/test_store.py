@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -226,3 +227,46 @@ def test_documents_are_kept_by_kind_listed_by_owner_oldest_first_and_replaced_in
     with store.doc_lock("c1"):
         store.put_doc("member", "c1:w3", "c1", {"name": "Katherine"})
     assert len(store.docs("member", "c1")) == 2
+
+
+def test_a_tally_counts_live_entries_for_every_process_and_stops_at_its_cap(store):
+    """Wrong class codes and open streams are counted here, so every web process and replica agrees."""
+    assert store.tally_add("e1", [("wrong:w1", 3), ("wrong:10.0.0.1", 100)], ttl=60) is None
+    assert store.tally_add("e2", [("wrong:w1", 3), ("wrong:10.0.0.1", 100)], ttl=60) is None
+    assert store.tally_add("e2", [("wrong:w1", 3)], ttl=60) is None  # the same entry again: still two
+    assert store.tally_count("wrong:w1") == 2 and store.tally_count("wrong:10.0.0.1") == 2
+    assert store.tally_add("e3", [("wrong:w1", 3)], ttl=60) is None
+    # full: nothing is added under any key, and the full key says its count
+    assert store.tally_add("e4", [("wrong:10.0.0.1", 100), ("wrong:w1", 3)], ttl=60) == ("wrong:w1", 3)
+    assert store.tally_count("wrong:10.0.0.1") == 2
+    store.tally_remove(["wrong:w1"], "e1")
+    assert store.tally_count("wrong:w1") == 2
+    store.tally_remove(["wrong:w1"])
+    assert store.tally_count("wrong:w1") == 0 and store.tally_count("nothing") == 0
+
+
+def test_a_tally_entry_lapses_unless_renewed(store):
+    store.tally_add("kept", [("streams:w1", 10)], ttl=0.3)
+    store.tally_add("lapsed", [("streams:w1", 10)], ttl=0.3)
+    deadline = time.monotonic() + 5
+    while store.tally_count("streams:w1") == 2 and time.monotonic() < deadline:
+        store.tally_renew("kept", ["streams:w1"], ttl=30)
+        time.sleep(0.05)  # a lease lapses on the store's clock; nothing else can be polled for it
+    assert store.tally_count("streams:w1") == 1
+    store.tally_renew("gone", ["streams:w1"], ttl=30)  # an entry no longer there is not brought back
+    assert store.tally_count("streams:w1") == 1
+
+
+def test_parallel_adds_to_a_tally_stop_exactly_at_its_cap(store):
+    added = []
+
+    def add(k: int) -> None:
+        if store.tally_add(f"s{k}", [("streams:w1", 8)], ttl=60) is None:
+            added.append(k)
+
+    threads = [threading.Thread(target=add, args=(k,)) for k in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(added) == 8 and store.tally_count("streams:w1") == 8
