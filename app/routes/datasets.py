@@ -107,7 +107,7 @@ def create_dataset(body: DatasetCreate, store: StoreDep, settings: SettingsDep, 
     status_code=201,
     response_model=DatasetSummary,
     summary="Import an ImageFolder zip",
-    responses=error_responses(401, 413, s422="not a zip, a hostile entry, or a class with too few pictures"),
+    responses=error_responses(400, 401, 413, s422="not a zip, a hostile entry, or a class with too few pictures"),
 )
 def import_folder(
     file: Annotated[UploadFile, File(description="a zip: one folder of PNG/JPEG/WebP pictures per class")],

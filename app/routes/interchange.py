@@ -22,6 +22,7 @@ router = APIRouter(prefix="/api/models", tags=["interchange"])
     response_model=ImportResponse,
     summary="Import a model from an ONNX file",
     responses=error_responses(
+        400,
         401,
         404,
         413,

@@ -402,3 +402,39 @@ def test_the_public_url_makes_every_join_link_absolute(tmp_path):
     assert Settings.model_fields["public_url"].default is None
     with pytest.raises(ValueError, match="public_url"):
         Settings(public_url="10.0.0.5:8000/")
+
+
+def qr_of(url: str) -> str:
+    import io
+
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="svg", scale=8, border=2, xmldecl=False, svgclass="qr")
+    return buffer.getvalue().decode()
+
+
+def test_a_page_opened_at_loopback_offers_the_addresses_phones_can_reach(tmp_path, monkeypatch):
+    from app import reach
+
+    monkeypatch.setattr(reach, "interface_addresses", lambda: ["10.0.0.5", "192.168.1.20"])
+    application = make_app(tmp_path, host="0.0.0.0", port=8123)
+    with TestClient(application, base_url="http://127.0.0.1:8123"):
+        lecturer = TestClient(application, base_url="http://127.0.0.1:8123")
+        assert lecturer.get("/").status_code == 200
+        made = ok(lecturer.post("/api/classes", json={"name": "room 101"}), 201)
+        room_ = ok(lecturer.get(f"/api/classes/{made['id']}"))["room"]
+        assert room_["join_bases"] == ["http://10.0.0.5:8123", "http://192.168.1.20:8123"]
+        assert room_["listening"] == "0.0.0.0:8123"
+        # the QR code a phone scans carries a reachable address and the code, never 127.0.0.1
+        qr = lecturer.get(f"/api/classes/{made['id']}/qr.svg").text
+        assert qr == qr_of(f"http://10.0.0.5:8123/class?code={made['code']}")
+        # opened at a reachable address, the page's own address is the one to scan
+        token = lecturer.cookies.get("convscope_workspace")
+        there = TestClient(application, base_url="http://10.0.0.5:8123", headers={"Authorization": f"Bearer {token}"})
+        assert there.get(f"/api/classes/{made['id']}/qr.svg").text == qr
+    listening_locally = make_app(tmp_path / "loopback")
+    with TestClient(listening_locally):
+        lecturer = browser(listening_locally)
+        made = ok(lecturer.post("/api/classes", json={"name": "room 102"}), 201)
+        assert ok(lecturer.get(f"/api/classes/{made['id']}"))["room"]["join_bases"] == []
