@@ -391,9 +391,9 @@ def _job_line(store: JobStore, job: dict[str, Any]) -> dict[str, Any]:
     return line
 
 
-def _member_line(store: JobStore, klass: dict, member: dict, entered: set[str]) -> dict[str, Any]:
-    jobs = [_job_line(store, job) for job in store.workspace_jobs(member["workspace"])[:20]]
-    scores = [j["test_accuracy"] for j in jobs if j["status"] == "done" and j["test_accuracy"] is not None]
+def _member_line(store: JobStore, klass: dict, member: dict, jobs: list[dict], entered: set[str]) -> dict[str, Any]:
+    lines = [_job_line(store, job) for job in jobs]
+    scores = [j["test_accuracy"] for j in lines if j["status"] == "done" and j["test_accuracy"] is not None]
     return {
         "member_id": member_id(member),
         "name": member["name"],
@@ -404,35 +404,72 @@ def _member_line(store: JobStore, klass: dict, member: dict, entered: set[str]) 
         "lecturer_since": member.get("lecturer_since") if member["role"] == "lecturer" else None,
         "best_accuracy": max(scores) if scores else None,
         "entered": member["workspace"] in entered,
-        "jobs": jobs,
+        "jobs": lines,
     }
 
 
-def room_state(store: JobStore, class_id: str) -> tuple[dict[str, Any], set[str]] | None:
-    """One reading of a class as its lecturers see it (members with their jobs, counts, the challenge and
-    the publications), and the workspaces that lecture it; None when the class is gone. What every
-    lecturer's view shares: a process reads it once for all its lecturers' streams."""
-    klass = store.get_doc("class", class_id)
-    if klass is None:
-        return None
-    members = store.docs("member", class_id)
-    current = _round(klass["challenge"])
-    entered = {e["workspace"] for e in store.docs("entry", class_id) if e.get("round", 1) == current}
-    lines = [_member_line(store, klass, m, entered) for m in members]
-    students = [line for line in lines if line["role"] == "student"]
-    counts = {
+class RoomReading:
+    """A class as its lecturers see it, read again as it changes. Each reading takes the class, its members,
+    its entries and the server's active jobs (a few queries); a member's list of jobs is read again only
+    when its active jobs changed (one started, one ended), and every ``FULL_EVERY`` readings for what
+    appears without a job (a copy, an edit, an import, a deletion). A web process keeps one per class its
+    lecturers follow (:class:`app.jobs.events.ClassHub`)."""
+
+    FULL_EVERY = 10
+    JOBS_SHOWN = 20
+
+    def __init__(self, class_id: str) -> None:
+        self.class_id = class_id
+        self.jobs: dict[str, list[dict[str, Any]]] = {}  # each member workspace's newest jobs
+        self.active: dict[str, set[str]] = {}  # and which of them were queued or running
+        self.readings = 0
+
+    def _jobs_of(self, store: JobStore, workspace: str, active: list[dict], full: bool) -> list[dict[str, Any]]:
+        now_active = {job["id"] for job in active}
+        if full or workspace not in self.jobs or now_active != self.active.get(workspace):
+            self.jobs[workspace] = store.workspace_jobs(workspace)[: self.JOBS_SHOWN]
+        else:  # the same jobs: their fresh records carry what changed (a status, a heartbeat)
+            fresh = {job["id"]: job for job in active}
+            self.jobs[workspace] = [fresh.get(job["id"], job) for job in self.jobs[workspace]]
+        self.active[workspace] = now_active
+        return self.jobs[workspace]
+
+    def read(self, store: JobStore) -> tuple[dict[str, Any], set[str]] | None:
+        """The room's state (members with their jobs, counts, the challenge and the publications) and the
+        workspaces that lecture it; None when the class is gone."""
+        klass = store.get_doc("class", self.class_id)
+        if klass is None:
+            return None
+        full, self.readings = self.readings % self.FULL_EVERY == 0, self.readings + 1
+        members = store.docs("member", self.class_id)
+        current = _round(klass["challenge"])
+        entered = {e["workspace"] for e in store.docs("entry", self.class_id) if e.get("round", 1) == current}
+        active: dict[str, list[dict]] = {}
+        for job in store.active():
+            active.setdefault(job.get("workspace") or "", []).append(job)
+        lines = [
+            _member_line(
+                store, klass, m, self._jobs_of(store, m["workspace"], active.get(m["workspace"], []), full), entered
+            )
+            for m in members
+        ]
+        state = {
+            "publications": klass["publications"],
+            "challenge": public_challenge(klass["challenge"]),
+            "counts": _counts([line for line in lines if line["role"] == "student"]),
+            "members": lines,
+        }
+        return state, {m["workspace"] for m in members if m["role"] == "lecturer"}
+
+
+def _counts(students: list[dict[str, Any]]) -> dict[str, int]:
+    """The room at a glance: students in it, training now, with a trained model, entered this round."""
+    return {
         "joined": len(students),
         "training": sum(any(j["status"] == "running" for j in s["jobs"]) for s in students),
         "with_model": sum(any(j["status"] == "done" and j["origin"] == "trained" for j in s["jobs"]) for s in students),
         "entered": sum(s["entered"] for s in students),
     }
-    state = {
-        "publications": klass["publications"],
-        "challenge": public_challenge(klass["challenge"]),
-        "counts": counts,
-        "members": lines,
-    }
-    return state, {m["workspace"] for m in members if m["role"] == "lecturer"}
 
 
 def class_view(store: JobStore, settings: Settings, class_id: str, workspace: Workspace | None) -> dict[str, Any]:
@@ -449,7 +486,7 @@ def class_view(store: JobStore, settings: Settings, class_id: str, workspace: Wo
         "members": None,
     }
     if member["role"] == "lecturer":
-        state = room_state(store, class_id)
+        state = RoomReading(class_id).read(store)
         if state is None:
             raise ClassNotFound(f"class: no class {class_id!r} that you are in")
         view.update(state[0])

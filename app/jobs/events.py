@@ -21,6 +21,7 @@ from anyio import CapacityLimiter
 
 from app.config import Settings
 from app.errors import OverQuota, store_errors
+from app.jobs.classes import RoomReading
 from app.jobs.store import JobStore
 from app.jobs.worker import reap_stale
 
@@ -190,7 +191,8 @@ class EventHub:
 
 @dataclass
 class _ClassFeed:
-    text: str | None = None  # the room's state as JSON (:func:`app.jobs.classes.room_state`)
+    reading: RoomReading
+    text: str | None = None  # the room's state as JSON
     lecturers: set[str] = field(default_factory=set)  # the workspaces that may follow it
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     listeners: int = 0
@@ -208,11 +210,9 @@ class ClassHub:
         self.events = events  # its store threads and stream leases are shared
         self.feeds: dict[str, _ClassFeed] = {}
 
-    async def _poll(self, class_id: str, feed: _ClassFeed) -> None:
-        from app.jobs.classes import room_state  # here: the classes service imports this module's users
-
+    async def _poll(self, feed: _ClassFeed) -> None:
         while feed.listeners > 0:
-            state = await anyio.to_thread.run_sync(room_state, self.store, class_id, limiter=self.events.limiter)
+            state = await anyio.to_thread.run_sync(feed.reading.read, self.store, limiter=self.events.limiter)
             text = None if state is None else json.dumps(state[0])
             if state is None or text != feed.text:
                 feed.ended = state is None
@@ -226,7 +226,7 @@ class ClassHub:
     async def follow(self, class_id: str, own: dict, workspace_id: str, lease: Lease) -> AsyncIterator[str]:
         """``class`` events (the caller's ``own`` fields of the view with the room's shared state) whenever
         the room changes, ``ended`` when the class ends or the caller is no longer one of its lecturers."""
-        feed = self.feeds.setdefault(class_id, _ClassFeed())
+        feed = self.feeds.setdefault(class_id, _ClassFeed(RoomReading(class_id)))
         feed.listeners += 1
         head = json.dumps(own)[:-1]  # the caller's fields, then the shared state's: one object, never re-parsed
         try:
@@ -236,7 +236,7 @@ class ClassHub:
                     if feed.ended:
                         yield "event: ended\ndata: {}\n\n"
                         return
-                    feed.task = asyncio.create_task(self._poll(class_id, feed))
+                    feed.task = asyncio.create_task(self._poll(feed))
                 if feed.text is not None and workspace_id not in feed.lecturers:
                     yield "event: ended\ndata: {}\n\n"
                     return

@@ -438,3 +438,31 @@ def test_a_page_opened_at_loopback_offers_the_addresses_phones_can_reach(tmp_pat
         lecturer = browser(listening_locally)
         made = ok(lecturer.post("/api/classes", json={"name": "room 102"}), 201)
         assert ok(lecturer.get(f"/api/classes/{made['id']}"))["room"]["join_bases"] == []
+
+
+def test_the_shared_reading_of_a_room_rereads_only_members_whose_jobs_changed(app, room):
+    from app.jobs.classes import RoomReading
+
+    made, lecturer, ada, bea = room
+    store = app.state.store
+    reading = RoomReading(made["id"])
+    jobs = lambda state, name: next(m for m in state["members"] if m["name"] == name)["jobs"]  # noqa: E731
+    assert jobs(reading.read(store)[0], "Bea") == []
+    calls = []
+    original = store.workspace_jobs
+    store.workspace_jobs = lambda workspace: calls.append(workspace) or original(workspace)
+    try:
+        assert jobs(reading.read(store)[0], "Bea") == [] and calls == []  # nothing changed: nothing re-read
+        job = ok(bea.post("/api/models", json={"architecture": TINY, "train_size": 64}), 202)
+        calls.clear()
+        assert [j["status"] for j in jobs(reading.read(store)[0], "Bea")] == ["queued"] and len(calls) == 1
+        run_jobs(app.state.settings, store)
+        calls.clear()
+        state = reading.read(store)[0]
+        assert [(j["id"], j["status"]) for j in jobs(state, "Bea")] == [(job["id"], "done")]
+        assert state["counts"]["with_model"] == 1 and len(calls) == 1
+        copy = ok(ada.post("/api/models/lenet/copy"), 201)  # made done, never active: the next full reading
+        seen = [any(j["id"] == copy["id"] for j in jobs(reading.read(store)[0], "Student 1")) for _ in range(10)]
+        assert seen[-1] and not seen[0]
+    finally:
+        store.workspace_jobs = original
