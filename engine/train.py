@@ -233,6 +233,36 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+SMALL_DATA_SET, LARGE_DATA_SET = 500, 3000  # training pictures
+
+
+def training_defaults(examples: int, augmentable: bool) -> dict[str, Any]:
+    """How a job trains when its request leaves it open, by the size of its data set's training split.
+
+    A small data set needs many passes over its few pictures in small batches (20 epochs of 8: 120 steps
+    for 48 drawings, where 2 epochs of 32 made 4 and left a fine-tuned output layer at chance), with random
+    warps so that it is not learnt by heart; a large one a pass or two in batches of 32. Measured on
+    hand-drawn symbols by bench/bench_finetune.py. ``augmentable``: the data set has a warp of its kind
+    (digits, drawings, clothing)."""
+    if examples < SMALL_DATA_SET:
+        size, epochs, batch = "small", 20, 8
+    elif examples < LARGE_DATA_SET:
+        size, epochs, batch = "medium", 5, 16
+    else:
+        size, epochs, batch = "large", 2, 32
+    augment = augmentable and size != "large"
+    words = f"{size} data set: {epochs} epochs, batch {batch}, {'augmented' if augment else 'not augmented'}"
+    return {
+        "size": size,
+        "examples": int(examples),
+        "epochs": epochs,
+        "batch_size": batch,
+        "learning_rate": 3e-3,
+        "augment": augment,
+        "words": words,
+    }
+
+
 def accuracy_and_confusion(
     network: Network, images: np.ndarray, labels: np.ndarray, batch_size: int = 500
 ) -> tuple[float, np.ndarray]:

@@ -27,6 +27,7 @@ from app.jobs.store import JobStore, now
 from app.workspaces import Workspace
 from engine.datasets import DATASETS, Dataset, load_dataset
 from engine.preprocess import PAD, colour_input, preprocess_digit
+from engine.train import training_defaults
 
 KINDS = {"digit": (1, 28, 28), "picture": (3, 32, 32)}
 TEST_SHARE = 0.2  # at least this share of each class is held out
@@ -96,6 +97,7 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
     counts = {c: {"train": 0, "test": 0} for c in doc["classes"]}
     for example in doc["examples"]:
         counts[doc["classes"][example["label"]]][example["split"]] += 1
+    training = sum(n["train"] for n in counts.values())
     return {
         "id": doc["id"],
         "name": doc["name"],
@@ -105,6 +107,7 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
         "created": doc["created"],
         "examples": len(doc["examples"]),
         "counts": counts,
+        "training_defaults": training_defaults(training, doc["kind"] == "digit"),
     }
 
 

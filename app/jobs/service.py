@@ -26,7 +26,7 @@ from engine.finetune import fine_tune_network
 from engine.memory import largest_layer, megabytes, training_bytes
 from engine.network import Network
 from engine.spec import LayerPlan, count_parameters, describe_plan, first_trained, multiply_adds, plan_network
-from engine.train import predict_classes
+from engine.train import predict_classes, training_defaults
 
 BACKWARD_FACTOR = 2  # the backward pass through a layer costs about two forward passes (to weights and inputs)
 
@@ -169,6 +169,10 @@ def submit_training(
     job_id = "m" + uuid.uuid4().hex[:12]
     if request.get("seed") is None:
         request["seed"] = secrets.randbelow(2**31)  # a run of its own; the job reports it to repeat the run
+    defaults = training_defaults(len(train), data["augmentable"])
+    for key in ("epochs", "batch_size", "learning_rate", "augment"):
+        if request.get(key) is None:
+            request[key] = defaults[key]
     initial, base, line = None, None, []
     if request.get("start_from"):
         start = registry.resolve(request["start_from"], workspace)
@@ -201,7 +205,8 @@ def submit_training(
         "parameters": parameters,
         "estimate_seconds": round(estimate, 1),
         "settings": {k: request[k] for k in ("epochs", "batch_size", "learning_rate", "optimizer", "augment", "seed")}
-        | {"train_size": train_size, "start_from": request.get("start_from"), "freeze": request.get("freeze") or []},
+        | {"train_size": train_size, "start_from": request.get("start_from"), "freeze": request.get("freeze") or []}
+        | {"defaults": defaults["words"]},
         "data": data["card"],
     }
     if initial is not None:
@@ -244,7 +249,8 @@ def training_data(
     (for one of the workspace's own) what a model card says of it; each class must have enough examples."""
     if name in DATASETS:
         train, test = load_dataset(name, "train"), load_dataset(name, "test")
-        return train, test, {"input": [1, 28, 28], "preprocess": own_data.preparation(store, name), "card": None}
+        data: dict[str, Any] = {"input": [1, 28, 28], "preprocess": own_data.preparation(store, name), "card": None}
+        return train, test, {**data, "augmentable": True}
     doc = own_data.owned(store, workspace, name)
     counts = own_data.summary(doc)["counts"]
     short = {
@@ -255,7 +261,8 @@ def training_data(
         raise Refused(f"dataset: each class needs at least {settings.dataset_min_per_class} examples; {words}")
     train, test = own_data.resolve_splits(store, name)
     card = {"name": doc["name"], "classes": doc["classes"], "counts": counts}
-    return train, test, {"input": doc["input"], "preprocess": doc["kind"], "card": card}
+    data = {"input": doc["input"], "preprocess": doc["kind"], "card": card}
+    return train, test, {**data, "augmentable": doc["kind"] == "digit"}  # drawings warp; photos have no warp yet
 
 
 def fine_tune_start(start: Network, request: dict[str, Any], train: Dataset, pictures: list[int]) -> Network:

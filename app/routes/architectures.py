@@ -18,6 +18,7 @@ from app.workspaces import Workspace
 from engine.architectures import ARCHITECTURES
 from engine.datasets import DATASETS, load_dataset
 from engine.spec import check_spec, layer_catalogue
+from engine.train import training_defaults
 
 router = APIRouter(prefix="/api/architectures", tags=["models"])
 
@@ -36,12 +37,14 @@ def architectures() -> dict[str, Any]:
     return ARCHITECTURES
 
 
-def data_shape(store: JobStore, workspace: Workspace | None, dataset: str) -> tuple[int, list[int]]:
-    """How many classes a data set has and its pictures' shape: a shipped one's, or one of the caller's own."""
+def data_shape(store: JobStore, workspace: Workspace | None, dataset: str) -> tuple[int, list[int], dict]:
+    """How many classes a data set has, its pictures' shape and how a job trains on it by default: a shipped
+    one's, or one of the caller's own."""
     if dataset in DATASETS:
-        return len(load_dataset(dataset, "train").classes), [1, 28, 28]
+        train = load_dataset(dataset, "train")
+        return len(train.classes), [1, 28, 28], training_defaults(len(train), True)
     doc = own_data.owned(store, workspace, dataset)
-    return len(doc["classes"]), doc["input"]
+    return len(doc["classes"]), doc["input"], own_data.summary(doc)["training_defaults"]
 
 
 @router.post(
@@ -63,6 +66,7 @@ def check(
     layer, or a bound of the training service. Always 200: a broken design is what this is for."""
     result = check_spec(architecture)
     error = None
+    classes, pictures, defaults = data_shape(store, workspace, dataset)
     if result.error is not None:
         e = result.error
         layer = (
@@ -71,10 +75,8 @@ def check(
         error = {"detail": str(e), "layer": layer}
     else:
         try:
-            classes, pictures = data_shape(store, workspace, dataset)
             check_architecture(architecture, settings, classes, batch_size, pictures)
         except Refused as bound:
             error = {"detail": bound.message, "layer": None}
-    return json_response(
-        {"valid": error is None, "layers": result.layers, "parameters": result.parameters, "error": error}
-    )
+    answer = {"valid": error is None, "layers": result.layers, "parameters": result.parameters, "error": error}
+    return json_response({**answer, "training_defaults": defaults})

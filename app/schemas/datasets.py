@@ -73,6 +73,16 @@ class ClassCounts(BaseModel):
     test: int
 
 
+class TrainingDefaults(BaseModel):
+    size: Literal["small", "medium", "large"]
+    examples: int = Field(description="training pictures (the held-out ones are not counted)")
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    augment: bool
+    words: str = Field(examples=["small data set: 20 epochs, batch 8, augmented"])
+
+
 class DatasetFields(BaseModel):
     id: str
     name: str
@@ -81,6 +91,9 @@ class DatasetFields(BaseModel):
     classes: list[str]
     created: float
     counts: dict[str, ClassCounts] = Field(description="per class: examples for training, and held out for testing")
+    training_defaults: TrainingDefaults = Field(
+        description="how POST /api/models trains on it when the request leaves epochs, batch size and augmentation out"
+    )
 
 
 class DatasetSummary(DatasetFields):

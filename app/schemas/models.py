@@ -11,6 +11,7 @@ from app.schemas import LayerDescription
 from engine.architectures import ARCHITECTURES
 
 MAX_NAME = 60
+DEFAULTS_WORDS = "fewer than 500 training pictures: 20 epochs of batch 8, augmented; 500-2,999: 5 of 16; more: 2 of 32"
 
 
 class TrainRequest(BaseModel):
@@ -30,7 +31,8 @@ class TrainRequest(BaseModel):
                     "optimizer": "adam",
                     "augment": False,
                     "seed": 0,
-                }
+                },
+                {"name": "my symbols, fine-tuned", "dataset": "d0123456789ab", "start_from": "lenet"},
             ]
         },
     )
@@ -56,11 +58,17 @@ class TrainRequest(BaseModel):
     freeze: list[str] = Field(
         default_factory=list, max_length=32, description="with start_from: layers that keep their weights"
     )
-    epochs: int = Field(1, ge=1, le=30)
-    batch_size: int = Field(32, ge=1, le=512)
-    learning_rate: float = Field(0.003, gt=0, le=1, allow_inf_nan=False)
+    epochs: int | None = Field(None, ge=1, le=30, description=f"left out: by the data set's size ({DEFAULTS_WORDS})")
+    batch_size: int | None = Field(None, ge=1, le=512, description="left out: by the data set's size")
+    learning_rate: float | None = Field(
+        None, gt=0, le=1, allow_inf_nan=False, description="left out: 0.003 (Adam's usual step)"
+    )
     optimizer: Literal["adam", "sgd"] = "adam"
-    augment: bool = Field(False, description="random warps (digits) or shifts and mirror images (fashion)")
+    augment: bool | None = Field(
+        None,
+        description="random warps (digits, drawings) or shifts and mirror images (clothing); left out: on for a "
+        "small or medium data set that has a warp of its kind",
+    )
     train_size: int | None = Field(None, ge=1, description="training images used (default: the whole split)")
     seed: int | None = Field(
         None,
@@ -272,6 +280,10 @@ class SpecCheckResponse(BaseModel):
     layers: list[LayerDescription] = Field(description="the input, then each named layer that could be worked out")
     parameters: int = Field(examples=[2572])
     error: DesignError | None
+    training_defaults: dict[str, Any] = Field(
+        description="how a job on this data set trains when the request leaves epochs, batch size and augmentation "
+        "out: {size, examples, epochs, batch_size, learning_rate, augment, words}"
+    )
 
 
 class DatasetImages(BaseModel):

@@ -44,3 +44,18 @@ export function scaleFor(min, max) {
 export function cssColor([r, g, b]) {
   return `rgb(${r}, ${g}, ${b})`;
 }
+
+/** WCAG's relative luminance of an sRGB colour [r, g, b] (0..255 each). */
+function luminance(rgb) {
+  const linear = rgb.map((v) => {
+    const c = v / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
+}
+
+/** Text on a coloured background: black or white, whichever contrasts more (magma's pinks take black). */
+export function inkOn(rgb) {
+  const l = luminance(rgb);
+  return (l + 0.05) / 0.05 >= 1.05 / (l + 0.05) ? "#000" : "#fff"; // the better of the two is always >= 4.58:1
+}

@@ -1,7 +1,7 @@
 // The training page's DOM and canvas drawing: layer rows, the shape table, charts, filters,
 // the confusion matrix. Pure builders: state and events live in train.js.
 
-import { cssColor, diverging, sequential } from "./colors.js";
+import { cssColor, diverging, inkOn, sequential } from "./colors.js";
 import { paintPicture } from "./draw.js";
 import { formatPercent, h } from "./ui.js";
 
@@ -57,7 +57,7 @@ export function layerRow(layer, index, count, catalogue, { onType, onField, onMo
   const number = index + 1;
   const type = h(
     "select",
-    { "data-testid": "layer-type", "aria-label": `Layer ${number} type`, onchange: (e) => onType(index, e.target.value) },
+    { class: "layer-type", "data-testid": "layer-type", "aria-label": `Layer ${number} type`, onchange: (e) => onType(index, e.target.value) },
     ...catalogue.types.map((t) => h("option", { value: t, selected: t === layer.type, text: t })),
   );
   const defaults = catalogue.fields[layer.type] ?? {};
@@ -70,11 +70,12 @@ export function layerRow(layer, index, count, catalogue, { onType, onField, onMo
       class: "layer-summary",
       "data-testid": "layer-summary",
       "aria-expanded": String(expanded),
-      "aria-label": `Layer ${number}: ${expanded ? "hide" : "show"} its settings`,
+      title: `${expanded ? "Hide" : "Show"} layer ${number}'s settings`,
       onclick: () => onToggle(index),
     },
-    h("span", { text: expanded ? "▾" : "▸" }),
-    ` ${layerSummary(layer, defaults)}`,
+    h("span", { class: "visually-hidden", text: `Layer ${number}: ` }),
+    h("span", { "aria-hidden": "true", text: expanded ? "▾" : "▸" }),
+    h("span", { class: "summary-text", text: ` ${layerSummary(layer, defaults)}` }),
   );
   return h(
     "li",
@@ -116,7 +117,7 @@ function layerField(layer, index, key, defaults, catalogue, onField) {
     size: follows ? follows.length : 4,
     value: pairText(layer[key] ?? defaults[key]),
     placeholder: follows,
-    onchange: (e) => onField(index, key, fieldValue(key, e.target.value, numeric)),
+    oninput: (e) => onField(index, key, fieldValue(key, e.target.value, numeric)),
   });
   return h("label", { class: "field" }, `${label} `, control);
 }
@@ -252,8 +253,9 @@ export function confusionTable(table, confusion, classes, onPick) {
           text: String(count),
           onclick: () => onPick(t, g),
         });
-        button.style.background = cssColor(sequential(0.15 + 0.85 * t01));
-        button.style.color = t01 > 0.55 ? "#111" : "#fff";
+        const background = sequential(0.15 + 0.85 * t01);
+        button.style.background = cssColor(background);
+        button.style.color = inkOn(background);
         return h("td", {}, button);
       }),
     ),

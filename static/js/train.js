@@ -10,6 +10,7 @@ import {
   filterTiles,
   gallery,
   layerRow,
+  layerSummary,
   lecturerPresets,
   lineChart,
   perClassList,
@@ -78,8 +79,12 @@ function renderDesign() {
       changed();
     },
     onField: (i, key, value) => {
+      // a typed value changes the spec and the row's one-line summary, never the rows themselves: the field
+      // a learner moves to next (by click, Tab or tap) keeps its focus and what they type into it
       layers[i][key] = value;
-      changed();
+      state.preset = null;
+      refreshSummary(i);
+      scheduleCheck();
     },
     onMove: (i, step) => {
       const [layer] = layers.splice(i, 1);
@@ -101,11 +106,36 @@ function renderDesign() {
       el["layer-list"].children[i]?.querySelector(".layer-summary")?.focus();
     },
   };
+  const focus = focusedControl();
   el["layer-list"].replaceChildren(
     ...layers.map((layer, i) => layerRow(layer, i, layers.length, state.catalogue, handlers, state.expanded.has(i))),
   );
+  restoreFocus(focus);
   markFrozen();
   el["input-line"].textContent = `Input: ${state.spec.input.join(" × ")} (channels × height × width); ${state.spec.classes} classes out.`;
+}
+
+/** The layer row's control that has the focus (its field, type or summary), with the caret, to put back
+ * after the rows are built again. */
+function focusedControl() {
+  const active = document.activeElement;
+  const row = active?.closest?.("#layer-list > li");
+  if (!row) return null;
+  const selector = active.dataset.field ? `[data-field="${active.dataset.field}"]` : active.matches(".layer-type") ? ".layer-type" : active.matches(".layer-summary") ? ".layer-summary" : null;
+  return selector && { index: row.dataset.index, selector, start: active.selectionStart ?? null, end: active.selectionEnd ?? null };
+}
+
+function restoreFocus(focus) {
+  const control = focus && el["layer-list"].querySelector(`li[data-index="${focus.index}"] ${focus.selector}`);
+  if (!control) return;
+  control.focus();
+  if (focus.start !== null && control.setSelectionRange) control.setSelectionRange(focus.start, focus.end);
+}
+
+function refreshSummary(index) {
+  const layer = state.spec.layers[index];
+  const summary = el["layer-list"].querySelector(`li[data-index="${index}"] .layer-summary .summary-text`);
+  if (summary) summary.textContent = ` ${layerSummary(layer, state.catalogue.fields[layer.type] ?? {})}`;
 }
 
 /** While fine-tuning the design is LeNet's: its rows are read-only, and the frozen ones say they are locked. */

@@ -198,6 +198,33 @@ def test_lenet_fine_tuned_on_drawings_reads_new_drawings_by_their_class_names(sy
     assert back.json()["test_accuracy"] == pytest.approx(model["test_accuracy"], abs=0.01)
 
 
+@pytest.mark.parametrize("per_class", [6, 10])
+def test_fine_tuning_with_nothing_but_the_data_set_learns_a_few_drawings(app, per_class):
+    """The defaults are the lesson: LeNet fine-tuned on 6 or 10 drawings a class, every setting left out,
+    reads the held-out drawings and fresh ones, and never trails its from-scratch twin."""
+    me = browser(app)
+    made = ok(me.post("/api/datasets", json={"name": "symbols", "classes": CLASSES, "kind": "digit"}), 201)
+    added = ok(me.post(f"/api/datasets/{made['id']}/images", json={"examples": drawn(per_class, seed=per_class)}))
+    defaults = added["training_defaults"]
+    assert defaults["words"] == "small data set: 20 epochs, batch 8, augmented"
+    fine = ok(me.post("/api/models", json={"dataset": made["id"], "start_from": "lenet"}), 202)
+    run_jobs(app.state.settings, app.state.store)
+    model = ok(me.get(f"/api/models/{fine['id']}"))
+    assert {k: model["settings"][k] for k in ("epochs", "batch_size", "augment")} == {
+        "epochs": 20,
+        "batch_size": 8,
+        "augment": True,
+    }
+    twin = ok(me.post("/api/models", json={"dataset": made["id"], "architecture": model["architecture"]}), 202)
+    run_jobs(app.state.settings, app.state.store)
+    scratch = ok(me.get(f"/api/models/{twin['id']}"))
+    assert model["test_accuracy"] >= 0.9 and model["test_accuracy"] >= scratch["test_accuracy"] - 0.05
+    rng = np.random.default_rng(1000 + per_class)
+    fresh = [(c, data_url(draw_symbol(c, rng))) for c in CLASSES for _ in range(10)]
+    right = sum(ok(me.post(f"/api/predict?model={fine['id']}", json={"image": image}))["label"] == c for c, image in fresh)
+    assert right >= 27, f"{right} of 30 fresh drawings read right"
+
+
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
