@@ -56,22 +56,33 @@ async function finished(id) {
   }
 }
 
+/** One run of the comparison: its held-out accuracy, how it trained, and its curves (loss by step, held-out
+ * accuracy by epoch), drawn once the figure is on the page (the charts take its width). */
 function column(record, title) {
-  const canvas = h("canvas", { width: 360, height: 160, role: "img", "aria-label": `${title}: training loss by step` });
-  const accuracy = record.status === "done" ? formatPercent(record.test_accuracy) : record.status;
+  const chart = (what) => h("canvas", { width: 360, height: 150, role: "img", "aria-label": `${title}: ${what}` });
+  const loss = chart("training loss by step");
+  const accuracy = chart("held-out accuracy after each epoch");
+  const shown = record.status === "done" ? formatPercent(record.test_accuracy) : record.status;
   const card = record.card;
+  const how = card ? `${card.trained}, ${record.settings.epochs} epochs of ${record.settings.batch_size}` : "";
   const figure = h(
     "figure",
     { class: "comparison-run", "data-testid": "comparison-run" },
     h("h3", { text: title }),
-    h("p", { class: "big-number" }, "Held-out accuracy: ", h("strong", { "data-testid": "comparison-accuracy", text: accuracy })),
-    canvas,
-    h("figcaption", { class: "hint", text: card ? `${card.trained}, ${record.settings.epochs} epochs` : "" }),
+    h("p", { class: "big-number" }, "Held-out accuracy: ", h("strong", { "data-testid": "comparison-accuracy", text: shown })),
+    loss,
+    accuracy,
+    h("figcaption", { class: "hint", text: `${how}. Above: the loss on the training batches; below: the held-out accuracy after each epoch.` }),
   );
-  const points = record.history.map((p) => [p.step, p.loss]);
-  const xMax = Math.max(1, ...points.map(([x]) => x));
-  lineChart(canvas, [{ points, color: title.startsWith("Fine") ? "#2563eb" : "#dc2626" }], { xMax, yMax: Math.max(1.2, ...points.map(([, y]) => y)) });
-  return figure;
+  const draw = () => {
+    const points = record.history.map((p) => [p.step, p.loss]);
+    const xMax = Math.max(1, ...points.map(([x]) => x));
+    const color = title.startsWith("Fine") ? "#2563eb" : "#dc2626";
+    lineChart(loss, [{ points, color }], { xMax, yMax: Math.max(1.2, ...points.map(([, y]) => y)) });
+    const epochs = record.epochs.filter((e) => e.val_accuracy !== null).map((e) => [e.epoch, e.val_accuracy]);
+    lineChart(accuracy, [{ points: epochs, color, dots: true }], { xMax: Math.max(1, epochs.length), yMax: 1, yLabel: (v) => formatPercent(v, 0), xName: "epoch" });
+  };
+  return { figure, draw };
 }
 
 /** Waits for both runs and shows them side by side. */
@@ -79,5 +90,7 @@ export async function showComparison(panel, grid, fineTunedId, scratchId) {
   panel.hidden = false;
   grid.replaceChildren(h("p", { class: "hint", text: "The from-scratch twin is training…" }));
   const [fine, scratch] = await Promise.all([finished(fineTunedId), finished(scratchId)]);
-  grid.replaceChildren(column(fine, "Fine-tuned from LeNet"), column(scratch, "From scratch"));
+  const runs = [column(fine, "Fine-tuned from LeNet"), column(scratch, "From scratch")];
+  grid.replaceChildren(...runs.map((run) => run.figure));
+  for (const run of runs) run.draw();
 }

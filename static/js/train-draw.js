@@ -152,12 +152,29 @@ export function shapeRows(tbody, rows, error) {
  * A line chart on a canvas. series: [{ points: [[x, y]...], color, dots }]; the x axis is the training step.
  * marker: an x to mark with a vertical line (the replay's step).
  */
-export function lineChart(canvas, series, { xMax, yMin = 0, yMax, yLabel = (v) => v.toFixed(2), marker = null }) {
+/** The canvas's 2-D context, its backing store sized to the canvas as shown (CSS pixels times the screen's
+ * pixel ratio, keeping the aspect of its width and height attributes), so that what is drawn at 12 px is
+ * 12 px on the screen; and the shown width and height to draw in. A canvas not laid out keeps its size. */
+function shownCanvas(canvas) {
+  canvas.dataset.aspect ??= String(canvas.height / canvas.width);
+  const shown = canvas.clientWidth;
+  const ratio = window.devicePixelRatio || 1;
+  if (shown > 0) {
+    const width = Math.round(shown * ratio);
+    const height = Math.round(shown * Number(canvas.dataset.aspect) * ratio);
+    if (canvas.width !== width || canvas.height !== height) [canvas.width, canvas.height] = [width, height];
+  }
+  const scale = shown > 0 ? canvas.width / shown : 1;
   const ctx = canvas.getContext("2d");
-  const { width, height } = canvas;
-  const pad = { left: 44, right: 10, top: 10, bottom: 24 };
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  return { ctx, width: canvas.width / scale, height: canvas.height / scale };
+}
+
+export function lineChart(canvas, series, { xMax, yMin = 0, yMax, yLabel = (v) => v.toFixed(2), marker = null, xName = "step" }) {
+  const { ctx, width, height } = shownCanvas(canvas);
+  const pad = { left: 46, right: 10, top: 10, bottom: 26 };
   ctx.clearRect(0, 0, width, height);
-  ctx.font = "11px system-ui, sans-serif";
+  ctx.font = "12px system-ui, sans-serif";
   ctx.fillStyle = "#5b6477";
   ctx.strokeStyle = "#c4cad6";
   const x = (v) => pad.left + ((width - pad.left - pad.right) * v) / Math.max(xMax, 1);
@@ -170,8 +187,10 @@ export function lineChart(canvas, series, { xMax, yMin = 0, yMax, yLabel = (v) =
     ctx.stroke();
     ctx.fillText(yLabel(v), 4, y(v) + 4);
   }
-  ctx.fillText("step 0", pad.left, height - 6);
-  ctx.fillText(`${xMax}`, width - pad.right - 30, height - 6);
+  ctx.fillText(`${xName} 0`, pad.left, height - 6);
+  ctx.textAlign = "right";
+  ctx.fillText(`${xMax}`, width - pad.right, height - 6);
+  ctx.textAlign = "left";
   for (const { points, color, dots } of series) {
     ctx.strokeStyle = color;
     ctx.fillStyle = color;

@@ -31,7 +31,7 @@ const el = Object.fromEntries(
     "export-onnx", "export-pytorch", "export-weights",
     "confusion-matrix", "per-class", "misclassified", "replay", "time-scrubber", "replay-step", "replay-filters",
     "replay-gallery", "replay-prediction", "replay-bars", "replay-play", "fine-tune", "start-from", "freeze-list", "comparison",
-    "comparison-grid",
+    "comparison-grid", "training-defaults", "seed", "job-seed", "run-again", "live-heading",
   ].map((id) => [id, document.getElementById(id)]),
 );
 
@@ -59,6 +59,7 @@ const state = {
   steps: 0,
   replayPicture: 0,
   replayImages: null,
+  defaultsFor: null, // the data set whose training defaults the fields are waiting for (on a change of data set)
 };
 
 // -- the design ------------------------------------------------------------------------------
@@ -162,6 +163,7 @@ function dataInfo() {
 }
 
 function onDatasetChange() {
+  state.defaultsFor = el.dataset.value; // its check brings the data set's defaults into the fields
   const info = dataInfo();
   const own = Boolean(state.own[el.dataset.value]);
   // LeNet reads 1-channel pictures of up to 32x32: a drawn data set's, not a photo one's
@@ -210,6 +212,7 @@ async function check() {
     if (state.fineTune) renderFreezeBoxes();
     markFrozen();
     el["param-count"].textContent = result.parameters.toLocaleString("en");
+    showDefaults(result.training_defaults);
     showError(el["spec-error"], result.error?.detail ?? "");
     const broken = result.error?.layer?.index;
     if (broken !== undefined && broken !== null && !state.expanded.has(broken)) {
@@ -227,6 +230,20 @@ async function check() {
   updateTrainButton();
 }
 
+/** The data set's training defaults in one line; the fields take them when the data set was just chosen. */
+function showDefaults(defaults) {
+  if (!defaults) return;
+  const words = defaults.words[0].toUpperCase() + defaults.words.slice(1);
+  el["training-defaults"].textContent = `${words} (${defaults.examples.toLocaleString("en")} training pictures).`;
+  if (state.defaultsFor !== el.dataset.value) return;
+  state.defaultsFor = null;
+  el.epochs.value = String(defaults.epochs);
+  el["batch-size"].value = String(defaults.batch_size);
+  el["learning-rate"].value = String(defaults.learning_rate);
+  el.augment.checked = defaults.augment;
+  writeUrl();
+}
+
 function updateTrainButton() {
   const busy = state.job && ["queued", "running"].includes(state.job.status);
   el["train-button"].disabled = !state.valid || busy;
@@ -242,6 +259,7 @@ const SETTINGS = [
   ["learning_rate", "learning-rate"],
   ["optimizer", "optimizer"],
   ["train_size", "train-size"],
+  ["seed", "seed"],
   ["name", "model-name"],
 ];
 
@@ -276,6 +294,7 @@ function settingsBody() {
     optimizer: el.optimizer.value,
     augment: el.augment.checked,
     train_size: number("train-size"),
+    seed: number("seed"),
   };
 }
 
@@ -293,7 +312,9 @@ async function train() {
       const { start_from: _, freeze: __, ...rest } = body;
       state.twin = (await models.submit({ ...rest, architecture: state.spec, name: `${body.name} (from scratch)` })).id;
     }
-    follow({ id: job.id, status: "queued", dataset: el.dataset.value, epochs: Number(el.epochs.value) || 1 });
+    follow({ id: job.id, status: "queued", dataset: el.dataset.value, epochs: Number(el.epochs.value) || 1, seed: job.seed });
+    // the curves are what to watch now: on a projector they come into the first screen
+    el["live-heading"].closest("section").scrollIntoView({ block: "start", behavior: "smooth" });
   } catch (error) {
     const advice = error.status === 429 ? " (the server is busy: wait a little and try again)" : "";
     showError(el.error, `Training could not start: ${error.message}${advice}`);
@@ -435,6 +456,9 @@ async function showResults() {
     return;
   }
   const { metrics, classes, dataset } = record;
+  el["job-seed"].textContent = record.seed === null ? "" : `Trained with seed ${record.seed}.`;
+  el["run-again"].hidden = record.seed === null || record.kind !== "trained";
+  state.job.seed = record.seed;
   state.job.classes = classes;
   state.job.dataset = dataset;
   el.results.hidden = false;
@@ -541,6 +565,7 @@ async function reopen(modelId) {
     el.optimizer.value = record.settings.optimizer;
     el["train-size"].value = record.settings.train_size;
     el.augment.checked = record.settings.augment;
+    el.seed.value = record.seed ?? "";
     el["model-name"].value = record.name;
     state.spec = structuredClone(record.architecture);
     renderDesign();
@@ -587,9 +612,11 @@ async function start() {
   }
   const params = new URLSearchParams(location.search);
   readSettings(params);
+  if (!params.has("epochs") && !params.has("model")) state.defaultsFor = el.dataset.value;
   if (state.own[el.dataset.value] && !params.has("model")) {
     setDesign(state.presets.lenet, "lenet");
     onDatasetChange();
+    if (params.has("epochs")) state.defaultsFor = null; // settings in the address win over the defaults
     if (params.get("start") === "lenet" && !el["fine-tune"].hidden) setFineTune(true);
     return;
   }
@@ -626,10 +653,14 @@ el["add-layer"].addEventListener("click", () => {
   state.expanded.add(at); // a new layer opens, to be set
   changed();
 });
-for (const id of ["dataset", "epochs", "batch-size", "learning-rate", "optimizer", "train-size", "augment", "model-name"]) {
+for (const id of ["dataset", "epochs", "batch-size", "learning-rate", "optimizer", "train-size", "augment", "seed", "model-name"]) {
   el[id].addEventListener("change", () => (id === "dataset" ? onDatasetChange() : writeUrl()));
 }
 el["train-button"].addEventListener("click", train);
+el["run-again"].addEventListener("click", () => {
+  el.seed.value = String(state.job.seed);
+  train();
+});
 el["start-from"].addEventListener("change", () => setFineTune(el["start-from"].checked));
 el["replay-play"].addEventListener("click", () => setReplaying(!state.replaying));
 

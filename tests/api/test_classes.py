@@ -104,7 +104,9 @@ def test_the_secret_is_never_answered_again_and_a_new_one_retires_the_old(app, r
     assert ada.post(f"{url}/lecturer-token").status_code == 403
     renewed = ok(lecturer.post(f"{url}/lecturer-token"), 201)["lecturer_token"]
     assert renewed != made["lecturer_token"]
-    stale = browser(app).post("/api/classes/join", json={"code": made["code"], "lecturer_token": made["lecturer_token"]})
+    stale = browser(app).post(
+        "/api/classes/join", json={"code": made["code"], "lecturer_token": made["lecturer_token"]}
+    )
     assert stale.status_code == 403 and "not this class's current lecturer secret" in stale.json()["detail"]
     promoted = ok(bea.post("/api/classes/join", json={"code": made["code"], "lecturer_token": renewed}))
     assert promoted["role"] == "lecturer" and promoted["member_name"] == "Bea"  # a student promoted keeps her name
@@ -312,7 +314,9 @@ def test_parallel_entries_stop_at_the_cap(tmp_path):
         ok(ada.post("/api/classes/join", json={"code": made["code"]}))
         url = f"/api/classes/{made['id']}"
         ok(lecturer.put(f"{url}/challenge", json={"dataset": "digits", "max_parameters": 10_000}))
-        jobs = [ok(ada.post("/api/models", json={"architecture": TINY, "train_size": 64}), 202)["id"] for _ in range(10)]
+        jobs = [
+            ok(ada.post("/api/models", json={"architecture": TINY, "train_size": 64}), 202)["id"] for _ in range(10)
+        ]
         run_jobs(application.state.settings, application.state.store)
         statuses = at_once(application, ada, "POST", f"{url}/entries", [{"model": m} for m in jobs])
         assert sorted(statuses) == [201] * 5 + [429] * 5

@@ -221,7 +221,9 @@ def test_fine_tuning_with_nothing_but_the_data_set_learns_a_few_drawings(app, pe
     assert model["test_accuracy"] >= 0.9 and model["test_accuracy"] >= scratch["test_accuracy"] - 0.05
     rng = np.random.default_rng(1000 + per_class)
     fresh = [(c, data_url(draw_symbol(c, rng))) for c in CLASSES for _ in range(10)]
-    right = sum(ok(me.post(f"/api/predict?model={fine['id']}", json={"image": image}))["label"] == c for c, image in fresh)
+    right = sum(
+        ok(me.post(f"/api/predict?model={fine['id']}", json={"image": image}))["label"] == c for c, image in fresh
+    )
     assert right >= 27, f"{right} of 30 fresh drawings read right"
 
 

@@ -44,7 +44,9 @@ def prepared(browser, server_url):
     page = context.new_page()
     page.goto(f"{server_url}/")
     request = page.request
-    job = request.post(f"{server_url}/api/models", data={"architecture": ARCHITECTURES["tiny"], "train_size": 600}).json()
+    job = request.post(
+        f"{server_url}/api/models", data={"architecture": ARCHITECTURES["tiny"], "train_size": 600}
+    ).json()
     deadline = time.monotonic() + 120
     while request.get(f"{server_url}/api/models/{job['id']}").json()["status"] != "done":
         assert time.monotonic() < deadline, "the model did not finish"
@@ -53,7 +55,9 @@ def prepared(browser, server_url):
         f"{server_url}/api/datasets", data={"name": "symbols", "classes": ["check", "cross", "circle"]}
     ).json()
     rng = np.random.default_rng(0)
-    examples = [{"label": c, "pixels": draw_symbol(c, rng).tolist()} for c in ("check", "cross", "circle") for _ in range(5)]
+    examples = [
+        {"label": c, "pixels": draw_symbol(c, rng).tolist()} for c in ("check", "cross", "circle") for _ in range(5)
+    ]
     assert request.post(f"{server_url}/api/datasets/{made['id']}/images", data={"examples": examples}).ok
     klass = request.post(f"{server_url}/api/classes", data={"name": "MC886"}).json()
     request.put(f"{server_url}/api/classes/{klass['id']}/challenge", data={"max_parameters": 10000})
@@ -76,7 +80,9 @@ def check(page, name: str, size: str, include: list[str] | None = None) -> None:
     page.wait_for_load_state("networkidle")
     page.screenshot(path=RESULTS / f"a11y-{name}-{size}.png")
     violations = serious_violations(page, include)
-    assert not violations, "\n".join(f"{v['impact']} {v['id']}: {v['help']}\n    " + "\n    ".join(v["nodes"]) for v in violations)
+    assert not violations, "\n".join(
+        f"{v['impact']} {v['id']}: {v['help']}\n    " + "\n    ".join(v["nodes"]) for v in violations
+    )
 
 
 @pytest.mark.parametrize("size", SIZES)

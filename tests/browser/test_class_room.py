@@ -87,7 +87,9 @@ def test_the_secret_stays_off_the_projector_and_the_challenge_stays_fair(context
     assert len(secret) >= 24 and secret not in projector.content().split("<script")[0]
     projector.get_by_test_id("challenge-parameters").fill("10000")
     projector.get_by_test_id("challenge-set").click()
-    projector.wait_for_function("() => document.querySelector('[data-testid=challenge-text]').textContent.includes('Round 1')")
+    projector.wait_for_function(
+        "() => document.querySelector('[data-testid=challenge-text]').textContent.includes('Round 1')"
+    )
     projector.reload()
     projector.get_by_test_id("room-counts").wait_for()
 
@@ -139,8 +141,12 @@ def test_the_secret_stays_off_the_projector_and_the_challenge_stays_fair(context
     projector.get_by_test_id("challenge-parameters").fill("5000")
     projector.get_by_test_id("challenge-epochs").fill("2")
     projector.get_by_test_id("challenge-set").click()
-    projector.wait_for_function("() => document.querySelector('[data-testid=challenge-text]').textContent.includes('Round 2')")
-    projector.wait_for_function("() => document.querySelector('[data-testid=leaderboard]').textContent.includes('No entries')")
+    projector.wait_for_function(
+        "() => document.querySelector('[data-testid=challenge-text]').textContent.includes('Round 2')"
+    )
+    projector.wait_for_function(
+        "() => document.querySelector('[data-testid=leaderboard]').textContent.includes('No entries')"
+    )
     projector.reload()
     projector.get_by_test_id("room-counts").wait_for()
     projector.wait_for_function("() => document.querySelector('[data-testid=challenge-parameters]').value === '5000'")
@@ -160,7 +166,9 @@ def test_sixty_members_leave_the_counts_challenge_and_leaderboard_on_the_first_s
     code = make_class(projector, server_url, "A big lecture")
     class_id = projector.url.split("class=")[1]
     projector.get_by_test_id("challenge-set").click()
-    projector.wait_for_function("() => document.querySelector('[data-testid=challenge-text]').textContent.includes('Round 1')")
+    projector.wait_for_function(
+        "() => document.querySelector('[data-testid=challenge-text]').textContent.includes('Round 1')"
+    )
     students = [api_student(server_url) for _ in range(60)]
     for k, student in enumerate(students):
         assert student.post("/api/classes/join", json={"code": code, "name": f"Student {k:02d}"}).status_code == 200

@@ -74,11 +74,30 @@ def test_keyboard_reaches_the_training_controls(page, server_url):
 
 
 @pytest.mark.parametrize("path", ["/", "/playground", "/arithmetic", "/train", "/data", "/class"])
-def test_on_a_laptop_or_projector_each_page_keeps_a_one_line_introduction(page_at, server_url, path):
+def test_on_a_projector_each_introduction_folds_to_a_line_and_opens_whole_by_keyboard_and_touch(
+    page_at, server_url, path
+):
     page = page_at(1366, 768)
     page.goto(server_url + path)
     intro = page.locator(".intro p")
     assert intro.is_visible()
     line = page.evaluate("() => parseFloat(getComputedStyle(document.querySelector('.intro p')).lineHeight)")
     assert intro.bounding_box()["height"] <= line * 1.5  # one line, not the whole paragraph
-    page.console_errors.check()
+    more = page.get_by_test_id("intro-more")
+    more.focus()
+    page.keyboard.press("Enter")
+    assert more.get_attribute("aria-expanded") == "true" and more.inner_text() == "Less"
+    assert intro.bounding_box()["height"] > line * 1.5  # the whole paragraph
+    assert intro.evaluate("p => p.scrollWidth <= p.clientWidth")  # nothing cut off to the side
+    page.keyboard.press("Enter")
+    assert intro.bounding_box()["height"] <= line * 1.5
+    touch = page_at(1280, 720, touch=True)
+    touch.goto(server_url + path)
+    touch.get_by_test_id("intro-more").tap()
+    assert touch.get_by_test_id("intro-more").get_attribute("aria-expanded") == "true"
+    phone = page_at(390, 844, touch=True)
+    phone.goto(server_url + path)
+    assert phone.get_by_test_id("intro-more").is_hidden()  # a phone shows it whole
+    assert phone.locator(".intro p").evaluate("p => p.scrollWidth <= p.clientWidth")
+    for opened in (page, touch, phone):
+        opened.console_errors.check()
