@@ -24,7 +24,7 @@ RUN_AXE = """async (include) => {
   const result = await axe.run(include ? { include } : document, { resultTypes: ["violations"] });
   return result.violations.map((v) => ({
     id: v.id, impact: v.impact, help: v.help,
-    nodes: v.nodes.slice(0, 4).map((n) => n.target.join(" ") + " — " + n.failureSummary.split("\\n").slice(1, 2).join("")),
+    nodes: v.nodes.slice(0, 4).map((n) => `${n.target.join(" ")} — ${n.failureSummary.split("\\n")[1] ?? ""}`),
   }));
 }"""
 

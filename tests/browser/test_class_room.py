@@ -30,7 +30,8 @@ SECRET_WATCH = """
     const on = shown();
     if (secrets().some((s) => on.includes(s))) sessionStorage.setItem("secret-was-shown", location.href);
   };
-  new MutationObserver(check).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+  const everything = { subtree: true, childList: true, characterData: true, attributes: true };
+  new MutationObserver(check).observe(document, everything);
   addEventListener("load", check);
 })();
 """
