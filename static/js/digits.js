@@ -28,6 +28,7 @@ const el = {
   announcer: document.getElementById("guess-announcer"),
   error: document.getElementById("error"),
   prediction: document.getElementById("prediction"),
+  liveGuess: document.getElementById("live-guess"),
   predictionProbability: document.getElementById("prediction-probability"),
   second: document.getElementById("second-guess"),
   bars: document.getElementById("probability-bars"),
@@ -134,6 +135,7 @@ function showEmpty() {
   state.result = null;
   el.prompt.hidden = false;
   el.prediction.textContent = "";
+  el.liveGuess.textContent = "";
   el.predictionProbability.textContent = "";
   el.second.textContent = "";
   if (state.info) probabilityBars(el.bars, state.info.labels.map(() => 0), state.info.labels);
@@ -168,6 +170,7 @@ function render(result) {
   el.prompt.hidden = true;
   const [first, second] = result.top;
   el.prediction.textContent = first.label;
+  el.liveGuess.textContent = `Guess: ${first.label} (${formatPercent(first.probability)})`;
   el.predictionProbability.textContent = `${formatPercent(first.probability)} sure`;
   el.second.textContent = second ? `${second.label} (${formatPercent(second.probability)})` : "";
   announce(`First guess ${first.label}, ${formatPercent(first.probability)} sure` + (second ? `; then ${second.label}` : ""));

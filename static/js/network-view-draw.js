@@ -58,7 +58,9 @@ function layoutNetworkView(view) {
   const width = root.clientWidth;
   if (!width) return;
   const narrow = width < 600;
-  const height = narrow ? 220 : 300;
+  root.classList.toggle("narrow", narrow); // a narrow view names its columns in three staggered lines  // the maps' height: the page's --network-height (a projector's short screen asks for less), or by width
+  const asked = Number.parseFloat(getComputedStyle(root).getPropertyValue("--network-height"));
+  const height = asked > 0 ? asked : narrow ? 220 : 300;
   const minGap = narrow ? 8 : 36; // room for the links between columns
   const charWidth = narrow ? 6.5 : 8.5; // the class labels' monospace at 11 px (phone) or 14 px
   const labelWidth = Math.max(0, ...columns.flatMap((c) => c.labels.map((l) => l.textContent.length))) * charWidth + 4;

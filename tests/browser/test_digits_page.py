@@ -3,7 +3,7 @@
 import pytest
 
 from tests.browser.conftest import RESULTS
-from tests.browser.drawing import ONE, ZERO, count_pixels, draw, load_sample, wait_for_guess
+from tests.browser.drawing import ONE, ZERO, count_pixels, draw, load_sample, open_digits_page, wait_for_guess
 
 pytestmark = pytest.mark.browser
 
@@ -330,4 +330,37 @@ def test_one_tab_stop_a_layer_page_down_walks_its_maps_and_a_skip_link_passes_th
     assert skip.is_visible()
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.id") == "explain-heading"
+    page.console_errors.check()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1024, 576)])
+def test_on_a_projector_the_pad_the_guess_and_the_whole_network_share_the_first_screen(
+    page_at, server_url, width, height
+):
+    """1280x720, and 1024x576 (a 1280x720 projector at 125%): nothing to scroll while the class watches."""
+    page = page_at(width, height)
+    open_digits_page(page, server_url)
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    for testid in ("draw-canvas", "clear", "prediction", "probability-bars", "network-view"):
+        box = page.locator(f"[data-testid={testid}], #{testid}").first.bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= height, f"{testid} ends at {box['y'] + box['height']:.0f}"
+    assert page.evaluate("() => scrollY") == 0
+    page.screenshot(path=RESULTS / f"digits-projector-{width}x{height}.png")
+    page.console_errors.check()
+
+
+def test_on_a_phone_the_guess_stays_in_sight_while_drawing(page_at, server_url):
+    page = page_at(390, 844, touch=True)
+    open_digits_page(page, server_url)
+    page.get_by_test_id("live-guess").evaluate("e => e.scrollIntoView({ block: 'start' })")  # the pad's top in view
+    draw(page, ONE)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=live-guess]').textContent.startsWith('Guess: 1')"
+    )
+    canvas, guess = page.get_by_test_id("draw-canvas").bounding_box(), page.get_by_test_id("live-guess").bounding_box()
+    for box in (canvas, guess):
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 845
+    assert guess["y"] + guess["height"] <= canvas["y"]  # above the finger, never under it
+    page.screenshot(path=RESULTS / "digits-phone-drawing-390x844.png")
     page.console_errors.check()
