@@ -181,7 +181,7 @@ def grouped_parameters(kernel: tuple[int, int], in_channels: int, filters: int, 
     ``groups = channels`` is a depthwise convolution (one filter per channel)."""
     if in_channels % groups or filters % groups:
         raise EngineError(
-            f"groups {groups} must divide both the input channels ({in_channels}) and the filters ({filters}): "
+            f"groups: {groups} must divide both the input channels ({in_channels}) and the filters ({filters}): "
             "each group takes channels/groups inputs and makes filters/groups outputs"
         )
     per_filter = in_channels // groups * kernel[0] * kernel[1]

@@ -11,8 +11,10 @@ function node(name, attributes = {}, text = null) {
   return element;
 }
 
-/** Cells smaller than this (in px) are drawn without their numbers, which would not fit. */
-export const MIN_LABELLED_CELL = 16;
+/** Cells smaller than this (in px) are drawn without their numbers: a number is never under 12 px, and one
+ * too wide for its cell at 12 px (-12 in a 20 px cell) is left out too. */
+export const MIN_LABELLED_CELL = 20;
+const DIGIT_PX = 7.4; // a digit's width at 12 px, with room to spare
 /** The smallest cell drawn at all: a 34-cell padded input beside its output on a phone. */
 export const MIN_CELL = 4;
 
@@ -34,7 +36,7 @@ export function drawGrid(svg, rows, cols, { classOf = () => "", valueOf = () => 
   svg.setAttribute("viewBox", `0 0 ${cols * s + 2} ${rows * s + 2}`);
   svg.setAttribute("width", cols * s + 2);
   svg.setAttribute("height", rows * s + 2);
-  const fontSize = Math.max(8, Math.min(14, s * 0.4));
+  const fontSize = Math.max(12, Math.min(15, s * 0.45));
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const rect = node("rect", { x: c * s + 1, y: r * s + 1, width: s, height: s, class: `cell ${classOf(r, c)}`.trim() });
@@ -47,7 +49,7 @@ export function drawGrid(svg, rows, cols, { classOf = () => "", valueOf = () => 
       }
       svg.append(rect);
       const value = valueOf(r, c);
-      if (value !== null && value !== undefined && s >= MIN_LABELLED_CELL) {
+      if (value !== null && value !== undefined && s >= MIN_LABELLED_CELL && label(value).length * DIGIT_PX + 4 <= s) {
         const text = node("text", { x: c * s + 1 + s / 2, y: r * s + 1 + s / 2 + fontSize * 0.35, "text-anchor": "middle", "font-size": fontSize }, label(value));
         text.dataset.cell = `${r},${c}`;
         svg.append(text);
@@ -225,7 +227,7 @@ export function filterStacks(volume, { current, f, c }) {
     filter.forEach((weights, channel) => {
       channels.append(
         volumeFigure(`ch ${channel}`, null, (svg) =>
-          drawGrid(svg, f, f, { valueOf: (r, q) => (f <= 5 ? weights[r][q] : null), size: Math.max(MIN_LABELLED_CELL, Math.min(22, Math.floor(80 / f))) }),
+          drawGrid(svg, f, f, { valueOf: (r, q) => (f <= 5 ? weights[r][q] : null), size: f <= 5 ? MIN_LABELLED_CELL : Math.max(6, Math.floor(96 / f)) }),
         ),
       );
     });
@@ -237,7 +239,7 @@ export function filterStacks(volume, { current, f, c }) {
 }
 
 /** `maps` output maps of oh × ow, cells numbered map by map: those before `step` filled, `step` current. */
-export function outputMaps(maps, oh, ow, { step, values, onClick }) {
+export function outputMaps(maps, oh, ow, { step, values, onClick, size }) {
   const cells = oh * ow;
   return Array.from({ length: maps }, (_, k) =>
     volumeFigure(`map ${k}`, "output-map", (svg) => {
@@ -246,7 +248,7 @@ export function outputMaps(maps, oh, ow, { step, values, onClick }) {
         valueOf: (r, q) => (values && k * cells + r * ow + q <= step ? values[k][r][q] : null),
         onClick: (r, q) => onClick(k * cells + r * ow + q),
         testid: "output-cell",
-        size: Math.max(Math.min(cellSize(Math.max(oh, ow), 160), Math.floor(112 / Math.max(oh, ow))), 3),
+        size,
       });
     }),
   );

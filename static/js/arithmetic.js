@@ -18,7 +18,7 @@ import {
   slidingInput,
   windowOrigin,
 } from "./arithmetic-draw.js";
-import { cellCursor, formatNumber, showError as showErrorIn } from "./ui.js";
+import { cellCursor, formatNumber, h, showError as showErrorIn } from "./ui.js";
 
 /** 4 -> "4", 2.3333 -> "2.33" */
 function num(v) {
@@ -27,7 +27,14 @@ function num(v) {
 
 const LECTURE_IMAGE = CONFIG.lectureImage;
 const LECTURE_POOL = CONFIG.lecturePool;
-const BOUNDS = { n: [1, 32], f: [1, 11], s: [1, 8], p: [0, 8], d: [1, 5], c: [1, 4], k: [1, 6] };
+const BOUNDS = { n: [1, 32], f: [1, 11], s: [1, 8], p: [0, 8], d: [1, 5], c: [1, 4096], k: [1, 4096] };
+// the volume stage draws at most this many input channels and filters; the layer's fields keep theirs
+const DRAWN = { c: 4, k: 6 };
+// which field of the page each of /api/arithmetic's parameters is, to put its error beside it
+const QUERY_FIELDS = {
+  input_size: "input-size", kernel_size: "kernel-size", stride: "stride", padding: "padding", dilation: "dilation",
+  in_channels: "in-channels", filters: "filters", groups: "groups",
+};
 // a volume whose every step would make too long an answer is fetched a window of steps at a time
 const STEP_WINDOW = 256;
 const VOLUME_WINDOW = 7; // a larger slice is shown as a window around the kernel (at least 7x7), numbers and all
@@ -107,7 +114,7 @@ const el = {
 };
 
 const state = {
-  mode: "conv", n: 7, f: 3, s: 1, p: 0, d: 1, c: 3, k: 2, seed: 1, step: 0,
+  mode: "conv", n: 7, f: 3, s: 1, p: 0, d: 1, c: 3, k: 10, seed: 1, step: 0,
   square: true, w: { n: 7, f: 3, s: 1, p: 0, d: 1 }, // the width's sizes when not square
   volume: null, // volume mode: { input (C, N, N), filters (K, C, F, F), biases (K) }
   input: null, kernel: null, customInput: false, customKernel: false,
@@ -167,8 +174,10 @@ function reshape(flat, ...dims) {
   return Array.from({ length: dims[0] }, (_, k) => reshape(flat.slice(k * size, (k + 1) * size), ...dims.slice(1)));
 }
 
+/** The volume the stage draws: the layer's channels and filters, up to DRAWN of each. */
 function volumeValues() {
-  const { n, c, f, k, seed } = state;
+  const { n, f, seed } = state;
+  const [c, k] = [Math.min(state.c, DRAWN.c), Math.min(state.k, DRAWN.k)];
   return {
     input: reshape(seededIntegers(seed, c * n * n, 0, 2), c, n, n),
     filters: reshape(seededIntegers(seed + 1000, k * c * f * f, -1, 1), k, c, f, f),
@@ -227,7 +236,8 @@ function readURL() {
   const mode = params.get("mode");
   if (["conv", "max", "avg", "transposed", "volume"].includes(mode)) state.mode = mode;
   if (params.has("channels")) state.c = clamp("c", params.get("channels"));
-  if (params.has("filters") && mode === "volume") state.k = clamp("k", params.get("filters"));
+  if (params.has("filters")) state.k = clamp("k", params.get("filters"));
+  if (params.has("groups")) el.groups.value = String(Math.max(1, Math.round(Number(params.get("groups"))) || 1));
   if (params.has("seed")) state.seed = Math.max(1, Math.round(Number(params.get("seed"))) || 1);
   for (const [key, name] of Object.entries(FIELDS)) {
     if (!params.has(name)) continue;
@@ -261,11 +271,10 @@ function writeURL() {
   params.set("step", state.step);
   if (state.customInput) params.set("input", JSON.stringify(state.input));
   if (state.customKernel) params.set("kernel", JSON.stringify(state.kernel));
-  if (state.mode === "volume") {
-    params.set("channels", state.c);
-    params.set("filters", state.k);
-    params.set("seed", state.seed);
-  }
+  params.set("channels", state.c);
+  params.set("filters", state.k);
+  if (el.groups.value !== "1") params.set("groups", el.groups.value);
+  if (state.mode === "volume") params.set("seed", state.seed);
   if (!el.showValues.checked) params.set("numbers", "false");
   if (state.mode === "conv" && el.trueConvolution.checked) params.set("flip", "true");
   if (state.mode === "transposed" && el.directView.checked) params.set("view", "direct");
@@ -285,13 +294,10 @@ function syncControls() {
   for (const key of Object.keys(FIELDS)) el.widths[key].value = wide(key);
   el.volumeStage.hidden = !volume;
   el.planeStage.hidden = volume;
+  // the layer's channels and filters are one pair of values in every mode: switching modes changes no field
   el.channels.value = state.c;
-  if (volume) {
-    // in volume mode the parameter calculator describes the layer on the stage
-    el.inChannels.value = state.c;
-    el.filters.value = state.k;
-    el.groups.value = 1;
-  }
+  el.inChannels.value = state.c;
+  el.filters.value = state.k;
   for (const key of Object.keys(FIELDS)) el[key].value = state[key];
   const pooling = state.mode === "max" || state.mode === "avg";
   el.p.disabled = pooling;
@@ -302,6 +308,36 @@ function syncControls() {
 
 function showError(message) {
   showErrorIn(el.error, message);
+}
+
+/** An error the API names a field for goes beside that field (marked invalid), and the figures computed from
+ * the set-up are cleared rather than left showing the last good one; any other goes to the stage. */
+function showSetupError(message) {
+  clearFieldErrors();
+  const name = message.match(/^(?:query\.)?([a-z_]+):/)?.[1];
+  const input = name && QUERY_FIELDS[name] ? document.getElementById(QUERY_FIELDS[name]) : null;
+  for (const figure of [el.formula, el.outputSize, el.fitMessage, el.parameters, el.pytorchLine, el.pytorchOutput]) figure.textContent = "";
+  el.parameters.textContent = "No count: the set-up above has an error.";
+  document.querySelector(".arith-stage").classList.add("invalid");
+  if (!input) {
+    showError(`Could not compute this set-up: ${message}`);
+    return;
+  }
+  const box = document.getElementById(`${input.id}-error`) ?? h("p", { class: "error field-error", id: `${input.id}-error`, role: "alert" });
+  box.textContent = message.replace(/^query\./, "");
+  input.closest("label").after(box);
+  input.setAttribute("aria-invalid", "true");
+  input.setAttribute("aria-describedby", box.id);
+  showErrorIn(el.error, "");
+}
+
+function clearFieldErrors() {
+  document.querySelectorAll(".field-error").forEach((box) => box.remove());
+  document.querySelectorAll("[aria-invalid=true]").forEach((input) => {
+    input.removeAttribute("aria-invalid");
+    input.removeAttribute("aria-describedby");
+  });
+  document.querySelector(".arith-stage").classList.remove("invalid");
 }
 
 async function refresh() {
@@ -332,12 +368,13 @@ async function refresh() {
     }
     if (seq !== state.seq) return;
     showErrorIn(el.error, "");
+    clearFieldErrors();
     state.arithmetic = arithmetic;
     state.result = result;
     state.step = Math.min(state.step, Math.max(0, stepCount() - 1));
     render();
   } catch (error) {
-    if (seq === state.seq) showError(`Could not compute this set-up: ${error.message}`);
+    if (seq === state.seq) showSetupError(error.message);
   }
 }
 
@@ -349,7 +386,8 @@ function pretty(formula) {
 
 async function refreshVolume(seq, arithmetic) {
   state.volume = volumeValues();
-  const total = arithmetic.output_size >= 1 ? state.k * arithmetic.output_shape[0] * arithmetic.output_shape[1] : 0;
+  const drawn = state.volume.filters.length;
+  const total = arithmetic.output_size >= 1 ? drawn * arithmetic.output_shape[0] * arithmetic.output_shape[1] : 0;
   state.step = Math.min(state.step, Math.max(0, total - 1));
   const first = total > STEP_WINDOW ? Math.max(0, state.step - STEP_WINDOW / 2) : 0;
   let result = null;
@@ -367,6 +405,7 @@ async function refreshVolume(seq, arithmetic) {
   }
   if (seq !== state.seq) return;
   showErrorIn(el.error, "");
+  clearFieldErrors();
   state.arithmetic = arithmetic;
   state.result = result;
   state.window = { first, total };
@@ -444,6 +483,7 @@ function renderGrids() {
   el.next.disabled = state.step >= total - 1;
   const size = state.mode === "transposed" ? renderTransposed() : renderSliding();
   el.numbersHidden.hidden = !(el.showValues.checked && size < MIN_LABELLED_CELL);
+  el.numbersHidden.textContent = "The numbers are not drawn at this size (they would be under 12 px): choose a smaller input to read them.";
   renderKernel();
   drawLink();
 }
@@ -475,14 +515,16 @@ function renderSliding() {
   const { result, arithmetic } = state;
   const show = el.showValues.checked;
   const pooling = state.mode !== "conv";
-  const grid = result ? (pooling ? state.input : result.padded_input) : paddedShape();
+  // nothing computed (the kernel does not fit): the input as typed, with its padding, and never a fake zero
+  const grid = result ? (pooling ? state.input : result.padded_input) : withPadding(state.input, pooling ? 0 : state.p, pooling ? 0 : wide("p"));
   const np = grid.length;
   const npw = grid[0]?.length ?? 0;
   const step = currentStep();
   // how far the windows reach along each axis: beyond it, cells are never covered
   const [oh, ow] = arithmetic.output_shape;
-  const reach = oh >= 1 ? (oh - 1) * state.s + state.d * (state.f - 1) + 1 : 0;
-  const reachW = ow >= 1 ? (ow - 1) * wide("s") + wide("d") * (wide("f") - 1) + 1 : 0;
+  // with no window at all, no cell is "never covered" by one: the caption says why nothing is computed
+  const reach = oh >= 1 ? (oh - 1) * state.s + state.d * (state.f - 1) + 1 : np;
+  const reachW = ow >= 1 ? (ow - 1) * wide("s") + wide("d") * (wide("f") - 1) + 1 : npw;
   const p = pooling ? 0 : state.p;
   const pw = pooling ? 0 : wide("p");
   const size = slidingInput(el.inputGrid, grid, {
@@ -496,8 +538,11 @@ function renderSliding() {
     size: planeCellSize(Math.max(np, npw), npw, ow),
   });
   const uncovered = [arithmetic.height.uncovered, arithmetic.width.uncovered];
+  const spans = `${state.d * (state.f - 1) + 1} × ${wide("d") * (wide("f") - 1) + 1}`;
   el.inputCaption.textContent = `Input ${state.n} × ${wide("n")}` + (p || pw ? `, padded to ${np} × ${npw}` : "") +
-    (uncovered[0] || uncovered[1] ? `: the last ${uncovered[0]} row(s) and ${uncovered[1]} column(s) are never covered` : "");
+    (!result && !pooling || oh < 1 || ow < 1
+      ? `: the kernel spans ${spans} cells and does not fit, so nothing is computed (the values stay as they are)`
+      : uncovered[0] || uncovered[1] ? `: the last ${uncovered[0]} row(s) and ${uncovered[1]} column(s) are never covered` : "");
 
   const out = result?.output ?? [];
   const done = new Set((result?.steps ?? []).slice(0, state.step + 1).map((s) => s.output.join(",")));
@@ -520,9 +565,11 @@ function planeCellSize(rows, inputCols, outputCols) {
   return Math.max(MIN_CELL, Math.min(cellSize(rows, room), across));
 }
 
-function paddedShape() {
-  const np = state.n + 2 * state.p;
-  return Array.from({ length: np }, () => new Array(wide("n") + 2 * wide("p")).fill(0));
+/** A grid with `p` rows and `pw` columns of zeros around it, as padding shows it. */
+function withPadding(grid, p, pw) {
+  const cols = grid[0].length + 2 * pw;
+  const zeros = () => new Array(cols).fill(0);
+  return [...Array.from({ length: p }, zeros), ...grid.map((row) => [...new Array(pw).fill(0), ...row, ...new Array(pw).fill(0)]), ...Array.from({ length: p }, zeros)];
 }
 
 function describeStep(step) {
@@ -591,19 +638,40 @@ function renderVolume() {
   const np = state.n + 2 * state.p;
   const side = Math.min(np, Math.max(VOLUME_WINDOW, state.f + 2));
   const origin = step && np > side ? windowOrigin(step.positions, np, side) : [0, 0];
-  el.volumeNote.textContent = np > side
-    ? `Each ${np}×${np} slice is shown as the ${side}×${side} window around the kernel (its rows and columns under it); jump to any output cell above.`
-    : "";
   const taps = new Set((step?.positions ?? []).map(([r, c]) => `${r},${c}`));
+  const show = el.showValues.checked;
   el.channelSlices.replaceChildren(...channelSlices(padded, {
-    p: state.p, size: np > side ? MIN_LABELLED_CELL + 2 : cellSize(side, 200), taps, show: el.showValues.checked, positions: step?.positions, origin, side,
+    p: state.p, size: np > side ? MIN_LABELLED_CELL : Math.max(MIN_LABELLED_CELL, cellSize(side, 180)), taps, show, positions: step?.positions, origin, side,
   }));
-  el.filterStacks.replaceChildren(...filterStacks(volume, { current: step?.filter ?? 0, f: state.f, c: state.c }));
+  el.filterStacks.replaceChildren(...filterStacks(volume, { current: step?.filter ?? 0, f: state.f, c: volume.input.length }));
   const [oh, ow] = arithmetic.output_shape;
   const maps = arithmetic.output_size >= 1 ? volume.filters.length : 0;
-  const values = el.showValues.checked && result && oh <= 12 ? result.output : null; // more would be too small to read
-  el.outputMaps.replaceChildren(...outputMaps(maps, oh, ow, { step: state.step, values, onClick: jumpTo }));
+  const mapCell = outputCellSize(oh, ow);
+  const values = show && result && mapCell >= MIN_LABELLED_CELL ? result.output : null;
+  el.outputMaps.replaceChildren(...outputMaps(maps, oh, ow, { step: state.step, values, onClick: jumpTo, size: mapCell }));
+  el.volumeNote.textContent = volumeWords(np, side);
+  const unreadable = [state.f > 5 && "the filters' weights", maps && mapCell < MIN_LABELLED_CELL && `the ${oh}×${ow} output maps`];
+  const hidden = show ? unreadable.filter(Boolean) : [];
+  el.numbersHidden.hidden = hidden.length === 0;
+  el.numbersHidden.textContent = `At this size the numbers of ${hidden.join(" and ")} are not drawn (they would be under 12 px); the sum above gives every value the step uses.`;
   describeVolumeStep(step, arithmetic);
+}
+
+/** What the volume stage draws of the layer as set: a window of a large slice, and at most DRAWN channels
+ * and filters (the layer's own fields, and the parameter count, keep their values). */
+function volumeWords(np, side) {
+  const words = [];
+  if (np > side) words.push(`Each ${np}×${np} slice is shown as the ${side}×${side} window around the kernel (its rows and columns under it); jump to any output cell above.`);
+  if (state.k > DRAWN.k) words.push(`The layer has ${state.k} filters; the stage draws the first ${DRAWN.k}.`);
+  if (state.c > DRAWN.c) words.push(`The layer reads ${state.c} input channels; the stage draws a volume of ${DRAWN.c}.`);
+  if (Number(el.groups.value) > 1) words.push(`The stage draws groups = 1 (every filter across every channel); the count below uses groups = ${el.groups.value}.`);
+  if (words.length > 1 || state.k > DRAWN.k || state.c > DRAWN.c) words.push("The parameter count below is for the layer as set.");
+  return words.join(" ");
+}
+
+/** An output map's cell: big enough for its number when the map is small, a few pixels when it is 28×28. */
+function outputCellSize(oh, ow) {
+  return Math.max(Math.min(cellSize(Math.max(oh, ow), 160), Math.floor(120 / Math.max(oh, ow, 1))), 3);
 }
 
 function describeVolumeStep(step, arithmetic) {
@@ -617,7 +685,7 @@ function describeVolumeStep(step, arithmetic) {
   const sums = step.channel_sums.map((v) => num(v));
   el.volumeSum.textContent = `map ${step.filter}, cell (${i}, ${j}): ${sums.join(" + ")} + ${num(step.bias)} = ${num(step.value)}`;
   el.detail.textContent =
-    `Filter ${step.filter} over all ${state.c} channels at output (${i}, ${j}): ` +
+    `Filter ${step.filter} over all ${state.volume.input.length} channels at output (${i}, ${j}): ` +
     step.channel_sums.map((v, c) => `channel ${c} gives ${num(v)}`).join(", ") +
     `; their sum plus the bias b${step.filter} = ${num(step.bias)} is w·x + b = ${num(step.value)}, written to map ${step.filter}, cell (${i}, ${j}).`;
 }
@@ -712,21 +780,14 @@ for (const [key, flag, size, what] of [["input", "customInput", "n", "Input"], [
     }
   });
 }
-for (const field of [el.inChannels, el.filters, el.groups]) {
+for (const field of [el.inChannels, el.filters, el.groups, el.channels]) {
   field.addEventListener("change", () => {
-    if (state.mode === "volume") {
-      state.c = clamp("c", el.inChannels.value);
-      state.k = clamp("k", el.filters.value);
-      state.step = 0;
-    }
+    state.c = clamp("c", (field === el.channels ? el.channels : el.inChannels).value);
+    state.k = clamp("k", el.filters.value);
+    if (state.mode === "volume") state.step = 0;
     refresh();
   });
 }
-el.channels.addEventListener("change", () => {
-  state.c = clamp("c", el.channels.value);
-  state.step = 0;
-  refresh();
-});
 el.copyPytorch.addEventListener("click", async () => {
   try {
     await navigator.clipboard.writeText(el.pytorchLine.textContent);

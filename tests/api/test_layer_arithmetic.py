@@ -58,7 +58,7 @@ def test_the_pytorch_line_for_a_few_layers(client):
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("input_size=8&kernel_size=3&in_channels=3&filters=4&groups=2", "groups 2 must divide both"),
+        ("input_size=8&kernel_size=3&in_channels=3&filters=4&groups=2", "groups: 2 must divide both"),
         ("input_size=8&kernel_size=3,3,3", "query.kernel_size"),
         ("input_size=8,0&kernel_size=3", "query.input_size: each value must be from 1 to 4096"),
     ],

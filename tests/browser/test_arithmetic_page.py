@@ -331,3 +331,40 @@ def test_the_lectures_32x32x3_volume_fits_a_projector_as_a_window_with_a_jump_to
     assert "rows 4–10, cols 6–12" in slices.first.inner_text()  # the window follows the kernel
     page.screenshot(path="test-results/arithmetic-volume-32x32x3-1280x720.png")
     page.console_errors.check()
+
+
+def test_an_error_sits_beside_its_field_and_the_figures_depending_on_it_are_cleared(page, server_url):
+    open_page(page, server_url, "?mode=conv&input_size=5&kernel_size=3")
+    page.wait_for_function("() => document.querySelector('[data-testid=parameters]').textContent.includes('= 280')")
+    page.get_by_test_id("groups").fill("2")
+    page.get_by_test_id("groups").dispatch_event("change")
+    error = page.locator("#groups-error")
+    error.wait_for()
+    assert "2 must divide both the input channels (3)" in error.inner_text()
+    assert page.get_by_test_id("groups").get_attribute("aria-invalid") == "true"
+    groups, beside = page.get_by_test_id("groups").bounding_box(), error.bounding_box()
+    assert 0 < beside["y"] - (groups["y"] + groups["height"]) < 40  # right under the field
+    assert "280" not in page.get_by_test_id("parameters").inner_text()  # no stale count
+    assert page.get_by_test_id("pytorch-line").inner_text() == ""
+    page.get_by_test_id("groups").fill("3")
+    page.get_by_test_id("groups").fill("1")
+    page.get_by_test_id("groups").dispatch_event("change")
+    page.wait_for_function("() => !document.querySelector('#groups-error')")
+    assert "= 280" in page.get_by_test_id("parameters").inner_text()
+    page.console_errors.check(allowed=("422",))
+
+
+def test_a_kernel_that_does_not_fit_leaves_the_inputs_values_alone_and_says_so(page, server_url):
+    open_page(page, server_url, "?mode=conv&input_size=5&kernel_size=3")
+    before = page.evaluate("() => [...document.querySelectorAll('#input-grid text[data-cell]')].map(t => t.textContent)")
+    page.get_by_test_id("kernel-size").fill("9")
+    page.get_by_test_id("kernel-size").dispatch_event("change")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=output-size]').textContent.includes('does not fit')"
+    )
+    after = page.evaluate("() => [...document.querySelectorAll('#input-grid text[data-cell]')].map(t => t.textContent)")
+    assert after == before and len(after) == 25  # the lecture's 5x5 numbers, not zeros
+    assert page.locator("#input-grid rect.uncovered").count() == 0
+    assert "does not fit, so nothing is computed" in page.locator("#input-caption").inner_text()
+    assert page.get_by_test_id("input-values").input_value().split() == before
+    page.console_errors.check()

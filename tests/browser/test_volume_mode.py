@@ -75,3 +75,49 @@ def test_rectangular_sizes_a_flipped_kernel_and_the_pytorch_line(page, server_ur
     page.wait_for_function("() => document.querySelector('[data-testid=step-detail]').textContent.endsWith('= 0')")
     assert "flip=true" in page.url
     page.console_errors.check()
+
+
+def test_switching_modes_never_changes_a_field_and_volume_mode_keeps_the_lectures_760(page, server_url):
+    """The lecture's layer: 32x32x3, ten 5x5 filters, padding 2: 10 × (5·5·3 + 1) = 760 in every mode."""
+    page.goto(server_url + "/arithmetic?mode=conv&input_size=32&kernel_size=5&padding=2")
+    page.wait_for_selector("[data-testid=output-cell]")
+    assert page.get_by_test_id("in-channels").input_value() == "3"
+    assert page.get_by_test_id("filters").input_value() == "10"
+    page.wait_for_function("() => document.querySelector('[data-testid=parameters]').textContent.includes('= 760')")
+    page.get_by_test_id("mode").select_option("volume")
+    page.wait_for_selector("[data-testid=channel-slice]")
+    assert (
+        page.get_by_test_id("filters").input_value() == "10" and page.get_by_test_id("in-channels").input_value() == "3"
+    )
+    assert "10 × (5·5·3 + 1) = 760" in page.get_by_test_id("parameters").text_content()
+    assert page.get_by_test_id("output-map").count() == 6  # what is drawn is bounded, and said
+    assert "The layer has 10 filters; the stage draws the first 6." in page.get_by_test_id("volume-note").inner_text()
+    page.get_by_test_id("filters").fill("12")
+    page.get_by_test_id("filters").dispatch_event("change")
+    page.wait_for_function("() => document.querySelector('[data-testid=parameters]').textContent.includes('= 912')")
+    assert page.get_by_test_id("filters").input_value() == "12"  # never rewritten to what is drawn
+    page.get_by_test_id("mode").select_option("conv")
+    page.wait_for_selector("#plane-stage:not([hidden]) [data-testid=output-cell]")
+    assert page.get_by_test_id("filters").input_value() == "12"
+    page.console_errors.check()
+
+
+def test_volume_numbers_are_12_px_or_more_and_the_note_says_what_is_not_drawn(page_at, server_url):
+    page = page_at(1280, 720)
+    page.goto(server_url + "/arithmetic?mode=volume&input_size=32&kernel_size=5&channels=3&filters=1")
+    page.wait_for_selector("[data-testid=channel-slice] text")
+    sizes = page.evaluate(
+        "() => [...document.querySelectorAll('#volume-stage svg text')].map(t => +t.getAttribute('font-size'))"
+    )
+    assert sizes and min(sizes) >= 12
+    hidden_note = page.get_by_test_id("numbers-hidden")
+    assert "the 28×28 output maps" in hidden_note.inner_text() and "filters" not in hidden_note.inner_text()
+    assert page.locator("[data-testid=output-map] text").count() == 0  # as the note says
+    assert page.locator("[data-testid=filter-stack] text").count() == 75  # 5x5x3 weights, drawn as said
+    parts = [page.locator(".volume-part").nth(k).bounding_box() for k in range(3)]
+    assert len({round(p["y"]) for p in parts}) == 1 and max(p["y"] + p["height"] for p in parts) <= 720
+    page.goto(server_url + CS231N)
+    page.wait_for_selector("[data-testid=output-map] text")
+    assert page.get_by_test_id("numbers-hidden").is_hidden()  # every number drawn: no note
+    page.screenshot(path="test-results/arithmetic-volume-numbers-1280x720.png")
+    page.console_errors.check()
