@@ -44,7 +44,22 @@ from app.workspaces import WorkspaceCookie, Workspaces
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 DESCRIPTION = """
-convscope's API: the digit network, image kernels and convolution arithmetic that the pages use.
+convscope's API: everything the pages do, for scripts and notebooks.
+
+- **Predict** (`/api/predict`): a drawing, a picture or pixels through any model, with every layer's activations.
+- **Why** (`/api/explain`, `/api/adversarial`): saliency, SmoothGrad, integrated gradients, Grad-CAM and
+  occlusion; FGSM and PGD attacks within an L∞ ball.
+- **What it learned** (`/api/models/{id}/units/…`, `/embedding`, `/neighbours`, `/edit`): unit cards, the class
+  map, the nearest training pictures, and network surgery.
+- **Filters** (`/api/filters`): classic kernels or your own over a photo, every padding mode, worked sums.
+- **Arithmetic** (`/api/arithmetic`, `/api/convolve`, `/api/pool`): output sizes with the formula, parameter
+  counts with groups, step-by-step convolution over planes and volumes, pooling, transposed convolution.
+- **Training** (`/api/models`, `/api/architectures`): design a network, check its shapes, train it on a job
+  queue and follow it live; list, share, copy, cancel and download models.
+- **Workspaces** (`/api/workspace`): who owns what, without accounts; a bearer token for scripts.
+- **Your data** (`/api/datasets`): data sets of your own, drawn, photographed, uploaded or zipped.
+- **Classes** (`/api/classes`): a class code, the lecturer's live view, publishing, and a challenge in rounds.
+- **ONNX and PyTorch** (`/api/models/import`, `/api/models/{id}/export`): models in and out.
 
 Every size a caller controls is bounded; a request past a bound gets 413 or 422 with a message naming
 the field, the bound and the value received.

@@ -24,6 +24,8 @@ class FilterPreset:
     description: str
     # how the output becomes pixels by default: kernels whose weights sum to 0 give signed edges
     output: str = "clip"
+    # added to every weighted sum, as a conv layer's bias is: emboss's customary mid-grey
+    bias: float = 0.0
 
     @property
     def kernel(self) -> np.ndarray:
@@ -84,9 +86,20 @@ PRESETS: dict[str, FilterPreset] = {
         FilterPreset(
             "emboss",
             "Emboss",
+            _rows([[-2, -1, 0], [-1, 0, 1], [0, 1, 2]]),
+            1,
+            "Differences along the diagonal plus a mid-grey bias of 128, as if the picture were pressed into "
+            "metal lit from one corner: flat areas turn grey, edges light or dark (the customary emboss).",
+            "clip",
+            128.0,
+        ),
+        FilterPreset(
+            "emboss_lecture",
+            "Emboss (the lecture's)",
             _rows([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]),
             1,
-            "Differences along the diagonal, as if the picture were lit from one corner.",
+            "The lecture's emboss: its centre 1 keeps the picture under the relief, so flat areas keep their "
+            "brightness; the customary emboss has a 0 there and a bias of 128 instead.",
         ),
         FilterPreset(
             "sobel_x",
@@ -131,6 +144,9 @@ OUTPUT_MAPPINGS = ("clip", "abs", "stretch", "rescale")
 # the share of the strongest |values| that ``stretch`` lets saturate: a few extreme pixels must not
 # decide the brightness of every other edge
 STRETCH_PERCENTILE = 98.0
+# the most ``stretch`` multiplies by: a phone photo's JPEG speckle (|v| of 3 to 6 under a Laplacian) stays
+# dark grey instead of becoming white "edges" (an unbounded gain made it x42.5); a 32-level edge still saturates
+MAX_STRETCH_GAIN = 8.0
 
 
 def _check_output(output: str) -> None:
@@ -162,11 +178,12 @@ def to_pixels(values: np.ndarray, output: str = "clip") -> np.ndarray:
 
 
 def stretch_gain(values: np.ndarray) -> float:
-    """The factor ``stretch`` multiplies ``|v|`` by: 255 over the 98th percentile of ``|v|`` (1 when the
-    picture has no edges at all, and never below 1: faint output is brightened, strong output is left)."""
+    """The factor ``stretch`` multiplies ``|v|`` by: 255 over the 98th percentile of ``|v|``, from 1 (strong
+    output is left) to ``MAX_STRETCH_GAIN`` (faint output is brightened, but noise is not made into edges);
+    1 when the picture has no edges at all."""
     values = np.abs(np.asarray(values, dtype=np.float64))
     top = float(np.percentile(values, STRETCH_PERCENTILE)) if values.size else 0.0
-    return max(1.0, 255.0 / top) if top > 0 else 1.0
+    return min(MAX_STRETCH_GAIN, max(1.0, 255.0 / top)) if top > 0 else 1.0
 
 
 def filter_values(
@@ -175,8 +192,10 @@ def filter_values(
     padding_mode: str = "zeros",
     stride: int = 1,
     dilation: int = 1,
+    bias: float = 0.0,
 ) -> np.ndarray:
-    """Cross-correlates each colour channel of ``image`` (H, W, C) with ``kernel`` (KH, KW).
+    """Cross-correlates each colour channel of ``image`` (H, W, C) with ``kernel`` (KH, KW), plus ``bias``:
+    ``out = Σ w·x + b``, as one filter of a conv layer.
 
     Padding is "same" (``D(K-1)/2`` per side), so ``OH = (H + 2P - D(KH-1) - 1)/S + 1``.
     A 4th (alpha) channel, or the 2nd of gray+alpha, is not filtered. Returns the raw
@@ -192,7 +211,15 @@ def filter_values(
     padding = (same_padding(kernel.shape[0], dilation), same_padding(kernel.shape[1], dilation))
     # channels become the batch: one conv2d call filters them all with the same kernel
     x = colour.transpose(2, 0, 1)[:, None].astype(np.float32)
-    out = conv2d(x, kernel[None, None], stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode)
+    out = conv2d(
+        x,
+        kernel[None, None],
+        np.array([bias], np.float32),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        padding_mode=padding_mode,
+    )
     return out[:, 0].transpose(1, 2, 0)
 
 
@@ -203,6 +230,7 @@ def apply_kernel(
     stride: int = 1,
     dilation: int = 1,
     output: str = "clip",
+    bias: float = 0.0,
 ) -> np.ndarray:
     """``filter_values`` mapped to pixels by ``to_pixels(…, output)``: (H, W, C) uint8 → (OH, OW, C) uint8.
 
@@ -210,7 +238,8 @@ def apply_kernel(
     """
     _check_output(output)  # before the work, not after it
     image = np.asarray(image)
-    return with_alpha(image, to_pixels(filter_values(image, kernel, padding_mode, stride, dilation), output), stride)
+    values = filter_values(image, kernel, padding_mode, stride, dilation, bias)
+    return with_alpha(image, to_pixels(values, output), stride)
 
 
 def with_alpha(image: np.ndarray, filtered: np.ndarray, stride: int = 1) -> np.ndarray:

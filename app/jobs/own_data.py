@@ -145,11 +145,21 @@ def add_examples(
     doc = owned(store, workspace, dataset_id)
     prepared = []
     for k, example in enumerate(examples):
-        if example["label"] not in doc["classes"]:
-            raise ApiError(422, f"examples[{k}].label: {example['label']!r} is not one of {', '.join(doc['classes'])}")
-        picture = prepare(doc["kind"], example, settings, f"examples[{k}]")
-        prepared.append((doc["classes"].index(example["label"]), picture))
+        label = class_index(doc["classes"], example["label"], f"examples[{k}].label")
+        prepared.append((label, prepare(doc["kind"], example, settings, f"examples[{k}]")))
     return _store_prepared(store, settings, workspace, dataset_id, prepared)
+
+
+def class_index(classes: list[str], label: str | int, field: str) -> int:
+    """A label as a class index: a class's name, or its index (an integer, 0 for the first class)."""
+    if isinstance(label, int) and not isinstance(label, bool):
+        if not 0 <= label < len(classes):
+            raise ApiError(422, f"{field}: {label} is not a class index; this data set's are 0 to {len(classes) - 1}")
+        return label
+    if label not in classes:
+        names = ", ".join(classes)
+        raise ApiError(422, f"{field}: {label!r} is not one of {names} (or an index 0 to {len(classes) - 1})")
+    return classes.index(label)
 
 
 def _store_prepared(

@@ -14,7 +14,7 @@ from app.errors import ApiError, error_responses
 from app.jobs import own_data
 from app.jobs.service import clean_name
 from app.jsonutil import json_response
-from app.schemas.datasets import DatasetCreate, DatasetList, DatasetSummary, DatasetView, ExamplesAdd
+from app.schemas.datasets import DatasetCreate, DatasetList, DatasetSummary, DatasetView, ExampleList, ExamplesAdd
 from app.schemas.models import DatasetImages, DatasetLabels
 from engine.datasets import DATASETS
 
@@ -136,13 +136,15 @@ def own_dataset(dataset_id: str, store: StoreDep, settings: SettingsDep, workspa
     "/{dataset_id}/images", response_model=DatasetSummary, summary="Add examples", responses=error_responses(401, 404)
 )
 def add_examples(
-    dataset_id: str, body: ExamplesAdd, store: StoreDep, settings: SettingsDep, workspace: ViewerDep
+    dataset_id: str, body: ExamplesAdd | ExampleList, store: StoreDep, settings: SettingsDep, workspace: ViewerDep
 ) -> Response:
-    """Each example is prepared as the data set's kind says, and goes to training or to the held-out test
-    split (at least 20% of each class is held out, chosen once and kept)."""
+    """``{"examples": [...]}`` or the bare list ``[...]`` of ``{label, image | pixels}``: each ``label`` a class's
+    name or its index. Each example is prepared as the data set's kind says, and goes to training or to the
+    held-out test split (at least 20% of each class is held out, chosen once and kept)."""
     if workspace is None:
         raise ApiError(404, f"dataset: no data set {dataset_id!r} in your workspace")
-    examples = [e.model_dump() for e in body.examples]
+    batch = body.examples if isinstance(body, ExamplesAdd) else body.root
+    examples = [e.model_dump() for e in batch]
     return json_response(own_data.add_examples(store, settings, workspace, dataset_id, examples))
 
 

@@ -33,6 +33,7 @@ def list_filters() -> list[dict]:
             "divisor": p.divisor,
             "description": p.description,
             "output": p.output,
+            "bias": p.bias,
         }
         for p in PRESETS.values()
     ]
@@ -100,6 +101,15 @@ def apply_filter(
     stride: Annotated[int, Form(ge=1, description=f"at most {DOCUMENTED.max_filter_stride}")] = 1,
     dilation: Annotated[int, Form(ge=1, description=f"at most {DOCUMENTED.max_grid_dilation}")] = 1,
     grayscale: Annotated[bool, Form()] = False,
+    bias: Annotated[
+        float | None,
+        Form(
+            ge=-1e6,
+            le=1e6,
+            allow_inf_nan=False,
+            description="added to every weighted sum (a conv layer's bias); default: the preset's (emboss 128), 0",
+        ),
+    ] = None,
     output: Annotated[
         OutputMapping | None,
         Form(
@@ -125,7 +135,8 @@ def apply_filter(
     image, resized = downscale(standard_mode(image, grayscale=grayscale), settings.max_filter_side)
     pixels = to_channels(image)
     # a kernel wider than a tiny picture or reflect padding too large is the engine's 422
-    values = filter_values(pixels, weights, padding_mode=padding_mode, stride=stride, dilation=dilation)
+    offset = bias if bias is not None else (PRESETS[preset].bias if preset is not None else 0.0)
+    values = filter_values(pixels, weights, padding_mode=padding_mode, stride=stride, dilation=dilation, bias=offset)
     mapping = output or (PRESETS[preset].output if preset is not None else "clip")
     filtered = with_alpha(pixels, to_pixels(values, mapping), stride)
     headers = {
@@ -134,6 +145,7 @@ def apply_filter(
         "X-Output-Min": f"{float(values.min()):.6g}",
         "X-Output-Max": f"{float(values.max()):.6g}",
         "X-Output-Gain": f"{stretch_gain(values) if mapping == 'stretch' else 1.0:.6g}",
+        "X-Output-Bias": f"{offset:.6g}",
     }
     if resized:
         headers["X-Resized"] = f"{image.width}x{image.height}"

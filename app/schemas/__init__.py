@@ -251,6 +251,7 @@ class FilterInfo(BaseModel):
     output: OutputMapping = Field(
         examples=["clip"], description="the output mapping that shows the preset best: clip, abs or rescale"
     )
+    bias: float = Field(0.0, description="added to every weighted sum, as a conv layer's bias (emboss: 128)")
 
 
 # -- convolution arithmetic ---------------------------------------------------------

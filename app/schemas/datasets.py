@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, RootModel, field_validator, model_validator
 
 from app.jobs.service import clean_name
 from app.limits import limits
@@ -38,7 +38,9 @@ class DatasetCreate(BaseModel):
 
 
 class Example(BaseModel):
-    label: str = Field(max_length=60, description="the class's name")
+    label: str | int = Field(
+        description="the class's name, or its index in the data set's classes (0 for the first)", examples=["check", 0]
+    )
     image: str | None = Field(None, description="a data URL (data:image/png;base64,...) or base64 picture")
     pixels: list[list[float]] | None = Field(None, description="a grayscale picture, rows of 0..255")
 
@@ -54,6 +56,13 @@ class Example(BaseModel):
         return self
 
 
+def within_batch(value: list[Example]) -> list[Example]:
+    most = limits().dataset_batch_examples
+    if len(value) > most:
+        raise ValueError(f"at most {most} examples a request, got {len(value)}")
+    return value
+
+
 class ExamplesAdd(BaseModel):
     examples: list[Example] = Field(
         min_length=1, description="at most CONVSCOPE_DATASET_BATCH_EXAMPLES (100) a request"
@@ -62,10 +71,18 @@ class ExamplesAdd(BaseModel):
     @field_validator("examples")
     @classmethod
     def _batch(cls, value: list[Example]) -> list[Example]:
-        most = limits().dataset_batch_examples
-        if len(value) > most:
-            raise ValueError(f"at most {most} examples a request, got {len(value)}")
-        return value
+        return within_batch(value)
+
+
+class ExampleList(RootModel[list[Example]]):
+    """The same batch sent as a bare list: ``[{"label": "check", "image": ...}, ...]``."""
+
+    root: list[Example] = Field(min_length=1)
+
+    @field_validator("root")
+    @classmethod
+    def _batch(cls, value: list[Example]) -> list[Example]:
+        return within_batch(value)
 
 
 class ClassCounts(BaseModel):

@@ -8,6 +8,7 @@ export const CONFIG = {
   "maxFilterSide": 1024,
   "lectureImage": [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0], [0, 1, 1, 0, 0]],
   "lecturePool": [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]],
-  "maxBodyBytes": 16777216
+  "maxBodyBytes": 16777216,
+  "maxStretchGain": 8.0
 };
 // CONFIG-JSON-END

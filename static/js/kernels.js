@@ -1,3 +1,5 @@
+import { CONFIG } from "./config.js";
+
 // Pure helpers for kernels on pictures: the output-size formula, padding index rules, the weighted sum
 // of one output pixel. They mirror the engine (engine/padding.py, engine/filters.py) for display only:
 // the server computes the pictures.
@@ -44,7 +46,7 @@ export function parseScale(text) {
  * the factor in front (1/16), so the terms can be printed exactly. `pixel(r, c)` reads the input; returns
  * the taps with their positions, values and products, the unscaled sum `weighted`, and the pixel `result`.
  */
-export function pixelSum({ pixel, width, height, kernel, scale = 1, row, col, stride, dilation, mode, output = "clip", range }) {
+export function pixelSum({ pixel, width, height, kernel, scale = 1, bias = 0, row, col, stride, dilation, mode, output = "clip", range }) {
   const kh = kernel.length;
   const kw = kernel[0].length;
   const ph = samePadding(kh, dilation);
@@ -67,8 +69,8 @@ export function pixelSum({ pixel, width, height, kernel, scale = 1, row, col, st
     }
   }
   const ratio = mode === "partial" ? (inside ? (kh * kw) / inside : 0) : 1;
-  const value = sum * scale * ratio;
-  return { taps, weighted: sum, scale, ratio, value, result: toPixel(value, output, range) };
+  const value = sum * scale * ratio + bias;
+  return { taps, weighted: sum, scale, ratio, bias, value, result: toPixel(value, output, range) };
 }
 
 /**
@@ -95,7 +97,7 @@ export function roundHalfEven(x) {
  * re-weighting, then toPixel's output mapping), on every colour channel of an RGBA ImageData.
  * Returns a new ImageData of the output size; alpha is kept at 255.
  */
-export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "zeros", grayscale = false, output = "clip" } = {}) {
+export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "zeros", grayscale = false, output = "clip", bias = 0 } = {}) {
   const { width, height, data } = image;
   const kh = kernel.length;
   const kw = kernel[0].length;
@@ -137,7 +139,7 @@ export function filterImage(image, kernel, { stride = 1, dilation = 1, mode = "z
             sum += kernel[u][v] * (source ? source[at] : data[4 * at + channel]);
           }
         }
-        values[k + channel] = sum * ratio;
+        values[k + channel] = sum * ratio + bias;
         if (source) {
           values[k + 1] = values[k + 2] = values[k];
           break;
@@ -171,8 +173,8 @@ function mappingRange(values, output) {
 // the engine's STRETCH_PERCENTILE: the strongest 2% of edges saturate
 const STRETCH_PERCENTILE = 98;
 
-/** What "stretch" multiplies |value| by: 255 over the 98th percentile of |value| (never below 1), as the
- * engine's stretch_gain works it out. `values` holds RGBA quadruples; alpha is left out. */
+/** What "stretch" multiplies |value| by: 255 over the 98th percentile of |value|, from 1 to the engine's
+ * MAX_STRETCH_GAIN, as its stretch_gain works it out. `values` holds RGBA quadruples; alpha is left out. */
 export function stretchGain(values) {
   const magnitudes = new Float32Array((values.length / 4) * 3);
   let n = 0;
@@ -183,7 +185,7 @@ export function stretchGain(values) {
   const rank = (STRETCH_PERCENTILE / 100) * (n - 1);
   const low = Math.floor(rank);
   const top = magnitudes[low] + (magnitudes[Math.min(low + 1, n - 1)] - magnitudes[low]) * (rank - low);
-  return top > 0 ? Math.max(1, 255 / top) : 1;
+  return top > 0 ? Math.min(CONFIG.maxStretchGain, Math.max(1, 255 / top)) : 1;
 }
 
 function grayPlane(data, count) {

@@ -1,5 +1,7 @@
 // The playground's DOM building: the worked sum of one output pixel, the border comparison's figures.
 
+import { CONFIG } from "./config.js";
+
 /** One padding mode's figure in the border comparison: a canvas for the crop, and the mode's name. */
 export function borderCropFigure(mode) {
   const figure = document.createElement("figure");
@@ -21,7 +23,7 @@ export function exactNumber(v) {
 const MAPPING_WORDS = {
   clip: (v, r) => (v < 0 || v > 255 ? `clipped to ${r}` : `rounded ${r}`),
   abs: (v, r) => `|${exactNumber(v)}| rounded and clipped: ${r}`,
-  stretch: (v, r, range) => `|${exactNumber(v)}| × ${exactNumber(range.gain.toFixed(3))} (the gain that makes the strongest edges white) = ${r}`,
+  stretch: (v, r, range) => `|${exactNumber(v)}| × ${exactNumber(range.gain.toFixed(3))} (${gainWords(range.gain)}) = ${r}`,
   rescale: (v, r, range) =>
     `rescaled (v − ${exactNumber(range.low)}) / (${exactNumber(range.high)} − ${exactNumber(range.low)}) × 255 = ${r}`,
 };
@@ -51,7 +53,8 @@ export function channelTable(name, result, actual, kernelWidth, { scaleText = "1
   const weighted = exactNumber(result.weighted);
   let text = result.scale === 1 ? `${terms} = ${weighted}` : `${scaleText} × (${terms}) = ${scaleText} × ${weighted}`;
   if (result.scale !== 1) text += ` = ${exactNumber(result.weighted * result.scale)}`;
-  if (result.ratio !== 1) text += ` × ${exactNumber(result.ratio)} (window area / valid area) = ${exactNumber(result.value)}`;
+  if (result.ratio !== 1) text += ` × ${exactNumber(result.ratio)} (window area / valid area) = ${exactNumber(result.value - result.bias)}`;
+  if (result.bias) text += ` + ${exactNumber(result.bias)} (bias) = ${exactNumber(result.value)}`;
   text += ` → ${MAPPING_WORDS[output](result.value, result.result, range)}`;
   caption.className = "dot-product";
   caption.dataset.weighted = weighted;
@@ -91,12 +94,20 @@ export function windowZoom(taps, window, picture, [kh, kw]) {
   return zoom;
 }
 
+/** Why "stretch" multiplied by this much: to make the strongest edges white, or (at its bound) no more, so
+ * that a photo's noise is not made into edges. */
+function gainWords(gain) {
+  return gain >= CONFIG.maxStretchGain
+    ? `at most ×${CONFIG.maxStretchGain}: weaker values, a photo's noise among them, stay dark rather than pass for edges`
+    : "the gain that makes the strongest edges white";
+}
+
 /** The output's caption: its size beside the input's, and how its values became pixels. */
 export function outputCaption([ow, oh], [iw, ih], output, gain) {
   const how = {
     clip: "values rounded and clipped to 0..255",
     abs: "|value|, clipped to 0..255",
-    stretch: `|value| × ${exactNumber(gain.toFixed(2))}, so the strongest edges are white`,
+    stretch: `|value| × ${exactNumber(gain.toFixed(2))} (${gainWords(gain)})`,
     rescale: "the picture's lowest..highest value stretched to 0..255",
   }[output];
   const smaller = ow !== iw || oh !== ih ? `, drawn to scale (the input is ${iw} × ${ih})` : "";

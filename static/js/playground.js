@@ -20,6 +20,7 @@ const el = {
   presetDescription: document.getElementById("preset-description"),
   kernelSize: document.getElementById("kernel-size"),
   kernelScale: document.getElementById("kernel-scale"),
+  kernelBias: document.getElementById("kernel-bias"),
   kernelGrid: document.getElementById("kernel-grid"),
   paddingMode: document.getElementById("padding-mode"),
   outputMapping: document.getElementById("output-mapping"),
@@ -97,6 +98,8 @@ function readGridWeights() {
 function currentKernel() {
   const scale = parseScale(el.kernelScale.value);
   if (!Number.isFinite(scale)) return { error: `Scale "${el.kernelScale.value}" is not a number or a fraction such as 1/9.` };
+  const bias = parseScale(el.kernelBias.value);
+  if (!Number.isFinite(bias)) return { error: `Bias "${el.kernelBias.value}" is not a number (0 for none, 128 for mid-grey).` };
   const weights = readGridWeights();
   const cells = [...el.kernelGrid.querySelectorAll("input")];
   const flat = weights.flat();
@@ -106,7 +109,7 @@ function currentKernel() {
     const [row, col] = [Math.floor(bad / weights.length) + 1, (bad % weights.length) + 1];
     return { error: `Row ${row}, column ${col}: "${cells[bad].value}" is not a number or a fraction such as 1/2.` };
   }
-  return { kernel: weights.map((row) => row.map((w) => w * scale)), weights, scale };
+  return { kernel: weights.map((row) => row.map((w) => w * scale)), weights, scale, bias };
 }
 
 function choosePreset(name) {
@@ -116,6 +119,7 @@ function choosePreset(name) {
   el.presetDescription.textContent = preset.description;
   setGrid(preset.weights);
   el.kernelScale.value = preset.divisor === 1 ? "1" : `1/${preset.divisor}`;
+  el.kernelBias.value = String(preset.bias ?? 0);
   el.outputMapping.value = preset.output; // the mapping that shows this kernel's effect
 }
 
@@ -150,6 +154,7 @@ function readKernelFromURL(params) {
       if (k >= 1 && k <= 7 && weights.every((row) => Array.isArray(row) && row.length === k && row.every(Number.isFinite))) {
         setGrid(weights);
         el.kernelScale.value = "1";
+        el.kernelBias.value = Number.isFinite(Number(params.get("bias"))) ? String(Number(params.get("bias"))) : "0";
         el.preset.value = "custom";
         el.presetDescription.textContent = "A kernel from the link.";
         return;
@@ -166,6 +171,7 @@ function writeURL(kernel) {
   const params = new URLSearchParams();
   if (el.preset.value !== "custom") params.set("preset", el.preset.value);
   else params.set("kernel", JSON.stringify(kernel));
+  if (el.preset.value === "custom" && parseScale(el.kernelBias.value)) params.set("bias", String(parseScale(el.kernelBias.value)));
   params.set("padding_mode", el.paddingMode.value);
   params.set("stride", el.stride.value);
   params.set("dilation", el.dilation.value);
@@ -264,6 +270,7 @@ function formFor(kernel, mode) {
   form.append("dilation", el.dilation.value);
   form.append("grayscale", String(el.grayscale.checked));
   form.append("output", el.outputMapping.value);
+  form.append("bias", String(currentKernel().bias ?? 0));
   return form;
 }
 
@@ -302,7 +309,7 @@ function showOutputScale(size) {
 
 async function apply() {
   if (!state.picture) return;
-  const { kernel, weights, scale, error } = currentKernel();
+  const { kernel, weights, scale, bias, error } = currentKernel();
   if (error) {
     showError(error, "filter");
     settled();
@@ -325,7 +332,7 @@ async function apply() {
     state.output = await pixelsOf(blob);
     // the worked sum prints the weights as typed and the scale in front, so its terms add up exactly
     state.sum = {
-      weights, scale, scaleText: el.kernelScale.value.trim(),
+      weights, scale, bias, scaleText: el.kernelScale.value.trim(),
       output: headers.get("X-Output-Mapping") ?? el.outputMapping.value,
       range: {
         low: Number(headers.get("X-Output-Min")),
@@ -432,12 +439,12 @@ function showPixel(row, col) {
   const box = document.createElement("div");
   box.className = "channels";
   const k = 4 * (row * state.output.width + col);
-  const { weights, scale, scaleText, output, range } = state.sum;
+  const { weights, scale, bias, scaleText, output, range } = state.sum;
   let taps = [];
   channelsOfPicture().forEach((channel, index) => {
     const result = pixelSum({
       pixel: (r, c) => channel.read(4 * (r * width + c)),
-      width, height, kernel: weights, scale, row, col, stride, dilation, mode, output, range,
+      width, height, kernel: weights, scale, bias, row, col, stride, dilation, mode, output, range,
     });
     taps = result.taps;
     const actual = state.output.rgba[k + (el.grayscale.checked ? 0 : index)];
@@ -521,7 +528,7 @@ function stopCamera() {
 function filterFrame() {
   if (!camera.stream) return;
   const { videoWidth: w, videoHeight: h } = camera.video;
-  const { kernel } = currentKernel();
+  const { kernel, bias } = currentKernel();
   if (w && h && kernel) {
     grab.width = w;
     grab.height = h;
@@ -529,7 +536,7 @@ function filterFrame() {
     ctx.drawImage(camera.video, 0, 0, w, h);
     const { stride, dilation, mode } = settings();
     const filtered = filterImage(ctx.getImageData(0, 0, w, h), kernel, {
-      stride, dilation, mode, grayscale: el.grayscale.checked, output: el.outputMapping.value,
+      stride, dilation, mode, grayscale: el.grayscale.checked, output: el.outputMapping.value, bias,
     });
     camera.output.width = filtered.width;
     camera.output.height = filtered.height;
@@ -563,6 +570,7 @@ el.kernelSize.addEventListener("change", () => {
   onKernelEdited();
 });
 el.kernelScale.addEventListener("input", onKernelEdited);
+el.kernelBias.addEventListener("input", onKernelEdited);
 for (const control of [el.paddingMode, el.outputMapping, el.stride, el.dilation, el.grayscale]) control.addEventListener("change", () => schedule(0));
 el.upload.addEventListener("change", () => {
   const [file] = el.upload.files;

@@ -7,6 +7,7 @@ from pathlib import Path
 from app.config import Settings
 from app.schemas import LECTURE_IMAGE, LECTURE_POOL_INPUT
 from engine import OUTPUT_MAPPINGS, PADDING_MODES
+from engine.filters import MAX_STRETCH_GAIN
 
 CONFIG_JS = Path(__file__).resolve().parents[2] / "static" / "js" / "config.js"
 
@@ -27,4 +28,5 @@ def test_config_js_holds_the_servers_values():
         "lectureImage": LECTURE_IMAGE,
         "lecturePool": LECTURE_POOL_INPUT,
         "maxBodyBytes": defaults.max_body_bytes,
+        "maxStretchGain": MAX_STRETCH_GAIN,
     }

@@ -16,7 +16,7 @@ LECTURE_KERNELS = {
     "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
     "box_blur": (np.ones((3, 3)) / 9).tolist(),
     "gaussian_blur": (np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16).tolist(),
-    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+    "emboss_lecture": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
 }
 
 
@@ -61,6 +61,22 @@ def test_each_preset_matches_scipy_on_every_channel(client, photo, name):
     out = decoded(apply(client, photo, preset=name, output="clip")).astype(int)
     expected = np.clip(np.rint(scipy_filtered(photo, LECTURE_KERNELS[name])), 0, 255)
     assert np.abs(out - expected).max() <= 1  # float32 rounding at .5
+
+
+def test_emboss_adds_the_customary_mid_grey_bias_so_flat_areas_turn_grey(client, photo):
+    preset = next(p for p in ok(client.get("/api/filters")) if p["name"] == "emboss")
+    assert preset["bias"] == 128 and np.asarray(preset["kernel"]).sum() == 0
+    out = decoded(apply(client, photo, preset="emboss")).astype(int)
+    expected = np.clip(np.rint(scipy_filtered(photo, preset["kernel"]) + 128), 0, 255)
+    assert np.abs(out - expected).max() <= 1
+    drawing = np.full((40, 40, 3), 255, np.uint8)
+    drawing[10:30, 18:22] = 0  # a clean stroke on white: the input's flat white becomes grey, the stroke a relief
+    embossed = decoded(apply(client, drawing, preset="emboss"))[..., 0]
+    assert embossed[2, 2] == 128 and embossed[20, 20] == 128 and embossed.min() < 60 and embossed.max() > 200
+    lecture = decoded(apply(client, drawing, preset="emboss_lecture"))[..., 0]
+    assert lecture[2, 2] == 255  # the lecture's centre 1 keeps the white: it looks like the input
+    custom = apply(client, photo, kernel="[[0,0,0],[0,1,0],[0,0,0]]", bias="-100")
+    assert decoded(custom).astype(int).max() <= 155 and custom.headers["X-Output-Bias"] == "-100"
 
 
 def test_edge_kernels_show_edges_of_both_signs_by_default(client, photo):

@@ -205,3 +205,14 @@ def test_every_page_starts_with_a_skip_link_to_its_content(client):
         html = client.get(path).text
         assert html.index('class="skip-link" href="#main"') < html.index("<header")
         assert '<main id="main">' in html
+
+
+def test_the_api_description_names_every_feature_and_each_tag_is_documented(client):
+    spec = ok(client.get("/openapi.json"))
+    words = spec["info"]["description"]
+    for route in ("/api/predict", "/api/explain", "/api/adversarial", "/embedding", "/api/filters", "/api/arithmetic"):
+        assert route in words, route
+    for route in ("/api/convolve", "/api/models", "/api/workspace", "/api/datasets", "/api/classes", "/export"):
+        assert route in words, route
+    prefixes = {path.split("/")[2] for path in spec["paths"] if path.startswith("/api/")}
+    assert all(f"/api/{prefix}" in words for prefix in prefixes), sorted(prefixes)

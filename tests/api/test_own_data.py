@@ -281,3 +281,17 @@ def test_a_network_trained_on_photos_of_your_own_shows_its_top_pictures_in_colou
     assert picture.shape == (3, 32, 32)  # red, green and blue, as the photo was
     assert not np.allclose(picture[0], picture[2])
     assert np.array(card["top"][0]["patch"]).shape[0] == 3
+
+
+def test_a_batch_comes_as_a_list_or_under_examples_and_a_label_as_a_name_or_an_index(symbols):
+    me, dataset = symbols
+    rng = np.random.default_rng(5)
+    listed = [{"label": "check", "image": data_url(draw_symbol("check", rng))}, {"label": 2, "pixels": [[0] * 8] * 8}]
+    listed[1]["pixels"][3] = [0, 0, 255, 255, 255, 255, 0, 0]
+    added = ok(me.post(f"/api/datasets/{dataset}/images", json=listed))
+    assert len(added["added"]) == 2 and added["examples"] == 32
+    view = ok(me.get(f"/api/datasets/{dataset}"))
+    assert [e["class"] for e in view["examples"][-2:]] == ["check", "circle"]  # index 2 is the third class
+    wrong = me.post(f"/api/datasets/{dataset}/images", json=[{"label": 3, "pixels": [[0] * 8] * 8}])
+    assert wrong.status_code == 422 and "3 is not a class index; this data set's are 0 to 2" in wrong.text
+    assert me.post(f"/api/datasets/{dataset}/images", json=[]).status_code == 422

@@ -356,7 +356,9 @@ def test_an_error_sits_beside_its_field_and_the_figures_depending_on_it_are_clea
 
 def test_a_kernel_that_does_not_fit_leaves_the_inputs_values_alone_and_says_so(page, server_url):
     open_page(page, server_url, "?mode=conv&input_size=5&kernel_size=3")
-    before = page.evaluate("() => [...document.querySelectorAll('#input-grid text[data-cell]')].map(t => t.textContent)")
+    before = page.evaluate(
+        "() => [...document.querySelectorAll('#input-grid text[data-cell]')].map(t => t.textContent)"
+    )
     page.get_by_test_id("kernel-size").fill("9")
     page.get_by_test_id("kernel-size").dispatch_event("change")
     page.wait_for_function(

@@ -321,7 +321,7 @@ def test_the_laplacian_is_bright_on_a_projector_and_its_caption_says_how(page_at
     output_after(page)
     caption = page.get_by_test_id("output-caption")
     page.wait_for_function("() => document.querySelector('[data-testid=output-caption]').textContent.includes('×')")
-    assert "|value| ×" in caption.inner_text() and "strongest edges are white" in caption.inner_text()
+    assert "|value| ×" in caption.inner_text() and "strongest edges white" in caption.inner_text()
     stretched = page.evaluate(OUTPUT_MEAN)
     before = page.evaluate(OUTPUT_DIGEST)[3]
     page.get_by_test_id("output-mapping").select_option("abs")
@@ -351,4 +351,39 @@ def test_a_strided_output_is_drawn_at_its_true_scale_and_the_sum_sits_beside_it(
     where = detail.bounding_box()
     assert where["x"] >= output["x"] + output["width"] and where["y"] < 720  # beside the pictures, in view
     page.screenshot(path="test-results/playground-stride-1280x720.png")
+    page.console_errors.check()
+
+
+def test_a_noisy_photo_is_not_stretched_into_false_edges_and_the_caption_says_the_bound(page_at, server_url):
+    """A flat grey photo with JPEG-like speckle: the Laplacian's stretch stops at x8, and the page says why."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    noisy = np.clip(128 + rng.normal(0, 2.5, (240, 320, 3)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noisy).save(buffer, format="JPEG", quality=70)
+    page = page_at(1280, 720)
+    page.goto(server_url + "/playground?preset=edge_detection")
+    output_after(page)
+    before = page.evaluate(OUTPUT_DIGEST)[3]
+    page.get_by_test_id("upload").set_input_files(
+        files=[{"name": "phone.jpg", "mimeType": "image/jpeg", "buffer": buffer.getvalue()}]
+    )
+    output_after(page, before)
+    caption = page.get_by_test_id("output-caption").inner_text()
+    assert "at most ×8" in caption and "noise" in caption
+    assert page.evaluate(OUTPUT_MEAN) < 40  # dark grey speckle, not a white snowstorm
+    page.console_errors.check()
+
+
+def test_emboss_works_out_its_bias_in_the_pixel_sum(page, server_url):
+    page.goto(server_url + "/playground?preset=emboss")
+    output_after(page)
+    assert page.get_by_test_id("kernel-bias").input_value() == "128"
+    page.get_by_test_id("output-image").click(position={"x": 40, "y": 40})
+    words = page.locator("#pixel-detail .dot-product").first.inner_text()
+    assert "+ 128 (bias) = " in words
     page.console_errors.check()

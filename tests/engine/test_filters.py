@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine import PRESETS, EngineError, apply_kernel, to_pixels
-from engine.filters import stretch_gain
+from engine.filters import MAX_STRETCH_GAIN, stretch_gain
 
 
 def test_the_three_mappings_on_a_row_of_signed_values():
@@ -35,10 +35,22 @@ def test_an_unknown_mapping_is_refused():
 
 
 def test_stretch_brightens_faint_edges_until_the_strongest_are_white():
-    values = np.concatenate([np.linspace(-20, 20, 199), [30.0]])
+    values = np.concatenate([np.linspace(-40, 40, 199), [60.0]])
     gain = stretch_gain(values)
     assert gain == pytest.approx(255 / np.percentile(np.abs(values), 98))
     pixels = to_pixels(values, "stretch")
-    assert pixels.max() == 255 and pixels[0] == min(255, round(20 * gain))
+    assert pixels.max() == 255 and pixels[0] == min(255, round(40 * gain))
     assert stretch_gain(np.full(5, 400.0)) == 1  # already bright: never darkened
     assert stretch_gain(np.zeros(5)) == 1  # a flat picture: nothing to stretch
+
+
+def test_stretch_never_makes_a_photos_noise_into_edges():
+    """A phone photo's JPEG speckle under a Laplacian (|v| of a few levels) stays dark grey: the gain stops at
+    MAX_STRETCH_GAIN instead of making the 98th percentile of noise white (it was x42.5)."""
+    rng = np.random.default_rng(0)
+    speckle = rng.normal(0, 2.5, (200, 200))
+    assert stretch_gain(speckle) == MAX_STRETCH_GAIN
+    assert np.percentile(to_pixels(speckle, "stretch"), 98) <= 8 * 6
+    edge = np.zeros((50, 50))
+    edge[:, 25] = 40.0  # a real edge of 40 levels still turns white
+    assert to_pixels(edge, "stretch").max() == 255
