@@ -106,6 +106,9 @@ export const datasets = {
   get: (id) => getJSON(`/api/datasets/${encodeURIComponent(id)}`),
   add: (id, examples) => postJSON(`/api/datasets/${encodeURIComponent(id)}/images`, { examples }),
   remove: (id, example) => sendJSON("DELETE", `/api/datasets/${encodeURIComponent(id)}/images/${encodeURIComponent(example)}`),
+  // a deletion made while the page is being left: the browser finishes it after the page is gone
+  removeSoon: (id, example) =>
+    fetch(`/api/datasets/${encodeURIComponent(id)}/images/${encodeURIComponent(example)}`, { method: "DELETE", keepalive: true }),
   importZip: async (formData) => (await postForm("/api/datasets/import", formData)).blob.text().then(JSON.parse),
 };
 

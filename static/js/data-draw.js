@@ -23,19 +23,33 @@ export function classTabs(view, current, onChoose) {
   });
 }
 
-/** The examples of one class: thumbnails marked train or held out, each with a delete button. */
+/** The examples of one class: thumbnails marked train or held out, each with a small delete button under
+ * it (never over the picture). */
 export function exampleGallery(view, label, onDelete) {
   const examples = view.examples.filter((e) => e.label === label);
   if (!examples.length) return [h("p", { class: "hint", text: "No examples yet: draw one above and add it." })];
-  return examples.map((example) =>
-    h(
+  return examples.map((example, k) => {
+    const split = example.split === "test" ? "held out" : "train";
+    return h(
       "figure",
       { class: `example-thumb ${example.split}`, "data-testid": "example-thumb", "data-split": example.split },
       h("img", { src: example.thumbnail, alt: `${example.class}, ${example.split === "test" ? "held out" : "for training"}`, width: 56, height: 56 }),
-      h("figcaption", { text: example.split === "test" ? "held out" : "train" }),
-      h("button", { type: "button", class: "delete-example", "data-testid": "delete-example", "aria-label": "Delete this example", text: "✕", onclick: () => onDelete(example.id) }),
-    ),
-  );
+      h(
+        "figcaption",
+        {},
+        h("span", { text: split }),
+        h("button", { type: "button", class: "delete-example", "data-testid": "delete-example", "aria-label": `Delete ${example.class} example ${k + 1}`, title: "Delete (you can undo it)", text: "✕", onclick: () => onDelete(example.id) }),
+      ),
+    );
+  });
+}
+
+/** The line that says what was deleted, with the button that brings it back. */
+export function undoLine(example, onUndo) {
+  return [
+    `Deleted a ${example.class} example${example.split === "test" ? " (held out)" : ""}. `,
+    h("button", { type: "button", "data-testid": "undo-delete", onclick: onUndo, text: "Undo" }),
+  ];
 }
 
 /** How many examples the data set has, and how many more each class needs before it can train. */

@@ -2,7 +2,7 @@
 // upload examples class by class, see each class's gallery, delete bad ones, and go and train.
 
 import { datasets } from "./api.js";
-import { classChips, classTabs, datasetLinks, exampleGallery, summaryWords } from "./data-draw.js";
+import { classChips, classTabs, datasetLinks, exampleGallery, summaryWords, undoLine } from "./data-draw.js";
 import { Sketchpad } from "./sketchpad.js";
 import { readDataUrl, showError } from "./ui.js";
 
@@ -11,12 +11,12 @@ const el = Object.fromEntries(
     "new-dataset", "create-form", "dataset-name", "dataset-kind", "class-form", "class-name-input", "new-classes",
     "create-dataset", "dataset-upload", "new-error", "my-datasets", "dataset-panel", "dataset-title",
     "dataset-summary", "class-tabs", "draw-maker", "example-pad", "add-example", "clear-pad", "undo-pad",
-    "example-upload", "example-camera", "dataset-error", "gallery-heading", "example-gallery", "train-link",
+    "example-upload", "example-camera", "dataset-error", "gallery-heading", "example-gallery", "train-link", "undo-line",
   ].map((id) => [id, document.getElementById(id)]),
 );
 
 const params = new URLSearchParams(location.search);
-const state = { names: [], id: params.get("dataset"), view: null, label: 0 };
+const state = { names: [], id: params.get("dataset"), view: null, label: 0, deleting: null };
 const pad = new Sketchpad(el["example-pad"]);
 
 // -- a new data set -----------------------------------------------------------------------------
@@ -88,6 +88,7 @@ function render() {
 }
 
 async function reload() {
+  await commitDeletion(); // a deletion still open to undo is made before the data set is read again
   state.view = await datasets.get(state.id);
   render();
   datasets.mine().then((list) => el["my-datasets"].replaceChildren(...datasetLinks(list.datasets)), () => {});
@@ -103,14 +104,55 @@ async function addExamples(examples) {
   }
 }
 
+// -- deleting an example, with a moment to undo it ---------------------------------------------------------
+// The example leaves the page at once; the server is told when the moment to undo has passed, when another is
+// deleted, when the data set is read again, or when the page is left.
+
+const UNDO_MS = 8000;
+
+/** The view without one example: its gallery and its class's count. */
+function withoutExample(view, example) {
+  const name = view.classes[example.label];
+  const counts = { ...view.counts, [name]: { ...view.counts[name], [example.split]: view.counts[name][example.split] - 1 } };
+  return { ...view, counts, examples: view.examples.filter((e) => e.id !== example.id) };
+}
+
 async function remove(exampleId) {
+  await commitDeletion();
+  const example = state.view.examples.find((e) => e.id === exampleId);
+  if (!example) return;
+  state.deleting = { example, timer: setTimeout(commitDeletion, UNDO_MS) };
+  state.view = withoutExample(state.view, example);
+  el["undo-line"].replaceChildren(...undoLine(example, undoDeletion));
+  el["undo-line"].hidden = false;
+  render();
+  el["undo-line"].querySelector("button").focus();
+}
+
+function undoDeletion() {
+  if (!state.deleting) return;
+  clearTimeout(state.deleting.timer);
+  state.deleting = null; // the server never heard of it: reading the data set again brings it back in its place
+  el["undo-line"].hidden = true;
+  reload().catch((error) => showError(el["dataset-error"], error.message));
+}
+
+async function commitDeletion() {
+  if (!state.deleting) return;
+  const { example, timer } = state.deleting;
+  clearTimeout(timer);
+  state.deleting = null;
+  el["undo-line"].hidden = true;
   try {
-    await datasets.remove(state.id, exampleId);
-    await reload();
+    await datasets.remove(state.id, example.id);
   } catch (error) {
     showError(el["dataset-error"], `The example could not be deleted: ${error.message}`);
   }
 }
+
+window.addEventListener("pagehide", () => {
+  if (state.deleting) datasets.removeSoon(state.id, state.deleting.example.id);
+});
 
 el["add-example"].addEventListener("click", async () => {
   if (pad.isEmpty) {

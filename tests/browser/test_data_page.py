@@ -4,6 +4,8 @@ kept, compare it with a from-scratch twin, and read new drawings on the drawing 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -150,4 +152,35 @@ def test_on_a_phone_the_pad_the_tabs_and_the_camera_fit_and_a_finger_draws(page_
     page.get_by_test_id("example-thumb").first.wait_for()
     assert page.get_by_test_id("example-count").first.inner_text() == "1"
     page.screenshot(path=RESULTS / "data-page-390x844.png", full_page=True)
+    page.console_errors.check()
+
+
+def test_a_deleted_example_can_be_brought_back_and_the_delete_button_never_covers_the_picture(page_at, server_url):
+    page = page_at(1280, 720)
+    page.goto(f"{server_url}/")
+    made = page.request.post(f"{server_url}/api/datasets", data={"name": "undo", "classes": ["check", "cross"]}).json()
+    rng = np.random.default_rng(1)
+    pictures = [[[int(v) for v in row] for row in (rng.random((28, 28)) > 0.7) * 255] for _ in range(4)]
+    examples = [{"label": "check", "pixels": p} for p in pictures]
+    assert page.request.post(f"{server_url}/api/datasets/{made['id']}/images", data={"examples": examples}).ok
+    page.goto(f"{server_url}/data?dataset={made['id']}")
+    thumbs = page.get_by_test_id("example-thumb")
+    thumbs.nth(3).wait_for()
+    picture, button = (
+        thumbs.first.locator("img").bounding_box(),
+        thumbs.first.get_by_test_id("delete-example").bounding_box(),
+    )
+    assert button["y"] >= picture["y"] + picture["height"]  # under the thumbnail, not over it
+    assert button["width"] >= 24 and button["height"] >= 24  # and still a target a finger can hit
+    first = thumbs.first.locator("img").get_attribute("src")
+    thumbs.first.get_by_test_id("delete-example").click()
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=example-thumb]').length === 3")
+    page.get_by_test_id("undo-delete").click()
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=example-thumb]').length === 4")
+    assert thumbs.first.locator("img").get_attribute("src") == first  # back in its place
+    thumbs.nth(1).get_by_test_id("delete-example").click()  # this time it is not undone
+    deadline = time.monotonic() + 20
+    while page.request.get(f"{server_url}/api/datasets/{made['id']}").json()["examples"].__len__() != 3:
+        assert time.monotonic() < deadline, "the deletion never reached the server"
+        time.sleep(0.3)
     page.console_errors.check()

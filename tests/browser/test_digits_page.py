@@ -364,3 +364,18 @@ def test_on_a_phone_the_guess_stays_in_sight_while_drawing(page_at, server_url):
     assert guess["y"] + guess["height"] <= canvas["y"]  # above the finger, never under it
     page.screenshot(path=RESULTS / "digits-phone-drawing-390x844.png")
     page.console_errors.check()
+
+
+def test_on_a_phone_a_pinned_cells_weights_fit_the_screen(page_at, server_url):
+    page = page_at(360, 740, touch=True)
+    open_digits_page(page, server_url)
+    load_sample(page, 3)
+    cell = page.locator("[data-testid=layer][data-layer=conv2] [data-testid=activation-map]").nth(1)
+    cell.scroll_into_view_if_needed()
+    cell.tap(position={"x": 20, "y": 20})
+    page.locator("#unit-detail .channel-row").first.wait_for()
+    widths = page.evaluate(
+        "() => { const d = document.querySelector('#unit-detail'); return [d.scrollWidth, d.clientWidth]; }"
+    )
+    assert widths[0] <= widths[1], f"the weights run {widths[0] - widths[1]} px past the panel"
+    page.console_errors.check()
