@@ -21,6 +21,12 @@ fi
 source scripts/venv.sh
 "$PYTHON" -m pip install --quiet -e '.[test]'
 
+# axe-core, for the accessibility tests, from the npm registry at the version package-lock.json pins
+if [ ! -f node_modules/axe-core/axe.min.js ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  command -v npm >/dev/null || { echo "npm is needed for the accessibility tests (Debian's nodejs and npm)" >&2; exit 1; }
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
 .venv/bin/ruff check app engine tests bench
 .venv/bin/ruff format --check app engine tests bench
 .venv/bin/mypy

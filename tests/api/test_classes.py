@@ -250,8 +250,8 @@ def test_the_challenge_scores_entries_on_held_out_pictures_and_lists_each_studen
     assert ada.post(f"{url}/entries", json={"model": "lenet"}).status_code == 409  # no challenge yet
     set_ = ok(lecturer.put(f"{url}/challenge", json={"dataset": "digits", "max_parameters": 10_000, "max_epochs": 3}))
     assert set_ == ok(bea.get(f"{url}/challenge"))["challenge"] and set_["test_size"] == 400 and set_["round"] == 1
-    weak, weaker = trained(app, ada, name="weak"), trained(app, ada, name="weaker", train_size=200)
-    strong = trained(app, bea, name="strong", train_size=4000, epochs=2)
+    weak, weaker = trained(app, ada, name="weak", seed=1), trained(app, ada, name="weaker", train_size=200, seed=2)
+    strong = trained(app, bea, name="strong", train_size=4000, epochs=2, seed=3)
     first = ok(ada.post(f"{url}/entries", json={"model": weak}), 201)
     ok(ada.post(f"{url}/entries", json={"model": weaker}), 201)
     second = ok(bea.post(f"{url}/entries", json={"model": strong}), 201)
@@ -327,7 +327,7 @@ def test_entries_outside_the_rules_are_refused_with_the_figure(app, room):
     made, lecturer, ada, bea = room
     url = f"/api/classes/{made['id']}"
     ok(lecturer.put(f"{url}/challenge", json={"dataset": "digits", "max_parameters": 1000, "max_epochs": 1}))
-    model = trained(app, ada)
+    model = trained(app, ada, epochs=1)
     over = ada.post(f"{url}/entries", json={"model": model})
     assert over.status_code == 422 and "1,554 parameters, over the challenge's budget of 1,000" in over.json()["detail"]
     ok(lecturer.put(f"{url}/challenge", json={"dataset": "fashion", "max_parameters": 5000}))
@@ -336,8 +336,8 @@ def test_entries_outside_the_rules_are_refused_with_the_figure(app, room):
     assert bea.post(f"{url}/entries", json={"model": model}).status_code == 404  # not hers to enter
     assert lecturer.post(f"{url}/entries", json={"model": model}).status_code == 403
     ok(ada.post(f"{url}/entries", json={"model": model}), 201)
-    ok(ada.post(f"{url}/entries", json={"model": trained(app, ada)}), 201)
-    assert ada.post(f"{url}/entries", json={"model": trained(app, ada)}).status_code == 429  # 2 a round
+    ok(ada.post(f"{url}/entries", json={"model": trained(app, ada, epochs=1)}), 201)
+    assert ada.post(f"{url}/entries", json={"model": trained(app, ada, epochs=1)}).status_code == 429  # 2 a round
     late = {"dataset": "digits", "max_parameters": 5000, "max_epochs": 1, "deadline": time.time() - 1}
     ok(lecturer.put(f"{url}/challenge", json=late))
     assert "deadline has passed" in bea.post(f"{url}/entries", json={"model": trained(app, bea)}).json()["detail"]

@@ -90,6 +90,7 @@ def test_the_drawing_page_blank_and_after_a_drawing(browser, server_url, size):
     context, page = open_in(browser, size)
     open_digits_page(page, server_url)
     check(page, "digits", size)
+    page.get_by_test_id("draw-canvas").scroll_into_view_if_needed()
     draw(page, ONE)
     wait_for_guess(page, 1)
     check(page, "digits-drawn", size)

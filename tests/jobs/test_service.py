@@ -164,7 +164,7 @@ def test_the_same_flow_on_redis_with_a_separate_worker_and_a_worker_that_dies(tm
 
         # a new worker takes the next job
         worker = Process([*WORKER, "worker"], env).start()
-        again = client.post("/api/models", json={"architecture": TINY_DIGITS}).json()
+        again = client.post("/api/models", json={"architecture": TINY_DIGITS, "seed": 0}).json()
         assert wait_for_status(client, again["id"], ("done",), seconds=60)["metrics"]["test_accuracy"] > 0.8
     finally:
         worker.stop()
