@@ -565,7 +565,7 @@ async function reopen(modelId) {
     el.optimizer.value = record.settings.optimizer;
     el["train-size"].value = record.settings.train_size;
     el.augment.checked = record.settings.augment;
-    el.seed.value = record.seed ?? "";
+    el.seed.value = ""; // training it again is another run; "Run again with this seed" repeats this one
     el["model-name"].value = record.name;
     state.spec = structuredClone(record.architecture);
     renderDesign();
