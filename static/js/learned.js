@@ -62,29 +62,28 @@ function classMap({ el, state, modelId, dataset, error }) {
       state.scale = mapScale(map.points, el["class-map"].width, el["class-map"].height);
       drawClassMap(el["class-map"], map.points, map.labels, state.scale);
       mapLegend(el["map-legend"], map.classes);
+      placeInput(); // an input read before the map arrived is placed now
     },
     (err) => showError(error, `The class map could not be loaded: ${err.message}`),
   );
 
+  // Each placement is numbered: only the answer to the latest is drawn. An older drawing's answer that comes
+  // late (a slower request, a busy server) is dropped, and its request is aborted when a newer one starts.
+  let asked = 0;
+  let pending = null;
+
   async function placeInput() {
     if (!state.input || !state.map) return;
-    if (state.inFlight) {
-      state.again = true;
-      return;
-    }
-    state.inFlight = true;
+    const mine = ++asked;
+    pending?.abort();
+    pending = new AbortController();
     try {
-      const body = await learned.neighbours(modelId, { frame: state.input, k: 6 });
+      const body = await learned.neighbours(modelId, { frame: state.input, k: 6 }, { signal: pending.signal });
+      if (mine !== asked) return;
       drawClassMap(el["class-map"], state.map.points, state.map.labels, state.scale, body.position);
       neighbourTiles(el.neighbours, body);
     } catch (err) {
-      showError(error, `Could not place the input on the map: ${err.message}`);
-    } finally {
-      state.inFlight = false;
-      if (state.again) {
-        state.again = false;
-        placeInput();
-      }
+      if (err.name !== "AbortError" && mine === asked) showError(error, `Could not place the input on the map: ${err.message}`);
     }
   }
 
@@ -101,6 +100,8 @@ function classMap({ el, state, modelId, dataset, error }) {
     el["map-hover"].replaceChildren(canvas, ` test picture ${best}: ${state.map.classes[state.map.labels[best]]}`);
   });
   function clearInput() {
+    asked++; // an answer still on its way is for a drawing that is gone
+    pending?.abort();
     if (state.map) drawClassMap(el["class-map"], state.map.points, state.map.labels, state.scale);
     el.neighbours.replaceChildren();
   }

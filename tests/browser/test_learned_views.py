@@ -1,8 +1,11 @@
 """What did it learn, in real Chromium: a unit's card, the class map's moving dot, network surgery."""
 
-import pytest
+import time
 
-from tests.browser.drawing import ZERO, count_pixels, draw, wait_for_guess
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+
+from tests.browser.drawing import ONE, ZERO, count_pixels, draw, open_digits_page, wait_for_guess
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +49,39 @@ def test_the_class_map_dot_moves_as_the_drawing_changes(drawn_one):
         " return now && now !== before; }",
         arg=first,
     )
-    assert "0 ·" in page.get_by_test_id("neighbours").text_content()
+    page.wait_for_function("() => document.querySelector('[data-testid=neighbours]').textContent.includes('0 ·')")
+    page.console_errors.check()
+
+
+def test_a_late_answer_for_an_older_drawing_never_replaces_the_newer_ones_neighbours(page, server_url):
+    """The first drawing's neighbours are held back until the second drawing's are shown: the page drops them."""
+    held = []
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # answered below, after the newer drawing's
+
+    page.route("**/neighbours", hold_the_first)
+    open_digits_page(page, server_url)
+    draw(page, ONE)
+    wait_for_guess(page, 1)
+    deadline = time.monotonic() + 20
+    while not held:
+        assert time.monotonic() < deadline, "no neighbours request was made"
+        page.wait_for_timeout(50)  # lets the page's own event loop run: the request is made there
+    page.get_by_test_id("clear").click()
+    draw(page, ZERO)
+    wait_for_guess(page, 0)
+    page.wait_for_function("() => document.querySelector('[data-testid=neighbours]').textContent.includes('0 ·')")
+    shown = page.get_by_test_id("neighbours").text_content()
+    try:
+        held[0].fulfill(response=held[0].fetch())  # the old drawing's answer, late
+    except PlaywrightError:
+        pass  # the page had already aborted that request: dropped all the same
+    page.evaluate("() => new Promise((done) => setTimeout(done, 50))")  # the page has had its turn with it
+    assert page.get_by_test_id("neighbours").text_content() == shown
     page.console_errors.check()
 
 
