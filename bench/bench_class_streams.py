@@ -13,52 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
-
-ROOT = Path(__file__).resolve().parents[1]
-PIXELS = {"pixels": [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(data_dir: str, port: int, workers: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "CONVSCOPE_DATA_DIR": data_dir,
-        "CONVSCOPE_LOG_LEVEL": "warning",
-        "CONVSCOPE_MAX_STREAMS_PER_WORKSPACE": "1000",
-        "CONVSCOPE_MAX_STREAMS_PER_ADDRESS": "5000",
-    }
-    args = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen([*args, "--workers", str(workers)], cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise SystemExit("the server did not start")
-
-
-def client_for(url: str) -> httpx.Client:
-    token = httpx.post(f"{url}/api/workspace", timeout=10).json()["token"]
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+from servers import client_for, cpu_seconds, percentile, predict_latencies, serving
 
 
 def make_class(url: str, members: int) -> tuple[httpx.Client, str]:
@@ -70,17 +30,6 @@ def make_class(url: str, members: int) -> tuple[httpx.Client, str]:
         student.post("/api/classes/join", json={"code": made["code"], "name": f"Student {k}"}).raise_for_status()
         student.post("/api/models/lenet/copy").raise_for_status()
     return lecturer, made["id"]
-
-
-def predict_latencies(url: str, count: int) -> list[float]:
-    times = []
-    with httpx.Client(base_url=url, timeout=30) as client:
-        for _ in range(count):
-            started = time.perf_counter()
-            client.post("/api/predict", json=PIXELS).raise_for_status()
-            times.append(time.perf_counter() - started)
-            time.sleep(0.02)
-    return sorted(times)
 
 
 async def hold_streams(url: str, token: str, class_id: str, count: int, stop: asyncio.Event) -> int:
@@ -106,24 +55,6 @@ async def hold_streams(url: str, token: str, class_id: str, count: int, stop: as
     return opened
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU of a process and its children, from /proc (clock ticks)."""
-    total, pids = 0, [pid]
-    while pids:
-        current = pids.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-            pids.extend(int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split())
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(sorted_times: list[float], share: float) -> float:
-    return sorted_times[int(share * (len(sorted_times) - 1))] * 1000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=120)
@@ -131,29 +62,23 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as data_dir:
-        server = start_server(data_dir, port, args.workers)
-        try:
-            lecturer, class_id = make_class(url, args.members)
-            idle = predict_latencies(url, args.requests)
-            token = lecturer.headers["Authorization"].split()[1]
+    caps = {"CONVSCOPE_MAX_STREAMS_PER_WORKSPACE": "1000", "CONVSCOPE_MAX_STREAMS_PER_ADDRESS": "5000"}
+    with tempfile.TemporaryDirectory() as data_dir, serving(data_dir, args.workers, **caps) as (url, server):
+        lecturer, class_id = make_class(url, args.members)
+        idle = predict_latencies(url, args.requests)
+        token = lecturer.headers["Authorization"].split()[1]
 
-            async def under_streams() -> tuple[list[float], int, float]:
-                stop = asyncio.Event()
-                holder = asyncio.create_task(hold_streams(url, token, class_id, args.streams, stop))
-                await asyncio.sleep(5)  # every stream open and its first view sent
-                cpu_before, clock = cpu_seconds(server.pid), time.monotonic()
-                times = await asyncio.to_thread(predict_latencies, url, args.requests)
-                load = (cpu_seconds(server.pid) - cpu_before) / (time.monotonic() - clock)
-                stop.set()
-                return times, await holder, load
+        async def under_streams() -> tuple[list[float], int, float]:
+            stop = asyncio.Event()
+            holder = asyncio.create_task(hold_streams(url, token, class_id, args.streams, stop))
+            await asyncio.sleep(5)  # every stream open and its first view sent
+            cpu_before, clock = cpu_seconds(server.pid), time.monotonic()
+            times = await asyncio.to_thread(predict_latencies, url, args.requests)
+            load = (cpu_seconds(server.pid) - cpu_before) / (time.monotonic() - clock)
+            stop.set()
+            return times, await holder, load
 
-            busy, opened, load = asyncio.run(under_streams())
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+        busy, opened, load = asyncio.run(under_streams())
     print(f"class of {args.members} members, {opened} of {args.streams} lecturer streams open, {args.workers} workers")
     print(f"predict idle:         p50 {percentile(idle, 0.5):6.1f} ms   p90 {percentile(idle, 0.9):6.1f} ms")
     print(f"predict with streams: p50 {percentile(busy, 0.5):6.1f} ms   p90 {percentile(busy, 0.9):6.1f} ms")

@@ -197,7 +197,6 @@ def test_a_busy_server_refuses_at_once_instead_of_queueing_past_the_budget(tmp_p
 
 def test_work_past_its_budget_gives_its_slot_to_the_next_request(tmp_path):
     import threading
-    import time
 
     from app.routes import arithmetic
 
@@ -215,10 +214,10 @@ def test_work_past_its_budget_gives_its_slot_to_the_next_request(tmp_path):
             late = client.post("/api/pool", json={"input": [[1, 2], [3, 4]]})
             assert late.status_code == 503 and "budget" in late.json()["detail"]
             arithmetic.trace_pool2d = original
-            started = time.monotonic()
-            # the stuck request still computes, but its slot is free: the next one is served
+            # the stuck request still computes (it is released only below), but its slot is free: the next
+            # one is served rather than refused after queue_seconds
             assert client.post("/api/pool", json={"input": [[1, 2], [3, 4]]}).status_code == 200
-            assert time.monotonic() - started < 2
+            assert not release.is_set()
         finally:
             release.set()
             arithmetic.trace_pool2d = original

@@ -1,12 +1,11 @@
 """A class on one server: 30 students behind one address, each in a workspace of their own, submit,
 wait, follow and cancel at once while predictions keep answering. Every job ends, the queue takes
-every student's first job before anyone's second, and predict's p99 stays under 250 ms."""
+every student's first job before anyone's second, and every prediction meanwhile is answered. (How fast
+predictions are while the class trains is bench/bench_classroom.py's to measure.)"""
 
 from __future__ import annotations
 
-import statistics
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -26,15 +25,14 @@ def _no_proxy(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-def predict_latencies(url: str, stop: threading.Event) -> list[float]:
-    latencies = []
-    with httpx.Client(base_url=url, timeout=10) as client:
+def predictions_while(url: str, stop: threading.Event) -> list[int]:
+    """Asks for a prediction over and over until ``stop``: their statuses."""
+    statuses = []
+    with httpx.Client(base_url=url, timeout=60) as client:
         while not stop.is_set():
-            started = time.perf_counter()
-            assert client.post("/api/predict", json=PIXELS).status_code == 200
-            latencies.append(time.perf_counter() - started)
-            time.sleep(0.05)
-    return latencies
+            statuses.append(client.post("/api/predict", json=PIXELS).status_code)
+            stop.wait(0.05)  # a pace, not a wait for a state
+    return statuses
 
 
 def lesson(url: str, number: int) -> dict:
@@ -64,12 +62,12 @@ def test_thirty_students_share_one_server_fairly(tmp_path):
     stop = threading.Event()
     try:
         with ThreadPoolExecutor(STUDENTS + 1) as pool:
-            watcher = pool.submit(predict_latencies, url, stop)
+            watcher = pool.submit(predictions_while, url, stop)
             try:
                 results = list(pool.map(lesson, [url] * STUDENTS, range(STUDENTS)))
             finally:
                 stop.set()  # a student's failure must not leave the watcher predicting forever
-            latencies = sorted(watcher.result())
+            predictions = watcher.result()
     finally:
         stop.set()
         server.stop()
@@ -84,13 +82,6 @@ def test_thirty_students_share_one_server_fairly(tmp_path):
     for second in ran_second:
         waiting = [f for f in firsts if f["created"] < second["started"] and f["started"] > second["started"]]
         assert not waiting, f"{second['name']} started while {[f['name'] for f in waiting]} waited"
-    waits = [job["started"] - job["created"] for job in firsts]
     positions = [r["queued"]["position"] for r in results]
     assert max(positions) >= 2  # the class really did queue
-    p99 = latencies[int(0.99 * (len(latencies) - 1))]
-    print(
-        f"\nclassroom: {len(firsts) + len(seconds)} jobs; first jobs waited median {statistics.median(waits):.1f} s, "
-        f"max {max(waits):.1f} s; predict p50 {statistics.median(latencies) * 1000:.0f} ms, "
-        f"p99 {p99 * 1000:.0f} ms over {len(latencies)} requests"
-    )
-    assert p99 < 0.25, f"predict p99 {p99 * 1000:.0f} ms while the class trains"
+    assert predictions and set(predictions) == {200}, sorted(set(predictions))
