@@ -12,18 +12,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /srv/convscope
 
-# Dependencies first, from pyproject.toml alone, so this layer is cached until they change.
-COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+# Dependencies first, at the exact versions (and hashes) of requirements.lock, so this layer is cached until
+# the lock changes.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 
 # Then the code. The templates and static files sit beside the packages, so install in place.
+COPY pyproject.toml README.md ./
 COPY app ./app
 COPY engine ./engine
 COPY static ./static
 COPY templates ./templates
-RUN pip install --no-deps -e . \
+RUN pip install --no-deps --no-build-isolation -e . \
     && useradd --system --uid 10001 --home-dir /srv/convscope convscope \
     && mkdir -p /srv/convscope/var && chown convscope /srv/convscope/var
 USER convscope

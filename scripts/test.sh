@@ -2,7 +2,8 @@
 # Installs everything the tests need and runs the whole suite:
 #   Debian's Chromium for the browser tests (never a downloaded browser) and redis-server
 #   (the tests start and stop their own on a free loopback port),
-#   convscope with its [test] extra in .venv, then ruff, mypy and pytest.
+#   convscope and what its tests need in .venv, from requirements-test.lock (only when that or pyproject.toml
+#   changed), axe-core from npm (package-lock.json), then ruff, mypy and pytest.
 # Extra arguments go to pytest (e.g. scripts/test.sh -k lecture).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v npm >/dev/null || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian's ${missing[*]} for the tests" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -18,12 +20,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-source scripts/venv.sh
-"$PYTHON" -m pip install --quiet -e '.[test]'
+scripts/install.sh test
 
 # axe-core, for the accessibility tests, from the npm registry at the version package-lock.json pins
 if [ ! -f node_modules/axe-core/axe.min.js ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  command -v npm >/dev/null || { echo "npm is needed for the accessibility tests (Debian's nodejs and npm)" >&2; exit 1; }
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
