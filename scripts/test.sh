@@ -13,6 +13,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v npm >/dev/null || missing+=(npm)
+command -v curl >/dev/null || missing+=(curl)  # the README's examples are run as written
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian's ${missing[*]} for the tests" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
