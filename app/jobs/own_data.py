@@ -319,14 +319,17 @@ def read_image_folder(
     skipped, each with why. Pictures are read one at a time later, never all at once."""
     archive, members = _members(data, settings)
     paths = [m.filename.split("/") for m in members]
-    tops = {p[0] for p in paths if len(p) > 2}
-    strip = 1 if len(tops) == 1 and all(len(p) > 2 for p in paths if not p[-1].startswith(".")) else 0
+    # the class folders sit in one top folder when every picture is two levels down in the same one (a README
+    # or a LICENSE beside them, or beside that folder, changes nothing: such files are skipped and listed)
+    pictures = [p for p in paths if p[-1].lower().endswith(IMAGE_SUFFIXES) and not p[-1].startswith(".")]
+    tops = {p[0] for p in pictures if len(p) > 2}
+    strip = 1 if len(tops) == 1 and not any(len(p) == 2 for p in pictures) else 0
     found: dict[str, list[zipfile.ZipInfo]] = {}
     skipped = []
     for member, path in zip(members, paths):
-        path = path[strip:]
         if path[-1].startswith(".") or "__MACOSX" in path:
             continue  # the operating system's own files
+        path = path[strip:] if len(path) > strip + 1 else path[-1:]
         if len(path) != 2:
             skipped.append(f"{member.filename}: not in a class folder")
         elif not path[1].lower().endswith(IMAGE_SUFFIXES):

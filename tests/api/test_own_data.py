@@ -134,6 +134,20 @@ def test_an_imagefolder_zip_becomes_a_data_set_and_what_is_not_a_picture_is_skip
     assert made["skipped"] == ["photos/red/notes.txt: not a PNG, JPEG or WebP picture"]
 
 
+def test_loose_files_beside_the_class_folders_are_skipped_and_listed_not_taken_for_a_class(app):
+    me = browser(app)
+    loose = {"photos/README.txt": b"my photos", "photos/LICENSE": b"CC0", "NOTES.md": b"x"}
+    made = ok(
+        me.post("/api/datasets/import", files={"file": ("p.zip", zipped(folder({"red": 5, "blue": 5}) | loose))}), 201
+    )
+    assert made["classes"] == ["blue", "red"] and made["examples"] == 10
+    assert sorted(made["skipped"]) == [
+        "NOTES.md: not in a class folder",
+        "photos/LICENSE: not in a class folder",
+        "photos/README.txt: not in a class folder",
+    ]
+
+
 @pytest.mark.parametrize(
     ("entries", "links", "words"),
     [
