@@ -237,6 +237,18 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def scored_model(model, path: Path) -> str:
+    """Which network was scored, as its file says: its name (or the file's), the version and what it was
+    trained on, e.g. "run3.npz (version custom, trained on digits with seed 7, 63,802 parameters)"."""
+    meta = model.meta
+    facts = [f"version {meta['version']}"] if "version" in meta else []
+    if "trained_on" in meta:
+        facts.append(f"trained on {meta['trained_on']}" + (f" with seed {meta['seed']}" if "seed" in meta else ""))
+    facts.append(f"{model.parameter_count:,} parameters")
+    name = f"{meta['name']}, {Path(path).name}" if "name" in meta else Path(path).name
+    return f"{name} ({', '.join(facts)})"
+
+
 def format_confusion(confusion) -> str:
     classes = len(confusion)
     header = "true\\guess " + " ".join(f"{d:>5}" for d in range(classes))
@@ -260,7 +272,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         images, labels = load_digits(source, split="test")
     data_set = source if source in DATASETS else "digits"
     # by default each data set's own shipped model: the digit network would score clothes at chance
-    model = load_network(args.weights or SHIPPED_MODELS["fashion" if data_set == "fashion" else "lenet"])
+    path = args.weights or SHIPPED_MODELS["fashion" if data_set == "fashion" else "lenet"]
+    model = load_network(path)
     trained_on = model.dataset
     if trained_on != data_set:
         raise ValueError(
@@ -268,7 +281,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"evaluate it on --dataset {trained_on}, or leave --weights out to use {data_set}'s own model"
         )
     accuracy, confusion = accuracy_and_confusion(model, images, labels)
-    print(f"accuracy {accuracy:.2%} on {len(labels)} images ({source}) with {model.meta.get('name', 'the network')}")
+    print(f"accuracy {accuracy:.2%} on {len(labels)} images ({source}) with {scored_model(model, path)}")
     print(format_confusion(confusion))
     return 0
 

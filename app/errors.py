@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import reprlib
 import sqlite3
 from typing import Any
@@ -16,8 +15,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.limits import limits
 from engine.budget import OutOfTime
 from engine.errors import EngineError, SpecError
-
-log = logging.getLogger("convscope.errors")
 
 
 def store_errors() -> tuple[type[Exception], ...]:
@@ -200,8 +197,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def out_of_time(_: Request, exc: OutOfTime) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
-    async def store_unreachable(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("the store did not answer: %s", exc)
+    async def store_unreachable(request: Request, exc: Exception) -> JSONResponse:
+        from app.logs import store_outage  # the logs module imports this one
+
+        store_outage.failed(exc, f"{request.method} {request.url.path}")
         message = "the server's store did not answer; try again in a few seconds (nothing was lost)"
         return JSONResponse({"detail": message}, status_code=503, headers={"Retry-After": "5"})
 

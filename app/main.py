@@ -21,7 +21,7 @@ from app.jobs.registry import ModelRegistry
 from app.jobs.store import open_store
 from app.lifecycle import leave_with_parent
 from app.limits import RequestSettings
-from app.logs import AccessLog, configure_logging
+from app.logs import AccessLog, configure_logging, store_outage
 from app.middleware import BodySizeLimit, ComputeSlots, HeaderLimits, SecurityHeaders, TimeBudget
 from app.routes import (
     architectures,
@@ -91,6 +91,7 @@ def lifespan_for(settings: Settings):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings.store)
         app.state.store = store
+        store_outage.probe = store.ping  # an outage's end is found by pinging, not waited for
         app.state.workspaces = Workspaces(store, settings)
         app.state.registry = ModelRegistry(store, settings.weights_path, settings.model_cache_bytes)
         app.state.model = app.state.registry.shipped["lenet"]

@@ -26,6 +26,8 @@ def test_train_writes_weights_that_evaluate_reads(tmp_path, capsys):
     assert main(["evaluate", "--data", str(SAMPLE_PATH), "--weights", str(out)]) == 0
     report = capsys.readouterr().out
     assert report.startswith("accuracy ") and "on 500 images" in report
+    # the model scored is named: its file, version and training, not "the network"
+    assert "with tiny.npz (version test, trained on " in report and "with seed 3, 63,802 parameters)" in report
     assert len(report.strip().splitlines()) == 12  # the accuracy, a header and ten rows of the confusion matrix
 
 

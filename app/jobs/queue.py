@@ -65,7 +65,9 @@ class TrainingQueue:
     def run_worker(self) -> None:
         """Runs Huey's consumer in this process until it is stopped (SIGINT or SIGTERM)."""
         from app.jobs.worker import housekeeping
+        from app.logs import store_outage
 
+        store_outage.probe = self.store.ping  # an outage's end is found by pinging, not waited for
         housekeeping(self.settings, self.store)  # a worker that died left its jobs running: end them
         from app.jobs import worker
         from engine.allocator import keep_freed_memory

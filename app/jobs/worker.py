@@ -30,6 +30,7 @@ from app.jobs import own_data
 from app.jobs.service import network_file, queue_places, snapshot_count, test_metrics
 from app.jobs.store import JobStore, now
 from app.jsonutil import rounded
+from app.logs import store_outage
 from engine import processes
 from engine.datasets import DATASETS
 from engine.errors import EngineError
@@ -65,13 +66,16 @@ def retry(call: Callable[[], T], seconds: float) -> T:
     delay = 0.1
     while True:
         try:
-            return call()
+            answer = call()
         except store_errors() as error:
+            store_outage.failed(error, "the training worker")  # said once per outage, not once per retry
             if time.monotonic() + delay > deadline:
                 raise
-            log.warning("the store did not answer (%s); trying again in %.1f s", error, delay)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
+        else:
+            store_outage.recovered()
+            return answer
 
 
 def first_filters(network: Network, params: dict[str, np.ndarray]) -> list | None:
@@ -136,7 +140,7 @@ class Heartbeat:
             try:
                 self.store.update(self.job_id, heartbeat=now())
             except store_errors() as error:
-                log.warning("heartbeat of %s not written: %s", self.job_id, error)
+                store_outage.failed(error, f"the heartbeat of job {self.job_id}")
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()

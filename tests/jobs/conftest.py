@@ -3,6 +3,7 @@ training worker, the SQLite store), and a real `redis-server` with a separate `c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -28,11 +29,23 @@ class Process:
     args: list[str]
     env: dict[str, str]
     popen: subprocess.Popen | None = None
+    log: Path | None = None  # where its stderr (the JSON log lines) goes; inherited when None
 
     def start(self) -> Process:
         # a process group of its own, so that stopping it stops its children (the embedded worker)
-        self.popen = subprocess.Popen(self.args, cwd=ROOT, env=self.env, start_new_session=True)
+        stderr = self.log.open("ab") if self.log else None
+        self.popen = subprocess.Popen(self.args, cwd=ROOT, env=self.env, start_new_session=True, stderr=stderr)
+        if stderr:
+            stderr.close()  # the child holds its own copy
         return self
+
+    def log_lines(self) -> list[dict]:
+        """The JSON lines logged so far (the others, a stray print, are left out)."""
+        lines = []
+        for line in self.log.read_text().splitlines() if self.log else []:
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+        return lines
 
     def stop(self, sig=signal.SIGTERM) -> None:
         if self.popen and self.popen.poll() is None:
@@ -44,9 +57,9 @@ class Process:
                 self.popen.wait()
 
 
-def serve(env: dict[str, str], port: int, workers: int = 2) -> Process:
+def serve(env: dict[str, str], port: int, workers: int = 2, log: Path | None = None) -> Process:
     args = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = Process([*args, "--workers", str(workers)], env).start()
+    process = Process([*args, "--workers", str(workers)], env, log=log).start()
     wait_until_up(f"http://127.0.0.1:{port}", process.popen)
     return process
 

@@ -148,7 +148,7 @@ def test_a_redis_outage_is_503_meanwhile_and_a_running_job_survives_it(tmp_path,
     env = base_env(tmp_path, CONVSCOPE_STORE_URL=redis_server.url, CONVSCOPE_JOB_STALE_SECONDS="30")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = serve(env, port, workers=1)
+    server = serve(env, port, workers=1, log=tmp_path / "serve.log")
     try:
         client = workspace_client(url)
         job = client.post("/api/models", json={"architecture": ARCHITECTURES["lenet"], "epochs": 2}).json()
@@ -170,6 +170,13 @@ def test_a_redis_outage_is_503_meanwhile_and_a_running_job_survives_it(tmp_path,
         done = wait_for_status(client, job["id"], ("done", "failed"), seconds=120)
         assert done["status"] == "done", done["message"]
         record_worker_rss(server, "outage")
+        # the outage in the log: said once by each process (the web one, the worker), each with its traceback
+        # once, and its end found; not a traceback per failed call
+        lines = server.log_lines()
+        starts = [line for line in lines if line["message"].startswith("the store does not answer (")]
+        assert 1 <= len(starts) <= 2 and all("Traceback" in line["exc_info"] for line in starts), starts
+        assert [line for line in lines if "exc_info" in line] == starts
+        assert any(line["message"].startswith("the store answers again") for line in lines), lines
     finally:
         server.stop()
 
