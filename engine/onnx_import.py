@@ -411,6 +411,13 @@ class _Converter:
         pads = list(attrs.get("pads", (0, 0, 0, 0)))
         auto = attrs.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+        if len(strides) != 2 or len(dilations) != 2:
+            raise ImportRefused(f"{_where(node)} is not a 2-D window (kernel, strides or pads of another length)")
+        for what, values, least in (("kernel_shape", kernel, 1), ("strides", strides, 1), ("dilations", dilations, 1)):
+            if any(int(v) < least for v in values):
+                raise ImportRefused(f"{_where(node)}: {what} {list(values)}; each must be at least {least}")
+        if any(int(p) < 0 for p in pads):
+            raise ImportRefused(f"{_where(node)}: pads {pads}; padding cannot be negative")
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             pads = []
             for axis in (0, 1):
@@ -421,7 +428,7 @@ class _Converter:
             if any(p % 2 for p in pads):
                 raise ImportRefused(f"{_where(node)}: auto_pad {auto} pads unevenly here; export with explicit pads")
             pads = [pads[0] // 2, pads[1] // 2, pads[0] // 2, pads[1] // 2]
-        if len(strides) != 2 or len(dilations) != 2 or len(pads) != 4:
+        if len(pads) != 4:
             raise ImportRefused(f"{_where(node)} is not a 2-D window (kernel, strides or pads of another length)")
         if pads[:2] != pads[2:]:
             raise ImportRefused(

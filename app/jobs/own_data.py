@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import io
+import lzma
 import math
 import uuid
 import zipfile
+import zlib
 from collections import Counter
 from typing import Any
 
@@ -344,8 +346,9 @@ def read_image_folder(
 def _read_picture(archive: zipfile.ZipFile, member: zipfile.ZipInfo, kind: str, settings: Settings) -> np.ndarray:
     try:
         raw = archive.read(member)
-    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError):  # damaged, or encrypted
-        raise ApiError(422, "it cannot be read from the zip") from None
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, RuntimeError):
+        # damaged (a bad checksum, corrupt deflate or LZMA data, cut short), encrypted, or an unknown method
+        raise ApiError(422, "it cannot be read from the zip (damaged, encrypted or compressed in an unknown way)") from None
     image = decode_image(raw, settings, field=member.filename, fit=settings.pixels_max_side)
     return prepare_image(kind, image, member.filename)
 

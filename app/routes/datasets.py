@@ -56,6 +56,8 @@ def images(
             chosen = np.array([int(i) for i in indices.split(",") if i.strip()], dtype=np.int64)
         except ValueError:
             raise ApiError(422, f"indices: comma-separated whole numbers, got {indices[:40]!r}") from None
+        except OverflowError:  # a number past int64
+            raise ApiError(422, f"indices: the {name} {split} split has pictures 0..{len(data) - 1}") from None
         if len(chosen) > most:
             raise ApiError(422, f"indices: at most {most} at a time, got {len(chosen)}")
         if len(chosen) and (chosen.min() < 0 or chosen.max() >= len(data)):

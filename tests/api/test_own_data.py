@@ -309,3 +309,39 @@ def test_a_batch_comes_as_a_list_or_under_examples_and_a_label_as_a_name_or_an_i
     wrong = me.post(f"/api/datasets/{dataset}/images", json=[{"label": 3, "pixels": [[0] * 8] * 8}])
     assert wrong.status_code == 422 and "3 is not a class index; this data set's are 0 to 2" in wrong.text
     assert me.post(f"/api/datasets/{dataset}/images", json=[]).status_code == 422
+
+
+def with_a_corrupt_member(method: int, name: str) -> bytes:
+    """An ImageFolder zip whose member ``name`` has compressed data its decompressor refuses (the zip's own
+    headers intact): a deflate block of the type that does not exist, or LZMA properties out of range."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for entry, data in folder({"red": 6, "blue": 5}).items():
+            archive.writestr(entry, data, compress_type=method)
+    raw = bytearray(buffer.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(raw))).getinfo(name)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    if method == zipfile.ZIP_DEFLATED:
+        raw[start] = 0b111  # the last block, of type 3 (reserved): "invalid block type"
+    else:
+        raw[start + 4] = 0xFF  # lc/lp/pb past 9*5*5: "Invalid or unsupported options"
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_LZMA], ids=["deflate", "lzma"])
+def test_a_member_whose_compressed_data_is_corrupt_is_skipped_with_its_reason(app, method):
+    me = browser(app)
+    made = ok(
+        me.post("/api/datasets/import", files={"file": ("p.zip", with_a_corrupt_member(method, "photos/red/0.png"))}),
+        201,
+    )
+    assert made["examples"] == 10
+    assert made["skipped"] == [
+        "photos/red/0.png: it cannot be read from the zip (damaged, encrypted or compressed in an unknown way)"
+    ]
+
+
+def test_an_index_past_any_whole_number_the_server_holds_is_a_422_naming_the_range(app):
+    answer = browser(app).get("/api/datasets/digits/images", params={"indices": "99999999999999999999"})
+    assert answer.status_code == 422
+    assert answer.json()["detail"].startswith("indices: the digits") and "pictures 0.." in answer.json()["detail"]

@@ -190,6 +190,28 @@ def test_asymmetric_pads_and_grouped_convs_are_refused():
     assert "grouped convolution (group = 3)" in refused(finish(b, (3, 7, 7)))
 
 
+@pytest.mark.parametrize(
+    ("op", "attrs", "words"),
+    [
+        ("Conv", {"strides": [0, 0]}, "strides [0, 0]; each must be at least 1"),
+        ("Conv", {"dilations": [1, 0]}, "dilations [1, 0]; each must be at least 1"),
+        ("Conv", {"pads": [-1, -1, -1, -1]}, "pads [-1, -1, -1, -1]; padding cannot be negative"),
+        ("Conv", {"strides": [0, 0], "auto_pad": "SAME_UPPER"}, "strides [0, 0]; each must be at least 1"),
+        ("MaxPool", {"kernel_shape": [2, 2], "strides": [0, 0]}, "strides [0, 0]; each must be at least 1"),
+        ("AveragePool", {"kernel_shape": [2, 2], "strides": [0, 0]}, "strides [0, 0]; each must be at least 1"),
+        ("MaxPool", {"kernel_shape": [0, 2]}, "kernel_shape [0, 2]; each must be at least 1"),
+    ],
+)
+def test_a_window_of_zero_or_negative_size_is_refused_naming_the_node(op, attrs, words):
+    b = conv_then_head()
+    if op == "Conv":
+        b.conv(3, 3, channels=3, **attrs)
+    else:
+        b.op(op, **attrs)
+    message = refused(finish(b, (3, 7, 7)))
+    assert f"({op})" in message and words in message, message
+
+
 def test_padded_or_ceil_pooling_and_a_batch_norm_after_an_activation_are_refused():
     b = conv_then_head()
     b.op("MaxPool", kernel_shape=[2, 2], pads=[1, 1, 1, 1])
