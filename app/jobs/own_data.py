@@ -348,7 +348,8 @@ def _read_picture(archive: zipfile.ZipFile, member: zipfile.ZipInfo, kind: str, 
         raw = archive.read(member)
     except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, RuntimeError):
         # damaged (a bad checksum, corrupt deflate or LZMA data, cut short), encrypted, or an unknown method
-        raise ApiError(422, "it cannot be read from the zip (damaged, encrypted or compressed in an unknown way)") from None
+        why = "it cannot be read from the zip (damaged, encrypted or compressed in an unknown way)"
+        raise ApiError(422, why) from None
     image = decode_image(raw, settings, field=member.filename, fit=settings.pixels_max_side)
     return prepare_image(kind, image, member.filename)
 
