@@ -4,11 +4,20 @@ names (``conv1``, ``pool1``, ``fc1``), and ``load(path)`` that reads the model's
 The parameters are already in PyTorch's shapes (conv ``(F, C, KH, KW)``, linear ``(out, in)``) under the
 same names (``conv1.weight``), so loading is a ``load_state_dict``. Partial-convolution padding, which
 ``nn.Conv2d`` does not have, gets a small ``PartialConv2d`` written into the file.
+
+A spec's names are any identifiers, and some of them cannot be attributes of an ``nn.Module``: a keyword
+(``lambda``), one of the module's own attributes (``forward``, ``training``), a name Python reads as
+another (``ｃｏｎｖ2`` is ``conv2`` once NFKC-normalised, as the parser does). Such a layer gets another
+attribute name (:func:`python_names`); ``Net.convscope_names`` maps each attribute to its spec name,
+and ``load`` reads the weights by those.
 """
 
 from __future__ import annotations
 
 import json
+import keyword
+import unicodedata
+from collections.abc import Sequence
 
 from engine._checks import pair
 from engine.network import Network
@@ -51,10 +60,13 @@ class PartialConv2d(nn.Conv2d):
 _FOOTER = '''
 
 def load(path):
-    """The network with the weights in ``path`` (the model's .npz), in eval mode."""
+    """The network with the weights in ``path`` (the model's .npz, named as convscope names them), in eval mode."""
     net = Net()
     with np.load(path, allow_pickle=False) as data:
-        state = {{key: torch.from_numpy(np.asarray(data[key], np.float32)) for key in net.state_dict()}}
+        state = {{}}
+        for key in net.state_dict():
+            layer, _, tensor = key.partition(".")
+            state[key] = torch.from_numpy(np.asarray(data[f"{{Net.convscope_names[layer]}}.{{tensor}}"], np.float32))
     net.load_state_dict(state)
     return net.eval()
 
@@ -66,6 +78,49 @@ if __name__ == "__main__":
         logits = load(sys.argv[1])(torch.zeros(1, *INPUT_SHAPE))
     print(json.dumps([round(float(v), 6) for v in logits[0]]))
 '''
+
+
+# nn.Module's own attributes (torch 2.13, checked against the installed torch by the tests) and the
+# export's: a layer by one of these names would replace a method or a flag the module needs
+MODULE_ATTRIBUTES = frozenset(
+    """T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
+    dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu
+    load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
+    register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+    register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+    register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
+    to_empty train training type xpu zero_grad convscope_names""".split()
+)
+
+
+def _safe(word: str) -> bool:
+    """Python reads ``word`` as itself (NFKC, as its parser does), and a layer by that name shadows nothing."""
+    plain = word.isidentifier() and unicodedata.normalize("NFKC", word) == word
+    return plain and not keyword.iskeyword(word) and not word.startswith("_") and word not in MODULE_ATTRIBUTES
+
+
+def python_names(names: Sequence[str]) -> dict[str, str]:
+    """Each spec name -> the ``nn.Module`` attribute it becomes: itself where it is already a plain, safe
+    identifier, else its NFKC form with ``_layer`` added where that is still unsafe (``lambda_layer``,
+    ``forward_layer``, ``class_layer`` for ``__class__``), numbered when it would meet another
+    (``conv2_2`` for ``ｃｏｎｖ2`` beside ``conv2``). Names that need no change are served first."""
+    chosen: dict[str, str] = {name: name for name in names if _safe(name)}
+    taken = set(chosen.values())
+    for name in names:
+        if name in chosen:
+            continue
+        word = unicodedata.normalize("NFKC", name).strip("_") or "layer"
+        word = "".join(c if c.isalnum() or c == "_" else "_" for c in word)
+        if word[0].isdigit() or not _safe(word):
+            word = f"{word}_layer" if word[0].isalpha() else f"layer_{word}"
+        candidate, count = word, 1
+        while candidate in taken:
+            count += 1
+            candidate = f"{word}_{count}"
+        chosen[name] = candidate
+        taken.add(candidate)
+    return chosen
 
 
 def _window(plan: LayerPlan) -> str:
@@ -92,10 +147,10 @@ def _module(plan: LayerPlan) -> str | None:
     return None
 
 
-def _step(plan: LayerPlan) -> str:
+def _step(plan: LayerPlan, attribute: dict[str, str]) -> str:
     """The forward pass's line for one spec layer."""
     if plan.named:
-        return f"x = self.{plan.owner}(x)"
+        return f"x = self.{attribute[plan.owner]}(x)"
     if plan.type == "flatten":
         return "x = torch.flatten(x, 1)"
     if plan.type == "dropout":
@@ -110,8 +165,16 @@ def export_pytorch(network: Network, module: str = "convscope_model") -> str:
     text = _HEADER.format(title=title, module=module, labels=json.dumps(network.labels), c=c, h=h, w=w)
     if any(p.type == "conv" and p.config["padding_mode"] == "partial" for p in network.plans):
         text += _PARTIAL
-    layers = [f"        self.{p.owner} = {_module(p)}" for p in network.plans if p.named]
-    steps = [f"        {_step(p)}  # -> {' x '.join(map(str, p.output_shape))}" for p in network.plans]
-    text += "\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    attribute = python_names([p.owner for p in network.plans if p.named])
+    layers = [
+        f"        self.{attribute[p.owner]} = {_module(p)}" + ("" if attribute[p.owner] == p.owner else f"  # {p.owner}")
+        for p in network.plans
+        if p.named
+    ]
+    steps = [f"        {_step(p, attribute)}  # -> {' x '.join(map(str, p.output_shape))}" for p in network.plans]
+    names = json.dumps({python: spec for spec, python in attribute.items()}, ensure_ascii=False)
+    text += "\n\nclass Net(nn.Module):\n"
+    text += f"    convscope_names = {names}  # attribute -> the layer's name in convscope (and in the .npz)\n\n"
+    text += "    def __init__(self):\n        super().__init__()\n"
     text += "\n".join(layers) + "\n\n    def forward(self, x):\n" + "\n".join(steps) + "\n        return x\n"
     return text + _FOOTER.format(module=module)

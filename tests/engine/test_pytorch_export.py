@@ -82,3 +82,64 @@ def test_where_torch_is_installed_the_file_gives_the_engines_logits(name, tmp_pa
     )
     assert run.returncode == 0, run.stderr
     np.testing.assert_allclose(json.loads(run.stdout), network.forward(x[:1])[0], rtol=1e-4, atol=1e-5)
+
+
+AWKWARD_NAMES = ["lambda", "forward", "training", "__class__", "ｃｏｎｖ2", "conv2"]
+
+
+def awkwardly_named():
+    """Valid spec names that a careless export would make a SyntaxError, a broken module or a collision of."""
+    kinds = [("conv", {"filters": 2, "kernel_size": 3})] * 3 + [("maxpool", {"kernel_size": 2})] * 2
+    layers = [{"type": kind, "name": name, **fields} for (kind, fields), name in zip(kinds, AWKWARD_NAMES)]
+    layers += [{"type": "flatten"}, {"type": "linear", "units": 3, "name": AWKWARD_NAMES[-1]}]
+    network = build_network({"input": [1, 24, 24], "classes": 3, "layers": layers}, seed=4)
+    for key in network.params:
+        network.params[key] += 0.01 * (1 + len(key))  # every tensor different: a swapped load shows
+    return network
+
+
+def test_every_layer_becomes_a_plain_unique_attribute_and_keeps_its_name_beside_it():
+    network = awkwardly_named()
+    assert [p.owner for p in network.plans if p.named] == AWKWARD_NAMES
+    text = export_pytorch(network, module="awkward")
+    compile(text, "awkward.py", "exec")  # `self.lambda = ...` would be a SyntaxError
+    for line in (
+        "self.lambda_layer = nn.Conv2d(1, 2,",
+        "self.forward_layer = nn.Conv2d(2, 2,",
+        "self.training_layer = nn.Conv2d(2, 2,",
+        "self.class_layer = nn.MaxPool2d(",
+        "self.conv2_2 = nn.MaxPool2d(",
+        "self.conv2 = nn.Linear(",
+    ):
+        assert line in text, line
+    assert "# ｃｏｎｖ2" in text and "# lambda" in text and "# __class__" in text
+    names = eval(text.split("convscope_names = ")[1].split("  #")[0])  # a literal dict
+    assert names == {
+        "lambda_layer": "lambda",
+        "forward_layer": "forward",
+        "training_layer": "training",
+        "class_layer": "__class__",
+        "conv2_2": "ｃｏｎｖ2",
+        "conv2": "conv2",
+    }
+
+
+def test_the_reserved_attributes_are_every_one_nn_module_has_where_torch_is_installed():
+    torch = pytest.importorskip("torch")
+    from engine.pytorch_export import MODULE_ATTRIBUTES
+
+    own = {n for n in dir(torch.nn.Module) if not n.startswith("_")} | set(vars(torch.nn.Module()))
+    assert {n for n in own if not n.startswith("_")} <= MODULE_ATTRIBUTES
+
+
+def test_awkward_names_run_where_torch_is_installed(tmp_path):
+    torch = pytest.importorskip("torch")
+    network = awkwardly_named()
+    (tmp_path / "awkward.py").write_text(export_pytorch(network, module="awkward"), encoding="utf-8")
+    network.save(tmp_path / "weights.npz")
+    module = load_module(tmp_path / "awkward.py")
+    net = module.load(str(tmp_path / "weights.npz"))
+    assert net.training is False and callable(net.forward)  # nothing of nn.Module's was replaced
+    x = check_inputs(network.input_shape)
+    with torch.no_grad():
+        np.testing.assert_allclose(net(torch.from_numpy(x)).numpy(), network.forward(x), rtol=1e-4, atol=1e-5)
