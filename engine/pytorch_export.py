@@ -167,7 +167,8 @@ def export_pytorch(network: Network, module: str = "convscope_model") -> str:
         text += _PARTIAL
     attribute = python_names([p.owner for p in network.plans if p.named])
     renamed = {spec: f"  # {spec}" for spec, python in attribute.items() if python != spec}
-    layers = [f"        self.{attribute[p.owner]} = {_module(p)}{renamed.get(p.owner, '')}" for p in network.plans if p.named]
+    named = [p for p in network.plans if p.named]
+    layers = [f"        self.{attribute[p.owner]} = {_module(p)}{renamed.get(p.owner, '')}" for p in named]
     steps = [f"        {_step(p, attribute)}  # -> {' x '.join(map(str, p.output_shape))}" for p in network.plans]
     names = json.dumps({python: spec for spec, python in attribute.items()}, ensure_ascii=False)
     text += "\n\nclass Net(nn.Module):\n"
