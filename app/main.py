@@ -129,9 +129,13 @@ def add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(TimeBudget, seconds=settings.request_timeout_seconds)
     app.add_middleware(WorkspaceCookie, secure=settings.cookie_secure)
     app.add_middleware(RequestSettings, settings=settings)  # the request models' validators read these
-    # a model file to import may be larger than any picture: its route reads at most that much more
-    import_limit = {"/api/models/import": max(settings.max_body_bytes, settings.import_max_bytes + 64 * 1024)}
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=import_limit)
+    # a model file or a zip of pictures may be larger than any picture: their routes read at most that much
+    # (and the multipart form's few fields) more
+    larger = {
+        "/api/models/import": max(settings.max_body_bytes, settings.import_max_bytes + 64 * 1024),
+        "/api/datasets/import": max(settings.max_body_bytes, settings.dataset_zip_max_bytes + 64 * 1024),
+    }
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=larger)
     app.add_middleware(HeaderLimits, max_count=settings.max_header_count)
     app.add_middleware(SecurityHeaders)  # wraps everything, the 413 above included
     app.add_middleware(AccessLog)  # outermost: the duration covers the whole request

@@ -27,6 +27,7 @@ from onnx import TensorProto, numpy_helper
 
 from engine._checks import pair
 from engine.errors import EngineError
+from engine.names import MAX_CLASS_NAME, plain_text
 from engine.network import Network
 from engine.padding import partial_conv_ratio
 
@@ -232,7 +233,7 @@ def _labels(model: onnx.ModelProto, classes: int) -> list[str] | None:
             except ValueError:
                 names = prop.value.split(",")
             if isinstance(names, list) and len(names) == classes:
-                return [str(n)[:40] for n in names]
+                return [plain_text(str(n), MAX_CLASS_NAME) or str(k) for k, n in enumerate(names)]
     return None
 
 

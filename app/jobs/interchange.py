@@ -18,6 +18,7 @@ from app.jobs.service import check_room, clean_name, job_bytes, store_model, tes
 from app.jobs.store import JobStore
 from app.workspaces import Workspace
 from engine.datasets import DATASETS, Dataset
+from engine.names import MAX_CLASS_NAME, plain_text
 from engine.network import Network
 from engine.onnx_export import export_onnx
 from engine.onnx_import import Limits, import_onnx
@@ -133,7 +134,7 @@ def _labels(request: ImportRequest, network: Network) -> list[str] | None:
         raise ApiError(422, 'labels: not JSON; send a list of class names, e.g. ["cat", "dog"]') from None
     if not isinstance(labels, list) or len(labels) != network.classes:
         raise ApiError(422, f"labels: send a list of {network.classes} class names, one per output of the model")
-    return [clean_name(str(label))[:40] or str(k) for k, label in enumerate(labels)]
+    return [plain_text(str(label), MAX_CLASS_NAME) or str(k) for k, label in enumerate(labels)]
 
 
 def _default_preparation(store: JobStore, dataset: str | None, network: Network) -> str:

@@ -28,6 +28,7 @@ from app.imaging import decode_base64_image, decode_image, to_grayscale
 from app.jobs.store import JobStore, now
 from app.workspaces import Workspace
 from engine.datasets import DATASETS, Dataset, load_dataset
+from engine.names import MAX_CLASS_NAME, plain_text
 from engine.preprocess import PAD, colour_input, preprocess_digit
 from engine.train import training_defaults
 
@@ -294,7 +295,8 @@ def _members(data: bytes, settings: Settings) -> tuple[zipfile.ZipFile, list[zip
     for info in infos:
         name = info.filename
         parts = name.replace("\\", "/").split("/")
-        if name.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts:
+        drive = len(parts[0]) == 2 and parts[0][1] == ":"  # C:/..., as a Windows zip tool may write it
+        if name.startswith(("/", "\\")) or drive or ".." in parts:
             raise ApiError(422, f"file: the entry {name[:80]!r} points outside the folder; refused")
         if (info.external_attr >> 16) & 0o170000 == 0o120000:
             raise ApiError(422, f"file: the entry {name[:80]!r} is a symbolic link; refused")
@@ -340,7 +342,21 @@ def read_image_folder(
             skipped.append(f"{member.filename}: {member.file_size:,} bytes, more than a picture may take")
         else:
             found.setdefault(path[0], []).append(member)
-    return archive, found, skipped
+    return archive, _class_names(found), skipped
+
+
+def _class_names(found: dict[str, list[zipfile.ZipInfo]]) -> dict[str, list[zipfile.ZipInfo]]:
+    """The folders' names as class names: plain text of at most 40 characters (escapes, line breaks and
+    direction overrides out), numbered where two folders' names become one ("cat", "cat (2)")."""
+    named: dict[str, list[zipfile.ZipInfo]] = {}
+    for folder in sorted(found):
+        base = plain_text(folder, MAX_CLASS_NAME) or "unnamed"
+        name, count = base, 1
+        while name in named:
+            count += 1
+            name = f"{plain_text(base, MAX_CLASS_NAME - 5)} ({count})"
+        named[name] = found[folder]
+    return named
 
 
 def _read_picture(archive: zipfile.ZipFile, member: zipfile.ZipInfo, kind: str, settings: Settings) -> np.ndarray:

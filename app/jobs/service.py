@@ -24,6 +24,7 @@ from app.workspaces import Workspace
 from engine.datasets import DATASETS, Dataset, load_dataset
 from engine.finetune import fine_tune_network
 from engine.memory import largest_layer, megabytes, training_bytes
+from engine.names import plain_text
 from engine.network import Network
 from engine.spec import LayerPlan, count_parameters, describe_plan, first_trained, multiply_adds, plan_network
 from engine.train import predict_classes, training_defaults
@@ -513,9 +514,8 @@ def copy_model(
 
 
 def clean_name(name: str) -> str:
-    """Plain text of at most 60 characters: control characters out, an over-long name cut with an ellipsis."""
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in name).split())
-    return text if len(text) <= MAX_NAME else text[: MAX_NAME - 1].rstrip() + "…"
+    """Plain text of at most 60 characters (:func:`engine.names.plain_text`)."""
+    return plain_text(name, MAX_NAME)
 
 
 def edit_name(base_name: str, edits: list[dict[str, Any]]) -> str:

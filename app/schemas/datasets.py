@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, RootModel, field_validator, model_validator
 
-from app.jobs.service import clean_name
 from app.limits import limits
 from app.schemas.names import plain_name as _plain
+from engine.names import MAX_CLASS_NAME, plain_text
 
 
 class DatasetCreate(BaseModel):
@@ -24,7 +24,7 @@ class DatasetCreate(BaseModel):
     @field_validator("classes")
     @classmethod
     def _class_names(cls, value: list[str]) -> list[str]:
-        names = [clean_name(v)[:40] for v in value]
+        names = [plain_text(v, MAX_CLASS_NAME) for v in value]
         if not all(names):
             raise ValueError("every class needs a name")
         return names

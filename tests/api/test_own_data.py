@@ -345,3 +345,38 @@ def test_an_index_past_any_whole_number_the_server_holds_is_a_422_naming_the_ran
     answer = browser(app).get("/api/datasets/digits/images", params={"indices": "99999999999999999999"})
     assert answer.status_code == 422
     assert answer.json()["detail"].startswith("indices: the digits") and "pictures 0.." in answer.json()["detail"]
+
+
+def test_folder_names_become_plain_class_names_capped_and_numbered_and_a_colon_is_fine(app):
+    me = browser(app)
+    folders = {
+        "blue\x1b[31m\x07": 5,  # a terminal escape and a bell
+        "\u202eder": 5,  # a right-to-left override
+        "b" * 3000: 5,
+        "time: 12:00": 5,
+        "red\r\n": 5,  # meets the next once it is cleaned
+        "red": 5,
+    }
+    made = ok(me.post("/api/datasets/import", files={"file": ("p.zip", zipped(folder(folders)))}), 201)
+    classes = made["classes"]
+    assert len(classes) == 6 and made["examples"] == 30
+    assert {"blue [31m", "der", "time: 12:00", "red", "red (2)"} < set(classes)
+    long = next(c for c in classes if c.startswith("b"))
+    assert len(long) == 40 and long.endswith("…")
+    assert all(c.isprintable() for c in classes)
+
+
+def test_a_zip_just_under_its_documented_size_is_read_not_refused_by_the_body_limit(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    assert settings.dataset_zip_max_bytes == 20 * 1024 * 1024  # the README's "20 MiB"
+    filler = np.random.default_rng(0).integers(0, 256, 19 * 1024 * 1024, dtype=np.uint8).tobytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:  # stored: random bytes do not shrink
+        for entry, data in folder({"red": 5, "blue": 5}).items():
+            archive.writestr(entry, data)
+        archive.writestr("photos/red/raw.bin", filler)
+    assert 19 * 1024 * 1024 < len(buffer.getvalue()) < 20 * 1024 * 1024
+    application = create_app(settings)
+    with TestClient(application):
+        made = ok(browser(application).post("/api/datasets/import", files={"file": ("p.zip", buffer.getvalue())}), 201)
+    assert made["examples"] == 10 and made["skipped"] == ["photos/red/raw.bin: not a PNG, JPEG or WebP picture"]

@@ -4,6 +4,8 @@ model and padding mode exported and read back with the same logits."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -147,6 +149,17 @@ def test_three_channels_and_labels_from_the_files_metadata():
     assert imported.network.input_shape == (3, 9, 9)
     assert imported.network.labels == ["cat", "dog"]
     assert_same_as_onnxruntime(model.SerializeToString())
+
+
+def test_labels_from_metadata_are_plain_text():
+    b = conv_then_head(channels=3)
+    b.op("Flatten", axis=1)
+    b.gemm(3, 3 * 7 * 7)
+    model = b.model()
+    helper.set_model_props(model, {"labels": json.dumps(["c\x00at", "\x1b[2Jdog\r\n", "\u202e" + "x" * 100])})
+    labels = import_onnx(model.SerializeToString()).network.labels
+    assert labels[:2] == ["c at", "[2Jdog"]
+    assert labels[2].startswith("xxx") and len(labels[2]) == 40 and labels[2].endswith("…")
 
 
 def test_the_check_logits_kept_at_import_are_onnxruntimes():
