@@ -14,7 +14,7 @@ import re
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from app.config import Settings
 from app.errors import ApiError
@@ -56,8 +56,10 @@ def decode_image(data: bytes, settings: Settings, *, field: str = "file", fit: i
 
     Everything is checked from the header, before a pixel is decoded: the pixel count, the decoded
     size in bytes, and the shape (a 40,000,000x1 strip is tiny as a file but ties up a worker for
-    seconds in any resize). ``fit``, the longer side the caller will shrink the picture to, lets a
-    JPEG decode at a reduced scale straight away (1/2 to 1/8), which costs a fraction of the memory.
+    seconds in any resize). ``fit`` is the longer side the caller needs: a JPEG decodes at a reduced
+    scale straight away (1/2 to 1/8), and any picture is then shrunk by a whole factor to at most twice
+    ``fit`` in uint8 (:func:`shrink`), so no caller ever holds a full-size picture as floats (a 5600x5600
+    PNG was 1 GB of float64 in the digit's preparation). ``info["decoded_size"]`` keeps the size decoded.
     """
     if not data:
         raise ApiError(422, f"{field}: the image is empty (0 bytes); send a PNG, JPEG or WebP file")
@@ -82,7 +84,12 @@ def decode_image(data: bytes, settings: Settings, *, field: str = "file", fit: i
                     f"{settings.max_decoded_bytes // 3 // 1_000_000} megapixels of RGB; JPEGs count at reduced scale)",
                 )
             image.load()  # decode now, so a truncated file fails here and not later
-            image = ImageOps.exif_transpose(image)  # a phone photo taken upright is shown upright
+            orientation = image.getexif().get(ORIENTATION_TAG, 1)
+            decoded_size = image.size
+            if fit is not None:
+                image = fit_within(shrink(image, fit), fit)  # in uint8, before a caller makes a pixel a float
+            image = upright(image, orientation)  # a phone photo taken upright is shown upright
+            image.info["decoded_size"] = decoded_size
     except ApiError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -93,6 +100,55 @@ def decode_image(data: bytes, settings: Settings, *, field: str = "file", fit: i
         # Pillow's own messages name in-memory objects and addresses: say it in words instead
         raise ApiError(422, f"{field}: the {kind} image is corrupt or truncated and cannot be decoded") from None
     return image
+
+
+ORIENTATION_TAG = 0x0112
+ORIENTATIONS = {  # EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose)
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+STRIP_BYTES = 4 << 20  # a shrink converts and reduces this much of the picture at a time
+
+
+def upright(image: Image.Image, orientation: int) -> Image.Image:
+    method = ORIENTATIONS.get(orientation)
+    return image if method is None else image.transpose(method)
+
+
+def shrink(image: Image.Image, fit: int) -> Image.Image:
+    """A decoded picture in a standard mode (:func:`standard_mode`), reduced by the largest whole factor
+    that keeps its longer side at least ``fit`` (each output pixel the mean of a box; alpha weighted).
+
+    It works strip by strip, each converted and reduced on its own, so the only full-size copy of the
+    picture is the decoded one: a palette or 1-bit 5600x5600 PNG never becomes 94 MB of RGB at once.
+    The caller's own resize to its exact size is then cheap and exact."""
+    factor = max(image.size) // fit
+    if factor < 2:
+        return standard_mode(image)
+    width, height = image.size
+    mode = standard_mode(image.crop((0, 0, 1, 1))).mode
+    out = Image.new(mode, (-(-width // factor), -(-height // factor)))
+    rows = factor * max(1, STRIP_BYTES // (width * len(mode) * factor))
+    for top in range(0, height, rows):
+        strip = standard_mode(image.crop((0, top, width, min(height, top + rows))))
+        out.paste(strip.reduce(factor), (0, top // factor))
+    out.info = {k: v for k, v in image.info.items() if k != "transparency"}  # transparency is an alpha band now
+    return out
+
+
+def fit_within(image: Image.Image, side: int) -> Image.Image:
+    """The picture with its longer side at most ``side``, its aspect ratio kept (Lanczos)."""
+    if max(image.size) <= side:
+        return image
+    scale = side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    # reducing_gap: first shrink by a whole factor with a cheap box filter, then Lanczos the rest
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def check_shape(image: Image.Image, settings: Settings, field: str) -> None:

@@ -35,16 +35,16 @@ class NetworkInput:
         return np.round(self.x[0] if self.x.shape[0] == 1 else self.x, 4)
 
 
-def _sized(image: Image.Image, settings: Settings, field: str) -> Image.Image:
-    """A decoded picture big enough to read, big photos shrunk first."""
-    if min(image.size) < settings.pixels_min_side:
+def _big_enough(image: Image.Image, settings: Settings, field: str) -> Image.Image:
+    """A decoded picture (shrunk by :func:`decode_image` to ``pixels_max_side``: a digit ends up 20 px tall,
+    and a phone photo needs no more than a thousand pixels to get there) that was big enough to read."""
+    width, height = image.info.get("decoded_size", image.size)
+    if min(width, height) < settings.pixels_min_side:
         raise ApiError(
             422,
-            f"{field}: the image is {image.width}x{image.height}; pictures need at least "
+            f"{field}: the image is {width}x{height}; pictures need at least "
             f"{settings.pixels_min_side}x{settings.pixels_min_side} pixels",
         )
-    # the digit ends up 20 px tall: a phone photo needs no more than a thousand pixels to get there
-    image.thumbnail((settings.pixels_max_side, settings.pixels_max_side))
     return image
 
 
@@ -71,7 +71,7 @@ def reads_colour(model: Network) -> bool:
 
 def from_image(model: Network, image: Image.Image, settings: Settings, field: str) -> NetworkInput:
     """A decoded upload: in colour for a colour model, else grayscale prepared as its data set was."""
-    image = _sized(image, settings, field)
+    image = _big_enough(image, settings, field)
     if not reads_colour(model):
         return from_picture(model, to_grayscale(image))
     rgb = np.asarray(standard_mode(image).convert("RGB"))

@@ -40,6 +40,7 @@ from app.routes import (
     workspace,
 )
 from app.workspaces import WorkspaceCookie, Workspaces
+from engine import allocator
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
@@ -89,6 +90,7 @@ def lifespan_for(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        allocator.return_freed_memory()  # a burst of large requests must not stay with the process
         store = open_store(settings.store)
         app.state.store = store
         store_outage.probe = store.ping  # an outage's end is found by pinging, not waited for

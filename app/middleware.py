@@ -9,7 +9,7 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine import budget
+from engine import allocator, budget
 
 log = logging.getLogger("convscope.errors")
 
@@ -136,7 +136,9 @@ class TimeBudget:
     """Answers 503 when a request has not started its answer within ``seconds``.
 
     The app runs in a task of its own and is not cancelled (a thread doing NumPy work cannot be
-    interrupted); the client gets its 503 on time and whatever the app sends later is dropped. An
+    interrupted); the client gets its 503 on time and whatever the app sends later is dropped, and the
+    work stops at its next check (:func:`engine.budget.check_time`) without storing anything. Work
+    that has begun storing (:func:`engine.budget.commit`) is waited for instead. An
     answer that has started is never cut: it is sent whole (a streamed one, such as a job's events,
     as long as it lasts).
     """
@@ -158,10 +160,13 @@ class TimeBudget:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        gate = budget.open_gate()  # before the task is made: it copies this context, the gate with it
         task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
         done, _ = await asyncio.wait({task}, timeout=self.seconds)
-        if done or started:
-            await task  # finished, or answering already: let it finish (re-raises what the app raised)
+        if done or started or not gate.expire():
+            # finished, answering already, or storing what it computed (its answer is on its way): let it
+            # finish (re-raises what the app raised)
+            await task
             return
         timed_out = True
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # keep its error out of the logs
@@ -194,11 +199,30 @@ class ComputeSlots:
     (:mod:`engine.budget`). Everything else (health checks, pages, static files, job event streams) never
     waits here, and has threads of its own."""
 
+    TRIM_AFTER_SECONDS = 0.5  # quiet this long after the last compute request ends: its memory goes back
+
     def __init__(self, app: ASGIApp, slots: int, queue_seconds: float, budget_seconds: float) -> None:
         self.app = app
         self.slots = asyncio.Semaphore(slots)
         self.queue_seconds = queue_seconds
         self.budget_seconds = budget_seconds
+        self.computing = 0  # requests whose work has not ended (past their budget included)
+        self.trim_pending = False
+
+    def _ended(self) -> None:
+        """One request's work ended; the last one's schedules giving its memory back (once, if all stay quiet)."""
+        self.computing -= 1
+        if self.computing or self.trim_pending:
+            return
+        self.trim_pending = True
+        loop = asyncio.get_running_loop()
+
+        def trim_if_quiet() -> None:
+            self.trim_pending = False
+            if not self.computing:
+                loop.run_in_executor(None, allocator.trim)
+
+        loop.call_later(self.TRIM_AFTER_SECONDS, trim_if_quiet)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not is_compute(scope):
@@ -216,6 +240,8 @@ class ComputeSlots:
         # the task copies this context: the engine, in whatever thread computes, sees the deadline
         budget.start(self.budget_seconds)
         task = asyncio.ensure_future(self.app(scope, receive, send))
+        self.computing += 1
+        task.add_done_callback(lambda _: self._ended())
         released = False
         try:
             done, _ = await asyncio.wait({task}, timeout=self.budget_seconds)

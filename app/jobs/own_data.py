@@ -27,6 +27,7 @@ from app.errors import ApiError, NotFound, OverQuota
 from app.imaging import decode_base64_image, decode_image, to_grayscale
 from app.jobs.store import JobStore, now
 from app.workspaces import Workspace
+from engine import budget
 from engine.datasets import DATASETS, Dataset, load_dataset
 from engine.names import MAX_CLASS_NAME, plain_text
 from engine.preprocess import PAD, colour_input, preprocess_digit
@@ -148,6 +149,7 @@ def add_examples(
     doc = owned(store, workspace, dataset_id)
     prepared = []
     for k, example in enumerate(examples):
+        budget.check_time()  # past its budget the client has had its 503: stop, and store nothing
         label = class_index(doc["classes"], example["label"], f"examples[{k}].label")
         prepared.append((label, prepare(doc["kind"], example, settings, f"examples[{k}]")))
     return _store_prepared(store, settings, workspace, dataset_id, prepared)
@@ -170,6 +172,7 @@ def _store_prepared(
 ) -> dict[str, Any]:
     """Adds prepared (class, picture) pairs under the data set's lock, each given its split."""
     with store.doc_lock(f"dataset:{dataset_id}"):
+        budget.commit()  # from here the pictures are stored and the client hears so, never a 503
         doc = owned(store, workspace, dataset_id)
         if len(doc["examples"]) + len(prepared) > settings.max_dataset_examples:
             raise OverQuota(
@@ -382,6 +385,7 @@ def import_zip(
     examples: list[dict[str, Any]] = []
     for label in classes:
         for member in found[label]:
+            budget.check_time()
             try:
                 examples.append({"label": label, "prepared": _read_picture(archive, member, kind, settings)})
             except ApiError as error:
@@ -393,6 +397,7 @@ def import_zip(
         raise ApiError(422, f"file: each class needs at least {settings.dataset_min_per_class} pictures; {words}")
     if len(examples) > settings.max_dataset_examples:
         raise ApiError(422, f"file: {len(examples)} pictures; a data set holds at most {settings.max_dataset_examples}")
+    budget.commit()
     made = create_dataset(store, settings, workspace, name, classes, kind)
     answer = _store_prepared(
         store, settings, workspace, made["id"], [(classes.index(e["label"]), e["prepared"]) for e in examples]

@@ -21,6 +21,7 @@ from app.jobs.registry import ModelRef, ModelRegistry
 from app.jobs.store import JobStore, QueueCaps, QueueFull, now
 from app.schemas.models import MAX_NAME
 from app.workspaces import Workspace
+from engine import budget
 from engine.datasets import DATASETS, Dataset, load_dataset
 from engine.finetune import fine_tune_network
 from engine.memory import largest_layer, megabytes, training_bytes
@@ -467,6 +468,7 @@ def store_model(
 ) -> dict[str, Any]:
     """Writes a finished model (an edit, a copy) into the workspace: record, weights, and its byte count.
     It is written ``done`` from the start, so no worker can take it for a job to train."""
+    budget.commit()  # from here the model is stored and the client hears so, never a 503
     data = network_file(network)
     created = now()
     job = {

@@ -8,7 +8,6 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response
-from PIL import Image
 
 from app.deps import SettingsDep, one_file_part
 from app.errors import ApiError, error_responses
@@ -70,16 +69,6 @@ def parse_kernel(preset: str | None, kernel: str | None) -> np.ndarray:
         raise ApiError(422, str(error)) from None
 
 
-def downscale(image: Image.Image, max_side: int) -> tuple[Image.Image, bool]:
-    """Shrinks the picture so its longer side is at most ``max_side``, keeping the aspect ratio."""
-    if max(image.size) <= max_side:
-        return image, False
-    scale = max_side / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    # reducing_gap: first shrink by a whole factor with a cheap box filter, then Lanczos the rest
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0), True
-
-
 @router.post(
     "/apply",
     response_class=Response,
@@ -132,7 +121,8 @@ def apply_filter(
             raise ApiError(422, f"{name}: Input should be less than or equal to {most} (got {value})")
     weights = parse_kernel(preset, kernel)
     image = decode_image(file.file.read(), settings, field="file", fit=settings.max_filter_side)
-    image, resized = downscale(standard_mode(image, grayscale=grayscale), settings.max_filter_side)
+    resized = image.size != image.info["decoded_size"]
+    image = standard_mode(image, grayscale=grayscale)
     pixels = to_channels(image)
     # a kernel wider than a tiny picture or reflect padding too large is the engine's 422
     offset = bias if bias is not None else (PRESETS[preset].bias if preset is not None else 0.0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import stat
+import threading
 import zipfile
 
 import numpy as np
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.config import Settings
+from app.jobs import own_data
 from app.jobs.worker import run_jobs
 from app.main import create_app
 from engine.architectures import ARCHITECTURES
@@ -380,3 +382,67 @@ def test_a_zip_just_under_its_documented_size_is_read_not_refused_by_the_body_li
     with TestClient(application):
         made = ok(browser(application).post("/api/datasets/import", files={"file": ("p.zip", buffer.getvalue())}), 201)
     assert made["examples"] == 10 and made["skipped"] == ["photos/red/raw.bin: not a PNG, JPEG or WebP picture"]
+
+
+class Held:
+    """Holds the wrapped work at its ``at``-th call until the test lets it go, and says when it has ended."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.calls = at, 0
+        self.release, self.ended = threading.Event(), threading.Event()
+
+    def around(self, function):
+        def held(*args, **kwargs):
+            self.calls += 1
+            if self.calls == self.at:
+                assert self.release.wait(30), "the test never let the held work go"
+            return function(*args, **kwargs)
+
+        return held
+
+    def until_ended(self, function):
+        def ending(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.ended.set()
+
+        return ending
+
+
+@pytest.fixture()
+def quick(tmp_path):
+    """An app whose requests have a 1 s budget."""
+    application = create_app(Settings(data_dir=tmp_path, request_timeout_seconds=1.0))
+    with TestClient(application):
+        yield application
+
+
+def test_a_batch_answered_503_stores_nothing_and_its_retry_stores_each_example_once(quick, monkeypatch):
+    me = browser(quick)
+    made = ok(me.post("/api/datasets", json={"name": "marks", "classes": CLASSES, "kind": "digit"}), 201)
+    batch = {"examples": drawn(per_class=1)}
+    held = Held(at=1)  # after every example is prepared, before any is stored: only the gate can refuse now
+    monkeypatch.setattr(own_data, "_store_prepared", held.around(own_data._store_prepared))
+    monkeypatch.setattr(own_data, "add_examples", held.until_ended(own_data.add_examples))
+    timed_out = me.post(f"/api/datasets/{made['id']}/images", json=batch)
+    assert timed_out.status_code == 503 and "budget" in timed_out.json()["detail"]
+    held.release.set()  # the work goes on after the answer, as a thread doing NumPy work would
+    assert held.ended.wait(30), "the work never ended"
+    assert ok(me.get(f"/api/datasets/{made['id']}"))["examples"] == []  # the 503 meant nothing was stored
+    monkeypatch.undo()
+    ok(me.post(f"/api/datasets/{made['id']}/images", json=batch), 200)
+    examples = ok(me.get(f"/api/datasets/{made['id']}"))["examples"]
+    assert sorted(e["label"] for e in examples) == [0, 1, 2]
+
+
+def test_a_zip_import_answered_503_makes_no_data_set(quick, monkeypatch):
+    me = browser(quick)
+    held = Held(at=3)
+    monkeypatch.setattr(own_data, "_read_picture", held.around(own_data._read_picture))
+    monkeypatch.setattr(own_data, "import_zip", held.until_ended(own_data.import_zip))
+    timed_out = me.post("/api/datasets/import", files={"file": ("p.zip", zipped(folder({"red": 5, "blue": 5})))})
+    assert timed_out.status_code == 503
+    held.release.set()
+    assert held.ended.wait(30), "the import never ended"
+    assert ok(me.get("/api/datasets"))["datasets"] == []

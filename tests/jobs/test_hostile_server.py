@@ -5,7 +5,9 @@ views and attacks past their budget; and through all of it the training worker s
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -448,3 +450,88 @@ def test_the_training_worker_stayed_under_a_gigabyte_through_this_module():
     assert peak_worker_rss, "no worker's memory was recorded"
     print("\npeak training-worker RSS:", {k: f"{v / (1 << 20):.0f} MB" for k, v in peak_worker_rss.items()})
     assert max(peak_worker_rss.values()) < WORKER_RSS_LIMIT, peak_worker_rss
+
+
+# -- large pictures: shrunk before anything else, and their memory given back -----------------------------
+
+
+def status_bytes(pid: int, field: str) -> int:
+    """A /proc/<pid>/status figure (VmRSS, VmHWM) in bytes, 0 if the process is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_peaks(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM starts again from VmRSS
+
+
+def a_few_lines(side: int = 5600) -> bytes:
+    """A 5600x5600 PNG of five thick strokes: about 50 KB as a file, 31 MB once decoded."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (side, side), "white")
+    pen = ImageDraw.Draw(image)
+    for k in range(5):
+        pen.line((500 + 900 * k, 400, 900 * k + 900, 5200), fill="black", width=120)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_huge_picture_costs_a_web_worker_little_and_eight_at_once_the_server_under_a_gigabyte(tmp_path):
+    port = free_port()
+    server = serve(base_env(tmp_path), port, workers=1)  # one worker: the server process serves itself
+    try:
+        client = workspace_client(f"http://127.0.0.1:{port}")
+        made = client.post("/api/datasets", json={"name": "big", "classes": ["a", "b"], "kind": "digit"}).json()
+        url = "data:image/png;base64," + base64.b64encode(a_few_lines()).decode()
+        add = f"/api/datasets/{made['id']}/images"
+        web = server.popen.pid
+        client.post(add, json=[{"label": "a", "image": url}])  # the first request loads what every one uses
+        reset_peaks([web])
+        before = status_bytes(web, "VmRSS")
+        assert client.post(add, json=[{"label": "a", "image": url}], timeout=60).status_code == 200
+        grew = status_bytes(web, "VmHWM") - before
+        assert grew < 100 << 20, f"one 5600x5600 example took the web worker {grew >> 20} MB higher"
+
+        family = [web, *children(web)]
+        reset_peaks(family)
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(
+                pool.map(lambda _: client.post(add, json=[{"label": "b", "image": url}], timeout=60), range(8))
+            )
+        assert [a.status_code for a in answers] == [200] * 8
+        peak = sum(status_bytes(pid, "VmHWM") for pid in family)
+        assert peak < 1 << 30, f"eight in parallel took the server to {peak >> 20} MB"
+    finally:
+        server.stop()
+
+
+def test_after_a_burst_of_large_requests_the_web_worker_gives_its_memory_back(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = serve(base_env(tmp_path), port, workers=1)
+    try:
+        picture = a_few_lines()
+
+        def large(k: int) -> int:
+            if k % 2:
+                return httpx.post(f"{url}/api/predict/file", files={"file": ("x.png", picture)}, timeout=60).status_code
+            form = {"preset": "sobel_x"}
+            return httpx.post(
+                f"{url}/api/filters/apply", files={"file": ("x.png", picture)}, data=form, timeout=60
+            ).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(large, range(32))) == {200}
+        deadline = time.monotonic() + 30
+        while (idle := status_bytes(server.popen.pid, "VmRSS")) >= 500 << 20:
+            assert time.monotonic() < deadline, f"the web worker stayed at {idle >> 20} MB after the burst"
+            time.sleep(0.2)
+    finally:
+        server.stop()
