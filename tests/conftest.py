@@ -1,13 +1,19 @@
 """Shared helpers: the in-repo MNIST sample, a free loopback port, waiting for a started server."""
 
+import asyncio
 import socket
 import subprocess
 import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
 SAMPLE_PATH = Path(__file__).parent / "data" / "mnist-sample.npz"
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -30,3 +36,10 @@ def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 60) -> N
         time.sleep(0.2)
     process.kill()
     raise AssertionError(f"{url} did not come up in {seconds} s")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on a thread of its own: the browser tests' Playwright may hold this thread's event loop
+    (``asyncio.run`` refuses to start inside a running one)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()

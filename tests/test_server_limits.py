@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.conftest import free_port, wait_until_up
+from tests.conftest import free_port, run_async, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,4 +120,4 @@ def test_health_checks_and_static_files_never_wait_behind_the_compute_slots(tmp_
             return [(await task).status_code for task in pool]
 
     with TestClient(app):  # its lifespan: the store and the models the routes use
-        assert asyncio.run(scenario()) == [200, 200, 200]
+        assert run_async(scenario()) == [200, 200, 200]

@@ -198,6 +198,9 @@ class _ClassFeed:
     listeners: int = 0
     task: asyncio.Task | None = None
     ended: bool = False
+    readings_started: int = 0  # readings of the store begun so far
+    read_by: int = 0  # the number of the reading ``lecturers`` (and ``text``) come from
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # read again now (a follower arrived)
 
 
 class ClassHub:
@@ -212,22 +215,30 @@ class ClassHub:
 
     async def _poll(self, feed: _ClassFeed) -> None:
         while feed.listeners > 0:
+            feed.wake.clear()
+            feed.readings_started += 1
+            number = feed.readings_started
             state = await anyio.to_thread.run_sync(feed.reading.read, self.store, limiter=self.events.limiter)
             text = None if state is None else json.dumps(state[0])
-            if state is None or text != feed.text:
-                feed.ended = state is None
-                feed.text, feed.lecturers = text, state[1] if state else set()
-                feed.changed.set()
-                feed.changed = asyncio.Event()
+            feed.lecturers, feed.read_by, feed.ended = (state[1] if state else set()), number, state is None
+            if text != feed.text:
+                feed.text = text  # a new object: followers send what is not the object they sent last
+            feed.changed.set()  # every reading: a follower may be waiting for one begun after it arrived
+            feed.changed = asyncio.Event()
             if feed.ended:
                 return
-            await asyncio.sleep(self.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feed.wake.wait(), self.poll_seconds)
 
     async def follow(self, class_id: str, own: dict, workspace_id: str, lease: Lease) -> AsyncIterator[str]:
         """``class`` events (the caller's ``own`` fields of the view with the room's shared state) whenever
         the room changes, ``ended`` when the class ends or the caller is no longer one of its lecturers."""
         feed = self.feeds.setdefault(class_id, _ClassFeed(RoomReading(class_id)))
         feed.listeners += 1
+        # the caller hears only readings begun after it arrived: one begun before would not list it as a
+        # lecturer (it may have joined a moment ago), nor show what it has just changed (a new round)
+        since = feed.readings_started
+        feed.wake.set()
         head = json.dumps(own)[:-1]  # the caller's fields, then the shared state's: one object, never re-parsed
         try:
             sent = None
@@ -237,10 +248,10 @@ class ClassHub:
                         yield "event: ended\ndata: {}\n\n"
                         return
                     feed.task = asyncio.create_task(self._poll(feed))
-                if feed.text is not None and workspace_id not in feed.lecturers:
+                if feed.read_by > since and workspace_id not in feed.lecturers:
                     yield "event: ended\ndata: {}\n\n"
                     return
-                if feed.text is not None and feed.text is not sent:
+                if feed.read_by > since and feed.text is not None and feed.text is not sent:
                     sent = feed.text
                     yield f"event: class\ndata: {head}, {sent[1:]}\n\n"
                 changed = feed.changed

@@ -122,8 +122,8 @@ export const classes = {
   publish: (id, body) => postJSON(`/api/classes/${encodeURIComponent(id)}/publish`, body),
   setChallenge: (id, body) => sendJSON("PUT", `/api/classes/${encodeURIComponent(id)}/challenge`, body),
   enter: (id, model) => postJSON(`/api/classes/${encodeURIComponent(id)}/entries`, { model }),
-  leaderboard: (id, round = null) =>
-    getJSON(`/api/classes/${encodeURIComponent(id)}/leaderboard${round ? `?round=${round}` : ""}`),
+  leaderboard: (id, round = null, { signal } = {}) =>
+    getJSON(`/api/classes/${encodeURIComponent(id)}/leaderboard${round ? `?round=${round}` : ""}`, { signal }),
   rename: (id, name) => sendJSON("PUT", `/api/classes/${encodeURIComponent(id)}/me`, { name }),
   newSecret: (id) => postJSON(`/api/classes/${encodeURIComponent(id)}/lecturer-token`, {}),
   removeMember: (id, member) =>

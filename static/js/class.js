@@ -39,7 +39,7 @@ const params = new URLSearchParams(location.search);
 const arrivingSecret = new URLSearchParams(location.hash.slice(1)).get("lecturer");
 if (arrivingSecret) history.replaceState(null, "", location.pathname + location.search);
 
-const state = { id: params.get("class"), view: null, stream: null, timer: null, round: null, armed: null };
+const state = { id: params.get("class"), view: null, stream: null, timer: null, round: null, armed: null, boardRequest: null };
 const secretKey = (id) => `convscope:lecturer-secret:${id}`;
 const LOOPBACK = /^(localhost|127(\.\d+){3}|\[::1\])$/;
 
@@ -174,7 +174,10 @@ async function openLecturerView(view) {
   state.presets = presets;
   state.stream = new EventSource(classes.eventsUrl(view.id));
   state.stream.addEventListener("class", (event) => {
-    state.view = { ...state.view, ...JSON.parse(event.data) };
+    const room = JSON.parse(event.data);
+    // rounds only go up: a reading begun before this page set a new round never takes it back
+    if ((room.challenge?.round ?? 0) < (state.view.challenge?.round ?? 0)) room.challenge = state.view.challenge;
+    state.view = { ...state.view, ...room };
     showRoom(state.view);
   });
   state.stream.addEventListener("ended", () => location.assign("/class"));
@@ -191,10 +194,16 @@ async function openStudentView() {
   el["train-first"].hidden = mine.some((m) => m.origin === "trained");
 }
 
+/** The leaderboard of the round picked (the current one by default). Each refresh is numbered and aborts the
+ * one before it: an older answer (the current round's, asked before a past round was picked) that arrives
+ * late never replaces the newer one. */
 async function refreshLeaderboard() {
   clearTimeout(state.timer);
+  state.boardRequest?.abort();
+  const request = (state.boardRequest = new AbortController());
   try {
-    const board = await classes.leaderboard(state.id, state.round);
+    const board = await classes.leaderboard(state.id, state.round, { signal: request.signal });
+    if (request !== state.boardRequest) return; // a newer refresh is on its way
     leaderboardTable(el.leaderboard, board.entries);
     el["round-pick"].hidden = board.rounds < 2;
     if (board.rounds >= 2) {
@@ -207,6 +216,7 @@ async function refreshLeaderboard() {
     }
     if (state.view.role === "student") await openStudentView(); // a model just trained, a challenge just set
   } catch (error) {
+    if (request !== state.boardRequest) return; // aborted by a newer refresh, which sets the next timer
     showError(el["class-error"], `The leaderboard could not be loaded: ${error.message}`);
   }
   state.timer = setTimeout(refreshLeaderboard, 5000);

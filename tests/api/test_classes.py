@@ -17,6 +17,7 @@ from app.jobs.worker import run_jobs
 from app.main import create_app
 from engine.architectures import ARCHITECTURES
 from tests.api.conftest import browser, ok
+from tests.conftest import run_async
 
 TINY = ARCHITECTURES["tiny"]  # 1,554 parameters
 
@@ -65,7 +66,7 @@ def at_once(app, client: TestClient, method: str, url: str, bodies: list[dict]) 
             answers = await asyncio.gather(*(c.request(method, url, json=body) for body in bodies))
         return [answer.status_code for answer in answers]
 
-    return asyncio.run(send_all())
+    return run_async(send_all())
 
 
 def test_a_class_has_a_code_a_student_can_type_and_a_secret_answered_once(app, room):

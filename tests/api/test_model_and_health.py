@@ -5,6 +5,7 @@ import numpy as np
 from app.config import Settings
 from app.main import create_app
 from tests.api.conftest import ok
+from tests.conftest import run_async
 
 
 def test_healthz(client):
@@ -151,7 +152,6 @@ def test_cors_is_off_by_default_and_on_for_configured_origins(client):
 
 
 def test_a_100_mb_upload_is_refused_before_its_body_is_read():
-    import asyncio
 
     app = create_app(Settings())
     chunks_read = 0
@@ -181,7 +181,7 @@ def test_a_100_mb_upload_is_refused_before_its_body_is_read():
             (b"content-type", b"multipart/form-data; boundary=x"),
         ],
     }
-    asyncio.run(app(scope, receive, send))
+    run_async(app(scope, receive, send))
     assert sent[0]["status"] == 413
     assert chunks_read == 0  # refused from the declared length alone: nothing was buffered
 
