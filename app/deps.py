@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Query, Request
 
@@ -32,6 +33,37 @@ def get_queue(request: Request) -> TrainingQueue:
 
 
 _UNKNOWN = object()
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SAME_SITE_FETCHES = ("same-origin", "none")  # Sec-Fetch-Site: this origin's pages, or the person's own typing
+
+
+def refuse_other_origins(request: Request) -> None:
+    """A request that would change something with the workspace cookie comes from this server's own pages:
+    its ``Origin`` is this origin (or ``CONVSCOPE_PUBLIC_URL``'s), or, without one, ``Sec-Fetch-Site`` says
+    same-origin. Anything else is 403 (cross-site request forgery, from the same site too: a page at
+    another port or a sibling subdomain gets the cookie, SameSite=Lax notwithstanding). Scripts are
+    unaffected: they send the token as a bearer token, which no other page can."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        settings: Settings = request.app.state.settings
+        own = {f"{request.url.scheme}://{request.url.netloc}".lower()}
+        if settings.public_url:
+            public = urlsplit(settings.public_url)
+            own.add(f"{public.scheme}://{public.netloc}".lower())
+        if origin.lower() in own:
+            return
+        came_from = f"a page at {origin[:100]}"
+    else:
+        site = request.headers.get("sec-fetch-site")
+        if site is None or site in SAME_SITE_FETCHES:
+            return  # a script, an old browser or a bookmark: no page of another origin asked for this
+        came_from = f"a {site} page"
+    raise ApiError(
+        403,
+        f"this request came from {came_from}, not from this server's own pages, and carried your workspace "
+        "cookie: refused, so that no other page can act in your workspace (a script sends the workspace token "
+        "as 'Authorization: Bearer <token>' instead)",
+    )
 
 
 def current_workspace(request: Request) -> Workspace | None:
@@ -41,6 +73,8 @@ def current_workspace(request: Request) -> Workspace | None:
     if known is not _UNKNOWN:
         return known  # type: ignore[return-value]
     token, bearer = request_token(request.headers, request.cookies)
+    if token is not None and not bearer and request.method not in SAFE_METHODS:
+        refuse_other_origins(request)
     workspace = None
     if token is not None and len(token) <= 128:
         workspaces: Workspaces = request.app.state.workspaces

@@ -268,3 +268,38 @@ def test_a_big_request_on_a_big_model_is_422_with_the_bound(tmp_path):
         assert "integrated gradients would take about" in response.json()["detail"]
         assert "8 MB one request may take" in response.json()["detail"]
         assert client.post("/api/explain", json={**PIXELS, "methods": ["saliency"]}).status_code == 200
+
+
+# -- cross-site request forgery, from another site or from the same site at another port ---------------
+
+
+def test_a_change_with_the_cookie_from_another_origin_is_403_and_changes_nothing(app):
+    me = student(app)
+    model = trained(app, me)
+    dataset = ok(me.post("/api/datasets", json={"name": "kept", "classes": ["a", "b"]}), 201)["id"]
+    for headers in (
+        {"Origin": "http://127.0.0.1:9999"},  # a page on the same host at another port: same site, other origin
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},  # a sandboxed frame or a file:// page
+        {"Sec-Fetch-Site": "same-site"},  # a browser that sent no Origin but says where the request came from
+        {"Sec-Fetch-Site": "cross-site"},
+    ):
+        refused = me.post(f"/api/models/{model}/copy", headers=headers)
+        assert refused.status_code == 403, headers
+        assert "not from this server's own pages" in refused.json()["detail"]
+        assert me.post(f"/api/models/{model}/cancel", headers=headers).status_code == 403
+        assert me.delete(f"/api/datasets/{dataset}", headers=headers).status_code == 403
+    assert [m["id"] for m in ok(me.get("/api/models")) if m["group"] == "yours"] == [model]
+    assert ok(me.get(f"/api/datasets/{dataset}"))["name"] == "kept"
+
+
+def test_this_origins_pages_scripts_and_bearer_tokens_are_unaffected(app):
+    me = student(app)
+    model = trained(app, me)
+    assert me.post(f"/api/models/{model}/copy", headers={"Origin": "http://testserver"}).status_code == 201
+    assert me.post(f"/api/models/{model}/copy", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 201
+    assert me.post(f"/api/models/{model}/copy").status_code == 201  # curl with a cookie jar: no Origin at all
+    token = me.cookies[COOKIE]
+    script = TestClient(app, headers={"Authorization": f"Bearer {token}", "Origin": "http://127.0.0.1:9999"})
+    assert script.post(f"/api/models/{model}/copy").status_code == 201  # no other page can send a bearer token
+    assert student(app).post("/api/predict", json=PIXELS, headers={"Origin": "http://evil.example"}).status_code == 200
