@@ -81,7 +81,8 @@ def import_model(
         "name": name,
         "dataset": request.dataset,
     }
-    job = store_model(store, workspace, address, network, {**record, "settings": settings_kept, "metrics": metrics})
+    record |= {"settings": settings_kept, "metrics": metrics}
+    job = store_model(store, settings, workspace, address, network, record)
     return {
         "id": job["id"],
         "name": name,

@@ -138,6 +138,16 @@ def check_room(store: JobStore, settings: Settings, workspace: Workspace, new_by
     return counts
 
 
+def check_edits(counts: dict[str, int], settings: Settings) -> None:
+    """Refuses (429) an edited model past the workspace's edits this hour."""
+    if counts["edits_last_hour"] >= settings.max_edits_per_hour:
+        raise OverQuota(
+            f"your workspace made {counts['edits_last_hour']} edited models in the last hour, the most one may make "
+            f"({settings.max_edits_per_hour}); try again later",
+            retry_after=300,
+        )
+
+
 def limits(settings: Settings) -> dict[str, int]:
     """A workspace's limits, as ``GET /api/workspace`` tells them."""
     return {
@@ -464,12 +474,29 @@ def network_file(network: Network) -> bytes:
 
 
 def store_model(
-    store: JobStore, workspace: Workspace, address: str | None, network: Network, record: dict[str, Any]
+    store: JobStore,
+    settings: Settings,
+    workspace: Workspace,
+    address: str | None,
+    network: Network,
+    record: dict[str, Any],
 ) -> dict[str, Any]:
-    """Writes a finished model (an edit, a copy) into the workspace: record, weights, and its byte count.
-    It is written ``done`` from the start, so no worker can take it for a job to train."""
-    budget.commit()  # from here the model is stored and the client hears so, never a 503
+    """Writes a finished model (an edit, a copy, an import) into the workspace: record, weights, and its byte
+    count. It is written ``done`` from the start, so no worker can take it for a job to train. The
+    workspace's room (and, for an edit, its edits this hour) is checked again under the workspace's lock,
+    in the same step as the write: 200 copies at once store exactly as many as the cap allows."""
     data = network_file(network)
+    with store.doc_lock(f"room:{workspace.id}"):
+        counts = check_room(store, settings, workspace, len(data))
+        if record.get("kind") == "edited":
+            check_edits(counts, settings)
+        budget.commit()  # from here the model is stored and the client hears so, never a 503
+        return _write_model(store, workspace, address, network, record, data)
+
+
+def _write_model(
+    store: JobStore, workspace: Workspace, address: str | None, network: Network, record: dict[str, Any], data: bytes
+) -> dict[str, Any]:
     created = now()
     job = {
         "id": record.pop("id"),
@@ -511,7 +538,7 @@ def copy_model(
         "metrics": metrics,
     }
     network.meta.update(name=record["name"])
-    job = store_model(store, workspace, address, network, record)
+    job = store_model(store, settings, workspace, address, network, record)
     return {"id": job["id"], "name": job["name"], "copied_from": model_id}
 
 
@@ -548,13 +575,7 @@ def create_edit(
     name: str | None,
 ) -> dict[str, Any]:
     """Stores an edited copy in the workspace, with the test accuracy before and after."""
-    counts = check_room(store, settings, workspace, job_bytes(edited.parameter_count))
-    if counts["edits_last_hour"] >= settings.max_edits_per_hour:
-        raise OverQuota(
-            f"your workspace made {counts['edits_last_hour']} edited models in the last hour, the most one may make "
-            f"({settings.max_edits_per_hour}); try again later",
-            retry_after=300,
-        )
+    check_edits(check_room(store, settings, workspace, job_bytes(edited.parameter_count)), settings)  # early
     dataset = base.dataset
     # an import without a data set has nothing to be tested on
     before = after = {"test_accuracy": None, "per_class_accuracy": None}
@@ -578,7 +599,7 @@ def create_edit(
         "settings": {"base": ref.id, "edits": edits},
         "metrics": after,
     }
-    job = store_model(store, workspace, address, edited, record)
+    job = store_model(store, settings, workspace, address, edited, record)
     return {
         "id": job["id"],
         "name": title,

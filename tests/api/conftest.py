@@ -1,5 +1,7 @@
+import asyncio
 import io
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -7,6 +9,7 @@ from PIL import Image
 
 from app.config import Settings
 from app.main import create_app
+from tests.conftest import run_async
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +49,16 @@ def browser(app) -> TestClient:
     client = TestClient(app)
     assert client.get("/").status_code == 200
     return client
+
+
+def at_once(app, client: TestClient, method: str, url: str, bodies: list[dict]) -> list[int]:
+    """The statuses of requests sent all at once in one browser's workspace (one event loop, as a server
+    runs them; the sync routes run on its threads in parallel)."""
+
+    async def send_all() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", cookies=client.cookies) as c:
+            answers = await asyncio.gather(*(c.request(method, url, json=body) for body in bodies))
+        return [answer.status_code for answer in answers]
+
+    return run_async(send_all())

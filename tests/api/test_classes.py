@@ -4,11 +4,9 @@ rounds whose leaderboard lists each student's own trained work once."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,8 +14,7 @@ from app.config import Settings
 from app.jobs.worker import run_jobs
 from app.main import create_app
 from engine.architectures import ARCHITECTURES
-from tests.api.conftest import browser, ok
-from tests.conftest import run_async
+from tests.api.conftest import at_once, browser, ok
 
 TINY = ARCHITECTURES["tiny"]  # 1,554 parameters
 
@@ -54,19 +51,6 @@ def trained(app, client: TestClient, **extra) -> str:
     run_jobs(app.state.settings, app.state.store)
     assert ok(client.get(f"/api/models/{job['id']}"))["status"] == "done"
     return job["id"]
-
-
-def at_once(app, client: TestClient, method: str, url: str, bodies: list[dict]) -> list[int]:
-    """The statuses of requests sent all at once in one browser's workspace (one event loop, as a server
-    runs them; the sync routes run on its threads in parallel)."""
-
-    async def send_all() -> list[int]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", cookies=client.cookies) as c:
-            answers = await asyncio.gather(*(c.request(method, url, json=body) for body in bodies))
-        return [answer.status_code for answer in answers]
-
-    return run_async(send_all())
 
 
 def test_a_class_has_a_code_a_student_can_type_and_a_secret_answered_once(app, room):

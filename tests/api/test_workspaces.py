@@ -17,7 +17,7 @@ from app.workspaces import COOKIE
 from engine.architectures import ARCHITECTURES
 from engine.spec import multiply_adds, plan_network
 from tests.api.conftest import browser as student
-from tests.api.conftest import ok
+from tests.api.conftest import at_once, ok
 
 TINY = ARCHITECTURES["tiny"]
 PIXELS = {"pixels": [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2}
@@ -303,3 +303,19 @@ def test_this_origins_pages_scripts_and_bearer_tokens_are_unaffected(app):
     script = TestClient(app, headers={"Authorization": f"Bearer {token}", "Origin": "http://127.0.0.1:9999"})
     assert script.post(f"/api/models/{model}/copy").status_code == 201  # no other page can send a bearer token
     assert student(app).post("/api/predict", json=PIXELS, headers={"Origin": "http://evil.example"}).status_code == 200
+
+
+def test_two_hundred_copies_at_once_store_exactly_the_cap(app):
+    me = student(app)
+    model = trained(app, me)  # one of the six the workspace may keep
+    statuses = at_once(app, me, "POST", f"/api/models/{model}/copy", [None] * 200)
+    assert statuses.count(201) == 5 and statuses.count(429) == 195
+    assert len([m for m in ok(me.get("/api/models")) if m["group"] == "yours"]) == 6
+
+
+def test_eighty_edits_at_once_store_exactly_the_edits_an_hour_allows(app):
+    me = student(app)
+    edit = {"edits": [{"op": "zero", "layer": "conv1", "unit": 3}]}
+    statuses = at_once(app, me, "POST", "/api/models/lenet/edit", [edit] * 80)
+    assert statuses.count(201) == 4 and set(statuses) <= {201, 429, 503}, statuses  # 503: every compute slot busy
+    assert len([m for m in ok(me.get("/api/models")) if m["group"] == "yours"]) == 4
