@@ -67,6 +67,22 @@ def owned(store: JobStore, workspace: Workspace | None, dataset_id: str) -> dict
     return doc
 
 
+PICTURES_STAY = (
+    "the pictures come from the data set this model was trained on, which belongs to the workspace that made "
+    "it: they are shown there only; here the views leave them out"
+)
+
+
+def pictures_withheld(store: JobStore, workspace: Workspace | None, dataset: str | None) -> str | None:
+    """Why a viewer may not see a data set's pictures (None when it may): a shipped data set's are anyone's;
+    an own data set's only its owner's, however the viewer reached the model (a share link, a copy, a
+    lecturer looking at a student's model)."""
+    if dataset is None or dataset in DATASETS:
+        return None
+    doc = store.get_doc("dataset", dataset)
+    return None if doc is not None and workspace is not None and doc["workspace"] == workspace.id else PICTURES_STAY
+
+
 def create_dataset(
     store: JobStore, settings: Settings, workspace: Workspace, name: str, classes: list[str], kind: str
 ) -> dict[str, Any]:

@@ -463,7 +463,19 @@ def share_model(store: JobStore, ref: ModelRef) -> dict[str, str]:
         "model": ref.id,
         "url": f"/?model={share_id}",
         "train_url": f"/train?model={share_id}",
+        "travels": what_travels(ref.job.get("dataset")),
     }
+
+
+def what_travels(dataset: str | None) -> str:
+    """What a share link gives its holder, in words the share dialog shows."""
+    given = "Anyone with this link can use the model read-only: its weights, its design and its scores, and copy it"
+    if dataset is None or dataset in DATASETS:
+        return f"{given}."
+    return (
+        f"{given}. The pictures of your data set it was trained on stay yours: the views of what it learned show "
+        "them to you only, and leave them out for everyone else."
+    )
 
 
 def network_file(network: Network) -> bytes:

@@ -83,9 +83,10 @@ def unit_card(
     plan_type = plan.type
     top: list[dict] = []
     mean_activation = None
+    withheld = own_data.pictures_withheld(request.app.state.store, workspace, network.dataset)
     if network.dataset is not None:
         learned = _learned(request).get(cache_id, network)
-        top, mean_activation = _top(network, learned, layer, unit, k)
+        top, mean_activation = _top(network, learned, layer, unit, k, pictures=withheld is None)
     is_last = layer == network.layer_names[-1]
     weights = unit_weights(network, layer, unit)
     return json_response(
@@ -97,6 +98,7 @@ def unit_card(
             "label": network.labels[unit] if is_last else None,
             "top": top,
             "note": None if network.dataset else "top examples need a data set: this model was imported without one",
+            "pictures_note": withheld,
             "synthetic": np.round(synthetic, 4),
             "synthetic_activation": float(unit_value(network, layer, unit, synthetic[None])[0]),
             "mean_activation": mean_activation,
@@ -105,8 +107,11 @@ def unit_card(
     )
 
 
-def _top(network: Network, learned: Learned, layer: str, unit: int, k: int) -> tuple[list[dict], float]:
-    """The ``k`` test pictures where the unit fires most, and its mean over all of them."""
+def _top(
+    network: Network, learned: Learned, layer: str, unit: int, k: int, pictures: bool
+) -> tuple[list[dict], float]:
+    """The ``k`` test pictures where the unit fires most, and its mean over all of them (without the
+    pictures themselves unless ``pictures``: the ranks, labels, activations and boxes stay)."""
     summary = learned.summaries[layer]
     examples = top_examples(network, summary, unit, k)
     x = to_network_input(learned.test.images[[e.index for e in examples]], network.input_shape)
@@ -119,8 +124,8 @@ def _top(network: Network, learned: Learned, layer: str, unit: int, k: int) -> t
             "activation": round(e.activation, 5),
             "position": list(e.position),
             "box": list(e.box),
-            "patch": np.round(shown[n, ..., e.box[0] : e.box[2], e.box[1] : e.box[3]], 4),
-            "picture": np.round(shown[n], 4),
+            "patch": np.round(shown[n, ..., e.box[0] : e.box[2], e.box[1] : e.box[3]], 4) if pictures else None,
+            "picture": np.round(shown[n], 4) if pictures else None,
         }
         for n, e in enumerate(examples)
     ]
@@ -162,6 +167,8 @@ def embedding(request: Request, workspace: ViewerDep, model_id: str = ModelPath)
             "points": np.round(learned.embedding.points, 4),
             "labels": learned.test.labels.astype(int),
             "classes": list(learned.test.classes),
+            "dataset": network.dataset,
+            "pictures_note": own_data.pictures_withheld(request.app.state.store, workspace, network.dataset),
         }
     )
 
@@ -189,6 +196,7 @@ def neighbours(
     features = penultimate(network, given.x[None])[0]
     train_features = cache.train_features(cache_id, network)
     order, distances = nearest(train_features, features.astype(np.float32), body.k)
+    withheld = own_data.pictures_withheld(request.app.state.store, workspace, network.dataset)
     return json_response(
         {
             "model": model_id,
@@ -197,8 +205,9 @@ def neighbours(
                 {"index": int(i), "label": int(train.labels[i]), "distance": round(float(d), 5)}
                 for i, d in zip(order, distances)
             ],
-            "images": train.images[order],
+            "images": None if withheld else train.images[order],
             "classes": list(train.classes),
+            "pictures_note": withheld,
         }
     )
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import ModelDep, ModelIdDep
+from app.deps import ModelDep, ModelIdDep, StoreDep, ViewerDep
+from app.jobs import own_data
 from app.errors import ApiError, error_responses
 from app.schemas import LayerWeights, ModelInfo
 
@@ -15,10 +16,11 @@ MODEL_ERRORS = error_responses(401, 404, 409)
 
 
 @router.get("", response_model=ModelInfo, summary="The network's layers", responses=MODEL_ERRORS)
-def model_info(model: ModelDep, model_id: ModelIdDep) -> dict:
+def model_info(model: ModelDep, model_id: ModelIdDep, store: StoreDep, workspace: ViewerDep) -> dict:
     """Layers in order with kind, output shape and parameter count, the total, and how it was trained
     (``?model=ID``, default the shipped LeNet; ``&snapshot=STEP`` for a trained model mid-training)."""
     return {
+        "pictures_note": own_data.pictures_withheld(store, workspace, model.dataset),
         "id": model_id,
         "name": model.meta.get("name", model_id),
         "labels": model.labels,

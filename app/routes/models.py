@@ -21,7 +21,7 @@ from app.deps import (
     current_workspace,
 )
 from app.errors import ApiError, error_responses
-from app.jobs import service
+from app.jobs import own_data, service
 from app.jobs.worker import reap_stale
 from app.jsonutil import json_response
 from app.schemas.models import (
@@ -154,7 +154,9 @@ def get_model(
     assert job is not None
     if job["status"] == "running" and reap_stale(store, settings.job_stale_seconds):
         job = store.get(ref.id) or job
-    return json_response(job_view(job, store, settings, model_id))
+    view = job_view(job, store, settings, model_id)
+    view["pictures_note"] = own_data.pictures_withheld(store, workspace, job.get("dataset"))
+    return json_response(view)
 
 
 @router.get(

@@ -470,6 +470,9 @@ class ModelInfo(BaseModel):
     layers: list[LayerInfo]
     total_parameters: int = Field(examples=[63802])
     meta: dict = Field(description="how the shipped weights were trained (version, accuracy, ...)")
+    pictures_note: str | None = Field(
+        None, description="why its data set's pictures are not shown to you (they are its owner's); null if they are"
+    )
 
 
 class LayerWeights(BaseModel):

@@ -17,8 +17,13 @@ class TopPicture(BaseModel):
     box: list[int] = Field(
         description="[y0, x0, y1, x1) of its receptive field on the input", examples=[[8, 6, 22, 20]]
     )
-    patch: list = Field(description="the input inside the box (H x W, 0..1; C x H x W for a colour input)")
-    picture: list = Field(description="the whole input the network saw (H x W, 0..1; C x H x W in colour)")
+    patch: list | None = Field(
+        description="the input inside the box (H x W, 0..1; C x H x W for a colour input); null where the "
+        "pictures are withheld (see pictures_note)"
+    )
+    picture: list | None = Field(
+        description="the whole input the network saw (H x W, 0..1; C x H x W in colour); null where withheld"
+    )
 
 
 class UnitCard(BaseModel):
@@ -34,6 +39,9 @@ class UnitCard(BaseModel):
         description="the unit's mean activation over the test pictures (null without a data set)"
     )
     note: str | None = Field(None, description="why the top pictures are missing (a model without a data set)")
+    pictures_note: str | None = Field(
+        None, description="why the pictures are left out: they belong to the owner of the data set it was trained on"
+    )
     weights: dict[str, Any] | None = Field(description="the unit's filter (C x KH x KW) or weights, and its bias")
 
 
@@ -45,6 +53,10 @@ class EmbeddingMap(BaseModel):
     points: list[list[float]] = Field(description="[x, y] per test picture, in order")
     labels: list[int]
     classes: list[str]
+    dataset: str | None = Field(None, description="the data set whose test pictures these are")
+    pictures_note: str | None = Field(
+        None, description="why GET /api/datasets/{dataset}/images will not show you these pictures (not yours)"
+    )
 
 
 class NeighboursRequest(PredictRequest):
@@ -63,8 +75,9 @@ class NeighboursResponse(BaseModel):
     model: str
     position: list[float] = Field(description="the input's [x, y] on the class map")
     neighbours: list[Neighbour]
-    images: list = Field(description="the neighbours' 28x28 pictures, 0..255")
+    images: list | None = Field(description="the neighbours' pictures, 0..255; null where withheld")
     classes: list[str]
+    pictures_note: str | None = Field(None, description="why the pictures are left out (not your data set's)")
 
 
 class Edit(BaseModel):

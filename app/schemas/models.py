@@ -178,6 +178,9 @@ class ModelJob(BaseModel):
         "how it was trained (from scratch, or fine-tuned from which model with which layers frozen), and its "
         "accuracy per class on the held-out examples",
     )
+    pictures_note: str | None = Field(
+        None, description="why its data set's pictures are not shown to you (they are its owner's); null if they are"
+    )
 
 
 class ModelSummary(BaseModel):
@@ -221,6 +224,7 @@ class ShareResponse(BaseModel):
     model: str
     url: str = Field(examples=["/?model=sAbC..."])
     train_url: str = Field(examples=["/train?model=sAbC..."])
+    travels: str = Field(description="what the link gives its holder, and what stays yours (your pictures)")
 
 
 class CopyResponse(BaseModel):

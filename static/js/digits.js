@@ -525,6 +525,11 @@ async function showGallery() {
     el.gallery.before(h("p", { class: "hint", text: "Show it one of these photos, or one of your own." }));
     return;
   }
+  if (state.info.pictures_note) {
+    // a model shared from someone's own data set: its pictures stay with them
+    el.gallery.replaceChildren(h("p", { class: "hint", "data-testid": "pictures-note", text: `Draw instead: ${state.info.pictures_note}.` }));
+    return;
+  }
   const data = await models.images(dataset, { count: 30, start: 0 });
   gallery(el.gallery, data.images, data.labels, data.classes, (k) => {
     for (const b of el.gallery.children) b.setAttribute("aria-pressed", String(Number(b.dataset.index) === k));
@@ -601,7 +606,7 @@ el.share.addEventListener("click", async () => {
     const link = await models.share(query.model);
     const url = new URL(link.url, location.href).href;
     el.shareResult.hidden = false;
-    el.shareResult.replaceChildren("Anyone with this link can use the model (read-only): ", h("a", { href: url, text: url }));
+    el.shareResult.replaceChildren(h("a", { href: url, text: url }), h("br"), link.travels);
     await navigator.clipboard?.writeText(url).catch(() => {});
   } catch (error) {
     showError(el.modelError, `The model could not be shared: ${error.message}`);

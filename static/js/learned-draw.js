@@ -83,19 +83,29 @@ export function weightCanvas(grid, label) {
   return canvas;
 }
 
+/** A picture's place where its owner keeps it to themselves (a shared model of someone's own data set). */
+function withheldPicture() {
+  return h("span", { class: "picture picture-withheld", role: "img", "aria-label": "picture not shown: not yours", text: "not yours" });
+}
+
+/** The input's nearest training pictures, each with its class and distance (without the pictures when the
+ * data set is someone else's: the note says why). */
 export function neighbourTiles(container, body) {
-  container.replaceChildren(
-    ...body.neighbours.map((n, k) => {
-      const canvas = h("canvas", { class: "picture" });
-      paintPicture(canvas, body.images[k]);
-      return h(
-        "figure",
-        { class: "neighbour", "data-testid": "neighbour" },
-        canvas,
-        h("figcaption", { text: `${body.classes[n.label]} · ${formatNumber(n.distance, 2)}` }),
-      );
-    }),
-  );
+  const tiles = body.neighbours.map((n, k) => {
+    let picture = withheldPicture();
+    if (body.images) {
+      picture = h("canvas", { class: "picture" });
+      paintPicture(picture, body.images[k]);
+    }
+    return h(
+      "figure",
+      { class: "neighbour", "data-testid": "neighbour" },
+      picture,
+      h("figcaption", { text: `${body.classes[n.label]} · ${formatNumber(n.distance, 2)}` }),
+    );
+  });
+  const note = body.pictures_note ? [h("p", { class: "hint", "data-testid": "pictures-note", text: `Nearest by class and distance only: ${body.pictures_note}.` })] : [];
+  container.replaceChildren(...note, ...tiles);
 }
 
 
@@ -121,7 +131,7 @@ export function unitCard(data, { layerName, unit, layer, labels, currentValue, o
   const spatial = data.kind !== "linear";
   const yours = currentValue === null ? "–" : formatNumber(currentValue);
   const tops = data.top.map((t) =>
-    h("figure", { "data-testid": "unit-top" }, pictureWithBox(t.picture, t.box), h("figcaption", { text: `${labels[t.label]} · ${formatNumber(t.activation)}` })),
+    h("figure", { "data-testid": "unit-top" }, t.picture ? pictureWithBox(t.picture, t.box) : withheldPicture(), h("figcaption", { text: `${labels[t.label]} · ${formatNumber(t.activation)}` })),
   );
   const synthetic = frameCanvas(data.synthetic, "made to excite it");
   const parts = [
@@ -130,7 +140,9 @@ export function unitCard(data, { layerName, unit, layer, labels, currentValue, o
       h("button", { type: "button", class: "close", "aria-label": "Close the card", onclick: onClose, text: "✕" })),
     h("p", { class: "hint", text: (data.note
       ? `A picture made to excite it (${data.note}, so there are no test pictures to rank). `
-      : `The 9 test pictures where it fires most (its field outlined), and a picture made to excite it. `) +
+      : data.pictures_note
+        ? `The 9 test pictures where it fires most, by class and activation (${data.pictures_note}), and a picture made to excite it. `
+        : `The 9 test pictures where it fires most (its field outlined), and a picture made to excite it. `) +
       (spatial ? `Its strongest cell for your input: ${yours} (the largest over the whole map, not the cell you point at)` : `Your input gives it ${yours}`) +
       (data.mean_activation === null ? "" : `; the test pictures ${formatNumber(data.mean_activation)} on average`) +
       `; the made-up one ${formatNumber(data.synthetic_activation)}.` }),

@@ -93,11 +93,16 @@ function classMap({ el, state, modelId, dataset, error }) {
     const best = nearestPoint(el["class-map"], event, state.map.points, state.scale);
     if (best === null || best === hoverIndex) return;
     hoverIndex = best;
+    const words = ` test picture ${best}: ${state.map.classes[state.map.labels[best]]}`;
+    if (state.map.pictures_note) {
+      el["map-hover"].textContent = `${words.trim()} (its picture is not shown: ${state.map.pictures_note})`;
+      return;
+    }
     const data = await models.images(dataset, { indices: String(best) });
     if (hoverIndex !== best) return;
     const canvas = h("canvas", { class: "picture" });
     paintPicture(canvas, data.images[0]);
-    el["map-hover"].replaceChildren(canvas, ` test picture ${best}: ${state.map.classes[state.map.labels[best]]}`);
+    el["map-hover"].replaceChildren(canvas, words);
   });
   function clearInput() {
     asked++; // an answer still on its way is for a drawing that is gone

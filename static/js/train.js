@@ -484,6 +484,10 @@ async function showCell(trueClass, guess, predictions) {
     el.misclassified.replaceChildren(h("h3", { text: title }));
     return;
   }
+  if (state.job.pictures_note) {
+    el.misclassified.replaceChildren(h("h3", { text: title }), h("p", { class: "hint", "data-testid": "pictures-note", text: `The pictures are not shown: ${state.job.pictures_note}.` }));
+    return;
+  }
   const shown = indices.slice(0, 48);
   const data = await models.images(dataset, { indices: shown.join(",") });
   const tiles = h("div", { class: "gallery" });
@@ -505,6 +509,10 @@ function updateScrubber() {
 async function showReplay() {
   el.replay.hidden = false;
   updateScrubber();
+  if (state.job.pictures_note) {
+    el["replay-gallery"].replaceChildren(h("p", { class: "hint", text: `Replay needs a test picture to show, and these are not shown: ${state.job.pictures_note}.` }));
+    return;
+  }
   if (!state.replayImages) {
     const dataset = state.job.dataset ?? el.dataset.value;
     // one test picture of each class (as many classes as the data set has; a class may have none held out)

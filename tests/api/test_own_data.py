@@ -446,3 +446,32 @@ def test_a_zip_import_answered_503_makes_no_data_set(quick, monkeypatch):
     held.release.set()
     assert held.ended.wait(30), "the import never ended"
     assert ok(me.get("/api/datasets"))["datasets"] == []
+
+
+def test_a_models_learned_views_show_its_data_sets_pictures_to_the_sets_owner_only(app):
+    owner = browser(app)
+    made = ok(owner.post("/api/datasets", json={"name": "symbols", "classes": CLASSES, "kind": "digit"}), 201)
+    ok(owner.post(f"/api/datasets/{made['id']}/images", json={"examples": drawn(per_class=6)}))
+    job = ok(owner.post("/api/models", json={"dataset": made["id"], "start_from": "lenet", "epochs": 1}), 202)
+    run_jobs(app.state.settings, app.state.store)
+    link = ok(owner.post(f"/api/models/{job['id']}/share"))
+    assert "pictures of your data set it was trained on stay yours" in link["travels"]
+    drawing = {"image": data_url(draw_symbol("cross", np.random.default_rng(3))), "k": 4}
+
+    mine = ok(owner.get(f"/api/models/{job['id']}/units/fc3/1"))
+    assert mine["pictures_note"] is None and all(t["picture"] is not None for t in mine["top"])
+    assert ok(owner.post(f"/api/models/{job['id']}/neighbours", json=drawing))["images"] is not None
+
+    other = browser(app)  # a share link's holder (a copy or a lecturer's look is the same: not the set's owner)
+    theirs = ok(other.get(f"/api/models/{link['share_id']}/units/fc3/1"))
+    assert theirs["pictures_note"] and len(theirs["top"]) == len(mine["top"])
+    assert all(t["picture"] is None and t["patch"] is None for t in theirs["top"])
+    assert [t["label"] for t in theirs["top"]] == [t["label"] for t in mine["top"]]  # the same view otherwise
+    near = ok(other.post(f"/api/models/{link['share_id']}/neighbours", json=drawing))
+    assert near["images"] is None and near["pictures_note"] and len(near["neighbours"]) == 4
+    assert ok(other.get(f"/api/models/{link['share_id']}/embedding"))["pictures_note"]
+    assert ok(other.get(f"/api/model?model={link['share_id']}"))["pictures_note"]
+    assert ok(other.get(f"/api/models/{link['share_id']}"))["pictures_note"]
+    assert other.get(f"/api/datasets/{made['id']}/images").status_code == 404
+    copy = ok(other.post(f"/api/models/{link['share_id']}/copy"), 201)
+    assert all(t["picture"] is None for t in ok(other.get(f"/api/models/{copy['id']}/units/fc3/1"))["top"])
