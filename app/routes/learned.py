@@ -107,9 +107,7 @@ def unit_card(
     )
 
 
-def _top(
-    network: Network, learned: Learned, layer: str, unit: int, k: int, pictures: bool
-) -> tuple[list[dict], float]:
+def _top(network: Network, learned: Learned, layer: str, unit: int, k: int, pictures: bool) -> tuple[list[dict], float]:
     """The ``k`` test pictures where the unit fires most, and its mean over all of them (without the
     pictures themselves unless ``pictures``: the ranks, labels, activations and boxes stay)."""
     summary = learned.summaries[layer]

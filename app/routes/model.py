@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.deps import ModelDep, ModelIdDep, StoreDep, ViewerDep
-from app.jobs import own_data
 from app.errors import ApiError, error_responses
+from app.jobs import own_data
 from app.schemas import LayerWeights, ModelInfo
 
 router = APIRouter(prefix="/api/model", tags=["model"])

@@ -16,8 +16,8 @@ from app.main import create_app
 from app.workspaces import COOKIE
 from engine.architectures import ARCHITECTURES
 from engine.spec import multiply_adds, plan_network
-from tests.api.conftest import browser as student
 from tests.api.conftest import at_once, ok
+from tests.api.conftest import browser as student
 
 TINY = ARCHITECTURES["tiny"]
 PIXELS = {"pixels": [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2}
