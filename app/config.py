@@ -170,6 +170,15 @@ class Settings(BaseSettings):
     max_jobs_per_client: int = Field(
         300, ge=1, le=100_000, description="queued or running jobs per address (a class shares one: a flood guard)"
     )
+    max_queued_seconds_per_workspace: float = Field(
+        3600, ge=1, description="estimated training seconds of one workspace's queued or running jobs"
+    )
+    max_queued_seconds_per_client: float = Field(
+        14_400,
+        ge=1,
+        description="estimated training seconds of one address's queued or running jobs (a flood guard: sixty "
+        "students' default jobs are under 600 s)",
+    )
     max_models_per_workspace: int = Field(50, ge=1, le=100_000, description="stored models per workspace")
     max_workspace_bytes: int = Field(
         200 * 1024 * 1024, ge=1024 * 1024, description="bytes stored per workspace (models, snapshots, events)"

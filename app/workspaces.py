@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,53 +41,21 @@ def _workspace(record: dict[str, Any]) -> Workspace:
     return Workspace(record["id"], record.get("name") or f"Workspace {record['id'][-4:]}", record["created"])
 
 
-class RecentEvents:
-    """When something happened, per key (an address), over the last ``window`` seconds, in this process:
-    the count behind a per-address guard. The quietest keys are forgotten rather than grow without end."""
-
-    def __init__(self, window: float) -> None:
-        self.window = window
-        self._times: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._times.setdefault(key, deque())
-        while times and times[0] < now - self.window:
-            times.popleft()
-        return times
-
-    def count(self, key: str) -> int:
-        with self._lock:  # a key with nothing recorded is not added by being asked about
-            return len(self._recent(key, time.monotonic())) if key in self._times else 0
-
-    def add(self, key: str, most: int | None = None) -> int:
-        """Counts one more for ``key`` unless it already has ``most``; returns the count before."""
-        now = time.monotonic()
-        with self._lock:
-            times = self._recent(key, now)
-            before = len(times)
-            if most is None or before < most:
-                times.append(now)
-            if len(self._times) > 10_000:
-                for quiet in [k for k, v in self._times.items() if not v or v[-1] < now - self.window]:
-                    del self._times[quiet]
-            return before
-
-
 class AddressFlood:
-    """How many workspaces each address created in the last hour, per process: a guard against a script
-    minting workspaces to escape the per-workspace limits (a class behind one address stays far below it)."""
+    """How many workspaces each address created in the last hour, counted in the store (so every web process
+    and replica shares one count): a guard against a script minting workspaces to escape the per-workspace
+    limits (a class behind one address stays far below it)."""
 
-    def __init__(self, per_hour: int) -> None:
+    def __init__(self, store: JobStore, per_hour: int) -> None:
+        self.store = store
         self.per_hour = per_hour
-        self.created = RecentEvents(3600)
 
-    def admit(self, address: str) -> None:
-        created = self.created.add(address, most=self.per_hour)
-        if created >= self.per_hour:
+    def admit(self, address: str, workspace_id: str) -> None:
+        over = self.store.tally_add(workspace_id, [(f"workspaces:{address}", self.per_hour)], ttl=3600)
+        if over is not None:
             raise ApiError(
                 429,
-                f"{created} workspaces were created from your address in the last hour, the most one address "
+                f"{over[1]} workspaces were created from your address in the last hour, the most one address "
                 f"may create ({self.per_hour}); keep using the one you have (its cookie or bearer token)",
                 headers={"Retry-After": "600"},
             )
@@ -100,15 +66,16 @@ class Workspaces:
 
     def __init__(self, store: JobStore, settings: Settings) -> None:
         self.store = store
-        self.flood = AddressFlood(settings.max_workspaces_per_address_per_hour)
+        self.flood = AddressFlood(store, settings.max_workspaces_per_address_per_hour)
 
     def create(self, address: str | None) -> tuple[Workspace, str]:
         """A fresh workspace and its token (the only time the token is seen)."""
+        workspace_id = "w" + secrets.token_hex(8)
         if address:
-            self.flood.admit(address)
+            self.flood.admit(address, workspace_id)
         token = secrets.token_hex(16)  # 128 random bits
         record = {
-            "id": "w" + secrets.token_hex(8),
+            "id": workspace_id,
             "token": hash_token(token),
             "name": None,
             "created": time.time(),

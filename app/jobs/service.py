@@ -223,7 +223,13 @@ def submit_training(
     }
     if initial is not None:
         store.put_blob(f"{job_id}/initial", network_file(initial))
-    caps = QueueCaps(settings.max_jobs_per_workspace, settings.max_jobs_per_client, settings.max_queued_jobs)
+    caps = QueueCaps(
+        settings.max_jobs_per_workspace,
+        settings.max_jobs_per_client,
+        settings.max_queued_jobs,
+        settings.max_queued_seconds_per_workspace,
+        settings.max_queued_seconds_per_client,
+    )
     try:
         store.submit(job, caps)
     except QueueFull as full:

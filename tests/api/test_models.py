@@ -209,3 +209,16 @@ def test_a_ready_made_architecture_may_be_named_instead_of_spelled_out(fresh):
     job = ok(client.post("/api/models", json={"architecture": "tiny", "train_size": 100}), 202)
     record = ok(client.get(f"/api/models/{job['id']}"))
     assert record["architecture"] == ARCHITECTURES["tiny"] and record["test_accuracy"] is None
+
+
+def test_free_workspaces_from_one_address_share_its_training_time(tmp_path):
+    settings = Settings(data_dir=tmp_path, max_queued_seconds_per_client=30)
+    with TestClient(create_app(settings)) as first:
+        job = {"architecture": ARCHITECTURES["lenet"], "epochs": 2}
+        answers = [first.post("/api/models", json=job)]
+        while answers[-1].status_code == 202 and len(answers) < 10:
+            answers.append(TestClient(first.app).post("/api/models", json=job))  # another free workspace
+    each = answers[0].json()["estimate_seconds"]
+    assert [a.status_code for a in answers[:-1]] == [202] * int(30 // each) and answers[-1].status_code == 429
+    refused = answers[-1].json()["detail"]
+    assert f"your address has {int(30 // each) * each:,.0f} s of training" in refused and "30 s is the most" in refused

@@ -319,3 +319,14 @@ def test_eighty_edits_at_once_store_exactly_the_edits_an_hour_allows(app):
     statuses = at_once(app, me, "POST", "/api/models/lenet/edit", [edit] * 80)
     assert statuses.count(201) == 4 and set(statuses) <= {201, 429, 503}, statuses  # 503: every compute slot busy
     assert len([m for m in ok(me.get("/api/models")) if m["group"] == "yours"]) == 4
+
+
+def test_workspaces_made_from_one_address_are_counted_across_processes(tmp_path):
+    """Two web processes on one store (as `convscope serve --workers 2` runs them) share one count."""
+    settings = Settings(data_dir=tmp_path, max_workspaces_per_address_per_hour=3)
+    first, second = create_app(settings), create_app(settings)
+    with TestClient(first) as one, TestClient(second) as two:
+        made = [client.post("/api/workspace").status_code for client in (one, two, one)]
+        refused = two.post("/api/workspace")
+    assert made == [201, 201, 201]
+    assert refused.status_code == 429 and "3 workspaces were created from your address" in refused.json()["detail"]

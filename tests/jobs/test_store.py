@@ -270,3 +270,52 @@ def test_parallel_adds_to_a_tally_stop_exactly_at_its_cap(store):
     for t in threads:
         t.join()
     assert len(added) == 8 and store.tally_count("streams:w1") == 8
+
+
+def long_job(job_id: str, created: float, workspace: str, client: str, seconds: float = 590.0) -> dict:
+    return {**owned(job_id, created, workspace, client=client), "estimate_seconds": seconds}
+
+
+def test_sixty_free_workspaces_from_one_address_hold_back_another_addresss_first_job_by_one(store):
+    """The probe's flood: 60 workspaces x 5 jobs of ~590 s from one address (as many as the caps below let
+    in), then a student's first job from another address."""
+    caps = QueueCaps(per_workspace=5, per_address=300, queued=500, seconds_per_address=float("inf"))
+    for w in range(60):
+        for k in range(5):
+            store.submit(long_job(f"f{w}-{k}", w * 5 + k, f"flood{w}", "10.6.6.6"), caps)
+    store.submit(long_job("student", 1000.0, "ada", "10.0.0.7", seconds=30.0), caps)
+    assert store.position("student") <= 2  # it was 61
+
+
+def test_an_addresss_queued_training_time_is_bounded_and_the_refusal_names_the_figures(store):
+    caps = QueueCaps(
+        per_workspace=5, per_address=300, queued=500, seconds_per_workspace=3600, seconds_per_address=14_400
+    )
+    accepted = 0
+    with pytest.raises(QueueFull) as refused:
+        for w in range(60):
+            for k in range(5):
+                store.submit(long_job(f"f{w}-{k}", w * 5 + k, f"flood{w}", "10.6.6.6"), caps)
+                accepted += 1
+    assert accepted == 24  # 24 x 590 s = 14,160 s; a 25th would pass 14,400
+    assert "your address has 14,160 s of training queued or running and this job would add 590 s" in str(refused.value)
+    assert "14,400 s is the most" in str(refused.value)
+    store.submit(long_job("student", 1000.0, "ada", "10.0.0.7", seconds=30.0), caps)  # another address: fine
+
+
+def test_a_class_behind_one_address_is_not_held_by_the_address_caps(store):
+    """Sixty students behind a school's one address, each with the page's default job (8.5 s estimated)."""
+    caps = QueueCaps(
+        per_workspace=5, per_address=300, queued=500, seconds_per_workspace=3600, seconds_per_address=14_400
+    )
+    for s in range(60):
+        store.submit(long_job(f"s{s}", float(s), f"student{s}", "192.0.2.1", seconds=8.5), caps)
+    assert len(store.active()) == 60
+
+
+def test_one_workspaces_queued_training_time_is_bounded(store):
+    caps = QueueCaps(per_workspace=50, per_address=300, queued=500, seconds_per_workspace=3600)
+    for k in range(6):
+        store.submit(long_job(f"a{k}", float(k), "alice", "10.0.0.1"), caps)
+    with pytest.raises(QueueFull, match=r"your workspace has 3,540 s of training"):
+        store.submit(long_job("a6", 6.0, "alice", "10.0.0.1"), caps)
