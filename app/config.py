@@ -181,8 +181,14 @@ class Settings(BaseSettings):
     )
     max_models_per_workspace: int = Field(50, ge=1, le=100_000, description="stored models per workspace")
     max_workspace_bytes: int = Field(
-        200 * 1024 * 1024, ge=1024 * 1024, description="bytes stored per workspace (models, snapshots, events)"
+        200 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="bytes stored per workspace (models, snapshots, events, data sets' pictures)",
     )
+    max_bytes_per_address: int = Field(
+        2 * 1024**3, ge=1024 * 1024, description="bytes kept by the workspaces of one address (507 beyond)"
+    )
+    max_store_bytes: int = Field(8 * 1024**3, ge=1024 * 1024, description="bytes kept in the store in all (507 beyond)")
     max_edits_per_hour: int = Field(60, ge=1, le=100_000, description="edited models one workspace makes an hour")
     max_workspaces_per_address_per_hour: int = Field(
         2000, ge=1, description="workspaces one address may create an hour (a flood guard)"

@@ -75,6 +75,12 @@ class OverQuota(ServiceError):
     status = 429
 
 
+class StoreFull(ServiceError):
+    """What one address's workspaces keep, or the whole store, is at its cap; the message names the figures."""
+
+    status = 507
+
+
 class Unavailable(ServiceError):
     """The store or the workers cannot be reached right now; try again shortly."""
 
@@ -92,6 +98,7 @@ ERROR_WORDS = {
     422: "a value out of bounds, or a request that would take too much memory or time; the message says which",
     429: "a cap of your workspace or address is reached; see Retry-After",
     503: "the server or its store is busy or unreachable; see Retry-After",
+    507: "what your address's workspaces keep, or the whole server's store, is at its cap; the message says which",
 }
 
 

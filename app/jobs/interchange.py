@@ -14,7 +14,8 @@ from app.config import Settings
 from app.errors import ApiError, Refused
 from app.jobs import own_data
 from app.jobs.registry import ModelRef
-from app.jobs.service import check_room, clean_name, job_bytes, store_model, test_metrics
+from app.jobs.room import check_room
+from app.jobs.service import clean_name, job_bytes, store_model, test_metrics
 from app.jobs.store import JobStore
 from app.workspaces import Workspace
 from engine.datasets import DATASETS, Dataset
@@ -54,7 +55,12 @@ def import_model(
             f"file: one picture costs this model {cost:,} multiply-adds, more than the "
             f"{settings.max_multiply_adds:,} allowed here"
         )
-    check_room(store, settings, workspace, job_bytes(network.parameter_count))
+    if network.parameter_count > settings.max_parameters:
+        raise Refused(
+            f"file: the model has {network.parameter_count:,} parameters, more than the {settings.max_parameters:,} "
+            "a model here may have (as for the ones trained here)"
+        )
+    check_room(store, settings, workspace, address, job_bytes(network.parameter_count))
     labels, metrics = _labels(request, network), None
     if request.dataset is not None:
         test = _dataset_test(store, request.dataset, network)

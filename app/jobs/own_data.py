@@ -23,8 +23,9 @@ import numpy as np
 from PIL import Image
 
 from app.config import Settings
-from app.errors import ApiError, NotFound, OverQuota
+from app.errors import ApiError, NotFound, OverQuota, StoreFull
 from app.imaging import decode_base64_image, decode_image, to_grayscale
+from app.jobs.room import check_bytes, usage
 from app.jobs.store import JobStore, now
 from app.workspaces import Workspace
 from engine import budget
@@ -53,10 +54,18 @@ def _pictures(store: JobStore, dataset_id: str) -> tuple[list[str], np.ndarray |
         return [str(i) for i in data["ids"]], data["images"]
 
 
-def _save_pictures(store: JobStore, dataset_id: str, ids: list[str], images: np.ndarray) -> None:
+def _pictures_file(ids: list[str], images: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, ids=np.array(ids), images=images)
-    store.put_blob(_blob_key(dataset_id), buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _save_pictures(store: JobStore, doc: dict[str, Any], data: bytes) -> None:
+    """Writes the data set's pictures and counts the change in what it keeps (in ``doc["bytes"]``, and for
+    its address and the store)."""
+    store.put_blob(_blob_key(doc["id"]), data)
+    store.charge(doc.get("client"), len(data) - int(doc.get("bytes") or 0))
+    doc["bytes"] = len(data)
 
 
 def owned(store: JobStore, workspace: Workspace | None, dataset_id: str) -> dict[str, Any]:
@@ -84,7 +93,13 @@ def pictures_withheld(store: JobStore, workspace: Workspace | None, dataset: str
 
 
 def create_dataset(
-    store: JobStore, settings: Settings, workspace: Workspace, name: str, classes: list[str], kind: str
+    store: JobStore,
+    settings: Settings,
+    workspace: Workspace,
+    address: str | None,
+    name: str,
+    classes: list[str],
+    kind: str,
 ) -> dict[str, Any]:
     """A new, empty data set of ``classes`` (2 to the setting's most, distinct names)."""
     if len(store.docs("dataset", workspace.id)) >= settings.max_datasets_per_workspace:
@@ -94,6 +109,8 @@ def create_dataset(
     doc: dict[str, Any] = {
         "id": dataset_id,
         "workspace": workspace.id,
+        "client": address,  # whose address's room its pictures take
+        "bytes": 0,
         "name": name,
         "kind": kind,
         "input": list(KINDS[kind]),
@@ -207,7 +224,9 @@ def _store_prepared(
             example_id = "x" + uuid.uuid4().hex[:10]
             doc["examples"].append({"id": example_id, "label": label, "split": split})
             added.append(example_id)
-        _save_pictures(store, dataset_id, ids + added, new if images is None else np.concatenate([images, new]))
+        data = _pictures_file(ids + added, new if images is None else np.concatenate([images, new]))
+        check_bytes(store, settings, usage(store, workspace)["bytes"], doc.get("client"), len(data) - doc["bytes"])
+        _save_pictures(store, doc, data)
         store.put_doc("dataset", dataset_id, workspace.id, doc)
     return {**summary(doc), "added": added}
 
@@ -221,7 +240,7 @@ def delete_example(store: JobStore, workspace: Workspace | None, dataset_id: str
         ids, images = _pictures(store, dataset_id)
         keep = [k for k, i in enumerate(ids) if i != example_id]
         assert images is not None
-        _save_pictures(store, dataset_id, [ids[k] for k in keep], images[keep])
+        _save_pictures(store, doc, _pictures_file([ids[k] for k in keep], images[keep]))
         store.put_doc("dataset", dataset_id, doc["workspace"], doc)
     return summary(doc)
 
@@ -229,9 +248,10 @@ def delete_example(store: JobStore, workspace: Workspace | None, dataset_id: str
 def delete_dataset(store: JobStore, workspace: Workspace | None, dataset_id: str) -> None:
     """The data set and its pictures go; models trained on it stay (their learned views lose its pictures)."""
     with store.doc_lock(f"dataset:{dataset_id}"):
-        owned(store, workspace, dataset_id)
+        doc = owned(store, workspace, dataset_id)
         store.delete_doc("dataset", dataset_id)
         store.delete_blob(_blob_key(dataset_id))
+        store.charge(doc.get("client"), -int(doc.get("bytes") or 0))
 
 
 def list_datasets(store: JobStore, workspace: Workspace | None) -> list[dict[str, Any]]:
@@ -390,7 +410,13 @@ def _read_picture(archive: zipfile.ZipFile, member: zipfile.ZipInfo, kind: str, 
 
 
 def import_zip(
-    store: JobStore, settings: Settings, workspace: Workspace, data: bytes, name: str, kind: str
+    store: JobStore,
+    settings: Settings,
+    workspace: Workspace,
+    address: str | None,
+    data: bytes,
+    name: str,
+    kind: str,
 ) -> dict[str, Any]:
     """A data set made from an ImageFolder zip; the pictures that cannot be read are skipped and said."""
     if len(data) > settings.dataset_zip_max_bytes:
@@ -414,8 +440,12 @@ def import_zip(
     if len(examples) > settings.max_dataset_examples:
         raise ApiError(422, f"file: {len(examples)} pictures; a data set holds at most {settings.max_dataset_examples}")
     budget.commit()
-    made = create_dataset(store, settings, workspace, name, classes, kind)
-    answer = _store_prepared(
-        store, settings, workspace, made["id"], [(classes.index(e["label"]), e["prepared"]) for e in examples]
-    )
+    made = create_dataset(store, settings, workspace, address, name, classes, kind)
+    try:
+        answer = _store_prepared(
+            store, settings, workspace, made["id"], [(classes.index(e["label"]), e["prepared"]) for e in examples]
+        )
+    except (OverQuota, StoreFull):
+        delete_dataset(store, workspace, made["id"])  # no room for its pictures: no empty data set either
+        raise
     return {**answer, "skipped": skipped}

@@ -18,6 +18,7 @@ from app.errors import Conflict, NotFound, OverQuota, Refused
 from app.jobs import own_data
 from app.jobs.classes import publications_for
 from app.jobs.registry import ModelRef, ModelRegistry
+from app.jobs.room import check_edits, check_room
 from app.jobs.store import JobStore, QueueCaps, QueueFull, now
 from app.schemas.models import MAX_NAME
 from app.workspaces import Workspace
@@ -109,45 +110,6 @@ def snapshot_count(parameters: int, budget: int, most: int) -> int:
     return max(0, min(most, room // each))
 
 
-def usage(store: JobStore, workspace: Workspace) -> dict[str, int]:
-    """A workspace's counts: stored models, bytes, running and queued jobs, edits in the last hour."""
-    jobs = store.workspace_jobs(workspace.id)
-    hour_ago = now() - 3600
-    return {
-        "models": sum(j["status"] not in ("failed", "cancelled") for j in jobs),
-        "bytes": sum(int(j.get("bytes") or 0) for j in jobs),
-        "running": sum(j["status"] == "running" for j in jobs),
-        "queued": sum(j["status"] == "queued" for j in jobs),
-        "edits_last_hour": sum(j.get("kind") == "edited" and j["created"] > hour_ago for j in jobs),
-    }
-
-
-def check_room(store: JobStore, settings: Settings, workspace: Workspace, new_bytes: int) -> dict[str, int]:
-    """Refuses (429) a new model the workspace has no room for: by count or by bytes."""
-    counts = usage(store, workspace)
-    if counts["models"] >= settings.max_models_per_workspace:
-        raise OverQuota(
-            f"your workspace stores {counts['models']} models, the most one may keep "
-            f"({settings.max_models_per_workspace}); delete some or let old ones expire"
-        )
-    if counts["bytes"] + new_bytes > settings.max_workspace_bytes:
-        raise OverQuota(
-            f"your workspace stores {megabytes(counts['bytes'])}; this needs {megabytes(new_bytes)} more and the "
-            f"most one may keep is {megabytes(settings.max_workspace_bytes)}"
-        )
-    return counts
-
-
-def check_edits(counts: dict[str, int], settings: Settings) -> None:
-    """Refuses (429) an edited model past the workspace's edits this hour."""
-    if counts["edits_last_hour"] >= settings.max_edits_per_hour:
-        raise OverQuota(
-            f"your workspace made {counts['edits_last_hour']} edited models in the last hour, the most one may make "
-            f"({settings.max_edits_per_hour}); try again later",
-            retry_after=300,
-        )
-
-
 def limits(settings: Settings) -> dict[str, int]:
     """A workspace's limits, as ``GET /api/workspace`` tells them."""
     return {
@@ -197,7 +159,7 @@ def submit_training(
     train_size = check_train_size(request, train)
     estimate = check_job_size(settings, plans, train_size, request["epochs"], len(test), request.get("freeze") or ())
     parameters = count_parameters(plans)
-    check_room(store, settings, workspace, job_bytes(parameters))
+    check_room(store, settings, workspace, address, job_bytes(parameters))
     job = {
         "id": job_id,
         "created": now(),
@@ -505,7 +467,7 @@ def store_model(
     in the same step as the write: 200 copies at once store exactly as many as the cap allows."""
     data = network_file(network)
     with store.doc_lock(f"room:{workspace.id}"):
-        counts = check_room(store, settings, workspace, len(data))
+        counts = check_room(store, settings, workspace, address, len(data))
         if record.get("kind") == "edited":
             check_edits(counts, settings)
         budget.commit()  # from here the model is stored and the client hears so, never a 503
@@ -531,7 +493,8 @@ def _write_model(
     metrics = job.pop("metrics")
     store.put_blob(f"{job['id']}/model", data)  # the weights first: a listed model always has them
     store.create(job)
-    store.update(job["id"], started=created, finished=created, metrics=metrics, bytes=len(data))
+    store.update(job["id"], started=created, finished=created, metrics=metrics)
+    store.add_bytes(job["id"], len(data))  # counted for the workspace, its address and the store
     return job
 
 
@@ -541,7 +504,7 @@ def copy_model(
     """A copy of a model the viewer may see (shared, shipped or its own) in the viewer's workspace."""
     ref = registry.resolve(model_id, workspace)
     network = registry.network(ref).copy()
-    check_room(store, settings, workspace, job_bytes(network.parameter_count))
+    check_room(store, settings, workspace, address, job_bytes(network.parameter_count))
     source = ref.job or {"name": network.meta.get("name", model_id), "dataset": network.dataset}
     metrics = (ref.job or {}).get("metrics") or {"test_accuracy": network.meta.get("test_accuracy")}
     record = {
@@ -593,7 +556,7 @@ def create_edit(
     name: str | None,
 ) -> dict[str, Any]:
     """Stores an edited copy in the workspace, with the test accuracy before and after."""
-    check_edits(check_room(store, settings, workspace, job_bytes(edited.parameter_count)), settings)  # early
+    check_edits(check_room(store, settings, workspace, address, job_bytes(edited.parameter_count)), settings)  # early
     dataset = base.dataset
     # an import without a data set has nothing to be tested on
     before = after = {"test_accuracy": None, "per_class_accuracy": None}

@@ -241,6 +241,28 @@ class JobStore(ABC):
     def ping(self) -> None:
         """Raises if the store cannot be reached."""
 
+    # -- stored bytes: what each address's workspaces keep (models, their snapshots and events, data sets'
+    # pictures), and all of it, counted as it is written and deleted
+
+    @abstractmethod
+    def add_count(self, key: str, delta: int) -> None:
+        """Adds ``delta`` (perhaps negative) to the counter ``key``; atomic."""
+
+    @abstractmethod
+    def counts(self, keys: Sequence[str]) -> list[int]:
+        """The counters' values (0 for one never added to)."""
+
+    def charge(self, address: str | None, delta: int) -> None:
+        """``delta`` bytes more (or fewer) kept by what ``address`` made, and in all."""
+        if delta:
+            self.add_count(f"bytes:address:{address or ''}", delta)
+            self.add_count("bytes:all", delta)
+
+    def stored_bytes(self, address: str | None) -> tuple[int, int]:
+        """The bytes kept by what ``address`` made, and by everything."""
+        mine, everything = self.counts([f"bytes:address:{address or ''}", "bytes:all"])
+        return mine, everything
+
     # -- the queue --
 
     def submit(self, job: dict[str, Any], caps: QueueCaps) -> None:
@@ -329,6 +351,7 @@ create table if not exists docs (
 create index if not exists docs_owner on docs (kind, owner, created);
 create table if not exists tallies (
     key text not null, entry text not null, expires real not null, primary key (key, entry));
+create table if not exists counters (key text primary key, value integer not null);
 """
 
 # columns added after the first release: a store written by it is brought up to date on open
@@ -409,7 +432,26 @@ class SqliteStore(JobStore):
         return [self._job(r) for r in rows]
 
     def add_bytes(self, job_id: str, count: int) -> None:
-        self._connect().execute("update jobs set bytes = bytes + ? where id = ?", (count, job_id))
+        row = (
+            self._connect()
+            .execute("update jobs set bytes = bytes + ? where id = ? returning client", (count, job_id))
+            .fetchone()
+        )
+        if row is not None:
+            self.charge(row["client"], count)
+
+    def add_count(self, key: str, delta: int) -> None:
+        self._connect().execute(
+            "insert into counters (key, value) values (?, ?) on conflict (key) do update set value = value + ?",
+            (key, delta, delta),
+        )
+
+    def counts(self, keys: Sequence[str]) -> list[int]:
+        db = self._connect()
+        found = {r["key"]: r["value"] for r in db.execute(
+            f"select key, value from counters where key in ({','.join('?' * len(keys))})", list(keys)
+        )}
+        return [int(found.get(k, 0)) for k in keys]
 
     def request_cancel(self, job_id: str) -> bool:
         cursor = self._connect().execute(
@@ -570,6 +612,9 @@ class SqliteStore(JobStore):
         db = self._connect()
         db.execute("begin immediate")
         try:
+            kept = db.execute("select client, bytes from jobs where id = ?", (job_id,)).fetchone()
+            if kept is not None:
+                self.charge(kept["client"], -int(kept["bytes"] or 0))
             db.execute("delete from events where job_id = ?", (job_id,))
             db.execute("delete from blobs where key >= ? and key < ?", (f"{job_id}/", f"{job_id}0"))
             db.execute("delete from shared_with where share in (select id from shares where model = ?)", (job_id,))
@@ -778,7 +823,18 @@ class RedisStore(JobStore):
         return self._many(self.redis.zrevrange(self._key("wsjobs", workspace), 0, -1))
 
     def add_bytes(self, job_id: str, count: int) -> None:
-        self.redis.hincrby(self._key("job", job_id), "bytes", count)
+        key = self._key("job", job_id)
+        client = self.redis.hget(key, "client")
+        if client is None:
+            return  # deleted meanwhile
+        self.redis.hincrby(key, "bytes", count)
+        self.charge(client.decode(), count)
+
+    def add_count(self, key: str, delta: int) -> None:
+        self.redis.incrby(self._key("count", key), delta)
+
+    def counts(self, keys: Sequence[str]) -> list[int]:
+        return [int(v or 0) for v in self.redis.mget([self._key("count", k) for k in keys])]
 
     def request_cancel(self, job_id: str) -> bool:
         return bool(self._request_cancel(keys=[self._key("job", job_id)]))
@@ -950,6 +1006,8 @@ class RedisStore(JobStore):
         blobs = list(self.redis.scan_iter(match=self._key("blob", f"{job_id}/*"), count=100))
         job = self.get(job_id)
         shares = self.shares_of(job_id)
+        if job is not None and self.redis.exists(self._key("job", job_id)):
+            self.charge(job.get("client"), -int(job.get("bytes") or 0))
         pipe = self.redis.pipeline()
         pipe.delete(self._key("job", job_id), self._key("events", job_id), self._key("modelshares", job_id), *blobs)
         if shares:

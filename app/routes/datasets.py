@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import Response
 
-from app.deps import OwnerDep, SettingsDep, StoreDep, ViewerDep
+from app.deps import AddressDep, OwnerDep, SettingsDep, StoreDep, ViewerDep
 from app.errors import ApiError, error_responses
 from app.jobs import own_data
 from app.jobs.service import clean_name
@@ -97,10 +97,12 @@ def own_datasets(store: StoreDep, workspace: ViewerDep) -> Response:
 
 
 @router.post("", status_code=201, response_model=DatasetSummary, summary="Make a data set of your own")
-def create_dataset(body: DatasetCreate, store: StoreDep, settings: SettingsDep, workspace: OwnerDep) -> Response:
+def create_dataset(
+    body: DatasetCreate, store: StoreDep, settings: SettingsDep, workspace: OwnerDep, address: AddressDep
+) -> Response:
     """Name its classes (2 to 20) and its kind: ``digit`` (drawings, prepared as MNIST's digits, 1x28x28)
     or ``picture`` (photos scaled to fit 3x32x32). Then add examples."""
-    made = own_data.create_dataset(store, settings, workspace, body.name, body.classes, body.kind)
+    made = own_data.create_dataset(store, settings, workspace, address, body.name, body.classes, body.kind)
     return json_response(made, status_code=201)
 
 
@@ -116,6 +118,7 @@ def import_folder(
     store: StoreDep,
     settings: SettingsDep,
     workspace: OwnerDep,
+    address: AddressDep,
     name: Annotated[str, Form(min_length=1, max_length=60)] = "my pictures",
     kind: Annotated[Literal["digit", "picture"], Form()] = "picture",
 ) -> Response:
@@ -123,7 +126,7 @@ def import_folder(
     more than 2 to 20 classes or fewer than 5 pictures in one. Files that are not pictures are skipped
     and listed in ``skipped``."""
     data = file.file.read(settings.dataset_zip_max_bytes + 1)
-    made = own_data.import_zip(store, settings, workspace, data, clean_name(name) or "my pictures", kind)
+    made = own_data.import_zip(store, settings, workspace, address, data, clean_name(name) or "my pictures", kind)
     return json_response(made, status_code=201)
 
 

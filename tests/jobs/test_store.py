@@ -319,3 +319,18 @@ def test_one_workspaces_queued_training_time_is_bounded(store):
         store.submit(long_job(f"a{k}", float(k), "alice", "10.0.0.1"), caps)
     with pytest.raises(QueueFull, match=r"your workspace has 3,540 s of training"):
         store.submit(long_job("a6", 6.0, "alice", "10.0.0.1"), caps)
+
+
+def test_bytes_are_counted_per_address_and_in_all_as_they_are_written_and_deleted(store):
+    store.create(owned("m", 1.0, "alice", client="10.0.0.1"))
+    store.create(owned("n", 2.0, "bob", client="10.0.0.2"))
+    store.add_bytes("m", 1000)
+    store.add_bytes("m", 24)
+    store.add_bytes("n", 500)
+    store.charge("10.0.0.2", 300)  # a data set's pictures
+    assert store.stored_bytes("10.0.0.1") == (1024, 1824)
+    assert store.stored_bytes("10.0.0.2") == (800, 1824)
+    store.delete("m")
+    store.delete("m")  # deleting twice refunds once
+    store.add_bytes("m", 10)  # a write for a job that is gone counts nowhere
+    assert store.stored_bytes("10.0.0.1") == (0, 800) and store.stored_bytes("10.0.0.9") == (0, 800)
