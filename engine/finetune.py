@@ -26,7 +26,7 @@ def output_layer(network: Network) -> str:
 
 def check_freeze(network: Network, freeze: Sequence[str]) -> list[str]:
     """The layers to freeze, checked: each must be a layer of ``network`` with weights, and not its output."""
-    weighted = [p.owner for p in network.plans if p.type in ("conv", "linear")]
+    weighted = [p.name for p in network.plans if p.kind.has_weights]
     for name in freeze:
         if name not in network.layer_names:
             raise EngineError(
@@ -62,7 +62,7 @@ def fine_tune_network(
     last = output_layer(start)
     spec: dict[str, Any] = json.loads(json.dumps(start.spec))
     spec["classes"] = int(classes)
-    index = next(p.index for p in start.plans if p.owner == last and p.named)
+    index = next(p.index for p in start.plans if p.name == last and p.named)
     layer = spec["layers"][index]
     if layer["type"] != "linear":
         raise EngineError(f"start_from: its last layer {last} is a {layer['type']}, not a linear layer to replace")
@@ -74,6 +74,7 @@ def fine_tune_network(
 
 
 def trainable(network: Network, frozen: Sequence[str]) -> dict[str, np.ndarray]:
-    """The parameters that train: every one but the frozen layers' (the same arrays, updated in place)."""
+    """The parameters that train: every one but the frozen layers' (the same arrays, updated in place), and
+    never a BatchNorm's running statistics, which its training passes move themselves."""
     kept = set(frozen)
-    return {k: v for k, v in network.params.items() if k.split(".")[0] not in kept}
+    return {k: network.params[k] for k in network.trainable_keys if k.split(".")[0] not in kept}

@@ -101,3 +101,66 @@ def dropout_mask(
     if not 0 <= rate < 1:
         raise EngineError(f"dropout rate must be in [0, 1), got {rate}")
     return np.asarray((rng.random(shape) >= rate).astype(dtype) / dtype(1 - rate))
+
+
+# -- more activations, each from its input x (N, ...) to its output, and back -----------------------------
+# PyTorch's definitions and constants; each backward takes the forward's input.
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def leaky_relu(x: np.ndarray, slope: float = 0.01) -> np.ndarray:
+    """``x`` where positive, ``slope * x`` elsewhere."""
+    return np.asarray(np.where(x > 0, x, x * x.dtype.type(slope)))
+
+
+def leaky_relu_backward(grad_out: np.ndarray, x: np.ndarray, slope: float = 0.01) -> np.ndarray:
+    return np.asarray(np.where(x > 0, grad_out, grad_out * grad_out.dtype.type(slope)))
+
+
+def elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere (the exponential of x <= 0 cannot overflow)."""
+    return np.asarray(np.where(x > 0, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0))))
+
+
+def elu_backward(grad_out: np.ndarray, x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    return np.asarray(np.where(x > 0, grad_out, grad_out * x.dtype.type(alpha) * np.exp(np.minimum(x, 0))))
+
+
+def selu(x: np.ndarray) -> np.ndarray:
+    """``scale * elu(x, alpha)`` with the self-normalising constants (Klambauer et al., 2017)."""
+    return np.asarray(x.dtype.type(SELU_SCALE) * elu(x, SELU_ALPHA))
+
+
+def selu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.asarray(grad_out.dtype.type(SELU_SCALE) * elu_backward(grad_out, x, SELU_ALPHA))
+
+
+def relu6(x: np.ndarray) -> np.ndarray:
+    """``min(max(x, 0), 6)``: a ReLU that saturates (MobileNet's, for low-precision arithmetic)."""
+    return np.asarray(np.clip(x, 0, 6))
+
+
+def relu6_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.asarray(grad_out * ((x > 0) & (x < 6)))
+
+
+def hardsigmoid(x: np.ndarray) -> np.ndarray:
+    """``relu6(x + 3) / 6``: the sigmoid's piecewise-linear stand-in (0 below -3, 1 above 3)."""
+    return np.asarray(np.clip(x / x.dtype.type(6) + x.dtype.type(0.5), 0, 1))
+
+
+def hardsigmoid_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.asarray(grad_out * ((x > -3) & (x < 3)) / grad_out.dtype.type(6))
+
+
+def hardswish(x: np.ndarray) -> np.ndarray:
+    """``x * hardsigmoid(x)`` (MobileNetV3's)."""
+    return np.asarray(x * hardsigmoid(x))
+
+
+def hardswish_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``0`` below -3, ``1`` above 3, ``x / 3 + 1/2`` between (PyTorch's choice at the two kinks)."""
+    slope = np.where(x < -3, 0, np.where(x > 3, 1, x / x.dtype.type(3) + x.dtype.type(0.5)))
+    return np.asarray(grad_out * slope.astype(grad_out.dtype, copy=False))

@@ -3,7 +3,8 @@
 Float32 throughout (4 bytes a value). For one picture:
 
 - a conv layer's im2col matrix holds ``C * KH * KW * OH * OW`` values (a column per output position);
-- a pass that keeps nothing (inference) needs at most one layer's input, output and columns at once;
+- a pass that keeps nothing (inference) needs, while a layer runs, every output a later layer still reads
+  (its input; in a graph, a skip connection's shortcut too), its own output and its columns;
 - a training step keeps every layer's output for the backward pass, and the backward pass adds a
   gradient as large as the largest output and columns: ``2 * sum(outputs) + 2 * max(columns)``.
 
@@ -17,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from math import prod
 
-from engine._checks import pair
 from engine.spec import LayerPlan
 
 FLOAT_BYTES = 4
@@ -36,26 +36,27 @@ class LayerMemory:
 
 
 def layer_memory(plans: Sequence[LayerPlan]) -> list[LayerMemory]:
-    """Every layer's bytes for one picture, in order (the input first)."""
-    rows = []
-    for plan in plans:
-        columns = 0
-        if plan.type == "conv":
-            kh, kw = pair(plan.config["kernel_size"])
-            columns = plan.input_shape[0] * kh * kw * prod(plan.output_shape[1:]) * FLOAT_BYTES
-        rows.append(
-            LayerMemory(plan.owner, plan.type, plan.output_shape, prod(plan.output_shape) * FLOAT_BYTES, columns)
-        )
-    return rows
+    """Every layer's bytes for one picture, in order: its output, and its type's working memory (a conv's
+    im2col columns)."""
+    return [
+        LayerMemory(plan.name, plan.type, plan.output_shape, prod(plan.output_shape) * FLOAT_BYTES, plan.kind.scratch_bytes(plan))
+        for plan in plans
+    ]
 
 
 def inference_bytes(plans: Sequence[LayerPlan]) -> int:
-    """Peak bytes of a forward pass that keeps nothing, per picture: one layer's input, output and columns."""
+    """Peak bytes of a forward pass that keeps nothing, per picture: while a layer runs, every output some
+    later layer still reads (in a chain, only its input; across a skip connection, the shortcut too) plus
+    its own output and columns."""
     rows = layer_memory(plans)
-    peak, previous = 0, 0
-    for row in rows:
-        peak = max(peak, previous + row.output_bytes + row.columns_bytes)
-        previous = row.output_bytes
+    last_reader = {s: plan.index for plan in plans for s in plan.sources}
+    input_bytes = prod(plans[0].input_shape) * FLOAT_BYTES if plans else 0
+    live = {-1: input_bytes}
+    peak = 0
+    for plan, row in zip(plans, rows):
+        peak = max(peak, sum(live.values()) + row.output_bytes + row.columns_bytes)
+        live = {k: v for k, v in live.items() if last_reader.get(k, -2) > plan.index}
+        live[plan.index] = row.output_bytes
     return peak
 
 
@@ -66,7 +67,8 @@ def kept_bytes(plans: Sequence[LayerPlan]) -> int:
 
 
 def training_bytes(plans: Sequence[LayerPlan]) -> int:
-    """Bytes per picture of a training step: every output kept, and a gradient of the largest one."""
+    """Bytes per picture of a training step: every output kept, and a gradient of the largest one (an
+    output several layers read gets one gradient, their sum)."""
     rows = layer_memory(plans)
     return 2 * sum(r.output_bytes for r in rows) + 2 * max((r.columns_bytes for r in rows), default=0)
 

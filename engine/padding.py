@@ -123,3 +123,54 @@ __all__ = [
     "pad2d_backward",
     "partial_conv_ratio",
 ]
+
+
+# -- asymmetric padding of channels-last maps (a network's pad layer) ------------------------------------
+
+Sides = tuple[int, int, int, int]  # top, bottom, left, right
+
+
+def edge_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
+    """For each of the ``before + size + after`` padded positions along one axis, the input index it copies
+    (reflect, replicate, circular): :func:`source_indices` with the two sides padded apart."""
+    i = np.arange(-before, size + after)
+    if mode == "replicate":
+        return np.clip(i, 0, size - 1)
+    if mode == "circular":
+        return i % size
+    if mode == "reflect":
+        period = max(2 * (size - 1), 1)
+        i = np.abs(i) % period
+        return np.where(i >= size, period - i, i)
+    raise EngineError(f"{mode} padding copies no input values")
+
+
+def pad_sides(x: np.ndarray, sides: Sides, mode: str = "zeros") -> np.ndarray:
+    """(N, H, W, C) -> (N, top + H + bottom, left + W + right, C), the border made as ``mode`` says
+    (zeros, reflect, replicate, circular)."""
+    top, bottom, left, right = sides
+    if not any(sides):
+        return x
+    if mode == "zeros":
+        n, h, w, c = x.shape
+        out = np.zeros((n, top + h + bottom, left + w + right, c), x.dtype)
+        out[:, top : top + h, left : left + w] = x
+        return out
+    rows = edge_indices(x.shape[1], top, bottom, mode)
+    cols = edge_indices(x.shape[2], left, right, mode)
+    return np.ascontiguousarray(x[:, rows][:, :, cols])
+
+
+def pad_sides_backward(grad_padded: np.ndarray, sides: Sides, mode: str = "zeros") -> np.ndarray:
+    """Gradient of :func:`pad_sides`: each padded cell's gradient goes back to the input cell it copied
+    (zeros: the border's is dropped); (N, H', W', C) -> (N, H, W, C)."""
+    top, bottom, left, right = sides
+    h, w = grad_padded.shape[1] - top - bottom, grad_padded.shape[2] - left - right
+    if mode == "zeros" or not any(sides):
+        return np.ascontiguousarray(grad_padded[:, top : top + h, left : left + w])
+    rows, cols = edge_indices(h, top, bottom, mode), edge_indices(w, left, right, mode)
+    by_rows = np.zeros((grad_padded.shape[0], h, grad_padded.shape[2], grad_padded.shape[3]), grad_padded.dtype)
+    np.add.at(by_rows, (slice(None), rows), grad_padded)
+    out = np.zeros((grad_padded.shape[0], h, w, grad_padded.shape[3]), grad_padded.dtype)
+    np.add.at(out, (slice(None), slice(None), cols), by_rows)
+    return out

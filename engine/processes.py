@@ -363,7 +363,7 @@ class _HelperState:
             raise RuntimeError("a slice came before its network's spec")
         self.network.params = params
         x, labels = memory.array(layout.x), memory.array(layout.labels)
-        loss, logits, grads = self.network._loss_and_gradients(x, labels, rng, frozen)
+        loss, logits, grads = self.network.training_step(x, labels, rng, frozen)
         for key, grad in grads.items():
             memory.array(layout.grads[key])[...] = grad
         memory.array(layout.logits)[...] = logits

@@ -200,8 +200,12 @@ def test_the_design_pages_layer_types_come_from_the_engine(client):
         "padding": 0,
         "dilation": 1,
         "padding_mode": "zeros",
+        "groups": 1,
     }
     assert catalogue["padding_modes"] == ["zeros", "reflect", "replicate", "circular", "partial"]
+    # every type of the registry, each with its words; the merges take "inputs"
+    assert {"batchnorm", "add", "concat", "globalavgpool", "pad", "leakyrelu", "hardswish"} <= set(catalogue["types"])
+    assert all(catalogue["words"][t] for t in catalogue["types"]) and catalogue["merges"] == ["add", "concat"]
 
 
 def test_a_ready_made_architecture_may_be_named_instead_of_spelled_out(fresh):

@@ -10,7 +10,8 @@ from engine import LENET_SPEC, SpecError, build_network, load_dataset, load_mode
 from engine.architectures import ARCHITECTURES, architecture
 from engine.conv import conv2d
 from engine.layers import linear, relu
-from engine.network import classify, inference_order
+from engine.graph import swapped_before_pool
+from engine.network import classify
 from engine.padding import PADDING_MODES
 from engine.pool import max_pool2d
 from tests.reference import network_forward_naive, numeric_gradient
@@ -179,7 +180,8 @@ def test_the_broken_preset_names_its_layer_and_the_arithmetic():
             r"layer 8 \(conv3\): a conv layer needs a volume",
         ),
         (lambda s: s["layers"][2].update(name="conv1"), r"layer 3 \(conv1\): the name 'conv1' is used twice"),
-        (lambda s: s["layers"][1].update(name="act"), r"layer 2 \(relu\): a relu layer takes no name"),
+        (lambda s: s["layers"][3].update(input="nowhere"), r"layer 4 \(conv2\): input 'nowhere' is not an earlier"),
+        (lambda s: s["layers"][3].update(inputs=["pool1"]), r"layer 4 \(conv2\): a conv layer reads one input"),
         (lambda s: s["layers"][9].update(rate=1.5), r"layer 10 \(dropout\): rate must be a number in \[0, 1\)"),
         (lambda s: s.update(input=[1, 32]), r"input must be \[channels, height, width\]"),
         (lambda s: s.update(classes=1), r"classes must be a whole number of at least 2"),
@@ -255,7 +257,7 @@ def test_the_forward_refuses_the_wrong_input_shape():
 
 def test_an_activation_before_a_max_pool_may_run_after_it_with_the_same_logits():
     network = load_model()
-    order = [p.type for p in inference_order(network.plans)]
+    order = [p.type for p in swapped_before_pool(network.plans, training=False)]
     assert order[:3] == ["conv", "maxpool", "relu"]  # swapped: max(relu(a), relu(b)) = relu(max(a, b))
     assert [p.type for p in network.plans][:3] == ["conv", "relu", "maxpool"]  # the spec keeps its order
     x = np.random.default_rng(5).random((70, 1, 32, 32), dtype=np.float32)

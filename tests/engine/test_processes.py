@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import engine.network
+import engine.stepping
 from engine import build_network, processes
 from engine.architectures import architecture
 
@@ -54,13 +55,13 @@ def _assert_same_step(got, expected):
 def _helper_steps(monkeypatch):
     """Counts the steps that went to the helpers."""
     calls = []
-    original = engine.network.Network._step_with_helpers
+    original = engine.stepping._with_helpers
 
-    def counted(self, x, labels, rngs, helpers, frozen):
+    def counted(network, x, labels, rngs, helpers, frozen):
         calls.append(len(helpers))
-        return original(self, x, labels, rngs, helpers, frozen)
+        return original(network, x, labels, rngs, helpers, frozen)
 
-    monkeypatch.setattr(engine.network.Network, "_step_with_helpers", counted)
+    monkeypatch.setattr(engine.stepping, "_with_helpers", counted)
     return calls
 
 
