@@ -109,5 +109,7 @@ def swapped_before_pool(plans: Sequence[LayerPlan], training: bool) -> list[Laye
         movable = act.kind.activation and act.kind.commutes_with_max(act) and (act.type == "relu" or not training)
         if movable and pool.type == "maxpool" and pool.sources == (act.index,) and readers[act.index] == 1:
             order[k] = replace(pool, index=k, sources=act.sources, input_shapes=act.input_shapes)
-            order[k + 1] = replace(act, index=k + 1, sources=(k,), input_shapes=(pool.output_shape,), output_shape=pool.output_shape)
+            order[k + 1] = replace(
+                act, index=k + 1, sources=(k,), input_shapes=(pool.output_shape,), output_shape=pool.output_shape
+            )
     return order

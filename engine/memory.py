@@ -39,7 +39,13 @@ def layer_memory(plans: Sequence[LayerPlan]) -> list[LayerMemory]:
     """Every layer's bytes for one picture, in order: its output, and its type's working memory (a conv's
     im2col columns)."""
     return [
-        LayerMemory(plan.name, plan.type, plan.output_shape, prod(plan.output_shape) * FLOAT_BYTES, plan.kind.scratch_bytes(plan))
+        LayerMemory(
+            plan.name,
+            plan.type,
+            plan.output_shape,
+            prod(plan.output_shape) * FLOAT_BYTES,
+            plan.kind.scratch_bytes(plan),
+        )
         for plan in plans
     ]
 

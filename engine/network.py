@@ -282,7 +282,9 @@ class Network:
     # -- persistence -------------------------------------------------------------------------------
 
     def copy(self) -> Network:
-        return Network(json.loads(json.dumps(self.spec)), {k: v.copy() for k, v in self.params.items()}, dict(self.meta))
+        return Network(
+            json.loads(json.dumps(self.spec)), {k: v.copy() for k, v in self.params.items()}, dict(self.meta)
+        )
 
     def save(self, path: str | Path | BinaryIO) -> None:
         """A ``.npz`` of named arrays plus ``spec`` and ``meta`` as JSON strings; never pickle."""
@@ -349,4 +351,3 @@ def classify(logits: np.ndarray, k: int = 2) -> Classification:
     probabilities = softmax(logits)
     order = np.argsort(-probabilities, kind="stable")[:k]
     return Classification(probabilities, [(int(c), float(probabilities[c])) for c in order])
-

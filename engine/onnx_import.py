@@ -1,59 +1,31 @@
 """An ONNX file -> a convscope network (spec, parameters, and a report of what was converted).
 
-Only a *chain* of layers the engine has comes in: one image input ``N x C x H x W``, then ``Conv``,
-``Relu``/``Tanh``/``Sigmoid``, ``MaxPool``/``AveragePool``/``GlobalAveragePool``, ``Flatten`` (or the
-``Reshape`` that flattens), ``Gemm`` or ``MatMul`` + ``Add``, with ``BatchNormalization`` folded into the
-conv or linear layer before it::
-
-    scale = gamma / sqrt(var + eps)       W' = W * scale (per output channel)
-    b' = (b - mean) * scale + beta
-
-``Dropout`` and ``Identity`` are passed through, and a final ``Softmax``/``LogSoftmax`` is dropped (the
-app applies its own). Anything else raises :class:`ImportRefused` naming the node and its op. The file is
-hostile until proven otherwise: weights stored outside it (external data), shapes that do not match their
-bytes, too many nodes, non-float weights and unknown opsets are refused before any array is made.
+One image input ``N x C x H x W``, one output of class scores, and a graph of the ops the engine has
+(:mod:`engine.onnx_graph` turns each node into a layer, a fold or nothing): ``Conv`` (grouped and
+depthwise too), the activations, pooling, ``BatchNormalization``, ``Pad``, ``Flatten`` (or the ``Reshape``
+that flattens), ``Gemm`` or ``MatMul`` + ``Add``, and ``Add``/``Concat`` where paths meet. ``Dropout`` and
+``Identity`` are passed through, and a final ``Softmax``/``LogSoftmax`` is dropped (the app applies its
+own). Anything else raises :class:`ImportRefused` naming the node and its op. The file is hostile until
+proven otherwise: weights stored outside it (external data), shapes that do not match their bytes, too
+many nodes, non-float weights and unknown opsets are refused before any array is made.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
-from engine._checks import pair
 from engine.errors import EngineError
 from engine.names import MAX_CLASS_NAME, plain_text
 from engine.network import Network
-from engine.padding import partial_conv_ratio
+from engine.onnx_graph import Converter, ImportRefused, Value, convert, where
 
 OLDEST_OPSET = 11
 NEWEST_OPSET = onnx.defs.onnx_opset_version()
-LAYER_OPS = (
-    "Conv",
-    "Relu",
-    "Tanh",
-    "Sigmoid",
-    "MaxPool",
-    "AveragePool",
-    "GlobalAveragePool",
-    "Flatten",
-    "Reshape",
-    "Gemm",
-    "MatMul",
-    "Add",
-    "Dropout",
-    "Identity",
-    "BatchNormalization",
-    "Softmax",
-    "LogSoftmax",
-    "Pad",
-    "Mul",
-)
 # Nodes that only work out the target shape of a Reshape (PyTorch's ``x.view(x.size(0), -1)``)
 SHAPE_OPS = frozenset({"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Constant", "Mul"})
 FLOAT_TYPES: dict[int, type[np.generic]] = {
@@ -67,13 +39,8 @@ OTHER_TYPES: dict[int, type[np.generic]] = {
     TensorProto.INT32: np.int32,
     TensorProto.BOOL: np.bool_,
 }
-ACTIVATION_TYPES = {"Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid"}
 # fixed inputs the engine's logits are stored for at import, to be compared with any ONNX runtime
 CHECK_SEED = 20180412
-
-
-class ImportRefused(EngineError):
-    """An ONNX file convscope cannot (or will not) take; the message names what and says what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -99,20 +66,16 @@ def check_inputs(input_shape: tuple[int, int, int]) -> np.ndarray:
 
 
 def import_onnx(data: bytes, limits: Limits = Limits()) -> Imported:
-    """Parses and converts an ONNX file; :class:`ImportRefused` for anything outside the supported chain."""
+    """Parses and converts an ONNX file; :class:`ImportRefused` for anything the engine cannot run."""
     model = _parse(data)
-    graph = model.graph
-    if len(graph.node) > limits.max_nodes:
+    if len(model.graph.node) > limits.max_nodes:
         raise ImportRefused(
-            f"the graph has {len(graph.node)} nodes; an imported model has at most {limits.max_nodes} "
+            f"the graph has {len(model.graph.node)} nodes; an imported model has at most {limits.max_nodes} "
             "(a small CNN needs a few dozen)"
         )
     _check_opset(model)
-    constants = _constants(graph)
-    converter = _Converter(graph, constants, _inferred_shapes(model))
-    input_shape = converter.input_shape(limits.sides)
-    converter.walk()
-    classes = converter.classes()
+    converter, input_shape, output = _walk(model, _constants(model.graph), limits)
+    classes = _classes(converter, output)
     spec = {"input": list(input_shape), "classes": classes, "layers": converter.layers}
     labels = _labels(model, classes)
     try:
@@ -237,409 +200,83 @@ def _labels(model: onnx.ModelProto, classes: int) -> list[str] | None:
     return None
 
 
-def _attributes(node: onnx.NodeProto) -> dict[str, Any]:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _where(node: onnx.NodeProto) -> str:
-    return f"node {node.name or node.output[0]!r} ({node.op_type})"
-
-
-class _Converter:
-    """Walks the graph's chain from its input to its output, one layer (or fold) per node."""
-
-    def __init__(
-        self, graph: onnx.GraphProto, constants: dict[str, np.ndarray], shapes: dict[str, list[int | None]]
-    ) -> None:
-        self.graph = graph
-        self.nodes = list(graph.node)  # one list: protobuf makes a new wrapper object on each access
-        self.constants = constants
-        self.shapes = shapes
-        self.layers: list[dict[str, Any]] = []
-        self.params: dict[str, np.ndarray] = {}
-        self.report: list[str] = []
-        self.shape: tuple[int, ...] = ()  # the current value's shape without the batch
-        self.counters: dict[str, int] = {}
-        self.handlers: dict[str, Callable[[onnx.NodeProto, dict[str, Any]], None]] = {
-            "Conv": self._conv,
-            "MaxPool": self._pool,
-            "AveragePool": self._pool,
-            "GlobalAveragePool": self._global_pool,
-            "Flatten": self._flatten,
-            "Reshape": self._reshape,
-            "Gemm": self._gemm,
-            "MatMul": self._matmul,
-            "Add": self._add,
-            "BatchNormalization": self._batch_norm,
-            "Dropout": self._dropout,
-            "Identity": lambda node, attrs: None,
-            "Pad": self._pad,
-            "Mul": self._partial_ratio,
-        }
-        self.pad: tuple[str, list[int]] | None = None  # a Pad node's mode and pads, for the Conv after it
-
-    # -- the graph's ends --------------------------------------------------------------------------------
-
-    def input_shape(self, sides: tuple[int, int]) -> tuple[int, int, int]:
-        inputs = [v for v in self.graph.input if v.name not in self.constants]
-        if len(inputs) != 1:
-            names = ", ".join(repr(v.name) for v in inputs) or "none"
-            raise ImportRefused(f"the model must have one image input; it has {len(inputs)} ({names})")
-        if len(self.graph.output) != 1:
-            raise ImportRefused(f"the model must have one output (class scores); it has {len(self.graph.output)}")
-        value = inputs[0]
-        if value.type.tensor_type.elem_type != TensorProto.FLOAT:
-            raise ImportRefused(f"input {value.name!r} must be float32 pixels")
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
-        if len(dims) != 4 or None in dims[1:]:
-            shown = ["N" if d is None else d for d in dims]
-            raise ImportRefused(
-                f"input {value.name!r} has the shape {shown}; it must be N x C x H x W with C, H, W fixed"
-            )
-        c, h, w = (int(d) for d in dims[1:])  # type: ignore[arg-type]
-        lo, hi = sides
-        if c not in (1, 3) or not (lo <= h <= hi and lo <= w <= hi):
-            raise ImportRefused(
-                f"input {value.name!r} is {c} x {h} x {w}; convscope takes 1 or 3 channels and sides from {lo} to {hi}"
-            )
-        self.input_name, self.output_name = value.name, self.graph.output[0].name
-        self.shape = (c, h, w)
-        return (c, h, w)
-
-    def classes(self) -> int:
-        if len(self.shape) != 1 or self.shape[0] < 2:
-            raise ImportRefused(
-                "the output must be class scores (N x K, K >= 2); the chain ends with "
-                f"N x {' x '.join(map(str, self.shape))}"
-            )
-        return self.shape[0]
-
-    # -- the walk ------------------------------------------------------------------------------------
-
-    def walk(self) -> None:
-        shape_nodes = self._shape_nodes()
-        chain = [n for n in self.nodes if n.op_type != "Constant" and id(n) not in shape_nodes]
-        self.current, visited = self.input_name, set()
-        while self.current != self.output_name:
-            consumers = [n for n in chain if self.current in n.input]
-            if not consumers:
-                raise ImportRefused(f"value {self.current!r} leads nowhere: the output is not reached from the input")
-            if len(consumers) > 1:
-                names = " and ".join(_where(n) for n in consumers[:2])
-                raise ImportRefused(
-                    f"value {self.current!r} feeds {names}: only a chain of layers is supported, not branches"
-                )
-            node = consumers[0]
-            self._check_inputs(node)
-            if node.op_type in ("Softmax", "LogSoftmax"):
-                if node.output[0] != self.output_name:
-                    raise ImportRefused(f"{_where(node)} is only supported as the last node")
-                self.report.append(f"final {node.op_type} dropped: the app applies its own softmax")
-            else:
-                self._convert(node)
-            self.current = node.output[0]
-            visited.add(id(node))
-        stray = [n for n in chain if id(n) not in visited]
-        if stray:
-            raise ImportRefused(f"{_where(stray[0])} is not on the path from the input to the output (a branch?)")
-
-    def _shape_nodes(self) -> set[int]:
-        """Nodes whose outputs only feed a Reshape's target shape (or other such nodes)."""
-        found: set[int] = set()
-        users: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
-        for node in self.nodes:
-            for slot, name in enumerate(node.input):
-                users.setdefault(name, []).append((node, slot))
-        for node in reversed(self.nodes):
-            if node.op_type not in SHAPE_OPS or not node.output:
-                continue
-            uses = [u for out in node.output for u in users.get(out, [])]
-            if uses and all((u.op_type == "Reshape" and slot == 1) or id(u) in found for u, slot in uses):
-                found.add(id(node))
-        return found
-
-    def _check_inputs(self, node: onnx.NodeProto) -> None:
-        for slot, name in enumerate(node.input):
-            computed_shape = node.op_type == "Reshape" and slot == 1
-            if name and name != self.current and name not in self.constants and not computed_shape:
-                raise ImportRefused(
-                    f"{_where(node)} joins two paths ({self.current!r} and {name!r}): only a chain of layers is "
-                    "supported, "
-                    "not residual connections"
-                )
-        if node.op_type not in self.handlers and node.op_type not in (*ACTIVATION_TYPES, "Softmax", "LogSoftmax"):
-            raise ImportRefused(f"{_where(node)} is not supported; supported ops: {', '.join(LAYER_OPS)}")
-        extra = [o for o in node.output[1:] if o and any(o in n.input for n in self.nodes)]
+def _walk(
+    model: onnx.ModelProto, constants: dict[str, np.ndarray], limits: Limits
+) -> tuple[Converter, tuple[int, int, int], str]:
+    """Converts every node on the way from the input to the output; the converter, the input's shape and
+    the output value."""
+    graph = model.graph
+    every = list(graph.node)  # one list: protobuf makes a new wrapper object on each access
+    shape_nodes = _shape_nodes(every)
+    nodes = [n for n in every if n.op_type != "Constant" and id(n) not in shape_nodes]
+    converter = Converter(nodes, constants, _inferred_shapes(model))
+    input_name, input_shape = _input(graph, constants, limits.sides)
+    output = _output(graph)
+    converter.values[input_name] = Value("input", -1, input_shape)
+    for node in nodes:
+        extra = [o for o in node.output[1:] if o and converter.readers[o]]
         if extra:
-            raise ImportRefused(f"{_where(node)}: its output {extra[0]!r} is used; only its first output can be")
+            raise ImportRefused(f"{where(node)}: its output {extra[0]!r} is used; only its first output can be")
+        if node.op_type in ("Softmax", "LogSoftmax"):
+            if node.output[0] != output:
+                raise ImportRefused(f"{where(node)} is only supported as the last node")
+            converter.same(node, node.input[0])
+            converter.report.append(f"final {node.op_type} dropped: the app applies its own softmax")
+            continue
+        convert(converter, node)
+    return converter, input_shape, output
 
-    def _convert(self, node: onnx.NodeProto) -> None:
-        attrs = _attributes(node)
-        if self.pad is not None and node.op_type != "Conv":
-            raise ImportRefused(f"a Pad node is only supported right before a Conv, not before {_where(node)}")
-        if node.op_type in ACTIVATION_TYPES:
-            self._need_owner(node)
-            self.layers.append({"type": ACTIVATION_TYPES[node.op_type]})
-            return
-        self.handlers[node.op_type](node, attrs)
 
-    # -- layers ---------------------------------------------------------------------------------------
+def _shape_nodes(nodes: list[onnx.NodeProto]) -> set[int]:
+    """Nodes whose outputs only feed a Reshape's target shape (or other such nodes)."""
+    found: set[int] = set()
+    users: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
+    for node in nodes:
+        for slot, name in enumerate(node.input):
+            users.setdefault(name, []).append((node, slot))
+    for node in reversed(nodes):
+        if node.op_type not in SHAPE_OPS or not node.output:
+            continue
+        uses = [u for out in node.output for u in users.get(out, [])]
+        if uses and all((u.op_type == "Reshape" and slot == 1) or id(u) in found for u, slot in uses):
+            found.add(id(node))
+    return found
 
-    def _name(self, prefix: str) -> str:
-        self.counters[prefix] = self.counters.get(prefix, 0) + 1
-        return f"{prefix}{self.counters[prefix]}"
 
-    def _need_owner(self, node: onnx.NodeProto) -> None:
-        if not any(layer["type"] in ("conv", "maxpool", "avgpool", "linear") for layer in self.layers):
-            raise ImportRefused(
-                f"{_where(node)} comes before any conv, pool or linear layer, which convscope cannot show"
-            )
-
-    def _constant(self, node: onnx.NodeProto, slot: int, what: str) -> np.ndarray:
-        if len(node.input) <= slot or not node.input[slot]:
-            raise ImportRefused(f"{_where(node)} has no {what}")
-        value = self.constants.get(node.input[slot])
-        if value is None:
-            raise ImportRefused(f"{_where(node)}: its {what} must be a constant (an initializer)")
-        if value.dtype.kind != "f":
-            raise ImportRefused(f"{_where(node)}: its {what} holds {value.dtype}, not float weights")
-        return value.astype(np.float32)
-
-    def _window(self, node: onnx.NodeProto, attrs: dict[str, Any], kernel: tuple[int, int]) -> dict[str, Any]:
-        """Stride, symmetric padding and dilation of a Conv or pool node, in the spec's terms."""
-        strides = tuple(attrs.get("strides", (1, 1)))
-        dilations = tuple(attrs.get("dilations", (1, 1)))
-        pads = list(attrs.get("pads", (0, 0, 0, 0)))
-        auto = attrs.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else str(auto)
-        if len(strides) != 2 or len(dilations) != 2:
-            raise ImportRefused(f"{_where(node)} is not a 2-D window (kernel, strides or pads of another length)")
-        for what, values, least in (("kernel_shape", kernel, 1), ("strides", strides, 1), ("dilations", dilations, 1)):
-            if any(int(v) < least for v in values):
-                raise ImportRefused(f"{_where(node)}: {what} {list(values)}; each must be at least {least}")
-        if any(int(p) < 0 for p in pads):
-            raise ImportRefused(f"{_where(node)}: pads {pads}; padding cannot be negative")
-        if auto in ("SAME_UPPER", "SAME_LOWER"):
-            pads = []
-            for axis in (0, 1):
-                size = self.shape[1 + axis]
-                out = -(-size // strides[axis])
-                total = max(0, (out - 1) * strides[axis] + dilations[axis] * (kernel[axis] - 1) + 1 - size)
-                pads.append(total)
-            if any(p % 2 for p in pads):
-                raise ImportRefused(f"{_where(node)}: auto_pad {auto} pads unevenly here; export with explicit pads")
-            pads = [pads[0] // 2, pads[1] // 2, pads[0] // 2, pads[1] // 2]
-        if len(pads) != 4:
-            raise ImportRefused(f"{_where(node)} is not a 2-D window (kernel, strides or pads of another length)")
-        if pads[:2] != pads[2:]:
-            raise ImportRefused(
-                f"{_where(node)} has asymmetric pads {pads} (top, left, bottom, right); convscope pads every side "
-                "alike: export with padding that is the same on both sides"
-            )
-        return {
-            "stride": [int(s) for s in strides],
-            "padding": [int(p) for p in pads[:2]],
-            "dilation": [int(d) for d in dilations],
-        }
-
-    def _after(self, layer: dict[str, Any], output: tuple[int, ...]) -> None:
-        self.layers.append(layer)
-        self.shape = output
-
-    def _volume(self, node: onnx.NodeProto) -> tuple[int, int, int]:
-        if len(self.shape) != 3:
-            raise ImportRefused(f"{_where(node)} needs an N x C x H x W input but gets a flat one")
-        c, h, w = self.shape
-        return c, h, w
-
-    def _conv(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        c, h, w = self._volume(node)
-        self.conv_input = (h, w)
-        weight = self._constant(node, 1, "weight")
-        if attrs.get("group", 1) != 1:
-            raise ImportRefused(f"{_where(node)} is a grouped convolution (group = {attrs['group']}); only group = 1")
-        if weight.ndim != 4 or weight.shape[1] != c:
-            raise ImportRefused(f"{_where(node)}: weight {list(weight.shape)} does not fit an input of {c} channels")
-        kernel = (int(weight.shape[2]), int(weight.shape[3]))
-        window = self._window(node, attrs, kernel)
-        mode = "zeros"
-        if self.pad is not None:
-            mode, pads = self.pad
-            if any(window["padding"]) and mode != "zeros":
-                raise ImportRefused(f"{_where(node)} pads again after a {mode} Pad; pad once")
-            window["padding"] = [a + b for a, b in zip(window["padding"], pads)]
-            self.pad = None
-        bias = self._constant(node, 2, "bias") if len(node.input) > 2 and node.input[2] else np.zeros(len(weight))
-        name = self._name("conv")
-        self.params[f"{name}.weight"] = weight
-        self.params[f"{name}.bias"] = bias.astype(np.float32).reshape(len(weight))
-        out = tuple(
-            (n + 2 * p - d * (k - 1) - 1) // s + 1
-            for n, k, s, p, d in zip((h, w), kernel, window["stride"], window["padding"], window["dilation"])
+def _input(
+    graph: onnx.GraphProto, constants: dict[str, np.ndarray], sides: tuple[int, int]
+) -> tuple[str, tuple[int, int, int]]:
+    inputs = [v for v in graph.input if v.name not in constants]
+    if len(inputs) != 1:
+        names = ", ".join(repr(v.name) for v in inputs) or "none"
+        raise ImportRefused(f"the model must have one image input; it has {len(inputs)} ({names})")
+    value = inputs[0]
+    if value.type.tensor_type.elem_type != TensorProto.FLOAT:
+        raise ImportRefused(f"input {value.name!r} must be float32 pixels")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+    if len(dims) != 4 or None in dims[1:]:
+        shown = ["N" if d is None else d for d in dims]
+        raise ImportRefused(f"input {value.name!r} has the shape {shown}; it must be N x C x H x W with C, H, W fixed")
+    c, h, w = (int(d) for d in dims[1:])  # type: ignore[arg-type]
+    lo, hi = sides
+    if c not in (1, 3) or not (lo <= h <= hi and lo <= w <= hi):
+        raise ImportRefused(
+            f"input {value.name!r} is {c} x {h} x {w}; convscope takes 1 or 3 channels and sides from {lo} to {hi}"
         )
-        layer = {"type": "conv", "filters": int(len(weight)), "kernel_size": list(kernel), **window}
-        if mode != "zeros":
-            layer["padding_mode"] = mode
-        self._after(layer, (int(len(weight)), *out))
-        self.report.append(f"{_where(node)} → {name}")
+    return value.name, (c, h, w)
 
-    def _pool(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        c, h, w = self._volume(node)
-        kind = "maxpool" if node.op_type == "MaxPool" else "avgpool"
-        kernel = tuple(int(k) for k in attrs.get("kernel_shape", ()))
-        if len(kernel) != 2:
-            raise ImportRefused(f"{_where(node)} needs a 2-D kernel_shape")
-        window = self._window(node, attrs, (kernel[0], kernel[1]))
-        if any(window["padding"]):
-            raise ImportRefused(
-                f"{_where(node)} pads its input ({window['padding']}); convscope's pooling layers take no padding"
-            )
-        if any(d != 1 for d in window["dilation"]):
-            raise ImportRefused(f"{_where(node)} is dilated; convscope's pooling layers are not")
-        out = tuple((n - k) // s + 1 for n, k, s in zip((h, w), kernel, window["stride"]))
-        if attrs.get("ceil_mode", 0):
-            ceiled = tuple(-(-(n - k) // s) + 1 for n, k, s in zip((h, w), kernel, window["stride"]))
-            if ceiled != out:
-                raise ImportRefused(
-                    f"{_where(node)} rounds its output size up (ceil_mode = 1); export with ceil_mode=False"
-                )
-        name = self._name("pool")
-        layer = {"type": kind, "kernel_size": list(kernel), "stride": window["stride"]}
-        self._after(layer, (c, *out))
-        self.report.append(f"{_where(node)} → {name}")
 
-    def _global_pool(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        c, h, w = self._volume(node)
-        name = self._name("pool")
-        self._after({"type": "avgpool", "kernel_size": [h, w]}, (c, 1, 1))
-        self.report.append(f"{_where(node)} → {name}: an average pool over the whole {h}x{w} map")
+def _output(graph: onnx.GraphProto) -> str:
+    if len(graph.output) != 1:
+        raise ImportRefused(f"the model must have one output (class scores); it has {len(graph.output)}")
+    return str(graph.output[0].name)
 
-    def _flatten(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        if attrs.get("axis", 1) != 1:
-            raise ImportRefused(f"{_where(node)} flattens from axis {attrs['axis']}; only axis 1 (keep the batch)")
-        if len(self.shape) > 1:
-            self._after({"type": "flatten"}, (int(np.prod(self.shape)),))
 
-    def _reshape(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        flat = int(np.prod(self.shape))
-        target = self.constants.get(node.input[1])
-        if target is not None:
-            values = [int(v) for v in np.asarray(target).ravel()]
-            ok = len(values) == 2 and values[0] in (0, -1, 1) and values[1] in (-1, flat)
-        else:
-            inferred = self.shapes.get(node.output[0])
-            ok = inferred is not None and len(inferred) == 2 and inferred[1] in (None, flat)
-        if not ok:
-            raise ImportRefused(
-                f"{_where(node)} reshapes to something other than (batch, -1): only flattening is supported"
-            )
-        if len(self.shape) > 1:
-            self._after({"type": "flatten"}, (flat,))
-        self.report.append(f"{_where(node)} read as a flatten")
-
-    def _linear(self, node: onnx.NodeProto, weight: np.ndarray, bias: np.ndarray) -> None:
-        if len(self.shape) != 1:
-            raise ImportRefused(f"{_where(node)} needs a flat input; flatten before it")
-        if weight.ndim != 2 or weight.shape[1] != self.shape[0]:
-            raise ImportRefused(f"{_where(node)}: weight {list(weight.shape)} does not fit {self.shape[0]} inputs")
-        name = self._name("fc")
-        self.params[f"{name}.weight"] = weight.astype(np.float32)
-        self.params[f"{name}.bias"] = np.broadcast_to(bias, (len(weight),)).astype(np.float32)
-        self._after({"type": "linear", "units": int(len(weight))}, (int(len(weight)),))
-        self.report.append(f"{_where(node)} → {name}")
-
-    def _gemm(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        if attrs.get("transA", 0):
-            raise ImportRefused(f"{_where(node)} transposes its input (transA = 1); only transB is supported")
-        weight = self._constant(node, 1, "weight")
-        weight = weight if attrs.get("transB", 0) else weight.T
-        bias = self._constant(node, 2, "bias") if len(node.input) > 2 and node.input[2] else np.zeros(1, np.float32)
-        self._linear(node, attrs.get("alpha", 1.0) * weight, attrs.get("beta", 1.0) * bias.ravel())
-
-    def _matmul(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        if node.input[0] != self.current:
-            raise ImportRefused(f"{_where(node)} multiplies a constant by the data; only data x weight is supported")
-        weight = self._constant(node, 1, "weight")
-        self._linear(node, weight.T, np.zeros(1, np.float32))
-
-    def _last_weighted(self, node: onnx.NodeProto) -> str:
-        """The conv or linear layer just before ``node`` (no activation between), which a fold changes."""
-        last = self.layers[-1] if self.layers else None
-        if last is None or last["type"] not in ("conv", "linear"):
-            raise ImportRefused(
-                f"{_where(node)} does not follow a Conv, Gemm or MatMul directly, so it cannot be folded into one"
-            )
-        prefix = "conv" if last["type"] == "conv" else "fc"
-        return f"{prefix}{self.counters[prefix]}"
-
-    def _add(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        slot = 1 if node.input[0] == self.current else 0
-        name = self._last_weighted(node)
-        bias = self._constant(node, slot, "bias")
-        units = len(self.params[f"{name}.bias"])
-        # broadcast over (N, F, H, W) or (N, F): one value, or one per unit on the channel axis
-        per_unit = (units,) + (1, 1) * (len(self.shape) == 3)
-        if bias.size != 1 and bias.shape[-len(per_unit) :] != per_unit or bias.size not in (1, units):
-            raise ImportRefused(f"{_where(node)} adds a {list(bias.shape)} constant, which is not a bias of {units}")
-        self.params[f"{name}.bias"] = self.params[f"{name}.bias"] + bias.reshape(-1)
-        self.report.append(f"{_where(node)} added to {name}'s bias")
-
-    def _batch_norm(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        if attrs.get("training_mode", 0):
-            raise ImportRefused(f"{_where(node)} is in training mode; export the model in eval mode")
-        name = self._last_weighted(node)
-        gamma, beta, mean, var = (self._constant(node, k, w) for k, w in enumerate(("scale", "B", "mean", "var"), 1))
-        scale = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
-        weight = self.params[f"{name}.weight"]
-        if scale.shape != (len(weight),):
-            raise ImportRefused(f"{_where(node)} normalises {scale.size} channels but {name} has {len(weight)}")
-        self.params[f"{name}.weight"] = (weight * scale.reshape(-1, *([1] * (weight.ndim - 1)))).astype(np.float32)
-        self.params[f"{name}.bias"] = ((self.params[f"{name}.bias"] - mean) * scale + beta).astype(np.float32)
-        self.report.append(
-            f"BatchNormalization {node.name or node.output[0]!r} after {name} folded into {name}'s weights"
-        )
-
-    def _dropout(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        ratio = attrs.get("ratio", 0.5)
-        if len(node.input) > 1 and node.input[1]:
-            ratio = float(np.asarray(self.constants[node.input[1]]).ravel()[0])
-        if any(layer["type"] in ("conv", "maxpool", "avgpool", "linear") for layer in self.layers) and 0 <= ratio < 1:
-            self.layers.append({"type": "dropout", "rate": round(float(ratio), 4)})
-        else:
-            self.report.append(f"{_where(node)} dropped: it does nothing when the model is used")
-
-    def _pad(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        """A Pad right before a Conv: its padding, with reflect / edge / zeros as the conv's padding mode."""
-        mode = attrs.get("mode", b"constant")
-        mode = mode.decode() if isinstance(mode, bytes) else str(mode)
-        modes = {"constant": "zeros", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
-        pads = [int(v) for v in np.asarray(self.constants.get(node.input[1], attrs.get("pads", []))).ravel()]
-        value = self.constants.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-        even = len(pads) == 8 and pads[:4] == pads[4:] and pads[0] == pads[1] == 0 and min(pads) >= 0
-        if mode not in modes or not even or (value is not None and np.any(value != 0)) or len(node.input) > 3:
-            raise ImportRefused(
-                f"{_where(node)} is only supported as the same padding of height and width on both sides, "
-                "with zeros, reflect or edge, right before a Conv"
-            )
-        self.pad = (modes[mode], pads[2:4])
-
-    def _partial_ratio(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-        """A Mul by partial convolution's re-weighting ratio right after a bias-free, zero-padded Conv."""
-        last = self.layers[-1] if self.layers else None
-        ratio = self.constants.get(node.input[1] if node.input[0] == self.current else node.input[0])
-        if last is None or last["type"] != "conv" or last.get("padding_mode", "zeros") != "zeros" or ratio is None:
-            raise ImportRefused(f"{_where(node)} is only supported as partial convolution's ratio after a Conv")
-        name = f"conv{self.counters['conv']}"
-        expected = partial_conv_ratio(
-            self.conv_input,
-            pair(last["kernel_size"]),
-            pair(last["stride"]),
-            pair(last["padding"]),
-            pair(last["dilation"]),
-        )
-        if ratio.size != expected.size or not np.allclose(ratio.reshape(expected.shape), expected, rtol=1e-5):
-            raise ImportRefused(f"{_where(node)} multiplies by something other than partial convolution's ratio")
-        if np.any(self.params[f"{name}.bias"]):
-            raise ImportRefused(f"{_where(node)}: partial convolution's ratio must come before the bias is added")
-        last["padding_mode"] = "partial"
-        self.report.append(f"{_where(node)} read as {name}'s partial-convolution padding")
+def _classes(converter: Converter, output: str) -> int:
+    made = converter.values.get(output)
+    if made is None or made.index != len(converter.layers) - 1 or not converter.layers:
+        raise ImportRefused(f"the output {output!r} is not reached from the input through the layers")
+    if len(made.shape) != 1 or made.shape[0] < 2:
+        shown = " x ".join(map(str, made.shape))
+        raise ImportRefused(f"the output must be class scores (N x K, K >= 2); the graph ends with N x {shown}")
+    return made.shape[0]

@@ -170,7 +170,7 @@ def pad_sides_backward(grad_padded: np.ndarray, sides: Sides, mode: str = "zeros
         return np.ascontiguousarray(grad_padded[:, top : top + h, left : left + w])
     rows, cols = edge_indices(h, top, bottom, mode), edge_indices(w, left, right, mode)
     by_rows = np.zeros((grad_padded.shape[0], h, grad_padded.shape[2], grad_padded.shape[3]), grad_padded.dtype)
-    np.add.at(by_rows, (slice(None), rows), grad_padded)
+    np.add.at(by_rows.swapaxes(0, 1), rows, grad_padded.swapaxes(0, 1))  # rows first, on a view
     out = np.zeros((grad_padded.shape[0], h, w, grad_padded.shape[3]), grad_padded.dtype)
-    np.add.at(out, (slice(None), slice(None), cols), by_rows)
+    np.add.at(out.swapaxes(0, 2), cols, by_rows.swapaxes(0, 2))
     return out

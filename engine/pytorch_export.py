@@ -19,9 +19,7 @@ import keyword
 import unicodedata
 from collections.abc import Sequence
 
-from engine._checks import pair
 from engine.network import Network
-from engine.spec import LayerPlan
 
 _HEADER = '''"""{title}, exported from convscope.
 
@@ -49,7 +47,7 @@ class PartialConv2d(nn.Conv2d):
     Liu et al., "Partial Convolution based Padding" (NVIDIA, 2018); the bias is added after."""
 
     def forward(self, x):
-        out = nn.functional.conv2d(x, self.weight, None, self.stride, self.padding, self.dilation)
+        out = nn.functional.conv2d(x, self.weight, None, self.stride, self.padding, self.dilation, self.groups)
         ones = torch.ones(1, 1, *x.shape[2:], dtype=x.dtype)
         taps = nn.functional.conv2d(ones, torch.ones(1, 1, *self.kernel_size, dtype=x.dtype), None,
                                     self.stride, self.padding, self.dilation)
@@ -62,11 +60,13 @@ _FOOTER = '''
 def load(path):
     """The network with the weights in ``path`` (the model's .npz, named as convscope names them), in eval mode."""
     net = Net()
+    state = net.state_dict()
     with np.load(path, allow_pickle=False) as data:
-        state = {{}}
-        for key in net.state_dict():
+        for key in state:
             layer, _, tensor = key.partition(".")
-            state[key] = torch.from_numpy(np.asarray(data[f"{{Net.convscope_names[layer]}}.{{tensor}}"], np.float32))
+            if tensor != "num_batches_tracked":  # BatchNorm's step count: PyTorch's own, not kept by convscope
+                stored = data[f"{{Net.convscope_names[layer]}}.{{tensor}}"]
+                state[key] = torch.from_numpy(np.asarray(stored, np.float32))
     net.load_state_dict(state)
     return net.eval()
 
@@ -90,7 +90,7 @@ MODULE_ATTRIBUTES = frozenset(
     register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
     register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
     register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
-    to_empty train training type xpu zero_grad convscope_names""".split()
+    to_empty train training type xpu zero_grad convscope_names x""".split()
 )
 
 
@@ -123,39 +123,36 @@ def python_names(names: Sequence[str]) -> dict[str, str]:
     return chosen
 
 
-def _window(plan: LayerPlan) -> str:
-    cfg = plan.config
-    args = f"kernel_size={pair(cfg['kernel_size'])}, stride={pair(cfg['stride'])}"  # the plan filled the stride in
-    if plan.type == "conv":
-        args += f", padding={pair(cfg['padding'])}, dilation={pair(cfg['dilation'])}"
-    return args
+def _variables(network: Network, attribute: dict[str, str]) -> dict[int, str]:
+    """The forward pass's variable for each plan's output: ``x`` all along a chain; in a graph, the named
+    layer's own (a flatten, and what follows it in its layer, gets ``_flat``: the maps stay readable)."""
+    if all(plan.sources == (plan.index - 1,) for plan in network.plans):
+        return {plan.index: "x" for plan in network.plans}
+    names, flat = {}, set()
+    for plan in network.plans:
+        base = "x" if plan.name == "input" else attribute[plan.name]
+        if plan.kind.keeps_flat or (not plan.named and plan.name in flat):
+            flat.add(plan.name)
+            base += "_flat"
+        names[plan.index] = base
+    return names
 
 
-def _module(plan: LayerPlan) -> str | None:
-    """The ``nn`` module a named layer becomes, as source text."""
-    if plan.type == "conv":
-        mode = plan.config["padding_mode"]
-        cls = "PartialConv2d" if mode == "partial" else "nn.Conv2d"
-        extra = f", padding_mode={mode!r}" if mode not in ("zeros", "partial") else ""
-        return f"{cls}({plan.input_shape[0]}, {plan.config['filters']}, {_window(plan)}{extra})"
-    if plan.type == "maxpool":
-        return f"nn.MaxPool2d({_window(plan)})"
-    if plan.type == "avgpool":
-        return f"nn.AvgPool2d({_window(plan)})"
-    if plan.type == "linear":
-        return f"nn.Linear({plan.input_shape[0]}, {plan.config['units']})"
-    return None
-
-
-def _step(plan: LayerPlan, attribute: dict[str, str]) -> str:
-    """The forward pass's line for one spec layer."""
-    if plan.named:
-        return f"x = self.{attribute[plan.owner]}(x)"
-    if plan.type == "flatten":
-        return "x = torch.flatten(x, 1)"
-    if plan.type == "dropout":
-        return f"x = nn.functional.dropout(x, {plan.config['rate']}, self.training)"
-    return f"x = torch.{plan.type}(x)"
+def _lines(network: Network, attribute: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The ``__init__`` lines (a module per named layer that has one) and the ``forward`` lines."""
+    renamed = {spec: f"  # {spec}" for spec, python in attribute.items() if python != spec}
+    variables = _variables(network, attribute)
+    modules, steps = [], []
+    for plan in network.plans:
+        module = plan.kind.torch_module(plan)
+        if module is not None:
+            modules.append(f"        self.{attribute[plan.name]} = {module}{renamed.get(plan.name, '')}")
+        args = [variables.get(s, "x") for s in plan.sources]
+        call = plan.kind.torch_call(plan, f"self.{attribute[plan.name]}" if module else None, args)
+        shape = " x ".join(map(str, plan.output_shape))
+        steps.append(f"        {variables[plan.index]} = {call}  # -> {shape}")
+    steps.append(f"        return {variables[network.plans[-1].index]}")
+    return modules, steps
 
 
 def export_pytorch(network: Network, module: str = "convscope_model") -> str:
@@ -163,16 +160,13 @@ def export_pytorch(network: Network, module: str = "convscope_model") -> str:
     c, h, w = network.input_shape
     title = str(network.meta.get("name") or "A convscope model").replace('"""', "'''")
     text = _HEADER.format(title=title, module=module, labels=json.dumps(network.labels), c=c, h=h, w=w)
-    if any(p.type == "conv" and p.config["padding_mode"] == "partial" for p in network.plans):
+    if any(p.config.get("padding_mode") == "partial" for p in network.plans):
         text += _PARTIAL
-    attribute = python_names([p.owner for p in network.plans if p.named])
-    renamed = {spec: f"  # {spec}" for spec, python in attribute.items() if python != spec}
-    named = [p for p in network.plans if p.named]
-    layers = [f"        self.{attribute[p.owner]} = {_module(p)}{renamed.get(p.owner, '')}" for p in named]
-    steps = [f"        {_step(p, attribute)}  # -> {' x '.join(map(str, p.output_shape))}" for p in network.plans]
+    attribute = python_names([p.name for p in network.plans if p.named])
+    modules, steps = _lines(network, attribute)
     names = json.dumps({python: spec for spec, python in attribute.items()}, ensure_ascii=False)
     text += "\n\nclass Net(nn.Module):\n"
     text += f"    convscope_names = {names}  # attribute -> the layer's name in convscope (and in the .npz)\n\n"
-    text += "    def __init__(self):\n        super().__init__()\n"
-    text += "\n".join(layers) + "\n\n    def forward(self, x):\n" + "\n".join(steps) + "\n        return x\n"
+    text += "    def __init__(self):\n        super().__init__()\n" + "\n".join(modules)
+    text += "\n\n    def forward(self, x):\n" + "\n".join(steps) + "\n"
     return text + _FOOTER.format(module=module)

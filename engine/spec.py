@@ -241,7 +241,9 @@ def _fill_fields(index: int, raw: Mapping[str, Any], kind: LayerKind, name: str)
     extra = sorted(set(raw) - set(allowed) - {"type", "name", *links})
     if extra:
         fields = ", ".join(["type", *allowed, "name", *links])
-        raise SpecError(f"unknown field {extra[0]!r} for a {kind.type} layer; its fields are {fields}", index=index, name=name)
+        raise SpecError(
+            f"unknown field {extra[0]!r} for a {kind.type} layer; its fields are {fields}", index=index, name=name
+        )
     config: dict[str, Any] = {}
     for key, default in allowed.items():
         if key in raw:
@@ -332,7 +334,13 @@ def describe_plan(plans: Sequence[LayerPlan], input_shape: Sequence[int]) -> lis
     """One entry per named layer, after an entry for the input: what the shape table shows."""
     fields = receptive_fields(plans, input_shape)
     rows: list[dict[str, Any]] = [
-        {"name": "input", "type": "input", "output_shape": list(input_shape), "parameters": 0, "receptive_field": [1, 1]}
+        {
+            "name": "input",
+            "type": "input",
+            "output_shape": list(input_shape),
+            "parameters": 0,
+            "receptive_field": [1, 1],
+        }
     ]
     for plan in plans:
         if plan.named:

@@ -37,7 +37,9 @@ def step_in_parts(
             parts = _with_helpers(network, x, labels, rngs, helpers, frozen)
         else:
             slices = [labels[a:b] for a, b in slice_bounds(len(x), cores)]
-            steps = in_slices(network.training_step, x, slices, rngs, [frozen] * cores, min_batch=PARALLEL_MIN_TRAIN_BATCH)
+            steps = in_slices(
+                network.training_step, x, slices, rngs, [frozen] * cores, min_batch=PARALLEL_MIN_TRAIN_BATCH
+            )
             parts = list(steps)
         # averaged while the helpers are still lent to this step: their parts are views of shared memory
         shares = [len(part[1]) / len(x) for part in parts]

@@ -94,7 +94,9 @@ class BatchNorm(LayerKind):
         if isinstance(cache, norm.BatchStatistics):
             grad_x, grad_gamma, grad_beta = norm.batch_norm_train_backward(grad, cache, gamma)
         else:
-            grad_x, grad_gamma, grad_beta = norm.batch_norm_eval_backward(grad, cache, gamma, mean, var, plan.config["eps"])
+            grad_x, grad_gamma, grad_beta = norm.batch_norm_eval_backward(
+                grad, cache, gamma, mean, var, plan.config["eps"]
+            )
         if needs.params:
             grads[f"{plan.name}.weight"] = grad_gamma.astype(gamma.dtype)
             grads[f"{plan.name}.bias"] = grad_beta.astype(gamma.dtype)
@@ -102,7 +104,9 @@ class BatchNorm(LayerKind):
 
     def to_onnx(self, graph: Any, plan: LayerPlan, params: dict[str, np.ndarray], inputs: list[str]) -> str:
         names = [graph.constant(f"{plan.name}.{s}", params[f"{plan.name}.{s}"]) for s in ("weight", "bias")]
-        names += [graph.constant(f"{plan.name}.{s}", params[f"{plan.name}.{s}"]) for s in ("running_mean", "running_var")]
+        names += [
+            graph.constant(f"{plan.name}.{s}", params[f"{plan.name}.{s}"]) for s in ("running_mean", "running_var")
+        ]
         return str(graph.node("BatchNormalization", plan.name, [inputs[0], *names], epsilon=plan.config["eps"]))
 
     def torch_module(self, plan: LayerPlan) -> str:

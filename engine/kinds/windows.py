@@ -95,7 +95,9 @@ def window_field(plan: LayerPlan, field: Field) -> Field:
     return Field((size[0], size[1]), (step[0], step[1]), (start[0], start[1]))
 
 
-def check_padding_mode(mode: Any, size: tuple[int, int], padding: Sequence[int], where: Where, modes: Sequence[str]) -> None:
+def check_padding_mode(
+    mode: Any, size: tuple[int, int], padding: Sequence[int], where: Where, modes: Sequence[str]
+) -> None:
     """A padding mode the layer knows, and a padding it can make on a map of ``size`` (each side's count)."""
     if mode not in modes:
         raise where.error(f"padding_mode must be one of {', '.join(modes)}, got {short(mode)}")
@@ -173,11 +175,14 @@ class Conv(LayerKind):
     def _geometry(self, plan: LayerPlan) -> ConvGeometry:
         args = window_args(plan.config)
         padded_here = plan.config["padding_mode"] in ("zeros", "partial")
-        return ConvGeometry(args["kernel"], args["stride"], args["padding"] if padded_here else (0, 0), args["dilation"])
+        return ConvGeometry(
+            args["kernel"], args["stride"], args["padding"] if padded_here else (0, 0), args["dilation"]
+        )
 
     def _ratio(self, plan: LayerPlan, dtype: np.dtype) -> np.ndarray:
         args = window_args(plan.config)
-        ratio = partial_conv_ratio(plan.input_shape[1:], args["kernel"], args["stride"], args["padding"], args["dilation"])
+        hw = (plan.input_shape[1], plan.input_shape[2])
+        ratio = partial_conv_ratio(hw, args["kernel"], args["stride"], args["padding"], args["dilation"])
         return ratio[None, :, :, None].astype(dtype)
 
     def forward(
@@ -243,7 +248,7 @@ class Conv(LayerKind):
             source = graph.node("Pad", name, [source, widths], mode=ONNX_PAD_MODES[mode])
             pads = [0, 0, 0, 0]
         elif mode == "circular" and (ph or pw):
-            source = graph.wrap(name, source, (ph, pw), plan.input_shape)
+            source = graph.wrap(name, source, (ph, ph, pw, pw), plan.input_shape)
             pads = [0, 0, 0, 0]
         window = {
             "strides": list(args["stride"]),
@@ -434,7 +439,9 @@ class Pad(LayerKind):
     def receptive(self, plan: LayerPlan, fields: Sequence[Field], whole: tuple[int, int]) -> Field:
         field = fields[0]
         top, _, left, _ = plan.config["padding"]
-        return Field(field.size, field.step, (field.start[0] - top * field.step[0], field.start[1] - left * field.step[1]))
+        return Field(
+            field.size, field.step, (field.start[0] - top * field.step[0], field.start[1] - left * field.step[1])
+        )
 
     def summary(self, config: dict[str, Any]) -> str:
         return f"{config.get('padding')} {config.get('padding_mode', 'zeros')}"
@@ -442,7 +449,7 @@ class Pad(LayerKind):
     def forward(
         self, plan: LayerPlan, xs: Sequence[np.ndarray], params: dict[str, np.ndarray], run: Run
     ) -> tuple[np.ndarray, Any]:
-        return pad_sides(xs[0], tuple(plan.config["padding"]), plan.config["padding_mode"]), None  # type: ignore[arg-type]
+        return pad_sides(xs[0], tuple(plan.config["padding"]), plan.config["padding_mode"]), None
 
     def backward(
         self,
@@ -453,15 +460,13 @@ class Pad(LayerKind):
         grads: dict[str, np.ndarray],
         needs: Needs,
     ) -> list[np.ndarray | None]:
-        return [pad_sides_backward(grad, tuple(plan.config["padding"]), plan.config["padding_mode"])]  # type: ignore[arg-type]
+        return [pad_sides_backward(grad, tuple(plan.config["padding"]), plan.config["padding_mode"])]
 
     def to_onnx(self, graph: Any, plan: LayerPlan, params: dict[str, np.ndarray], inputs: list[str]) -> str:
         top, bottom, left, right = plan.config["padding"]
         mode = plan.config["padding_mode"]
         if mode == "circular":
-            if (top, left) != (bottom, right):
-                raise NotImplementedError("circular padding of unequal sides has no ONNX form here")
-            return str(graph.wrap(plan.name, inputs[0], (top, left), plan.input_shape))
+            return str(graph.wrap(plan.name, inputs[0], (top, bottom, left, right), plan.input_shape))
         widths = graph.constant(f"{plan.name}.pads", np.array([0, 0, top, left, 0, 0, bottom, right], np.int64))
         return str(graph.node("Pad", plan.name, [inputs[0], widths], mode=ONNX_PAD_MODES[mode]))
 
