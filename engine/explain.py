@@ -129,12 +129,12 @@ def gradcam(network: Network, x: np.ndarray, target: int) -> dict[str, GradCam]:
     _, height, width = network.input_shape
     maps = {}
     for plan in network.plans:
-        if plan.type != "conv":
+        if not plan.named or plan.kind.draw != "conv":
             continue
-        maps_k, grads_k = activations[plan.owner][0], at_layers[plan.owner][0]  # (K, h, w) each
+        maps_k, grads_k = activations[plan.name][0], at_layers[plan.name][0]  # (K, h, w) each
         alphas = grads_k.mean(axis=(1, 2))  # how much each map matters for the target
         cam = np.maximum(np.tensordot(alphas, maps_k, axes=1), 0)
-        maps[plan.owner] = GradCam(plan.owner, cam, upsample(cam, (height, width)))
+        maps[plan.name] = GradCam(plan.name, cam, upsample(cam, (height, width)))
     return maps
 
 

@@ -64,7 +64,7 @@ def fine_tune_network(
     spec["classes"] = int(classes)
     index = next(p.index for p in start.plans if p.name == last and p.named)
     layer = spec["layers"][index]
-    if layer["type"] != "linear":
+    if start.plans[index].kind.draw != "fc":
         raise EngineError(f"start_from: its last layer {last} is a {layer['type']}, not a linear layer to replace")
     layer["units"] = int(classes)
     plans = plan_network(spec)

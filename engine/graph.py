@@ -106,8 +106,10 @@ def swapped_before_pool(plans: Sequence[LayerPlan], training: bool) -> list[Laye
     readers = Counter(s for plan in plans for s in plan.sources)
     for k in range(len(order) - 1):
         act, pool = order[k], order[k + 1]
-        movable = act.kind.activation and act.kind.commutes_with_max(act) and (act.type == "relu" or not training)
-        if movable and pool.type == "maxpool" and pool.sources == (act.index,) and readers[act.index] == 1:
+        movable = (
+            act.kind.activation and act.kind.commutes_with_max(act) and (act.kind.swaps_in_training or not training)
+        )
+        if movable and pool.kind.takes_max and pool.sources == (act.index,) and readers[act.index] == 1:
             order[k] = replace(pool, index=k, sources=act.sources, input_shapes=act.input_shapes)
             order[k + 1] = replace(
                 act, index=k + 1, sources=(k,), input_shapes=(pool.output_shape,), output_shape=pool.output_shape

@@ -92,13 +92,12 @@ def synthetic_input(
     x = np.full(network.input_shape, 0.5, np.float32) + rng.normal(0, 0.02, network.input_shape).astype(np.float32)
     # a pooled map is the max of the conv map before it: climb that map (its zeros after ReLU give no
     # gradient), at the same channel
-    plans = {p.owner: p for p in network.plans if p.named}
+    plans = {p.name: p for p in network.plans if p.named}
     target = layer
-    if plans[layer].type in ("maxpool", "avgpool"):
-        names = list(network.layer_names)
-        before = names[names.index(layer) - 1] if names.index(layer) > 0 else None
-        if before is not None and plans[before].type == "conv":
-            target = before
+    if plans[layer].kind.draw == "pool":
+        before = plans.get(plans[layer].input_names[0])
+        if before is not None and before.kind.draw == "conv":
+            target = before.name
 
     def objective(out: np.ndarray) -> np.ndarray:
         grad = np.zeros_like(out)
@@ -204,7 +203,7 @@ def apply_edits(network: Network, edits: list[dict[str, Any]]) -> Network:
     - ``{"op": "scale", "layer", "factor"}``: the layer's weights and biases multiplied by ``factor``
     """
     edited = network.copy()
-    convs = [p.owner for p in network.plans if p.type == "conv"]
+    convs = [p.name for p in network.plans if p.kind.draw == "conv"]
     for number, edit in enumerate(edits, start=1):
         op, layer = edit.get("op"), edit.get("layer")
         where = f"edit {number}"

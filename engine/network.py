@@ -301,7 +301,7 @@ def initial_parameters(plans: Sequence[LayerPlan], seed: int = 0) -> dict[str, n
         if not state_shapes(plan):
             continue
         # the next activation or named layer, looking past a BatchNorm (conv, BN, ReLU is still "before a ReLU")
-        after = (p for p in plans[i + 1 :] if (p.kind.activation or p.named) and p.type != "batchnorm")
+        after = (p for p in plans[i + 1 :] if (p.kind.activation or p.named) and not p.kind.normalises)
         before_relu = next((p.type for p in after), None) == "relu"
         for suffix, value in plan.kind.initial(plan, rng, before_relu).items():
             params[f"{plan.name}.{suffix}"] = value

@@ -345,10 +345,8 @@ def describe_plan(plans: Sequence[LayerPlan], input_shape: Sequence[int]) -> lis
     for plan in plans:
         if plan.named:
             rows.append(_row(plan, fields[plan.name]))
-        elif plan.kind.activation:
-            rows[-1]["activation"] = plan.type
-        elif plan.type == "dropout":
-            rows[-1]["dropout"] = plan.config["rate"]
+        else:
+            plan.kind.annotate(rows[-1], plan)
         if plan.named or not plan.kind.keeps_flat:
             rows[-1]["output_shape"] = list(plan.output_shape)
     return rows

@@ -590,18 +590,8 @@ def held_out(challenge: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
 
 def layers_line(network: Network) -> str:
     """A design in one line: "conv 8@3x3 → maxpool → conv 16@3x3 → fc 10"."""
-    words = []
-    for plan in network.plans:
-        cfg = plan.config
-        if plan.type == "conv":
-            k = cfg["kernel_size"]
-            k = f"{k}x{k}" if isinstance(k, int) else f"{k[0]}x{k[1]}"
-            words.append(f"conv {cfg['filters']}@{k}")
-        elif plan.type in ("maxpool", "avgpool"):
-            words.append(plan.type)
-        elif plan.type == "linear":
-            words.append(f"fc {cfg['units']}")
-    return " → ".join(words)
+    words = (plan.kind.brief(plan.config) for plan in network.plans)
+    return " → ".join(word for word in words if word)
 
 
 def weights_digest(network: Network) -> str:

@@ -448,9 +448,12 @@ class SqliteStore(JobStore):
 
     def counts(self, keys: Sequence[str]) -> list[int]:
         db = self._connect()
-        found = {r["key"]: r["value"] for r in db.execute(
-            f"select key, value from counters where key in ({','.join('?' * len(keys))})", list(keys)
-        )}
+        found = {
+            r["key"]: r["value"]
+            for r in db.execute(
+                f"select key, value from counters where key in ({','.join('?' * len(keys))})", list(keys)
+            )
+        }
         return [int(found.get(k, 0)) for k in keys]
 
     def request_cancel(self, job_id: str) -> bool:

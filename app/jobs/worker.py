@@ -82,7 +82,7 @@ def first_filters(network: Network, params: dict[str, np.ndarray]) -> list | Non
     """The first conv layer's first ``EVENT_FILTERS`` filters (F, C, KH, KW), rounded to 4 decimals for the
     wire (in float64, so 0.0356 is sent as 0.0356, not as float32's 0.035599999129772186); None without
     a conv layer."""
-    first = next((p.owner for p in network.plans if p.type == "conv"), None)
+    first = next((p.name for p in network.plans if p.kind.draw == "conv"), None)
     if first is None:
         return None
     return rounded(params[f"{first}.weight"][:EVENT_FILTERS], 4)

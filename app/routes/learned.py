@@ -76,11 +76,10 @@ def unit_card(
     network, cache_id = _model(request, model_id, workspace, need_data=False)
     if layer not in network.layer_names:
         raise ApiError(404, f"no layer {layer!r} in {model_id}; layers are {', '.join(network.layer_names)}")
-    plan = next(p for p in network.plans if p.owner == layer and p.named)
+    plan = next(p for p in network.plans if p.name == layer and p.named)
     if unit >= plan.output_shape[0]:
         raise ApiError(404, f"{layer} has units 0..{plan.output_shape[0] - 1}, got {unit}")
     synthetic = _synthetic(request, cache_id, network, layer, unit)
-    plan_type = plan.type
     top: list[dict] = []
     mean_activation = None
     withheld = own_data.pictures_withheld(request.app.state.store, workspace, network.dataset)
@@ -94,7 +93,7 @@ def unit_card(
             "model": model_id,
             "layer": layer,
             "unit": unit,
-            "kind": "conv" if plan_type == "conv" else "linear" if plan_type == "linear" else "pool",
+            "kind": "linear" if len(plan.output_shape) == 1 else plan.kind.draw,
             "label": network.labels[unit] if is_last else None,
             "top": top,
             "note": None if network.dataset else "top examples need a data set: this model was imported without one",

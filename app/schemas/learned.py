@@ -30,7 +30,9 @@ class UnitCard(BaseModel):
     model: str = Field(examples=["lenet"])
     layer: str = Field(examples=["conv2"])
     unit: int = Field(examples=[5])
-    kind: Literal["conv", "pool", "linear"]
+    kind: Literal["conv", "pool", "linear", "norm", "merge", "pad", "map"] = Field(
+        description="linear for units, else how the page draws the maps (conv, pool, norm, merge, pad, map)"
+    )
     label: str | None = Field(None, description="for the last layer, the class this unit stands for")
     top: list[TopPicture]
     synthetic: list = Field(description="a picture made to excite the unit, in the input's shape (C x H x W)")

@@ -44,6 +44,9 @@ class Activation(LayerKind):
     def summary(self, config: dict[str, Any]) -> str:
         return ", ".join(f"{key} {config.get(key)}" for key in self.fields)
 
+    def annotate(self, row: dict[str, Any], plan: LayerPlan) -> None:
+        row["activation"] = plan.type
+
     def forward(
         self, plan: LayerPlan, xs: Sequence[np.ndarray], params: dict[str, np.ndarray], run: Run
     ) -> tuple[np.ndarray, Any]:
@@ -75,6 +78,7 @@ class ReLU(Activation):
     words = "ReLU: negative numbers become 0, the rest pass"
     function, derivative, from_output = ops.relu, staticmethod(lambda grad, y: np.asarray(grad * (y > 0))), True
     onnx_op, torch_name = "Relu", "torch.relu"
+    swaps_in_training = True
 
 
 @register

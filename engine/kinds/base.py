@@ -144,6 +144,9 @@ class LayerKind:
     has_weights: ClassVar[bool] = False  # conv and linear: what fine-tuning may freeze, edits may change
     activation: ClassVar[bool] = False  # reported as its layer's activation in the shape table
     keeps_flat: ClassVar[bool] = False  # flatten: not reported on its own (its layer's maps are)
+    normalises: ClassVar[bool] = False  # BatchNorm: seen through when choosing a weight's initial scale
+    takes_max: ClassVar[bool] = False  # max pooling: an activation before it that never decreases may swap
+    swaps_in_training: ClassVar[bool] = False  # ReLU: swapped with a max pool in a training step too
 
     # -- the spec ---------------------------------------------------------------------------------------
 
@@ -198,6 +201,13 @@ class LayerKind:
     def summary(self, config: dict[str, Any]) -> str:
         """Its settings in a few words (the design page's collapsed row)."""
         return ""
+
+    def brief(self, config: dict[str, Any]) -> str | None:
+        """The layer in a design written on one line ("conv 8@3x3 → maxpool → fc 10"); None: left out."""
+        return None
+
+    def annotate(self, row: dict[str, Any], plan: LayerPlan) -> None:
+        """What an unnamed layer of this type adds to its named layer's row in the shape table."""
 
     # -- the passes ----------------------------------------------------------------------------------
 

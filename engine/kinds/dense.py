@@ -50,6 +50,9 @@ class Linear(LayerKind):
     def summary(self, config: dict[str, Any]) -> str:
         return f"{config.get('units')} units"
 
+    def brief(self, config: dict[str, Any]) -> str:
+        return f"fc {config['units']}"
+
     def forward(
         self, plan: LayerPlan, xs: Sequence[np.ndarray], params: dict[str, np.ndarray], run: Run
     ) -> tuple[np.ndarray, Any]:
@@ -133,6 +136,9 @@ class Dropout(LayerKind):
 
     def summary(self, config: dict[str, Any]) -> str:
         return f"rate {config.get('rate')}"
+
+    def annotate(self, row: dict[str, Any], plan: LayerPlan) -> None:
+        row["dropout"] = plan.config["rate"]
 
     def forward(
         self, plan: LayerPlan, xs: Sequence[np.ndarray], params: dict[str, np.ndarray], run: Run

@@ -45,6 +45,9 @@ class Add(LayerKind):
     def size_formula(self, plan: LayerPlan) -> tuple[str | None, bool]:
         return " + ".join(plan.input_names) + " (number by number)", True
 
+    def brief(self, config: dict[str, Any]) -> str:
+        return "add"
+
     def receptive(self, plan: LayerPlan, fields: Sequence[Field], whole: tuple[int, int]) -> Field:
         return union(fields)
 
@@ -107,6 +110,9 @@ class Concat(LayerKind):
                     f"and {_shape_words(shape)}"
                 )
         return (sum(shape[0] for shape in shapes), *first[1:])
+
+    def brief(self, config: dict[str, Any]) -> str:
+        return "concat"
 
     def size_formula(self, plan: LayerPlan) -> tuple[str | None, bool]:
         channels = [str(shape[0]) for shape in plan.input_shapes]

@@ -26,6 +26,7 @@ class BatchNorm(LayerKind):
         "training, by running averages after), then scaled and shifted by two learned numbers"
     )
     draw = "norm"
+    normalises = True
     per_picture = False  # a training pass's statistics are the whole batch's
 
     def configure(self, config: dict[str, Any], shapes: Sequence[Shape], where: Where) -> Shape:
@@ -58,6 +59,9 @@ class BatchNorm(LayerKind):
 
     def summary(self, config: dict[str, Any]) -> str:
         return f"eps {config.get('eps')}, momentum {config.get('momentum')}"
+
+    def brief(self, config: dict[str, Any]) -> str:
+        return "bn"
 
     def _statistics(self, plan: LayerPlan, params: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
         name = plan.name

@@ -164,6 +164,12 @@ class Conv(LayerKind):
     def receptive(self, plan: LayerPlan, fields: Sequence[Field], whole: tuple[int, int]) -> Field:
         return window_field(plan, fields[0])
 
+    def brief(self, config: dict[str, Any]) -> str:
+        k = pair(config["kernel_size"])
+        return f"conv {config['filters']}@{k[0]}x{k[1]}" + (
+            f"/{config['groups']}" if config.get("groups", 1) != 1 else ""
+        )
+
     def summary(self, config: dict[str, Any]) -> str:
         words = f"{config.get('filters')} filters {config.get('kernel_size')}"
         if config.get("groups", 1) != 1:
@@ -305,6 +311,9 @@ class Pool(LayerKind):
     def summary(self, config: dict[str, Any]) -> str:
         return f"{config.get('kernel_size')} window, stride {config.get('stride') or config.get('kernel_size')}"
 
+    def brief(self, config: dict[str, Any]) -> str:
+        return self.type
+
     def to_onnx(self, graph: Any, plan: LayerPlan, params: dict[str, np.ndarray], inputs: list[str]) -> str:
         args = window_args(plan.config)
         attrs = {"kernel_shape": list(args["kernel"]), "strides": list(args["stride"])}
@@ -319,6 +328,7 @@ class Pool(LayerKind):
 class MaxPool(Pool):
     type = "maxpool"
     words = "max pooling: each window's largest value, channel by channel"
+    takes_max = True
     onnx_op, torch_class = "MaxPool", "nn.MaxPool2d"
 
     def forward(
@@ -381,6 +391,9 @@ class GlobalAvgPool(LayerKind):
     def size_formula(self, plan: LayerPlan) -> tuple[str | None, bool]:
         _, h, w = plan.input_shape
         return f"each {h}x{w} map → its mean (1x1)", True
+
+    def brief(self, config: dict[str, Any]) -> str:
+        return "global avgpool"
 
     def receptive(self, plan: LayerPlan, fields: Sequence[Field], whole: tuple[int, int]) -> Field:
         return Field(whole, whole, (0, 0))
