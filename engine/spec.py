@@ -188,11 +188,12 @@ def _check_used(plans: Sequence[LayerPlan]) -> None:
     used = {s for plan in plans for s in plan.sources}
     for plan in plans[:-1]:
         if plan.index not in used:
+            label = plan.type if plan.name == NETWORK_INPUT else plan.name  # a member: its named layer's
             raise SpecError(
-                f"the output of {plan.name if plan.named else plan.type} goes nowhere: no later layer reads it "
+                f"the output of {label} goes nowhere: no later layer reads it "
                 '(a branch must end in an add or concat, whose "inputs" name it)',
                 index=plan.index,
-                name=plan.name if plan.named else plan.type,
+                name=label,
             )
 
 

@@ -9,8 +9,8 @@ import pytest
 from engine import LENET_SPEC, SpecError, build_network, load_dataset, load_model, load_network, to_network_input
 from engine.architectures import ARCHITECTURES, architecture
 from engine.conv import conv2d
-from engine.layers import linear, relu
 from engine.graph import swapped_before_pool
+from engine.layers import linear, relu
 from engine.network import classify
 from engine.padding import PADDING_MODES
 from engine.pool import max_pool2d
