@@ -10,6 +10,56 @@ from typing import Any
 
 from engine.errors import EngineError
 
+
+def residual_block(name: str, source: str, channels: int, filters: int, stride: int = 1) -> list[dict[str, Any]]:
+    """ResNet's basic block, as the training page adds it: conv, BatchNorm, ReLU, conv, BatchNorm, the
+    block's input (``source``, of ``channels``) added back, through a 1x1 conv and BatchNorm when the shape
+    changes, then ReLU."""
+    layers: list[dict[str, Any]] = [
+        {"type": "conv", "filters": filters, "kernel_size": 3, "padding": 1, "stride": stride, "name": f"{name}_conv1"},
+        {"type": "batchnorm", "name": f"{name}_bn1"},
+        {"type": "relu"},
+        {"type": "conv", "filters": filters, "kernel_size": 3, "padding": 1, "name": f"{name}_conv2"},
+        {"type": "batchnorm", "name": f"{name}_bn2"},
+    ]
+    shortcut = source
+    if stride != 1 or filters != channels:
+        layers += [
+            {
+                "type": "conv",
+                "filters": filters,
+                "kernel_size": 1,
+                "stride": stride,
+                "input": source,
+                "name": f"{name}_proj",
+            },
+            {"type": "batchnorm", "name": f"{name}_proj_bn"},
+        ]
+        shortcut = f"{name}_proj_bn"
+    return [*layers, {"type": "add", "inputs": [f"{name}_bn2", shortcut], "name": name}, {"type": "relu"}]
+
+
+def separable_block(name: str, channels: int, filters: int, stride: int = 1) -> list[dict[str, Any]]:
+    """MobileNet's depthwise-separable block: a 3x3 depthwise conv, BatchNorm, ReLU6, then a 1x1 conv to
+    ``filters`` channels, BatchNorm, ReLU6."""
+    return [
+        {
+            "type": "conv",
+            "filters": channels,
+            "kernel_size": 3,
+            "padding": 1,
+            "stride": stride,
+            "groups": channels,
+            "name": f"{name}_dw",
+        },
+        {"type": "batchnorm", "name": f"{name}_dw_bn"},
+        {"type": "relu6"},
+        {"type": "conv", "filters": filters, "kernel_size": 1, "name": f"{name}_pw"},
+        {"type": "batchnorm", "name": f"{name}_pw_bn"},
+        {"type": "relu6"},
+    ]
+
+
 # The lecture's LeNet-5, as the shipped digit model is built: MNIST's 28x28 digits padded to 32x32.
 LENET_SPEC: dict[str, Any] = {
     "input": [1, 32, 32],
@@ -103,6 +153,40 @@ ARCHITECTURES: dict[str, dict[str, Any]] = {
         ],
     },
     "fashion": FASHION_SPEC,
+    # a small ResNet for clothing (He et al., 2016): a stem, a residual block, then one that halves the maps
+    # and doubles the channels with a 1x1 projection on its shortcut, global average pooling, one linear layer
+    "small-resnet": {
+        "input": [1, 28, 28],
+        "classes": 10,
+        "layers": [
+            {"type": "conv", "filters": 16, "kernel_size": 3, "padding": 1, "name": "stem"},
+            {"type": "batchnorm", "name": "stem_bn"},
+            {"type": "relu"},
+            {"type": "maxpool", "kernel_size": 2, "name": "pool"},
+            *residual_block("block1", "pool", 16, 16),
+            *residual_block("block2", "block1", 16, 32, stride=2),
+            {"type": "globalavgpool", "name": "gap"},
+            {"type": "flatten"},
+            {"type": "linear", "units": 10, "name": "fc"},
+        ],
+    },
+    # MobileNet's idea (Howard et al., 2017): depthwise-separable blocks, each a 3x3 depthwise conv (one filter
+    # a channel) then a 1x1 conv that mixes the channels, with BatchNorm and ReLU6 after each
+    "mobilenet": {
+        "input": [1, 28, 28],
+        "classes": 10,
+        "layers": [
+            {"type": "conv", "filters": 16, "kernel_size": 3, "padding": 1, "stride": 2, "name": "stem"},
+            {"type": "batchnorm", "name": "stem_bn"},
+            {"type": "relu6"},
+            *separable_block("sep1", 16, 32),
+            *separable_block("sep2", 32, 64, stride=2),
+            *separable_block("sep3", 64, 64),
+            {"type": "globalavgpool", "name": "gap"},
+            {"type": "flatten"},
+            {"type": "linear", "units": 10, "name": "fc"},
+        ],
+    },
 }
 
 

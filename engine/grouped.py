@@ -126,10 +126,17 @@ def _depthwise_backward(
     xp = _padded(x, geometry.padding)
     grad_w = np.zeros((groups, per_group, *geometry.kernel), x.dtype) if need_weight_grad else None
     grad_xp = np.zeros(xp.shape, x.dtype) if need_input_grad else None
+    single = per_group == 1  # plain depthwise: elementwise products, no sum over filters of a group
+    flat = grad.reshape(-1, groups) if single else None
     for u, v, rows, cols in _tap_slices(geometry, oh, ow):
-        if grad_w is not None:
-            grad_w[:, :, u, v] = np.einsum("nijgm,nijg->gm", grad, xp[:, rows, cols])
-        if grad_xp is not None:
+        tap = xp[:, rows, cols]
+        if grad_w is not None and flat is not None:
+            grad_w[:, 0, u, v] = np.einsum("ij,ij->j", flat, tap.reshape(-1, groups))
+        elif grad_w is not None:
+            grad_w[:, :, u, v] = np.einsum("nijgm,nijg->gm", grad, tap)
+        if grad_xp is not None and single:
+            grad_xp[:, rows, cols] += grad[..., 0] * taps[:, 0, u, v]
+        elif grad_xp is not None:
             grad_xp[:, rows, cols] += np.einsum("nijgm,gm->nijg", grad, taps[:, :, u, v])
     return _cropped(grad_xp, x.shape, geometry), None if grad_w is None else grad_w.reshape(weight.shape)
 

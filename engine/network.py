@@ -26,7 +26,7 @@ from engine.layers import cross_entropy, cross_entropy_backward, softmax
 from engine.memory import batch_within, layer_memory
 from engine.parallel import COLUMNS_BUDGET, PARALLEL_MIN_BATCH, PARALLEL_MIN_TRAIN_BATCH, available_cores, in_slices
 from engine.spec import LayerPlan, describe_plan, parameter_shapes, plan_network, receptive_fields, state_shapes
-from engine.stepping import step_in_parts
+from engine.stepping import step_in_parts, step_synchronised
 
 Step = tuple[float, np.ndarray, dict[str, np.ndarray]]
 
@@ -177,28 +177,39 @@ class Network:
         as gradient checks need. When every layer treats each picture on its own, a batch of
         ``PARALLEL_MIN_TRAIN_BATCH`` or more is split across the cores (each slice with its own dropout
         stream spawned from ``dropout_rng``), on helper processes once they are ready and on threads until
-        then, and the slices' gradients are averaged by their size; a BatchNorm network steps its batch
-        whole, so that its statistics are the batch's. ``frozen`` layers (fine-tuning) get no gradients,
+        then, and the slices' gradients are averaged by their size; a BatchNorm network's slices run on
+        threads that meet at every BatchNorm, so that its statistics are the whole batch's. ``frozen`` layers (fine-tuning) get no gradients,
         and the backward pass ends below the last layer that trains."""
         x = self._check_input(x)
         labels = np.asarray(labels)
         frozen = frozenset(frozen)
         cores = available_cores()
-        if len(x) < PARALLEL_MIN_TRAIN_BATCH or cores == 1 or not self.per_picture:
+        if len(x) < PARALLEL_MIN_TRAIN_BATCH or cores == 1:
             step = in_slices(self.training_step, x, [labels], [dropout_rng], [frozen], min_batch=len(x) + 1)
             return step[0]  # type: ignore[no-any-return]
+        if not self.per_picture:
+            return step_synchronised(self, x, labels, dropout_rng, frozen, cores)
         return step_in_parts(self, x, labels, dropout_rng, frozen, cores)
 
     def training_step(
-        self, x: np.ndarray, labels: np.ndarray, dropout_rng: np.random.Generator | None, frozen: Collection[str] = ()
+        self,
+        x: np.ndarray,
+        labels: np.ndarray,
+        dropout_rng: np.random.Generator | None,
+        frozen: Collection[str] = (),
+        sync: Any = None,
+        rank: int = 0,
+        share: float = 1.0,
     ) -> Step:
-        """One slice's loss, logits and gradients (what :meth:`loss_and_gradients` sums over slices)."""
+        """One slice's loss, logits and gradients (what :meth:`loss_and_gradients` combines over slices).
+        A slice of a synchronised step (``sync``, ``rank``: see :mod:`engine.stepping`) seeds its backward
+        pass with its ``share`` of the whole batch's mean loss, so that the slices' gradients add up."""
         plans = graph.swapped_before_pool(self.plans, training=True)
-        run = Run(training=True, rng=dropout_rng, keep=True, state=self.params)
+        run = Run(training=True, rng=dropout_rng, keep=True, state=self.params, sync=sync, rank=rank)
         trace = graph.forward(plans, channels_last.to_channels_last(x), self.params, run)
         logits = trace.output
         loss = cross_entropy(logits, labels)
-        grad = cross_entropy_backward(logits, labels).astype(logits.dtype)
+        grad = (cross_entropy_backward(logits, labels) * share).astype(logits.dtype)
         _, grads, _ = graph.backward(plans, grad, trace.caches, self.params, False, frozen)
         return loss, logits, grads
 

@@ -1,19 +1,23 @@
 """A training step split across the cores: one slice of the batch per core, on helper processes once they
 are ready (:mod:`engine.processes`) and on threads until then, the slices' losses and gradients averaged
-by their size. Only for a network whose layers treat each picture on its own (a BatchNorm network steps
-its batch whole: its statistics must be the whole batch's)."""
+by their size; that for a network whose layers treat each picture on its own. A BatchNorm network's
+slices run on threads of their own that meet at every BatchNorm layer (:class:`engine.norm.AllReduce`),
+so that its statistics, and the step, are the whole batch's."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine import processes
 from engine.budget import check_time
+from engine.norm import AllReduce
 from engine.parallel import PARALLEL_MIN_TRAIN_BATCH, in_slices, one_blas_thread, slice_bounds
 
 if TYPE_CHECKING:
@@ -76,3 +80,44 @@ def _with_helpers(
     for answer, (a, b), rng in zip(answers, bounds[1:], rngs[1:]):
         parts.append(answer if answer is not None else network.training_step(x[a:b], labels[a:b], rng, frozen))
     return parts
+
+
+@cache
+def _meeting_threads(count: int) -> ThreadPoolExecutor:
+    """Threads of their own for the slices of a synchronised step: a slice waiting at a BatchNorm must never
+    hold a thread another slice needs to start (the shared pool may be busy with other work)."""
+    return ThreadPoolExecutor(max_workers=count, thread_name_prefix="synchronised")
+
+
+def step_synchronised(
+    network: Network,
+    x: np.ndarray,
+    labels: np.ndarray,
+    dropout_rng: np.random.Generator | None,
+    frozen: frozenset[str],
+    cores: int,
+) -> Step:
+    """:meth:`Network.loss_and_gradients` over ``cores`` slices on threads that meet at every BatchNorm: each
+    slice seeds its backward pass with its share of the whole batch's loss, so the gradients add up to the
+    whole batch's step (the same step as one batch, to rounding)."""
+    check_time()
+    bounds = slice_bounds(len(x), cores)
+    rngs = dropout_rng.spawn(cores) if dropout_rng is not None else [None] * cores
+    meeting = AllReduce(cores)
+
+    def slice_step(rank: int) -> Step:
+        a, b = bounds[rank]
+        try:
+            return network.training_step(x[a:b], labels[a:b], rngs[rank], frozen, meeting, rank, (b - a) / len(x))
+        except BaseException:
+            meeting.abort()
+            raise
+
+    with one_blas_thread():
+        parts = list(_meeting_threads(cores).map(slice_step, range(cores)))
+    loss = sum(part[0] * (b - a) / len(x) for part, (a, b) in zip(parts, bounds))
+    grads = {k: g.copy() for k, g in parts[0][2].items()}
+    for part in parts[1:]:
+        for k, total in grads.items():
+            total += part[2][k]
+    return float(loss), np.concatenate([part[1] for part in parts]), grads

@@ -376,54 +376,100 @@ def train_network(
         if optimizer == "adam"
         else SGD(stepped, momentum=momentum, weight_decay=weight_decay)
     )
-    average = WeightAverage(network.params, decay=ema_decay) if ema_decay else None
-
-    def current() -> dict[str, np.ndarray]:
-        """The weights as they would be used now: the averaged ones when ``ema_decay`` is set."""
-        return average.params if average is not None else network.params
-
-    images_f = images.astype(np.float32) / 255.0
-    labels = np.asarray(labels, np.intp)
     steps_per_epoch = int(np.ceil(len(images) / batch_size))
-    clock = _Clock(epochs * steps_per_epoch, batch_size, progress_seconds, on_progress)
+    run = _Session(
+        network,
+        images.astype(np.float32) / 255.0,
+        np.asarray(labels, np.intp),
+        rng,
+        step_rule,
+        WeightAverage(network.params, decay=ema_decay) if ema_decay else None,
+        _Clock(epochs * steps_per_epoch, batch_size, progress_seconds, on_progress),
+        _Recipe(batch_size, learning_rate, schedule, augment, elastic, tuple(frozen), snapshot_every),
+        should_stop,
+        on_snapshot,
+    )
+    run.snapshot()
     epoch_rows: list[dict[str, Any]] = []
-    stopped = False
-
-    def snapshot() -> None:
-        if on_snapshot is not None:
-            on_snapshot(clock.step, {k: v.copy() for k, v in current().items()})
-
-    snapshot()
     for epoch in range(1, epochs + 1):
-        order = rng.permutation(len(images))
-        tally = _Tally()
-        for batch_step in range(steps_per_epoch):
-            if should_stop is not None and should_stop():
-                stopped = True
-                break
-            idx = order[batch_step * batch_size : (batch_step + 1) * batch_size]
-            batch = augment_images(images_f[idx], augment, rng, elastic) if augment else images_f[idx]
-            loss, logits, grads = _step(network, batch, labels[idx], rng, clock.step, learning_rate, frozen)
-            step_rule.step(grads, _rate(learning_rate, schedule, clock.step / clock.total))
-            if average is not None:
-                average.update(network.params)
-            tally.add(loss, logits, labels[idx])
-            clock.tick(epoch, tally, last_of_epoch=batch_step == steps_per_epoch - 1)
-            if snapshot_every and clock.step % snapshot_every == 0 and clock.step < clock.total:
-                snapshot()
-        if stopped:
+        tally = run.epoch(epoch, steps_per_epoch)
+        if run.stopped:
             break
-        row = tally.row(epoch, clock.seconds())
+        row = tally.row(epoch, run.clock.seconds())
         if val_images is not None and len(val_images):
-            validated = Network(network.spec, current(), network.meta)
+            validated = Network(network.spec, run.current(), network.meta)
             row["val_accuracy"], _ = accuracy_and_confusion(validated, val_images, np.asarray(val_labels))
         epoch_rows.append(row)
         if on_epoch is not None:
             on_epoch(row)
-    if average is not None:
-        network.params = {k: v.copy() for k, v in average.params.items()}
-    snapshot()
-    return TrainingResult(network, clock.history, epoch_rows, stopped, clock.seconds(exact=True), clock.step)
+    if run.average is not None:
+        network.params = {k: v.copy() for k, v in run.average.params.items()}
+    run.snapshot()
+    seconds = run.clock.seconds(exact=True)
+    return TrainingResult(network, run.clock.history, epoch_rows, run.stopped, seconds, run.clock.step)
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """How each step is taken: the batch size, the rate and its schedule, augmentation, frozen layers."""
+
+    batch_size: int
+    learning_rate: float
+    schedule: str
+    augment: str | None
+    elastic: float
+    frozen: tuple[str, ...]
+    snapshot_every: int | None
+
+
+@dataclass
+class _Session:
+    """One training run's state between epochs: what steps, what averages, what watches and what stops it."""
+
+    network: Network
+    images: np.ndarray  # float, 0..1
+    labels: np.ndarray
+    rng: np.random.Generator
+    step_rule: Adam | SGD
+    average: WeightAverage | None
+    clock: _Clock
+    recipe: _Recipe
+    should_stop: Callable[[], bool] | None
+    on_snapshot: Callable[[int, dict[str, np.ndarray]], None] | None
+    stopped: bool = False
+
+    def current(self) -> dict[str, np.ndarray]:
+        """The weights as they would be used now: the averaged ones when ``ema_decay`` is set."""
+        return self.average.params if self.average is not None else self.network.params
+
+    def snapshot(self) -> None:
+        if self.on_snapshot is not None:
+            self.on_snapshot(self.clock.step, {k: v.copy() for k, v in self.current().items()})
+
+    def epoch(self, epoch: int, steps: int) -> _Tally:
+        """One pass over the shuffled pictures, a step a batch; ``stopped`` when ``should_stop`` says so."""
+        recipe, clock = self.recipe, self.clock
+        order = self.rng.permutation(len(self.images))
+        tally = _Tally()
+        for batch_step in range(steps):
+            if self.should_stop is not None and self.should_stop():
+                self.stopped = True
+                break
+            idx = order[batch_step * recipe.batch_size : (batch_step + 1) * recipe.batch_size]
+            batch = self.images[idx]
+            if recipe.augment:
+                batch = augment_images(batch, recipe.augment, self.rng, recipe.elastic)
+            step = _step(
+                self.network, batch, self.labels[idx], self.rng, clock.step, recipe.learning_rate, recipe.frozen
+            )
+            self.step_rule.step(step[2], _rate(recipe.learning_rate, recipe.schedule, clock.step / clock.total))
+            if self.average is not None:
+                self.average.update(self.network.params)
+            tally.add(step[0], step[1], self.labels[idx])
+            clock.tick(epoch, tally, last_of_epoch=batch_step == steps - 1)
+            if recipe.snapshot_every and clock.step % recipe.snapshot_every == 0 and clock.step < clock.total:
+                self.snapshot()
+        return tally
 
 
 def _check_run(

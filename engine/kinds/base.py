@@ -61,12 +61,15 @@ class Field:
 class Run:
     """How a forward pass runs. ``training``: batch statistics and, with ``rng``, dropout (a training step);
     ``keep``: keep what the backward pass needs; ``state``: the parameters whose running statistics a
-    training pass moves (the network's own, updated in place)."""
+    training pass moves (the network's own, updated in place); ``sync`` and ``rank``: this pass is slice
+    ``rank`` of a batch whose slices run on threads and meet at every BatchNorm."""
 
     training: bool = False
     rng: np.random.Generator | None = None
     keep: bool = False
     state: dict[str, np.ndarray] | None = None
+    sync: Any = None  # an engine.norm.AllReduce when the batch is split across threads (synchronised BatchNorm)
+    rank: int = 0  # this slice's place among them
 
 
 @dataclass(frozen=True)

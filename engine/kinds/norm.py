@@ -79,11 +79,14 @@ class BatchNorm(LayerKind):
         eps = plan.config["eps"]
         if not run.training:
             return norm.batch_norm(xs[0], gamma, beta, mean, var, eps), xs[0]
-        y, stats = norm.batch_norm_train(xs[0], gamma, beta, eps)
-        if run.state is not None:
+        whole = None
+        if run.sync is not None:  # a slice: the whole batch's statistics, from every slice's
+            whole = norm.combined_moments(run.sync.gather(run.rank, norm.batch_moments(xs[0])))
+        y, stats = norm.batch_norm_train(xs[0], gamma, beta, eps, whole)
+        if run.state is not None and run.rank == 0:  # moved once, by the whole batch's statistics
             state_mean, state_var = run.state[f"{plan.name}.running_mean"], run.state[f"{plan.name}.running_var"]
             norm.update_running(state_mean, state_var, stats, plan.config["momentum"])
-        return y, stats
+        return y, (stats, run.sync, run.rank)
 
     def backward(
         self,
@@ -95,8 +98,13 @@ class BatchNorm(LayerKind):
         needs: Needs,
     ) -> list[np.ndarray | None]:
         gamma, _, mean, var = self._statistics(plan, params)
-        if isinstance(cache, norm.BatchStatistics):
-            grad_x, grad_gamma, grad_beta = norm.batch_norm_train_backward(grad, cache, gamma)
+        if isinstance(cache, tuple):  # a training pass
+            stats, sync, rank = cache
+            whole = None
+            if sync is not None:
+                parts = sync.gather(rank, norm.gradient_sums(grad, stats))
+                whole = (sum(p[0] for p in parts), sum(p[1] for p in parts))
+            grad_x, grad_gamma, grad_beta = norm.batch_norm_train_backward(grad, stats, gamma, whole)
         else:
             grad_x, grad_gamma, grad_beta = norm.batch_norm_eval_backward(
                 grad, cache, gamma, mean, var, plan.config["eps"]
