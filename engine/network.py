@@ -178,8 +178,8 @@ class Network:
         ``PARALLEL_MIN_TRAIN_BATCH`` or more is split across the cores (each slice with its own dropout
         stream spawned from ``dropout_rng``), on helper processes once they are ready and on threads until
         then, and the slices' gradients are averaged by their size; a BatchNorm network's slices run on
-        threads that meet at every BatchNorm, so that its statistics are the whole batch's. ``frozen`` layers (fine-tuning) get no gradients,
-        and the backward pass ends below the last layer that trains."""
+        threads that meet at every BatchNorm, so that its statistics are the whole batch's. ``frozen``
+        layers (fine-tuning) get no gradients, and the backward pass ends below the last layer that trains."""
         x = self._check_input(x)
         labels = np.asarray(labels)
         frozen = frozenset(frozen)
