@@ -89,7 +89,9 @@ class Settings(BaseSettings):
         20, gt=0, le=3600, description="a running job whose worker is silent this long is ended as failed"
     )
     max_parameters: int = Field(500_000, ge=1, le=50_000_000, description="largest network trained")
-    max_layers: int = Field(16, ge=1, le=256, description="most layers in a trained network's spec")
+    max_layers: int = Field(
+        64, ge=1, le=256, description="most layers in a trained network's spec (a residual block is 7 to 9)"
+    )
     max_multiply_adds: int = Field(
         20_000_000, ge=1, description="most multiply-adds one picture may cost a trained network"
     )

@@ -195,3 +195,35 @@ def architecture(name: str) -> dict[str, Any]:
     if name not in ARCHITECTURES:
         raise EngineError(f"unknown architecture {name!r}; ready-made ones are {', '.join(ARCHITECTURES)}")
     return copy.deepcopy(ARCHITECTURES[name])
+
+
+BLOCKS = ("residual", "separable")
+
+
+def append_block(spec: dict[str, Any], block: str, filters: int, stride: int = 1) -> tuple[dict[str, Any], list[str]]:
+    """A copy of ``spec`` with a block after its last layer of maps (before its flatten or pooling head), and
+    the new layers' names: ``residual`` (ResNet's basic block, a 1x1 projection on the shortcut when the
+    shape changes) or ``separable`` (MobileNet's depthwise-separable block). Named ``block1``, ``sep1``, ...
+    as the spec's names allow."""
+    from engine.spec import plan_network  # here: the spec module imports the registry, which is not needed above
+
+    if block not in BLOCKS:
+        raise EngineError(f"block must be one of {', '.join(BLOCKS)}, got {block!r}")
+    plans = plan_network(spec)
+    maps = [p for p in plans if len(p.output_shape) == 3]
+    if not maps:
+        raise EngineError("the design has no layer of maps to put a block after: start with a conv layer")
+    after = maps[-1]
+    taken = {p.name for p in plans}
+    prefix = "block" if block == "residual" else "sep"
+    number = next(n for n in range(1, len(plans) + 2) if f"{prefix}{n}" not in taken and f"{prefix}{n}_dw" not in taken)
+    name = f"{prefix}{number}"
+    source = after.name  # the block's first layer reads the layer before it; the shortcut names it
+    channels = after.output_shape[0]
+    if block == "residual":
+        layers = residual_block(name, source, channels, filters, stride)
+    else:
+        layers = separable_block(name, channels, filters, stride)
+    grown = copy.deepcopy(spec)
+    grown["layers"][after.index + 1 : after.index + 1] = layers
+    return grown, [layer["name"] for layer in layers if "name" in layer]

@@ -373,5 +373,6 @@ def _row(plan: LayerPlan, field_: Field) -> dict[str, Any]:
         "activation": None,
         "dropout": None,
         "draw": plan.kind.draw,
+        "window": plan.kind.window(plan),
         "words": plan.kind.words,
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Body
 from fastapi.responses import Response
@@ -15,7 +15,7 @@ from app.jobs.store import JobStore
 from app.jsonutil import json_response
 from app.schemas.models import SpecCheckResponse
 from app.workspaces import Workspace
-from engine.architectures import ARCHITECTURES
+from engine.architectures import ARCHITECTURES, append_block
 from engine.datasets import DATASETS, load_dataset
 from engine.spec import check_spec, layer_catalogue
 from engine.train import training_defaults
@@ -80,3 +80,22 @@ def check(
             error = {"detail": bound.message, "layer": None}
     answer = {"valid": error is None, "layers": result.layers, "parameters": result.parameters, "error": error}
     return json_response({**answer, "training_defaults": defaults})
+
+
+@router.post(
+    "/blocks",
+    summary="Add a residual or depthwise-separable block to a design",
+    responses=error_responses(s422="the design does not build, or has no maps to put a block after"),
+)
+def add_block(
+    architecture: dict[str, Any] = Body(examples=[ARCHITECTURES["tinyvgg"]]),
+    block: Literal["residual", "separable"] = Body("residual", description="ResNet's block or MobileNet's"),
+    filters: int = Body(32, ge=1, le=512, description="the block's output channels"),
+    stride: int = Body(1, ge=1, le=2, description="2 halves the maps (a residual block then projects its shortcut)"),
+) -> dict[str, Any]:
+    """The design with the block after its last layer of maps (before its flatten or pooling head): a
+    residual block (conv, BatchNorm, ReLU, conv, BatchNorm, the input added back through a 1x1 conv when
+    the shape changes, ReLU) or a depthwise-separable one (a 3x3 conv a channel, then a 1x1 conv, each with
+    BatchNorm and ReLU6). The new layers' names come back in ``added``."""
+    grown, added = append_block(architecture, block, filters, stride)
+    return {"architecture": grown, "added": added}

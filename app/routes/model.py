@@ -38,18 +38,23 @@ def model_info(model: ModelDep, model_id: ModelIdDep, store: StoreDep, workspace
     responses=MODEL_ERRORS,
 )
 def layer_weights(name: str, model: ModelDep) -> dict:
-    """A conv layer's filters (F, C, KH, KW) or a linear layer's matrix (out, in), and the biases."""
+    """A conv layer's filters (F, C/groups, KH, KW) or a linear layer's matrix (out, in), and the biases; a
+    BatchNorm layer's scale (``weight``) and shift (``bias``) with its running statistics and eps."""
     if name not in model.layer_names:
         raise ApiError(404, f"no layer named {name!r}; layers are {', '.join(model.layer_names)}")
     if f"{name}.weight" not in model.params:
         with_weights = [n for n in model.layer_names if f"{n}.weight" in model.params]
-        raise ApiError(
-            404, f"{name} is a pooling layer and has no weights; layers with weights: {', '.join(with_weights)}"
-        )
+        raise ApiError(404, f"{name} has no weights; layers with weights: {', '.join(with_weights)}")
     weight = model.params[f"{name}.weight"]
-    return {
+    answer = {
         "name": name,
         "weight_shape": list(weight.shape),
         "weight": weight.round(5).tolist(),
         "bias": model.params[f"{name}.bias"].round(5).tolist(),
     }
+    if f"{name}.running_mean" in model.params:  # BatchNorm: what its affine map is made of
+        plan = next(p for p in model.plans if p.named and p.name == name)
+        answer["running_mean"] = model.params[f"{name}.running_mean"].round(5).tolist()
+        answer["running_var"] = model.params[f"{name}.running_var"].round(5).tolist()
+        answer["eps"] = plan.config["eps"]
+    return answer

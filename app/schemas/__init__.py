@@ -436,7 +436,7 @@ class LayerDescription(BaseModel):
     """One named layer of a network as ``Network.describe()`` gives it (the input row has only the first five)."""
 
     name: str = Field(examples=["conv1"])
-    type: str = Field(description="input, conv, maxpool, avgpool or linear", examples=["conv"])
+    type: str = Field(description="input, or a layer type of GET /api/architectures/layers", examples=["conv"])
     output_shape: list[int] = Field(description="after the layer's activation", examples=[[6, 28, 28]])
     parameters: int = Field(examples=[156])
     receptive_field: list[int] = Field(description="[h, w] input cells one unit sees", examples=[[5, 5]])
@@ -456,6 +456,14 @@ class LayerDescription(BaseModel):
     receptive_start: list[int] | None = Field(None, description="top-left of unit (0, 0)'s field (negative: padding)")
     activation: str | None = Field(None, examples=["relu"])
     dropout: float | None = Field(None, description="dropout rate while training", examples=[None])
+    inputs: list[str] | None = Field(
+        None, description="the layers it reads (two or more: a merge)", examples=[["input"]]
+    )
+    draw: str | None = Field(None, description="how the pages draw it: conv, pool, fc, norm, merge, pad or map")
+    window: dict | None = Field(
+        None, description="the input cells one output cell reads: kernel, stride, padding, dilation (h, w) each"
+    )
+    words: str | None = Field(None, description="the layer's type in a sentence")
 
 
 class LayerInfo(LayerDescription):
@@ -480,6 +488,9 @@ class LayerWeights(BaseModel):
     weight_shape: list[int]
     weight: list
     bias: list[float]
+    running_mean: list[float] | None = Field(None, description="a BatchNorm layer's, with running_var and eps")
+    running_var: list[float] | None = None
+    eps: float | None = None
 
 
 class StoreHealth(BaseModel):

@@ -197,6 +197,13 @@ class LayerKind:
         """This layer's receptive field on the input, from its inputs' (``whole``: the input's size)."""
         return fields[0]
 
+    def window(self, plan: LayerPlan) -> dict[str, list[int]] | None:
+        """The cells of its (first) input a cell of its output reads, as a window: kernel, stride, padding
+        and dilation (h, w). One cell by default (an activation, a BatchNorm, a merge); None for flat units."""
+        if len(plan.output_shape) != 3:
+            return None
+        return {"kernel": [1, 1], "stride": [1, 1], "padding": [0, 0], "dilation": [1, 1]}
+
     def commutes_with_max(self, plan: LayerPlan) -> bool:
         """Whether ``max(f(a), f(b)) = f(max(a, b))``: it may swap with a max pool after it."""
         return False

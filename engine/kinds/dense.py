@@ -44,6 +44,9 @@ class Linear(LayerKind):
         out, inp = plan.output_shape[0], plan.input_shape[0]
         return f"{out} × ({inp} + 1) = {out * (inp + 1)}"
 
+    def size_formula(self, plan: LayerPlan) -> tuple[str | None, bool]:
+        return "dense: every input to every unit", True
+
     def receptive(self, plan: LayerPlan, fields: Sequence[Field], whole: tuple[int, int]) -> Field:
         return Field(whole, whole, (0, 0))
 

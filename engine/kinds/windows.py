@@ -84,6 +84,11 @@ def window_formula(plan: LayerPlan) -> tuple[str | None, bool]:
     return f"height {parts[0][0]}; width {parts[1][0]}", fits
 
 
+def window_of(plan: LayerPlan) -> dict[str, list[int]]:
+    """A window layer's kernel, stride, padding and dilation, as the pages read them."""
+    return {key: list(value) for key, value in window_args(plan.config).items()}
+
+
 def window_field(plan: LayerPlan, field: Field) -> Field:
     """``r += D(K-1)*step``, ``step *= S``, ``start += (-P)*step`` along each axis."""
     args = window_args(plan.config)
@@ -163,6 +168,9 @@ class Conv(LayerKind):
 
     def receptive(self, plan: LayerPlan, fields: Sequence[Field], whole: tuple[int, int]) -> Field:
         return window_field(plan, fields[0])
+
+    def window(self, plan: LayerPlan) -> dict[str, list[int]]:
+        return window_of(plan)
 
     def brief(self, config: dict[str, Any]) -> str:
         k = pair(config["kernel_size"])
@@ -308,6 +316,9 @@ class Pool(LayerKind):
     def receptive(self, plan: LayerPlan, fields: Sequence[Field], whole: tuple[int, int]) -> Field:
         return window_field(plan, fields[0])
 
+    def window(self, plan: LayerPlan) -> dict[str, list[int]]:
+        return window_of(plan)
+
     def summary(self, config: dict[str, Any]) -> str:
         return f"{config.get('kernel_size')} window, stride {config.get('stride') or config.get('kernel_size')}"
 
@@ -398,6 +409,10 @@ class GlobalAvgPool(LayerKind):
     def receptive(self, plan: LayerPlan, fields: Sequence[Field], whole: tuple[int, int]) -> Field:
         return Field(whole, whole, (0, 0))
 
+    def window(self, plan: LayerPlan) -> dict[str, list[int]]:
+        _, h, w = plan.input_shape  # the whole map
+        return {"kernel": [h, w], "stride": [1, 1], "padding": [0, 0], "dilation": [1, 1]}
+
     def forward(
         self, plan: LayerPlan, xs: Sequence[np.ndarray], params: dict[str, np.ndarray], run: Run
     ) -> tuple[np.ndarray, Any]:
@@ -458,6 +473,10 @@ class Pad(LayerKind):
 
     def summary(self, config: dict[str, Any]) -> str:
         return f"{config.get('padding')} {config.get('padding_mode', 'zeros')}"
+
+    def window(self, plan: LayerPlan) -> dict[str, list[int]]:
+        top, _, left, _ = plan.config["padding"]  # output cell (i, j) copies input cell (i - top, j - left)
+        return {"kernel": [1, 1], "stride": [1, 1], "padding": [top, left], "dilation": [1, 1]}
 
     def forward(
         self, plan: LayerPlan, xs: Sequence[np.ndarray], params: dict[str, np.ndarray], run: Run

@@ -89,6 +89,7 @@ export const models = {
   eventsUrl: (id) => `/api/models/${encodeURIComponent(id)}/events`,
   architectures: () => getJSON("/api/architectures"),
   layerTypes: () => getJSON("/api/architectures/layers"),
+  addBlock: (architecture, block, filters, stride) => postJSON("/api/architectures/blocks", { architecture, block, filters, stride }),
   check: (architecture, dataset, { signal } = {}) =>
     postJSON("/api/architectures/check", { architecture, dataset }, { signal }),
   info: (query) => getJSON(`/api/model?${new URLSearchParams(query)}`),

@@ -56,10 +56,51 @@ export function convDetail(layer, channel, windows, channels, weights, where) {
     ? perChannel.map((v) => formatNumber(v, 2)).join(" + ")
     : windows[0].flat().map((t, k) => `${formatNumber(filter[0].flat()[k], 2)}·${formatNumber(t.value, 2)}`).join(" + ");
   const scaled = ratio !== 1 ? ` (× ${formatNumber(ratio, 3)}, partial padding)` : "";
-  const activation = ACTIVATIONS[layer.activation];
-  const after = activation ? `; ${layer.activation} → ${formatNumber(activation(total), 3)}` : "";
+  const after = afterActivation(layer, total);
   const sum = h("p", { class: "dot-product", text: `${terms}${scaled} + bias ${formatNumber(bias, 2)} = ${formatNumber(total, 3)}${after}` });
   return [intro, rows, sum];
+}
+
+/** A merge's cell: the cell of each input it adds (or, for a concat, the one it copies), and the sum. */
+export function mergeDetail(layer, sources, value, row, col) {
+  const terms = sources.map((source) => `${source.name} ${source.channel} (${formatNumber(source.value, 3)})`);
+  const said = layer.type === "concat"
+    ? `Channel copied from ${terms[0]}: the inputs' channels are stacked.`
+    : `${terms.join(" + ")} = ${formatNumber(sources.reduce((n, t) => n + t.value, 0), 3)}`;
+  const after = afterActivation(layer, sources.reduce((n, t) => n + t.value, 0));
+  return [
+    h("p", { text: `The same cell (${row}, ${col}) of each input, ${layer.type === "concat" ? "copied" : "added number by number"}:` }),
+    h("p", { class: "dot-product", "data-testid": "merge-sum", text: `${said}${after}` }),
+  ];
+}
+
+/** A BatchNorm cell: its affine map with this channel's numbers. */
+export function normDetail(layer, channel, x, stats, value) {
+  const gamma = stats.weight[channel];
+  const beta = stats.bias[channel];
+  const mean = stats.running_mean[channel];
+  const variance = stats.running_var[channel];
+  const y = (gamma * (x - mean)) / Math.sqrt(variance + stats.eps) + beta;
+  const line = `γ·(x − μ)/√(σ² + ε) + β = ${formatNumber(gamma, 3)}·(${formatNumber(x, 3)} − ${formatNumber(mean, 3)})/√(${formatNumber(variance, 3)} + ${stats.eps}) + ${formatNumber(beta, 3)} = ${formatNumber(y, 3)}`;
+  return [
+    h("p", { text: `Channel ${channel} of ${layer.from}, cell value x = ${formatNumber(x, 3)}, normalised by the running mean μ and variance σ² of training, then scaled by γ and shifted by β:` }),
+    h("p", { class: "dot-product", "data-testid": "norm-formula", text: `${line}${afterActivation(layer, y)}` }),
+  ];
+}
+
+/** A cell that reads one cell of its input (a named activation, a pad) or a whole map (global pooling). */
+export function cellDetail(layer, channel, windows, value) {
+  const taps = windows[0].flat().map((t) => t.value);
+  if (taps.length > 1) {
+    return [h("p", { class: "dot-product", text: `mean of the ${taps.length} cells of ${layer.from} channel ${channel} = ${formatNumber(value, 3)}` })];
+  }
+  const words = layer.words ? `${layer.words.split(":")[0]}: ` : "";
+  return [h("p", { class: "dot-product", text: `${words}${layer.from} channel ${channel}: ${formatNumber(taps[0], 3)} → ${formatNumber(value, 3)}` })];
+}
+
+function afterActivation(layer, total) {
+  const activation = ACTIVATIONS[layer.activation];
+  return activation ? `; ${layer.activation} → ${formatNumber(activation(total), 3)}` : "";
 }
 
 const RGB = ["red", "green", "blue"];

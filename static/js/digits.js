@@ -4,14 +4,14 @@
 // a cell's worked sum is digits-draw.js's.
 
 import { models } from "./api.js";
-import { convDetail, layerSection, poolDetail, samplePhotos } from "./digits-draw.js";
+import { cellDetail, convDetail, layerSection, mergeDetail, normDetail, poolDetail, samplePhotos } from "./digits-draw.js";
 import { modelCard, pickerGroups } from "./models-draw.js";
 import { scaleFor, sequential } from "./colors.js";
 import { extent, legend, outlineCells, paintGrid } from "./draw.js";
 import { setupExplain } from "./explain.js";
 import { showImportReport } from "./import-model.js";
 import { CARRIED_INPUT, setupLearned } from "./learned.js";
-import { geometry, inputField, windowOf, windowSpan } from "./network.js";
+import { geometry, inputField, mergeSources, windowOf, windowSpan } from "./network.js";
 import { buildNetworkView, linkNetworkView, paintNetworkView } from "./network-view-draw.js";
 import { Sketchpad } from "./sketchpad.js";
 import { gallery, probabilityBars } from "./train-draw.js";
@@ -411,18 +411,36 @@ function highlight({ view, channel, row, col }) {
   outlineCells(tile.canvas, tile.image, row, col, row + 1, col + 1, "#22d3ee", 1);
   tile.canvas.classList.add("focused");
 
-  const span = layer.from === "input" ? field : windowSpan(layer, row, col);
-  // a convolution looks through every channel of the layer before; pooling only through its own
-  const channels = layer.from === "input" ? [0] : layer.kind === "conv" ? state.views[layer.from].tiles.map((_, c) => c) : [channel];
-  if (layer.from !== "input") {
-    const prevView = state.views[layer.from];
-    for (const c of channels) outlineCells(prevView.tiles[c].canvas, prevView.tiles[c].image, ...span);
+  const sources = readFrom(layer, channel, row, col, field);
+  for (const source of sources.filter((s) => s.name !== "input")) {
+    const view = state.views[source.name];
+    for (const c of source.channels) outlineCells(view.tiles[c].canvas, view.tiles[c].image, ...source.window);
   }
   syncOverview();
-  linkNetworkView(state.network, { name: layer.name, channel, row, col, channels, window: span, field });
+  linkNetworkView(state.network, { name: layer.name, channel, row, col, sources, field });
   showDetail(view, channel, row, col);
   el.detailInputCaption.textContent = "input: the patch the unit sees";
   el.detailPanel.classList.add("selected");
+}
+
+/** The cells of the layers before that cell (row, col) of `channel` reads: a convolution looks through every
+ * channel of its group (all of them without groups), pooling and BatchNorm through their own, a merge
+ * through the same cell of each input (a concat: of the one input the channel comes from). */
+function readFrom(layer, channel, row, col, field) {
+  const channelsOf = (name) => (name === "input" ? state.info.input_shape[0] : state.views[name].tiles.length);
+  if (layer.kind === "merge") {
+    return mergeSources(layer, channel, channelsOf).map((s) => ({ name: s.name, channels: [s.channel], window: [row, col, row + 1, col + 1] }));
+  }
+  const window = layer.from === "input" && field ? field : windowSpan(layer, row, col);
+  let channels = [channel];
+  if (layer.kind === "conv") {
+    const all = channelsOf(layer.from);
+    const perGroup = all / layer.groups;
+    const group = Math.floor(channel / (layer.shape[0] / layer.groups));
+    channels = Array.from({ length: perGroup }, (_, k) => group * perGroup + k);
+  }
+  if (layer.from === "input") channels = channels.filter((c) => c < state.info.input_shape[0]);
+  return [{ name: layer.from, channels, window }];
 }
 
 function describeUnitAt(view, col) {
@@ -461,17 +479,26 @@ function showDetail(view, channel, row, col) {
   const { layer } = view;
   const value = view.values[channel][row][col];
   const title = h("h3", { text: `${layer.label}, channel ${channel}, cell (${row}, ${col}) = ${formatNumber(value, 3)}` });
+  el.detail.replaceChildren(title, ...detailParts(layer, channel, row, col, value));
+}
+
+/** How the cell was computed, as its layer's kind computes it. */
+function detailParts(layer, channel, row, col, value) {
   const maps = previousMaps(layer);
-  const windows = windowOf(layer, layer.kind === "conv" ? maps : [maps[channel]], row, col);
+  const [source] = readFrom(layer, channel, row, col, null);
   const where = `rows ${row * layer.s[0] - layer.p[0]}–${row * layer.s[0] - layer.p[0] + layer.d[0] * (layer.k[0] - 1)}`;
   const weights = state.weights[layer.name];
-  const parts =
-    layer.kind === "pool"
-      ? poolDetail(layer, channel, windows, value, where)
-      : weights
-        ? convDetail(layer, channel, windows, maps.length, weights, where)
-        : [h("p", { text: "Loading the filter's weights…" })];
-  el.detail.replaceChildren(title, ...parts);
+  if (layer.kind === "merge") {
+    const sources = mergeSources(layer, channel, (name) => state.views[name].tiles.length);
+    const values = sources.map((s) => ({ ...s, value: state.views[s.name].values[s.channel][row][col] }));
+    return mergeDetail(layer, values, value, row, col);
+  }
+  const windows = windowOf(layer, source.channels.map((c) => maps[c]), row, col);
+  if (layer.kind === "pool") return poolDetail(layer, channel, windows, value, where);
+  if (!["conv", "norm"].includes(layer.kind)) return cellDetail(layer, channel, windows, value);
+  if (!weights) return [h("p", { text: "Loading the layer's weights…" })];
+  if (layer.kind === "norm") return normDetail(layer, channel, windows[0][0][0].value, weights, value);
+  return convDetail(layer, channel, windows, source.channels.length, weights, where);
 }
 
 // -- inputs: the sketchpad and samples (digits), a gallery and an upload (pictures) --------
@@ -641,7 +668,7 @@ async function loadModel() {
   buildLayerViews();
   probabilityBars(el.bars, state.info.labels.map(() => 0), state.info.labels);
   el.bars.querySelectorAll("li").forEach((li) => li.classList.remove("top"));
-  for (const layer of state.layers.filter((l) => l.kind === "conv")) {
+  for (const layer of state.layers.filter((l) => l.kind === "conv" || l.kind === "norm")) {
     models.layerWeights(layer.name, query).then(
       (w) => (state.weights[layer.name] = w),
       (error) => showError(el.error, `Could not load the ${layer.name} weights: ${error.message}`),

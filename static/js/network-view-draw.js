@@ -12,6 +12,7 @@ const NAME_LINE = 13; // px, one line of names on a phone
 // a layer with more maps than this gets side-by-side sub-columns (16 on a phone, where width is short)
 const MAPS_PER_COLUMN = { wide: 8, narrow: 16 };
 const STRIP = 10; // width of a dense layer's strip of units
+const SKIP_ROOM = 24; // px under the maps for skip connections' lines
 const CYAN = "#22d3ee"; // the selected unit's colour on the big maps too
 
 function svgElement(tag, attributes) {
@@ -26,14 +27,15 @@ function svgElement(tag, attributes) {
  */
 export function buildNetworkView(root, layers, inputShape, labels) {
   const columns = [
-    { name: "input", label: "input", kind: "input", shape: inputShape },
-    ...layers.map((l) => ({ name: l.name, label: l.label, kind: l.kind, shape: l.shape })),
+    { name: "input", label: "input", kind: "input", shape: inputShape, inputs: [] },
+    ...layers.map((l) => ({ name: l.name, label: l.label, kind: l.kind, shape: l.shape, inputs: l.inputs ?? [] })),
   ];
   const links = svgElement("svg", { class: "network-links" });
+  const skips = svgElement("svg", { class: "network-skips", "aria-hidden": "true" });
   root.replaceChildren();
   for (const column of columns) {
     // the input is shown as the network reads its first channel; a dense layer is one strip
-    const count = column.kind === "conv" || column.kind === "pool" ? column.shape[0] : 1;
+    const count = column.kind !== "input" && column.shape.length === 3 ? column.shape[0] : 1;
     column.header = h(
       "div",
       { class: "network-header", "data-testid": "network-column", dataset: { layer: column.name } },
@@ -46,8 +48,8 @@ export function buildNetworkView(root, layers, inputShape, labels) {
     column.labels = column.label === "output" ? labels.map((name) => h("span", { class: "network-label", text: name })) : [];
     root.append(column.header, ...column.canvases, ...column.labels);
   }
-  root.append(links);
-  const view = { root, links, columns, selection: null };
+  root.append(skips, links);
+  const view = { root, links, skips, columns, selection: null };
   new ResizeObserver(() => layoutNetworkView(view)).observe(root);
   return view;
 }
@@ -57,10 +59,13 @@ function layoutNetworkView(view) {
   const { root, columns } = view;
   const width = root.clientWidth;
   if (!width) return;
-  const narrow = width < 600;
-  root.classList.toggle("narrow", narrow); // a narrow view names its columns in three staggered lines  // the maps' height: the page's --network-height (a projector's short screen asks for less), or by width
+  // a narrow view (a phone, or a deep network whose columns are closer than a name is long) names its
+  // columns in three staggered lines
+  const narrow = width < 600 || width / columns.length < HEADER_WIDTH;
+  root.classList.toggle("narrow", narrow);
+  // the maps' height: the page's --network-height (a projector's short screen asks for less), or by width
   const asked = Number.parseFloat(getComputedStyle(root).getPropertyValue("--network-height"));
-  const height = asked > 0 ? asked : narrow ? 220 : 300;
+  const height = asked > 0 ? asked : width < 600 ? 220 : 300;
   const minGap = narrow ? 8 : 36; // room for the links between columns
   const charWidth = narrow ? 6.5 : 8.5; // the class labels' monospace at 11 px (phone) or 14 px
   const labelWidth = Math.max(0, ...columns.flatMap((c) => c.labels.map((l) => l.textContent.length))) * charWidth + 4;
@@ -73,9 +78,41 @@ function layoutNetworkView(view) {
     placeColumn(column, x, i, frame);
     x += column.width + gap;
   });
-  root.style.height = `${HEADER + height + 4}px`;
-  view.links.setAttribute("viewBox", `0 0 ${width} ${HEADER + height + 4}`);
+  // room under the maps for the skip connections' lines, when the network has any
+  const skipping = columns.some((c, i) => c.inputs.some((name) => name !== columns[i - 1]?.name));
+  const total = HEADER + height + 4 + (skipping ? SKIP_ROOM : 0);
+  root.style.height = `${total}px`;
+  view.links.setAttribute("viewBox", `0 0 ${width} ${total}`);
+  view.skips.setAttribute("viewBox", `0 0 ${width} ${total}`);
+  drawSkips(view, HEADER + height);
   linkNetworkView(view, view.selection);
+}
+
+/** A skip connection (a layer that reads a layer other than the one before it, as a residual block's add
+ * reads the block's input) as a line arching over the columns it skips, from the layer it reads. */
+function drawSkips({ skips, columns }, bottom) {
+  skips.replaceChildren();
+  columns.forEach((column, i) => {
+    for (const name of column.inputs) {
+      const source = columns.findIndex((c) => c.name === name);
+      if (source < 0 || source === i - 1 || !columns[source].rects) continue;
+      const from = columns[source].rects.at(-1);
+      const to = column.rects.at(-1);
+      const x1 = from.x + from.w;
+      const x2 = to.x;
+      const y = Math.min(bottom, Math.max(from.y + from.h, to.y + to.h)) + 2;
+      const dip = 10 + 4 * ((i - source) % 3);
+      skips.append(
+        svgElement("path", {
+          d: `M ${x1} ${y} C ${x1 + 20} ${y + dip}, ${x2 - 20} ${y + dip}, ${x2} ${y}`,
+          class: "network-skip",
+          "data-testid": "network-skip",
+          "data-from": name,
+          "data-to": column.name,
+        }),
+      );
+    }
+  });
 }
 
 /** Each column's grid of maps (sub-columns, rows, gaps) and map size; a fully connected layer is a strip. */
@@ -171,9 +208,10 @@ function cellsRect(column, k, [r0, c0, r1, c1]) {
 
 /**
  * Draws the links for `selection` (null clears them):
- *  - a map's unit { name, channel, row, col, from, channels, window, field }: the unit outlined, its window
- *    outlined on each map of `from` it reads (`channels`), a line from each window to the unit, and its
- *    receptive field on the input (dashed, when the layer before is not the input);
+ *  - a map's unit { name, channel, row, col, sources, field }: the unit outlined, its window outlined on each
+ *    map it reads (`sources`: each layer's name, channels and window; a merge reads several layers), a line
+ *    from each window to the unit, and its receptive field on the input (dashed, when it does not read the
+ *    input itself);
  *  - a dense unit { name, unit }: it reads every value of the layer before, so lines fan out to all of it.
  */
 export function linkNetworkView(view, selection) {
@@ -199,12 +237,17 @@ export function linkNetworkView(view, selection) {
     return;
   }
   const unit = cellsRect(column, selection.channel, [selection.row, selection.col, selection.row + 1, selection.col + 1]);
-  for (const k of selection.channels) {
-    const patch = cellsRect(previous, k, selection.window);
-    box(patch, { "data-testid": "network-patch" });
-    add("line", { x1: patch.x + patch.w, y1: patch.y + patch.h / 2, x2: unit.x, y2: unit.y + unit.h / 2, "data-testid": "network-link", opacity: 0.8 });
+  // the cells it reads: in the layer before, or (a merge, a skip) in each layer it names
+  const sources = selection.sources ?? [{ name: previous.name, channels: selection.channels, window: selection.window }];
+  for (const source of sources) {
+    const from = columns.find((c) => c.name === source.name) ?? previous;
+    for (const k of source.channels) {
+      const patch = cellsRect(from, Math.min(k, from.canvases.length - 1), source.window);
+      box(patch, { "data-testid": "network-patch" });
+      add("line", { x1: patch.x + patch.w, y1: patch.y + patch.h / 2, x2: unit.x, y2: unit.y + unit.h / 2, "data-testid": "network-link", opacity: 0.8 });
+    }
   }
-  if (previous.kind !== "input") {
+  if (!sources.every((source) => source.name === "input")) {
     const field = cellsRect(columns[0], 0, selection.field);
     box(field, { "data-testid": "network-field", "stroke-dasharray": "3 2" });
     add("line", {

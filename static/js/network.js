@@ -6,27 +6,33 @@ import { sourceIndex } from "./kernels.js";
 const pair = (v, fallback) => (v === undefined || v === null ? [fallback, fallback] : Array.isArray(v) ? v : [v, v]);
 
 /**
- * The named layers in order, each with its kind (conv, pool, fc), window (k), stride (s), padding (p),
- * dilation (d), padding mode, activation, the layer it reads (from), its output shape, and its receptive
- * field on the input as the API works it out (size, step between neighbouring units, first unit's start).
+ * The named layers in order, each with its kind (how the page draws it: conv, pool, norm, merge, pad, map, or
+ * fc for flat units), its window on the layer it reads as the API works it out (k, s, p, d), padding mode,
+ * activation, the layers it reads (from: the first; inputs: all, several for a merge), its output shape, and
+ * its receptive field on the input (size, step between neighbouring units, first unit's start).
  */
 export function geometry(layers) {
   const named = layers.filter((l) => l.type !== "input");
   return named.map((layer, i) => {
     const cfg = layer.config ?? {};
-    const kind = layer.type === "conv" ? "conv" : layer.type === "linear" ? "fc" : "pool";
+    const window = layer.window ?? {};
+    const flat = layer.output_shape.length === 1;
+    const inputs = layer.inputs?.length ? layer.inputs : [i === 0 ? "input" : named[i - 1].name];
     return {
       name: layer.name,
       type: layer.type,
-      kind,
+      kind: flat ? "fc" : layer.draw ?? (layer.type === "conv" ? "conv" : "pool"),
       label: i === named.length - 1 ? "output" : layer.name,
-      k: pair(cfg.kernel_size, 1),
-      s: pair(cfg.stride ?? cfg.kernel_size, 1),
-      p: pair(cfg.padding, 0),
-      d: pair(cfg.dilation, 1),
+      k: pair(window.kernel ?? cfg.kernel_size, 1),
+      s: pair(window.stride ?? cfg.stride ?? cfg.kernel_size, 1),
+      p: pair(window.padding ?? cfg.padding, 0),
+      d: pair(window.dilation ?? cfg.dilation, 1),
       mode: cfg.padding_mode ?? "zeros",
+      groups: cfg.groups ?? 1,
       activation: layer.activation,
-      from: i === 0 ? "input" : named[i - 1].name,
+      from: inputs[0],
+      inputs,
+      words: layer.words,
       inputShape: layer.input_shape,
       shape: layer.output_shape,
       field: { size: layer.receptive_field, step: layer.receptive_step, start: layer.receptive_start },
@@ -104,8 +110,30 @@ export function weightedSum(windows, weights, bias, mode = "zeros") {
   return { perChannel, ratio, total: total * ratio + bias };
 }
 
+// the activations as the engine defines them (engine/layers.py), for the value a cell shows after its layer's
+const SELU = { alpha: 1.6732632423543772, scale: 1.0507009873554805 };
+const hardsigmoid = (x) => Math.min(Math.max(x / 6 + 0.5, 0), 1);
 export const ACTIVATIONS = {
   relu: (x) => Math.max(x, 0),
   tanh: Math.tanh,
   sigmoid: (x) => 1 / (1 + Math.exp(-x)),
+  leakyrelu: (x, c = {}) => (x > 0 ? x : (c.slope ?? 0.01) * x),
+  elu: (x, c = {}) => (x > 0 ? x : (c.alpha ?? 1) * Math.expm1(x)),
+  selu: (x) => SELU.scale * (x > 0 ? x : SELU.alpha * Math.expm1(x)),
+  relu6: (x) => Math.min(Math.max(x, 0), 6),
+  hardsigmoid,
+  hardswish: (x) => x * hardsigmoid(x),
 };
+
+/** Which input, and which of its channels, channel `channel` of a merge reads: an add reads that channel of
+ * every input; a concat one channel of one input, the inputs' channels laid end to end. */
+export function mergeSources(layer, channel, channelsOf) {
+  if (layer.type !== "concat") return layer.inputs.map((name) => ({ name, channel }));
+  let start = 0;
+  for (const name of layer.inputs) {
+    const count = channelsOf(name);
+    if (channel < start + count) return [{ name, channel: channel - start }];
+    start += count;
+  }
+  return [];
+}

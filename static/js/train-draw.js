@@ -21,33 +21,35 @@ export function readAs(count, truth, guess) {
   return `${count} picture${count === 1 ? "" : "s"} of “${truth}” read as “${guess}”`;
 }
 
-/** "3" -> 3, "3,5" -> [3, 5]; anything else is kept as typed so the API names the problem. */
+/** "3" -> 3, "3,5" -> [3, 5], "0,1,0,1" -> [0, 1, 0, 1] (a pad's four sides); anything else is kept as typed
+ * so the API names the problem. */
 export function parseSize(text) {
   const parts = text.split(",").map((p) => p.trim());
   const numbers = parts.map(Number);
   if (parts.length === 1 && parts[0] !== "" && Number.isInteger(numbers[0])) return numbers[0];
-  if (parts.length === 2 && numbers.every(Number.isInteger)) return numbers;
+  if ((parts.length === 2 || parts.length === 4) && numbers.every(Number.isInteger)) return numbers;
   return text;
 }
 
-/** A layer in a few words, for its collapsed row: "6 filters 5×5, stride 1, padding 0". */
+/** A size as people write it: 5 -> "5×5", [3, 2] -> "3×2". */
+function square(value) {
+  return Array.isArray(value) && value.length === 2 ? `${value[0]}×${value[1]}` : Array.isArray(value) ? value.join(",") : `${value}×${value}`;
+}
+
+/** A layer in a few words, for its collapsed row, from its type's fields as the API lists them: every
+ * setting, sizes as "5×5", a pooling stride left to follow its window said so, and where it reads from
+ * when that is not the layer before it. */
 export function layerSummary(layer, defaults) {
-  const value = (key) => pairText(layer[key] ?? defaults[key]);
-  const square = (key) => {
-    const v = layer[key] ?? defaults[key];
-    return Array.isArray(v) ? `${v[0]}×${v[1]}` : `${v}×${v}`;
-  };
-  if (layer.type === "conv") {
-    const extras = [["dilation", 1], ["padding_mode", "zeros"]].filter(([k, d]) => (layer[k] ?? d) !== d).map(([k]) => `${k.replace("_", " ")} ${value(k)}`);
-    return [`${value("filters")} filters ${square("kernel_size")}`, `stride ${value("stride")}`, `padding ${value("padding")}`, ...extras].join(", ");
-  }
-  if (layer.type === "maxpool" || layer.type === "avgpool") {
-    const stride = layer.stride ?? null;
-    return `window ${square("kernel_size")}, stride ${stride === null ? `= window (${value("kernel_size")})` : pairText(stride)}`;
-  }
-  if (layer.type === "linear") return `${value("units")} units`;
-  if (layer.type === "dropout") return `rate ${value("rate")}`;
-  return "no settings";
+  const words = Object.keys(defaults).map((key) => {
+    const value = layer[key] ?? defaults[key];
+    if (key === "stride" && value === null) return `stride = window`;
+    const shown = ["kernel_size", "stride", "padding", "dilation"].includes(key) ? square(value) : pairText(value);
+    return `${LABELS[key] ?? key.replace("_", " ")} ${shown}`;
+  });
+  if (layer.name) words.unshift(`“${layer.name}”`);
+  if (layer.input) words.push(`reads ${layer.input}`);
+  if (layer.inputs) words.push(`${layer.type === "add" ? "adds" : "stacks"} ${layer.inputs.join(" and ")}`);
+  return words.length ? words.join(", ") : "no settings";
 }
 
 /** One <li> of the design: a type select, its fields (collapsed: its settings in one line), and move/remove
@@ -62,6 +64,9 @@ export function layerRow(layer, index, count, catalogue, { onType, onField, onMo
   );
   const defaults = catalogue.fields[layer.type] ?? {};
   const fields = Object.keys(defaults).map((key) => layerField(layer, index, key, defaults, catalogue, onField));
+  // every layer may have a name, and read another layer than the one before it (a merge: several)
+  const link = catalogue.merges.includes(layer.type) ? "inputs" : "input";
+  fields.push(linkField(layer, index, "name", onField), linkField(layer, index, link, onField));
   // a collapsed row is one line: its type and its settings in words, a click away from the fields
   const summary = h(
     "button",
@@ -92,6 +97,26 @@ export function layerRow(layer, index, count, catalogue, { onType, onField, onMo
       h("button", { type: "button", "aria-label": `Remove layer ${number}`, onclick: () => onRemove(index), text: "✕" }),
     ),
   );
+}
+
+/** A layer's name, or what it reads ("input": one layer's name; "inputs": names separated by commas); left
+ * empty, the layer is named by its type and reads the layer before it. */
+function linkField(layer, index, key, onField) {
+  const value = key === "inputs" ? (layer.inputs ?? []).join(", ") : layer[key] ?? "";
+  const label = key === "name" ? "name" : key === "inputs" ? "reads (names)" : "reads";
+  const control = h("input", {
+    "data-field": key,
+    "aria-label": `Layer ${index + 1} ${label}`,
+    size: 8,
+    value,
+    placeholder: key === "name" ? "automatic" : key === "inputs" ? "a, b" : "the layer before",
+    oninput: (e) => {
+      const text = e.target.value.trim();
+      const parsed = key === "inputs" ? text.split(",").map((t) => t.trim()).filter(Boolean) : text;
+      onField(index, key, text === "" ? undefined : parsed);
+    },
+  });
+  return h("label", { class: "field" }, `${label} `, control);
 }
 
 /** One setting of layer ``index`` as a labelled control: the padding mode a list, the rest a text field. */
@@ -129,8 +154,9 @@ export function shapeRows(tbody, rows, error) {
       "tr",
       { "data-testid": "shape-row", dataset: { layer: row.name, index: row.index ?? "" } },
       h("th", { scope: "row", text: row.name + (row.activation ? ` + ${row.activation}` : "") }),
+      h("td", { class: row.inputs?.length > 1 ? "reads merge" : "reads", text: (row.inputs ?? []).join(" + ") }),
       h("td", { class: "num", text: row.output_shape.join(" × ") }),
-      h("td", { class: "formula", text: row.formula ?? (row.type === "linear" ? "dense: every input to every unit" : "") }),
+      h("td", { class: "formula", text: row.formula ?? "" }),
       h("td", { class: "formula", text: row.parameter_formula ?? String(row.parameters) }),
       h("td", { class: "num", text: row.receptive_field.join(" × ") }),
     ),
@@ -141,7 +167,7 @@ export function shapeRows(tbody, rows, error) {
         "tr",
         { "data-testid": "shape-row", class: "broken", dataset: { layer: error.layer.name ?? "", index: String(error.layer.index) } },
         h("th", { scope: "row", text: `layer ${error.layer.number} (${error.layer.name})` }),
-        h("td", { colspan: "4", text: `does not fit: ${error.layer.reason}` }),
+        h("td", { colspan: "5", text: `does not fit: ${error.layer.reason}` }),
       ),
     );
   }

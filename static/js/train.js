@@ -25,7 +25,7 @@ const INPUT_FOR = { digits: [1, 28, 28], fashion: [1, 28, 28] };
 
 const el = Object.fromEntries(
   [
-    "layer-list", "add-layer", "add-type", "input-line", "shape-table", "param-count", "spec-error", "dataset", "epochs",
+    "layer-list", "add-layer", "add-type", "add-block", "block-type", "block-filters", "block-stride", "input-line", "shape-table", "param-count", "spec-error", "dataset", "epochs",
     "batch-size", "learning-rate", "optimizer", "train-size", "augment", "model-name", "train-button", "stop-button",
     "status", "progress", "error", "loss-chart", "accuracy-chart", "filters", "results", "test-accuracy", "try-model",
     "export-onnx", "export-pytorch", "export-weights",
@@ -653,6 +653,18 @@ for (const button of document.querySelectorAll("[data-preset]")) {
     setDesign(fitted, button.dataset.preset);
   });
 }
+el["add-block"].addEventListener("click", async () => {
+  showError(el["spec-error"], "");
+  try {
+    const filters = Number(el["block-filters"].value);
+    const grown = await models.addBlock(state.spec, el["block-type"].value, filters, Number(el["block-stride"].value));
+    state.spec = grown.architecture;
+    state.expanded.clear();
+    changed();
+  } catch (error) {
+    showError(el["spec-error"], `The block could not be added: ${error.message}`);
+  }
+});
 el["add-layer"].addEventListener("click", () => {
   const type = el["add-type"].value;
   // a new layer goes before the last one (the output), where it usually belongs

@@ -57,9 +57,9 @@ def with_change(change) -> dict:
             "the data set has 10 classes",
         ),
         (
-            {"architecture": with_change(lambda s: s["layers"].extend([{"type": "relu"}] * 12))},
+            {"architecture": with_change(lambda s: s["layers"].extend([{"type": "relu"}] * 60))},
             422,
-            "at most 16 layers",
+            "at most 64 layers",
         ),
         ({"architecture": TINY, "epochs": 31}, 422, "epochs"),
         ({"architecture": TINY, "epochs": 0}, 422, "epochs"),
