@@ -13,7 +13,6 @@ layer and a Pad a ``pad`` layer.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,17 +71,8 @@ class Sliced:
     stop: int
 
 
-# ONNX activations -> (layer type, the layer's fields from the node's attributes); Clip is ReLU6 or ReLU
-ACTIVATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
-    "Relu": ("relu", lambda a: {}),
-    "Tanh": ("tanh", lambda a: {}),
-    "Sigmoid": ("sigmoid", lambda a: {}),
-    "LeakyRelu": ("leakyrelu", lambda a: {"slope": float(a.get("alpha", 0.01))}),
-    "Elu": ("elu", lambda a: {"alpha": float(a.get("alpha", 1.0))}),
-    "Selu": ("selu", lambda a: {}),
-    "HardSwish": ("hardswish", lambda a: {}),
-    "HardSigmoid": ("hardsigmoid", lambda a: {}),
-}
+# ONNX activations -> their layer types, from the registry (Clip, ReLU6's op, is read by its range instead)
+ACTIVATIONS = {kind.onnx_op: kind for kind in KINDS.values() if kind.activation and kind.onnx_op != "Clip"}
 
 
 class Converter:
@@ -246,32 +236,16 @@ def convert(cv: Converter, node: onnx.NodeProto) -> None:
     """``node`` as a layer, a fold or a pass-through."""
     op, attrs = node.op_type, attributes(node)
     if op in ACTIVATIONS:
-        kind, fields = ACTIVATIONS[op]
-        _activation(cv, node, kind, fields(attrs))
+        kind = ACTIVATIONS[op]
+        try:
+            fields = kind.from_onnx(attrs)
+        except EngineError as error:
+            raise ImportRefused(f"{where(node)}: {error}") from None
+        cv.emit(node, {"type": kind.type, **fields}, [node.input[0]])
     elif op in HANDLERS:
         HANDLERS[op](cv, node, attrs)
     else:
         raise ImportRefused(f"{where(node)} is not supported; supported ops: {', '.join(SUPPORTED_OPS)}")
-
-
-def _activation(cv: Converter, node: onnx.NodeProto, kind: str, fields: dict[str, Any]) -> None:
-    if kind == "selu" or kind == "hardsigmoid":
-        _check_constants(node, kind)
-    cv.emit(node, {"type": kind, **fields}, [node.input[0]])
-
-
-# the constants ONNX's Selu and HardSigmoid default to, and the ones convscope's (PyTorch's) have
-ONNX_DEFAULTS = {"selu": {"alpha": 1.6732632, "gamma": 1.0507010}, "hardsigmoid": {"alpha": 0.2, "beta": 0.5}}
-OURS = {"selu": {"alpha": 1.6732632, "gamma": 1.0507010}, "hardsigmoid": {"alpha": 1 / 6, "beta": 0.5}}
-
-
-def _check_constants(node: onnx.NodeProto, kind: str) -> None:
-    """SELU's and the hard sigmoid's constants are PyTorch's; another pair is a different function."""
-    attrs = attributes(node)
-    for key, value in OURS[kind].items():
-        given = float(attrs.get(key, ONNX_DEFAULTS[kind][key]))
-        if not np.isclose(given, value, rtol=1e-5):
-            raise ImportRefused(f"{where(node)}: {key} {given:g}; convscope's {kind} has {value:.6g}")
 
 
 def _clip(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from engine import layers as ops
+from engine.errors import EngineError
 from engine.kinds.base import LayerKind, Needs, Run, Shape, Where, as_number, register
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ class Activation(LayerKind):
     derivative: ClassVar[Function]
     from_output: ClassVar[bool] = False
     monotonic: ClassVar[bool] = True  # never decreasing: it may swap with a max pool after it
-    onnx_op: ClassVar[str] = ""
     torch_name: ClassVar[str] = ""
 
     def _kwargs(self, config: dict[str, Any]) -> dict[str, float]:
@@ -66,6 +66,11 @@ class Activation(LayerKind):
 
     def to_onnx(self, graph: Any, plan: LayerPlan, params: dict[str, np.ndarray], inputs: list[str]) -> str:
         return str(graph.node(self.onnx_op, plan.name, inputs, **self._kwargs(plan.config)))
+
+    def from_onnx(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The layer's fields from its ONNX node's attributes (the same names by default); an
+        :class:`EngineError` for constants that make it another function."""
+        return {key: float(attrs[key]) for key in self.fields if key in attrs}
 
     def torch_call(self, plan: LayerPlan, module: str | None, args: Sequence[str]) -> str:
         settings = "".join(f", {value}" for value in self._kwargs(plan.config).values())
@@ -111,6 +116,9 @@ class LeakyReLU(Activation):
     def to_onnx(self, graph: Any, plan: LayerPlan, params: dict[str, np.ndarray], inputs: list[str]) -> str:
         return str(graph.node("LeakyRelu", plan.name, inputs, alpha=plan.config["slope"]))
 
+    def from_onnx(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {"slope": float(attrs.get("alpha", 0.01))}
+
 
 @register
 class ELU(Activation):
@@ -124,12 +132,25 @@ class ELU(Activation):
         return bool(plan.config["alpha"] >= 0)
 
 
+def _check_constants(name: str, attrs: dict[str, Any], onnx_defaults: dict[str, float], ours: dict[str, float]) -> None:
+    """An ONNX node's constants (its defaults where it gives none) must be the engine's (PyTorch's)."""
+    for key, value in ours.items():
+        given = float(attrs.get(key, onnx_defaults[key]))
+        if not np.isclose(given, value, rtol=1e-5):
+            raise EngineError(f"{key} {given:g}; convscope's {name} has {value:.6g}")
+
+
 @register
 class SELU(Activation):
     type = "selu"
     words = "SELU: a scaled ELU whose constants keep activations near mean 0 and variance 1"
     function, derivative = ops.selu, ops.selu_backward
     onnx_op, torch_name = "Selu", "nn.functional.selu"
+
+    def from_onnx(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        constants = {"alpha": ops.SELU_ALPHA, "gamma": ops.SELU_SCALE}
+        _check_constants("selu", attrs, constants, constants)
+        return {}
 
 
 @register
@@ -154,6 +175,10 @@ class HardSigmoid(Activation):
 
     def to_onnx(self, graph: Any, plan: LayerPlan, params: dict[str, np.ndarray], inputs: list[str]) -> str:
         return str(graph.node("HardSigmoid", plan.name, inputs, alpha=1 / 6, beta=0.5))
+
+    def from_onnx(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        _check_constants("hardsigmoid", attrs, {"alpha": 0.2, "beta": 0.5}, {"alpha": 1 / 6, "beta": 0.5})
+        return {}
 
 
 @register

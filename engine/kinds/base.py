@@ -150,6 +150,7 @@ class LayerKind:
     normalises: ClassVar[bool] = False  # BatchNorm: seen through when choosing a weight's initial scale
     takes_max: ClassVar[bool] = False  # max pooling: an activation before it that never decreases may swap
     swaps_in_training: ClassVar[bool] = False  # ReLU: swapped with a max pool in a training step too
+    onnx_op: ClassVar[str] = ""  # the one ONNX op this layer is, where there is one (the activations)
 
     # -- the spec ---------------------------------------------------------------------------------------
 
@@ -245,6 +246,10 @@ class LayerKind:
     def to_onnx(self, graph: Any, plan: LayerPlan, params: dict[str, np.ndarray], inputs: list[str]) -> str:
         """Adds the ONNX nodes that compute this layer to ``graph``; returns the output value's name."""
         raise NotImplementedError
+
+    def from_onnx(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The layer's fields from the attributes of its ONNX op (:attr:`onnx_op`)."""
+        return {}
 
     def torch_module(self, plan: LayerPlan) -> str | None:
         """The ``torch.nn`` module that holds this layer, as source (None: a function call does)."""

@@ -2,7 +2,7 @@
 // window, or a convolution's patch times weights, channel by channel). Pure: digits.js wires them.
 
 import { cssColor, diverging, sequential } from "./colors.js";
-import { ACTIVATIONS, weightedSum } from "./network.js";
+import { weightedSum } from "./network.js";
 import { formatNumber, h } from "./ui.js";
 
 /** A layer's section: its title, its colour legend, a box for its maps, and (for the output) the class names. */
@@ -42,7 +42,7 @@ export function poolDetail(layer, channel, windows, value, where) {
 
 /** A convolution cell: one row per input channel (the patch it sees, the weights on it, each product in
  * its cell's tooltip, the channel's sum), then the whole sum with the bias and the activation. */
-export function convDetail(layer, channel, windows, channels, weights, where) {
+export function convDetail(layer, channel, windows, channels, weights, where, value) {
   const filter = weights.weight[channel];
   const bias = weights.bias[channel];
   const { perChannel, ratio, total } = weightedSum(windows, filter, bias, layer.mode);
@@ -56,7 +56,7 @@ export function convDetail(layer, channel, windows, channels, weights, where) {
     ? perChannel.map((v) => formatNumber(v, 2)).join(" + ")
     : windows[0].flat().map((t, k) => `${formatNumber(filter[0].flat()[k], 2)}·${formatNumber(t.value, 2)}`).join(" + ");
   const scaled = ratio !== 1 ? ` (× ${formatNumber(ratio, 3)}, partial padding)` : "";
-  const after = afterActivation(layer, total);
+  const after = afterActivation(layer, value);
   const sum = h("p", { class: "dot-product", text: `${terms}${scaled} + bias ${formatNumber(bias, 2)} = ${formatNumber(total, 3)}${after}` });
   return [intro, rows, sum];
 }
@@ -67,7 +67,7 @@ export function mergeDetail(layer, sources, value, row, col) {
   const said = layer.type === "concat"
     ? `Channel copied from ${terms[0]}: the inputs' channels are stacked.`
     : `${terms.join(" + ")} = ${formatNumber(sources.reduce((n, t) => n + t.value, 0), 3)}`;
-  const after = afterActivation(layer, sources.reduce((n, t) => n + t.value, 0));
+  const after = afterActivation(layer, value);
   return [
     h("p", { text: `The same cell (${row}, ${col}) of each input, ${layer.type === "concat" ? "copied" : "added number by number"}:` }),
     h("p", { class: "dot-product", "data-testid": "merge-sum", text: `${said}${after}` }),
@@ -84,7 +84,7 @@ export function normDetail(layer, channel, x, stats, value) {
   const line = `γ·(x − μ)/√(σ² + ε) + β = ${formatNumber(gamma, 3)}·(${formatNumber(x, 3)} − ${formatNumber(mean, 3)})/√(${formatNumber(variance, 3)} + ${stats.eps}) + ${formatNumber(beta, 3)} = ${formatNumber(y, 3)}`;
   return [
     h("p", { text: `Channel ${channel} of ${layer.from}, cell value x = ${formatNumber(x, 3)}, normalised by the running mean μ and variance σ² of training, then scaled by γ and shifted by β:` }),
-    h("p", { class: "dot-product", "data-testid": "norm-formula", text: `${line}${afterActivation(layer, y)}` }),
+    h("p", { class: "dot-product", "data-testid": "norm-formula", text: `${line}${afterActivation(layer, value)}` }),
   ];
 }
 
@@ -98,9 +98,9 @@ export function cellDetail(layer, channel, windows, value) {
   return [h("p", { class: "dot-product", text: `${words}${layer.from} channel ${channel}: ${formatNumber(taps[0], 3)} → ${formatNumber(value, 3)}` })];
 }
 
-function afterActivation(layer, total) {
-  const activation = ACTIVATIONS[layer.activation];
-  return activation ? `; ${layer.activation} → ${formatNumber(activation(total), 3)}` : "";
+/** "; relu → 0.731": the layer's activation and the cell's value after it (the value its map shows). */
+function afterActivation(layer, value) {
+  return layer.activation ? `; ${layer.activation} → ${formatNumber(value, 3)}` : "";
 }
 
 const RGB = ["red", "green", "blue"];

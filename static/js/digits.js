@@ -498,7 +498,7 @@ function detailParts(layer, channel, row, col, value) {
   if (!["conv", "norm"].includes(layer.kind)) return cellDetail(layer, channel, windows, value);
   if (!weights) return [h("p", { text: "Loading the layer's weights…" })];
   if (layer.kind === "norm") return normDetail(layer, channel, windows[0][0][0].value, weights, value);
-  return convDetail(layer, channel, windows, source.channels.length, weights, where);
+  return convDetail(layer, channel, windows, source.channels.length, weights, where, value);
 }
 
 // -- inputs: the sketchpad and samples (digits), a gallery and an upload (pictures) --------

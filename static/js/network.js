@@ -110,21 +110,6 @@ export function weightedSum(windows, weights, bias, mode = "zeros") {
   return { perChannel, ratio, total: total * ratio + bias };
 }
 
-// the activations as the engine defines them (engine/layers.py), for the value a cell shows after its layer's
-const SELU = { alpha: 1.6732632423543772, scale: 1.0507009873554805 };
-const hardsigmoid = (x) => Math.min(Math.max(x / 6 + 0.5, 0), 1);
-export const ACTIVATIONS = {
-  relu: (x) => Math.max(x, 0),
-  tanh: Math.tanh,
-  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
-  leakyrelu: (x, c = {}) => (x > 0 ? x : (c.slope ?? 0.01) * x),
-  elu: (x, c = {}) => (x > 0 ? x : (c.alpha ?? 1) * Math.expm1(x)),
-  selu: (x) => SELU.scale * (x > 0 ? x : SELU.alpha * Math.expm1(x)),
-  relu6: (x) => Math.min(Math.max(x, 0), 6),
-  hardsigmoid,
-  hardswish: (x) => x * hardsigmoid(x),
-};
-
 /** Which input, and which of its channels, channel `channel` of a merge reads: an add reads that channel of
  * every input; a concat one channel of one input, the inputs' channels laid end to end. */
 export function mergeSources(layer, channel, channelsOf) {
