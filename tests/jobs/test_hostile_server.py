@@ -203,7 +203,8 @@ def test_sigterm_stops_serve_while_a_job_trains_and_a_stream_is_open(tmp_path):
     url = f"http://127.0.0.1:{port}"
     server = serve(base_env(tmp_path), port, workers=2)
     client = workspace_client(url)
-    job = client.post("/api/models", json={"architecture": ARCHITECTURES["lenet"], "epochs": 10}).json()
+    # minutes of training: it cannot end inside the drain SIGTERM allows open streams (CONVSCOPE_SHUTDOWN_SECONDS)
+    job = client.post("/api/models", json={"architecture": ARCHITECTURES["tinyvgg"], "epochs": 30}).json()
     wait_for_status(client, job["id"], ("running",))
     events = httpx.Client(base_url=url, headers=client.headers, timeout=30)
     with events.stream("GET", f"/api/models/{job['id']}/events"):  # an open stream must not hold the stop
