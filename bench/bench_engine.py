@@ -33,6 +33,7 @@ from engine.datasets import to_network_input
 from engine.filters import PRESETS
 from engine.network import Network
 from engine.parallel import available_cores
+from engine.pytorch_export import pytorch_twin
 from engine.train import Adam, train_network
 
 
@@ -48,40 +49,8 @@ def median_seconds(fn: Callable[[], object], repeat: int, warmup: int = 2) -> fl
 
 
 def torch_twin(network: Network):
-    """The same network as a torch.nn.Sequential with the same weights: a spec maps one-to-one."""
-    import torch
-    from torch import nn
-
-    modules = []
-    for plan in network.plans:
-        cfg = plan.config
-        if plan.type == "conv":
-            conv = nn.Conv2d(
-                plan.input_shape[0],
-                plan.output_shape[0],
-                cfg["kernel_size"],
-                cfg["stride"],
-                cfg["padding"],
-                cfg["dilation"],
-                padding_mode=cfg["padding_mode"],
-            )
-            modules.append(conv)
-        elif plan.type in ("maxpool", "avgpool"):
-            pool = nn.MaxPool2d if plan.type == "maxpool" else nn.AvgPool2d
-            modules.append(pool(cfg["kernel_size"], cfg["stride"]))
-        elif plan.type == "linear":
-            modules.append(nn.Linear(plan.input_shape[0], plan.output_shape[0]))
-        else:
-            kinds = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "flatten": nn.Flatten}
-            modules.append(nn.Dropout(cfg["rate"]) if plan.type == "dropout" else kinds[plan.type]())
-    model = nn.Sequential(*modules)
-    named = [p for p in network.plans if p.type in ("conv", "linear")]
-    layers = [m for m in model if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with torch.no_grad():
-        for plan, layer in zip(named, layers):
-            layer.weight.copy_(torch.from_numpy(network.params[f"{plan.owner}.weight"]))
-            layer.bias.copy_(torch.from_numpy(network.params[f"{plan.owner}.bias"]))
-    return model
+    """The same network in PyTorch with the same weights: the engine's own PyTorch export, loaded."""
+    return pytorch_twin(network, Path(tempfile.mkdtemp(prefix="convscope-twin-")))
 
 
 def fmt(seconds: float | None) -> str:
@@ -182,7 +151,8 @@ def onnx_session(network: Network) -> Any:
 
 
 def training_step(network: Network, x: np.ndarray, labels: np.ndarray) -> Callable[[], None]:
-    optimizer, rng = Adam(network.params), np.random.default_rng(0)
+    optimizer = Adam({key: network.params[key] for key in network.trainable_keys})
+    rng = np.random.default_rng(0)
 
     def step() -> None:
         _, _, grads = network.loss_and_gradients(x, labels, dropout_rng=rng)

@@ -14,10 +14,13 @@ and ``load`` reads the weights by those.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import keyword
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from engine.network import Network
 
@@ -170,3 +173,16 @@ def export_pytorch(network: Network, module: str = "convscope_model") -> str:
     text += "    def __init__(self):\n        super().__init__()\n" + "\n".join(modules)
     text += "\n\n    def forward(self, x):\n" + "\n".join(steps) + "\n"
     return text + _FOOTER.format(module=module)
+
+
+def pytorch_twin(network: Network, directory: Path) -> Any:
+    """The network as a live ``nn.Module`` with its weights (float32, like the engine): its exported file and
+    ``.npz`` written to ``directory`` and loaded. For the tests and benchmarks that compare with PyTorch where
+    it is installed; torch is never a dependency, and this is the only function here that imports it."""
+    (directory / "twin.py").write_text(export_pytorch(network, module="twin"), encoding="utf-8")
+    network.save(directory / "twin.npz")
+    spec = importlib.util.spec_from_file_location("twin", directory / "twin.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load(str(directory / "twin.npz"))

@@ -33,7 +33,8 @@ def layer_types() -> dict[str, Any]:
 
 @router.get("", summary="Ready-made architectures")
 def architectures() -> dict[str, Any]:
-    """The training page's presets (lenet, tiny, tinyvgg, broken) and the shipped clothing network, as specs."""
+    """The training page's presets (lenet, tiny, tinyvgg, broken, small-resnet, mobilenet) and the shipped
+    clothing network, as specs."""
     return ARCHITECTURES
 
 
@@ -88,7 +89,9 @@ def check(
     responses=error_responses(s422="the design does not build, or has no maps to put a block after"),
 )
 def add_block(
-    architecture: dict[str, Any] = Body(examples=[ARCHITECTURES["tinyvgg"]]),
+    architecture: dict[str, Any] | str = Body(
+        examples=[ARCHITECTURES["tinyvgg"], "lenet"], description="a spec, or a ready-made one's name"
+    ),
     block: Literal["residual", "separable"] = Body("residual", description="ResNet's block or MobileNet's"),
     filters: int = Body(32, ge=1, le=512, description="the block's output channels"),
     stride: int = Body(1, ge=1, le=2, description="2 halves the maps (a residual block then projects its shortcut)"),
@@ -97,5 +100,10 @@ def add_block(
     residual block (conv, BatchNorm, ReLU, conv, BatchNorm, the input added back through a 1x1 conv when
     the shape changes, ReLU) or a depthwise-separable one (a 3x3 conv a channel, then a 1x1 conv, each with
     BatchNorm and ReLU6). The new layers' names come back in ``added``."""
+    if isinstance(architecture, str):
+        if architecture not in ARCHITECTURES:
+            names = ", ".join(ARCHITECTURES)
+            raise Refused(f"architecture: not a ready-made one; the names are {names}, or send a spec")
+        architecture = ARCHITECTURES[architecture]
     grown, added = append_block(architecture, block, filters, stride)
     return {"architecture": grown, "added": added}

@@ -91,6 +91,23 @@ def test_the_learned_views_and_surgery_work_on_the_graph(trained):
     assert edited["accuracy_after"] is not None
 
 
+def test_training_replays_and_a_challenge_entry_take_the_graph(trained):
+    app, me, model_id, model = trained
+    first = ok(me.get(f"/api/model/layers/depthwise/weights?model={model_id}&snapshot=0"))
+    last = ok(me.get(f"/api/model/layers/depthwise/weights?model={model_id}"))
+    assert first["weight_shape"] == [6, 1, 3, 3] and first["weight"] != last["weight"]  # one filter a channel
+    replayed = ok(me.post(f"/api/predict?model={model_id}&snapshot=0&activations=true", json=STROKE))
+    assert [layer["name"] for layer in replayed["layers"]][-3:] == ["add1", "pool1", "fc1"]
+    lecturer = browser(app)
+    made = ok(lecturer.post("/api/classes", json={"name": "ResNets"}), 201)
+    ok(me.post("/api/classes/join", json={"code": made["code"], "name": "Ada"}))
+    ok(lecturer.put(f"/api/classes/{made['id']}/challenge", json={"dataset": "digits", "max_parameters": 10_000}))
+    entry = ok(me.post(f"/api/classes/{made['id']}/entries", json={"model": model_id}), 201)
+    board = ok(lecturer.get(f"/api/classes/{made['id']}/leaderboard"))["entries"]
+    assert board[0]["score"] == entry["score"] > 0.3 and board[0]["parameters"] == model["parameters"]
+    assert board[0]["layers"] == "conv 6@3x3 → bn → conv 6@3x3/6 → bn → add → maxpool → fc 10"  # /6: groups
+
+
 def test_the_graph_exports_and_its_onnx_imports_back(trained):
     pytest.importorskip("onnxruntime")
     from engine.onnx_import import check_inputs

@@ -208,6 +208,28 @@ def test_the_design_pages_layer_types_come_from_the_engine(client):
     assert all(catalogue["words"][t] for t in catalogue["types"]) and catalogue["merges"] == ["add", "concat"]
 
 
+def test_a_block_goes_after_the_last_maps_with_its_shapes_worked_out(client):
+    # LeNet's last maps are 16 x 5 x 5: a residual block of 32 filters at stride 2 halves them and so
+    # projects its shortcut (a 1x1 conv and BatchNorm), before the flatten and the linear head
+    grown = ok(client.post("/api/architectures/blocks", json={"architecture": "lenet", "filters": 32, "stride": 2}))
+    assert grown["added"] == [
+        "block1_conv1", "block1_bn1", "block1_conv2", "block1_bn2", "block1_proj", "block1_proj_bn", "block1"
+    ]  # fmt: skip
+    merge = next(layer for layer in grown["architecture"]["layers"] if layer.get("name") == "block1")
+    assert merge == {"type": "add", "inputs": ["block1_bn2", "block1_proj_bn"], "name": "block1"}
+    check = ok(client.post("/api/architectures/check", json={"architecture": grown["architecture"]}))
+    rows = {row["name"]: row for row in check["layers"]}
+    assert rows["block1_conv1"]["output_shape"] == [32, 3, 3] and rows["block1_proj"]["inputs"] == ["pool2"]
+    assert rows["block1_proj"]["parameters"] == 32 * (16 * 1 * 1 + 1)
+    separable = ok(client.post("/api/architectures/blocks", json={"architecture": grown["architecture"], "block": "separable", "filters": 64}))
+    assert separable["added"] == ["sep1_dw", "sep1_dw_bn", "sep1_pw", "sep1_pw_bn"]
+    wrong = client.post("/api/architectures/blocks", json={"architecture": "alexnet"})
+    assert wrong.status_code == 422 and "lenet" in wrong.json()["detail"]
+    flat = {"input": [1, 28, 28], "classes": 10, "layers": [{"type": "flatten"}, {"type": "linear", "units": 10}]}
+    refused = client.post("/api/architectures/blocks", json={"architecture": flat})
+    assert refused.status_code == 422 and "no layer of maps" in refused.json()["detail"]
+
+
 def test_a_ready_made_architecture_may_be_named_instead_of_spelled_out(fresh):
     client, _ = fresh
     job = ok(client.post("/api/models", json={"architecture": "tiny", "train_size": 100}), 202)

@@ -5,7 +5,6 @@ input and weight gradients, three training steps) where torch is installed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -16,6 +15,7 @@ from engine.errors import SpecError
 from engine.kinds import KINDS, Run
 from engine.memory import inference_bytes
 from engine.network import build_network
+from engine.pytorch_export import pytorch_twin
 from engine.spec import plan_network
 from tests.reference import (
     activation_naive,
@@ -346,23 +346,11 @@ def test_a_batchnorm_networks_step_is_its_whole_batchs_on_any_number_of_cores(mo
 # -- against PyTorch, where it is installed (never a dependency) ------------------------------------------
 
 
-def torch_twin(network, tmp_path):
-    """The network's exported PyTorch file, loaded with its weights (float32, like the engine)."""
-    from engine.pytorch_export import export_pytorch
-
-    (tmp_path / "twin.py").write_text(export_pytorch(network, module="twin"), encoding="utf-8")
-    network.save(tmp_path / "twin.npz")
-    spec = importlib.util.spec_from_file_location("twin", tmp_path / "twin.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.load(str(tmp_path / "twin.npz"))
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_random_graphs_are_pytorchs_forward_gradients_and_three_training_steps(seed, tmp_path):
     torch = pytest.importorskip("torch")
     network = randomised(build_network(random_graph(seed), seed=seed))
-    twin = torch_twin(network, tmp_path)
+    twin = pytorch_twin(network, tmp_path)
     rng = np.random.default_rng(seed)
     x, labels = rng.random((8, 3, 8, 8)).astype(np.float32), rng.integers(0, 3, 8)
     tx = torch.tensor(x, requires_grad=True)
