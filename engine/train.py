@@ -359,7 +359,6 @@ def train_network(
     """Trains ``network`` in place on uint8 images (N, H, W) or (N, C, H, W) with labels (N,).
 
     - ``frozen`` layers keep their weights (fine-tuning): only the others' parameters are stepped.
-
     - ``on_progress({"epoch", "step", "steps", "loss", "accuracy", "examples_per_second",
       "eta_seconds"})`` at least every ``progress_seconds``; loss and accuracy are the running means
       of the epoch so far.
@@ -369,19 +368,13 @@ def train_network(
       copy of the weights as they would be used then (the averaged ones when ``ema_decay`` is set).
     """
     _check_run(optimizer, schedule, epochs, batch_size, learning_rate, len(images), len(labels))
-    rng = np.random.default_rng(seed)
-    stepped = trainable(network, frozen)  # the network's own arrays: the step rule updates them in place
-    step_rule = (
-        Adam(stepped, weight_decay=weight_decay)
-        if optimizer == "adam"
-        else SGD(stepped, momentum=momentum, weight_decay=weight_decay)
-    )
+    step_rule = _step_rule(optimizer, trainable(network, frozen), momentum, weight_decay)
     steps_per_epoch = int(np.ceil(len(images) / batch_size))
     run = _Session(
         network,
         images.astype(np.float32) / 255.0,
         np.asarray(labels, np.intp),
-        rng,
+        np.random.default_rng(seed),
         step_rule,
         WeightAverage(network.params, decay=ema_decay) if ema_decay else None,
         _Clock(epochs * steps_per_epoch, batch_size, progress_seconds, on_progress),
@@ -390,23 +383,18 @@ def train_network(
         on_snapshot,
     )
     run.snapshot()
-    epoch_rows: list[dict[str, Any]] = []
-    for epoch in range(1, epochs + 1):
-        tally = run.epoch(epoch, steps_per_epoch)
-        if run.stopped:
-            break
-        row = tally.row(epoch, run.clock.seconds())
-        if val_images is not None and len(val_images):
-            validated = Network(network.spec, run.current(), network.meta)
-            row["val_accuracy"], _ = accuracy_and_confusion(validated, val_images, np.asarray(val_labels))
-        epoch_rows.append(row)
-        if on_epoch is not None:
-            on_epoch(row)
+    validation = (val_images, np.asarray(val_labels)) if val_images is not None and len(val_images) else None
+    epoch_rows = run.epochs(epochs, steps_per_epoch, validation, on_epoch)
     if run.average is not None:
         network.params = {k: v.copy() for k, v in run.average.params.items()}
     run.snapshot()
-    seconds = run.clock.seconds(exact=True)
-    return TrainingResult(network, run.clock.history, epoch_rows, run.stopped, seconds, run.clock.step)
+    clock = run.clock
+    return TrainingResult(network, clock.history, epoch_rows, run.stopped, clock.seconds(exact=True), clock.step)
+
+
+def _step_rule(optimizer: str, stepped: dict[str, np.ndarray], momentum: float, weight_decay: float) -> Adam | SGD:
+    """The optimizer over ``stepped``: the network's own arrays, which it updates in place."""
+    return Adam(stepped, weight_decay=weight_decay) if optimizer == "adam" else SGD(stepped, momentum, weight_decay)
 
 
 @dataclass(frozen=True)
@@ -445,6 +433,28 @@ class _Session:
     def snapshot(self) -> None:
         if self.on_snapshot is not None:
             self.on_snapshot(self.clock.step, {k: v.copy() for k, v in self.current().items()})
+
+    def epochs(
+        self,
+        epochs: int,
+        steps: int,
+        validation: tuple[np.ndarray, np.ndarray] | None,
+        on_epoch: Callable[[dict[str, Any]], None] | None,
+    ) -> list[dict[str, Any]]:
+        """Up to ``epochs`` passes (fewer when stopped), each one's row told to ``on_epoch`` and returned."""
+        rows: list[dict[str, Any]] = []
+        for epoch in range(1, epochs + 1):
+            tally = self.epoch(epoch, steps)
+            if self.stopped:
+                break
+            row = tally.row(epoch, self.clock.seconds())
+            if validation is not None:
+                validated = Network(self.network.spec, self.current(), self.network.meta)
+                row["val_accuracy"], _ = accuracy_and_confusion(validated, *validation)
+            rows.append(row)
+            if on_epoch is not None:
+                on_epoch(row)
+        return rows
 
     def epoch(self, epoch: int, steps: int) -> _Tally:
         """One pass over the shuffled pictures, a step a batch; ``stopped`` when ``should_stop`` says so."""
