@@ -302,7 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data", help="an .npz with images/labels, an IDX images file, or a folder of MNIST IDX files")
     tr.add_argument(
         "--architecture",
-        help="a spec .json or a ready-made name (lenet, tiny, tinyvgg, fashion); default lenet, fashion for fashion",
+        help="a spec .json or a ready-made name (lenet, tiny, tinyvgg, fashion, small-resnet, mobilenet); "
+        "default lenet, fashion for fashion",
     )
     tr.add_argument("--epochs", type=int, help=RECIPE_HELP)
     tr.add_argument("--seed", type=int, default=0, help="seed of the initial weights, shuffling and augmentation")

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import fmt, median_seconds, ratio, torch_training_step, training_step  # noqa: E402
 
 from engine import build_network, processes  # noqa: E402
+from engine.allocator import keep_freed_memory  # noqa: E402
 from engine.architectures import architecture, residual_block, separable_block  # noqa: E402
 from engine.network import Network  # noqa: E402
 from engine.parallel import available_cores  # noqa: E402
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer timed runs")
     repeat = 7 if parser.parse_args().quick else 25
     torch = optional_torch()
+    keep_freed_memory()  # as the training worker does (freed arrays are not faulted in again)
     processes.wait_until_ready(available_cores() - 1)
     where = f"PyTorch {torch.__version__}" if torch else "no PyTorch here: ratios are left blank"
     print(f"{available_cores()} cores; batch {BATCH}; {where}; ratio = convscope / PyTorch\n")

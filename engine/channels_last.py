@@ -92,8 +92,11 @@ def _column_chunks(x: np.ndarray, geometry: ConvGeometry) -> Iterator[tuple[int,
     so it is still in the cache when the caller multiplies it, and is overwritten by the next chunk.
     When a window's rows are short (KW*C below :data:`SHORT_RUN`, a first layer on gray pictures) the
     copy runs along the picture's rows instead, and the chunk is the transpose of that (taps, windows)
-    block: BLAS takes either."""
+    block: BLAS takes either. A pointwise conv (1x1, stride 1, no padding) needs no copy at all."""
     n, h, w, c = x.shape
+    if geometry.kernel == (1, 1) and geometry.stride == (1, 1) and geometry.padding == (0, 0):
+        yield 0, n, x.reshape(-1, c)  # a pointwise conv: the maps are already its columns
+        return
     oh, ow = geometry.output_hw(h, w)
     windows = _windows(x, geometry)
     numbers, cells = geometry.kernel[0] * geometry.kernel[1] * c, oh * ow

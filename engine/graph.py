@@ -96,6 +96,37 @@ def backward(
     return pending.get(-1), grads, at
 
 
+def folded_batchnorm(
+    plans: Sequence[LayerPlan], params: dict[str, np.ndarray]
+) -> tuple[list[LayerPlan], dict[str, np.ndarray]]:
+    """For inference: each BatchNorm that alone reads a conv or linear layer folded into that layer's weights,
+    and dropped from the plans. With running statistics BatchNorm is ``y·s + (β − mean·s)``, a scale and a
+    shift a channel (``s = γ / √(var + ε)``), and so is a change of a weighted layer's output channels:
+    ``W' = W·s`` (along the output axis) and ``b' = (b − mean)·s + β`` give the same numbers without a pass
+    over the maps. The parameters handed back are a copy with the folded layers' weights replaced."""
+    readers = Counter(s for plan in plans for s in plan.sources)
+    by_index = {plan.index: plan for plan in plans}
+    folded, renamed, kept = dict(params), {}, []
+    for plan in plans:
+        source = by_index.get(plan.sources[0]) if plan.kind.normalises and len(plan.sources) == 1 else None
+        if source is None or not source.kind.has_weights or readers[source.index] != 1:
+            kept.append(plan)
+            continue
+        gamma, beta = params[f"{plan.name}.weight"], params[f"{plan.name}.bias"]
+        mean, var = params[f"{plan.name}.running_mean"], params[f"{plan.name}.running_var"]
+        scale = gamma / np.sqrt(var + plan.config["eps"])
+        weight, bias = params[f"{source.name}.weight"], params[f"{source.name}.bias"]
+        folded[f"{source.name}.weight"] = (weight * scale.reshape(-1, *[1] * (weight.ndim - 1))).astype(weight.dtype)
+        folded[f"{source.name}.bias"] = ((bias - mean) * scale + beta).astype(bias.dtype)
+        renamed[plan.index] = source.index  # its readers read the weighted layer instead
+    positions = {-1: -1} | {plan.index: k for k, plan in enumerate(kept)}
+    reindexed = [
+        replace(plan, index=k, sources=tuple(positions[renamed.get(s, s)] for s in plan.sources))
+        for k, plan in enumerate(kept)
+    ]
+    return reindexed, folded
+
+
 def swapped_before_pool(plans: Sequence[LayerPlan], training: bool) -> list[LayerPlan]:
     """The plans with each activation that feeds only the max pool right after it moved behind that pool:
     ``max(f(a), f(b)) = f(max(a, b))`` for an activation that never decreases, so the outputs are equal and

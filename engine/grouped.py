@@ -50,13 +50,7 @@ def grouped_conv2d(
     f = weight.shape[0]
     oh, ow = geometry.output_hw(h, w)
     if weight.shape[1] == 1:  # one input channel a group: tap by tap
-        per_group = f // groups
-        out = np.zeros((n, oh, ow, groups, per_group), x.dtype)
-        xp = _padded(x, geometry.padding)
-        taps = weight.reshape(groups, per_group, *geometry.kernel)
-        for u, v, rows, cols in _tap_slices(geometry, oh, ow):
-            out += xp[:, rows, cols, :, None] * taps[:, :, u, v]
-        out = out.reshape(n, oh, ow, f)
+        out = _tap_by_tap(x, weight, geometry, groups, (oh, ow))
     else:
         out = np.empty((n, oh, ow, f), x.dtype)
         flat = _group_weights(weight, groups)
@@ -65,6 +59,33 @@ def grouped_conv2d(
     if bias is not None:
         out += bias
     return out
+
+
+def _tap_by_tap(
+    x: np.ndarray, weight: np.ndarray, geometry: ConvGeometry, groups: int, out_hw: tuple[int, int]
+) -> np.ndarray:
+    """A conv whose groups read one channel each, as a multiply-add over the whole batch per kernel tap.
+    Plain depthwise (one filter a channel) runs along the channels, the contiguous axis, into one buffer."""
+    n, f = len(x), weight.shape[0]
+    per_group = f // groups
+    xp = _padded(x, geometry.padding)
+    taps = weight.reshape(groups, per_group, *geometry.kernel)
+    if per_group == 1:
+        # each tap's weights repeated along a row of the output: NumPy then runs whole rows (OW*C numbers)
+        # in one inner loop instead of one channel vector (C numbers) at a time
+        rowwise = np.ascontiguousarray(
+            np.broadcast_to(taps[:, 0].transpose(1, 2, 0)[:, :, None], (*geometry.kernel, out_hw[1], f))
+        )
+        out, product = np.empty((n, *out_hw, f), x.dtype), np.empty((n, *out_hw, f), x.dtype)
+        for k, (u, v, rows, cols) in enumerate(_tap_slices(geometry, *out_hw)):
+            np.multiply(xp[:, rows, cols], rowwise[u, v], out=product if k else out)
+            if k:
+                out += product
+        return out
+    grouped = np.zeros((n, *out_hw, groups, per_group), x.dtype)
+    for u, v, rows, cols in _tap_slices(geometry, *out_hw):
+        grouped += xp[:, rows, cols, :, None] * taps[:, :, u, v]
+    return grouped.reshape(n, *out_hw, f)
 
 
 def _group_weights(weight: np.ndarray, groups: int) -> np.ndarray:

@@ -144,8 +144,9 @@ class Network:
         return activations
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
-        plans = graph.swapped_before_pool(self.plans, training=False)
-        return graph.forward(plans, channels_last.to_channels_last(x), self.params, Run()).output
+        plans, params = graph.folded_batchnorm(self.plans, self.params)
+        plans = graph.swapped_before_pool(plans, training=False)
+        return graph.forward(plans, channels_last.to_channels_last(x), params, Run()).output
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) -> logits (N, classes); a large batch is split across the cores."""

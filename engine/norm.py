@@ -39,7 +39,9 @@ def batch_norm(
     """``gamma * (x - mean) / sqrt(var + eps) + beta`` with given statistics (C,) each; x (..., C)."""
     scale = (gamma / np.sqrt(var + eps)).astype(x.dtype, copy=False)
     shift = (beta - mean * scale).astype(x.dtype, copy=False)
-    return np.asarray(x * scale + shift)
+    y: np.ndarray = np.multiply(x, scale)
+    y += shift
+    return y
 
 
 def batch_norm_eval_backward(

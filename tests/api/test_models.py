@@ -221,7 +221,8 @@ def test_a_block_goes_after_the_last_maps_with_its_shapes_worked_out(client):
     rows = {row["name"]: row for row in check["layers"]}
     assert rows["block1_conv1"]["output_shape"] == [32, 3, 3] and rows["block1_proj"]["inputs"] == ["pool2"]
     assert rows["block1_proj"]["parameters"] == 32 * (16 * 1 * 1 + 1)
-    separable = ok(client.post("/api/architectures/blocks", json={"architecture": grown["architecture"], "block": "separable", "filters": 64}))
+    separable_request = {"architecture": grown["architecture"], "block": "separable", "filters": 64}
+    separable = ok(client.post("/api/architectures/blocks", json=separable_request))
     assert separable["added"] == ["sep1_dw", "sep1_dw_bn", "sep1_pw", "sep1_pw_bn"]
     wrong = client.post("/api/architectures/blocks", json={"architecture": "alexnet"})
     assert wrong.status_code == 422 and "lenet" in wrong.json()["detail"]

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from engine import channels_last
+from engine import channels_last, graph
 from engine.errors import SpecError
 from engine.kinds import KINDS, Run
 from engine.memory import inference_bytes
@@ -324,6 +324,31 @@ def test_random_graphs_give_their_loop_twins_logits(seed):
     network = randomised(build_network(random_graph(seed), seed=seed))
     x = np.random.default_rng(seed).random((2, 3, 8, 8)).astype(np.float32)
     np.testing.assert_allclose(network.forward(x), network_forward_naive(network, x), rtol=1e-4, atol=1e-4)
+
+
+def test_inference_folds_a_batchnorm_into_the_weighted_layer_it_alone_reads():
+    layers = [
+        {"type": "conv", "filters": 4, "kernel_size": 3, "padding": 1, "padding_mode": "partial", "name": "c1"},
+        {"type": "batchnorm", "name": "b1"},
+        {"type": "relu"},
+        {"type": "conv", "filters": 4, "kernel_size": 3, "padding": 1, "groups": 4, "name": "dw"},
+        {"type": "batchnorm", "name": "b2"},
+        {"type": "conv", "filters": 4, "kernel_size": 1, "input": "dw", "name": "side"},  # dw has two readers
+        {"type": "add", "inputs": ["b2", "side"], "name": "sum"},
+        {"type": "flatten"},
+        {"type": "linear", "units": 5, "name": "fc1"},
+        {"type": "batchnorm", "name": "b3"},
+        {"type": "linear", "units": 3, "name": "fc2"},
+    ]
+    network = randomised(build_network({"input": [2, 6, 6], "classes": 3, "layers": layers}, seed=4))
+    plans, params = graph.folded_batchnorm(network.plans, network.params)
+    kinds = [plan.type for plan in plans]
+    assert kinds == ["conv", "relu", "conv", "batchnorm", "conv", "add", "flatten", "linear", "linear"]
+    assert [plan.index for plan in plans] == list(range(9)) and plans[1].sources == (0,) and plans[8].sources == (7,)
+    assert not np.array_equal(params["c1.weight"], network.params["c1.weight"])  # a copy, the network untouched
+    x = np.random.default_rng(4).standard_normal((3, 2, 6, 6)).astype(np.float32)
+    folded = graph.forward(plans, channels_last.to_channels_last(x), params, Run()).output
+    np.testing.assert_allclose(folded, network_forward_naive(network, x), rtol=1e-4, atol=1e-4)
 
 
 def test_a_batchnorm_networks_step_is_its_whole_batchs_on_any_number_of_cores(monkeypatch):
