@@ -140,7 +140,8 @@ def selu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
 def relu6(x: np.ndarray) -> np.ndarray:
     """``min(max(x, 0), 6)``: a ReLU that saturates (MobileNet's, for low-precision arithmetic)."""
     y: np.ndarray = np.maximum(x, 0)
-    return np.minimum(y, 6, out=y)  # np.clip's wrapper costs more than the two passes
+    np.minimum(y, 6, out=y)  # np.clip's wrapper costs more than the two passes
+    return y
 
 
 def relu6_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
