@@ -169,8 +169,8 @@ def occlusion(
         batch = np.repeat(x[None], len(places[start : start + chunk]), axis=0)
         for k, (i, j) in enumerate(places[start : start + chunk]):
             batch[k, :, i * stride : i * stride + patch, j * stride : j * stride + patch] = value
-        probs[start : start + len(batch)] = softmax(network.forward(batch).astype(np.float64))[:, target]
-    base = float(softmax(network.forward(x[None]).astype(np.float64))[0, target])
+        probs[start : start + len(batch)] = network.predict_proba(batch)[:, target]
+    base = float(network.predict_proba(x[None])[0, target])
     return Occlusion(patch, stride, value, (base - probs).reshape(rows, cols), base)
 
 

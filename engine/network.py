@@ -22,7 +22,7 @@ from engine import channels_last, graph
 from engine.architectures import LENET_SPEC
 from engine.errors import EngineError
 from engine.kinds import Field, Run
-from engine.layers import cross_entropy, cross_entropy_backward, softmax
+from engine.layers import cross_entropy, cross_entropy_backward, sigmoid, softmax
 from engine.memory import batch_within, layer_memory
 from engine.parallel import COLUMNS_BUDGET, PARALLEL_MIN_BATCH, PARALLEL_MIN_TRAIN_BATCH, available_cores, in_slices
 from engine.spec import LayerPlan, describe_plan, parameter_shapes, plan_network, receptive_fields, state_shapes
@@ -100,6 +100,12 @@ class Network:
         return str(self.meta.get("preprocess") or ("digit" if self.dataset in ("digits", None) else "picture"))
 
     @property
+    def independent(self) -> bool:
+        """Whether each class's probability is its own (an imported model ending in a sigmoid over K scores)
+        rather than a softmax that adds up to 1."""
+        return self.meta.get("outputs") == "independent"
+
+    @property
     def labels(self) -> list[str]:
         """The class names (from the metadata), or the class numbers."""
         names = self.meta.get("labels")
@@ -154,8 +160,10 @@ class Network:
         return np.concatenate(in_slices(self._logits, x, min_batch=PARALLEL_MIN_BATCH))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) -> probabilities (N, classes), each row summing to 1."""
-        return softmax(self.forward(x).astype(np.float64))
+        """(N, C, H, W) -> probabilities (N, classes), each row summing to 1 (for :attr:`independent`
+        outputs, each its own sigmoid)."""
+        logits = self.forward(x).astype(np.float64)
+        return sigmoid(logits) if self.independent else softmax(logits)
 
     def max_batch(self, budget_bytes: int = COLUMNS_BUDGET) -> int:
         """How many inputs one pass may take before a conv layer's im2col matrix passes the budget."""
@@ -348,18 +356,19 @@ def load_network(path: str | Path | BinaryIO) -> Network:
 
 @dataclass(frozen=True)
 class Classification:
-    """Softmax probabilities (float64, summing to 1) and the ``k`` most likely classes, best first."""
+    """Probabilities (float64: softmax, summing to 1, or independent sigmoids) and the ``k`` most likely
+    classes, best first."""
 
     probabilities: np.ndarray
     top: list[tuple[int, float]]
 
 
-def classify(logits: np.ndarray, k: int = 2) -> Classification:
-    """Logits (classes,) -> probabilities and the top ``k`` (class, probability) pairs; ties go to the
-    lower class index, as ``argmax`` does."""
+def classify(logits: np.ndarray, k: int = 2, independent: bool = False) -> Classification:
+    """Logits (classes,) -> probabilities (each class's own sigmoid when ``independent``) and the top ``k``
+    (class, probability) pairs; ties go to the lower class index, as ``argmax`` does."""
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 1 or not np.isfinite(logits).all():
         raise EngineError(f"classify takes one row of finite logits, got shape {logits.shape}")
-    probabilities = softmax(logits)
+    probabilities = sigmoid(logits) if independent else softmax(logits)
     order = np.argsort(-probabilities, kind="stable")[:k]
     return Classification(probabilities, [(int(c), float(probabilities[c])) for c in order])

@@ -13,7 +13,7 @@ layer and a Pad a ``pad`` layer.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,8 @@ from engine.kinds import KINDS, Where
 from engine.padding import partial_conv_ratio
 
 PAD_MODES = {"constant": "zeros", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+# layer types that act on each number (or each channel's numbers) alike: a channels-last value stays one
+ELEMENTWISE = frozenset({"dropout", "add", "normalize"})
 
 
 class ImportRefused(EngineError):
@@ -45,11 +47,19 @@ def attributes(node: onnx.NodeProto) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Value:
     """A value of the graph as the spec sees it: the named layer (or "input") a later layer names to read
-    it, the index of the layer that made it (-1: the input), and its shape without the batch."""
+    it, the index of the layer that made it (-1: the input), and its shape without the batch, channels
+    first as the engine keeps it.
+
+    Keras's models (through tf2onnx) hold their maps channels last and transpose around each conv: ``nhwc``
+    marks a value the file holds as N x H x W x C while the engine holds it channels first, and ``hwc_of``
+    a flat value that the file flattened from such maps (C, H, W), so its units come in H, W, C order: the
+    linear layer that reads it takes its weights' columns in the engine's order instead."""
 
     ref: str
     index: int
     shape: tuple[int, ...]
+    nhwc: bool = False
+    hwc_of: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,13 @@ class Padded:
     source: str
     sides: tuple[int, int, int, int]
     mode: str
+
+
+@dataclass(frozen=True)
+class Unsqueezed:
+    """An Unsqueeze not yet undone: only a Squeeze, Flatten or Reshape back may read it."""
+
+    source: str
 
 
 @dataclass(frozen=True)
@@ -78,15 +95,19 @@ ACTIVATIONS = {kind.onnx_op: kind for kind in KINDS.values() if kind.activation 
 class Converter:
     """Walks the graph's nodes in their (topological) order, one layer, fold or pass-through each."""
 
-    def __init__(self, nodes: list[onnx.NodeProto], constants: dict[str, np.ndarray], shapes: dict[str, Any]) -> None:
+    def __init__(
+        self, nodes: list[onnx.NodeProto], constants: dict[str, np.ndarray], shapes: dict[str, Any], batch: int | None
+    ) -> None:
         self.nodes = nodes
+        self.batch = batch  # the input's fixed batch size, if it has one (a Reshape may name it)
+        self.sigmoid = False  # the scores end in a Sigmoid (dropped): independent or binary probabilities
         self.constants = constants
         self.shapes = shapes  # ONNX's shape inference, for a Reshape's target
         self.layers: list[dict[str, Any]] = []
         self.params: dict[str, np.ndarray] = {}
         self.report: list[str] = []
         self.values: dict[str, Value] = {}
-        self.pending: dict[str, Padded | Sliced] = {}
+        self.pending: dict[str, Padded | Sliced | Unsqueezed] = {}
         self.counters: Counter[str] = Counter()
         self.readers: Counter[str] = Counter(name for n in nodes for name in n.input if name)
         self.conv_inputs: dict[str, tuple[int, int]] = {}  # each conv's input size (for partial padding's ratio)
@@ -117,6 +138,13 @@ class Converter:
         gets a name of its own)."""
         kind = KINDS[layer["type"]]
         sources = [self.value(node, v) for v in inputs]
+        elementwise = kind.activation or layer["type"] in ELEMENTWISE
+        layout = (sources[0].nhwc, sources[0].hwc_of)
+        if any((s.nhwc, s.hwc_of) != layout for s in sources) or (any(layout) and not elementwise):
+            raise ImportRefused(
+                f"{where(node)} reads channels-last maps (N x H x W x C) or units flattened from them; convscope "
+                "takes them only through a Transpose back to N x C x H x W, a flatten, global pooling or a linear layer"
+            )
         last = len(self.layers) - 1
         if kind.merges:
             layer["inputs"] = [s.ref for s in sources]
@@ -138,7 +166,7 @@ class Converter:
         for suffix, array in (params or {}).items():
             self.params[f"{ref}.{suffix}"] = np.asarray(array, np.float32)
         self.layers.append(layer)
-        produced = Value(ref, len(self.layers) - 1, shape)
+        produced = Value(ref, len(self.layers) - 1, shape, *(layout if elementwise else (False, None)))
         self.values[node.output[0]] = produced
         return produced
 
@@ -176,6 +204,10 @@ class Converter:
         pending = self.pending.pop(name)
         if isinstance(pending, Sliced):
             raise ImportRefused(f"{where(node)} reads a Slice, which convscope only takes as circular padding")
+        if isinstance(pending, Unsqueezed):
+            raise ImportRefused(
+                f"{where(node)} reads an Unsqueeze's output; only a Squeeze, Flatten or Reshape back may"
+            )
         source = pending.source
         carrier = onnx.helper.make_node("Pad", [source], [name], name=f"pad of {source}")
         self.readers[source] += self.readers[name] - 1
@@ -348,19 +380,42 @@ def _global_pool(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> 
 def _flatten(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
     if attrs.get("axis", 1) != 1:
         raise ImportRefused(f"{where(node)} flattens from axis {attrs['axis']}; only axis 1 (keep the batch)")
-    if len(cv.value(node, node.input[0]).shape) > 1:
-        cv.emit(node, {"type": "flatten"}, [node.input[0]])
-    else:
+    if _undoes_unsqueeze(cv, node):
+        return
+    made = cv.value(node, node.input[0])
+    if len(made.shape) == 1:
         cv.same(node, node.input[0])
+    elif made.nhwc:  # flattened channels last: the units come in H, W, C order
+        c, h, w = made.shape
+        cv.values[node.input[0]] = replace(made, nhwc=False)
+        flat = cv.emit(node, {"type": "flatten"}, [node.input[0]])
+        cv.values[node.input[0]] = made
+        cv.values[node.output[0]] = replace(flat, hwc_of=(c, h, w))
+    else:
+        cv.emit(node, {"type": "flatten"}, [node.input[0]])
+
+
+def _undoes_unsqueeze(cv: Converter, node: onnx.NodeProto) -> bool:
+    """A Squeeze, Flatten or Reshape of an Unsqueeze's output: the value before the Unsqueeze."""
+    pending = cv.pending.get(node.input[0])
+    if not isinstance(pending, Unsqueezed):
+        return False
+    del cv.pending[node.input[0]]
+    cv.same(node, pending.source)
+    cv.report.append(f"{where(node)} undoes an Unsqueeze: nothing to do")
+    return True
 
 
 def _reshape(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
+    if _undoes_unsqueeze(cv, node):
+        return
     shape = cv.value(node, node.input[0]).shape
     flat = int(np.prod(shape))
     target = cv.constants.get(node.input[1])
+    batches = {0, -1, 1} | ({cv.batch} if cv.batch else set())
     if target is not None:
         values = [int(v) for v in np.asarray(target).ravel()]
-        fine = len(values) == 2 and values[0] in (0, -1, 1) and values[1] in (-1, flat)
+        fine = len(values) == 2 and values[0] in batches and values[1] in (-1, flat)
     else:
         inferred = cv.shapes.get(node.output[0])
         fine = inferred is not None and len(inferred) == 2 and inferred[1] in (None, flat)
@@ -371,14 +426,23 @@ def _reshape(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None
 
 
 def _linear(cv: Converter, node: onnx.NodeProto, weight: np.ndarray, bias: np.ndarray) -> None:
-    shape = cv.value(node, node.input[0]).shape
+    source = cv.value(node, node.input[0])
+    shape = source.shape
     if len(shape) != 1:
         raise ImportRefused(f"{where(node)} needs a flat input; flatten before it")
     if weight.ndim != 2 or weight.shape[1] != shape[0]:
         raise ImportRefused(f"{where(node)}: weight {list(weight.shape)} does not fit {shape[0]} inputs")
+    if source.hwc_of is not None:  # the file's units in H, W, C order; the engine's flatten gives C, H, W
+        c, h, w = source.hwc_of
+        engine_index = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
+        reordered = np.empty_like(weight)
+        reordered[:, engine_index] = weight
+        weight = reordered
+        cv.values[node.input[0]] = replace(source, hwc_of=None)
     params = {"weight": weight, "bias": np.broadcast_to(bias, (len(weight),))}
     made = cv.emit(node, {"type": "linear", "units": int(len(weight))}, [node.input[0]], params)
-    cv.report.append(f"{where(node)} → {made.ref}")
+    cv.values[node.input[0]] = source
+    cv.report.append(f"{where(node)} → {made.ref}" + (" (its inputs reordered from H, W, C)" if source.hwc_of else ""))
 
 
 def _gemm(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
@@ -401,6 +465,8 @@ def _add(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
     if len(data) == 2:
         made = cv.emit(node, {"type": "add"}, data)
         cv.report.append(f"{where(node)} → {made.ref}: two paths added")
+        return
+    if len(data) == 1 and _prepares_input(cv, node, data[0]):
         return
     target = cv.foldable(node, data[0], ("conv", "linear")) if len(data) == 1 else None
     if target is None:
@@ -504,8 +570,11 @@ def _concat(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
 
 
 def _mul(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
-    """A Mul by partial convolution's re-weighting ratio right after a bias-free, zero-padded Conv."""
+    """A Mul at the input (its preparation), or by partial convolution's re-weighting ratio right after a
+    bias-free, zero-padded Conv."""
     data = cv.data_inputs(node)
+    if len(data) == 1 and _prepares_input(cv, node, data[0]):
+        return
     target = cv.foldable(node, data[0], ("conv",)) if len(data) == 1 else None
     ratio = cv.constants.get(node.input[1] if node.input[0] == data[0] else node.input[0]) if data else None
     conv = cv.layers[-1] if target else None
@@ -521,6 +590,136 @@ def _mul(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
 
 
 def _passes(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
+    cv.same(node, node.input[0])
+
+
+def _sub_or_div(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
+    data = cv.data_inputs(node)
+    if len(data) != 1 or node.input[0] != data[0] or not _prepares_input(cv, node, data[0]):
+        raise ImportRefused(
+            f"{where(node)} is only supported at the input, taking a constant from the pictures or dividing them "
+            "by one (their preparation: a mean and a standard deviation a channel)"
+        )
+
+
+def _prepares_input(cv: Converter, node: onnx.NodeProto, data: str) -> bool:
+    """A Sub, Div, Mul or Add of a constant (one number, or one a channel) on the input, or on a
+    ``normalize`` layer that alone reads it: folded into that layer, ``y = (x − mean) / std``. False when
+    ``data`` is not the input's preparation (the caller's other readings apply)."""
+    made = cv.values.get(data)
+    first = made is not None and (
+        made.index == -1 or (made.index == len(cv.layers) - 1 and cv.layers[-1]["type"] == "normalize")
+    )
+    if made is None or not first or cv.readers[data] != 1 or made.index == -1 and cv.layers:
+        return False
+    constant = cv.constant(node, 1 if node.input[0] == data else 0, "constant")
+    per_channel = _per_channel(node, constant, made)
+    if made.index == -1:
+        made = cv.emit(node, {"type": "normalize", "mean": [0.0] * made.shape[0], "std": [1.0] * made.shape[0]}, [data])
+    else:
+        cv.same(node, data)
+    layer = cv.layers[-1]
+    mean, std = np.asarray(layer["mean"], np.float64), np.asarray(layer["std"], np.float64)
+    if node.op_type in ("Mul", "Div") and np.any(per_channel <= 0):
+        raise ImportRefused(
+            f"{where(node)} scales the input by {per_channel.tolist()}; a preparation scales by positive numbers"
+        )
+    if node.op_type == "Sub":
+        mean = mean + per_channel * std
+    elif node.op_type == "Add":
+        mean = mean - per_channel * std
+    else:
+        std = std / per_channel if node.op_type == "Mul" else std * per_channel
+    layer["mean"], layer["std"] = [float(v) for v in mean], [float(v) for v in std]
+    cv.report.append(
+        f"{where(node)} at the input → {made.ref} (mean {_short(layer['mean'])}, std {_short(layer['std'])})"
+    )
+    return True
+
+
+def _short(values: list[float]) -> str:
+    return str([float(f"{v:.6g}") for v in values])
+
+
+def _per_channel(node: onnx.NodeProto, constant: np.ndarray, made: Value) -> np.ndarray:
+    """A constant that broadcasts over the input as one number per channel: those numbers (C,)."""
+    c, h, w = made.shape if len(made.shape) == 3 else (made.shape[0], 1, 1)
+    full = (1, h, w, c) if made.nhwc else (1, c, h, w)
+    try:
+        spread = np.broadcast_to(constant.reshape((1,) * max(0, 4 - constant.ndim) + constant.shape[-4:]), full)
+    except ValueError:
+        raise ImportRefused(
+            f"{where(node)}: a constant of shape {list(constant.shape)} does not fit the input"
+        ) from None
+    channels = np.moveaxis(spread, 3 if made.nhwc else 1, 0).reshape(c, -1)
+    if not np.allclose(channels, channels[:, :1], rtol=1e-6, atol=1e-7):
+        raise ImportRefused(
+            f"{where(node)} prepares each pixel with its own number (a mean image); convscope takes one number a "
+            "channel: export with a per-channel mean (or none)"
+        )
+    return channels[:, 0].astype(np.float64)
+
+
+def _transpose(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
+    """Between channels first and channels last: nothing the engine does (it keeps maps one way); the value
+    remembers which way the file holds it."""
+    perm = tuple(int(v) for v in attrs.get("perm", ()))
+    made = cv.value(node, node.input[0])
+    if len(made.shape) != 3 or perm not in ((0, 2, 3, 1), (0, 3, 1, 2)) or (perm == (0, 3, 1, 2)) != made.nhwc:
+        raise ImportRefused(
+            f"{where(node)} permutes {list(perm)}; convscope takes only transposes between N x C x H x W and "
+            "N x H x W x C (Keras's channels-last maps)"
+        )
+    cv.same(node, node.input[0])
+    cv.values[node.output[0]] = replace(made, nhwc=not made.nhwc)
+    cv.report.append(f"{where(node)} to channels {'last' if not made.nhwc else 'first'}: folded away")
+
+
+def _reduce_mean(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
+    """A mean over height and width: global average pooling (and a flatten when the axes are dropped)."""
+    made = cv.value(node, node.input[0])
+    given = cv.constants.get(node.input[1]) if len(node.input) > 1 and node.input[1] else attrs.get("axes")
+    axes = {int(a) % 4 for a in np.asarray(given if given is not None else [], np.int64).ravel()}
+    spatial = {1, 2} if made.nhwc else {2, 3}
+    if len(made.shape) != 3 or axes != spatial:
+        raise ImportRefused(
+            f"{where(node)} averages over axes {sorted(axes)}; only over height and width (global pooling)"
+        )
+    if made.nhwc:
+        cv.values[node.input[0]] = replace(made, nhwc=False)
+    pooled = cv.emit(node, {"type": "globalavgpool"}, [node.input[0]])
+    cv.values[node.input[0]] = made
+    if not attrs.get("keepdims", 1):
+        cv.readers[node.output[0]] += 1
+        cv.emit(node, {"type": "flatten"}, [node.output[0]])
+    elif made.nhwc:
+        cv.values[node.output[0]] = replace(cv.values[node.output[0]], nhwc=True)
+    cv.report.append(f"{where(node)} over height and width → {pooled.ref} (global average pooling)")
+
+
+def _squeeze(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
+    """Dropping the 1 x 1 of a map (after global pooling, or a 1 x 1 conv's scores): a flatten."""
+    if _undoes_unsqueeze(cv, node):
+        return
+    made = cv.value(node, node.input[0])
+    if len(made.shape) == 3 and made.shape[1:] == (1, 1):
+        _flatten(cv, node, {})
+    elif len(made.shape) == 1:
+        cv.same(node, node.input[0])
+    else:
+        raise ImportRefused(f"{where(node)} squeezes a {list(made.shape)} map; only 1 x 1 maps (to units)")
+
+
+def _unsqueeze(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
+    cv.value(node, node.input[0])
+    cv.pending[node.output[0]] = Unsqueezed(node.input[0])
+
+
+def _cast(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
+    """A Cast between float types changes nothing the engine keeps (it computes in float32)."""
+    if int(attrs.get("to", 0)) not in FLOAT_CASTS:
+        name = onnx.TensorProto.DataType.Name(int(attrs.get("to", 0)))
+        raise ImportRefused(f"{where(node)} casts to {name}; only between float types")
     cv.same(node, node.input[0])
 
 
@@ -542,5 +741,13 @@ HANDLERS = {
     "Concat": _concat,
     "Mul": _mul,
     "Clip": _clip,
+    "Sub": _sub_or_div,
+    "Div": _sub_or_div,
+    "Transpose": _transpose,
+    "ReduceMean": _reduce_mean,
+    "Squeeze": _squeeze,
+    "Unsqueeze": _unsqueeze,
+    "Cast": _cast,
 }
+FLOAT_CASTS = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 SUPPORTED_OPS = ("Conv", *ACTIVATIONS, *(op for op in HANDLERS if op != "Conv"), "Softmax", "LogSoftmax")

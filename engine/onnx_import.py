@@ -14,20 +14,26 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
 from engine.errors import EngineError
+from engine.kinds.base import short
+from engine.kinds.norm import MAX_NORMALISE
 from engine.names import MAX_CLASS_NAME, plain_text
 from engine.network import Network
 from engine.onnx_graph import Converter, ImportRefused, Value, convert, where
 
-OLDEST_OPSET = 11
+OLDEST_OPSET = 7  # older files are upgraded to UPGRADE_TO with onnx's version converter first
+UPGRADE_TO = 13
 NEWEST_OPSET = onnx.defs.onnx_opset_version()
+STANDARD_DOMAINS = ("", "ai.onnx")
 # Nodes that only work out the target shape of a Reshape (PyTorch's ``x.view(x.size(0), -1)``)
 SHAPE_OPS = frozenset({"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Constant", "Mul"})
+INPUT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.DOUBLE: "float64"}
 FLOAT_TYPES: dict[int, type[np.generic]] = {
     TensorProto.FLOAT: np.float32,
     TensorProto.DOUBLE: np.float64,
@@ -48,7 +54,7 @@ class Limits:
     """How big an imported model may be: nodes in its graph, and its input's sides."""
 
     max_nodes: int = 500
-    sides: tuple[int, int] = (8, 64)
+    sides: tuple[int, int] = (8, 384)
 
 
 @dataclass
@@ -65,21 +71,110 @@ def check_inputs(input_shape: tuple[int, int, int]) -> np.ndarray:
     return np.stack([np.zeros(input_shape, np.float32), np.full(input_shape, 0.5, np.float32), noise])
 
 
-def import_onnx(data: bytes, limits: Limits = Limits()) -> Imported:
-    """Parses and converts an ONNX file; :class:`ImportRefused` for anything the engine cannot run."""
+# the pictures' numbers a model was trained on, as (a, b): the app's pictures x in 0..1 become a·x + b
+INPUT_RANGES = {"0..1": (1.0, 0.0), "0..255": (255.0, 0.0), "-1..1": (2.0, -1.0)}
+PREPARATION_KEYS = ("input_range", "mean", "std")
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """How a model's training pictures were prepared: their range, then ``(x − mean) / std`` a channel
+    (PyTorch's ``Normalize``); one number stands for every channel. Given with the file or in its
+    ``metadata_props``."""
+
+    input_range: str = "0..1"
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+
+    def checked(self, channels: int) -> Preparation:
+        """Itself with one mean and std a channel; :class:`ImportRefused` naming the field that is wrong."""
+        if self.input_range not in INPUT_RANGES:
+            raise ImportRefused(f"input_range: {short(self.input_range)}; choose one of {', '.join(INPUT_RANGES)}")
+        spread = {}
+        for key, low in (("mean", -MAX_NORMALISE), ("std", 1 / MAX_NORMALISE)):
+            values = getattr(self, key)
+            if len(values) not in (1, channels):
+                raise ImportRefused(
+                    f"{key}: {len(values)} numbers for a model of {channels} channels; give 1 or {channels}"
+                )
+            if not all(isinstance(v, (int, float)) and low <= v <= MAX_NORMALISE for v in values):
+                raise ImportRefused(
+                    f"{key}: {short(list(values))}; each must be a number from {low:g} to {MAX_NORMALISE:g}"
+                )
+            spread[key] = tuple(float(v) for v in values) * (channels // len(values))
+        return Preparation(self.input_range, spread["mean"], spread["std"])
+
+    @property
+    def plain(self) -> bool:
+        return self.input_range == "0..1" and not any(self.mean) and all(v == 1 for v in self.std)
+
+    def layer(self) -> dict[str, Any]:
+        """The ``normalize`` layer that takes the app's 0..1 pictures to the model's numbers:
+        ``(a·x + b − mean) / std = (x − (mean − b)/a) / (std/a)``."""
+        a, b = INPUT_RANGES[self.input_range]
+        mean = [(m - b) / a for m in self.mean]
+        return {"type": "normalize", "name": "preparation", "mean": mean, "std": [v / a for v in self.std]}
+
+    def describe(self) -> str:
+        return f"range {self.input_range}, mean {list(self.mean)}, std {list(self.std)}"
+
+    def as_meta(self) -> dict[str, Any]:
+        return {"input_range": self.input_range, "mean": list(self.mean), "std": list(self.std)}
+
+
+def file_preparation(model: onnx.ModelProto) -> Preparation | None:
+    """A preparation from the file's ``metadata_props`` (``input_range``, ``mean``, ``std``: JSON or
+    comma-separated numbers), or None when it names none."""
+    props = {p.key: p.value for p in model.metadata_props if p.key in PREPARATION_KEYS}
+    if not props:
+        return None
+    fields: dict[str, Any] = {}
+    if "input_range" in props:
+        fields["input_range"] = props["input_range"].strip()
+    for key in ("mean", "std"):
+        if key in props:
+            try:
+                parsed = json.loads(props[key]) if props[key].strip().startswith("[") else props[key].split(",")
+                fields[key] = tuple(float(v) for v in (parsed if isinstance(parsed, list) else [parsed]))
+            except (TypeError, ValueError):
+                raise ImportRefused(f"metadata_props {key}: {short(props[key])} is not a list of numbers") from None
+    return Preparation(**fields)
+
+
+def _prepend(converter: Converter, layer: dict[str, Any]) -> None:
+    """``layer`` first: the layers that named the input read it instead."""
+    for later in converter.layers:
+        if later.get("input") == "input":
+            later["input"] = layer["name"]
+        if "inputs" in later:
+            later["inputs"] = [layer["name"] if ref == "input" else ref for ref in later["inputs"]]
+    converter.layers.insert(0, layer)
+
+
+def import_onnx(data: bytes, limits: Limits = Limits(), preparation: Preparation | None = None) -> Imported:
+    """Parses and converts an ONNX file; :class:`ImportRefused` for anything the engine cannot run.
+    ``preparation`` (else the file's ``metadata_props``) becomes a ``normalize`` layer before the rest."""
     model = _parse(data)
     if len(model.graph.node) > limits.max_nodes:
         raise ImportRefused(
             f"the graph has {len(model.graph.node)} nodes; an imported model has at most {limits.max_nodes} "
             "(a small CNN needs a few dozen)"
         )
-    _check_opset(model)
-    converter, input_shape, output = _walk(model, _constants(model.graph), limits)
-    classes = _classes(converter, output)
-    spec = {"input": list(input_shape), "classes": classes, "layers": converter.layers}
-    labels = _labels(model, classes)
+    notes: list[str] = []
+    model = _standard_opset(model, notes)
+    converter, source, output = _walk(model, _constants(model.graph), limits)
+    converter.report[:0] = notes
+    classes, outputs = _outputs(converter, output)
+    prepared = (preparation or file_preparation(model) or Preparation()).checked(source.shape[0])
+    if not prepared.plain:
+        _prepend(converter, prepared.layer())
+        converter.report.insert(0, f"pictures prepared first ({prepared.describe()}) → layer preparation")
+    spec = {"input": list(source.shape), "classes": classes, "layers": converter.layers}
+    labels = _labels(model, classes) or (["no", "yes"] if outputs == "binary" else None)
+    meta: dict[str, Any] = {"labels": labels} if labels else {}
+    meta |= {"outputs": outputs, "file_input": source.file_input, "preparation": prepared.as_meta()}
     try:
-        network = Network(spec, converter.params, {"labels": labels} if labels else {})
+        network = Network(spec, converter.params, meta)
     except EngineError as error:
         raise ImportRefused(f"the converted network does not build: {error}") from None
     network.meta["import_check"] = {"seed": CHECK_SEED, "logits": _check_logits(network)}
@@ -112,14 +207,38 @@ def _parse(data: bytes) -> onnx.ModelProto:
     return model
 
 
-def _check_opset(model: onnx.ModelProto) -> None:
-    for entry in model.opset_import:
-        if entry.domain not in ("", "ai.onnx"):
-            raise ImportRefused(f"operator set {entry.domain!r} is not supported: only the standard ONNX operators")
-        if not OLDEST_OPSET <= entry.version <= NEWEST_OPSET:
+def _standard_opset(model: onnx.ModelProto, notes: list[str]) -> onnx.ModelProto:
+    """The model on the standard operator set alone, from opset OLDEST_OPSET up: declared sets no node uses
+    (tf2onnx declares ``ai.onnx.ml``) are dropped, a used one is refused by node, and a file older than
+    opset 11 is upgraded to UPGRADE_TO by onnx's version converter; each step is noted for the report."""
+    used = {node.domain for node in model.graph.node}
+    for entry in list(model.opset_import):
+        if entry.domain in STANDARD_DOMAINS:
+            continue
+        if entry.domain in used:
+            node = next(n for n in model.graph.node if n.domain == entry.domain)
             raise ImportRefused(
-                f"opset {entry.version} is not supported; export with an opset from {OLDEST_OPSET} to {NEWEST_OPSET}"
+                f"{where(node)} is from the operator set {entry.domain!r}; convscope runs only the standard ONNX ops"
             )
+        model.opset_import.remove(entry)
+        notes.append(f"operator set {entry.domain!r} is declared but no node uses it: ignored")
+    versions = [entry.version for entry in model.opset_import if entry.domain in STANDARD_DOMAINS]
+    version = versions[0] if versions else 0
+    if not OLDEST_OPSET <= version <= NEWEST_OPSET:
+        raise ImportRefused(
+            f"opset {version} is not supported; export with an opset from {OLDEST_OPSET} to {NEWEST_OPSET}"
+        )
+    if version >= 11:
+        return model
+    try:
+        upgraded = onnx.version_converter.convert_version(model, UPGRADE_TO)
+    except Exception as error:  # the converter raises its own C++ errors
+        raise ImportRefused(
+            f"opset {version} could not be upgraded to {UPGRADE_TO} by onnx's version converter "
+            f"({str(error).splitlines()[0][:200]}); export with opset 11 or newer"
+        ) from None
+    notes.append(f"opset {version} upgraded to {UPGRADE_TO} with onnx's version converter")
+    return upgraded
 
 
 def _to_array(tensor: TensorProto) -> np.ndarray:
@@ -200,31 +319,63 @@ def _labels(model: onnx.ModelProto, classes: int) -> list[str] | None:
     return None
 
 
-def _walk(
-    model: onnx.ModelProto, constants: dict[str, np.ndarray], limits: Limits
-) -> tuple[Converter, tuple[int, int, int], str]:
-    """Converts every node on the way from the input to the output; the converter, the input's shape and
-    the output value."""
+@dataclass(frozen=True)
+class Source:
+    """The file's image input: its name, the engine's (C, H, W), and how the file takes it (channels last,
+    float64, a fixed batch), for whoever runs the original file beside the import."""
+
+    name: str
+    shape: tuple[int, int, int]
+    nhwc: bool
+    batch: int | None
+    dtype: str
+
+    @property
+    def file_input(self) -> dict[str, Any]:
+        return {"layout": "NHWC" if self.nhwc else "NCHW", "dtype": self.dtype, "batch": self.batch}
+
+
+def _walk(model: onnx.ModelProto, constants: dict[str, np.ndarray], limits: Limits) -> tuple[Converter, Source, str]:
+    """Converts every node on the way from the input to the output; the converter, the input and the
+    output value. Every node gets a line in the report."""
     graph = model.graph
     every = list(graph.node)  # one list: protobuf makes a new wrapper object on each access
     shape_nodes = _shape_nodes(every)
     nodes = [n for n in every if n.op_type != "Constant" and id(n) not in shape_nodes]
-    converter = Converter(nodes, constants, _inferred_shapes(model))
-    input_name, input_shape = _input(graph, constants, limits.sides)
+    source = _input(graph, constants, limits.sides)
+    converter = Converter(nodes, constants, _inferred_shapes(model), source.batch)
     output = _output(graph)
-    converter.values[input_name] = Value("input", -1, input_shape)
+    converter.values[source.name] = Value("input", -1, source.shape, source.nhwc)
+    if source.nhwc:
+        converter.report.append(f"input {source.name!r} is channels last (N x H x W x C): read channels first")
     for node in nodes:
         extra = [o for o in node.output[1:] if o and converter.readers[o]]
         if extra:
             raise ImportRefused(f"{where(node)}: its output {extra[0]!r} is used; only its first output can be")
-        if node.op_type in ("Softmax", "LogSoftmax"):
-            if node.output[0] != output:
-                raise ImportRefused(f"{where(node)} is only supported as the last node")
+        if node.output[0] == output and node.op_type in ("Softmax", "LogSoftmax", "Sigmoid"):
             converter.same(node, node.input[0])
-            converter.report.append(f"final {node.op_type} dropped: the app applies its own softmax")
+            converter.sigmoid = node.op_type == "Sigmoid"
+            converter.report.append(f"final {node.op_type} dropped: the app turns the scores into probabilities")
             continue
+        if node.op_type in ("Softmax", "LogSoftmax"):
+            raise ImportRefused(f"{where(node)} is only supported as the last node")
+        lines = len(converter.report)
         convert(converter, node)
-    return converter, input_shape, output
+        if len(converter.report) == lines:
+            converter.report.append(_mapping(converter, node))
+    return converter, source, output
+
+
+def _mapping(converter: Converter, node: onnx.NodeProto) -> str:
+    """The report's line for a node its handler did not describe: the layer it became, or what waits."""
+    made = converter.values.get(node.output[0])
+    if made is None:
+        return f"{where(node)} kept for the node after it"
+    if made.index < 0:
+        return f"{where(node)} changes nothing: the input passes"
+    layer = converter.layers[made.index]
+    named = f"{layer['type']} {layer['name']}" if "name" in layer else f"{layer['type']} after {made.ref}"
+    return f"{where(node)} → {named}"
 
 
 def _shape_nodes(nodes: list[onnx.NodeProto]) -> set[int]:
@@ -243,27 +394,31 @@ def _shape_nodes(nodes: list[onnx.NodeProto]) -> set[int]:
     return found
 
 
-def _input(
-    graph: onnx.GraphProto, constants: dict[str, np.ndarray], sides: tuple[int, int]
-) -> tuple[str, tuple[int, int, int]]:
-    inputs = [v for v in graph.input if v.name not in constants]
+def _input(graph: onnx.GraphProto, constants: dict[str, np.ndarray], sides: tuple[int, int]) -> Source:
+    """The one image input: N x C x H x W, or Keras's N x H x W x C (C of 1 or 3, the sides not), float32
+    or float64, any batch."""
+    inputs = [v for v in graph.input if v.name not in constants]  # old files list their weights as inputs
     if len(inputs) != 1:
         names = ", ".join(repr(v.name) for v in inputs) or "none"
         raise ImportRefused(f"the model must have one image input; it has {len(inputs)} ({names})")
     value = inputs[0]
-    if value.type.tensor_type.elem_type != TensorProto.FLOAT:
-        raise ImportRefused(f"input {value.name!r} must be float32 pixels")
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+    dtype = INPUT_TYPES.get(value.type.tensor_type.elem_type)
+    if dtype is None:
+        raise ImportRefused(f"input {value.name!r} must be float pixels (float32 or float64)")
+    dims = [
+        d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in value.type.tensor_type.shape.dim
+    ]
     if len(dims) != 4 or None in dims[1:]:
         shown = ["N" if d is None else d for d in dims]
         raise ImportRefused(f"input {value.name!r} has the shape {shown}; it must be N x C x H x W with C, H, W fixed")
-    c, h, w = (int(d) for d in dims[1:])  # type: ignore[arg-type]
+    nhwc = dims[3] in (1, 3) and dims[1] not in (1, 3)
+    c, h, w = (int(d) for d in ((dims[3], dims[1], dims[2]) if nhwc else dims[1:]))  # type: ignore[arg-type]
     lo, hi = sides
     if c not in (1, 3) or not (lo <= h <= hi and lo <= w <= hi):
         raise ImportRefused(
             f"input {value.name!r} is {c} x {h} x {w}; convscope takes 1 or 3 channels and sides from {lo} to {hi}"
         )
-    return value.name, (c, h, w)
+    return Source(value.name, (c, h, w), nhwc, dims[0], dtype)
 
 
 def _output(graph: onnx.GraphProto) -> str:
@@ -272,11 +427,31 @@ def _output(graph: onnx.GraphProto) -> str:
     return str(graph.output[0].name)
 
 
-def _classes(converter: Converter, output: str) -> int:
+def _outputs(converter: Converter, output: str) -> tuple[int, str]:
+    """The classes, and how the scores become probabilities: ``softmax``; ``binary`` for a sigmoid over one
+    score z, given a second class here (a linear layer making the pair (0, z), whose softmax is
+    (1 − σ(z), σ(z)), the file's probability for "yes"); ``independent`` for a sigmoid over K scores."""
     made = converter.values.get(output)
     if made is None or made.index != len(converter.layers) - 1 or not converter.layers:
         raise ImportRefused(f"the output {output!r} is not reached from the input through the layers")
-    if len(made.shape) != 1 or made.shape[0] < 2:
-        shown = " x ".join(map(str, made.shape))
-        raise ImportRefused(f"the output must be class scores (N x K, K >= 2); the graph ends with N x {shown}")
-    return made.shape[0]
+    shown = " x ".join(map(str, made.shape))
+    if len(made.shape) != 1 or made.shape[0] < (1 if converter.sigmoid else 2):
+        raise ImportRefused(
+            f"the output must be class scores (N x K, K >= 2, or one score under a final Sigmoid); the graph ends "
+            f"with N x {shown}"
+        )
+    if not converter.sigmoid:
+        return made.shape[0], "softmax"
+    if made.shape[0] > 1:
+        converter.report.append(
+            f"a Sigmoid over {made.shape[0]} scores: independent probabilities (they need not add up to 1)"
+        )
+        return made.shape[0], "independent"
+    converter.layers.append({"type": "linear", "units": 2, "name": "binary"})
+    converter.params["binary.weight"] = np.array([[0.0], [1.0]], np.float32)
+    converter.params["binary.bias"] = np.zeros(2, np.float32)
+    converter.report.append(
+        "a Sigmoid over one score: a binary classifier; layer binary makes the scores (0, z), whose softmax is "
+        "(1 − σ(z), σ(z))"
+    )
+    return 2, "binary"

@@ -194,6 +194,11 @@ def _layer_naive(plan, xs, params):
     if plan.type == "batchnorm":
         stats = params[f"{name}.running_mean"], params[f"{name}.running_var"]
         return batchnorm_naive(x, params[f"{name}.weight"], params[f"{name}.bias"], *stats, cfg["eps"])
+    if plan.type == "normalize":
+        out = np.zeros_like(x)
+        for c in range(x.shape[1]):
+            out[:, c] = (x[:, c] - cfg["mean"][c]) / cfg["std"][c]
+        return out
     if plan.type == "add":
         return sum(xs[1:], xs[0])
     if plan.type == "concat":

@@ -13,7 +13,7 @@ from app.inputs import network_input
 from app.jsonutil import json_response
 from app.schemas.explain import AdversarialRequest, AdversarialResponse, ExplainRequest, ExplainResponse
 from engine import explain as attributions
-from engine.network import Network, classify
+from engine.network import Network
 
 router = APIRouter(prefix="/api", tags=["explain"])
 
@@ -55,7 +55,7 @@ def explain(request: ExplainRequest, model: ModelDep, model_id: ModelIdDep, sett
         "labels": model.labels,
         "input": np.round(x, 4),
         "target": target,
-        "probabilities": classify(model.forward(x[None])[0]).probabilities,
+        "probabilities": model.predict_proba(x[None])[0],
         **dict.fromkeys(("saliency", "smoothgrad", "integrated_gradients", "gradcam", "occlusion")),
     }
     if "saliency" in methods:

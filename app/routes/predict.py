@@ -33,9 +33,10 @@ def classify_input(model: Network, x: np.ndarray, guessable: bool, with_layers: 
         return body
     activations = model.activations(x[None])
     if guessable:
-        guess = classify(next(reversed(activations.values()))[0], k=2)
+        guess = classify(next(reversed(activations.values()))[0], k=2, independent=model.independent)
         labels = model.labels
         body.update(
+            independent=model.independent,
             digit=guess.top[0][0],
             label=labels[guess.top[0][0]],
             probabilities=guess.probabilities.tolist(),

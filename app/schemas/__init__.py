@@ -199,7 +199,14 @@ class PredictResponse(BaseModel):
     )
     digit: int | None = Field(description="the first guess (class index); null when the drawing is empty", examples=[7])
     label: str | None = Field(None, description="the first guess's class name", examples=["7"])
-    probabilities: list[float] | None = Field(description="10 probabilities summing to 1; null when empty")
+    probabilities: list[float] | None = Field(
+        description="one probability a class, summing to 1 (unless independent); null when empty"
+    )
+    independent: bool = Field(
+        False,
+        description="true for an imported model whose classes each have their own sigmoid probability: "
+        "they need not add up to 1",
+    )
     top: list[Guess] = Field(description="first and second guess; empty when the drawing is empty")
     input: list = Field(description="the frame the network saw (LeNet: 32x32), 0..1, white ink on black")
     empty: bool = Field(description="true when no ink was found: then there is no guess")

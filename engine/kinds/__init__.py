@@ -9,7 +9,7 @@ from engine.kinds.base import KINDS, MAX_SIZE, REQUIRED, Field, LayerKind, Needs
 # the order the design page lists them in: the lecture's layers first, then the ones a course meets next
 ORDER = (
     "conv", "maxpool", "avgpool", "linear", "relu", "tanh", "sigmoid", "flatten", "dropout",
-    "batchnorm", "globalavgpool", "pad", "add", "concat",
+    "batchnorm", "globalavgpool", "pad", "add", "concat", "normalize",
     "leakyrelu", "elu", "selu", "relu6", "hardsigmoid", "hardswish",
 )  # fmt: skip
 assert set(ORDER) == set(KINDS), "every registered layer type has its place in ORDER"

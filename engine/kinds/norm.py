@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import norm
-from engine.kinds.base import LayerKind, Needs, Run, Shape, Where, as_number, register
+from engine.kinds.base import LayerKind, Needs, Run, Shape, Where, as_number, register, short
 
 if TYPE_CHECKING:
     from engine.spec import LayerPlan
@@ -124,3 +124,78 @@ class BatchNorm(LayerKind):
     def torch_module(self, plan: LayerPlan) -> str:
         cls = "nn.BatchNorm2d" if len(plan.input_shape) == 3 else "nn.BatchNorm1d"
         return f"{cls}({plan.input_shape[0]}, eps={plan.config['eps']}, momentum={plan.config['momentum']})"
+
+
+MAX_NORMALISE = 1e4  # a mean's size or a std's inverse past this is no picture's preparation
+
+
+@register
+class Normalize(LayerKind):
+    """``y = (x − mean) / std`` channel by channel with fixed numbers: how a model trained on prepared inputs
+    (PyTorch's ``Normalize(0.1307, 0.3081)``, a range of 0..255 or −1..1, a Sub of the mean at the input)
+    reads the app's pictures in 0..1. Nothing trains; an import puts it first, where it is shown."""
+
+    type = "normalize"
+    prefix = "normalize"
+    fields = {"mean": 0.0, "std": 1.0}
+    words = "input preparation: each channel shifted by a mean and divided by a standard deviation, fixed numbers"
+    draw = "norm"
+
+    def configure(self, config: dict[str, Any], shapes: Sequence[Shape], where: Where) -> Shape:
+        channels = shapes[0][0]
+        for key, low in (("mean", -MAX_NORMALISE), ("std", 1 / MAX_NORMALISE)):
+            raw = config[key]
+            values = list(raw) if isinstance(raw, (list, tuple)) else [raw] * channels
+            if len(values) != channels:
+                raise where.error(f"{key} must be one number or one a channel ({channels}), got {short(raw)}")
+            config[key] = [as_number(v, key, where, low, MAX_NORMALISE) for v in values]
+        return shapes[0]
+
+    def multiply_adds(self, plan: LayerPlan) -> int:
+        return int(np.prod(plan.output_shape))
+
+    def size_formula(self, plan: LayerPlan) -> tuple[str | None, bool]:
+        return "y = (x − mean) / std, channel by channel", True
+
+    def summary(self, config: dict[str, Any]) -> str:
+        return f"mean {config.get('mean')}, std {config.get('std')}"
+
+    def brief(self, config: dict[str, Any]) -> str:
+        return "normalize"
+
+    def _scale_shift(self, plan: LayerPlan, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        mean, std = np.asarray(plan.config["mean"], np.float64), np.asarray(plan.config["std"], np.float64)
+        return (1 / std).astype(dtype), (-mean / std).astype(dtype)
+
+    def forward(
+        self, plan: LayerPlan, xs: Sequence[np.ndarray], params: dict[str, np.ndarray], run: Run
+    ) -> tuple[np.ndarray, Any]:
+        scale, shift = self._scale_shift(plan, xs[0].dtype)  # channels are the last axis
+        y: np.ndarray = np.multiply(xs[0], scale)
+        y += shift
+        return y, None
+
+    def backward(
+        self,
+        plan: LayerPlan,
+        grad: np.ndarray,
+        cache: Any,
+        params: dict[str, np.ndarray],
+        grads: dict[str, np.ndarray],
+        needs: Needs,
+    ) -> list[np.ndarray | None]:
+        return [grad * self._scale_shift(plan, grad.dtype)[0]]
+
+    def _per_channel(self, plan: LayerPlan, key: str) -> np.ndarray:
+        values = np.asarray(plan.config[key], np.float32)
+        return values.reshape(1, -1, 1, 1) if len(plan.input_shape) == 3 else values.reshape(1, -1)
+
+    def to_onnx(self, graph: Any, plan: LayerPlan, params: dict[str, np.ndarray], inputs: list[str]) -> str:
+        mean = graph.constant(f"{plan.name}.mean", self._per_channel(plan, "mean"))
+        std = graph.constant(f"{plan.name}.std", self._per_channel(plan, "std"))
+        return str(graph.node("Div", plan.name, [graph.node("Sub", plan.name, [inputs[0], mean]), std]))
+
+    def torch_call(self, plan: LayerPlan, module: str | None, args: Sequence[str]) -> str:
+        shape = "(1, -1, 1, 1)" if len(plan.input_shape) == 3 else "(1, -1)"
+        mean, std = (f"torch.tensor({plan.config[k]}).reshape{shape}" for k in ("mean", "std"))
+        return f"(({args[0]}) - {mean}) / {std}"
