@@ -141,6 +141,15 @@ class Settings(BaseSettings):
         20 * 1024 * 1024, ge=1024, description="largest .onnx file POST /api/models/import takes (413 beyond)"
     )
     import_max_nodes: int = Field(500, ge=8, le=100_000, description="most nodes in an imported ONNX graph")
+    import_input_sides: tuple[int, int] = Field(
+        (8, 384), description="smallest and largest side of an imported model's input (224x224 models fit)"
+    )
+    import_max_parameters: int = Field(
+        6_000_000, ge=1, description="largest imported model (a 20 MB file holds about 5 million float weights)"
+    )
+    import_max_multiply_adds: int = Field(
+        1_000_000_000, ge=1, description="most multiply-adds one picture may cost an imported model (MobileNet: 0.6e9)"
+    )
     model_input_sides: tuple[int, int] = Field(
         (8, 64), description="smallest and largest side of a trained network's input (the data sets are 28x28)"
     )

@@ -96,9 +96,15 @@ class Converter:
     """Walks the graph's nodes in their (topological) order, one layer, fold or pass-through each."""
 
     def __init__(
-        self, nodes: list[onnx.NodeProto], constants: dict[str, np.ndarray], shapes: dict[str, Any], batch: int | None
+        self,
+        nodes: list[onnx.NodeProto],
+        constants: dict[str, np.ndarray],
+        shapes: dict[str, Any],
+        batch: int | None = None,
+        makers: dict[str, onnx.NodeProto] | None = None,
     ) -> None:
         self.nodes = nodes
+        self.makers = makers or {}  # every value's node, the shape-computing ones too
         self.batch = batch  # the input's fixed batch size, if it has one (a Reshape may name it)
         self.sigmoid = False  # the scores end in a Sigmoid (dropped): independent or binary probabilities
         self.constants = constants
@@ -419,10 +425,21 @@ def _reshape(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None
     else:
         inferred = cv.shapes.get(node.output[0])
         fine = inferred is not None and len(inferred) == 2 and inferred[1] in (None, flat)
+        fine = fine or _batch_then_rest(cv, node.input[1], flat)
     if not fine:
         raise ImportRefused(f"{where(node)} reshapes to something other than (batch, -1): only flattening is supported")
     _flatten(cv, node, {})
     cv.report.append(f"{where(node)} read as a flatten")
+
+
+def _batch_then_rest(cv: Converter, target: str, flat: int) -> bool:
+    """Whether a computed target shape is PyTorch's ``(x.size(0), -1)``: a Concat of something (the batch,
+    from a Shape) and the constant -1 (or the flat size)."""
+    maker = cv.makers.get(target)
+    if maker is None or maker.op_type != "Concat" or len(maker.input) != 2:
+        return False
+    rest = cv.constants.get(maker.input[1])
+    return rest is not None and rest.size == 1 and int(rest.ravel()[0]) in (-1, flat)
 
 
 def _linear(cv: Converter, node: onnx.NodeProto, weight: np.ndarray, bias: np.ndarray) -> None:

@@ -28,7 +28,7 @@ from engine.network import Network
 from engine.onnx_graph import Converter, ImportRefused, Value, convert, where
 
 OLDEST_OPSET = 7  # older files are upgraded to UPGRADE_TO with onnx's version converter first
-UPGRADE_TO = 13
+UPGRADE_TO = 11  # not 13, where Softmax changed: the converter would wrap a final Softmax in reshapes
 NEWEST_OPSET = onnx.defs.onnx_opset_version()
 STANDARD_DOMAINS = ("", "ai.onnx")
 # Nodes that only work out the target shape of a Reshape (PyTorch's ``x.view(x.size(0), -1)``)
@@ -343,7 +343,8 @@ def _walk(model: onnx.ModelProto, constants: dict[str, np.ndarray], limits: Limi
     shape_nodes = _shape_nodes(every)
     nodes = [n for n in every if n.op_type != "Constant" and id(n) not in shape_nodes]
     source = _input(graph, constants, limits.sides)
-    converter = Converter(nodes, constants, _inferred_shapes(model), source.batch)
+    makers = {name: node for node in every for name in node.output}
+    converter = Converter(nodes, constants, _inferred_shapes(model), source.batch, makers)
     output = _output(graph)
     converter.values[source.name] = Value("input", -1, source.shape, source.nhwc)
     if source.nhwc:

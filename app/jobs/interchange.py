@@ -19,10 +19,11 @@ from app.jobs.service import clean_name, job_bytes, store_model, test_metrics
 from app.jobs.store import JobStore
 from app.workspaces import Workspace
 from engine.datasets import DATASETS, Dataset
+from engine.memory import kept_bytes, megabytes
 from engine.names import MAX_CLASS_NAME, plain_text
 from engine.network import Network
 from engine.onnx_export import export_onnx
-from engine.onnx_import import Limits, import_onnx
+from engine.onnx_import import Limits, Preparation, import_onnx
 from engine.pytorch_export import export_pytorch
 from engine.spec import multiply_adds
 
@@ -39,6 +40,9 @@ class ImportRequest:
     labels: str | None = None  # a JSON list of class names
     preprocess: str | None = None
     dataset: str | None = None
+    input_range: str | None = None  # the pictures' range the model was trained on: 0..1, 0..255 or -1..1
+    mean: str | None = None  # one number, or one a channel (comma-separated or a JSON list)
+    std: str | None = None
 
 
 def import_model(
@@ -47,19 +51,10 @@ def import_model(
     """Converts the ONNX file, checks it against the server's bounds and the data set it names, and stores
     it in the workspace; the answer carries the model's id, spec and the conversion report."""
     check_request(store, settings, workspace, request)
-    imported = import_onnx(request.data, Limits(settings.import_max_nodes, settings.model_input_sides))
+    limits = Limits(settings.import_max_nodes, settings.import_input_sides)
+    imported = import_onnx(request.data, limits, _preparation(request))
     network = imported.network
-    cost = multiply_adds(network.plans)
-    if cost > settings.max_multiply_adds:
-        raise Refused(
-            f"file: one picture costs this model {cost:,} multiply-adds, more than the "
-            f"{settings.max_multiply_adds:,} allowed here"
-        )
-    if network.parameter_count > settings.max_parameters:
-        raise Refused(
-            f"file: the model has {network.parameter_count:,} parameters, more than the {settings.max_parameters:,} "
-            "a model here may have (as for the ones trained here)"
-        )
+    check_bounds(settings, network)
     check_room(store, settings, workspace, address, job_bytes(network.parameter_count))
     labels, metrics = _labels(request, network), None
     if request.dataset is not None:
@@ -77,6 +72,8 @@ def import_model(
         "imported_from": clean_name(request.filename),
         "preprocess": preparation,
         "report": imported.report,
+        "preparation": network.meta["preparation"],
+        "outputs": network.meta["outputs"],
     }
     record: dict[str, Any] = {
         "id": "i" + uuid.uuid4().hex[:12],
@@ -100,7 +97,56 @@ def import_model(
         "test_accuracy": metrics["test_accuracy"] if metrics else None,
         "report": imported.report,
         "check_logits": network.meta["import_check"]["logits"],
+        "preparation": network.meta["preparation"],
+        "outputs": network.meta["outputs"],
+        "file_input": network.meta["file_input"],
     }
+
+
+def _preparation(request: ImportRequest) -> Preparation | None:
+    """The preparation the form gives (each field optional), or None to take the file's ``metadata_props``."""
+    if request.input_range is None and request.mean is None and request.std is None:
+        return None
+    numbers = {key: _numbers(key, getattr(request, key)) for key in ("mean", "std")}
+    return Preparation(request.input_range or "0..1", numbers["mean"] or (0.0,), numbers["std"] or (1.0,))
+
+
+def _numbers(key: str, text: str | None) -> tuple[float, ...] | None:
+    """``0.1307``, ``0.485, 0.456, 0.406`` or ``[0.485, 0.456, 0.406]`` -> the numbers; a 422 otherwise."""
+    if text is None or not text.strip():
+        return None
+    parts = text.strip().removeprefix("[").removesuffix("]").split(",")
+    try:
+        values = tuple(float(part) for part in parts)
+    except ValueError:
+        raise ApiError(
+            422, f"{key}: {text[:40]!r} is not numbers; give one, or one a channel: 0.485, 0.456, 0.406"
+        ) from None
+    if len(values) > 3:
+        raise ApiError(422, f"{key}: {len(values)} numbers; give one, or one a channel (at most 3)")
+    return values
+
+
+def check_bounds(settings: Settings, network: Network) -> None:
+    """An imported model's cost against the server's bounds: multiply-adds and parameters a picture, and
+    the memory of one picture's pass that keeps every layer's maps (what the drawing page shows)."""
+    cost = multiply_adds(network.plans)
+    if cost > settings.import_max_multiply_adds:
+        raise Refused(
+            f"file: one picture costs this model {cost:,} multiply-adds, more than the "
+            f"{settings.import_max_multiply_adds:,} an imported model may cost here"
+        )
+    if network.parameter_count > settings.import_max_parameters:
+        raise Refused(
+            f"file: the model has {network.parameter_count:,} parameters, more than the "
+            f"{settings.import_max_parameters:,} an imported model may have here"
+        )
+    kept = kept_bytes(network.plans)
+    if kept > settings.max_request_bytes:
+        raise Refused(
+            f"file: showing every layer's maps for one picture takes {megabytes(kept)}, more than the "
+            f"{megabytes(settings.max_request_bytes)} a request may use here (a smaller input would fit)"
+        )
 
 
 def check_request(store: JobStore, settings: Settings, workspace: Workspace, request: ImportRequest) -> None:

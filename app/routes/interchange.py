@@ -46,13 +46,32 @@ def import_file(
     dataset: Annotated[
         str | None, Form(max_length=64, description="digits or fashion: its test pictures for the learned views")
     ] = None,
+    input_range: Annotated[
+        Literal["0..1", "0..255", "-1..1"] | None,
+        Form(description="the range of the pictures the model was trained on (default 0..1, or the file's)"),
+    ] = None,
+    mean: Annotated[
+        str | None,
+        Form(max_length=200, description="subtracted after the range: one number or one a channel, e.g. 0.1307"),
+    ] = None,
+    std: Annotated[
+        str | None,
+        Form(max_length=200, description="divided by after the mean: one number or one a channel, e.g. 0.3081"),
+    ] = None,
 ) -> Response:
-    """A chain of Conv, Relu/Tanh/Sigmoid, MaxPool/AveragePool/GlobalAveragePool, Flatten (or the Reshape
-    that flattens), Gemm or MatMul + Add, BatchNormalization (folded), Dropout, Identity, and a final
-    Softmax (dropped). The engine runs it; its logits on three fixed inputs are kept with it
-    (``check_logits``) so any ONNX runtime can be compared. It joins your workspace like a trained model."""
+    """An image classifier of opset 7 to 28 (older than 11: upgraded with onnx's version converter), up to
+    384 px a side, channels first or last: convs (grouped, depthwise), activations, pooling (ReduceMean
+    too), BatchNormalization (folded after a conv or linear layer), Pad, Add/Concat merges, Flatten or a
+    flattening Reshape, Gemm or MatMul + Add, constant Sub/Div/Mul/Add at the input (a normalize layer),
+    Transposes, Squeeze, Cast, Dropout, Identity; a final Softmax dropped, a final Sigmoid read as a binary
+    classifier (one score) or independent probabilities. ``input_range``, ``mean`` and ``std`` say how the
+    training pictures were prepared (else the file's ``metadata_props``). The report has a line for every
+    node; its logits on three fixed inputs are kept (``check_logits``) so any ONNX runtime can be compared.
+    It joins your workspace like a trained model."""
     data = file.file.read(settings.import_max_bytes + 1)
-    request = ImportRequest(data, file.filename or "model.onnx", name, labels, preprocess, dataset or None)
+    request = ImportRequest(
+        data, file.filename or "model.onnx", name, labels, preprocess, dataset or None, input_range, mean, std
+    )
     return json_response(import_model(store, settings, workspace, address, request), status_code=201)
 
 

@@ -217,6 +217,19 @@ class ImportResponse(BaseModel):
     check_logits: list[list[float]] = Field(
         description="the engine's logits for three fixed inputs (black, grey 0.5, seeded noise), to compare"
     )
+    preparation: dict[str, Any] = Field(
+        description="how the app's 0..1 pictures are prepared first: the model's input_range, then "
+        "(x - mean) / std a channel (a first layer named preparation when not plain)",
+        examples=[{"input_range": "0..1", "mean": [0.1307], "std": [0.3081]}],
+    )
+    outputs: Literal["softmax", "binary", "independent"] = Field(
+        description="softmax: probabilities adding up to 1; binary: one sigmoid score read as no/yes; "
+        "independent: a sigmoid a class, not adding up to 1"
+    )
+    file_input: dict[str, Any] = Field(
+        description="how the file itself takes pictures (layout NCHW or NHWC, dtype, a fixed batch or null)",
+        examples=[{"layout": "NHWC", "dtype": "float32", "batch": None}],
+    )
 
 
 class ShareResponse(BaseModel):
