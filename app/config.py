@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     max_grid_padding: int = Field(16, ge=0, description="largest padding of /api/convolve")
     max_grid_dilation: int = Field(8, ge=1, description="largest dilation of /api/convolve and filters")
     max_filter_stride: int = Field(8, ge=1, description="largest stride of /api/filters/apply")
-    frame_side: int = Field(64, ge=8, description="largest side of a network input sent as `frame`")
+    frame_side: int = Field(
+        384, ge=8, description="largest side of a network input sent as `frame` (an imported model's, up to 384)"
+    )
     max_step_values: int = Field(200_000, ge=1000, description="products listed across all animation steps")
     max_grid_value: float = Field(
         1e9, gt=0, le=1e12, description="largest |value| in grids, kernels and biases (sums stay exact, never overflow)"

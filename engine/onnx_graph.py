@@ -707,7 +707,6 @@ def _reduce_mean(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> 
     pooled = cv.emit(node, {"type": "globalavgpool"}, [node.input[0]])
     cv.values[node.input[0]] = made
     if not attrs.get("keepdims", 1):
-        cv.readers[node.output[0]] += 1
         cv.emit(node, {"type": "flatten"}, [node.output[0]])
     elif made.nhwc:
         cv.values[node.output[0]] = replace(cv.values[node.output[0]], nhwc=True)

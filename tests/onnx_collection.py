@@ -42,7 +42,9 @@ class File:
 
     def op(self, op: str, *inputs: str, first: str | None = None, **attrs: Any) -> str:
         out = f"{op.lower()}_{len(self.nodes)}"
-        self.nodes.append(helper.make_node(op, [first or self.x, *inputs], [out], name=f"{op}_{len(self.nodes)}", **attrs))
+        self.nodes.append(
+            helper.make_node(op, [first or self.x, *inputs], [out], name=f"{op}_{len(self.nodes)}", **attrs)
+        )
         self.x = out
         return out
 
@@ -62,7 +64,9 @@ class File:
         return self.op("Transpose", perm=NCHW_TO_NHWC)
 
     def gemm(self, inputs: int, units: int) -> str:
-        return self.op("Gemm", self.weight(units, inputs, scale=0.3), self.const(self.rng.normal(0, 0.1, units)), transB=1)
+        return self.op(
+            "Gemm", self.weight(units, inputs, scale=0.3), self.const(self.rng.normal(0, 0.1, units)), transB=1
+        )
 
     def matmul_add(self, inputs: int, units: int) -> str:
         self.op("MatMul", self.weight(inputs, units, scale=0.3))

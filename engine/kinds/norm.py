@@ -139,7 +139,7 @@ class Normalize(LayerKind):
     prefix = "normalize"
     fields = {"mean": 0.0, "std": 1.0}
     words = "input preparation: each channel shifted by a mean and divided by a standard deviation, fixed numbers"
-    draw = "norm"
+    draw = "map"  # a cell reads one cell; its numbers are its fields, not weights
 
     def configure(self, config: dict[str, Any], shapes: Sequence[Shape], where: Where) -> Shape:
         channels = shapes[0][0]

@@ -153,3 +153,14 @@ export function samplePhotos(photos, onChoose) {
       h("img", { src: `/static/samples/${file}`, alt: "", width: 96 }), h("span", { text: caption })),
   );
 }
+
+/** The button under a layer's maps that shows the next page of them. */
+export function moreMapsButton(onMore) {
+  return h("button", { type: "button", class: "more-maps", "data-testid": "more-maps", hidden: true, onclick: onMore });
+}
+
+/** Says how many of a layer's maps are in view and what "more" adds; hidden once all are shown. */
+export function describeMoreMaps(button, shown, total, page) {
+  button.hidden = shown >= total;
+  button.textContent = `Show ${Math.min(page, total - shown)} more maps (${shown} of ${total} shown)`;
+}

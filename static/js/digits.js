@@ -4,7 +4,9 @@
 // a cell's worked sum is digits-draw.js's.
 
 import { models } from "./api.js";
-import { cellDetail, convDetail, layerSection, mergeDetail, normDetail, poolDetail, samplePhotos } from "./digits-draw.js";
+import {
+  cellDetail, convDetail, describeMoreMaps, layerSection, mergeDetail, moreMapsButton, normDetail, poolDetail, samplePhotos,
+} from "./digits-draw.js";
 import { modelCard, pickerGroups } from "./models-draw.js";
 import { scaleFor, sequential } from "./colors.js";
 import { extent, legend, outlineCells, paintGrid } from "./draw.js";
@@ -18,6 +20,7 @@ import { gallery, probabilityBars } from "./train-draw.js";
 import { cellAt, cellCursor, formatNumber, formatPercent, h, readDataUrl, showError } from "./ui.js";
 
 const DEBOUNCE_MS = 90;
+const MAPS_PAGE = 16; // a layer shows this many maps at first, then "more" adds as many again
 
 const el = {
   canvas: document.getElementById("draw-canvas"),
@@ -32,6 +35,7 @@ const el = {
   predictionProbability: document.getElementById("prediction-probability"),
   second: document.getElementById("second-guess"),
   bars: document.getElementById("probability-bars"),
+  independentNote: document.getElementById("independent-note"),
   downsampled: document.getElementById("downsampled"),
   inputAbout: document.getElementById("input-about"),
   toggles: document.getElementById("layer-toggles"),
@@ -175,6 +179,7 @@ function render(result) {
   el.second.textContent = second ? `${second.label} (${formatPercent(second.probability)})` : "";
   announce(`First guess ${first.label}, ${formatPercent(first.probability)} sure` + (second ? `; then ${second.label}` : ""));
   probabilityBars(el.bars, result.probabilities, result.labels);
+  el.independentNote.hidden = !result.independent;
   paintInput(result.input);
   renderLayers(result.layers);
   // a new guess repaints the maps: the unit being looked at stays outlined and explained
@@ -216,7 +221,10 @@ function buildLayerViews() {
 
     const { section, title, scale, tiles } = layerSection(layer, state.info.labels);
     el.layers.append(section);
-    state.views[layer.name] = { layer, section, title, scale, tilesBox: tiles, tiles: [] };
+    const view = { layer, section, title, scale, tilesBox: tiles, tiles: [], shown: MAPS_PAGE };
+    view.more = moreMapsButton(() => showMaps(view, view.shown + MAPS_PAGE));
+    tiles.after(view.more);
+    state.views[layer.name] = view;
   }
   buildOverview();
 }
@@ -273,9 +281,17 @@ function renderLayers(layers) {
       const tile = view.tiles[channel];
       tile.image = paintGrid(tile.canvas, grid, scale.color);
     });
+    showMaps(view, view.shown);
   }
   state.network.root.classList.remove("stale");
   syncOverview();
+}
+
+/** The first `count` maps of a layer in view (a page of MAPS_PAGE at a time), the others behind "more". */
+function showMaps(view, count) {
+  view.shown = Math.min(Math.max(count, MAPS_PAGE), Math.max(view.tiles.length, MAPS_PAGE));
+  view.tiles.forEach((tile, k) => (tile.canvas.hidden = k >= view.shown));
+  describeMoreMaps(view.more, view.shown, view.tiles.length, MAPS_PAGE);
 }
 
 function makeTile(view, channel) {
@@ -295,6 +311,7 @@ function makeTile(view, channel) {
     const next = step && view.tiles[channel + step];
     if (!next) return;
     event.preventDefault();
+    if (next.canvas.hidden) showMaps(view, view.shown + MAPS_PAGE); // walking on past the page opens the next
     next.canvas.focus();
   });
   canvas.addEventListener("click", (e) => {
@@ -448,7 +465,7 @@ function describeUnitAt(view, col) {
   const output = view.layer.label === "output";
   const name = output ? state.info.labels[col] : `unit ${col}`;
   const text = output
-    ? `probability ${formatPercent(state.result.probabilities[col])}; logit ${formatNumber(value, 3)} (softmax turns the logits into the probabilities)`
+    ? `probability ${formatPercent(state.result.probabilities[col])}; logit ${formatNumber(value, 3)} (${state.result.independent ? "its own sigmoid" : "softmax"} turns the logits into the probabilities)`
     : `value ${formatNumber(value, 3)}`;
   clearDetail(`${view.layer.label}, ${name}`, text);
   linkNetworkView(state.network, { name: view.layer.name, unit: col });

@@ -6,8 +6,8 @@ import { importReport } from "./models-draw.js";
 import { h, showError } from "./ui.js";
 
 const el = Object.fromEntries(
-  ["import-model", "import-form", "import-file", "import-labels", "import-preprocess", "import-dataset", "import-submit",
-    "import-error", "import-report"].map((id) => [id, document.getElementById(id)]),
+  ["import-model", "import-form", "import-file", "import-labels", "import-preprocess", "import-dataset", "import-input-range",
+    "import-mean", "import-std", "import-submit", "import-error", "import-report"].map((id) => [id, document.getElementById(id)]),
 );
 
 /** Class names as typed: a JSON list, or names separated by commas. */
@@ -29,8 +29,9 @@ async function submit(event) {
   form.append("file", file);
   const labels = labelsJson(el["import-labels"].value);
   if (labels) form.append("labels", labels);
-  for (const key of ["preprocess", "dataset"]) {
-    if (el[`import-${key}`].value) form.append(key, el[`import-${key}`].value);
+  for (const key of ["preprocess", "dataset", "input-range", "mean", "std"]) {
+    const value = el[`import-${key}`].value.trim();
+    if (value) form.append(key.replace("-", "_"), value);
   }
   el["import-submit"].disabled = true;
   el["import-submit"].textContent = "Importing…";

@@ -36,11 +36,28 @@ export function importReport(record) {
   return [
     h("h3", { text: `${record.name}: imported from ${settings.imported_from}` }),
     h("p", { text: `${parameters.toLocaleString("en")} parameters: ${spec}. Drawings are prepared ${preparation[settings.preprocess]}.` }),
+    ...numbersIn(settings),
     h("ul", { class: "import-lines" }, ...settings.report.map((line) => h("li", { text: line }))),
     record.dataset
       ? h("p", { text: `Tested on the ${record.dataset} test pictures: ${formatPercent(record.test_accuracy ?? 0)}.` })
       : h("p", { class: "hint", text: "No data set was given, so the unit cards show the synthetic picture only and the class map is off." }),
   ];
+}
+
+/** How an imported model's pictures reach it (range, mean, std) and what its probabilities are. */
+function numbersIn(settings) {
+  const lines = [];
+  const p = settings.preparation;
+  if (p) {
+    const list = (values) => values.map((v) => String(v)).join(", ");
+    lines.push(h("p", { "data-testid": "import-preparation", text: `Pictures reach it in the range ${p.input_range}, then (x − mean) / std with mean ${list(p.mean)} and std ${list(p.std)}.` }));
+  }
+  const outputs = {
+    binary: "One sigmoid score, read as two classes: its probability of “yes” and the rest for “no”.",
+    independent: "A sigmoid a class: each probability is its own, and they need not add up to 100%.",
+  }[settings.outputs];
+  if (outputs) lines.push(h("p", { text: outputs }));
+  return lines;
 }
 
 /** A model trained on your own data: its data set, examples per class, how it was trained, and its

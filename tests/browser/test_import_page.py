@@ -8,6 +8,7 @@ import pytest
 
 from tests.browser.conftest import RESULTS, watch_console
 from tests.browser.drawing import ONE, count_pixels, draw, open_digits_page
+from tests.onnx_collection import COLLECTION, File
 from tests.onnx_files import Builder
 
 pytestmark = pytest.mark.browser
@@ -139,6 +140,92 @@ def test_a_colour_model_reads_a_shipped_photo_in_colour_and_sums_over_three_chan
     ]
     assert rows.nth(0).locator("table.number-grid").nth(0).locator("td").count() == 9  # a 3x3 patch of red
     page.screenshot(path=RESULTS / "import-colour-1280x720.png")
+    page.console_errors.check()
+
+
+def wide_grey_file(path) -> str:
+    """A 1x120x120 model with 40 maps in its first layer (more than a page of them)."""
+    f = File(20)
+    f.conv(1, 40, 3, pads=[1, 1, 1, 1])
+    f.op("Relu")
+    f.op("GlobalAveragePool")
+    f.op("Flatten", axis=1)
+    f.gemm(40, 10)
+    path.write_bytes(f.bytes(["N", 1, 120, 120], 17))
+    return str(path)
+
+
+def test_a_keras_file_imports_with_its_preparation_and_shows_it_in_its_card(student, server_url, tmp_path):
+    page = student
+    open_digits_page(page, server_url)
+    page.get_by_test_id("import-model").locator("summary").click()
+    keras = tmp_path / "mobile.onnx"
+    keras.write_bytes(COLLECTION["keras_mobilenet_tf2onnx"]())
+    page.get_by_test_id("import-file").set_input_files(str(keras))
+    page.get_by_test_id("import-input-range").select_option("0..255")
+    page.get_by_test_id("import-mean").fill("0")
+    page.get_by_test_id("import-submit").click()
+    page.wait_for_url(lambda url: "model=i" in url and "imported=1" in url)
+    report = page.get_by_test_id("import-report")
+    report.wait_for()
+    assert page.get_by_test_id("import-preparation").inner_text() == (
+        "Pictures reach it in the range 0..255, then (x − mean) / std with mean 0, 0, 0 and std 1, 1, 1."
+    )
+    text = report.inner_text()
+    assert "channels last (N x H x W x C): read channels first" in text and "'ai.onnx.ml' is declared" in text
+    page.get_by_test_id("sample-photo").first.click()  # a colour model reads the shipped photos
+    page.wait_for_function("() => document.querySelector('[data-testid=prediction]').textContent.trim() !== ''")
+    page.screenshot(path=RESULTS / "import-keras-1280x720.png")
+    page.console_errors.check()
+
+
+def test_a_layer_of_many_maps_shows_a_page_of_them_then_more(student, server_url, tmp_path):
+    page = student
+    open_digits_page(page, server_url)
+    page.get_by_test_id("import-model").locator("summary").click()
+    page.get_by_test_id("import-file").set_input_files(wide_grey_file(tmp_path / "wide.onnx"))
+    page.get_by_test_id("import-submit").click()
+    page.wait_for_url(lambda url: "model=i" in url)
+    page.wait_for_selector("[data-testid=layer]")
+    page.get_by_test_id("draw-canvas").scroll_into_view_if_needed()  # a grey model gets the drawing pad
+    draw(page, ONE)
+    conv = page.get_by_test_id("layer").nth(0)
+    more = conv.get_by_test_id("more-maps")
+    more.wait_for()
+    assert more.inner_text() == "Show 16 more maps (16 of 40 shown)"
+    visible = "(layer) => [...layer.querySelectorAll('[data-testid=activation-map]')].filter((c) => !c.hidden).length"
+    assert conv.evaluate(visible) == 16
+    more.click()
+    assert conv.evaluate(visible) == 32 and more.inner_text() == "Show 8 more maps (32 of 40 shown)"
+    maps = conv.get_by_test_id("activation-map")
+    maps.nth(31).focus()
+    page.keyboard.press("PageDown")  # walking on past the page opens the rest
+    assert conv.evaluate(visible) == 40 and more.is_hidden()
+    box = maps.nth(0).bounding_box()
+    assert box is not None and box["width"] <= 100  # a 120x120 map drawn scaled down
+    page.screenshot(path=RESULTS / "import-many-maps-1280x720.png", full_page=True)
+    page.console_errors.check()
+
+
+def test_independent_probabilities_are_said_not_to_add_up(student, server_url, tmp_path):
+    page = student
+    open_digits_page(page, server_url)
+    answer = page.request.post(
+        f"{server_url}/api/models/import",
+        multipart={
+            "file": {
+                "name": "tags.onnx",
+                "mimeType": "application/octet-stream",
+                "buffer": COLLECTION["multilabel_sigmoid"](),
+            }
+        },
+    )
+    assert answer.status == 201 and answer.json()["outputs"] == "independent"
+    page.goto(f"{server_url}/?model={answer.json()['id']}")
+    page.get_by_test_id("sample-photo").first.click()
+    note = page.get_by_test_id("independent-note")
+    note.wait_for()
+    assert "need not add up to 100%" in note.inner_text()
     page.console_errors.check()
 
 
