@@ -42,8 +42,12 @@ def forward(
     outputs: dict[int, np.ndarray] = {-1: x}
     caches: list[Any] = [None] * len(plans)
     reported = {}
+    owning = replace(run, owns_input=True)
     for plan in plans:
-        y, cache = plan.kind.forward(plan, [outputs[s] for s in plan.sources], params, run)
+        # a layer that alone reads an output (not the caller's input, not one handed back) may write over it
+        sole = plan.sources[0] if len(plan.sources) == 1 else -1
+        step = owning if sole != -1 and readers[sole] == 1 and sole not in report else run
+        y, cache = plan.kind.forward(plan, [outputs[s] for s in plan.sources], params, step)
         caches[plan.index] = cache
         for s in plan.sources:
             readers[s] -= 1

@@ -27,9 +27,9 @@ def linear_backward(
     return grad_out @ weight, grad_out.T @ x, grad_out.sum(axis=0)
 
 
-def relu(x: np.ndarray) -> np.ndarray:
-    """``max(x, 0)`` elementwise."""
-    return np.asarray(np.maximum(x, 0))
+def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``max(x, 0)`` elementwise (into ``out`` when given, which may be ``x``)."""
+    return np.asarray(np.maximum(x, 0, out=out))
 
 
 def relu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -137,9 +137,10 @@ def selu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.asarray(grad_out.dtype.type(SELU_SCALE) * elu_backward(grad_out, x, SELU_ALPHA))
 
 
-def relu6(x: np.ndarray) -> np.ndarray:
-    """``min(max(x, 0), 6)``: a ReLU that saturates (MobileNet's, for low-precision arithmetic)."""
-    y: np.ndarray = np.maximum(x, 0)
+def relu6(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``min(max(x, 0), 6)``: a ReLU that saturates (MobileNet's, for low-precision arithmetic); into
+    ``out`` when given, which may be ``x``."""
+    y: np.ndarray = np.maximum(x, 0, out=out)
     np.minimum(y, 6, out=y)  # np.clip's wrapper costs more than the two passes
     return y
 

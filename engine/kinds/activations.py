@@ -29,6 +29,7 @@ class Activation(LayerKind):
     from_output: ClassVar[bool] = False
     monotonic: ClassVar[bool] = True  # never decreasing: it may swap with a max pool after it
     torch_name: ClassVar[str] = ""
+    writes_over: ClassVar[bool] = False  # its function takes ``out=``: it may overwrite an input no one else reads
 
     def _kwargs(self, config: dict[str, Any]) -> dict[str, float]:
         return {key: config[key] for key in self.fields}
@@ -50,6 +51,8 @@ class Activation(LayerKind):
     def forward(
         self, plan: LayerPlan, xs: Sequence[np.ndarray], params: dict[str, np.ndarray], run: Run
     ) -> tuple[np.ndarray, Any]:
+        if self.writes_over and run.owns_input and not run.keep:  # saves a fresh array a layer
+            return type(self).function(xs[0], out=xs[0], **self._kwargs(plan.config)), None
         y = type(self).function(xs[0], **self._kwargs(plan.config))
         return y, (y if self.from_output else xs[0]) if run.keep else None
 
@@ -84,6 +87,7 @@ class ReLU(Activation):
     function, derivative, from_output = ops.relu, staticmethod(lambda grad, y: np.asarray(grad * (y > 0))), True
     onnx_op, torch_name = "Relu", "torch.relu"
     swaps_in_training = True
+    writes_over = True
 
 
 @register
@@ -159,6 +163,7 @@ class ReLU6(Activation):
     words = "ReLU6: a ReLU capped at 6"
     function, derivative = ops.relu6, ops.relu6_backward
     onnx_op, torch_name = "Clip", "nn.functional.relu6"
+    writes_over = True
 
     def to_onnx(self, graph: Any, plan: LayerPlan, params: dict[str, np.ndarray], inputs: list[str]) -> str:
         low = graph.constant(f"{plan.name}.low", np.array(0, np.float32))

@@ -70,6 +70,7 @@ class Run:
     state: dict[str, np.ndarray] | None = None
     sync: Any = None  # an engine.norm.AllReduce when the batch is split across threads (synchronised BatchNorm)
     rank: int = 0  # this slice's place among them
+    owns_input: bool = False  # nothing else reads this layer's input: it may write its output over it
 
 
 @dataclass(frozen=True)
