@@ -16,6 +16,7 @@ from app.main import create_app
 from engine.architectures import ARCHITECTURES
 from engine.onnx_import import check_inputs
 from tests.api.conftest import browser, ok
+from tests.onnx_collection import COLLECTION
 from tests.onnx_files import Builder, reference_logits, small_cnn
 
 pytest.importorskip("onnxruntime")
@@ -76,6 +77,10 @@ def test_a_model_imported_with_a_data_set_is_tested_on_it_and_gets_its_labels(ap
         ({"labels": "a, b"}, "labels: not JSON"),
         ({"dataset": "cifar"}, "'cifar' is not one"),
         ({"preprocess": "sharpen"}, "preprocess"),
+        ({"input_range": "0..100"}, "input_range"),
+        ({"mean": "half"}, "mean: 'half' is not numbers"),
+        ({"mean": "0.5, 0.5"}, "mean: 2 numbers for a model of 1 channels"),
+        ({"std": "0"}, "std: [0.0]; each must be a number from 0.0001"),
     ],
 )
 def test_what_comes_with_the_file_is_checked(app, form, words):
@@ -125,3 +130,57 @@ def _load(weights: bytes):
     from engine.network import load_network
 
     return load_network(io.BytesIO(weights))
+
+
+def test_an_import_takes_its_preparation_from_the_form_or_the_file_and_keeps_it(app):
+    me = browser(app)
+    answer = ok(upload(me, small_cnn(), input_range="0..255", mean="0.5", std="[0.25]"), 201)
+    assert answer["preparation"] == {"input_range": "0..255", "mean": [0.5], "std": [0.25]}
+    assert answer["spec"]["layers"][0] == {
+        "type": "normalize",
+        "name": "preparation",
+        "mean": [0.5 / 255],
+        "std": [0.25 / 255],
+    }
+    assert answer["outputs"] == "softmax" and answer["file_input"] == {
+        "layout": "NCHW",
+        "dtype": "float32",
+        "batch": None,
+    }
+    x = check_inputs((1, 8, 8))
+    probabilities = np.exp(answer["check_logits"]) / np.exp(answer["check_logits"]).sum(1, keepdims=True)
+    np.testing.assert_allclose(
+        probabilities, reference_logits(small_cnn(), (x * 255 - 0.5) / 0.25), rtol=1e-3, atol=1e-6
+    )
+    record = ok(me.get(f"/api/models/{answer['id']}"))
+    assert record["settings"]["preparation"] == answer["preparation"]
+    from_file = ok(upload(me, COLLECTION["normalised_mnist_props"]()), 201)
+    assert from_file["preparation"] == {"input_range": "0..1", "mean": [0.1307], "std": [0.3081]}
+
+
+def test_real_exporters_files_import_through_the_api_and_show_their_maps_and_saliency(app):
+    me = browser(app)
+    for name in ("keras_mobilenet_tf2onnx", "binary_sigmoid_nonsquare", "resnet_opset17"):
+        answer = ok(upload(me, COLLECTION[name]()), 201)
+        c, h, w = answer["spec"]["input"]
+        frame = np.random.default_rng(0).random((c, h, w)).round(3).tolist()
+        prediction = ok(me.post(f"/api/predict?model={answer['id']}&activations=true", json={"frame": frame}))
+        assert len(prediction["layers"]) >= 3 and prediction["layers"][0]["shape"][0] >= 1
+        assert np.isclose(sum(prediction["probabilities"]), 1)
+        saliency = ok(me.post(f"/api/explain?model={answer['id']}", json={"frame": frame, "methods": ["saliency"]}))
+        assert np.asarray(saliency["saliency"]).shape[-2:] == (h, w)
+
+
+def test_an_imported_model_past_the_servers_bounds_is_refused_with_the_figures(tmp_path):
+    settings = Settings(data_dir=tmp_path, max_request_bytes=2 * 1024 * 1024, import_max_multiply_adds=50_000_000)
+    with TestClient(create_app(settings)) as client:
+        me = browser(client.app)
+        refused = upload(me, COLLECTION["resnet_opset17"]())
+        assert refused.status_code == 422
+        assert "showing every layer's maps for one picture takes" in refused.json()["detail"]
+        b = Builder((1, 400, 40))
+        b.conv(1, 3, channels=1)
+        b.op("Flatten", axis=1)
+        b.gemm(2, 398 * 38)
+        wide = upload(me, b.bytes())
+        assert wide.status_code == 422 and "sides from 8 to 384" in wide.json()["detail"]
