@@ -339,3 +339,13 @@ def run_file(data: bytes, x: np.ndarray, file_input: dict[str, Any]) -> np.ndarr
         filled = np.concatenate([part, np.zeros((batch - len(part), *part.shape[1:]), part.dtype)])
         outputs.append(session.run(None, {name: filled})[0][: len(part)])
     return np.concatenate(outputs)
+
+
+def file_probabilities(scores: np.ndarray, outputs: str) -> np.ndarray:
+    """The file's own output as probabilities: a softmax's (or log-softmax's) as they are, sigmoids as they are."""
+    if outputs != "softmax" or np.allclose(scores.sum(axis=1), 1, atol=1e-4):
+        return scores
+    if np.all(scores <= 0) and np.allclose(np.exp(scores).sum(axis=1), 1, atol=1e-4):
+        return np.exp(scores)  # a LogSoftmax
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)  # plain scores

@@ -7,19 +7,9 @@ import numpy as np
 import pytest
 
 from engine.onnx_import import Preparation, import_onnx
-from tests.onnx_collection import COLLECTION, run_file
+from tests.onnx_collection import COLLECTION, file_probabilities, run_file
 
 pytest.importorskip("onnxruntime")
-
-
-def file_probabilities(scores: np.ndarray, outputs: str) -> np.ndarray:
-    """The file's own output as probabilities: a softmax's (or log-softmax's) as they are, sigmoids as they are."""
-    if outputs != "softmax" or np.allclose(scores.sum(axis=1), 1, atol=1e-4):
-        return scores
-    if np.all(scores <= 0) and np.allclose(np.exp(scores).sum(axis=1), 1, atol=1e-4):
-        return np.exp(scores)  # a LogSoftmax
-    e = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)  # plain scores
 
 
 @pytest.mark.parametrize("name", COLLECTION)
