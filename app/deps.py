@@ -10,9 +10,9 @@ from fastapi import Depends, Query, Request
 from app.config import Settings
 from app.errors import ApiError
 from app.jobs.queue import TrainingQueue
-from app.jobs.registry import ModelRegistry
 from app.jobs.store import JobStore
-from app.workspaces import Workspace, Workspaces, request_token
+from app.services.registry import ModelRegistry
+from app.services.workspaces import Workspace, Workspaces, request_token
 from engine.network import Network
 
 
@@ -92,7 +92,7 @@ def current_workspace(request: Request) -> Workspace | None:
 
 def owning_workspace(request: Request) -> Workspace:
     """The request's workspace, made now if it has none: its token goes back with the answer
-    (``Set-Cookie`` and ``X-Workspace-Token``, see :class:`app.workspaces.WorkspaceCookie`)."""
+    (``Set-Cookie`` and ``X-Workspace-Token``, see :class:`app.services.workspaces.WorkspaceCookie`)."""
     workspace = current_workspace(request)
     if workspace is None:
         workspaces: Workspaces = request.app.state.workspaces

@@ -13,11 +13,9 @@ from PIL import Image
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.config import Settings, get_settings
-from app.errors import install_error_handlers
+from app.error_handlers import install_error_handlers
 from app.jobs.events import ClassHub, EventHub
-from app.jobs.learned_cache import LearnedCache
 from app.jobs.queue import TrainingQueue
-from app.jobs.registry import ModelRegistry
 from app.jobs.store import open_store
 from app.lifecycle import leave_with_parent
 from app.limits import RequestSettings
@@ -39,7 +37,9 @@ from app.routes import (
     predict,
     workspace,
 )
-from app.workspaces import WorkspaceCookie, Workspaces
+from app.services.learned import LearnedCache
+from app.services.registry import ModelRegistry
+from app.services.workspaces import WorkspaceCookie, Workspaces
 from engine import allocator
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import math
 import mmap
@@ -50,8 +49,9 @@ SILENCE_SECONDS = 5.0  # a helper may take this long beyond ``SILENCE_FACTOR`` t
 SILENCE_FACTOR = 20
 ALIGN = 64  # bytes: every array in the shared block starts on a cache line
 
-# what a helper runs: an import, not ``-m engine.processes``, which would load this module twice
-HELPER_MAIN = "import sys; from engine.processes import run_helper; run_helper(sys.argv[1:])"
+# what a helper runs: an import of its side (engine.helper, which builds networks: this module sits below
+# engine.network and never imports it), not ``-m``, which would load the module twice
+HELPER_MAIN = "import sys; from engine.helper import run_helper; run_helper(sys.argv[1:])"
 Part = tuple[float, np.ndarray, dict[str, np.ndarray]]  # a slice's loss, logits and gradients
 
 
@@ -329,69 +329,3 @@ def wait_until_ready(count: int, timeout: float = 30.0) -> bool:
                 return True
         time.sleep(0.02)
     return False
-
-
-# -- the helper's side ------------------------------------------------------------------------------
-
-
-class _HelperState:
-    """What a helper keeps between slices: the network of the last spec, and views of the shared block
-    as the last layout placed them."""
-
-    def __init__(self, memory: SharedBlock) -> None:
-        self.memory = memory
-        self.network: Any = None
-        self.layout: Layout | None = None
-
-    def step(
-        self, spec: str | None, size: int, layout: Layout | None, frozen: frozenset[str], rng: Any
-    ) -> tuple[float, list[str]]:
-        """One slice: its loss, and the names of the gradients written to the shared block."""
-        from engine.network import Network
-
-        if size != self.memory.size:
-            self.memory.attach(size)
-        self.layout = layout or self.layout
-        if self.layout is None:
-            raise RuntimeError("a slice came before its layout")
-        memory, layout = self.memory, self.layout
-        params = {key: memory.array(place) for key, place in layout.params.items()}
-        if spec is not None:
-            self.network = None  # a spec that fails to build must not leave the last network in use
-            self.network = Network(json.loads(spec), params)
-        if self.network is None:
-            raise RuntimeError("a slice came before its network's spec")
-        self.network.params = params
-        x, labels = memory.array(layout.x), memory.array(layout.labels)
-        loss, logits, grads = self.network.training_step(x, labels, rng, frozen)
-        for key, grad in grads.items():
-            memory.array(layout.grads[key])[...] = grad
-        memory.array(layout.logits)[...] = logits
-        return float(loss), list(grads)
-
-
-def serve(connection: Connection, memory: SharedBlock) -> None:
-    """The helper's loop: one slice per message, until the caller closes the socket."""
-    state = _HelperState(memory)
-    connection.send("ready")
-    while True:
-        try:
-            message = connection.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            answer: tuple[str, Any] = ("done", state.step(*message))
-        except Exception as error:  # the caller computes the slice itself and says why in its log
-            answer = ("error", f"{type(error).__name__}: {error}")
-        try:
-            connection.send(answer)
-        except OSError:
-            return
-
-
-def run_helper(arguments: list[str]) -> None:
-    """A helper's entry point (:data:`HELPER_MAIN`): its socket's and its shared block's descriptors."""
-    from engine.allocator import keep_freed_memory
-
-    keep_freed_memory()
-    serve(Connection(int(arguments[0])), SharedBlock(int(arguments[1])))

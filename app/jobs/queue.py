@@ -18,7 +18,10 @@ from pathlib import Path
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from app.config import Settings
+from app.jobs import worker
 from app.jobs.store import JobStore, open_store
+from app.logs import store_outage
+from engine.allocator import keep_freed_memory
 
 log = logging.getLogger("convscope.jobs")
 
@@ -52,26 +55,16 @@ class TrainingQueue:
         self._train(job_id)
 
     def _run(self, job_id: str | None = None) -> None:
-        from app.jobs.worker import run_jobs
-
-        run_jobs(self.settings, self.store)
+        worker.run_jobs(self.settings, self.store)
 
     def _housekeeping(self) -> None:
-        from app.jobs.worker import housekeeping
-
-        if housekeeping(self.settings, self.store):
+        if worker.housekeeping(self.settings, self.store):
             self.submit()  # queued jobs that no wake-up reached (a worker restarted) are picked up now
 
     def run_worker(self) -> None:
         """Runs Huey's consumer in this process until it is stopped (SIGINT or SIGTERM)."""
-        from app.jobs.worker import housekeeping
-        from app.logs import store_outage
-
         store_outage.probe = self.store.ping  # an outage's end is found by pinging, not waited for
-        housekeeping(self.settings, self.store)  # a worker that died left its jobs running: end them
-        from app.jobs import worker
-        from engine.allocator import keep_freed_memory
-
+        worker.housekeeping(self.settings, self.store)  # a worker that died left its jobs running: end them
         keep_freed_memory()  # this process trains: freed arrays stay for the next step
 
         consumer = self.huey.create_consumer(

@@ -26,11 +26,11 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import store_errors
-from app.jobs import own_data
-from app.jobs.service import network_file, queue_places, snapshot_count, test_metrics
 from app.jobs.store import JobStore, now
 from app.jsonutil import rounded
 from app.logs import store_outage
+from app.services import datasets as own_data
+from app.services.training import network_file, queue_places, snapshot_count, test_metrics
 from engine import processes
 from engine.datasets import DATASETS
 from engine.errors import EngineError

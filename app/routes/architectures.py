@@ -9,12 +9,12 @@ from fastapi.responses import Response
 
 from app.deps import SettingsDep, StoreDep, ViewerDep
 from app.errors import Refused, error_responses
-from app.jobs import own_data
-from app.jobs.service import check_architecture
 from app.jobs.store import JobStore
 from app.jsonutil import json_response
 from app.schemas.models import SpecCheckResponse
-from app.workspaces import Workspace
+from app.services import datasets as own_data
+from app.services.training import check_architecture
+from app.services.workspaces import Workspace
 from engine.architectures import ARCHITECTURES, append_block
 from engine.datasets import DATASETS, load_dataset
 from engine.spec import check_spec, layer_catalogue

@@ -21,7 +21,6 @@ from app.deps import (
     current_workspace,
 )
 from app.errors import error_responses
-from app.jobs import classes as service
 from app.jsonutil import json_response
 from app.schemas.classes import (
     Challenge,
@@ -40,6 +39,8 @@ from app.schemas.classes import (
     Publish,
     RenameMember,
 )
+from app.services import classes as service
+from app.services import membership
 
 router = APIRouter(prefix="/api/classes", tags=["classes"])
 
@@ -92,7 +93,7 @@ def mine(store: StoreDep, settings: SettingsDep, workspace: ViewerDep) -> Respon
 @router.get("/publications", summary="What your lecturers published")
 def publications(store: StoreDep, workspace: ViewerDep) -> Response:
     """Models (as share ids) and network designs published to the classes you are in."""
-    return json_response({"publications": service.publications_for(store, workspace)})
+    return json_response({"publications": membership.publications_for(store, workspace)})
 
 
 @router.get(

@@ -11,11 +11,11 @@ from fastapi.responses import Response
 
 from app.deps import AddressDep, OwnerDep, SettingsDep, StoreDep, ViewerDep
 from app.errors import ApiError, error_responses
-from app.jobs import own_data
-from app.jobs.service import clean_name
 from app.jsonutil import json_response
 from app.schemas.datasets import DatasetCreate, DatasetList, DatasetSummary, DatasetView, ExampleList, ExamplesAdd
 from app.schemas.models import DatasetImages, DatasetLabels
+from app.services import datasets as own_data
+from app.services.training import clean_name
 from engine.datasets import DATASETS
 
 router = APIRouter(prefix="/api/datasets", tags=["models"])

@@ -9,9 +9,9 @@ from fastapi.responses import Response
 
 from app.deps import AddressDep, OwnerDep, RegistryDep, SettingsDep, StoreDep, ViewerDep, one_file_part
 from app.errors import error_responses
-from app.jobs.interchange import ImportRequest, export_model, import_model
 from app.jsonutil import json_response
 from app.schemas.models import ImportResponse
+from app.services.interchange import ImportRequest, export_model, import_model
 
 router = APIRouter(prefix="/api/models", tags=["interchange"])
 

@@ -12,12 +12,13 @@ from app import budgets
 from app.deps import AddressDep, OwnerDep, RegistryDep, SettingsDep, StoreDep, ViewerDep
 from app.errors import ApiError, error_responses
 from app.inputs import network_input
-from app.jobs import own_data, service
-from app.jobs.learned_cache import Learned, LearnedCache
-from app.jobs.registry import ModelRegistry
 from app.jsonutil import json_response
 from app.schemas.learned import EditRequest, EditResponse, EmbeddingMap, NeighboursRequest, NeighboursResponse, UnitCard
-from app.workspaces import Workspace
+from app.services import datasets as own_data
+from app.services import training as service
+from app.services.learned import Learned, LearnedCache
+from app.services.registry import ModelRegistry
+from app.services.workspaces import Workspace
 from engine.datasets import to_network_input
 from engine.learned import apply_edits, nearest, penultimate, synthetic_input, top_examples, unit_value, unit_weights
 from engine.network import Network

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from app.deps import ModelDep, ModelIdDep, StoreDep, ViewerDep
 from app.errors import ApiError, error_responses
-from app.jobs import own_data
 from app.schemas import LayerWeights, ModelInfo
+from app.services import datasets as own_data
 
 router = APIRouter(prefix="/api/model", tags=["model"])
 

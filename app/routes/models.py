@@ -21,7 +21,6 @@ from app.deps import (
     current_workspace,
 )
 from app.errors import ApiError, error_responses
-from app.jobs import own_data, service
 from app.jobs.worker import reap_stale
 from app.jsonutil import json_response
 from app.schemas.models import (
@@ -33,6 +32,9 @@ from app.schemas.models import (
     ShareResponse,
     TrainRequest,
 )
+from app.services import datasets as own_data
+from app.services import lineage
+from app.services import training as service
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
@@ -103,8 +105,8 @@ def job_view(job: dict, store, settings, model_id: str) -> dict:
         "id": model_id,
         **{k: job.get(k) for k in ("parameters", "created", "started", "finished", "message", "settings", "metrics")},
         "kind": job.get("kind", "trained"),
-        "origin": service.origin_of(job),
-        "base": service.base_of(job),
+        "origin": lineage.origin_of(job),
+        "base": lineage.base_of(job),
         "seed": (job.get("settings") or {}).get("seed"),
         "test_accuracy": (job.get("metrics") or {}).get("test_accuracy"),
         "estimate_seconds": job.get("estimate_seconds"),
@@ -207,7 +209,7 @@ def cancel(model_id: str, store: StoreDep, registry: RegistryDep, workspace: Vie
 def share(model_id: str, store: StoreDep, registry: RegistryDep, workspace: ViewerDep) -> dict:
     """An unguessable share id and the pages' URLs: anyone with it may use the model read-only, and copy
     it into their own workspace."""
-    return service.share_model(store, registry.resolve(model_id, workspace))
+    return lineage.share_model(store, registry.resolve(model_id, workspace))
 
 
 @router.post(

@@ -10,6 +10,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from app.deps import owning_workspace
+from app.errors import store_errors
+
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
 # The app's own assets are linked root-relative: never built from the Host header, so a hostile Host
 # cannot point a page at another site, and behind an HTTPS proxy they load over HTTPS.
@@ -19,9 +22,6 @@ TEMPLATES.env.globals["static"] = lambda path: f"/static/{path}"
 def visit(request: Request) -> None:
     """A first visit to a page gets its workspace (the cookie), so what the visitor makes is theirs. While
     the store cannot be reached the page is served all the same (the shipped models need no store)."""
-    from app.deps import owning_workspace
-    from app.errors import store_errors
-
     if request.method == "GET":
         try:
             owning_workspace(request)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from app.deps import AddressDep, OwnerDep, RegistryDep, SettingsDep, StoreDep
-from app.jobs import room, service
 from app.schemas.models import WorkspaceCreated, WorkspaceView
+from app.services import quotas
+from app.services import training as service
 
 router = APIRouter(prefix="/api/workspace", tags=["workspace"])
 
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/api/workspace", tags=["workspace"])
 def workspace(store: StoreDep, registry: RegistryDep, settings: SettingsDep, workspace: OwnerDep) -> dict:
     """Its id and name, its own models, data sets, running and queued jobs, the bytes it stores and its
     limits. A first visit without a cookie or token is given a workspace here."""
-    counts = room.usage(store, workspace)
+    counts = quotas.usage(store, workspace)
     models = [m for m in service.list_models(store, registry, workspace, 500) if m["group"] == "yours"]
     return {
         "id": workspace.id,

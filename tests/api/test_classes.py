@@ -430,7 +430,7 @@ def test_a_page_opened_at_loopback_offers_the_addresses_phones_can_reach(tmp_pat
 
 
 def test_the_shared_reading_of_a_room_rereads_only_members_whose_jobs_changed(app, room):
-    from app.jobs.classes import RoomReading
+    from app.services.classes import RoomReading
 
     made, lecturer, ada, bea = room
     store = app.state.store

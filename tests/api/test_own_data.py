@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.config import Settings
-from app.jobs import own_data
 from app.jobs.worker import run_jobs
 from app.main import create_app
+from app.services import datasets as own_data
 from engine.architectures import ARCHITECTURES
 from engine.symbols import draw_symbol
 from tests.api.conftest import browser, ok

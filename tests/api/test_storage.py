@@ -119,15 +119,15 @@ def test_a_zip_with_no_room_for_its_pictures_leaves_no_empty_data_set(tmp_path):
     assert ok(me.get("/api/datasets"))["datasets"] == []
 
 
-def test_an_imported_model_is_no_larger_than_one_trained_here(tmp_path):
-    app = server(tmp_path, max_parameters=1000)
+def test_an_imported_model_is_no_larger_than_the_imports_cap(tmp_path):
+    app = server(tmp_path, import_max_parameters=1000)
     b = Builder((1, 8, 8))
     b.conv(16, 3, channels=1)
     b.op("Flatten", axis=1)
     b.gemm(10, 16 * 6 * 6)
     answer = browser(app).post("/api/models/import", files={"file": ("big.onnx", b.bytes())})
     assert answer.status_code == 422
-    assert "5,930 parameters, more than the 1,000 a model here may have" in answer.json()["detail"]
+    assert "5,930 parameters, more than the 1,000 an imported model may have here" in answer.json()["detail"]
 
 
 def test_trained_and_deleted_models_are_counted_as_they_come_and_go(tmp_path):

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.jobs.worker import housekeeping, run_jobs
 from app.main import create_app
-from app.workspaces import COOKIE
+from app.services.workspaces import COOKIE
 from engine.architectures import ARCHITECTURES
 from engine.spec import multiply_adds, plan_network
 from tests.api.conftest import at_once, ok

@@ -14,6 +14,7 @@ import pytest
 import engine.network
 import engine.stepping
 from engine import build_network, processes
+from engine import helper as helper_side
 from engine.architectures import architecture
 
 BATCH = 64  # above PARALLEL_MIN_TRAIN_BATCH: the step is split in two
@@ -163,7 +164,7 @@ def test_the_helper_loop_answers_an_error_in_words_and_goes_on():
     ours, theirs = socket.socketpair()
     caller, helper = Connection(ours.detach()), Connection(theirs.detach())
     memory = processes.SharedBlock()
-    loop = threading.Thread(target=processes.serve, args=(helper, memory))
+    loop = threading.Thread(target=helper_side.serve, args=(helper, memory))
     loop.start()
     assert caller.recv() == "ready"
     caller.send((None, 0, None, frozenset(), None))  # a slice with neither layout nor spec

@@ -1,6 +1,6 @@
 """The caches' byte bound: what a process keeps never weighs more than its setting."""
 
-from app.jobs.lru import ByteLRU
+from app.lru import ByteLRU
 
 
 def test_the_least_recently_used_values_go_first_and_the_bound_holds():

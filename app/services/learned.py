@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from app.jobs import own_data
-from app.jobs.lru import ByteLRU
 from app.jobs.store import JobStore
+from app.lru import ByteLRU
+from app.services import datasets as own_data
 from engine.datasets import Dataset, to_network_input
 from engine.learned import Embedding, UnitSummary, pca_embedding, penultimate, summarise
 from engine.network import Network

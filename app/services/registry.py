@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import Conflict, NotFound
-from app.jobs.classes import lecturer_sees
-from app.jobs.lru import ByteLRU
 from app.jobs.store import JobStore
-from app.workspaces import Workspace
+from app.lru import ByteLRU
+from app.services.membership import lecturer_sees
+from app.services.workspaces import Workspace
 from engine import SHIPPED_MODELS
 from engine.network import Network, load_network
 

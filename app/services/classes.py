@@ -30,7 +30,9 @@ import numpy as np
 from app.config import Settings
 from app.errors import Conflict, Forbidden, NotFound, OverQuota, Refused
 from app.jobs.store import JobStore
-from app.workspaces import Workspace
+from app.services.lineage import LINE_DEPTH, origin_of, share_model
+from app.services.membership import enrolled, enrolment_key, member_key
+from app.services.workspaces import Workspace
 from engine import budget
 from engine.datasets import DATASETS, load_dataset
 from engine.network import Network
@@ -38,7 +40,7 @@ from engine.spec import plan_network
 from engine.train import accuracy_and_confusion
 
 if TYPE_CHECKING:
-    from app.jobs.registry import ModelRef, ModelRegistry
+    from app.services.registry import ModelRef, ModelRegistry
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: a code is read off a projector
 CODE_LENGTH = 6
@@ -117,24 +119,15 @@ def clear_wrong_guesses(store: JobStore, workspace_id: str) -> None:
 # -- membership ------------------------------------------------------------------------------------
 
 
-def _member_key(class_id: str, workspace_id: str) -> str:
-    """The id of the ``member`` document of a workspace in a class (its ``enrolment`` is the reverse)."""
-    return f"{class_id}:{workspace_id}"
-
-
-def _enrolment_key(workspace_id: str, class_id: str) -> str:
-    return f"{workspace_id}:{class_id}"
-
-
 def member_id(member: dict[str, Any]) -> str:
     """The id a lecturer names a member by (made when it joined; derived for members of older classes)."""
     if member.get("member_id"):
         return str(member["member_id"])
-    return "u" + hashlib.sha256(_member_key(member["class"], member["workspace"]).encode()).hexdigest()[:12]
+    return "u" + hashlib.sha256(member_key(member["class"], member["workspace"]).encode()).hexdigest()[:12]
 
 
 def membership(store: JobStore, class_id: str, workspace: Workspace | None) -> dict[str, Any] | None:
-    return None if workspace is None else store.get_doc("member", _member_key(class_id, workspace.id))
+    return None if workspace is None else store.get_doc("member", member_key(class_id, workspace.id))
 
 
 def require_member(store: JobStore, class_id: str, workspace: Workspace | None) -> tuple[dict, dict]:
@@ -178,8 +171,8 @@ def _add_member(
         "joined": clock,
         "lecturer_since": clock if role == "lecturer" else None,
     }
-    store.put_doc("member", _member_key(klass["id"], workspace.id), klass["id"], member)
-    store.put_doc("enrolment", _enrolment_key(workspace.id, klass["id"]), workspace.id, {"class": klass["id"]})
+    store.put_doc("member", member_key(klass["id"], workspace.id), klass["id"], member)
+    store.put_doc("enrolment", enrolment_key(workspace.id, klass["id"]), workspace.id, {"class": klass["id"]})
     return member
 
 
@@ -188,8 +181,8 @@ def _drop_member(store: JobStore, class_id: str, workspace_id: str) -> None:
     for entry in store.docs("entry", class_id):
         if entry["workspace"] == workspace_id:
             store.delete_doc("entry", entry["id"])
-    store.delete_doc("member", _member_key(class_id, workspace_id))
-    store.delete_doc("enrolment", _enrolment_key(workspace_id, class_id))
+    store.delete_doc("member", member_key(class_id, workspace_id))
+    store.delete_doc("enrolment", enrolment_key(workspace_id, class_id))
 
 
 def create_class(store: JobStore, settings: Settings, workspace: Workspace, name: str) -> dict[str, Any]:
@@ -238,10 +231,10 @@ def join_class(
         if member is not None and (member["role"] == "lecturer" or role == "student"):
             if name:
                 member["name"] = name
-                store.put_doc("member", _member_key(klass["id"], workspace.id), klass["id"], member)
+                store.put_doc("member", member_key(klass["id"], workspace.id), klass["id"], member)
         elif member is not None:  # a student promoted by the token keeps the name the class knows
             member.update(role="lecturer", via="token", lecturer_since=time.time(), name=name or member["name"])
-            store.put_doc("member", _member_key(klass["id"], workspace.id), klass["id"], member)
+            store.put_doc("member", member_key(klass["id"], workspace.id), klass["id"], member)
         else:
             _check_room(store, settings, workspace, klass)
             member = _add_member(store, klass, workspace, role, name, "token" if role == "lecturer" else "code")
@@ -291,23 +284,10 @@ def public_class(klass: dict, role: str, settings: Settings, owner: bool = False
     }
 
 
-def _enrolled(store: JobStore, workspace: Workspace | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Each class the workspace is in, with its membership there."""
-    if workspace is None:
-        return []
-    found = []
-    for enrolment in store.docs("enrolment", workspace.id):
-        klass = store.get_doc("class", enrolment["class"])
-        member = store.get_doc("member", _member_key(enrolment["class"], workspace.id)) if klass else None
-        if klass is not None and member is not None:
-            found.append((member, klass))
-    return found
-
-
 def my_classes(store: JobStore, settings: Settings, workspace: Workspace | None) -> list[dict[str, Any]]:
     return [
         public_class(klass, member["role"], settings, klass["owner"] == member["workspace"])
-        for member, klass in _enrolled(store, workspace)
+        for member, klass in enrolled(store, workspace)
     ]
 
 
@@ -316,7 +296,7 @@ def rename(
 ) -> dict[str, Any]:
     klass, member = require_member(store, class_id, workspace)
     member["name"] = name
-    store.put_doc("member", _member_key(class_id, member["workspace"]), class_id, member)
+    store.put_doc("member", member_key(class_id, member["workspace"]), class_id, member)
     owner = klass["owner"] == member["workspace"]
     return {**public_class(klass, member["role"], settings, owner), "member_name": name}
 
@@ -354,25 +334,10 @@ def delete_class(store: JobStore, class_id: str, workspace: Workspace | None) ->
         store.delete_doc("class", class_id)
 
 
-def lecturer_sees(store: JobStore, owner: str, viewer: Workspace | None) -> bool:
-    """Whether ``viewer`` lectures a class in which the workspace ``owner`` is a student."""
-    if viewer is None:
-        return False
-    for enrolment in store.docs("enrolment", owner):
-        mine = store.get_doc("member", _member_key(enrolment["class"], owner))
-        if mine is None or mine["role"] != "student":
-            continue
-        theirs = store.get_doc("member", _member_key(enrolment["class"], viewer.id))
-        if theirs is not None and theirs["role"] == "lecturer":
-            return True
-    return False
-
-
 # -- what the lecturers see -----------------------------------------------------------------------------
 
 
 def _job_line(store: JobStore, job: dict[str, Any]) -> dict[str, Any]:
-    from app.jobs.service import origin_of  # here: the service module imports this one
 
     line = {
         "id": job["id"],
@@ -508,7 +473,6 @@ def publish(
 ) -> dict[str, Any]:
     """Hands the class a model (through a share link, read-only; students copy it to change it) or a
     network design (a named spec, offered among the training page's presets)."""
-    from app.jobs.service import share_model  # here: the service module imports this one
 
     klass = require_lecturer(store, class_id, workspace)
     if len(klass["publications"]) >= settings.max_class_publications:
@@ -527,15 +491,6 @@ def publish(
         klass["publications"].append(publication)
         store.put_doc("class", class_id, klass["owner"], klass)
     return publication
-
-
-def publications_for(store: JobStore, workspace: Workspace | None) -> list[dict[str, Any]]:
-    """Everything the caller's lecturers published, with the class it came from."""
-    return [
-        {**p, "class": klass["id"], "class_name": klass["name"]}
-        for _, klass in _enrolled(store, workspace)
-        for p in klass["publications"]
-    ]
 
 
 # -- the challenge, in rounds ----------------------------------------------------------------------------
@@ -615,7 +570,6 @@ def entry_refusal(job: dict[str, Any] | None, owned: bool, entrant: str) -> str 
     """Why a model may not be entered, or None: an entry is a model the entrant's workspace trained with a
     training job, from scratch or fine-tuned from a shipped model or from its own trained model, checked
     along the whole line of models it came from."""
-    from app.jobs.service import LINE_DEPTH, origin_of  # here: the service module imports this one
 
     if job is None:
         return ORIGIN_REFUSALS["shipped"]
@@ -667,7 +621,6 @@ def enter(
     """Scores a student's own trained model on the round's held-out pictures and lists it on the
     leaderboard (through a share link, so the class can open it). The caps and duplicates are checked
     under the class's lock, after scoring, so parallel entries cannot pass them."""
-    from app.jobs.service import share_model  # here: the service module imports this one
 
     klass, member = require_member(store, class_id, workspace)
     challenge = _open_challenge(klass, member)
@@ -734,7 +687,7 @@ def _open_challenge(klass: dict, member: dict) -> dict[str, Any]:
 
 
 def _student_of(store: JobStore, entry: dict[str, Any]) -> str:
-    member = store.get_doc("member", _member_key(entry["class"], entry["workspace"]))
+    member = store.get_doc("member", member_key(entry["class"], entry["workspace"]))
     return str(member["name"]) if member else str(entry["student"])  # the name chosen now, if it changed
 
 

@@ -25,9 +25,9 @@ from PIL import Image
 from app.config import Settings
 from app.errors import ApiError, NotFound, OverQuota, StoreFull
 from app.imaging import decode_base64_image, decode_image, to_grayscale
-from app.jobs.room import check_bytes, usage
 from app.jobs.store import JobStore, now
-from app.workspaces import Workspace
+from app.services.quotas import check_bytes, usage
+from app.services.workspaces import Workspace
 from engine import budget
 from engine.datasets import DATASETS, Dataset, load_dataset
 from engine.names import MAX_CLASS_NAME, plain_text

@@ -7,7 +7,7 @@ from __future__ import annotations
 from app.config import Settings
 from app.errors import OverQuota, StoreFull
 from app.jobs.store import JobStore, now
-from app.workspaces import Workspace
+from app.services.workspaces import Workspace
 from engine.memory import megabytes
 
 

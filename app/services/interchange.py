@@ -12,12 +12,12 @@ from typing import Any
 
 from app.config import Settings
 from app.errors import ApiError, Refused
-from app.jobs import own_data
-from app.jobs.registry import ModelRef
-from app.jobs.room import check_room
-from app.jobs.service import clean_name, job_bytes, store_model, test_metrics
 from app.jobs.store import JobStore
-from app.workspaces import Workspace
+from app.services import datasets as own_data
+from app.services.quotas import check_room
+from app.services.registry import ModelRef
+from app.services.training import clean_name, job_bytes, store_model, test_metrics
+from app.services.workspaces import Workspace
 from engine.datasets import DATASETS, Dataset
 from engine.memory import kept_bytes, megabytes
 from engine.names import MAX_CLASS_NAME, plain_text
