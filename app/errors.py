@@ -62,6 +62,18 @@ class Refused(ServiceError):
     status = 422
 
 
+class TooLarge(ServiceError):
+    """A body, a file or a picture past its size bound; the message names the size and the bound."""
+
+    status = 413
+
+
+class Unsupported(ServiceError):
+    """An upload of a kind this server does not read (a picture that is not PNG, JPEG or WebP)."""
+
+    status = 415
+
+
 class OverQuota(ServiceError):
     """A workspace's or an address's cap is reached; the message names the count and the cap."""
 

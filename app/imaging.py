@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from app.config import Settings
-from app.errors import ApiError
+from app.errors import Refused, ServiceError, TooLarge, Unsupported
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "PNG"),
@@ -62,11 +62,11 @@ def decode_image(data: bytes, settings: Settings, *, field: str = "file", fit: i
     PNG was 1 GB of float64 in the digit's preparation). ``info["decoded_size"]`` keeps the size decoded.
     """
     if not data:
-        raise ApiError(422, f"{field}: the image is empty (0 bytes); send a PNG, JPEG or WebP file")
+        raise Refused(f"{field}: the image is empty (0 bytes); send a PNG, JPEG or WebP file")
     kind = sniff_format(data)
     if kind is None:
-        raise ApiError(
-            415, f"{field}: not a PNG, JPEG or WebP image (first bytes {data[:8]!r}); allowed formats: PNG, JPEG, WebP"
+        raise Unsupported(
+            f"{field}: not a PNG, JPEG or WebP image (first bytes {data[:8]!r}); allowed formats: PNG, JPEG, WebP"
         )
     try:
         with warnings.catch_warnings():
@@ -77,8 +77,7 @@ def decode_image(data: bytes, settings: Settings, *, field: str = "file", fit: i
                 image.draft(image.mode, (fit, fit))  # decode at the smallest scale that still covers `fit`
             decoded = image.width * image.height * BYTES_PER_BAND.get(image.mode, 4)
             if decoded > settings.max_decoded_bytes:
-                raise ApiError(
-                    413,
+                raise TooLarge(
                     f"{field}: the image is {image.width}x{image.height} {image.mode}, {decoded} bytes once decoded; "
                     f"at most {settings.max_decoded_bytes} bytes are decoded per picture (about "
                     f"{settings.max_decoded_bytes // 3 // 1_000_000} megapixels of RGB; JPEGs count at reduced scale)",
@@ -90,15 +89,15 @@ def decode_image(data: bytes, settings: Settings, *, field: str = "file", fit: i
                 image = fit_within(shrink(image, fit), fit)  # in uint8, before a caller makes a pixel a float
             image = upright(image, orientation)  # a phone photo taken upright is shown upright
             image.info["decoded_size"] = decoded_size
-    except ApiError:
+    except ServiceError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ApiError(
-            413, f"{field}: the image has too many pixels; at most {settings.max_image_pixels} pixels are allowed"
+        raise TooLarge(
+            f"{field}: the image has too many pixels; at most {settings.max_image_pixels} pixels are allowed"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         # Pillow's own messages name in-memory objects and addresses: say it in words instead
-        raise ApiError(422, f"{field}: the {kind} image is corrupt or truncated and cannot be decoded") from None
+        raise Refused(f"{field}: the {kind} image is corrupt or truncated and cannot be decoded") from None
     return image
 
 
@@ -155,16 +154,14 @@ def check_shape(image: Image.Image, settings: Settings, field: str) -> None:
     """Refuses, from the header alone, pictures with too many pixels or an extreme shape."""
     width, height = image.size
     if width < 1 or height < 1:
-        raise ApiError(422, f"{field}: the image is {width}x{height}; it has no pixels")
+        raise Refused(f"{field}: the image is {width}x{height}; it has no pixels")
     if width * height > settings.max_image_pixels:
-        raise ApiError(
-            413,
+        raise TooLarge(
             f"{field}: the image is {width}x{height} = {width * height} pixels; "
             f"at most {settings.max_image_pixels} pixels are allowed",
         )
     if max(width, height) > settings.max_image_side or max(width, height) > settings.max_aspect * min(width, height):
-        raise ApiError(
-            422,
+        raise Refused(
             f"{field}: the image is {width}x{height}; sides may be at most {settings.max_image_side} pixels "
             f"and one side at most {settings.max_aspect:g} times the other",
         )
@@ -175,13 +172,12 @@ def decode_base64_image(text: str, settings: Settings, *, field: str = "image", 
     match = _DATA_URL.match(text)
     if match:
         if ";base64" not in match["params"]:
-            raise ApiError(422, f"{field}: data URLs must be base64-encoded (data:image/png;base64,...)")
+            raise Refused(f"{field}: data URLs must be base64-encoded (data:image/png;base64,...)")
         text = text[match.end() :]
     try:
         data = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(
-            422,
+        raise Refused(
             f"{field}: not valid base64; send base64 of a PNG/JPEG/WebP file "
             "or a data URL such as canvas.toDataURL() gives",
         ) from None

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from app.config import Settings
-from app.errors import ApiError, NotFound, OverQuota, StoreFull
+from app.errors import NotFound, OverQuota, Refused, ServiceError, StoreFull, TooLarge
 from app.imaging import decode_base64_image, decode_image, to_grayscale
 from app.jobs.store import JobStore, now
 from app.services.quotas import check_bytes, usage
@@ -124,9 +124,9 @@ def create_dataset(
 
 def check_classes(classes: list[str], settings: Settings) -> None:
     if not 2 <= len(classes) <= settings.max_dataset_classes:
-        raise ApiError(422, f"classes: {len(classes)} given; a data set has 2 to {settings.max_dataset_classes}")
+        raise Refused(f"classes: {len(classes)} given; a data set has 2 to {settings.max_dataset_classes}")
     if len({c.casefold() for c in classes}) != len(classes):
-        raise ApiError(422, "classes: two classes have the same name")
+        raise Refused("classes: two classes have the same name")
 
 
 def summary(doc: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +169,7 @@ def prepare_image(kind: str, image: Image.Image, field: str) -> np.ndarray:
     if kind == "digit":
         frame = preprocess_digit(to_grayscale(image))
         if frame.empty:
-            raise ApiError(422, f"{field}: the drawing is blank; draw the example first")
+            raise Refused(f"{field}: the drawing is blank; draw the example first")
         return np.round(frame.pixels[PAD:-PAD, PAD:-PAD] * 255).astype(np.uint8)
     rgb = np.asarray(image.convert("RGB"))
     return np.round(colour_input(rgb, KINDS["picture"], keep_aspect=True) * 255).astype(np.uint8)
@@ -192,11 +192,11 @@ def class_index(classes: list[str], label: str | int, field: str) -> int:
     """A label as a class index: a class's name, or its index (an integer, 0 for the first class)."""
     if isinstance(label, int) and not isinstance(label, bool):
         if not 0 <= label < len(classes):
-            raise ApiError(422, f"{field}: {label} is not a class index; this data set's are 0 to {len(classes) - 1}")
+            raise Refused(f"{field}: {label} is not a class index; this data set's are 0 to {len(classes) - 1}")
         return label
     if label not in classes:
         names = ", ".join(classes)
-        raise ApiError(422, f"{field}: {label!r} is not one of {names} (or an index 0 to {len(classes) - 1})")
+        raise Refused(f"{field}: {label!r} is not one of {names} (or an index 0 to {len(classes) - 1})")
     return classes.index(label)
 
 
@@ -328,30 +328,27 @@ def _members(data: bytes, settings: Settings) -> tuple[zipfile.ZipFile, list[zip
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError):
-        raise ApiError(422, "file: not a zip file (zip a folder with one folder of pictures per class)") from None
+        raise Refused("file: not a zip file (zip a folder with one folder of pictures per class)") from None
     if len(infos) > settings.dataset_zip_max_files:
-        raise ApiError(422, f"file: {len(infos)} entries; a zip may hold at most {settings.dataset_zip_max_files}")
+        raise Refused(f"file: {len(infos)} entries; a zip may hold at most {settings.dataset_zip_max_files}")
     for info in infos:
         name = info.filename
         parts = name.replace("\\", "/").split("/")
         drive = len(parts[0]) == 2 and parts[0][1] == ":"  # C:/..., as a Windows zip tool may write it
         if name.startswith(("/", "\\")) or drive or ".." in parts:
-            raise ApiError(422, f"file: the entry {name[:80]!r} points outside the folder; refused")
+            raise Refused(f"file: the entry {name[:80]!r} points outside the folder; refused")
         if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise ApiError(422, f"file: the entry {name[:80]!r} is a symbolic link; refused")
+            raise Refused(f"file: the entry {name[:80]!r} is a symbolic link; refused")
         if name.lower().endswith(".zip"):
-            raise ApiError(422, f"file: the entry {name[:80]!r} is a zip inside the zip; refused")
+            raise Refused(f"file: the entry {name[:80]!r} is a zip inside the zip; refused")
         if info.file_size > settings.dataset_zip_max_ratio * max(info.compress_size, 1) and info.file_size > 1 << 16:
-            raise ApiError(
-                422,
+            raise Refused(
                 f"file: the entry {name[:80]!r} expands {info.file_size:,} bytes from "
                 f"{info.compress_size:,}: a zip bomb; refused",
             )
     expanded = sum(i.file_size for i in infos)
     if expanded > 4 * settings.dataset_zip_max_bytes:
-        raise ApiError(
-            422, f"file: the zip expands to {expanded:,} bytes; at most {4 * settings.dataset_zip_max_bytes:,}"
-        )
+        raise Refused(f"file: the zip expands to {expanded:,} bytes; at most {4 * settings.dataset_zip_max_bytes:,}")
     return archive, [i for i in infos if not i.is_dir()]
 
 
@@ -404,7 +401,7 @@ def _read_picture(archive: zipfile.ZipFile, member: zipfile.ZipInfo, kind: str, 
     except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, RuntimeError):
         # damaged (a bad checksum, corrupt deflate or LZMA data, cut short), encrypted, or an unknown method
         why = "it cannot be read from the zip (damaged, encrypted or compressed in an unknown way)"
-        raise ApiError(422, why) from None
+        raise Refused(why) from None
     image = decode_image(raw, settings, field=member.filename, fit=settings.pixels_max_side)
     return prepare_image(kind, image, member.filename)
 
@@ -420,7 +417,7 @@ def import_zip(
 ) -> dict[str, Any]:
     """A data set made from an ImageFolder zip; the pictures that cannot be read are skipped and said."""
     if len(data) > settings.dataset_zip_max_bytes:
-        raise ApiError(413, f"file: {len(data):,} bytes; a zip may be {settings.dataset_zip_max_bytes:,} at most")
+        raise TooLarge(f"file: {len(data):,} bytes; a zip may be {settings.dataset_zip_max_bytes:,} at most")
     archive, found, skipped = read_image_folder(data, settings)
     classes = sorted(found)
     check_classes(classes, settings)
@@ -430,15 +427,15 @@ def import_zip(
             budget.check_time()
             try:
                 examples.append({"label": label, "prepared": _read_picture(archive, member, kind, settings)})
-            except ApiError as error:
+            except ServiceError as error:
                 skipped.append(f"{member.filename}: {error.message}")
     counts = {c: sum(e["label"] == c for e in examples) for c in classes}
     short = {c: n for c, n in counts.items() if n < settings.dataset_min_per_class}
     if short:
         words = ", ".join(f"{c} has {n}" for c, n in short.items())
-        raise ApiError(422, f"file: each class needs at least {settings.dataset_min_per_class} pictures; {words}")
+        raise Refused(f"file: each class needs at least {settings.dataset_min_per_class} pictures; {words}")
     if len(examples) > settings.max_dataset_examples:
-        raise ApiError(422, f"file: {len(examples)} pictures; a data set holds at most {settings.max_dataset_examples}")
+        raise Refused(f"file: {len(examples)} pictures; a data set holds at most {settings.max_dataset_examples}")
     budget.commit()
     made = create_dataset(store, settings, workspace, address, name, classes, kind)
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import Settings
-from app.errors import ApiError, Refused
+from app.errors import Refused, TooLarge
 from app.jobs.store import JobStore
 from app.services import datasets as own_data
 from app.services.quotas import check_room
@@ -119,11 +119,9 @@ def _numbers(key: str, text: str | None) -> tuple[float, ...] | None:
     try:
         values = tuple(float(part) for part in parts)
     except ValueError:
-        raise ApiError(
-            422, f"{key}: {text[:40]!r} is not numbers; give one, or one a channel: 0.485, 0.456, 0.406"
-        ) from None
+        raise Refused(f"{key}: {text[:40]!r} is not numbers; give one, or one a channel: 0.485, 0.456, 0.406") from None
     if len(values) > 3:
-        raise ApiError(422, f"{key}: {len(values)} numbers; give one, or one a channel (at most 3)")
+        raise Refused(f"{key}: {len(values)} numbers; give one, or one a channel (at most 3)")
     return values
 
 
@@ -152,25 +150,24 @@ def check_bounds(settings: Settings, network: Network) -> None:
 def check_request(store: JobStore, settings: Settings, workspace: Workspace, request: ImportRequest) -> None:
     """The file's size, and a data set and preparation that exist (a data set of one's own must be one's own)."""
     if len(request.data) > settings.import_max_bytes:
-        raise ApiError(
-            413, f"file: {len(request.data)} bytes; an imported model is at most {settings.import_max_bytes} bytes"
+        raise TooLarge(
+            f"file: {len(request.data)} bytes; an imported model is at most {settings.import_max_bytes} bytes"
         )
     if request.dataset is not None and request.dataset not in DATASETS:
         if not request.dataset.startswith("d") or store.get_doc("dataset", request.dataset) is None:
-            raise ApiError(
-                422, f"dataset: {request.dataset!r} is not one; choose {', '.join(DATASETS)}, one of yours, or none"
+            raise Refused(
+                f"dataset: {request.dataset!r} is not one; choose {', '.join(DATASETS)}, one of yours, or none"
             )
         own_data.owned(store, workspace, request.dataset)
     if request.preprocess is not None and request.preprocess not in PREPARATIONS:
-        raise ApiError(422, f"preprocess: {request.preprocess!r}; choose one of {', '.join(PREPARATIONS)}")
+        raise Refused(f"preprocess: {request.preprocess!r}; choose one of {', '.join(PREPARATIONS)}")
 
 
 def _dataset_test(store: JobStore, dataset: str, network: Network) -> Dataset:
     """The data set's test split, when it has as many classes as the model has outputs."""
     test = own_data.resolve(store, dataset, "test")
     if len(test.classes) != network.classes:
-        raise ApiError(
-            422,
+        raise Refused(
             f"dataset: {dataset} has {len(test.classes)} classes but the model gives {network.classes} scores; "
             "leave the data set out, or import a model of its classes",
         )
@@ -184,9 +181,9 @@ def _labels(request: ImportRequest, network: Network) -> list[str] | None:
     try:
         labels = json.loads(request.labels)
     except ValueError:
-        raise ApiError(422, 'labels: not JSON; send a list of class names, e.g. ["cat", "dog"]') from None
+        raise Refused('labels: not JSON; send a list of class names, e.g. ["cat", "dog"]') from None
     if not isinstance(labels, list) or len(labels) != network.classes:
-        raise ApiError(422, f"labels: send a list of {network.classes} class names, one per output of the model")
+        raise Refused(f"labels: send a list of {network.classes} class names, one per output of the model")
     return [plain_text(str(label), MAX_CLASS_NAME) or str(k) for k, label in enumerate(labels)]
 
 

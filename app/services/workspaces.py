@@ -18,7 +18,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
-from app.errors import ApiError
+from app.errors import OverQuota
 from app.jobs.store import JobStore
 
 COOKIE = "convscope_workspace"
@@ -53,11 +53,10 @@ class AddressFlood:
     def admit(self, address: str, workspace_id: str) -> None:
         over = self.store.tally_add(workspace_id, [(f"workspaces:{address}", self.per_hour)], ttl=3600)
         if over is not None:
-            raise ApiError(
-                429,
+            raise OverQuota(
                 f"{over[1]} workspaces were created from your address in the last hour, the most one address "
                 f"may create ({self.per_hour}); keep using the one you have (its cookie or bearer token)",
-                headers={"Retry-After": "600"},
+                retry_after=600,
             )
 
 
