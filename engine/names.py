@@ -14,3 +14,11 @@ def plain_text(text: str, most: int) -> str:
     kept = "".join(ch if ch.isprintable() or ch in JOINERS else " " for ch in text)
     words = " ".join(kept.split())
     return words if len(words) <= most else words[: most - 1].rstrip() + "…"
+
+
+MAX_NAME = 60  # a model's, a data set's, a class's or a member's name
+
+
+def clean_name(name: str) -> str:
+    """A name as it is kept: plain text (:func:`plain_text`) of at most :data:`MAX_NAME` characters."""
+    return plain_text(name, MAX_NAME)

@@ -15,8 +15,8 @@ from app.jsonutil import json_response
 from app.schemas.datasets import DatasetCreate, DatasetList, DatasetSummary, DatasetView, ExampleList, ExamplesAdd
 from app.schemas.models import DatasetImages, DatasetLabels
 from app.services import datasets as own_data
-from app.services.training import clean_name
 from engine.datasets import DATASETS
+from engine.names import clean_name
 
 router = APIRouter(prefix="/api/datasets", tags=["models"])
 

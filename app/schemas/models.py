@@ -8,9 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.schemas import LayerDescription
+from app.schemas.datasets import DatasetSummary
 from engine.architectures import ARCHITECTURES
+from engine.names import MAX_NAME
 
-MAX_NAME = 60
 DEFAULTS_WORDS = "fewer than 500 training pictures: 20 epochs of batch 8, augmented; 500-2,999: 5 of 16; more: 2 of 32"
 
 
@@ -252,6 +253,8 @@ class WorkspaceCreated(BaseModel):
 
 
 class WorkspaceLimits(BaseModel):
+    """Each per-workspace resource's cap (the rows of ``quotas``)."""
+
     running_jobs: int
     jobs: int
     models: int
@@ -259,17 +262,28 @@ class WorkspaceLimits(BaseModel):
     edits_per_hour: int
     job_bytes: int
     streams: int
+    datasets: int
+    classes: int
+    entries_per_challenge: int
+
+
+class QuotaRow(BaseModel):
+    name: str = Field(examples=["datasets"])
+    words: str = Field(examples=["own data sets"])
+    limit: int
+    used: int | None = Field(description="null where it is not counted in the store (streams: per process)")
 
 
 class WorkspaceView(BaseModel):
     id: str
     name: str
     models: list[ModelSummary] = Field(description="the workspace's own models, newest first")
-    datasets: list[dict[str, Any]] = Field(description="its own data sets")
+    datasets: list[DatasetSummary] = Field(description="its own data sets")
     running: int
     queued: int
     bytes: int = Field(description="what its models, snapshots and events take in the store")
     limits: WorkspaceLimits
+    quotas: list[QuotaRow] = Field(description="every per-workspace resource: its limit and how many are used")
 
 
 class CancelResponse(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.services.training import clean_name
+from engine.names import clean_name
 
 
 def plain_name(value: str | None) -> str | None:

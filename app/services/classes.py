@@ -30,6 +30,7 @@ import numpy as np
 from app.config import Settings
 from app.errors import Conflict, Forbidden, NotFound, OverQuota, Refused
 from app.jobs.store import JobStore
+from app.services import quotas
 from app.services.lineage import LINE_DEPTH, origin_of, share_model
 from app.services.membership import enrolled, enrolment_key, member_key
 from app.services.workspaces import Workspace
@@ -256,8 +257,7 @@ def rotate_lecturer_token(store: JobStore, class_id: str, workspace: Workspace |
 
 
 def _check_class_count(store: JobStore, settings: Settings, workspace: Workspace) -> None:
-    if len(store.docs("enrolment", workspace.id)) >= settings.max_classes_per_workspace:
-        raise OverQuota(f"a workspace may be in at most {settings.max_classes_per_workspace} classes; leave one first")
+    quotas.check(store, settings, workspace, "classes", "leave one first")
 
 
 def _check_room(store: JobStore, settings: Settings, workspace: Workspace, klass: dict) -> None:

@@ -26,6 +26,7 @@ from app.config import Settings
 from app.errors import NotFound, OverQuota, Refused, ServiceError, StoreFull, TooLarge
 from app.imaging import decode_base64_image, decode_image, to_grayscale
 from app.jobs.store import JobStore, now
+from app.services import quotas
 from app.services.quotas import check_bytes, usage
 from app.services.workspaces import Workspace
 from engine import budget
@@ -102,8 +103,7 @@ def create_dataset(
     kind: str,
 ) -> dict[str, Any]:
     """A new, empty data set of ``classes`` (2 to the setting's most, distinct names)."""
-    if len(store.docs("dataset", workspace.id)) >= settings.max_datasets_per_workspace:
-        raise OverQuota(f"a workspace holds at most {settings.max_datasets_per_workspace} data sets; delete one first")
+    quotas.check(store, settings, workspace, "datasets", "delete one first")
     check_classes(classes, settings)
     dataset_id = "d" + uuid.uuid4().hex[:12]
     doc: dict[str, Any] = {

@@ -16,11 +16,11 @@ from app.jobs.store import JobStore
 from app.services import datasets as own_data
 from app.services.quotas import check_room
 from app.services.registry import ModelRef
-from app.services.training import clean_name, job_bytes, store_model, test_metrics
+from app.services.training import job_bytes, store_model, test_metrics
 from app.services.workspaces import Workspace
 from engine.datasets import DATASETS, Dataset
 from engine.memory import kept_bytes, megabytes
-from engine.names import MAX_CLASS_NAME, plain_text
+from engine.names import MAX_CLASS_NAME, clean_name, plain_text
 from engine.network import Network
 from engine.onnx_export import export_onnx
 from engine.onnx_import import Limits, Preparation, import_onnx

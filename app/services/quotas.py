@@ -1,8 +1,15 @@
-"""A workspace's room: what it keeps (its models, with their snapshots and events, and its data sets'
-pictures) against its caps, and what its address's workspaces and the whole store keep against theirs.
-The service (models) and the data sets share these checks."""
+"""A workspace's room, in one table: every resource a workspace holds with a cap (models, bytes, jobs,
+edits, data sets, classes, open streams, ...), the setting that caps it and how many it uses; and what its
+address's workspaces and the whole store keep against theirs. ``GET /api/workspace`` reports the table
+whole; every service checks a count against it here, so a new per-workspace resource with a quota is one
+row (and the code that makes the resource).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from app.config import Settings
 from app.errors import OverQuota, StoreFull
@@ -12,8 +19,8 @@ from engine.memory import megabytes
 
 
 def usage(store: JobStore, workspace: Workspace) -> dict[str, int]:
-    """A workspace's counts: stored models, bytes (its models' and its data sets'), running and queued jobs,
-    edits in the last hour."""
+    """A workspace's counts: stored models, bytes (its models' and its data sets'), running and queued jobs
+    (and both), edits in the last hour."""
     jobs = store.workspace_jobs(workspace.id)
     hour_ago = now() - 3600
     pictures = sum(int(d.get("bytes") or 0) for d in store.docs("dataset", workspace.id))
@@ -22,8 +29,74 @@ def usage(store: JobStore, workspace: Workspace) -> dict[str, int]:
         "bytes": sum(int(j.get("bytes") or 0) for j in jobs) + pictures,
         "running": sum(j["status"] == "running" for j in jobs),
         "queued": sum(j["status"] == "queued" for j in jobs),
-        "edits_last_hour": sum(j.get("kind") == "edited" and j["created"] > hour_ago for j in jobs),
+        "jobs": sum(j["status"] in ("running", "queued") for j in jobs),
+        "edits": sum(j.get("kind") == "edited" and j["created"] > hour_ago for j in jobs),
     }
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One per-workspace resource: its name (the API's), what it counts in words, its cap from the
+    settings, and how many the workspace uses now (None: counted elsewhere, as open streams per process,
+    or per something else, as a job's bytes)."""
+
+    name: str
+    words: str
+    limit: Callable[[Settings], int]
+    used: Callable[[JobStore, Workspace], int] | None = None
+
+
+def _count(key: str) -> Callable[[JobStore, Workspace], int]:
+    """How many of :func:`usage`'s ``key`` the workspace has."""
+    return lambda store, workspace: usage(store, workspace)[key]
+
+
+def _documents(kind: str) -> Callable[[JobStore, Workspace], int]:
+    """How many of the store's documents of ``kind`` the workspace owns."""
+    return lambda store, workspace: len(store.docs(kind, workspace.id))
+
+
+QUOTAS = (
+    Quota("models", "stored models", lambda s: s.max_models_per_workspace, _count("models")),
+    Quota("bytes", "bytes its models and data sets keep", lambda s: s.max_workspace_bytes, _count("bytes")),
+    Quota("running_jobs", "jobs training at once", lambda s: s.max_running_per_workspace, _count("running")),
+    Quota("jobs", "jobs queued or training", lambda s: s.max_jobs_per_workspace, _count("jobs")),
+    Quota("edits_per_hour", "edited models made in the last hour", lambda s: s.max_edits_per_hour, _count("edits")),
+    Quota("datasets", "own data sets", lambda s: s.max_datasets_per_workspace, _documents("dataset")),
+    Quota("classes", "classes it is in", lambda s: s.max_classes_per_workspace, _documents("enrolment")),
+    Quota("entries_per_challenge", "challenge entries in each class", lambda s: s.max_entries_per_student),
+    Quota("job_bytes", "bytes one job may keep", lambda s: s.max_job_bytes),
+    Quota("streams", "open event streams (per server process)", lambda s: s.max_streams_per_workspace),
+)
+BY_NAME = {quota.name: quota for quota in QUOTAS}
+
+
+def report(store: JobStore, settings: Settings, workspace: Workspace) -> list[dict[str, Any]]:
+    """The whole table: each resource's name, words, limit and use (null where it is not counted here)."""
+    return [
+        {
+            "name": q.name,
+            "words": q.words,
+            "limit": q.limit(settings),
+            "used": None if q.used is None else q.used(store, workspace),
+        }
+        for q in QUOTAS
+    ]
+
+
+def limits(settings: Settings) -> dict[str, int]:
+    """Every resource's cap by name (``GET /api/workspace``'s ``limits``)."""
+    return {q.name: q.limit(settings) for q in QUOTAS}
+
+
+def check(store: JobStore, settings: Settings, workspace: Workspace, name: str, advice: str) -> None:
+    """Refuses (429) one more of resource ``name`` past its cap; the message names the count, the cap and
+    what to do (``advice``)."""
+    quota = BY_NAME[name]
+    assert quota.used is not None, f"{name} is not counted in the store"
+    used, limit = quota.used(store, workspace), quota.limit(settings)
+    if used >= limit:
+        raise OverQuota(f"{quota.words}: your workspace has {used}, the most one may have is {limit}; {advice}")
 
 
 def check_room(
@@ -32,11 +105,7 @@ def check_room(
     """Refuses a new model the workspace has no room for, by count or by bytes (429), or that its address's
     workspaces or the whole store have no room for (507)."""
     counts = usage(store, workspace)
-    if counts["models"] >= settings.max_models_per_workspace:
-        raise OverQuota(
-            f"your workspace stores {counts['models']} models, the most one may keep "
-            f"({settings.max_models_per_workspace}); delete some or let old ones expire"
-        )
+    check(store, settings, workspace, "models", "delete some or let old ones expire")
     check_bytes(store, settings, counts["bytes"], address, new_bytes)
     return counts
 
@@ -65,9 +134,9 @@ def check_bytes(store: JobStore, settings: Settings, held: int, address: str | N
 
 def check_edits(counts: dict[str, int], settings: Settings) -> None:
     """Refuses (429) an edited model past the workspace's edits this hour."""
-    if counts["edits_last_hour"] >= settings.max_edits_per_hour:
+    if counts["edits"] >= settings.max_edits_per_hour:
         raise OverQuota(
-            f"your workspace made {counts['edits_last_hour']} edited models in the last hour, the most one may make "
+            f"your workspace made {counts['edits']} edited models in the last hour, the most one may make "
             f"({settings.max_edits_per_hour}); try again later",
             retry_after=300,
         )

@@ -16,8 +16,8 @@ import numpy as np
 from app.config import Settings
 from app.errors import Conflict, NotFound, OverQuota, Refused
 from app.jobs.store import JobStore, QueueCaps, QueueFull, now
-from app.schemas.models import MAX_NAME
 from app.services import datasets as own_data
+from app.services import quotas
 from app.services.lineage import base_of, line_from, origin_of
 from app.services.membership import publications_for
 from app.services.quotas import check_edits, check_room
@@ -27,7 +27,7 @@ from engine import budget
 from engine.datasets import DATASETS, Dataset, load_dataset
 from engine.finetune import fine_tune_network
 from engine.memory import largest_layer, megabytes, training_bytes
-from engine.names import plain_text
+from engine.names import clean_name
 from engine.network import Network
 from engine.spec import LayerPlan, count_parameters, describe_plan, first_trained, multiply_adds, plan_network
 from engine.train import predict_classes, training_defaults
@@ -109,19 +109,6 @@ def snapshot_count(parameters: int, budget: int, most: int) -> int:
     each = job_bytes(parameters)
     room = budget - each - 2 * 1024 * 1024  # events: progress points and snapshot filters stay well under this
     return max(0, min(most, room // each))
-
-
-def limits(settings: Settings) -> dict[str, int]:
-    """A workspace's limits, as ``GET /api/workspace`` tells them."""
-    return {
-        "running_jobs": settings.max_running_per_workspace,
-        "jobs": settings.max_jobs_per_workspace,
-        "models": settings.max_models_per_workspace,
-        "bytes": settings.max_workspace_bytes,
-        "edits_per_hour": settings.max_edits_per_hour,
-        "job_bytes": settings.max_job_bytes,
-        "streams": settings.max_streams_per_workspace,
-    }
 
 
 # -- the queue -----------------------------------------------------------------------------------
@@ -461,11 +448,6 @@ def copy_model(
     return {"id": job["id"], "name": job["name"], "copied_from": model_id}
 
 
-def clean_name(name: str) -> str:
-    """Plain text of at most 60 characters (:func:`engine.names.plain_text`)."""
-    return plain_text(name, MAX_NAME)
-
-
 def edit_name(base_name: str, edits: list[dict[str, Any]]) -> str:
     """What an edit did, in words: "LeNet, conv1 filter 3 switched off"."""
     words = []
@@ -547,4 +529,23 @@ def test_metrics(network: Network, test: Dataset) -> dict[str, Any]:
         "confusion": confusion.tolist(),
         "per_class_accuracy": per_class(confusion).tolist(),
         "predictions": guesses.tolist(),  # which pictures fill each confusion cell
+    }
+
+
+def workspace_view(
+    store: JobStore, registry: ModelRegistry, settings: Settings, workspace: Workspace
+) -> dict[str, Any]:
+    """What ``GET /api/workspace`` answers: the workspace's own models and data sets, its jobs and bytes,
+    and its quotas whole."""
+    counts = quotas.usage(store, workspace)
+    return {
+        "id": workspace.id,
+        "name": workspace.name,
+        "models": [m for m in list_models(store, registry, workspace, 500) if m["group"] == "yours"],
+        "datasets": own_data.list_datasets(store, workspace),
+        "running": counts["running"],
+        "queued": counts["queued"],
+        "bytes": counts["bytes"],
+        "limits": quotas.limits(settings),
+        "quotas": quotas.report(store, settings, workspace),
     }

@@ -60,8 +60,31 @@ def test_the_workspace_says_what_it_holds_and_its_limits(app):
     assert (body["models"], body["datasets"], body["running"], body["queued"]) == ([], [], 0, 0)
     assert body["limits"]["models"] == 6 and body["limits"]["edits_per_hour"] == 4
     model_id = trained(app, client)
+    made = ok(client.post("/api/datasets", json={"name": "shapes", "classes": ["check", "cross"]}), 201)
     body = ok(client.get("/api/workspace"))
     assert [m["id"] for m in body["models"]] == [model_id] and body["bytes"] > 0
+    assert [d["id"] for d in body["datasets"]] == [made["id"]]
+    quotas = {row["name"]: (row["used"], row["limit"]) for row in body["quotas"]}
+    assert quotas["models"] == (1, 6) and quotas["datasets"] == (1, 10) and quotas["classes"] == (0, 20)
+    assert quotas["streams"] == (None, 8) and set(quotas) == set(body["limits"])
+
+
+def test_every_counted_quota_refuses_one_past_its_limit_in_the_same_words(tmp_path):
+    settings = Settings(data_dir=tmp_path, max_datasets_per_workspace=1, max_classes_per_workspace=1)
+    with TestClient(create_app(settings)) as client:
+        me = student(client.app)
+        ok(me.post("/api/datasets", json={"name": "one", "classes": ["a", "b"]}), 201)
+        second = me.post("/api/datasets", json={"name": "two", "classes": ["a", "b"]})
+        assert second.status_code == 429
+        assert (
+            second.json()["detail"] == "your workspace has 1 own data sets, the most one may have (1); delete one first"
+        )
+        ok(me.post("/api/classes", json={"name": "first"}), 201)
+        again = me.post("/api/classes", json={"name": "second"})
+        assert (
+            again.status_code == 429
+            and "classes it is in: your workspace has 1, the most one may have is 1" in again.json()["detail"]
+        )
 
 
 def test_a_script_makes_a_workspace_and_uses_it_as_a_bearer_token(app):
@@ -197,7 +220,10 @@ def test_a_workspace_has_a_bounded_number_of_stored_models(app):
     ok(client.post("/api/models/lenet/copy"), 201)
     ok(client.post("/api/models/fashion/copy"), 201)
     refused = client.post("/api/models/lenet/copy")
-    assert refused.status_code == 429 and "stores 6 models" in refused.json()["detail"]
+    assert (
+        refused.status_code == 429
+        and "stored models: your workspace has 6, the most one may have is 6" in refused.json()["detail"]
+    )
 
 
 def test_a_design_whose_activations_do_not_fit_memory_is_422_naming_the_layer(app):
