@@ -77,7 +77,8 @@ def test_every_counted_quota_refuses_one_past_its_limit_in_the_same_words(tmp_pa
         second = me.post("/api/datasets", json={"name": "two", "classes": ["a", "b"]})
         assert second.status_code == 429
         assert (
-            second.json()["detail"] == "your workspace has 1 own data sets, the most one may have (1); delete one first"
+            second.json()["detail"]
+            == "own data sets: your workspace has 1, the most one may have is 1; delete one first"
         )
         ok(me.post("/api/classes", json={"name": "first"}), 201)
         again = me.post("/api/classes", json={"name": "second"})
