@@ -9,7 +9,6 @@ import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
-from PIL import Image
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.config import Settings, get_settings
@@ -89,6 +88,9 @@ def lifespan_for(settings: Settings):
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # what a serving process sets for itself, at its start (never when an app is only built)
+        leave_with_parent()  # a web worker of `convscope serve` ends with it
+        configure_logging(settings.log_level)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         allocator.return_freed_memory()  # a burst of large requests must not stay with the process
         store = open_store(settings.store)
@@ -144,11 +146,11 @@ def add_middleware(app: FastAPI, settings: Settings) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    leave_with_parent()  # a web worker of `convscope serve` watches it from the start, before its slow imports finish
+    """The app for ``settings`` (else the environment's): building it changes nothing in the process
+    (``uvicorn --factory app.main:create_app``; the serving process's own set-up is its lifespan's).
+    Pictures are bounded by ``settings`` from their headers (:func:`app.imaging.check_shape`); Pillow's
+    own decompression-bomb guard stays at its default behind that."""
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
-    # Pillow's own decompression-bomb guard, set explicitly rather than left at its default
-    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
     # /docs is served by routes/pages.py from local files (no CDN, no inline script)
     app = FastAPI(
         title="convscope",
@@ -167,6 +169,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     add_middleware(app, settings)
     return app
-
-
-app = create_app()
