@@ -21,8 +21,8 @@ from anyio import CapacityLimiter
 
 from app.config import Settings
 from app.errors import OverQuota, store_errors
+from app.jobs.stale import reap_stale
 from app.jobs.store import JobStore
-from app.jobs.worker import reap_stale
 from app.services.classes import RoomReading
 
 END_EVENTS = ("done", "failed", "cancelled")

@@ -35,7 +35,6 @@ from urllib.parse import urlparse
 MUTABLE = ("status", "started", "finished", "message", "metrics", "heartbeat", "cancel", "bytes")
 FIXED_COLUMNS = ("id", "created", "client", "workspace")
 ACTIVE = ("queued", "running")
-TERMINAL = ("done", "failed", "cancelled")
 TURNS_SECONDS = 3600  # how far back a workspace's started jobs count as turns it has had (a lesson's length)
 
 

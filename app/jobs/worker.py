@@ -26,6 +26,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import store_errors
+from app.jobs.stale import fail, reap_stale
 from app.jobs.store import JobStore, now
 from app.jsonutil import rounded
 from app.logs import store_outage
@@ -86,27 +87,6 @@ def first_filters(network: Network, params: dict[str, np.ndarray]) -> list | Non
     if first is None:
         return None
     return rounded(params[f"{first}.weight"][:EVENT_FILTERS], 4)
-
-
-def fail(store: JobStore, job_id: str, message: str, from_status=("running",)) -> None:
-    if store.transition(job_id, from_status, "failed", finished=now(), message=message):
-        store.append_event(job_id, "failed", {"message": message})
-
-
-def reap_stale(store: JobStore, stale_seconds: float) -> list[str]:
-    """Ends as failed every running job whose worker stopped beating; returns their ids."""
-    reaped = []
-    limit = now() - stale_seconds
-    for job in store.active():
-        if job["status"] == "running" and (job["heartbeat"] or job["started"] or 0) < limit:
-            fail(
-                store,
-                job["id"],
-                "the training worker stopped while training this job (its process was killed or crashed); "
-                "submit it again",
-            )
-            reaped.append(job["id"])
-    return reaped
 
 
 def housekeeping(settings: Settings, store: JobStore) -> bool:

@@ -11,7 +11,7 @@ from app.deps import ModelDep, ModelIdDep, SettingsDep
 from app.errors import ApiError, error_responses
 from app.inputs import network_input
 from app.jsonutil import json_response
-from app.schemas.explain import AdversarialRequest, AdversarialResponse, ExplainRequest, ExplainResponse
+from app.schemas.explain import METHODS, AdversarialRequest, AdversarialResponse, ExplainRequest, ExplainResponse
 from engine import explain as attributions
 from engine.network import Network
 
@@ -56,7 +56,7 @@ def explain(request: ExplainRequest, model: ModelDep, model_id: ModelIdDep, sett
         "input": np.round(x, 4),
         "target": target,
         "probabilities": model.predict_proba(x[None])[0],
-        **dict.fromkeys(("saliency", "smoothgrad", "integrated_gradients", "gradcam", "occlusion")),
+        **dict.fromkeys(METHODS),
     }
     if "saliency" in methods:
         body["saliency"] = attributions.saliency(model, x, target)

@@ -21,7 +21,6 @@ from app.deps import (
     current_workspace,
 )
 from app.errors import ApiError, error_responses
-from app.jobs.worker import reap_stale
 from app.jsonutil import json_response
 from app.schemas.models import (
     CancelResponse,
@@ -32,7 +31,6 @@ from app.schemas.models import (
     ShareResponse,
     TrainRequest,
 )
-from app.services import datasets as own_data
 from app.services import lineage
 from app.services import training as service
 
@@ -86,60 +84,7 @@ def list_models(
 ) -> list[dict]:
     """The shipped models first (``group`` "shipped"), then your workspace's (``yours``, newest first),
     then the ones shared with you (``shared``: links you opened)."""
-    reap_stale(store, settings.job_stale_seconds)
-    return service.list_models(store, registry, workspace, limit)
-
-
-def job_view(job: dict, store, settings, model_id: str) -> dict:
-    """A job record with its history, epochs and snapshots read off its events."""
-    history, epochs, snapshots = [], [], []
-    for _, kind, data in store.events(job["id"]):
-        if kind == "progress":
-            history.append({k: data[k] for k in ("step", "epoch", "loss", "accuracy")})
-        elif kind == "epoch":
-            epochs.append({k: data[k] for k in ("epoch", "val_accuracy", "seconds")})
-        elif kind == "snapshot":
-            snapshots.append(data["step"])
-    return {
-        **{k: job.get(k) for k in ("name", "status", "dataset", "classes", "architecture", "layers")},
-        "id": model_id,
-        **{k: job.get(k) for k in ("parameters", "created", "started", "finished", "message", "settings", "metrics")},
-        "kind": job.get("kind", "trained"),
-        "origin": lineage.origin_of(job),
-        "base": lineage.base_of(job),
-        "seed": (job.get("settings") or {}).get("seed"),
-        "test_accuracy": (job.get("metrics") or {}).get("test_accuracy"),
-        "estimate_seconds": job.get("estimate_seconds"),
-        "bytes": job.get("bytes", 0),
-        **(service.queue_place(store, settings, job["id"]) if job["status"] == "queued" else {"position": None}),
-        "history": history,
-        "epochs": epochs,
-        "snapshots": snapshots,
-        "card": service.model_card(job),
-    }
-
-
-def shipped_view(model_id: str, network) -> dict:
-    meta = network.meta
-    return {
-        **service.shipped_summary(model_id, network),
-        "classes": network.labels,
-        "architecture": network.spec,
-        "layers": network.describe(),
-        "started": None,
-        "finished": None,
-        "settings": meta.get("recipe", {}),
-        "history": [],
-        "epochs": [],
-        "snapshots": [],
-        "metrics": {
-            "test_accuracy": meta.get("test_accuracy"),
-            "test_size": meta.get("test_size") or meta.get("val_size"),
-            "confusion": [],
-            "per_class_accuracy": [],
-            "training_seconds": meta.get("training_seconds"),
-        },
-    }
+    return service.list_models(store, registry, workspace, limit, settings.job_stale_seconds)
 
 
 @router.get("/{model_id}", response_model=ModelJob, summary="A model and its training", responses=NOT_YOURS)
@@ -149,16 +94,7 @@ def get_model(
     """Status, settings, the layers' arithmetic, loss and accuracy so far, snapshots and test metrics;
     while queued, its place in line and the predicted wait. Opening a share link's id lists the model
     under your "shared with you"."""
-    if model_id in registry.shipped:
-        return json_response(shipped_view(model_id, registry.shipped[model_id]))
-    ref = registry.resolve(model_id, workspace, remember=True)
-    job = ref.job
-    assert job is not None
-    if job["status"] == "running" and reap_stale(store, settings.job_stale_seconds):
-        job = store.get(ref.id) or job
-    view = job_view(job, store, settings, model_id)
-    view["pictures_note"] = own_data.pictures_withheld(store, workspace, job.get("dataset"))
-    return json_response(view)
+    return json_response(service.model_view(store, registry, settings, workspace, model_id))
 
 
 @router.get(

@@ -194,9 +194,6 @@ def _default_preparation(store: JobStore, dataset: str | None, network: Network)
     return "digit" if network.input_shape[0] == 1 else "picture"
 
 
-EXPORT_FORMATS = ("onnx", "pytorch")
-
-
 def export_model(ref: ModelRef, network: Network, fmt: str) -> tuple[bytes, str, str]:
     """(the file's bytes, its media type, its file name) for a model in ``fmt`` (onnx or pytorch)."""
     stem = re.sub(r"[^A-Za-z0-9]+", "_", str(network.meta.get("name") or ref.id)).strip("_").lower()[:40]

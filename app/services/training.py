@@ -15,6 +15,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import Conflict, NotFound, OverQuota, Refused
+from app.jobs.stale import reap_stale
 from app.jobs.store import JobStore, QueueCaps, QueueFull, now
 from app.services import datasets as own_data
 from app.services import quotas
@@ -351,10 +352,12 @@ def shipped_summary(model_id: str, network: Network) -> dict[str, Any]:
 
 
 def list_models(
-    store: JobStore, registry: ModelRegistry, workspace: Workspace | None, limit: int
+    store: JobStore, registry: ModelRegistry, workspace: Workspace | None, limit: int, stale_seconds: float = 0
 ) -> list[dict[str, Any]]:
     """The shipped models, then the workspace's own (newest first), then the ones its lecturers published,
-    then the ones shared with it."""
+    then the ones shared with it; with ``stale_seconds``, running jobs whose worker died are ended first."""
+    if stale_seconds:
+        reap_stale(store, stale_seconds)
     shipped = [shipped_summary(i, n) for i, n in registry.shipped.items()]
     if workspace is None:
         return shipped
@@ -549,3 +552,73 @@ def workspace_view(
         "limits": quotas.limits(settings),
         "quotas": quotas.report(store, settings, workspace),
     }
+
+
+def job_view(job: dict[str, Any], store: JobStore, settings: Settings, model_id: str) -> dict[str, Any]:
+    """A job record with its history, epochs and snapshots read off its events."""
+    history, epochs, snapshots = [], [], []
+    for _, kind, data in store.events(job["id"]):
+        if kind == "progress":
+            history.append({k: data[k] for k in ("step", "epoch", "loss", "accuracy")})
+        elif kind == "epoch":
+            epochs.append({k: data[k] for k in ("epoch", "val_accuracy", "seconds")})
+        elif kind == "snapshot":
+            snapshots.append(data["step"])
+    return {
+        **{k: job.get(k) for k in ("name", "status", "dataset", "classes", "architecture", "layers")},
+        "id": model_id,
+        **{k: job.get(k) for k in ("parameters", "created", "started", "finished", "message", "settings", "metrics")},
+        "kind": job.get("kind", "trained"),
+        "origin": origin_of(job),
+        "base": base_of(job),
+        "seed": (job.get("settings") or {}).get("seed"),
+        "test_accuracy": (job.get("metrics") or {}).get("test_accuracy"),
+        "estimate_seconds": job.get("estimate_seconds"),
+        "bytes": job.get("bytes", 0),
+        **(queue_place(store, settings, job["id"]) if job["status"] == "queued" else {"position": None}),
+        "history": history,
+        "epochs": epochs,
+        "snapshots": snapshots,
+        "card": model_card(job),
+    }
+
+
+def shipped_view(model_id: str, network: Network) -> dict[str, Any]:
+    """A shipped model as ``GET /api/models/{id}`` shows it: no job, its recipe and test figures from its file."""
+    meta = network.meta
+    return {
+        **shipped_summary(model_id, network),
+        "classes": network.labels,
+        "architecture": network.spec,
+        "layers": network.describe(),
+        "started": None,
+        "finished": None,
+        "settings": meta.get("recipe", {}),
+        "history": [],
+        "epochs": [],
+        "snapshots": [],
+        "metrics": {
+            "test_accuracy": meta.get("test_accuracy"),
+            "test_size": meta.get("test_size") or meta.get("val_size"),
+            "confusion": [],
+            "per_class_accuracy": [],
+            "training_seconds": meta.get("training_seconds"),
+        },
+    }
+
+
+def model_view(
+    store: JobStore, registry: ModelRegistry, settings: Settings, workspace: Workspace | None, model_id: str
+) -> dict[str, Any]:
+    """What ``GET /api/models/{id}`` answers: a shipped model's view, or the job's (a running job whose
+    worker died is ended first), with a note when its data set's pictures are withheld from the caller."""
+    if model_id in registry.shipped:
+        return shipped_view(model_id, registry.shipped[model_id])
+    ref = registry.resolve(model_id, workspace, remember=True)
+    job = ref.job
+    assert job is not None
+    if job["status"] == "running" and reap_stale(store, settings.job_stale_seconds):
+        job = store.get(ref.id) or job
+    view = job_view(job, store, settings, model_id)
+    view["pictures_note"] = own_data.pictures_withheld(store, workspace, job.get("dataset"))
+    return view
