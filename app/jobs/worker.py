@@ -31,7 +31,8 @@ from app.jobs.store import JobStore, now
 from app.jsonutil import rounded
 from app.logs import store_outage
 from app.services import datasets as own_data
-from app.services.training import network_file, queue_places, snapshot_count, test_metrics
+from app.services.models import test_metrics
+from app.services.training import network_file, queue_places, snapshot_count
 from engine import processes
 from engine.datasets import DATASETS
 from engine.errors import EngineError

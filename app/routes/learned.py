@@ -15,7 +15,7 @@ from app.inputs import network_input
 from app.jsonutil import json_response
 from app.schemas.learned import EditRequest, EditResponse, EmbeddingMap, NeighboursRequest, NeighboursResponse, UnitCard
 from app.services import datasets as own_data
-from app.services import training as service
+from app.services import models
 from app.services.learned import Learned, LearnedCache
 from app.services.registry import ModelRegistry
 from app.services.workspaces import Workspace
@@ -238,5 +238,5 @@ def edit(
     budgets.check_edit(settings, network)
     edits = [e.model_dump(exclude_none=True) for e in body.edits]
     edited = apply_edits(network, edits)
-    answer = service.create_edit(store, settings, workspace, address, ref, network, edited, edits, body.name)
+    answer = models.create_edit(store, settings, workspace, address, ref, network, edited, edits, body.name)
     return json_response(answer, status_code=201)

@@ -31,7 +31,7 @@ from app.schemas.models import (
     ShareResponse,
     TrainRequest,
 )
-from app.services import lineage
+from app.services import lineage, models
 from app.services import training as service
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -84,7 +84,7 @@ def list_models(
 ) -> list[dict]:
     """The shipped models first (``group`` "shipped"), then your workspace's (``yours``, newest first),
     then the ones shared with you (``shared``: links you opened)."""
-    return service.list_models(store, registry, workspace, limit, settings.job_stale_seconds)
+    return models.list_models(store, registry, workspace, limit, settings.job_stale_seconds)
 
 
 @router.get("/{model_id}", response_model=ModelJob, summary="A model and its training", responses=NOT_YOURS)
@@ -94,7 +94,7 @@ def get_model(
     """Status, settings, the layers' arithmetic, loss and accuracy so far, snapshots and test metrics;
     while queued, its place in line and the predicted wait. Opening a share link's id lists the model
     under your "shared with you"."""
-    return json_response(service.model_view(store, registry, settings, workspace, model_id))
+    return json_response(models.model_view(store, registry, settings, workspace, model_id))
 
 
 @router.get(
@@ -165,7 +165,7 @@ def copy(
 ) -> dict:
     """Your own copy of a model you can see (one shared with you, a shipped one, one of yours), to edit
     or share on."""
-    return service.copy_model(store, registry, settings, workspace, address, model_id)
+    return models.copy_model(store, registry, settings, workspace, address, model_id)
 
 
 @router.get(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from app.deps import AddressDep, OwnerDep, RegistryDep, SettingsDep, StoreDep
 from app.schemas.models import WorkspaceCreated, WorkspaceView
-from app.services import training as service
+from app.services import models
 
 router = APIRouter(prefix="/api/workspace", tags=["workspace"])
 
@@ -16,7 +16,7 @@ def workspace(store: StoreDep, registry: RegistryDep, settings: SettingsDep, wor
     """Its id and name, its own models and data sets, running and queued jobs, the bytes it stores, and
     every quota: each resource's limit and use (``quotas``; ``limits`` has the caps alone). A first visit
     without a cookie or token is given a workspace here."""
-    return service.workspace_view(store, registry, settings, workspace)
+    return models.workspace_view(store, registry, settings, workspace)
 
 
 @router.post("", status_code=201, response_model=WorkspaceCreated, summary="A new workspace (for scripts)")

@@ -14,9 +14,10 @@ from app.config import Settings
 from app.errors import Refused, TooLarge
 from app.jobs.store import JobStore
 from app.services import datasets as own_data
+from app.services.models import store_model, test_metrics
 from app.services.quotas import check_room
 from app.services.registry import ModelRef
-from app.services.training import job_bytes, store_model, test_metrics
+from app.services.training import job_bytes
 from app.services.workspaces import Workspace
 from engine.datasets import DATASETS, Dataset
 from engine.memory import kept_bytes, megabytes
