@@ -1,4 +1,5 @@
-"""The store the processes share, on both back ends: the same behaviour from SQLite and Redis."""
+"""The store the processes share, on both back ends: the same behaviour from SQLite and Redis (the contract
+test every part of app/jobs/store meets: jobs and events, blobs, documents, the fair queue)."""
 
 from __future__ import annotations
 
