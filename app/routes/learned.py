@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -20,7 +18,7 @@ from app.services.learned import Learned, LearnedCache
 from app.services.registry import ModelRegistry
 from app.services.workspaces import Workspace
 from engine.datasets import to_network_input
-from engine.learned import apply_edits, nearest, penultimate, synthetic_input, top_examples, unit_value, unit_weights
+from engine.learned import apply_edits, nearest, penultimate, top_examples, unit_value, unit_weights
 from engine.network import Network
 
 router = APIRouter(prefix="/api/models", tags=["learned"])
@@ -80,7 +78,7 @@ def unit_card(
     plan = next(p for p in network.plans if p.name == layer and p.named)
     if unit >= plan.output_shape[0]:
         raise ApiError(404, f"{layer} has units 0..{plan.output_shape[0] - 1}, got {unit}")
-    synthetic = _synthetic(request, cache_id, network, layer, unit)
+    synthetic = _learned(request).synthetic(cache_id, network, layer, unit)
     top: list[dict] = []
     mean_activation = None
     withheld = own_data.pictures_withheld(request.app.state.store, workspace, network.dataset)
@@ -128,21 +126,6 @@ def _top(network: Network, learned: Learned, layer: str, unit: int, k: int, pict
         for n, e in enumerate(examples)
     ]
     return top, float(summary.values[:, unit].mean())
-
-
-def _synthetic(request: Request, cache_id: str, network: Network, layer: str, unit: int) -> np.ndarray:
-    """The synthetic picture of a unit, made once and kept in the store."""
-    store = request.app.state.store
-    key = f"{cache_id}/synthetic/{layer}/{unit}"
-    blob = store.get_blob(key)
-    if blob is not None:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-            return data["x"]
-    x = synthetic_input(network, layer, unit)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, x=x)
-    store.put_blob(key, buffer.getvalue())
-    return x
 
 
 @router.get(

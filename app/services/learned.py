@@ -16,7 +16,7 @@ from app.jobs.store import JobStore
 from app.lru import ByteLRU
 from app.services import datasets as own_data
 from engine.datasets import Dataset, to_network_input
-from engine.learned import Embedding, UnitSummary, pca_embedding, penultimate, summarise
+from engine.learned import Embedding, UnitSummary, pca_embedding, penultimate, summarise, synthetic_input
 from engine.network import Network
 
 
@@ -52,6 +52,19 @@ class LearnedCache:
             learned = self._load(model_id, network) or self._compute(model_id, network)
             self._cache.put(model_id, learned)
         return learned
+
+    def synthetic(self, model_id: str, network: Network, layer: str, unit: int) -> np.ndarray:
+        """The synthetic picture of a unit (the input that excites it most), made once and kept in the store."""
+        key = _key(model_id, f"synthetic/{layer}/{unit}")
+        blob = self.store.get_blob(key)
+        if blob is not None:
+            with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+                return np.asarray(data["x"])
+        x = synthetic_input(network, layer, unit)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, x=x)
+        self.store.put_blob(key, buffer.getvalue())
+        return x
 
     def train_features(self, model_id: str, network: Network) -> np.ndarray:
         learned = self.get(model_id, network)
