@@ -129,14 +129,20 @@ def apply_filter(
     values = filter_values(pixels, weights, padding_mode=padding_mode, stride=stride, dilation=dilation, bias=offset)
     mapping = output or (PRESETS[preset].output if preset is not None else "clip")
     filtered = with_alpha(pixels, to_pixels(values, mapping), stride)
-    headers = {
+    headers = output_headers(values, filtered, mapping, offset)
+    if resized:
+        headers["X-Resized"] = f"{image.width}x{image.height}"
+    return Response(encode_png(filtered), media_type="image/png", headers=headers)
+
+
+def output_headers(values: np.ndarray, filtered: np.ndarray, mapping: str, bias: float) -> dict[str, str]:
+    """What the filtered picture's headers say: its size, how its values became pixels, their range, the
+    stretch's gain and the bias added."""
+    return {
         "X-Output-Size": f"{filtered.shape[1]}x{filtered.shape[0]}",
         "X-Output-Mapping": mapping,
         "X-Output-Min": f"{float(values.min()):.6g}",
         "X-Output-Max": f"{float(values.max()):.6g}",
         "X-Output-Gain": f"{stretch_gain(values) if mapping == 'stretch' else 1.0:.6g}",
-        "X-Output-Bias": f"{offset:.6g}",
+        "X-Output-Bias": f"{bias:.6g}",
     }
-    if resized:
-        headers["X-Resized"] = f"{image.width}x{image.height}"
-    return Response(encode_png(filtered), media_type="image/png", headers=headers)

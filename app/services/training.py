@@ -122,13 +122,7 @@ def submit_training(
     With ``start_from``, the design is the start model's with a new output layer, and its weights are
     stored with the job for the worker to start from."""
     train, test, data = training_data(store, settings, workspace, request["dataset"])
-    job_id = "m" + uuid.uuid4().hex[:12]
-    if request.get("seed") is None:
-        request["seed"] = secrets.randbelow(2**31)  # a run of its own; the job reports it to repeat the run
-    defaults = training_defaults(len(train), data["augmentable"])
-    for key in ("epochs", "batch_size", "learning_rate", "augment"):
-        if request.get(key) is None:
-            request[key] = defaults[key]
+    defaults = _fill_defaults(request, len(train), data["augmentable"])
     initial, base, line = None, None, []
     if request.get("start_from"):
         start = registry.resolve(request["start_from"], workspace)
@@ -143,7 +137,7 @@ def submit_training(
     parameters = count_parameters(plans)
     check_room(store, settings, workspace, address, job_bytes(parameters))
     job = {
-        "id": job_id,
+        "id": "m" + uuid.uuid4().hex[:12],
         "created": now(),
         "client": address,
         "workspace": workspace.id,
@@ -166,7 +160,25 @@ def submit_training(
         "data": data["card"],
     }
     if initial is not None:
-        store.put_blob(f"{job_id}/initial", network_file(initial))
+        store.put_blob(f"{job['id']}/initial", network_file(initial))
+    return _enqueue(store, settings, job, wake)
+
+
+def _fill_defaults(request: dict[str, Any], pictures: int, augmentable: bool) -> dict[str, Any]:
+    """Fills what the request left out: a seed of its own (the job reports it, to repeat the run) and the
+    defaults for a data set of ``pictures`` (epochs, batch size, learning rate, augmentation)."""
+    if request.get("seed") is None:
+        request["seed"] = secrets.randbelow(2**31)
+    defaults = training_defaults(pictures, augmentable)
+    for key in ("epochs", "batch_size", "learning_rate", "augment"):
+        if request.get(key) is None:
+            request[key] = defaults[key]
+    return defaults
+
+
+def _enqueue(store: JobStore, settings: Settings, job: dict[str, Any], wake: Callable[[str], None]) -> dict[str, Any]:
+    """Queues the job, counted against the caps under the queue's lock (429 past one), says where it
+    stands and wakes a worker."""
     caps = QueueCaps(
         settings.max_jobs_per_workspace,
         settings.max_jobs_per_client,
