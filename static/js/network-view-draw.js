@@ -8,6 +8,7 @@ import { h } from "./ui.js";
 const SVG = "http://www.w3.org/2000/svg";
 const HEADER = 44; // px above the columns: each layer's name and shape, or on a phone three staggered lines of names
 const HEADER_WIDTH = 112; // px of a column's name and shape: 14 px type, legible on a projector
+const HEADER_ROOM = 72; // px between columns' centres below which their names and shapes (up to 8 characters) would touch
 const NAME_LINE = 13; // px, one line of names on a phone
 // a layer with more maps than this gets side-by-side sub-columns (16 on a phone, where width is short)
 const MAPS_PER_COLUMN = { wide: 8, narrow: 16 };
@@ -61,7 +62,7 @@ function layoutNetworkView(view) {
   if (!width) return;
   // a narrow view (a phone, or a deep network whose columns are closer than a name is long) names its
   // columns in three staggered lines
-  const narrow = width < 600 || width / columns.length < HEADER_WIDTH;
+  const narrow = width < 600 || width / columns.length < HEADER_ROOM;
   root.classList.toggle("narrow", narrow);
   // the maps' height: the page's --network-height (a projector's short screen asks for less), or by width
   const asked = Number.parseFloat(getComputedStyle(root).getPropertyValue("--network-height"));

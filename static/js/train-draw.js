@@ -36,14 +36,19 @@ function square(value) {
   return Array.isArray(value) && value.length === 2 ? `${value[0]}×${value[1]}` : Array.isArray(value) ? value.join(",") : `${value}×${value}`;
 }
 
-/** A layer in a few words, for its collapsed row, from its type's fields as the API lists them: every
- * setting, sizes as "5×5", a pooling stride left to follow its window said so, and where it reads from
- * when that is not the layer before it. */
+/** A layer in a few words, for its collapsed row, from its type's fields as the API lists them: the ones it
+ * must have, its stride and padding (the lecture's arithmetic) and any other that differs from its default
+ * (all of them when none would be said); sizes as "5×5", a pooling stride left to follow its window said
+ * so, and where it reads from when that is not the layer before it. */
 export function layerSummary(layer, defaults) {
-  const words = Object.keys(defaults).map((key) => {
+  const keys = Object.keys(defaults);
+  const telling = keys.filter(
+    (key) => defaults[key] === null || ["stride", "padding"].includes(key) || JSON.stringify(layer[key] ?? defaults[key]) !== JSON.stringify(defaults[key]),
+  );
+  const words = (telling.length ? telling : keys).map((key) => {
     const value = layer[key] ?? defaults[key];
-    if (key === "stride" && value === null) return `stride = window`;
-    const shown = ["kernel_size", "stride", "padding", "dilation"].includes(key) ? square(value) : pairText(value);
+    if (key === "stride" && value === null) return `stride = kernel (${pairText(layer.kernel_size).replace(",", "×")})`;
+    const shown = key === "kernel_size" ? square(value) : pairText(value);
     return `${LABELS[key] ?? key.replace("_", " ")} ${shown}`;
   });
   if (layer.name) words.unshift(`“${layer.name}”`);

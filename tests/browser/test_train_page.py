@@ -193,10 +193,10 @@ def test_an_unknown_model_is_said_in_words(page, server_url):
 
 
 def test_a_pooling_stride_that_follows_the_kernel_is_shown_as_such(train_page):
-    """The Tiny preset's max pool has no stride of its own: the field says "= kernel (4)", as it trains."""
+    """The Tiny preset's max pool has no stride of its own: its row and field say "= kernel (4)", as it trains."""
     train_page.click("[data-preset=tiny]")
     pool = train_page.locator("[data-testid=layer-row]").nth(2)
-    assert pool.get_by_test_id("layer-summary").inner_text().endswith("window 4×4, stride = window (4)")
+    assert pool.get_by_test_id("layer-summary").inner_text().endswith("kernel 4×4, stride = kernel (4)")
     pool.get_by_test_id("layer-summary").click()  # a row opens to show its fields
     stride = train_page.locator("[data-testid=layer-row]").nth(2).locator("[data-field=stride]")
     stride.wait_for()
@@ -248,7 +248,8 @@ def test_on_a_projector_the_design_is_one_line_a_layer_and_the_curves_sit_by_tra
     assert rows.count() == 14 and page.locator("[data-field]").count() == 0  # LeNet, every row collapsed
     heights = [rows.nth(k).bounding_box()["height"] for k in range(14)]
     assert max(heights) < 56  # one line each
-    assert rows.first.get_by_test_id("layer-summary").inner_text().endswith("6 filters 5×5, stride 1, padding 0")
+    first = rows.first.get_by_test_id("layer-summary").inner_text()
+    assert first.endswith("filters 6, kernel 5×5, stride 1, padding 0")
     train = page.get_by_test_id("train-button").bounding_box()
     live = page.locator("#live-heading").bounding_box()
     assert live["y"] < 720 and live["y"] - (train["y"] + train["height"]) < 200  # the curves right under Train
