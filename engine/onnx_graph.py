@@ -189,6 +189,8 @@ class Converter:
             raise ImportRefused(f"{where(node)}: its {what} must be a constant (an initializer)")
         if value.dtype.kind != "f":
             raise ImportRefused(f"{where(node)}: its {what} holds {value.dtype}, not float weights")
+        if not np.all(np.isfinite(value)):
+            raise ImportRefused(f"{where(node)}: its {what} holds NaN or infinite numbers; the file is damaged")
         return value.astype(np.float32)
 
     def data_inputs(self, node: onnx.NodeProto) -> list[str]:
@@ -503,6 +505,8 @@ def _batch_norm(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> N
         raise ImportRefused(f"{where(node)} is in training mode; export the model in eval mode")
     gamma, beta, mean, var = (cv.constant(node, k, w) for k, w in enumerate(("scale", "B", "mean", "var"), 1))
     eps = float(attrs.get("epsilon", 1e-5))
+    if not np.all(var + eps > 0):
+        raise ImportRefused(f"{where(node)}: a variance plus epsilon is not positive; the statistics are damaged")
     target = cv.foldable(node, node.input[0], ("conv", "linear"))
     if target is None:
         params = {"weight": gamma, "bias": beta, "running_mean": mean, "running_var": var}
@@ -733,8 +737,9 @@ def _unsqueeze(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> No
 
 def _cast(cv: Converter, node: onnx.NodeProto, attrs: dict[str, Any]) -> None:
     """A Cast between float types changes nothing the engine keeps (it computes in float32)."""
-    if int(attrs.get("to", 0)) not in FLOAT_CASTS:
-        name = onnx.TensorProto.DataType.Name(int(attrs.get("to", 0)))
+    to = int(attrs.get("to", 0))
+    if to not in FLOAT_CASTS:
+        name = onnx.TensorProto.DataType.Name(to) if to in onnx.TensorProto.DataType.values() else f"type {to}"
         raise ImportRefused(f"{where(node)} casts to {name}; only between float types")
     cv.same(node, node.input[0])
 

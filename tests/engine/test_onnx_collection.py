@@ -87,3 +87,31 @@ def test_a_preparation_that_cannot_be_is_refused_naming_its_field(preparation, w
 
     with pytest.raises(ImportRefused, match=words.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
         import_onnx(COLLECTION["normalised_mnist_props"](), preparation=preparation)
+
+
+def test_damaged_numbers_and_unknown_types_are_refused_naming_the_node():
+    import onnx
+    from onnx import numpy_helper
+
+    from engine.onnx_import import ImportRefused
+
+    def refused(model: onnx.ModelProto) -> str:
+        with pytest.raises(ImportRefused) as caught:
+            import_onnx(model.SerializeToString())
+        return str(caught.value)
+
+    model = onnx.load_from_string(COLLECTION["matlab_input_sub"]())
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    weight = next(t for t in model.graph.initializer if t.name == conv.input[1])
+    broken = numpy_helper.to_array(weight).copy()
+    broken.flat[0] = np.nan
+    weight.CopyFrom(numpy_helper.from_array(broken, weight.name))
+    assert "(Conv): its weight holds NaN or infinite numbers" in refused(model)
+    model = onnx.load_from_string(COLLECTION["matlab_input_sub"]())
+    norm = next(n for n in model.graph.node if n.op_type == "BatchNormalization")
+    var = next(t for t in model.graph.initializer if t.name == norm.input[4])
+    var.CopyFrom(numpy_helper.from_array(-np.ones(tuple(var.dims), np.float32), var.name))
+    assert "a variance plus epsilon is not positive" in refused(model)
+    model = onnx.load_from_string(COLLECTION["float64_cast_reducemean"]())
+    model.graph.node[0].attribute[0].i = 10**6
+    assert "casts to type 1000000; only between float types" in refused(model)
