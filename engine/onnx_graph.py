@@ -6,8 +6,10 @@ Folds keep a model the size it was trained as: ``BatchNormalization`` right afte
 (whose output nothing else reads) goes into its weights, ``scale = gamma / sqrt(var + eps)``,
 ``W' = W * scale``, ``b' = (b - mean) * scale + beta``; a constant ``Add`` into its bias; a ``Pad`` (or our
 own exports' circular ``Slice`` + ``Concat``) right before a conv into its padding mode; a ``Mul`` by
-partial convolution's ratio into ``padding_mode: partial``. Anywhere else a BatchNorm is a ``batchnorm``
-layer and a Pad a ``pad`` layer.
+partial convolution's ratio into ``padding_mode: partial``; constant ``Sub``/``Div``/``Mul``/``Add`` at the
+input into one ``normalize`` layer. Anywhere else a BatchNorm is a ``batchnorm`` layer and a Pad a ``pad``
+layer. Channels-last values (Keras's, through tf2onnx) are followed through their ``Transpose``s rather
+than computed: see :class:`Value`.
 """
 
 from __future__ import annotations

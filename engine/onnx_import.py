@@ -1,15 +1,17 @@
 """An ONNX file -> a convscope network (spec, parameters, and a report of what was converted).
 
-One image input ``N x C x H x W``, one output of class scores, and a graph of the ops the engine has
-(:mod:`engine.onnx_graph` turns each node into a layer, a fold or nothing): ``Conv`` (grouped and
-depthwise too), the activations, pooling, ``BatchNormalization``, ``Pad``, ``Flatten`` (or the ``Reshape``
-that flattens), ``Gemm`` or ``MatMul`` + ``Add``, and ``Add``/``Concat`` where paths meet. ``Dropout`` and
-``Identity`` are passed through, and a final ``Softmax``/``LogSoftmax`` is dropped (the app applies its
-own). Anything else raises :class:`ImportRefused` naming the node and its op. The file is hostile until
-proven otherwise: weights stored outside it (external data), shapes that do not match their bytes, too
-many nodes, non-float weights and unknown opsets are refused before any array is made.
+One image input (``N x C x H x W``, or Keras's ``N x H x W x C``; float32 or float64; any batch), one
+output of class scores, and a graph of the ops the engine has (:mod:`engine.onnx_graph` turns each node
+into a layer, a fold or nothing), at opsets 7 to 28: a file older than opset 11 is upgraded by onnx's
+version converter first, and operator sets it declares but never uses are dropped. A final
+``Softmax``/``LogSoftmax`` is dropped (the app applies its own); a final ``Sigmoid`` makes a binary
+classifier (one score) or independent probabilities (several). How the training pictures were prepared
+(:class:`Preparation`: range, mean, std; given, or in the file's ``metadata_props``) becomes a first
+``normalize`` layer. Anything else raises :class:`ImportRefused` naming the node, its op and what would
+make the file importable. The file is hostile until proven otherwise: weights stored outside it
+(external data), shapes that do not match their bytes, too many nodes, non-float or non-finite weights
+and unknown opsets are refused before any layer is made.
 """
-
 from __future__ import annotations
 
 import json
