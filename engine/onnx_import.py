@@ -12,6 +12,7 @@ make the file importable. The file is hostile until proven otherwise: weights st
 (external data), shapes that do not match their bytes, too many nodes, non-float or non-finite weights
 and unknown opsets are refused before any layer is made.
 """
+
 from __future__ import annotations
 
 import json
