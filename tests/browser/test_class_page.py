@@ -76,9 +76,8 @@ def test_a_lecturer_and_two_students_run_a_class_and_a_challenge(room, server_ur
     assert len(code) == 6 and not set(code) & set("0O1I")
     assert lecturer.get_by_test_id("class-code").evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 48
     # the QR code is a picture the page asks for once the class is made: polled until it has loaded
-    lecturer.wait_for_function(
-        "() => { const qr = document.querySelector('[data-testid=class-qr]'); return qr.complete && qr.naturalWidth > 100; }"
-    )
+    qr = "document.querySelector('[data-testid=class-qr]')"
+    lecturer.wait_for_function(f"() => {qr}.complete && {qr}.naturalWidth > 100")
     lecturer.evaluate(
         """() => {
             window.seen = new Set();
