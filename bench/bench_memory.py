@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import io
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -24,27 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from servers import client_for, serving  # noqa: E402
 
-
-def a_few_lines(side: int = 5600) -> bytes:
-    """A 5600x5600 PNG of five thick strokes: about 50 KB as a file, 31 MB once decoded."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("L", (side, side), "white")
-    pen = ImageDraw.Draw(image)
-    for k in range(5):
-        pen.line((500 + 900 * k, 400, 900 * k + 900, 5200), fill="black", width=120)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def status_bytes(pid: int, field: str) -> int:
-    """A /proc/<pid>/status figure (VmRSS, VmHWM) in bytes, 0 if the process is gone."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) * 1024
-    return 0
+from tests.conftest import a_few_lines, status_bytes  # noqa: E402
 
 
 def family(pid: int) -> list[int]:

@@ -1,6 +1,8 @@
 """Shared helpers: the in-repo MNIST sample, a free loopback port, waiting for a started server."""
 
 import asyncio
+import contextlib
+import io
 import socket
 import subprocess
 import time
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from PIL import Image, ImageDraw
 
 SAMPLE_PATH = Path(__file__).parent / "data" / "mnist-sample.npz"
 
@@ -43,3 +46,23 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     (``asyncio.run`` refuses to start inside a running one)."""
     with ThreadPoolExecutor(1) as thread:
         return thread.submit(asyncio.run, coroutine).result()
+
+
+def status_bytes(pid: int, field: str) -> int:
+    """A /proc/<pid>/status figure (VmRSS, VmHWM) in bytes, 0 if the process is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def a_few_lines(side: int = 5600) -> bytes:
+    """A 5600x5600 PNG of five thick strokes: about 50 KB as a file, 31 MB once decoded."""
+    image = Image.new("L", (side, side), "white")
+    pen = ImageDraw.Draw(image)
+    for k in range(5):
+        pen.line((500 + 900 * k, 400, 900 * k + 900, 5200), fill="black", width=120)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

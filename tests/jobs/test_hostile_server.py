@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import io
 import os
 import shutil
 import signal
@@ -24,7 +23,7 @@ import pytest
 from app.jobs.store import SqliteStore
 from engine.architectures import ARCHITECTURES
 from engine.cpus import usable_cpus
-from tests.conftest import free_port
+from tests.conftest import a_few_lines, free_port, status_bytes
 from tests.jobs.conftest import TINY_DIGITS, Process, base_env, serve, wait_for_status, workspace_client
 
 PIXELS = {"pixels": [[0] * 8] * 2 + [[0, 0, 0, 255, 255, 0, 0, 0]] * 4 + [[0] * 8] * 2}
@@ -454,28 +453,6 @@ def test_the_training_worker_stayed_under_a_gigabyte_through_this_module():
 
 
 # -- large pictures: shrunk before anything else, and their memory given back -----------------------------
-
-
-def status_bytes(pid: int, field: str) -> int:
-    """A /proc/<pid>/status figure (VmRSS, VmHWM) in bytes, 0 if the process is gone."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def a_few_lines(side: int = 5600) -> bytes:
-    """A 5600x5600 PNG of five thick strokes: about 50 KB as a file, 31 MB once decoded."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("L", (side, side), "white")
-    pen = ImageDraw.Draw(image)
-    for k in range(5):
-        pen.line((500 + 900 * k, 400, 900 * k + 900, 5200), fill="black", width=120)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def test_huge_pictures_are_shrunk_before_anything_else_and_eight_at_once_are_all_stored(tmp_path):
