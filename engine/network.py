@@ -162,8 +162,7 @@ class Network:
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) -> probabilities (N, classes), each row summing to 1 (for :attr:`independent`
         outputs, each its own sigmoid)."""
-        logits = self.forward(x).astype(np.float64)
-        return sigmoid(logits) if self.independent else softmax(logits)
+        return probabilities(self.forward(x), self.independent)
 
     def max_batch(self, budget_bytes: int = COLUMNS_BUDGET) -> int:
         """How many inputs one pass may take before a conv layer's im2col matrix passes the budget."""
@@ -369,6 +368,13 @@ def classify(logits: np.ndarray, k: int = 2, independent: bool = False) -> Class
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 1 or not np.isfinite(logits).all():
         raise EngineError(f"classify takes one row of finite logits, got shape {logits.shape}")
-    probabilities = sigmoid(logits) if independent else softmax(logits)
-    order = np.argsort(-probabilities, kind="stable")[:k]
-    return Classification(probabilities, [(int(c), float(probabilities[c])) for c in order])
+    chances = probabilities(logits, independent)
+    order = np.argsort(-chances, kind="stable")[:k]
+    return Classification(chances, [(int(c), float(chances[c])) for c in order])
+
+
+def probabilities(logits: np.ndarray, independent: bool = False) -> np.ndarray:
+    """Logits (..., classes) -> float64 probabilities along the last axis: a softmax (adding up to 1), or
+    each class's own sigmoid for ``independent`` outputs."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return sigmoid(logits) if independent else softmax(logits)

@@ -252,7 +252,7 @@ def workspace_view(
         "queued": counts["queued"],
         "bytes": counts["bytes"],
         "limits": quotas.limits(settings),
-        "quotas": quotas.report(store, settings, workspace),
+        "quotas": quotas.report(store, settings, workspace, counts),
     }
 
 

@@ -36,34 +36,26 @@ def usage(store: JobStore, workspace: Workspace) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Quota:
-    """One per-workspace resource: its name (the API's), what it counts in words, its cap from the
-    settings, and how many the workspace uses now (None: counted elsewhere, as open streams per process,
-    or per something else, as a job's bytes)."""
+    """One per-workspace resource: its name (the API's), what it counts in words, and its cap from the
+    settings; its use is one of :func:`usage`'s counts (``counted``), the number of the workspace's store
+    documents of a kind (``documents``), or neither: counted elsewhere (open streams, per process) or per
+    something else (a job's bytes)."""
 
     name: str
     words: str
     limit: Callable[[Settings], int]
-    used: Callable[[JobStore, Workspace], int] | None = None
-
-
-def _count(key: str) -> Callable[[JobStore, Workspace], int]:
-    """How many of :func:`usage`'s ``key`` the workspace has."""
-    return lambda store, workspace: usage(store, workspace)[key]
-
-
-def _documents(kind: str) -> Callable[[JobStore, Workspace], int]:
-    """How many of the store's documents of ``kind`` the workspace owns."""
-    return lambda store, workspace: len(store.docs(kind, workspace.id))
+    counted: str | None = None
+    documents: str | None = None
 
 
 QUOTAS = (
-    Quota("models", "stored models", lambda s: s.max_models_per_workspace, _count("models")),
-    Quota("bytes", "bytes its models and data sets keep", lambda s: s.max_workspace_bytes, _count("bytes")),
-    Quota("running_jobs", "jobs training at once", lambda s: s.max_running_per_workspace, _count("running")),
-    Quota("jobs", "jobs queued or training", lambda s: s.max_jobs_per_workspace, _count("jobs")),
-    Quota("edits_per_hour", "edited models made in the last hour", lambda s: s.max_edits_per_hour, _count("edits")),
-    Quota("datasets", "own data sets", lambda s: s.max_datasets_per_workspace, _documents("dataset")),
-    Quota("classes", "classes it is in", lambda s: s.max_classes_per_workspace, _documents("enrolment")),
+    Quota("models", "stored models", lambda s: s.max_models_per_workspace, counted="models"),
+    Quota("bytes", "bytes its models and data sets keep", lambda s: s.max_workspace_bytes, counted="bytes"),
+    Quota("running_jobs", "jobs training at once", lambda s: s.max_running_per_workspace, counted="running"),
+    Quota("jobs", "jobs queued or training", lambda s: s.max_jobs_per_workspace, counted="jobs"),
+    Quota("edits_per_hour", "edited models made in the last hour", lambda s: s.max_edits_per_hour, counted="edits"),
+    Quota("datasets", "own data sets", lambda s: s.max_datasets_per_workspace, documents="dataset"),
+    Quota("classes", "classes it is in", lambda s: s.max_classes_per_workspace, documents="enrolment"),
     Quota("entries_per_challenge", "challenge entries in each class", lambda s: s.max_entries_per_student),
     Quota("job_bytes", "bytes one job may keep", lambda s: s.max_job_bytes),
     Quota("streams", "open event streams (per server process)", lambda s: s.max_streams_per_workspace),
@@ -71,15 +63,20 @@ QUOTAS = (
 BY_NAME = {quota.name: quota for quota in QUOTAS}
 
 
-def report(store: JobStore, settings: Settings, workspace: Workspace) -> list[dict[str, Any]]:
-    """The whole table: each resource's name, words, limit and use (null where it is not counted here)."""
+def _used(quota: Quota, store: JobStore, workspace: Workspace, counts: dict[str, int]) -> int | None:
+    if quota.counted is not None:
+        return counts[quota.counted]
+    return None if quota.documents is None else len(store.docs(quota.documents, workspace.id))
+
+
+def report(
+    store: JobStore, settings: Settings, workspace: Workspace, counts: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
+    """The whole table: each resource's name, words, limit and use (null where it is not counted here);
+    ``counts``: the workspace's :func:`usage`, when the caller has it already."""
+    counts = counts or usage(store, workspace)
     return [
-        {
-            "name": q.name,
-            "words": q.words,
-            "limit": q.limit(settings),
-            "used": None if q.used is None else q.used(store, workspace),
-        }
+        {"name": q.name, "words": q.words, "limit": q.limit(settings), "used": _used(q, store, workspace, counts)}
         for q in QUOTAS
     ]
 
@@ -89,12 +86,21 @@ def limits(settings: Settings) -> dict[str, int]:
     return {q.name: q.limit(settings) for q in QUOTAS}
 
 
-def check(store: JobStore, settings: Settings, workspace: Workspace, name: str, advice: str) -> None:
+def check(
+    store: JobStore,
+    settings: Settings,
+    workspace: Workspace,
+    name: str,
+    advice: str,
+    counts: dict[str, int] | None = None,
+) -> None:
     """Refuses (429) one more of resource ``name`` past its cap; the message names the count, the cap and
-    what to do (``advice``)."""
+    what to do (``advice``). ``counts``: the workspace's :func:`usage`, when the caller has it already."""
     quota = BY_NAME[name]
-    assert quota.used is not None, f"{name} is not counted in the store"
-    used, limit = quota.used(store, workspace), quota.limit(settings)
+    if quota.counted is not None and counts is None:
+        counts = usage(store, workspace)
+    used, limit = _used(quota, store, workspace, counts or {}), quota.limit(settings)
+    assert used is not None, f"{name} is not counted in the store"
     if used >= limit:
         raise OverQuota(f"{quota.words}: your workspace has {used}, the most one may have is {limit}; {advice}")
 
@@ -105,7 +111,7 @@ def check_room(
     """Refuses a new model the workspace has no room for, by count or by bytes (429), or that its address's
     workspaces or the whole store have no room for (507)."""
     counts = usage(store, workspace)
-    check(store, settings, workspace, "models", "delete some or let old ones expire")
+    check(store, settings, workspace, "models", "delete some or let old ones expire", counts)
     check_bytes(store, settings, counts["bytes"], address, new_bytes)
     return counts
 
